@@ -1,0 +1,28 @@
+# zoo-operator: the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+UV_VERSION := 0.13.9
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup test test-unit lint lock
+
+## setup: install uv (pinned) and the locked development environment into .venv
+setup:
+	@command -v uv >/dev/null 2>&1 && uv --version | grep -q "$(UV_VERSION)" || python3 -m pip install --quiet "uv==$(UV_VERSION)"
+	uv sync --frozen
+
+## test: every test tier (unit, integration, e2e); what CI runs
+test: setup
+	$(VENV)/bin/pytest tests
+
+## test-unit: the fast tier alone (no cluster)
+test-unit: setup
+	$(VENV)/bin/pytest tests/unit
+
+## lint: ruff over the Python packages and tests
+lint: setup
+	$(VENV)/bin/ruff check operator workloads tests
+
+## lock: re-resolve uv.lock after changing a pyproject.toml
+lock:
+	uv lock

@@ -1,0 +1,1 @@
+"""zoo-operator: the ZooTrainingJob operator."""
