@@ -10,6 +10,7 @@ PY := $(VENV)/bin/python
 setup:
 	@command -v uv >/dev/null 2>&1 && uv --version | grep -q "$(UV_VERSION)" || python3 -m pip install --quiet "uv==$(UV_VERSION)"
 	uv sync --frozen
+	hack/install-tools.sh
 
 ## test: every test tier (unit, integration, e2e); what CI runs
 test: setup
