@@ -11,6 +11,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +103,12 @@ def namespace(cluster: Cluster) -> Iterator[str]:
     """A fresh namespace t-<random>, deleted (without waiting) after the test."""
     name = f"t-{secrets.token_hex(4)}"
     cluster.kubectl("create", "namespace", name)
+    # Pods are refused until the service-account controller has created the namespace's default account.
+    deadline = time.monotonic() + 30
+    while cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode != 0:
+        if time.monotonic() > deadline:
+            pytest.fail(f"namespace {name}: no default service account after 30 s", pytrace=False)
+        time.sleep(0.2)
     try:
         yield name
     finally:
