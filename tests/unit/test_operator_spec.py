@@ -62,10 +62,17 @@ def test_gpu_default_resource_and_explicit_image() -> None:
         ({"runPolicy": {"backoffLimit": -1}}, "spec.runPolicy.backoffLimit: must be between 0 and 100"),
         ({"scheduling": {"gang": True, "schedulerName": "default-scheduler"}}, "must be 'volcano'"),
         ({"rankTable": {"version": "2.0"}}, "spec.rankTable.version: must be one of 1.0, 1.2"),
+        ({"hyperparameters": {"lr_mode": "sometimes"}}, "spec.hyperparameters: hyperparameter lr_mode"),
+        ({"hyperparameters": {"epochs": 0}}, "spec.hyperparameters: hyperparameter epochs: must be an integer >= 1"),
     ],
 )
 def test_bad_fields_are_named(changes: dict, expected: str) -> None:
     assert expected in problems(job(**changes))
+
+
+def test_list_and_null_defaults_accept_lists() -> None:
+    js = parse(job(hyperparameters={"layers": [1, 1, 1, 1], "resume": "x.ckpt"}))
+    assert js.hyperparameters["layers"] == [1, 1, 1, 1]
 
 
 def test_unknown_hyperparameter_lists_the_allowed_keys() -> None:

@@ -82,7 +82,8 @@ def test_command_and_hyperparameters() -> None:
     assert sets == ["epochs=2", "lr_max=0.5", "lr_mode=cosine"]
 
 
-@pytest.mark.parametrize(("value", "text"), [(True, "true"), (3, "3"), (0.001, "0.001"), ("poly", "poly"),
+@pytest.mark.parametrize(("value", "text"), [(True, "true"), (3, "3"), (None, "null"),
+                                             ([1, 1, 1, 1], "[1, 1, 1, 1]"), (0.001, "0.001"), ("poly", "poly"),
                                              ("0.5", '"0.5"'), ("yes", '"yes"'), ("", '""')])
 def test_set_values_read_back_with_their_type(value: object, text: str) -> None:
     assert render.set_value(value) == text
@@ -128,7 +129,8 @@ def test_pod_template_additions() -> None:
     assert pod["spec"]["nodeSelector"] == {"pool": "a"}
     assert pod["spec"]["tolerations"] == [{"key": "k", "operator": "Exists"}]
     assert env_of(pod)["EXTRA"] == "1"
-    assert env_of(pod)["ZOO_RESUME_FROM"] == "/zoo/checkpoint/demo/last.ckpt"
+    cmd = pod["spec"]["containers"][0]["command"]
+    assert cmd[-2:] == ["--set", "resume=/zoo/checkpoint/demo/last.ckpt"]
     assert {"name": "shm", "emptyDir": {}} in pod["spec"]["volumes"]
     assert {"name": "shm", "mountPath": "/dev/shm"} in pod["spec"]["containers"][0]["volumeMounts"]
 
