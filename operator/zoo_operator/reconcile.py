@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from zoo_operator import conditions as c
-from zoo_operator import kube, logparse, policy, ranktable, render, spec, status
+from zoo_operator import kube, logparse, metrics, policy, ranktable, render, spec, status
 from zoo_operator.podview import PodView
 from zoo_operator.settings import Settings
 
@@ -155,6 +155,7 @@ async def _write_status(body: Mapping[str, Any], prev: Mapping[str, Any], new: d
     meta = body["metadata"]
     await kube.patch_job_status(meta["namespace"], meta["name"], patch)
     mem.last_status_write = now
+    metrics.observe_transition(prev, new)
     if urgent:
         kind = "Warning" if new.get("phase") in (c.FAILED, c.RESTARTING) else "Normal"
         emit(kind, str(new.get("reason") or new.get("phase")), str(new.get("message") or ""))
