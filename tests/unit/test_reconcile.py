@@ -248,3 +248,19 @@ def test_static_devices_complete_the_table_without_annotations(monkeypatch: pyte
     table = hccl(fake, "asc-ranktable")
     assert table["status"] == "completed" and table["version"] == "1.2"
     assert [d["device_ip"] for d in table["server_list"][0]["device"]] == ["192.168.0.0", "192.168.0.1"]
+
+
+def test_a_lagging_body_does_not_undo_a_restart(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKube(monkeypatch)
+    h = Harness(fake, job(replicas=1))
+    h.run(T0)
+    for name in ("demo-sched", "demo-worker-0"):
+        h.set_running(name)
+    h.set_exit("demo-worker-0", 1)
+    stale = {k: dict(v) if isinstance(v, dict) else v for k, v in h.body["status"].items()}
+    h.run(T0 + 1)
+    assert h.body["status"]["restarts"] == 1
+    h.body["status"] = stale  # the watch has not delivered the restart yet
+    h.pod_state.clear()
+    h.run(T0 + 2)
+    assert [p["metadata"]["annotations"][c.ANNOTATION_ATTEMPT] for p in fake.pods()] == ["1", "1"]
