@@ -19,6 +19,7 @@ from typing import Literal
 from mindspore import Tensor, nn, ops
 
 from zoo_workloads.models.layers.common import (
+    DEFAULT_NORM,
     NormConfig,
     avg_down_nd,
     batch_norm_nd,
@@ -172,7 +173,7 @@ class ResNet(nn.Cell):
         stem: Literal["plain", "deep"] = "plain",
         stem_stride: int | tuple[int, ...] = 2,
         shortcut: Literal["conv", "avgdown"] = "conv",
-        norm: NormConfig = NormConfig(),
+        norm: NormConfig = DEFAULT_NORM,
         zero_init_last: bool = False,
         block_attn: ModuleFactory | None = None,
         insert_after_block: ModuleFactory | None = None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from mindspore import Tensor, nn, ops
 
-from zoo_workloads.models.layers.common import NormConfig, batch_norm_nd, conv_nd
+from zoo_workloads.models.layers.common import DEFAULT_NORM, NormConfig, batch_norm_nd, conv_nd
 
 
 class GCN(nn.Cell):
@@ -31,7 +31,7 @@ class GCN(nn.Cell):
 class GloreUnit(nn.Cell):
     """x + extend(GCN(state(x) . proj(x)^T) . proj(x)) on a (N, C, H, W) map; C = num_in, S = 2*mid, nodes = mid."""
 
-    def __init__(self, num_in: int, num_mid: int, norm: NormConfig = NormConfig()) -> None:
+    def __init__(self, num_in: int, num_mid: int, norm: NormConfig = DEFAULT_NORM) -> None:
         super().__init__()
         self.num_state = 2 * num_mid
         self.num_node = num_mid
