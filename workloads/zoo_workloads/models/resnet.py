@@ -57,6 +57,18 @@ def at_positions(factory: Callable[[BlockSite], nn.Cell], positions: Mapping[int
     return build
 
 
+def scale_positions(
+    positions: Mapping[int, Sequence[int]], base_layers: Sequence[int], layers: Sequence[int]
+) -> dict[int, list[int]]:
+    """Map insertion points given for `base_layers` onto a reduced `layers` proportionally (index * new / old,
+    floored), so that reduced test models keep at least one of each inserted module per stage."""
+    scaled: dict[int, list[int]] = {}
+    for stage, indices in positions.items():
+        old, new = base_layers[stage], layers[stage]
+        scaled[stage] = sorted({min(i * new // old, new - 1) for i in indices})
+    return scaled
+
+
 class GlobalAvgPool(nn.Cell):
     """Mean over every spatial axis: (N, C, *spatial) -> (N, C)."""
 
