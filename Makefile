@@ -4,7 +4,7 @@ UV_VERSION := 0.13.9
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup test test-unit lint lock
+.PHONY: setup test test-unit lint lock manifests
 
 ## setup: install uv (pinned) and the locked development environment into .venv
 setup:
@@ -27,3 +27,7 @@ lint: setup
 ## lock: re-resolve uv.lock after changing a pyproject.toml
 lock:
 	uv lock
+
+## manifests: render manifests/base/{namespace,rbac,deployment}.yaml from the Helm chart (default values)
+manifests: setup
+	$(PY) hack/render_manifests.py
