@@ -4,7 +4,7 @@ UV_VERSION := 0.13.9
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup test test-unit lint lock manifests
+.PHONY: setup test test-unit lint lock generate manifests
 
 ## setup: install uv (pinned) and the locked development environment into .venv
 setup:
@@ -27,6 +27,10 @@ lint: setup
 ## lock: re-resolve uv.lock after changing a pyproject.toml
 lock:
 	uv lock
+
+## generate: write the CRD from the one schema source (operator/zoo_operator/schema.py) into manifests/ and charts/
+generate:
+	$(VENV)/bin/zoo-operator generate
 
 ## manifests: render manifests/base/{namespace,rbac,deployment}.yaml from the Helm chart (default values)
 manifests: setup

@@ -1,0 +1,391 @@
+"""The one schema source of the ZooTrainingJob CRD, as plain Python data.
+
+`crd()` returns the CustomResourceDefinition; `zoo-operator generate` writes it into manifests/ and charts/.
+Everything the apiserver can check lives here (types, enums, minimums, CEL rules with messages that name the
+field); what it cannot check (hyperparameter keys, static device maps) is checked by `zoo_operator.spec`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zoo_workloads import config as model_config
+
+GROUP = "modelzoo.io"
+VERSION = "v1alpha1"
+KIND = "ZooTrainingJob"
+PLURAL = "zootrainingjobs"
+SINGULAR = "zootrainingjob"
+SHORT_NAMES = ["ztj"]
+CRD_NAME = f"{PLURAL}.{GROUP}"
+
+DEVICE_TYPES = ["Ascend910", "GPU", "CPU"]
+LAUNCH_MODES = ["ranktable", "dynamic"]
+RANK_TABLE_VERSIONS = ["1.0", "1.2"]
+CLEAN_POD_POLICIES = ["All", "Running", "None"]
+PHASES = ["Pending", "Running", "Restarting", "Succeeded", "Failed", "Suspended"]
+
+Schema = dict[str, Any]
+
+
+def _str(description: str, **extra: Any) -> Schema:
+    return {"type": "string", "description": description, **extra}
+
+
+def _int(description: str, **extra: Any) -> Schema:
+    return {"type": "integer", "format": "int32", "description": description, **extra}
+
+
+def _obj(description: str, properties: dict[str, Schema], **extra: Any) -> Schema:
+    return {"type": "object", "description": description, "properties": properties, **extra}
+
+
+def _free(description: str) -> Schema:
+    """An object kept as written (a Kubernetes type this CRD does not re-describe)."""
+    return {"type": "object", "description": description, "x-kubernetes-preserve-unknown-fields": True}
+
+
+def _relative_path(description: str) -> Schema:
+    """A path inside a volume: CEL refuses absolute paths and `..` components."""
+    return _str(
+        description,
+        minLength=1,
+        maxLength=1024,
+        **{
+            "x-kubernetes-validations": [
+                {"rule": "!self.startsWith('/')", "message": "must be a relative path inside the volume (no leading /)"},
+                {"rule": "!self.matches('(^|/)[.][.](/|$)')", "message": "must not contain '..' components"},
+            ]
+        },
+    )
+
+
+def _volume_source(description: str) -> Schema:
+    """A subset of core/v1 VolumeSource: exactly one of PVC, hostPath, NFS or emptyDir."""
+    return _obj(
+        description + " Exactly one of persistentVolumeClaim, hostPath, nfs, emptyDir.",
+        {
+            "persistentVolumeClaim": _obj(
+                "An existing PersistentVolumeClaim in the job's namespace.",
+                {"claimName": _str("Name of the claim.", minLength=1), "readOnly": {"type": "boolean"}},
+                required=["claimName"],
+            ),
+            "hostPath": _obj(
+                "A directory on the node.",
+                {"path": _str("Absolute path on the node.", pattern="^/"), "type": _str("hostPath type.")},
+                required=["path"],
+            ),
+            "nfs": _obj(
+                "An NFS export.",
+                {
+                    "server": _str("NFS server.", minLength=1),
+                    "path": _str("Exported path.", pattern="^/"),
+                    "readOnly": {"type": "boolean"},
+                },
+                required=["server", "path"],
+            ),
+            "emptyDir": _obj(
+                "A scratch directory that lives as long as the pod.",
+                {"medium": _str("'' or Memory."), "sizeLimit": {"x-kubernetes-int-or-string": True}},
+            ),
+        },
+        minProperties=1,
+        maxProperties=1,
+    )
+
+
+def _spec() -> Schema:
+    device = _obj(
+        "The accelerator every rank gets: one device per pod.",
+        {
+            "type": _str("Device kind.", enum=DEVICE_TYPES),
+            "resourceName": _str(
+                "Extended resource requested per pod (default huawei.com/Ascend910 or nvidia.com/gpu; none on CPU).",
+                maxLength=253,
+            ),
+            "perNode": _int("Devices per node; replicas must be a multiple of it.", minimum=1, maximum=64),
+        },
+        required=["type"],
+    )
+    dataset = _obj(
+        "Where the data lives. The volume is mounted read-only at /zoo/data.",
+        {
+            "volume": _volume_source("Volume holding the dataset."),
+            "trainPath": _relative_path("Training set, relative to the volume root."),
+            "evalPath": _relative_path("Evaluation set, relative to the volume root."),
+            "numClasses": _int("Number of classes.", minimum=2, maximum=1000000),
+        },
+        required=["volume", "trainPath", "numClasses"],
+    )
+    checkpoint = _obj(
+        "Where checkpoints go. The volume (default: an emptyDir) is mounted at /zoo/checkpoint.",
+        {
+            "volume": _volume_source("Volume for checkpoints."),
+            "path": _relative_path("Output directory, relative to the volume root (default: the job name)."),
+            "resumeFrom": _relative_path("Checkpoint file to resume from, relative to the volume root."),
+        },
+    )
+    hyperparameters = {
+        "type": "object",
+        "description": "Overrides of the model's default hyperparameters (scalars); keys are checked by the operator.",
+        "maxProperties": 64,
+        "additionalProperties": {"x-kubernetes-preserve-unknown-fields": True},
+        "x-kubernetes-preserve-unknown-fields": True,
+    }
+    static_device = _obj(
+        "The device of one rank, when no device plugin annotates pods.",
+        {
+            "podIndex": _int("Worker index (0..replicas-1).", minimum=0, maximum=4095),
+            "serverId": _str("Server id (usually the node IP).", minLength=1, maxLength=64),
+            "deviceId": _str("Device id on the server.", pattern="^[0-9]+$", maxLength=4),
+            "deviceIp": _str("Device (NIC) IP.", minLength=1, maxLength=64),
+            "superDeviceId": _str("Super device id (rank table 1.2).", maxLength=16),
+        },
+        required=["podIndex", "serverId", "deviceId", "deviceIp"],
+    )
+    rank_table = _obj(
+        "HCCL rank table options (launch: ranktable).",
+        {
+            "version": _str("Rank table format; HCCL refuses one that does not match the chip.",
+                            enum=RANK_TABLE_VERSIONS, default="1.0"),
+            "staticDevices": {
+                "type": "array",
+                "description": "Fixed device assignment per worker index, instead of device-plugin annotations.",
+                "maxItems": 4096,
+                "items": static_device,
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["podIndex"],
+            },
+        },
+    )
+    run_policy = _obj(
+        "What happens on failure, and when things are cleaned up.",
+        {
+            "backoffLimit": _int("Whole-gang restarts allowed on retryable failures.", minimum=0, maximum=100,
+                                 default=3),
+            "activeDeadlineSeconds": _int("Fail the job when it has run this long (s).", minimum=1),
+            "ttlSecondsAfterFinished": _int("Delete the job this long after it finished (s).", minimum=0),
+            "cleanPodPolicy": _str("Pods deleted when the job finishes: All, the still Running ones, or None.",
+                                   enum=CLEAN_POD_POLICIES, default="Running"),
+            "schedulingTimeoutSeconds": _int(
+                "Fail the job when a rank stays unscheduled or cannot pull its image this long (s).",
+                minimum=1, default=600),
+            "suspend": {"type": "boolean", "default": False,
+                        "description": "Delete the pods and keep the status; recreate them when set back to false."},
+        },
+    )
+    scheduling = _obj(
+        "Scheduler, gang scheduling (Volcano) and queueing (Kueue).",
+        {
+            "schedulerName": _str("Pod scheduler (gang: volcano).", maxLength=253),
+            "gang": {"type": "boolean", "default": False,
+                     "description": "Create a Volcano PodGroup with minMember = all pods."},
+            "queue": _str("Kueue LocalQueue name.", maxLength=253),
+            "priorityClassName": _str("PriorityClass of the pods.", maxLength=253),
+        },
+        **{"x-kubernetes-validations": [{
+            "rule": "!has(self.gang) || !self.gang || !has(self.schedulerName) || self.schedulerName == 'volcano'",
+            "message": "spec.scheduling.schedulerName must be 'volcano' (or unset) when spec.scheduling.gang is true",
+        }]},
+    )
+    pod_template = _obj(
+        "Additions to every pod the operator creates.",
+        {
+            "nodeSelector": {"type": "object", "additionalProperties": {"type": "string"}},
+            "tolerations": {"type": "array", "items": _free("A core/v1 Toleration.")},
+            "env": {
+                "type": "array",
+                "items": _obj("A core/v1 EnvVar.", {
+                    "name": _str("Variable name.", minLength=1),
+                    "value": _str("Value."),
+                    "valueFrom": _free("A core/v1 EnvVarSource."),
+                }, required=["name"]),
+            },
+            "volumes": {"type": "array", "items": _free("A core/v1 Volume.")},
+            "volumeMounts": {"type": "array", "items": _free("A core/v1 VolumeMount (worker container).")},
+        },
+    )
+    resources = _obj(
+        "Container resources of every rank (the device is added by the operator).",
+        {
+            "requests": {"type": "object", "additionalProperties": {"x-kubernetes-int-or-string": True}},
+            "limits": {"type": "object", "additionalProperties": {"x-kubernetes-int-or-string": True}},
+        },
+    )
+    return _obj(
+        "What to train, on what, and how.",
+        {
+            "model": _str("ModelZoo model.", enum=model_config.model_names()),
+            "image": _str("Workload image (default from the operator settings by device type).", maxLength=512),
+            "device": device,
+            "replicas": _int("Ranks = devices = worker pods.", minimum=1, maximum=4096, default=1),
+            "launch": _str("How ranks find each other (default: ranktable on Ascend910, dynamic elsewhere).",
+                           enum=LAUNCH_MODES),
+            "dataset": dataset,
+            "hyperparameters": hyperparameters,
+            "checkpoint": checkpoint,
+            "resources": resources,
+            "rankTable": rank_table,
+            "runPolicy": run_policy,
+            "scheduling": scheduling,
+            "podTemplate": pod_template,
+        },
+        required=["model", "device", "dataset"],
+        **{"x-kubernetes-validations": _spec_rules()},
+    )
+
+
+def _spec_rules() -> list[Schema]:
+    """Cross-field rules; each message names the field and what is allowed."""
+    return [
+        {
+            "rule": "!has(self.device.perNode) || self.replicas % self.device.perNode == 0",
+            "message": "spec.replicas must be a multiple of spec.device.perNode",
+        },
+        {
+            "rule": "!has(self.launch) || self.launch != 'ranktable' || self.device.type == 'Ascend910'",
+            "message": "spec.launch: ranktable requires spec.device.type Ascend910; use dynamic for GPU and CPU",
+        },
+        {
+            "rule": "self.device.type != 'CPU' || !has(self.device.resourceName)",
+            "message": "spec.device.resourceName: CPU jobs request no device resource; remove it",
+        },
+        {
+            "rule": "self.device.type != 'CPU' || !has(self.hyperparameters) || !('optimizer' in self.hyperparameters)"
+            " || string(self.hyperparameters['optimizer']) != 'thor'",
+            "message": "spec.hyperparameters.optimizer: thor has no CPU kernels; use momentum or nesterov on CPU",
+        },
+        {
+            "rule": "!has(self.rankTable) || !has(self.rankTable.staticDevices) || self.device.type == 'Ascend910'",
+            "message": "spec.rankTable.staticDevices is only allowed with spec.device.type Ascend910",
+        },
+        {
+            "rule": "!has(self.rankTable) || !has(self.rankTable.staticDevices)"
+            " || self.rankTable.staticDevices.all(d, d.podIndex < self.replicas)",
+            "message": "spec.rankTable.staticDevices[].podIndex must be less than spec.replicas",
+        },
+    ]
+
+
+def _condition() -> Schema:
+    return _obj(
+        "A condition of the job.",
+        {
+            "type": _str("Created, RankTableReady, Running, Restarting, Succeeded, Failed, Suspended, PodGroupReady."),
+            "status": _str("True, False or Unknown.", enum=["True", "False", "Unknown"]),
+            "reason": _str("CamelCase reason."),
+            "message": _str("Human-readable detail."),
+            "lastTransitionTime": _str("When status last changed.", format="date-time"),
+        },
+        required=["type", "status"],
+    )
+
+
+def _status() -> Schema:
+    number = {"type": "number"}
+    rank = _obj(
+        "Summary of one rank (bounded).",
+        {
+            "rank": _int("Worker index, or -1 for the scheduler."),
+            "pod": _str("Pod name."),
+            "node": _str("Node the pod ran on."),
+            "phase": _str("Pod phase."),
+            "reason": _str("Why the container waits or ended."),
+            "exitCode": _int("Container exit code."),
+            "lastLines": {"type": "array", "items": {"type": "string"}, "description": "Last log lines."},
+        },
+    )
+    return _obj(
+        "What the operator observed.",
+        {
+            "phase": _str("Pending, Running, Restarting, Succeeded, Failed or Suspended.", enum=PHASES),
+            "reason": _str("Reason of the current phase."),
+            "message": _str("Detail of the current phase."),
+            "conditions": {
+                "type": "array",
+                "items": _condition(),
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["type"],
+            },
+            "observedGeneration": {"type": "integer", "format": "int64"},
+            "ranks": _obj("Worker pod counts.", {k: _int(f"{k} workers.") for k in
+                                                 ["total", "pending", "active", "succeeded", "failed"]}),
+            "rankTable": _obj("The HCCL rank table.", {
+                "configMap": _str("ConfigMap holding hccl.json and ranks.json."),
+                "version": _str("Format version."),
+                "status": _str("initializing or completed."),
+                "devicesKnown": _int("Ranks whose device is known."),
+            }),
+            "progress": _obj("Training progress (rank 0).", {
+                "epoch": _int("Current epoch (1-based)."),
+                "epochs": _int("Epochs to train."),
+                "step": _int("Step within the epoch (1-based)."),
+                "stepsPerEpoch": _int("Steps per epoch."),
+                "loss": number,
+                "imagesPerSecond": number,
+                "updateTime": _str("When progress last changed.", format="date-time"),
+            }),
+            "rankSummaries": {"type": "array", "items": rank, "maxItems": 4097},
+            "result": _obj("Final result from rank 0's termination message.", {
+                "top1": number,
+                "top5": number,
+                "metrics": {"type": "object", "additionalProperties": number},
+                "checkpoint": _str("Path of the last checkpoint inside the checkpoint volume."),
+            }),
+            "restarts": _int("Whole-gang restarts so far."),
+            "startTime": _str("When the operator first created pods.", format="date-time"),
+            "completionTime": _str("When the job succeeded or failed.", format="date-time"),
+        },
+    )
+
+
+def printer_columns() -> list[Schema]:
+    """The columns `kubectl get ztj` shows."""
+    return [
+        {"name": "Model", "type": "string", "jsonPath": ".spec.model"},
+        {"name": "Devices", "type": "integer", "jsonPath": ".spec.replicas"},
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+        {"name": "Epoch", "type": "integer", "jsonPath": ".status.progress.epoch"},
+        {"name": "Loss", "type": "number", "jsonPath": ".status.progress.loss"},
+        {"name": "Top-1", "type": "number", "jsonPath": ".status.result.top1"},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ]
+
+
+def crd() -> Schema:
+    """The complete CustomResourceDefinition object."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": CRD_NAME, "labels": {"app.kubernetes.io/part-of": "zoo-operator"}},
+        "spec": {
+            "group": GROUP,
+            "names": {
+                "kind": KIND,
+                "listKind": f"{KIND}List",
+                "plural": PLURAL,
+                "singular": SINGULAR,
+                "shortNames": SHORT_NAMES,
+                "categories": ["all", "modelzoo"],
+            },
+            "scope": "Namespaced",
+            "versions": [{
+                "name": VERSION,
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": printer_columns(),
+                "schema": {"openAPIV3Schema": _obj(
+                    "A MindSpore ModelZoo training job: one pod per device, an HCCL rank table, progress in status.",
+                    {
+                        "apiVersion": {"type": "string"},
+                        "kind": {"type": "string"},
+                        "metadata": {"type": "object"},
+                        "spec": _spec(),
+                        "status": _status(),
+                    },
+                    required=["spec"],
+                )},
+            }],
+        },
+    }
