@@ -7,21 +7,27 @@ import tomllib
 
 import pytest
 import yaml
-
 from chart_render import CHART, REPO, container, env_of, find, helm, one, rules_as_set, template
 
 # Exactly the operator's needs in a watched namespace (docs/contracts.md; zoo_operator's API calls).
-JOB_RULES = {
-    ("modelzoo.io", "zootrainingjobs", v) for v in ("get", "list", "watch", "patch", "update", "delete")
-} | {("modelzoo.io", "zootrainingjobs/status", v) for v in ("get", "patch", "update")} | {
-    ("", "pods", v) for v in ("get", "list", "watch", "create", "delete", "patch")
-} | {("", "pods/log", "get")} | {
-    ("", res, v) for res in ("services", "configmaps") for v in ("get", "list", "watch", "create", "delete", "patch")
-} | {(g, "events", v) for g in ("", "events.k8s.io") for v in ("create", "patch")}
-GANG_RULES = {("scheduling.volcano.sh", "podgroups", v) for v in ("get", "list", "watch", "create", "delete", "patch")}
-DISCOVERY_RULES = {("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("get", "list", "watch")} | {
-    ("", "namespaces", v) for v in ("list", "watch")
+JOB_RULES = (
+    {("modelzoo.io", "zootrainingjobs", v) for v in ("get", "list", "watch", "patch", "update", "delete")}
+    | {("modelzoo.io", "zootrainingjobs/status", v) for v in ("get", "patch", "update")}
+    | {("", "pods", v) for v in ("get", "list", "watch", "create", "delete", "patch")}
+    | {("", "pods/log", "get")}
+    | {
+        ("", res, v)
+        for res in ("services", "configmaps")
+        for v in ("get", "list", "watch", "create", "delete", "patch")
+    }
+    | {(g, "events", v) for g in ("", "events.k8s.io") for v in ("create", "patch")}
+)
+GANG_RULES = {
+    ("scheduling.volcano.sh", "podgroups", v) for v in ("get", "list", "watch", "create", "delete", "patch")
 }
+DISCOVERY_RULES = {
+    ("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("get", "list", "watch")
+} | {("", "namespaces", v) for v in ("list", "watch")}
 
 SCENARIOS = {
     "default": {},
@@ -51,7 +57,9 @@ def test_app_version_is_the_project_version():
 
 def test_default_objects():
     objects = template()
-    kinds = sorted((o["kind"], o["metadata"]["name"]) for o in objects if o["kind"] != "CustomResourceDefinition")
+    kinds = sorted(
+        (o["kind"], o["metadata"]["name"]) for o in objects if o["kind"] != "CustomResourceDefinition"
+    )
     assert kinds == [
         ("ClusterRole", "zoo-operator"),
         ("ClusterRole", "zoo-operator-discovery"),
@@ -75,8 +83,14 @@ def test_cluster_wide_rbac_verbs_exactly():
     assert rules_as_set(one(objects, "ClusterRole", "zoo-operator")["rules"]) == JOB_RULES
     assert rules_as_set(one(objects, "ClusterRole", "zoo-operator-discovery")["rules"]) == DISCOVERY_RULES
     binding = one(objects, "ClusterRoleBinding", "zoo-operator")
-    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "zoo-operator"}
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "zoo-operator", "namespace": "zoo-system"}]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": "zoo-operator",
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "zoo-operator", "namespace": "zoo-system"}
+    ]
     assert not find(objects, "Role") and not find(objects, "RoleBinding")
 
 
@@ -89,7 +103,9 @@ def test_watch_namespaces_uses_a_role_per_namespace():
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
     for b in bindings:
         assert b["roleRef"]["kind"] == "Role" and b["roleRef"]["name"] == "zoo-operator"
-        assert b["subjects"] == [{"kind": "ServiceAccount", "name": "zoo-operator", "namespace": "zoo-system"}]
+        assert b["subjects"] == [
+            {"kind": "ServiceAccount", "name": "zoo-operator", "namespace": "zoo-system"}
+        ]
     # Nothing namespaced is granted cluster-wide; only kopf's discovery stays a ClusterRole.
     assert [r["metadata"]["name"] for r in find(objects, "ClusterRole")] == ["zoo-operator-discovery"]
     assert env_of(objects)["ZOO_WATCH_NAMESPACES"] == "team-a,team-b"
@@ -150,7 +166,15 @@ def test_deployment_shape_and_probe():
 
 
 def test_image_tag_override():
-    c = container(template({"image.repository": "registry.local/zoo/operator", "image.tag": "dev", "image.pullPolicy": "Always"}))
+    c = container(
+        template(
+            {
+                "image.repository": "registry.local/zoo/operator",
+                "image.tag": "dev",
+                "image.pullPolicy": "Always",
+            }
+        )
+    )
     assert c["image"] == "registry.local/zoo/operator:dev"
     assert c["imagePullPolicy"] == "Always"
 
@@ -175,7 +199,9 @@ def test_metrics_service_only_when_enabled():
     assert not find(template(), "Service")
     objects = template(SCENARIOS["metrics"])
     service = one(objects, "Service", "zoo-operator-metrics")
-    assert service["spec"]["ports"] == [{"name": "metrics", "port": 9191, "targetPort": "metrics", "protocol": "TCP"}]
+    assert service["spec"]["ports"] == [
+        {"name": "metrics", "port": 9191, "targetPort": "metrics", "protocol": "TCP"}
+    ]
     assert service["spec"]["selector"] == one(objects, "Deployment")["spec"]["selector"]["matchLabels"]
     assert {"name": "metrics", "containerPort": 9191, "protocol": "TCP"} in container(objects)["ports"]
     assert env_of(objects)["ZOO_METRICS_PORT"] == "9191"

@@ -1,4 +1,4 @@
-"""values.yaml is documented and camelCase; values.schema.json refuses bad values with a message naming them."""
+"""values.yaml is documented and camelCase; values.schema.json refuses bad values, naming them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import re
 import jsonschema
 import pytest
 import yaml
-
 from chart_render import CHART, helm, set_args
 
 _KEY = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z0-9_.-]+):")
@@ -35,7 +34,7 @@ def documented_keys(text: str) -> dict[str, bool]:
             stack.pop()
         path = ".".join([k for _, k in stack] + [match["key"]])
         first = comment[0] if comment else ""
-        result[path] = first.startswith(path + " ") or first.startswith(match["key"] + " ")
+        result[path] = first.startswith((path + " ", match["key"] + " "))
         stack.append((indent, match["key"]))
         comment = []
     return result
@@ -68,7 +67,7 @@ def test_values_keys_are_camel_case():
                 yield from keys(value)
 
     values = yaml.safe_load((CHART / "values.yaml").read_text())
-    # resources/securityContext hold Kubernetes field names; they are camelCase too, so no exception is needed.
+    # resources/securityContext hold Kubernetes field names, camelCase too: no exception needed.
     bad = [k for k in keys(values) if not re.fullmatch(r"[a-z][A-Za-z0-9]*", k)]
     assert bad == []
 
