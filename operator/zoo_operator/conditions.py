@@ -1,0 +1,80 @@
+"""Names shared by the whole operator: phases, condition types, reasons, labels, annotations, paths.
+
+One place, so status computation, policy, rendering and tests cannot drift apart.
+"""
+
+from __future__ import annotations
+
+# Phases (status.phase).
+PENDING = "Pending"
+RUNNING = "Running"
+RESTARTING = "Restarting"
+SUCCEEDED = "Succeeded"
+FAILED = "Failed"
+SUSPENDED = "Suspended"
+FINISHED_PHASES = frozenset({SUCCEEDED, FAILED})
+
+# Condition types (status.conditions[].type).
+CREATED = "Created"
+RANK_TABLE_READY = "RankTableReady"
+RUNNING_CONDITION = "Running"
+RESTARTING_CONDITION = "Restarting"
+SUCCEEDED_CONDITION = "Succeeded"
+FAILED_CONDITION = "Failed"
+SUSPENDED_CONDITION = "Suspended"
+POD_GROUP_READY = "PodGroupReady"
+CONDITION_TYPES = (CREATED, RANK_TABLE_READY, RUNNING_CONDITION, RESTARTING_CONDITION, SUCCEEDED_CONDITION,
+                   FAILED_CONDITION, SUSPENDED_CONDITION, POD_GROUP_READY)
+
+# Reasons (conditions, status.reason, Events).
+REASON_INVALID_SPEC = "InvalidSpec"
+REASON_JOB_CREATED = "JobCreated"
+REASON_WAITING_FOR_DEVICES = "WaitingForDevices"
+REASON_RANK_TABLE_COMPLETED = "RankTableCompleted"
+REASON_NOT_RANK_TABLE_LAUNCH = "DynamicLaunch"
+REASON_PODS_PENDING = "PodsPending"
+REASON_ALL_RANKS_RUNNING = "AllRanksRunning"
+REASON_RANK_FAILED = "RankFailed"
+REASON_GANG_RESTART = "GangRestart"
+REASON_BACKOFF_LIMIT = "BackoffLimitExceeded"
+REASON_PERMANENT_ERROR = "PermanentError"
+REASON_DEADLINE = "DeadlineExceeded"
+REASON_SCHEDULING_TIMEOUT = "SchedulingTimeout"
+REASON_IMAGE_PULL = "ImagePullFailed"
+REASON_SUCCEEDED = "JobSucceeded"
+REASON_SUSPENDED = "JobSuspended"
+REASON_RESUMED = "JobResumed"
+REASON_POD_GROUP_CREATED = "PodGroupCreated"
+REASON_VOLCANO_MISSING = "VolcanoNotInstalled"
+REASON_TTL_EXPIRED = "TTLExpired"
+
+# Exit codes (docs/contracts.md).
+EXIT_CONFIG_ERROR = 64
+EXIT_DATASET_MISSING = 66
+EXIT_RETRYABLE = 75
+PERMANENT_EXIT_CODES = frozenset({EXIT_CONFIG_ERROR, EXIT_DATASET_MISSING})
+
+# Labels and annotations (docs/contracts.md).
+LABEL_JOB = "modelzoo.io/job-name"
+LABEL_RANK = "modelzoo.io/rank"
+LABEL_ROLE = "modelzoo.io/role"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "zoo-operator"
+ROLE_WORKER = "worker"
+ROLE_SCHEDULER = "scheduler"
+# Which whole-gang attempt a pod belongs to: pods of an older attempt are deleted, never reused.
+ANNOTATION_ATTEMPT = "modelzoo.io/attempt"
+ASCEND_ANNOTATION = "ascend.kubectl.kubernetes.io/ascend-910-configuration"
+VOLCANO_GROUP_ANNOTATION = "scheduling.k8s.io/group-name"
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+KUEUE_GROUP_LABEL = "kueue.x-k8s.io/pod-group-name"
+KUEUE_GROUP_COUNT_ANNOTATION = "kueue.x-k8s.io/pod-group-total-count"
+
+# Paths inside the pods.
+RANKTABLE_DIR = "/etc/zoo/ranktable"
+DATA_DIR = "/zoo/data"
+CHECKPOINT_DIR = "/zoo/checkpoint"
+TERMINATION_LOG = "/dev/termination-log"
+
+# Waiting reasons that mean the image will not arrive by itself.
+IMAGE_PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"})

@@ -1,0 +1,55 @@
+"""kopf handlers: thin shims that hand the work to `reconcile` (loaded by `zoo-operator run` or `kopf run`).
+
+- an index of the operator's pods by (namespace, job name), so a pass never lists pods;
+- a timer per ZooTrainingJob that runs one reconcile pass.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import kopf
+
+from zoo_operator import conditions as c
+from zoo_operator import kube, podview, reconcile, schema
+from zoo_operator import settings as settings_mod
+
+TICK_SECONDS = 2.0
+SETTINGS = settings_mod.from_env()
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    """Keep kopf's bookkeeping in annotations (our status schema has no place for it)."""
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="modelzoo.io")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="modelzoo.io")
+    settings.posting.level = 20  # logging.INFO: post Normal and Warning events
+
+
+@kopf.on.cleanup()
+async def shutdown(**_: Any) -> None:
+    """Close the API client's HTTP session."""
+    await kube.close()
+
+
+@kopf.index("pods", labels={c.LABEL_MANAGED_BY: c.MANAGED_BY, c.LABEL_JOB: kopf.PRESENT})
+def zoo_pods(body: kopf.Body, namespace: str, labels: kopf.Labels, **_: Any) -> dict[tuple[str, str], Any]:
+    """(namespace, job name) -> PodView of each of the operator's pods."""
+    return {(namespace, labels[c.LABEL_JOB]): podview.view(body)}
+
+
+@kopf.timer(schema.GROUP, schema.VERSION, schema.PLURAL, interval=TICK_SECONDS)
+async def tick(body: kopf.Body, memo: kopf.Memo, zoo_pods: kopf.Index, namespace: str, name: str,
+               uid: str, **_: Any) -> None:
+    """One reconcile pass of one job."""
+    mem = memo.get("zoo")
+    if mem is None:
+        mem = memo["zoo"] = reconcile.JobMemory()
+    # Only pods this job controls: a pod with our labels but another owner is never touched.
+    pods = [p for p in zoo_pods.get((namespace, name), []) if p.owner_uid == uid]
+
+    def emit(kind: str, reason: str, message: str) -> None:
+        kopf.event(body, type=kind, reason=reason, message=message[:1000])
+
+    await reconcile.reconcile(body, pods, SETTINGS, mem, time.time(), emit)

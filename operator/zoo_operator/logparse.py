@@ -1,0 +1,127 @@
+"""Parsing of what ranks print and leave behind: JSON log lines and the termination message.
+
+Machine lines are JSON objects with "event", "ts" and "rank" (contracts.md); every other line is for people and
+ignored here. Progress folds events into a small dict; the result comes from a `done` event or the termination
+message.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from typing import Any
+
+EVENTS = frozenset({"start", "step", "epoch", "eval", "checkpoint", "done"})
+MAX_LINE_CHARS = 240
+
+
+def parse_line(line: str) -> dict[str, Any] | None:
+    """The event of one machine line, or None for a human line or anything malformed."""
+    text = line.strip()
+    if not text.startswith("{"):
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("event") not in EVENTS:
+        return None
+    if not isinstance(data.get("rank"), int) or isinstance(data.get("rank"), bool):
+        return None
+    return data
+
+
+def parse_lines(text: str) -> list[dict[str, Any]]:
+    """Every event in a block of log text, in order."""
+    return [ev for ev in map(parse_line, text.splitlines()) if ev is not None]
+
+
+def last_lines(text: str, count: int) -> list[str]:
+    """The last `count` non-empty lines, each cut to MAX_LINE_CHARS (status must stay small)."""
+    if count <= 0:
+        return []
+    lines = [ln.rstrip() for ln in text.splitlines() if ln.strip()]
+    return [ln if len(ln) <= MAX_LINE_CHARS else ln[: MAX_LINE_CHARS - 3] + "..." for ln in lines[-count:]]
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def fold_progress(progress: dict[str, Any], events: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Progress after `events`, starting from `progress` (keys: epoch, epochs, step, stepsPerEpoch, loss,
+    imagesPerSecond). Missing or malformed fields keep their previous value."""
+    out = dict(progress)
+
+    def put(key: str, value: Any) -> None:
+        if value is not None:
+            out[key] = value
+
+    for ev in events:
+        kind = ev["event"]
+        if kind == "start":
+            put("epochs", _count(ev.get("epochs")))
+            put("stepsPerEpoch", _count(ev.get("steps_per_epoch")))
+        elif kind == "step":
+            put("epoch", _count(ev.get("epoch")))
+            put("step", _count(ev.get("step")))
+            put("stepsPerEpoch", _count(ev.get("steps_per_epoch")))
+            put("loss", _number(ev.get("loss")))
+            put("imagesPerSecond", _number(ev.get("images_per_second")))
+        elif kind == "epoch":
+            put("epoch", _count(ev.get("epoch")))
+            put("epochs", _count(ev.get("epochs")))
+            put("loss", _number(ev.get("loss")))
+            put("imagesPerSecond", _number(ev.get("images_per_second")))
+        elif kind == "done":
+            put("epochs", _count(ev.get("epochs")))
+            put("epoch", _count(ev.get("epochs")))
+    return out
+
+
+def result_from_metrics(metrics: Any, checkpoint: Any) -> dict[str, Any]:
+    """status.result from a metrics mapping: top1/top5 pulled out, every finite number kept in `metrics`."""
+    clean = {str(k): float(v) for k, v in (metrics or {}).items() if _number(v) is not None} \
+        if isinstance(metrics, dict) else {}
+    result: dict[str, Any] = {"metrics": clean}
+    for key, name in (("top1", "top_1_accuracy"), ("top5", "top_5_accuracy")):
+        if name in clean:
+            result[key] = clean[name]
+    if isinstance(checkpoint, str) and checkpoint:
+        result["checkpoint"] = checkpoint
+    return result
+
+
+def result_from_events(events: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+    """The result of the last `done` event (else the last `eval`), or None."""
+    done = evaluated = None
+    for ev in events:
+        if ev["event"] == "done":
+            done = ev
+        elif ev["event"] == "eval":
+            evaluated = ev
+    if done is not None:
+        return result_from_metrics(done.get("metrics"), done.get("checkpoint"))
+    if evaluated is not None:
+        return result_from_metrics(evaluated.get("metrics"), None)
+    return None
+
+
+def parse_termination(text: str | None) -> dict[str, Any] | None:
+    """The termination message as a dict with a "status" key, or None if absent or not the contract's JSON."""
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("status") not in ("succeeded", "failed"):
+        return None
+    return data

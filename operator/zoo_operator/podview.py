@@ -1,0 +1,120 @@
+"""A small, plain view of one of the job's pods: what policy and status need, nothing else.
+
+The operator's pod index stores these instead of whole pod bodies, so memory stays bounded for big jobs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from zoo_operator import conditions as c
+
+
+def parse_time(text: Any) -> float | None:
+    """Unix seconds from an RFC 3339 timestamp as the apiserver writes it, or None."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
+
+
+def format_time(ts: float) -> str:
+    """An RFC 3339 timestamp (UTC, seconds) from unix seconds."""
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PodView:
+    """The observed state of one pod."""
+
+    name: str
+    uid: str = ""
+    owner_uid: str = ""
+    role: str = c.ROLE_WORKER
+    index: int | None = None
+    attempt: int = 0
+    phase: str = "Pending"
+    node: str | None = None
+    ip: str | None = None
+    created: float | None = None
+    deleting: bool = False
+    unschedulable: str | None = None
+    waiting_reason: str | None = None
+    waiting_message: str | None = None
+    running: bool = False
+    exit_code: int | None = None
+    terminated_reason: str | None = None
+    termination_message: str | None = None
+    device_annotation: str | None = None
+
+    @property
+    def terminated(self) -> bool:
+        """Whether the pod's container has ended (or the pod failed without one, e.g. evicted)."""
+        return self.exit_code is not None or self.phase in ("Succeeded", "Failed")
+
+    @property
+    def failed(self) -> bool:
+        """Whether the pod ended unsuccessfully."""
+        return (self.exit_code is not None and self.exit_code != 0) or self.phase == "Failed"
+
+
+def _int_or(value: Any, default: int | None) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def view(body: Mapping[str, Any]) -> PodView:
+    """The PodView of a pod object (a dict as the API returns it); tolerant of missing fields."""
+    meta = body.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    annotations = meta.get("annotations") or {}
+    status = body.get("status") or {}
+    role = labels.get(c.LABEL_ROLE, c.ROLE_WORKER)
+    owner = next((ref.get("uid", "") for ref in meta.get("ownerReferences") or [] if ref.get("controller")), "")
+    unschedulable = None
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+            unschedulable = cond.get("message") or cond.get("reason") or "unschedulable"
+    waiting_reason = waiting_message = terminated_reason = message = None
+    exit_code = None
+    running = False
+    for cs in status.get("containerStatuses") or []:
+        state = cs.get("state") or {}
+        if state.get("waiting"):
+            waiting_reason = state["waiting"].get("reason")
+            waiting_message = state["waiting"].get("message")
+        if state.get("running"):
+            running = True
+        term = state.get("terminated")
+        if term:
+            exit_code = _int_or(term.get("exitCode"), 1)
+            terminated_reason = term.get("reason")
+            message = term.get("message")
+    return PodView(
+        name=str(meta.get("name", "")),
+        uid=str(meta.get("uid", "")),
+        owner_uid=str(owner),
+        role=role,
+        index=_int_or(labels.get(c.LABEL_RANK), None) if role == c.ROLE_WORKER else None,
+        attempt=_int_or(annotations.get(c.ANNOTATION_ATTEMPT), 0) or 0,
+        phase=str(status.get("phase") or "Pending"),
+        node=(body.get("spec") or {}).get("nodeName"),
+        ip=status.get("podIP"),
+        created=parse_time(meta.get("creationTimestamp")),
+        deleting=bool(meta.get("deletionTimestamp")),
+        unschedulable=unschedulable,
+        waiting_reason=waiting_reason,
+        waiting_message=waiting_message,
+        running=running,
+        exit_code=exit_code,
+        terminated_reason=terminated_reason,
+        termination_message=message,
+        device_annotation=annotations.get(c.ASCEND_ANNOTATION),
+    )

@@ -1,0 +1,229 @@
+"""Builders of every object the operator creates for a job: plain dicts, no API calls.
+
+Service (headless), the launch ConfigMap (`<job>-ranktable` with hccl.json/ranks.json, or `<job>-launch` with the
+scheduler address), worker pods `<job>-worker-<i>`, the scheduler pod `<job>-sched` (dynamic launch) and the
+Volcano PodGroup (gang scheduling). Names, labels and environment follow docs/contracts.md.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+
+from zoo_operator import conditions as c
+from zoo_operator import schema
+from zoo_operator.spec import DEFAULT_SCHED_PORT, JobSpec
+
+Obj = dict[str, Any]
+_DEVICE_FLAG = {"Ascend910": "Ascend", "GPU": "GPU", "CPU": "CPU"}
+
+
+def worker_name(job: JobSpec, index: int) -> str:
+    """Pod name of worker `index`."""
+    return f"{job.name}-worker-{index}"
+
+
+def scheduler_name(job: JobSpec) -> str:
+    """Pod name of the dynamic-launch scheduler."""
+    return f"{job.name}-sched"
+
+
+def ranktable_config_map_name(job: JobSpec) -> str:
+    """Name of the ConfigMap that holds hccl.json and ranks.json."""
+    return f"{job.name}-ranktable"
+
+
+def launch_config_map_name(job: JobSpec) -> str:
+    """Name of the job's launch ConfigMap (rank table, or scheduler address for dynamic launch)."""
+    return ranktable_config_map_name(job) if job.launch == "ranktable" else f"{job.name}-launch"
+
+
+def scheduler_host(job: JobSpec) -> str:
+    """DNS name of the scheduler pod through the headless Service."""
+    return f"{scheduler_name(job)}.{job.name}.{job.namespace}.svc.cluster.local"
+
+
+def labels(job: JobSpec) -> dict[str, str]:
+    """Labels every object of the job carries."""
+    return {c.LABEL_JOB: job.name, c.LABEL_MANAGED_BY: c.MANAGED_BY}
+
+
+def owner_reference(job: JobSpec) -> Obj:
+    """The controller reference that makes the job own (and garbage-collect) an object."""
+    return {"apiVersion": f"{schema.GROUP}/{schema.VERSION}", "kind": schema.KIND, "name": job.name,
+            "uid": job.uid, "controller": True, "blockOwnerDeletion": True}
+
+
+def _meta(job: JobSpec, name: str, extra_labels: dict[str, str] | None = None) -> Obj:
+    return {"name": name, "namespace": job.namespace, "labels": {**labels(job), **(extra_labels or {})},
+            "ownerReferences": [owner_reference(job)]}
+
+
+def service(job: JobSpec) -> Obj:
+    """Headless Service `<job>`: gives every pod the DNS name <pod>.<job>.<ns>.svc.cluster.local."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(job, job.name),
+        "spec": {
+            "clusterIP": "None",
+            # Ranks must resolve each other before they are Ready (they never report readiness).
+            "publishNotReadyAddresses": True,
+            "selector": {c.LABEL_JOB: job.name},
+            "ports": [{"name": "ms-sched", "port": DEFAULT_SCHED_PORT, "targetPort": DEFAULT_SCHED_PORT}],
+        },
+    }
+
+
+def launch_config_map(job: JobSpec, ranktable_data: dict[str, str] | None = None) -> Obj:
+    """The ConfigMap of the launch: hccl.json + ranks.json (ranktable) or scheduler.json (dynamic)."""
+    if job.launch == "ranktable":
+        data = ranktable_data or {}
+    else:
+        data = {"scheduler.json": json.dumps({"host": scheduler_host(job), "port": DEFAULT_SCHED_PORT,
+                                              "worker_num": job.replicas}, indent=2)}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(job, launch_config_map_name(job)),
+            "data": data}
+
+
+def pod_group(job: JobSpec) -> Obj:
+    """Volcano PodGroup: none of the job's pods start until all of them can."""
+    return {
+        "apiVersion": "scheduling.volcano.sh/v1beta1",
+        "kind": "PodGroup",
+        "metadata": _meta(job, job.name),
+        "spec": {"minMember": job.pod_count, **({"queue": job.queue} if job.queue else {}),
+                 **({"priorityClassName": job.priority_class_name} if job.priority_class_name else {})},
+    }
+
+
+def set_value(value: Any) -> str:
+    """A hyperparameter as the `value` of `--set key=value` (read back as a YAML scalar with the same type)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    text = str(value)
+    # Quote strings YAML would read as something else ("1e-3", "true", "null", "").
+    return text if text and yaml.safe_load(text) == text else json.dumps(text)
+
+
+def command(job: JobSpec) -> list[str]:
+    """The container command of every rank (contracts.md)."""
+    cmd = ["zoo-launch", "--", "zoo-train", "--model", job.model, "--data-dir", f"{c.DATA_DIR}/{job.train_path}"]
+    if job.eval_path:
+        cmd += ["--eval-dir", f"{c.DATA_DIR}/{job.eval_path}"]
+    cmd += ["--num-classes", str(job.num_classes), "--output-dir", f"{c.CHECKPOINT_DIR}/{job.checkpoint_path}",
+            "--device", _DEVICE_FLAG[job.device_type]]
+    for key in sorted(job.hyperparameters):
+        cmd += ["--set", f"{key}={set_value(job.hyperparameters[key])}"]
+    return cmd
+
+
+def _field_env(name: str, path: str) -> Obj:
+    return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
+
+
+def env(job: JobSpec, role: str, index: int | None) -> list[Obj]:
+    """Environment of one pod: identity, launch variables, then the job's own podTemplate.env."""
+    out: list[Obj] = [
+        {"name": "ZOO_JOB_NAME", "value": job.name},
+        {"name": "ZOO_JOB_NAMESPACE", "value": job.namespace},
+        {"name": "ZOO_MODEL", "value": job.model},
+        _field_env("POD_NAME", "metadata.name"),
+        _field_env("POD_NAMESPACE", "metadata.namespace"),
+        _field_env("POD_IP", "status.podIP"),
+        {"name": "RANK_SIZE", "value": str(job.replicas)},
+        {"name": "ZOO_TERMINATION_LOG", "value": c.TERMINATION_LOG},
+    ]
+    if job.launch == "ranktable":
+        out += [{"name": "RANK_TABLE_FILE", "value": f"{c.RANKTABLE_DIR}/hccl.json"},
+                {"name": "ZOO_RANKS_FILE", "value": f"{c.RANKTABLE_DIR}/ranks.json"}]
+    else:
+        out += [{"name": "MS_ROLE", "value": "MS_SCHED" if role == c.ROLE_SCHEDULER else "MS_WORKER"},
+                {"name": "MS_SCHED_HOST", "value": scheduler_host(job)},
+                {"name": "MS_SCHED_PORT", "value": str(DEFAULT_SCHED_PORT)},
+                {"name": "MS_WORKER_NUM", "value": str(job.replicas)},
+                {"name": "MS_NODE_ID", "value": "sched" if index is None else str(index)}]
+    if job.resume_from:
+        out.append({"name": "ZOO_RESUME_FROM", "value": f"{c.CHECKPOINT_DIR}/{job.resume_from}"})
+    return out + [dict(var) for var in job.env]
+
+
+def _resources(job: JobSpec, with_device: bool) -> Obj:
+    res = {k: dict(v) for k, v in job.resources.items() if k in ("requests", "limits") and isinstance(v, dict)}
+    if with_device and job.resource_name:
+        res.setdefault("limits", {})[job.resource_name] = 1
+        res.setdefault("requests", {})[job.resource_name] = 1
+    return res
+
+
+def _volumes(job: JobSpec) -> tuple[list[Obj], list[Obj]]:
+    volumes: list[Obj] = [{"name": "zoo-data", **job.dataset_volume},
+                          {"name": "zoo-checkpoint", **job.checkpoint_volume}]
+    mounts: list[Obj] = [{"name": "zoo-data", "mountPath": c.DATA_DIR, "readOnly": True},
+                         {"name": "zoo-checkpoint", "mountPath": c.CHECKPOINT_DIR}]
+    if job.launch == "ranktable":
+        # A directory mount, never subPath: subPath mounts do not see ConfigMap updates.
+        volumes.append({"name": "zoo-ranktable", "configMap": {"name": ranktable_config_map_name(job)}})
+        mounts.append({"name": "zoo-ranktable", "mountPath": c.RANKTABLE_DIR, "readOnly": True})
+    return volumes + [dict(v) for v in job.volumes], mounts + [dict(m) for m in job.volume_mounts]
+
+
+def pod(job: JobSpec, index: int | None, attempt: int) -> Obj:
+    """Worker pod `index` (or the scheduler pod when index is None) of whole-gang attempt `attempt`."""
+    role = c.ROLE_SCHEDULER if index is None else c.ROLE_WORKER
+    name = scheduler_name(job) if index is None else worker_name(job, index)
+    extra_labels = {c.LABEL_ROLE: role}
+    if index is not None:
+        extra_labels[c.LABEL_RANK] = str(index)
+    annotations = {c.ANNOTATION_ATTEMPT: str(attempt)}
+    if job.queue:
+        extra_labels.update({c.KUEUE_QUEUE_LABEL: job.queue, c.KUEUE_GROUP_LABEL: job.name})
+        annotations[c.KUEUE_GROUP_COUNT_ANNOTATION] = str(job.pod_count)
+    if job.gang:
+        annotations[c.VOLCANO_GROUP_ANNOTATION] = job.name
+    volumes, mounts = _volumes(job)
+    container: Obj = {
+        "name": "worker",
+        "image": job.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": command(job),
+        "env": env(job, role, index),
+        "volumeMounts": mounts,
+        "terminationMessagePath": c.TERMINATION_LOG,
+        "terminationMessagePolicy": "File",
+    }
+    resources = _resources(job, with_device=index is not None)
+    if resources:
+        container["resources"] = resources
+    spec: Obj = {
+        "restartPolicy": "Never",  # the operator restarts the whole gang, never a single rank
+        "hostname": name,
+        "subdomain": job.name,
+        "enableServiceLinks": False,
+        "containers": [container],
+        "volumes": volumes,
+    }
+    optional = {"nodeSelector": job.node_selector, "tolerations": job.tolerations,
+                "schedulerName": job.scheduler_name, "priorityClassName": job.priority_class_name}
+    spec.update({k: v for k, v in optional.items() if v})
+    metadata = _meta(job, name, extra_labels)
+    metadata["annotations"] = annotations
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+
+
+def pods(job: JobSpec, attempt: int) -> list[Obj]:
+    """Every pod of one attempt: the scheduler first (dynamic launch), then workers by index."""
+    out = [pod(job, None, attempt)] if job.launch == "dynamic" else []
+    return out + [pod(job, i, attempt) for i in range(job.replicas)]
+
+
+def all_objects(job: JobSpec, ranktable_data: dict[str, str] | None = None, attempt: int = 0) -> list[Obj]:
+    """Everything the operator creates for the job, in creation order (the dry run prints these)."""
+    objs = [service(job), launch_config_map(job, ranktable_data)]
+    if job.gang:
+        objs.append(pod_group(job))
+    return objs + pods(job, attempt)

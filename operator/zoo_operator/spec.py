@@ -1,0 +1,354 @@
+"""Parse and validate a ZooTrainingJob into a plain, fully defaulted `JobSpec`.
+
+Checks everything the CRD checks (so `zoo-operator render` refuses what the apiserver refuses) plus what CEL
+cannot: hyperparameter keys and types against the model's defaults, name lengths, static device maps.
+Errors are `InvalidSpec` with one line per problem, each starting with the field path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from zoo_workloads import config as model_config
+
+from zoo_operator import schema
+from zoo_operator.settings import Settings
+
+DEFAULT_RESOURCE = {"Ascend910": "huawei.com/Ascend910", "GPU": "nvidia.com/gpu"}
+DEFAULT_SCHED_PORT = 8118
+_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_VOLUME_SOURCES = ("persistentVolumeClaim", "hostPath", "nfs", "emptyDir")
+
+
+class InvalidSpec(ValueError):
+    """A ZooTrainingJob the operator refuses; `problems` are one-line messages starting with the field path."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclasses.dataclass(frozen=True)
+class StaticDevice:
+    """The device of one worker, given in spec.rankTable.staticDevices."""
+
+    pod_index: int
+    server_id: str
+    device_id: str
+    device_ip: str
+    super_device_id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class JobSpec:
+    """A validated job with every default applied."""
+
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    model: str
+    image: str
+    device_type: str
+    resource_name: str | None
+    per_node: int | None
+    replicas: int
+    launch: str
+    dataset_volume: dict[str, Any]
+    train_path: str
+    eval_path: str | None
+    num_classes: int
+    hyperparameters: dict[str, Any]
+    checkpoint_volume: dict[str, Any]
+    checkpoint_path: str
+    resume_from: str | None
+    resources: dict[str, Any]
+    rank_table_version: str
+    static_devices: tuple[StaticDevice, ...]
+    backoff_limit: int
+    active_deadline_seconds: int | None
+    ttl_seconds_after_finished: int | None
+    clean_pod_policy: str
+    scheduling_timeout_seconds: int
+    suspend: bool
+    scheduler_name: str | None
+    gang: bool
+    queue: str | None
+    priority_class_name: str | None
+    node_selector: dict[str, str]
+    tolerations: list[dict[str, Any]]
+    env: list[dict[str, Any]]
+    volumes: list[dict[str, Any]]
+    volume_mounts: list[dict[str, Any]]
+
+    @property
+    def pod_count(self) -> int:
+        """Pods of one attempt: the workers plus the scheduler of a dynamic launch."""
+        return self.replicas + (1 if self.launch == "dynamic" else 0)
+
+
+def _map(value: Any, path: str, problems: list[str]) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        problems.append(f"{path}: must be an object")
+        return {}
+    return dict(value)
+
+
+def _list(value: Any, path: str, problems: list[str]) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        problems.append(f"{path}: must be a list")
+        return []
+    return value
+
+
+def _int(value: Any, path: str, problems: list[str], *, minimum: int, maximum: int | None = None,
+         default: int | None = None) -> int | None:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        problems.append(f"{path}: must be an integer, got {value!r}")
+        return default
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        problems.append(f"{path}: must be {bound}, got {value}")
+        return default
+    return value
+
+
+def _enum(value: Any, path: str, allowed: list[str], problems: list[str], default: str | None) -> str | None:
+    if value is None:
+        return default
+    if value not in allowed:
+        problems.append(f"{path}: must be one of {', '.join(allowed)}; got {value!r}")
+        return default
+    return str(value)
+
+
+def _str(value: Any, path: str, problems: list[str]) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        problems.append(f"{path}: must be a non-empty string")
+        return None
+    return value
+
+
+def _relative_path(value: Any, path: str, problems: list[str]) -> str | None:
+    text = _str(value, path, problems)
+    if text is None:
+        return None
+    if text.startswith("/"):
+        problems.append(f"{path}: must be a relative path inside the volume (no leading /), got {text!r}")
+    elif ".." in text.split("/"):
+        problems.append(f"{path}: must not contain '..' components, got {text!r}")
+    return text
+
+
+def _volume(value: Any, path: str, problems: list[str]) -> dict[str, Any]:
+    vol = _map(value, path, problems)
+    if len(vol) != 1 or next(iter(vol)) not in _VOLUME_SOURCES:
+        problems.append(f"{path}: must set exactly one of {', '.join(_VOLUME_SOURCES)}")
+    return vol
+
+
+def _same_kind(value: Any, default: Any) -> bool:
+    """Whether an override has the type of the model's default (ints are fine where floats are expected)."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    if isinstance(default, int):
+        return isinstance(value, int)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    return isinstance(value, (str, int, float))
+
+
+def _hyperparameters(raw: Any, model: str | None, device_type: str | None, problems: list[str]) -> dict[str, Any]:
+    params = _map(raw, "spec.hyperparameters", problems)
+    if model is None:
+        return params
+    defaults = model_config.default_hyperparameters(model)
+    for key, value in params.items():
+        path = f"spec.hyperparameters.{key}"
+        if key not in defaults:
+            problems.append(f"{path}: unknown hyperparameter for {model}; allowed: {', '.join(sorted(defaults))}")
+        elif not _same_kind(value, defaults[key]):
+            problems.append(f"{path}: must be a {type(defaults[key]).__name__} like the default "
+                            f"{defaults[key]!r}, got {value!r}")
+    if device_type == "CPU" and params.get("optimizer") == "thor":
+        problems.append("spec.hyperparameters.optimizer: thor has no CPU kernels; use momentum or nesterov on CPU")
+    return params
+
+
+def _static_devices(raw: Any, replicas: int, problems: list[str]) -> tuple[StaticDevice, ...]:
+    items = _list(raw, "spec.rankTable.staticDevices", problems)
+    devices: list[StaticDevice] = []
+    seen_index: set[int] = set()
+    seen_device: set[tuple[str, str]] = set()
+    for i, item in enumerate(items):
+        path = f"spec.rankTable.staticDevices[{i}]"
+        entry = _map(item, path, problems)
+        index = _int(entry.get("podIndex"), f"{path}.podIndex", problems, minimum=0, maximum=replicas - 1)
+        server, device, ip = (entry.get(k) for k in ("serverId", "deviceId", "deviceIp"))
+        if index is None or not all(isinstance(v, str) and v for v in (server, device, ip)):
+            problems.append(f"{path}: needs podIndex < spec.replicas and string serverId, deviceId, deviceIp")
+            continue
+        if not str(device).isdigit():
+            problems.append(f"{path}.deviceId: must be a number as a string, got {device!r}")
+            continue
+        if index in seen_index:
+            problems.append(f"{path}.podIndex: {index} is listed twice")
+        if (server, device) in seen_device:
+            problems.append(f"{path}: device {device} of server {server} is assigned to two pods")
+        seen_index.add(index)
+        seen_device.add((str(server), str(device)))
+        sdid = entry.get("superDeviceId")
+        devices.append(StaticDevice(index, str(server), str(device), str(ip), None if sdid is None else str(sdid)))
+    missing = sorted(set(range(replicas)) - seen_index)
+    if devices and missing:
+        shown = ", ".join(map(str, missing[:8])) + (" ..." if len(missing) > 8 else "")
+        problems.append(f"spec.rankTable.staticDevices: must list every worker index 0..{replicas - 1}; "
+                        f"missing {shown}")
+    return tuple(sorted(devices, key=lambda d: d.pod_index))
+
+
+def _check_name(name: str, replicas: int, problems: list[str]) -> None:
+    # Pod names are hostnames (<= 63 chars) and the job name is a Service name (DNS-1035 label).
+    longest = f"{name}-worker-{replicas - 1}"
+    if not _DNS_LABEL.match(name):
+        problems.append(f"metadata.name: {name!r} must be a DNS-1035 label (a-z, 0-9, '-', starting with a letter)")
+    elif len(longest) > 63:
+        problems.append(f"metadata.name: too long; pod name {longest!r} must be at most 63 characters")
+
+
+def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
+    """A validated, defaulted JobSpec from a ZooTrainingJob object; raises InvalidSpec listing every problem."""
+    problems: list[str] = []
+    meta = _map(body.get("metadata"), "metadata", problems)
+    spec = _map(body.get("spec"), "spec", problems)
+    model = _enum(spec.get("model"), "spec.model", model_config.model_names(), problems, None)
+    if "model" not in spec:
+        problems.append(f"spec.model: required; one of {', '.join(model_config.model_names())}")
+    device = _map(spec.get("device"), "spec.device", problems)
+    device_type = _enum(device.get("type"), "spec.device.type", schema.DEVICE_TYPES, problems, None)
+    if device_type is None and "type" not in device:
+        problems.append(f"spec.device.type: required; one of {', '.join(schema.DEVICE_TYPES)}")
+    resource_name = _str(device.get("resourceName"), "spec.device.resourceName", problems)
+    if device_type == "CPU" and resource_name:
+        problems.append("spec.device.resourceName: CPU jobs request no device resource; remove it")
+    resource_name = None if device_type == "CPU" else resource_name or DEFAULT_RESOURCE.get(device_type or "")
+    per_node = _int(device.get("perNode"), "spec.device.perNode", problems, minimum=1, maximum=64)
+    replicas = _int(spec.get("replicas"), "spec.replicas", problems, minimum=1, maximum=4096, default=1) or 1
+    if per_node and replicas % per_node:
+        problems.append(f"spec.replicas must be a multiple of spec.device.perNode ({replicas} % {per_node} != 0)")
+    default_launch = "ranktable" if device_type == "Ascend910" else "dynamic"
+    launch = _enum(spec.get("launch"), "spec.launch", schema.LAUNCH_MODES, problems, default_launch)
+    if launch == "ranktable" and device_type not in (None, "Ascend910"):
+        problems.append("spec.launch: ranktable requires spec.device.type Ascend910; use dynamic for GPU and CPU")
+
+    dataset = _map(spec.get("dataset"), "spec.dataset", problems)
+    if not dataset:
+        problems.append("spec.dataset: required (volume, trainPath, numClasses)")
+    dataset_volume = _volume(dataset.get("volume"), "spec.dataset.volume", problems) if dataset else {}
+    train_path = _relative_path(dataset.get("trainPath"), "spec.dataset.trainPath", problems)
+    if dataset and train_path is None and "trainPath" not in dataset:
+        problems.append("spec.dataset.trainPath: required, a path relative to the volume root")
+    eval_path = _relative_path(dataset.get("evalPath"), "spec.dataset.evalPath", problems)
+    num_classes = _int(dataset.get("numClasses"), "spec.dataset.numClasses", problems, minimum=2, maximum=1000000)
+    if dataset and num_classes is None and "numClasses" not in dataset:
+        problems.append("spec.dataset.numClasses: required, an integer >= 2")
+
+    hyper = _hyperparameters(spec.get("hyperparameters"), model, device_type, problems)
+    ckpt = _map(spec.get("checkpoint"), "spec.checkpoint", problems)
+    ckpt_volume = _volume(ckpt["volume"], "spec.checkpoint.volume", problems) if "volume" in ckpt else {"emptyDir": {}}
+    ckpt_path = _relative_path(ckpt.get("path"), "spec.checkpoint.path", problems) or str(meta.get("name", "job"))
+    resume_from = _relative_path(ckpt.get("resumeFrom"), "spec.checkpoint.resumeFrom", problems)
+
+    rank_table = _map(spec.get("rankTable"), "spec.rankTable", problems)
+    rt_version = _enum(rank_table.get("version"), "spec.rankTable.version", schema.RANK_TABLE_VERSIONS, problems,
+                       "1.0")
+    static = _static_devices(rank_table.get("staticDevices"), replicas, problems)
+    if static and device_type != "Ascend910":
+        problems.append("spec.rankTable.staticDevices is only allowed with spec.device.type Ascend910")
+
+    policy = _map(spec.get("runPolicy"), "spec.runPolicy", problems)
+    sched = _map(spec.get("scheduling"), "spec.scheduling", problems)
+    gang = bool(sched.get("gang", False))
+    scheduler_name = _str(sched.get("schedulerName"), "spec.scheduling.schedulerName", problems)
+    if gang and scheduler_name not in (None, "volcano"):
+        problems.append("spec.scheduling.schedulerName must be 'volcano' (or unset) when spec.scheduling.gang is true")
+    run = {
+        "backoff_limit": _int(policy.get("backoffLimit"), "spec.runPolicy.backoffLimit", problems, minimum=0,
+                              maximum=100, default=3),
+        "active_deadline_seconds": _int(policy.get("activeDeadlineSeconds"), "spec.runPolicy.activeDeadlineSeconds",
+                                        problems, minimum=1),
+        "ttl_seconds_after_finished": _int(policy.get("ttlSecondsAfterFinished"),
+                                           "spec.runPolicy.ttlSecondsAfterFinished", problems, minimum=0),
+        "clean_pod_policy": _enum(policy.get("cleanPodPolicy"), "spec.runPolicy.cleanPodPolicy",
+                                  schema.CLEAN_POD_POLICIES, problems, "Running"),
+        "scheduling_timeout_seconds": _int(policy.get("schedulingTimeoutSeconds"),
+                                           "spec.runPolicy.schedulingTimeoutSeconds", problems, minimum=1,
+                                           default=600),
+        "suspend": bool(policy.get("suspend", False)),
+    }
+    template = _map(spec.get("podTemplate"), "spec.podTemplate", problems)
+    pod_extras = {
+        "node_selector": {str(k): str(v) for k, v in
+                          _map(template.get("nodeSelector"), "spec.podTemplate.nodeSelector", problems).items()},
+        "tolerations": _list(template.get("tolerations"), "spec.podTemplate.tolerations", problems),
+        "env": _list(template.get("env"), "spec.podTemplate.env", problems),
+        "volumes": _list(template.get("volumes"), "spec.podTemplate.volumes", problems),
+        "volume_mounts": _list(template.get("volumeMounts"), "spec.podTemplate.volumeMounts", problems),
+    }
+    for i, var in enumerate(pod_extras["env"]):
+        if not isinstance(var, Mapping) or not isinstance(var.get("name"), str) or not var.get("name"):
+            problems.append(f"spec.podTemplate.env[{i}]: must be an object with a non-empty name")
+    image = spec.get("image")
+    if image is not None and (not isinstance(image, str) or not image):
+        problems.append("spec.image: must be a non-empty image reference")
+    resources = _map(spec.get("resources"), "spec.resources", problems)
+    queue = _str(sched.get("queue"), "spec.scheduling.queue", problems)
+    priority = _str(sched.get("priorityClassName"), "spec.scheduling.priorityClassName", problems)
+    name = str(meta.get("name") or "")
+    _check_name(name, replicas, problems)
+    if problems:
+        raise InvalidSpec(problems)
+    assert model is not None and device_type is not None and train_path is not None and num_classes is not None
+    return JobSpec(
+        name=name,
+        namespace=str(meta.get("namespace") or "default"),
+        uid=str(meta.get("uid") or ""),
+        generation=int(meta.get("generation") or 0),
+        model=model,
+        image=image or settings.image_for(device_type),
+        device_type=device_type,
+        resource_name=resource_name,
+        per_node=per_node,
+        replicas=replicas,
+        launch=str(launch),
+        dataset_volume=dataset_volume,
+        train_path=train_path,
+        eval_path=eval_path,
+        num_classes=num_classes,
+        hyperparameters=hyper,
+        checkpoint_volume=ckpt_volume,
+        checkpoint_path=ckpt_path,
+        resume_from=resume_from,
+        resources=resources,
+        rank_table_version=str(rt_version),
+        static_devices=static,
+        scheduler_name="volcano" if gang else scheduler_name,
+        gang=gang,
+        queue=queue,
+        priority_class_name=priority,
+        **run,
+        **pod_extras,
+    )

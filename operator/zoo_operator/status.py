@@ -1,0 +1,189 @@
+"""Status computation: the new `.status` of a job from the decision, its pods, the rank table and the logs.
+
+Pure. Conditions keep their lastTransitionTime while their status does not change. `patch_for` turns the new
+status into a merge patch (None for keys that disappeared) and returns None when nothing changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from zoo_operator import conditions as c
+from zoo_operator.podview import PodView, format_time
+from zoo_operator.policy import Decision, JobState
+
+# Beyond this many ranks, log lines are kept only for rank 0 and failed ranks (status must stay well under 1 MiB).
+MAX_RANKS_WITH_LINES = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class RankTableInfo:
+    """What status says about the rank table."""
+
+    config_map: str
+    version: str
+    status: str
+    devices_known: int
+
+
+def set_condition(conds: Sequence[Mapping[str, Any]], ctype: str, status: bool, reason: str, message: str,
+                  now: float) -> list[dict[str, Any]]:
+    """Conditions with `ctype` set; lastTransitionTime moves only when the status flips."""
+    value = "True" if status else "False"
+    out: list[dict[str, Any]] = []
+    found = False
+    for cond in conds:
+        if cond.get("type") != ctype:
+            out.append(dict(cond))
+            continue
+        found = True
+        since = cond.get("lastTransitionTime") if cond.get("status") == value else None
+        out.append({"type": ctype, "status": value, "reason": reason, "message": message,
+                    "lastTransitionTime": since or format_time(now)})
+    if not found:
+        out.append({"type": ctype, "status": value, "reason": reason, "message": message,
+                    "lastTransitionTime": format_time(now)})
+    return out
+
+
+def _has(conds: Sequence[Mapping[str, Any]], ctype: str) -> bool:
+    return any(cond.get("type") == ctype for cond in conds)
+
+
+def phase_conditions(prev: Sequence[Mapping[str, Any]], decision: Decision, now: float,
+                     created: bool) -> list[dict[str, Any]]:
+    """Conditions that follow from the phase: Created, Running, Restarting, Succeeded, Failed, Suspended."""
+    conds = [dict(x) for x in prev]
+    phase, reason, message = decision.phase, decision.reason, decision.message
+    if created and not _has(conds, c.CREATED):
+        conds = set_condition(conds, c.CREATED, True, c.REASON_JOB_CREATED, "service, config map and pods created",
+                              now)
+    flags = {
+        c.RUNNING_CONDITION: phase == c.RUNNING,
+        c.RESTARTING_CONDITION: phase == c.RESTARTING,
+        c.SUCCEEDED_CONDITION: phase == c.SUCCEEDED,
+        c.FAILED_CONDITION: phase == c.FAILED,
+        c.SUSPENDED_CONDITION: phase == c.SUSPENDED,
+    }
+    for ctype, on in flags.items():
+        if on:
+            conds = set_condition(conds, ctype, True, reason, message, now)
+        elif _has(conds, ctype):
+            # Only conditions that were once set are flipped to False; absent ones stay absent.
+            off_reason = c.REASON_RESUMED if ctype == c.SUSPENDED_CONDITION else phase
+            conds = set_condition(conds, ctype, False, off_reason, f"job is {phase}", now)
+    return conds
+
+
+def rank_counts(pods: Sequence[PodView], replicas: int) -> dict[str, int]:
+    """Counts of the current workers by state."""
+    workers = [p for p in pods if p.role == c.ROLE_WORKER and not p.deleting]
+    succeeded = sum(1 for p in workers if p.terminated and not p.failed)
+    failed = sum(1 for p in workers if p.failed)
+    active = sum(1 for p in workers if p.running and not p.terminated)
+    return {"total": replicas, "pending": len(workers) - succeeded - failed - active, "active": active,
+            "succeeded": succeeded, "failed": failed}
+
+
+def rank_summaries(pods: Sequence[PodView], lines: Mapping[str, list[str]],
+                   previous: Sequence[Mapping[str, Any]] = ()) -> list[dict[str, Any]]:
+    """One bounded summary per rank; log lines of pods already gone are carried over from `previous`."""
+    by_name: dict[str, dict[str, Any]] = {str(s.get("pod")): dict(s) for s in previous if s.get("pod")}
+    for pod in pods:
+        summary: dict[str, Any] = {"rank": -1 if pod.index is None else pod.index, "pod": pod.name,
+                                   "phase": pod.phase}
+        if pod.node:
+            summary["node"] = pod.node
+        reason = pod.terminated_reason or pod.waiting_reason
+        if reason:
+            summary["reason"] = reason
+        if pod.exit_code is not None:
+            summary["exitCode"] = pod.exit_code
+        kept = lines.get(pod.name)
+        if kept is None:
+            kept = by_name.get(pod.name, {}).get("lastLines")
+        if kept:
+            summary["lastLines"] = list(kept)
+        by_name[pod.name] = summary
+    out = sorted(by_name.values(), key=lambda s: (s.get("rank", 0), s.get("pod", "")))
+    if len(out) > MAX_RANKS_WITH_LINES:
+        for s in out:
+            if s.get("rank") != 0 and not s.get("exitCode"):
+                s.pop("lastLines", None)
+    return out
+
+
+def compute(*, prev: Mapping[str, Any], state: JobState, decision: Decision, pods: Sequence[PodView],
+            replicas: int, generation: int, now: float, rank_table: RankTableInfo | None,
+            progress: Mapping[str, Any], lines: Mapping[str, list[str]], result: Mapping[str, Any] | None,
+            created: bool) -> dict[str, Any]:
+    """The complete new status."""
+    restarts = state.restarts + (1 if decision.restart else 0)
+    conds = phase_conditions(prev.get("conditions") or [], decision, now, created)
+    if rank_table is not None:
+        ready = rank_table.status == "completed"
+        conds = set_condition(conds, c.RANK_TABLE_READY, ready,
+                              c.REASON_RANK_TABLE_COMPLETED if ready else c.REASON_WAITING_FOR_DEVICES,
+                              f"{rank_table.devices_known} of {replicas} devices known", now)
+    out: dict[str, Any] = {
+        "phase": decision.phase,
+        "reason": decision.reason,
+        "message": decision.message,
+        "conditions": conds,
+        "observedGeneration": generation,
+        "ranks": rank_counts(pods, replicas),
+        "restarts": restarts,
+        "rankSummaries": rank_summaries(pods, lines, prev.get("rankSummaries") or []),
+    }
+    for key in ("startTime", "completionTime", "progress", "result"):
+        if prev.get(key) is not None:
+            out[key] = prev[key]
+    if decision.phase == c.SUSPENDED or (state.phase == c.SUSPENDED and decision.phase != c.SUSPENDED):
+        out.pop("startTime", None)  # activeDeadlineSeconds counts from the (re)start
+    if "startTime" not in out and created and decision.phase not in (c.SUSPENDED, c.FAILED):
+        out["startTime"] = format_time(now)
+    if decision.phase in c.FINISHED_PHASES and not out.get("completionTime"):
+        out["completionTime"] = format_time(now)
+    if rank_table is not None:
+        out["rankTable"] = {"configMap": rank_table.config_map, "version": rank_table.version,
+                            "status": rank_table.status, "devicesKnown": rank_table.devices_known}
+    if progress:
+        out["progress"] = dict(progress)
+    if result:
+        out["result"] = dict(result)
+    return out
+
+
+def invalid(prev: Mapping[str, Any], message: str, generation: int, now: float) -> dict[str, Any]:
+    """Status of a job the operator refuses (InvalidSpec): Failed, nothing created."""
+    decision = Decision(c.FAILED, c.REASON_INVALID_SPEC, message)
+    return {
+        "phase": c.FAILED,
+        "reason": c.REASON_INVALID_SPEC,
+        "message": message,
+        "conditions": phase_conditions(prev.get("conditions") or [], decision, now, created=False),
+        "observedGeneration": generation,
+        "restarts": 0,
+        "completionTime": prev.get("completionTime") or format_time(now),
+    }
+
+
+def _strip(status: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in status.items() if v is not None}
+
+
+def patch_for(prev: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A merge patch turning `prev` into `new` at the top level, or None when they are equal."""
+    prev, new = _strip(prev), _strip(new)
+    if prev == new:
+        return None
+    patch: dict[str, Any] = {k: v for k, v in new.items() if prev.get(k) != v}
+    patch.update({k: None for k in prev if k not in new})
+    return patch
+
+
+def is_transition(prev: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether the change is one that is written at once (phase, reason or restarts), bypassing the rate limit."""
+    return any(prev.get(k) != new.get(k) for k in ("phase", "reason", "restarts"))
