@@ -1,0 +1,266 @@
+"""The one ResNet trunk (2D images and 3D clips) that every model of the zoo is built from.
+
+He et al., "Deep Residual Learning for Image Recognition", arXiv 1512.03385 (bottleneck ResNet-50, stride on the
+3x3 conv as in "ResNet v1.5"); He et al., "Identity Mappings in Deep Residual Networks", arXiv 1603.05027
+(pre-activation blocks); He et al., "Bag of Tricks", arXiv 1812.01187 (ResNet-D deep stem and avg-pool shortcut).
+
+A model is this trunk plus hooks, in the style of timm/mindcv: the stem kind, the shortcut kind, a module inside
+every block (`block_attn`), modules inserted after chosen blocks (`insert_after_block`) or after whole stages
+(`insert_after_stage`), and the pooling. Each hook is a factory called with a `BlockSite` (where the module goes,
+its channels and the feature size there) so modules can size themselves from the actual input size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from mindspore import Tensor, nn, ops
+
+from zoo_workloads.models.layers.common import (
+    NormConfig,
+    avg_down_nd,
+    batch_norm_nd,
+    ceil_div_size,
+    conv_nd,
+    conv_out_size,
+    max_pool_nd,
+)
+
+EXPANSION = 4
+
+
+@dataclass(frozen=True)
+class BlockSite:
+    """Where a hooked module goes; every module factory receives one."""
+
+    stage: int  # 0-based stage (layer1 = 0)
+    index: int  # 0-based block within the stage; -1 for a module after the whole stage
+    channels: int  # channels of the tensor the module sees
+    feat_size: tuple[int, ...]  # its spatial size: (H, W) or (T, H, W)
+    dims: int  # 2 (images) or 3 (clips)
+    norm: NormConfig  # the model's BatchNorm settings
+
+
+ModuleFactory = Callable[[BlockSite], nn.Cell | None]
+
+
+def at_positions(factory: Callable[[BlockSite], nn.Cell], positions: Mapping[int, Sequence[int]]) -> ModuleFactory:
+    """Restrict a factory to the given {stage: [block indices]} (0-based); None (no module) elsewhere."""
+    wanted = {(stage, index) for stage, indices in positions.items() for index in indices}
+
+    def build(site: BlockSite) -> nn.Cell | None:
+        return factory(site) if (site.stage, site.index) in wanted else None
+
+    return build
+
+
+class GlobalAvgPool(nn.Cell):
+    """Mean over every spatial axis: (N, C, *spatial) -> (N, C)."""
+
+    def __init__(self, dims: int = 2) -> None:
+        super().__init__()
+        self.axes = tuple(range(2, 2 + dims))
+
+    def construct(self, x: Tensor) -> Tensor:
+        return ops.mean(x, axis=self.axes, keep_dims=False)
+
+
+def _shortcut(
+    kind: str, dims: int, in_ch: int, out_ch: int, stride: int | tuple[int, ...], norm: NormConfig
+) -> nn.Cell:
+    """Projection shortcut: 'conv' = strided 1x1 conv + BN (type B); 'avgdown' = AvgPool -> 1x1 conv -> BN
+    (ResNet-D); 'preact' = strided 1x1 conv alone (the block's pre-activation BN precedes it)."""
+    if kind == "preact":
+        return conv_nd(dims, in_ch, out_ch, 1, stride=stride)
+    if kind == "avgdown" and stride != 1:
+        return nn.SequentialCell(
+            [avg_down_nd(dims, stride), conv_nd(dims, in_ch, out_ch, 1), batch_norm_nd(dims, out_ch, norm)]
+        )
+    return nn.SequentialCell([conv_nd(dims, in_ch, out_ch, 1, stride=stride), batch_norm_nd(dims, out_ch, norm)])
+
+
+class Bottleneck(nn.Cell):
+    """1x1 -> 3x3 (stride) -> 1x1 (x4) with BN after each conv; `attn` acts on the residual branch before the add."""
+
+    def __init__(
+        self,
+        in_ch: int,
+        mid: int,
+        stride: int | tuple[int, ...],
+        *,
+        dims: int,
+        norm: NormConfig,
+        shortcut: nn.Cell | None,
+        attn: nn.Cell | None,
+        zero_init_last: bool,
+    ) -> None:
+        super().__init__()
+        out_ch = mid * EXPANSION
+        self.conv1 = conv_nd(dims, in_ch, mid, 1)
+        self.bn1 = batch_norm_nd(dims, mid, norm)
+        self.conv2 = conv_nd(dims, mid, mid, 3, stride=stride)
+        self.bn2 = batch_norm_nd(dims, mid, norm)
+        self.conv3 = conv_nd(dims, mid, out_ch, 1)
+        # gamma 0: each residual block starts as the identity (Goyal et al., arXiv 1706.02677).
+        self.bn3 = batch_norm_nd(dims, out_ch, norm, zero_gamma=zero_init_last)
+        self.relu = nn.ReLU()
+        self.attn = attn if attn is not None else nn.Identity()
+        self.shortcut = shortcut if shortcut is not None else nn.Identity()
+
+    def construct(self, x: Tensor) -> Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.attn(self.bn3(self.conv3(out)))
+        return self.relu(out + self.shortcut(x))
+
+
+class PreActBottleneck(nn.Cell):
+    """Pre-activation bottleneck: BN-ReLU-conv three times; a projection shortcut sees the pre-activated input."""
+
+    def __init__(
+        self,
+        in_ch: int,
+        mid: int,
+        stride: int | tuple[int, ...],
+        *,
+        dims: int,
+        norm: NormConfig,
+        shortcut: nn.Cell | None,
+        attn: nn.Cell | None,
+        zero_init_last: bool,
+    ) -> None:
+        super().__init__()
+        del zero_init_last  # the branch ends in a conv: there is no last BN to zero
+        out_ch = mid * EXPANSION
+        self.bn1 = batch_norm_nd(dims, in_ch, norm)
+        self.conv1 = conv_nd(dims, in_ch, mid, 1)
+        self.bn2 = batch_norm_nd(dims, mid, norm)
+        self.conv2 = conv_nd(dims, mid, mid, 3, stride=stride)
+        self.bn3 = batch_norm_nd(dims, mid, norm)
+        self.conv3 = conv_nd(dims, mid, out_ch, 1)
+        self.relu = nn.ReLU()
+        self.attn = attn if attn is not None else nn.Identity()
+        self.has_projection = shortcut is not None
+        self.shortcut = shortcut if shortcut is not None else nn.Identity()
+
+    def construct(self, x: Tensor) -> Tensor:
+        pre = self.relu(self.bn1(x))
+        identity = self.shortcut(pre) if self.has_projection else x
+        out = self.conv1(pre)
+        out = self.conv2(self.relu(self.bn2(out)))
+        out = self.conv3(self.relu(self.bn3(out)))
+        return self.attn(out) + identity
+
+
+BLOCKS: dict[str, type[nn.Cell]] = {"bottleneck": Bottleneck, "preact": PreActBottleneck}
+
+
+class ResNet(nn.Cell):
+    """Bottleneck ResNet over (N, C, H, W) images or (N, C, T, H, W) clips, configured by hooks (module doc)."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        *,
+        layers: Sequence[int] = (3, 4, 6, 3),
+        width: int = 64,
+        input_size: Sequence[int] = (224, 224),
+        in_channels: int = 3,
+        block: Literal["bottleneck", "preact"] = "bottleneck",
+        stem: Literal["plain", "deep"] = "plain",
+        stem_stride: int | tuple[int, ...] = 2,
+        shortcut: Literal["conv", "avgdown"] = "conv",
+        norm: NormConfig = NormConfig(),
+        zero_init_last: bool = False,
+        block_attn: ModuleFactory | None = None,
+        insert_after_block: ModuleFactory | None = None,
+        insert_after_stage: ModuleFactory | None = None,
+        pool: Callable[[int, int], nn.Cell] | None = None,
+        return_embedding: bool = False,
+    ) -> None:
+        super().__init__()
+        dims = len(input_size)
+        if dims not in (2, 3):
+            raise ValueError(f"input_size must be (H, W) or (T, H, W), got {tuple(input_size)}")
+        if len(layers) != 4 or min(layers) < 1:
+            raise ValueError(f"layers must be 4 positive block counts, got {list(layers)}")
+        self.preact = block == "preact"
+        self.stem, size = _build_stem(stem, dims, in_channels, width, stem_stride, norm, tuple(input_size))
+        stages, in_ch = [], width
+        for stage, (count, stride) in enumerate(zip(layers, (1, 2, 2, 2), strict=True)):
+            cells: list[nn.Cell] = []
+            mid = width * 2**stage
+            for index in range(count):
+                s = stride if index == 0 else 1
+                size = ceil_div_size(size, s)
+                site = BlockSite(stage, index, mid * EXPANSION, size, dims, norm)
+                proj = None
+                if index == 0 and (s != 1 or in_ch != mid * EXPANSION):
+                    proj = _shortcut("preact" if self.preact else shortcut, dims, in_ch, mid * EXPANSION, s, norm)
+                attn = block_attn(site) if block_attn else None
+                cells.append(
+                    BLOCKS[block](
+                        in_ch, mid, s, dims=dims, norm=norm, shortcut=proj, attn=attn, zero_init_last=zero_init_last
+                    )
+                )
+                extra = insert_after_block(site) if insert_after_block else None
+                if extra is not None:
+                    cells.append(extra)
+                in_ch = mid * EXPANSION
+            after = insert_after_stage(BlockSite(stage, -1, in_ch, size, dims, norm)) if insert_after_stage else None
+            if after is not None:
+                cells.append(after)
+            stages.append(nn.SequentialCell(cells))
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        # Pre-activation nets end with the BN-ReLU that the last block did not apply.
+        self.final_act = (
+            nn.SequentialCell([batch_norm_nd(dims, in_ch, norm), nn.ReLU()]) if self.preact else nn.Identity()
+        )
+        self.pool = pool(in_ch, dims) if pool else GlobalAvgPool(dims)
+        self.fc = nn.Dense(in_ch, num_classes)
+        self.num_features = in_ch
+        self.feature_size = size
+        self.return_embedding = return_embedding
+        self.l2norm = ops.L2Normalize(axis=1, epsilon=1e-12)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """Stem and the four stages: the last feature map."""
+        x = self.stem(x)
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.final_act(x)
+
+    def construct(self, x: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        pooled = self.pool(self.forward_features(x))
+        logits = self.fc(pooled)
+        if self.return_embedding:
+            return logits, self.l2norm(pooled)
+        return logits
+
+
+def _build_stem(
+    kind: str,
+    dims: int,
+    in_ch: int,
+    width: int,
+    stride: int | tuple[int, ...],
+    norm: NormConfig,
+    size: tuple[int, ...],
+) -> tuple[nn.Cell, tuple[int, ...]]:
+    """'plain': 7x7 conv (stride) -> BN -> ReLU -> 3x3/2 max pool. 'deep' (ResNet-C/D): three 3x3 convs
+    in -> w/2 (stride 2) -> w/2 -> w, each with BN + ReLU, then the max pool. Returns the stem and its output size."""
+    if kind == "plain":
+        cells = [conv_nd(dims, in_ch, width, 7, stride=stride, padding=3), batch_norm_nd(dims, width, norm), nn.ReLU()]
+        size = conv_out_size(size, 7, stride, 3)
+    elif kind == "deep":
+        half = width // 2
+        cells = []
+        for i, (cin, cout) in enumerate([(in_ch, half), (half, half), (half, width)]):
+            s = stride if i == 0 else 1
+            cells += [conv_nd(dims, cin, cout, 3, stride=s), batch_norm_nd(dims, cout, norm), nn.ReLU()]
+            size = conv_out_size(size, 3, s, 1)
+    else:
+        raise ValueError(f"stem must be 'plain' or 'deep', got {kind!r}")
+    cells.append(max_pool_nd(dims, 3, 2, 1))
+    return nn.SequentialCell(cells), conv_out_size(size, 3, 2, 1)

@@ -1,0 +1,1 @@
+"""Training machinery: learning-rate schedules, optimizers, distributed setup, the train/eval loop."""

@@ -1,0 +1,259 @@
+"""One training run: build data, model, loss and optimizer, train with Model.train, evaluate, checkpoint, report.
+
+Everything that talks to MindSpore's training loop lives here; what it prints is defined in zoo_workloads.events
+and what it computes in the pure modules next to it (lr, metrics, checkpoints' retention, optim's grouping).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mindspore as ms
+import numpy as np
+from mindspore import nn
+from mindspore.train import Callback, FixedLossScaleManager, Model
+
+from zoo_workloads import config
+from zoo_workloads.data import pipeline
+from zoo_workloads.errors import ConfigError
+from zoo_workloads.events import EventLog, format_result_line, format_step_line
+from zoo_workloads.models import create_model, model_kwargs, model_spec
+from zoo_workloads.training import checkpoints, distributed, lr, metrics, optim
+
+
+@dataclass
+class RunArgs:
+    """The command line of zoo-train, resolved."""
+
+    model: str
+    data_dir: str
+    eval_dir: str | None
+    num_classes: int
+    output_dir: str
+    device: str
+    params: dict[str, Any] = field(default_factory=dict)
+    resume: str | None = None
+
+
+class NetWithLoss(nn.Cell):
+    """Network + loss; the loss always runs in float32 (AMP O2/O3 would otherwise run softmax in float16)."""
+
+    def __init__(self, net: nn.Cell, loss: nn.Cell) -> None:
+        super().__init__(auto_prefix=False)  # keep the network's parameter names in checkpoints
+        self.net = net
+        self.loss = loss
+        self.loss.to_float(ms.float32)
+
+    def construct(self, data: ms.Tensor, label: ms.Tensor) -> ms.Tensor:
+        return self.loss(self.net(data), label)
+
+
+class Logits(nn.Cell):
+    """Evaluation view of a network: logits only (multigrain also returns an embedding), as float32."""
+
+    def __init__(self, net: nn.Cell, with_embedding: bool) -> None:
+        super().__init__(auto_prefix=False)
+        self.net = net
+        self.with_embedding = with_embedding
+
+    def construct(self, data: ms.Tensor) -> ms.Tensor:
+        out = self.net(data)
+        if self.with_embedding:
+            out = out[0]
+        return out.astype(ms.float32)
+
+
+def resolve_amp(level: str, device: str) -> str:
+    """auto -> O0 on CPU (float16 is slower there), O2 on GPU, O3 on Ascend."""
+    if level != "auto":
+        return level
+    return {"CPU": "O0", "GPU": "O2"}.get(device, "O3")
+
+
+def evaluate(net: nn.Cell, spec: pipeline.DataSpec, input_kind: str) -> dict[str, float]:
+    """Top-1/top-5 (and clip accuracy for videos) of net over an eval pipeline."""
+    net.set_train(False)
+    logits, labels, videos = [], [], []
+    for row in spec.dataset.create_tuple_iterator(num_epochs=1):
+        logits.append(net(row[0]).asnumpy())
+        labels.append(row[1].asnumpy())
+        if input_kind == "video":
+            videos.append(row[2].asnumpy())
+    net.set_train(True)
+    all_logits, all_labels = np.concatenate(logits), np.concatenate(labels)
+    if input_kind == "video":
+        return metrics.video_metrics(all_logits, all_labels, np.concatenate(videos))
+    return metrics.image_metrics(all_logits, all_labels)
+
+
+class ZooCallback(Callback):
+    """Per-step and per-epoch log events, evaluation and checkpoints during Model.train."""
+
+    def __init__(self, run: "Run") -> None:
+        super().__init__()
+        self.run = run
+        self.step_start = self.epoch_start = time.time()
+        self.losses: list[float] = []
+
+    def on_train_epoch_begin(self, run_context: Any) -> None:
+        self.epoch_start = self.step_start = time.time()
+        self.losses = []
+
+    def on_train_step_end(self, run_context: Any) -> None:
+        cb = run_context.original_args()
+        out = cb.net_outputs
+        loss = float((out[0] if isinstance(out, (tuple, list)) else out).asnumpy())
+        self.losses.append(loss)
+        now = time.time()
+        r = self.run
+        steps = r.train.steps
+        step = (cb.cur_step_num - 1) % steps + 1
+        ips = r.global_batch / max(now - self.step_start, 1e-9)
+        self.step_start = now
+        r.log.human(format_step_line(cb.cur_epoch_num, step, loss))
+        r.log.emit("step", epoch=cb.cur_epoch_num, step=step, steps_per_epoch=steps, loss=loss,
+                   images_per_second=round(ips, 2))
+        r.log.progress(step, steps, loss)
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss} at epoch {cb.cur_epoch_num} step {step}")
+
+    def on_train_epoch_end(self, run_context: Any) -> None:
+        cb = run_context.original_args()
+        self.run.end_epoch(cb.cur_epoch_num, self.losses, time.time() - self.epoch_start, cb.train_network)
+
+
+class Run:
+    """State of one run; `execute` does it all and returns the termination-message fields."""
+
+    def __init__(self, args: RunArgs, log: EventLog, rank: int, rank_size: int) -> None:
+        self.args, self.log, self.rank, self.rank_size = args, log, rank, rank_size
+        self.p = args.params
+        self.spec = model_spec(args.model)
+        out = Path(args.output_dir)
+        self.ckpt_dir = out if rank_size == 1 else out / f"rank_{rank}"
+        self.global_batch = int(self.p["batch_size"]) * rank_size
+        self.best_top1, self.last_metrics, self.last_loss = -1.0, {}, float("nan")
+        self.last_ckpt: str | None = None
+
+    def build_data(self) -> None:
+        """Train and eval pipelines (first, so a missing dataset fails before the model is built)."""
+        kind = self.spec.input_kind
+        self.train = pipeline.build(self.args.data_dir, self.p, kind, training=True, rank=self.rank,
+                                    rank_size=self.rank_size)
+        if len(self.train.classes) > self.args.num_classes:
+            raise ConfigError(f"--num-classes {self.args.num_classes}: the dataset has {len(self.train.classes)}"
+                              " classes")
+        self.eval = None
+        if self.args.eval_dir:
+            self.eval = pipeline.build(self.args.eval_dir, self.p, kind, training=False,
+                                       classes=self.train.classes if kind == "image" else None)
+
+    def build_model(self) -> None:
+        """Network, loss, optimizer and the MindSpore Model (with AMP, loss scale or THOR)."""
+        p, a = self.p, self.args
+        if p["optimizer"] == "thor" and a.device == "CPU":
+            raise ConfigError("optimizer thor: THOR has no CPU kernels; use --set optimizer=momentum on CPU")
+        self.net = create_model(a.model, a.num_classes, image_size=int(p["image_size"]), width=int(p["width"]),
+                                layers=p.get("layers"), **model_kwargs(a.model, p))
+        if p.get("pretrained"):
+            self._load_pretrained(str(p["pretrained"]))
+        from zoo_workloads.losses import create_loss
+
+        self.net_with_loss = NetWithLoss(self.net, create_loss(a.model, a.num_classes, p))
+        schedule = lr.Schedule(p["lr_mode"], float(p["lr_init"]), float(p["lr_max"]), float(p["lr_end"]),
+                               int(p["warmup_epochs"]), int(p["epochs"]), self.train.steps,
+                               float(p.get("lr_power", 2.0)), int(p.get("cosine_epochs", 0)))
+        self.amp = resolve_amp(str(p["amp_level"]), a.device)
+        scale = float(p["loss_scale"]) if self.amp != "O0" else 1.0
+        opt = optim.build_optimizer(self.net_with_loss, p, lr.learning_rates(schedule), scale, a.device)
+        manager = FixedLossScaleManager(scale, drop_overflow_update=False) if scale != 1.0 else None
+        self.model = Model(self.net_with_loss, optimizer=opt, amp_level=self.amp, loss_scale_manager=manager)
+        if p["optimizer"] == "thor":
+            from mindspore.train.train_thor import ConvertModelUtils
+
+            self.model = ConvertModelUtils().convert_to_thor_model(
+                model=self.model, network=self.net_with_loss, optimizer=opt, amp_level=self.amp,
+                loss_scale_manager=manager)
+        self.eval_net = Logits(self.net, self.spec.outputs == "logits+embedding")
+
+    def _load_pretrained(self, path: str) -> None:
+        data = checkpoints.load(path)
+        own = {p.name: p for p in self.net.get_parameters()}
+        usable = {k: v for k, v in data.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+        ms.load_param_into_net(self.net, usable, strict_load=False)
+        self.log.human(f"loaded {len(usable)} of {len(own)} parameters from {path}")
+
+    def end_epoch(self, epoch: int, losses: list[float], seconds: float, train_net: nn.Cell) -> None:
+        """Epoch event, evaluation when due, checkpoints when due."""
+        p, epochs = self.p, int(self.p["epochs"])
+        self.last_loss = float(np.mean(losses)) if losses else float("nan")
+        steps = max(len(losses), 1)
+        self.log.human(f"epoch time: {seconds * 1000:.3f} ms, per step time: {seconds * 1000 / steps:.3f} ms")
+        self.log.emit("epoch", epoch=epoch, epochs=epochs, loss=self.last_loss, epoch_seconds=round(seconds, 3),
+                      images_per_second=round(steps * self.global_batch / max(seconds, 1e-9), 2))
+        last = epoch == epochs
+        interval = int(p["eval_interval"])
+        improved = False
+        if self.eval is not None and (last or (interval > 0 and epoch % interval == 0)):
+            self.last_metrics = evaluate(self.eval_net, self.eval, self.spec.input_kind)
+            self.log.human(format_result_line(self.last_metrics))
+            self.log.emit("eval", epoch=epoch, metrics=self.last_metrics)
+            if self.last_metrics["top_1_accuracy"] > self.best_top1:
+                self.best_top1, improved = self.last_metrics["top_1_accuracy"], True
+        every = int(p["save_checkpoint_epochs"])
+        if last or (every > 0 and epoch % every == 0):
+            path = checkpoints.epoch_path(self.ckpt_dir, self.args.model, epoch)
+            checkpoints.save(train_net, path, epoch, self.best_top1)
+            checkpoints.prune(self.ckpt_dir, self.args.model, int(p["keep_checkpoint_max"]))
+            self.last_ckpt = str(path)
+            self.log.emit("checkpoint", epoch=epoch, path=str(path))
+        if improved:
+            path = checkpoints.best_path(self.ckpt_dir, self.args.model)
+            checkpoints.save(train_net, path, epoch, self.best_top1)
+            self.log.emit("checkpoint", epoch=epoch, path=str(path))
+
+    def execute(self) -> dict[str, Any]:
+        """Train (from a resumed epoch if asked) and return {metrics, checkpoint, epochs}."""
+        self.build_data()
+        self.build_model()
+        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        config.save_resolved(self.p, self.args.model, self.ckpt_dir / "config.yaml")
+        start = 0
+        resume = self.args.resume or self.p.get("resume")
+        if resume:
+            start, self.best_top1 = checkpoints.restore(self.model.train_network, resume)
+            self.log.human(f"resumed from {resume} at epoch {start}")
+        epochs = int(self.p["epochs"])
+        self.log.emit("start", model=self.args.model, rank_size=self.rank_size, epochs=epochs,
+                      steps_per_epoch=self.train.steps, batch_size=int(self.p["batch_size"]), device=self.args.device)
+        if start < epochs:
+            self.model.train(epochs, self.train.dataset, callbacks=[ZooCallback(self)], dataset_sink_mode=False,
+                             initial_epoch=start)
+        result: dict[str, Any] = dict(self.last_metrics)
+        result["loss"] = self.last_loss
+        best = checkpoints.best_path(self.ckpt_dir, self.args.model)
+        checkpoint = str(best) if best.is_file() else self.last_ckpt
+        self.log.emit("done", metrics=result, checkpoint=checkpoint, epochs=epochs)
+        return {"metrics": result, "checkpoint": checkpoint, "epochs": epochs}
+
+
+def configure(device: str, mode: str, device_id: int) -> None:
+    """Select the device and execution mode before anything else touches MindSpore."""
+    ms.set_device(device, device_id)
+    ms.set_context(mode=ms.GRAPH_MODE if mode == "graph" else ms.PYNATIVE_MODE)
+
+
+def train(args: RunArgs, log_stream: Any = None) -> dict[str, Any]:
+    """Run training for the command line `args`; raises ZooError subclasses for known failures."""
+    if args.params["optimizer"] == "thor" and args.device == "CPU":
+        raise ConfigError("optimizer thor: THOR has no CPU kernels; use --set optimizer=momentum on CPU")
+    launch = distributed.detect(dict(os.environ))
+    configure(args.device, str(args.params["mode"]), launch.device_id)
+    rank, size = distributed.init(launch)
+    ms.set_seed(int(args.params["seed"]))  # identical initial weights on every rank
+    log = EventLog(rank, log_stream)
+    return Run(args, log, rank, size).execute()
