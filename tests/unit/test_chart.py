@@ -232,3 +232,19 @@ def test_notes_tell_what_to_do_next():
     assert "kubectl apply -f manifests/examples/cpu-tiny.yaml" in notes
     assert "kubectl get ztj" in notes
     assert "rollout status deployment/zoo-operator" in notes
+
+
+def test_crd_is_a_kept_template_behind_the_toggle():
+    crd = one(template(), "CustomResourceDefinition")
+    assert crd["metadata"]["name"] == "zootrainingjobs.modelzoo.io"
+    # keep: `helm uninstall` must not delete the CRD, which would delete every user's ZooTrainingJob.
+    assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert crd["_source"] == "zoo-operator/templates/crd.yaml"  # a template (upgraded), not crds/ (never)
+    assert not (CHART / "crds").exists()
+    assert not find(template(SCENARIOS["no-crds"]), "CustomResourceDefinition")
+
+
+def test_chart_crd_equals_the_manifests_crd():
+    chart_crd = one(template(), "CustomResourceDefinition")
+    manifest_crd = yaml.safe_load((REPO / "manifests" / "base" / "crd.yaml").read_text())
+    assert chart_crd["spec"] == manifest_crd["spec"]
