@@ -4,7 +4,7 @@ UV_VERSION := 0.13.9
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup test test-unit lint lock generate manifests
+.PHONY: setup test test-unit lint lock generate manifests cluster-build cluster-up cluster-down
 
 ## setup: install uv (pinned) and the locked development environment into .venv
 setup:
@@ -13,7 +13,7 @@ setup:
 	hack/install-tools.sh
 
 ## test: every test tier (unit, integration, e2e); what CI runs
-test: setup
+test: setup cluster-build
 	$(VENV)/bin/pytest tests
 
 ## test-unit: the fast tier alone (no cluster)
@@ -35,3 +35,15 @@ generate:
 ## manifests: render manifests/base/{namespace,rbac,deployment}.yaml from the Helm chart (default values)
 manifests: setup
 	$(PY) hack/render_manifests.py
+
+## cluster-build: build (once, cached in ~/.cache/zoo-operator) the control plane; install etcd if missing
+cluster-build:
+	hack/cluster/build.sh
+
+## cluster-up: start the local cluster (real control plane + process kubelet); prints KUBECONFIG
+cluster-up: setup cluster-build
+	hack/cluster/zoo-cluster up
+
+## cluster-down: stop the local cluster and remove all its state
+cluster-down:
+	hack/cluster/zoo-cluster down

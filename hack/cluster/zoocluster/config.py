@@ -1,0 +1,95 @@
+"""Where the local cluster keeps its state and which ports it uses, from the environment.
+
+Every setting has a default that works for one cluster per worktree; two worktrees can run clusters at once by
+setting other ports (the state directory already differs per worktree).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent  # hack/cluster
+REPO = HERE.parent.parent
+
+
+def k8s_version(go_mod: Path = HERE / "k8s" / "go.mod") -> str:
+    """The pinned Kubernetes version, read from hack/cluster/k8s/go.mod."""
+    m = re.search(r"^\s*k8s\.io/kubernetes (v\S+)", go_mod.read_text(), re.MULTILINE)
+    if not m:
+        raise ValueError(f"{go_mod}: no k8s.io/kubernetes requirement")
+    return m.group(1)
+
+
+def _port(name: str, default: int) -> int:
+    raw = os.environ.get(name, str(default))
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ValueError(f"{name}={raw!r}: must be a TCP port number (1-65535)")
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """All settings of one local cluster."""
+
+    state_dir: Path
+    bin_dir: Path
+    etcd_dir: Path
+    nodes_file: Path
+    images_file: Path
+    apiserver_port: int
+    etcd_port: int
+    controller_manager_port: int
+    scheduler_port: int
+    kubelet_port: int
+    node_subnet: str
+    pod_prefix: str
+
+    @property
+    def kubeconfig(self) -> Path:
+        """The admin kubeconfig for tests and people."""
+        return self.state_dir / "kubeconfig"
+
+    @property
+    def pki(self) -> Path:
+        """Certificates and keys."""
+        return self.state_dir / "pki"
+
+    @property
+    def logs(self) -> Path:
+        """Control-plane and kubelet logs."""
+        return self.state_dir / "logs"
+
+    @property
+    def pids(self) -> Path:
+        """One file per process the cluster started, holding its PID."""
+        return self.state_dir / "pids"
+
+
+def from_env() -> ClusterConfig:
+    """Read the configuration: ZOO_CLUSTER_* and ZOO_K8S_BIN_DIR variables over the defaults."""
+    env = os.environ
+    state = Path(env.get("ZOO_CLUSTER_STATE_DIR", REPO / ".cache" / "cluster")).resolve()
+    version = k8s_version()
+    bin_dir = Path(env.get("ZOO_K8S_BIN_DIR", Path.home() / ".cache" / "zoo-operator" / f"k8s-{version}"))
+    # etcd fsyncs a lot; in memory it is fast and a throwaway cluster loses nothing it needs.
+    shm = Path("/dev/shm")
+    tag = hashlib.sha256(str(state).encode()).hexdigest()[:10]
+    etcd_default = shm / f"zoo-cluster-etcd-{tag}" if shm.is_dir() else state / "etcd"
+    return ClusterConfig(
+        state_dir=state,
+        bin_dir=bin_dir,
+        etcd_dir=Path(env.get("ZOO_CLUSTER_ETCD_DIR", etcd_default)),
+        nodes_file=Path(env.get("ZOO_CLUSTER_NODES", HERE / "nodes.yaml")),
+        images_file=Path(env.get("ZOO_CLUSTER_IMAGES", HERE / "images.yaml")),
+        apiserver_port=_port("ZOO_CLUSTER_APISERVER_PORT", 6443),
+        etcd_port=_port("ZOO_CLUSTER_ETCD_PORT", 2379),
+        controller_manager_port=_port("ZOO_CLUSTER_CONTROLLER_MANAGER_PORT", 10257),
+        scheduler_port=_port("ZOO_CLUSTER_SCHEDULER_PORT", 10259),
+        kubelet_port=_port("ZOO_CLUSTER_KUBELET_PORT", 10250),
+        node_subnet=env.get("ZOO_CLUSTER_NODE_SUBNET", "127.0.2"),
+        pod_prefix=env.get("ZOO_CLUSTER_POD_PREFIX", "127.1"),
+    )

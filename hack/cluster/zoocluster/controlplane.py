@@ -1,0 +1,357 @@
+"""Brings the local cluster up and down: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
+the process kubelet, each started in its own session with its PID recorded, so `down` stops exactly these."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from zoocluster import nodes, pki
+from zoocluster.config import HERE, REPO, ClusterConfig, k8s_version
+
+ORDER = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet"]
+ISSUER = "https://kubernetes.default.svc.cluster.local"
+
+
+class ClusterError(Exception):
+    """The cluster could not be brought up; the message says what to do."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie is dead for our purposes.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def recorded(cfg: ClusterConfig) -> dict[str, int]:
+    """The processes this cluster started that are still running (name -> PID)."""
+    out = {}
+    for name in ORDER:
+        path = cfg.pids / f"{name}.pid"
+        if not path.exists():
+            continue
+        pid_text, _, marker = path.read_text().partition("\n")
+        pid = int(pid_text)
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if _pid_alive(pid) and marker.strip() in cmdline:  # guards against a recycled PID
+            out[name] = pid
+    return out
+
+
+def _start(
+    cfg: ClusterConfig, name: str, argv: list[str], marker: str, env: dict[str, str] | None = None
+) -> None:
+    log = (cfg.logs / f"{name}.log").open("ab")
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=env,
+        cwd=cfg.state_dir,
+    )
+    (cfg.pids / f"{name}.pid").write_text(f"{proc.pid}\n{marker}\n")
+
+
+def _https_get(cfg: ClusterConfig, path: str) -> tuple[int, str]:
+    ctx = ssl.create_default_context(cafile=str(cfg.pki / "ca.crt"))
+    ctx.load_cert_chain(str(cfg.pki / "admin.crt"), str(cfg.pki / "admin.key"))
+    url = f"https://127.0.0.1:{cfg.apiserver_port}{path}"
+    try:
+        with urllib.request.urlopen(url, context=ctx, timeout=5) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+    except OSError as exc:
+        return 0, str(exc)
+
+
+def _wait(what: str, check: Callable[[], bool], timeout: float, cfg: ClusterConfig, log_name: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        if log_name and log_name not in recorded(cfg):
+            tail = (cfg.logs / f"{log_name}.log").read_text(errors="replace").splitlines()[-15:]
+            raise ClusterError(f"{log_name} exited while waiting for {what}:\n" + "\n".join(tail))
+        time.sleep(0.5)
+    raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}; see {cfg.logs}")
+
+
+def write_kubeconfig(cfg: ClusterConfig, path: Path, user: str, embed: bool) -> None:
+    """A kubeconfig for the API server with the user's client certificate (embedded, or by file path)."""
+
+    def field(kind: str, file: Path) -> dict[str, str]:
+        if embed:
+            return {f"{kind}-data": base64.b64encode(file.read_bytes()).decode()}
+        return {kind: str(file)}
+
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "zoo-local",
+                "cluster": {
+                    "server": f"https://127.0.0.1:{cfg.apiserver_port}",
+                    **field("certificate-authority", cfg.pki / "ca.crt"),
+                },
+            }
+        ],
+        "users": [
+            {
+                "name": user,
+                "user": {
+                    **field("client-certificate", cfg.pki / f"{user}.crt"),
+                    **field("client-key", cfg.pki / f"{user}.key"),
+                },
+            }
+        ],
+        "contexts": [{"name": "zoo-local", "context": {"cluster": "zoo-local", "user": user}}],
+        "current-context": "zoo-local",
+    }
+    path.write_text(json.dumps(doc, indent=2))
+    path.chmod(0o600)
+
+
+def _check_ports(cfg: ClusterConfig) -> None:
+    ports = {
+        "ZOO_CLUSTER_APISERVER_PORT": cfg.apiserver_port,
+        "ZOO_CLUSTER_ETCD_PORT": cfg.etcd_port,
+        "ZOO_CLUSTER_ETCD_PORT+1 (etcd peer)": cfg.etcd_port + 1,
+        "ZOO_CLUSTER_CONTROLLER_MANAGER_PORT": cfg.controller_manager_port,
+        "ZOO_CLUSTER_SCHEDULER_PORT": cfg.scheduler_port,
+        "ZOO_CLUSTER_KUBELET_PORT": cfg.kubelet_port,
+    }
+    for var, port in ports.items():
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                raise ClusterError(
+                    f"port {port} is in use (another cluster?); choose another with {var}"
+                ) from None
+
+
+def _ready(cfg: ClusterConfig) -> bool:
+    """Nodes registered and Ready, the default service account and kube-root-ca.crt published."""
+    code, body = _https_get(cfg, "/api/v1/nodes")
+    if code != 200:
+        return False
+    items = json.loads(body)["items"]
+    want = {n.name for n in nodes.load_nodes(cfg.nodes_file.read_text())}
+    ready = {
+        n["metadata"]["name"]
+        for n in items
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))
+    }
+    return want <= ready and all(
+        _https_get(cfg, p)[0] == 200
+        for p in (
+            "/api/v1/namespaces/default/serviceaccounts/default",
+            "/api/v1/namespaces/default/configmaps/kube-root-ca.crt",
+        )
+    )
+
+
+def up(cfg: ClusterConfig) -> None:
+    """Start the cluster (a no-op when it is already running) and wait until it can run pods."""
+    running = recorded(cfg)
+    if len(running) == len(ORDER) and _https_get(cfg, "/readyz")[0] == 200:
+        return
+    if running or cfg.state_dir.exists():
+        down(cfg)
+    bins = {b: cfg.bin_dir / b for b in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")}
+    missing = [str(p) for p in bins.values() if not os.access(p, os.X_OK)]
+    if missing:
+        raise ClusterError(f"control plane not built ({', '.join(missing)}); run hack/cluster/build.sh")
+    etcd = shutil.which("etcd") or "/usr/bin/etcd"
+    if not os.access(etcd, os.X_OK):
+        raise ClusterError("etcd not found; run hack/cluster/build.sh (installs Debian's etcd-server)")
+    _check_ports(cfg)
+    for d in (cfg.state_dir, cfg.logs, cfg.pids, cfg.etcd_dir):
+        d.mkdir(parents=True, exist_ok=True)
+    specs = nodes.load_nodes(cfg.nodes_file.read_text())
+    pki.make_all(cfg.pki, [nodes.node_ip(cfg.node_subnet, i) for i in range(1, len(specs) + 1)])
+    write_kubeconfig(cfg, cfg.kubeconfig, "admin", embed=True)
+    for user in ("controller-manager", "scheduler"):
+        write_kubeconfig(cfg, cfg.state_dir / f"{user}.kubeconfig", user, embed=False)
+    p = cfg.pki
+    peer = f"http://127.0.0.1:{cfg.etcd_port + 1}"
+    client_url = f"http://127.0.0.1:{cfg.etcd_port}"
+    _start(
+        cfg,
+        "etcd",
+        [
+            etcd,
+            "--name",
+            "zoo",
+            "--data-dir",
+            str(cfg.etcd_dir / "data"),
+            "--listen-client-urls",
+            client_url,
+            "--advertise-client-urls",
+            client_url,
+            "--listen-peer-urls",
+            peer,
+            "--initial-advertise-peer-urls",
+            peer,
+            "--initial-cluster",
+            f"zoo={peer}",
+            "--log-level",
+            "warn",
+        ],
+        "etcd",
+    )
+    _wait("etcd", lambda: _etcd_healthy(client_url), 30, cfg, "etcd")
+    _start(
+        cfg,
+        "kube-apiserver",
+        [
+            str(bins["kube-apiserver"]),
+            f"--etcd-servers={client_url}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={cfg.apiserver_port}",
+            f"--tls-cert-file={p / 'apiserver.crt'}",
+            f"--tls-private-key-file={p / 'apiserver.key'}",
+            f"--client-ca-file={p / 'ca.crt'}",
+            "--authorization-mode=Node,RBAC",
+            f"--service-account-issuer={ISSUER}",
+            f"--service-account-key-file={p / 'sa.pub'}",
+            f"--service-account-signing-key-file={p / 'sa.key'}",
+            "--service-cluster-ip-range=10.96.0.0/16",
+            f"--kubelet-client-certificate={p / 'apiserver-kubelet-client.crt'}",
+            f"--kubelet-client-key={p / 'apiserver-kubelet-client.key'}",
+            f"--kubelet-certificate-authority={p / 'ca.crt'}",
+            "--kubelet-preferred-address-types=InternalIP",
+            "--disable-admission-plugins=TaintNodesByCondition",
+            # The kubernetes Service's endpoints would be 127.0.0.1, which Endpoints validation refuses.
+            "--endpoint-reconciler-type=none",
+            "--allow-privileged=true",
+            "--profiling=false",
+        ],
+        "kube-apiserver",
+    )
+    _wait("kube-apiserver /readyz", lambda: _https_get(cfg, "/readyz")[0] == 200, 120, cfg, "kube-apiserver")
+    common = ["--bind-address=127.0.0.1", "--leader-elect=false", "--profiling=false"]
+    cm_kc = cfg.state_dir / "controller-manager.kubeconfig"
+    _start(
+        cfg,
+        "kube-controller-manager",
+        [
+            str(bins["kube-controller-manager"]),
+            f"--kubeconfig={cm_kc}",
+            f"--authentication-kubeconfig={cm_kc}",
+            f"--authorization-kubeconfig={cm_kc}",
+            f"--secure-port={cfg.controller_manager_port}",
+            *common,
+            f"--service-account-private-key-file={p / 'sa.key'}",
+            f"--root-ca-file={p / 'ca.crt'}",
+            "--use-service-account-credentials=true",
+            "--controllers=*,-node-lifecycle-controller",
+        ],
+        "kube-controller-manager",
+    )
+    sc_kc = cfg.state_dir / "scheduler.kubeconfig"
+    _start(
+        cfg,
+        "kube-scheduler",
+        [
+            str(bins["kube-scheduler"]),
+            f"--kubeconfig={sc_kc}",
+            f"--authentication-kubeconfig={sc_kc}",
+            f"--authorization-kubeconfig={sc_kc}",
+            f"--secure-port={cfg.scheduler_port}",
+            *common,
+        ],
+        "kube-scheduler",
+    )
+    env = {**os.environ, "PYTHONPATH": str(HERE), "PYTHONUNBUFFERED": "1"}
+    _start(cfg, "kubelet", [sys.executable, "-m", "zoocluster", "kubelet"], "zoocluster", env=env)
+    _wait("nodes Ready and the default service account", lambda: _ready(cfg), 120, cfg, "kubelet")
+
+
+def _etcd_healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+            return b"true" in resp.read()
+    except OSError:
+        return False
+
+
+def _stop(pid: int, grace: float) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while _pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def down(cfg: ClusterConfig) -> None:
+    """Stop what this cluster started (kubelet first, so it stops its pods) and remove all its state."""
+    running = recorded(cfg)
+    for name in reversed(ORDER):
+        if name in running:
+            _stop(running[name], 20.0 if name == "kubelet" else 10.0)
+    kubelet_dir = cfg.state_dir / "kubelet"
+    pid_dir = kubelet_dir / "kubelet-pids"
+    if pid_dir.is_dir():
+        for entry in pid_dir.iterdir():  # containers of a kubelet that could not clean up itself
+            pid = int(entry.name)
+            if _pid_alive(pid) and os.getpgid(pid) == pid:
+                _stop(pid, 2.0)
+    created = kubelet_dir / "created-paths"
+    if created.exists():
+        # Mount points containers needed on the host (e.g. /etc/zoo/ranktable); deepest first, only if empty.
+        for raw in sorted(set(created.read_text().split()), key=len, reverse=True):
+            path = Path(raw)
+            try:
+                if path.is_dir():
+                    path.rmdir()
+                elif path.is_file() and path.stat().st_size == 0:
+                    path.unlink()
+            except OSError:
+                pass
+    shutil.rmtree(cfg.etcd_dir, ignore_errors=True)
+    shutil.rmtree(cfg.state_dir, ignore_errors=True)
+
+
+def describe(cfg: ClusterConfig) -> str:
+    """How to use the running cluster."""
+    return (
+        f"local cluster up: Kubernetes {k8s_version()}, state in {cfg.state_dir}\n"
+        f"  export KUBECONFIG={cfg.kubeconfig}\n"
+        f"  export PATH={REPO / '.cache' / 'bin'}:$PATH\n"
+        f"  kubectl get nodes"
+    )

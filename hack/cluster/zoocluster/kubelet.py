@@ -1,0 +1,170 @@
+"""The process kubelet: registers the configured nodes and runs the pods bound to them as local processes.
+
+Run by the cluster (`python -m zoocluster kubelet`); state lives under the cluster's state directory.
+Probes are not run: a container counts as ready as soon as it runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from zoocluster import devices, images, logserver, nodes
+from zoocluster.config import REPO, ClusterConfig
+from zoocluster.informer import Informer
+from zoocluster.kubeapi import ApiError, Client, Credentials
+from zoocluster.podworker import NodeInfo, PodWorker
+from zoocluster.runtime import ContainerProcess
+
+log = logging.getLogger(__name__)
+HEARTBEAT_SECONDS = 10.0
+
+
+class Kubelet:
+    """Nodes, pod workers, informers and the log server of one local cluster."""
+
+    def __init__(self, cfg: ClusterConfig) -> None:
+        self.cfg = cfg
+        pki = cfg.pki
+        creds = Credentials(
+            "127.0.0.1",
+            cfg.apiserver_port,
+            str(pki / "ca.crt"),
+            str(pki / "admin.crt"),
+            str(pki / "admin.key"),
+        )
+        self.client = Client(creds)
+        self.state_dir = cfg.state_dir / "kubelet"
+        self.images = images.load_images(cfg.images_file, REPO)
+        self.api_host, self.api_port = "127.0.0.1", cfg.apiserver_port
+        self.node_specs = nodes.load_nodes(cfg.nodes_file.read_text())
+        self.nodes: dict[str, NodeInfo] = {}
+        for i, spec in enumerate(self.node_specs, start=1):
+            count = int(spec.capacity.get(devices.ASCEND_RESOURCE, "0"))
+            allocator = devices.DeviceAllocator(count) if count else None
+            self.nodes[spec.name] = NodeInfo(spec.name, nodes.node_ip(cfg.node_subnet, i), i, allocator)
+        self.ips = nodes.IpPool(cfg.pod_prefix)
+        self.workers: dict[str, PodWorker] = {}
+        self._changed = threading.Event()
+        self._stop = threading.Event()
+        self.pods = Informer(self.client, "/api/v1/pods", self._changed.set)
+        self.svcs = Informer(self.client, "/api/v1/services", self._changed.set)
+        self.cms = Informer(self.client, "/api/v1/configmaps", self._changed.set)
+        self.secrets = Informer(self.client, "/api/v1/secrets", self._changed.set)
+
+    # ---- the context pod workers use ----
+    def node(self, name: str) -> NodeInfo:
+        """A node of this kubelet."""
+        return self.nodes[name]
+
+    def configmap(self, ns: str, name: str) -> dict[str, Any] | None:
+        """A config map from the cache."""
+        return self.cms.get(ns, name)
+
+    def secret(self, ns: str, name: str) -> dict[str, Any] | None:
+        """A secret from the cache."""
+        return self.secrets.get(ns, name)
+
+    def cluster_pods(self) -> list[dict[str, Any]]:
+        """Every pod of the cluster, with the IPs this kubelet gave them (status may lag behind)."""
+        out = []
+        for pod in self.pods.items():
+            ip = self.ips.held.get(pod["metadata"]["uid"])
+            if ip and not (pod.get("status") or {}).get("podIP"):
+                pod = {**pod, "status": {**(pod.get("status") or {}), "podIP": ip}}
+            out.append(pod)
+        return out
+
+    def services(self) -> list[dict[str, Any]]:
+        """Every Service of the cluster."""
+        return self.svcs.items()
+
+    # ---- main loop ----
+    def run(self) -> None:
+        """Register nodes, serve the log API, and reconcile pods until SIGTERM."""
+        signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
+        signal.signal(signal.SIGINT, lambda *_: self._stop.set())
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        for spec in self.node_specs:
+            nodes.register(self.client, spec, self.nodes[spec.name].ip, self.cfg.kubelet_port)
+        pki = self.cfg.pki
+        logserver.serve(
+            self.cfg.kubelet_port,
+            str(pki / "kubelet.crt"),
+            str(pki / "kubelet.key"),
+            str(pki / "ca.crt"),
+            self.find_log,
+        )
+        for inf in (self.cms, self.secrets, self.svcs, self.pods):
+            inf.start()
+        for inf in (self.cms, self.secrets, self.svcs, self.pods):
+            inf.synced.wait(30)
+        log.info("kubelet running nodes %s", ", ".join(self.nodes))
+        threading.Thread(target=self._heartbeats, name="heartbeat", daemon=True).start()
+        while not self._stop.is_set():
+            self._changed.wait(1.0)
+            self._changed.clear()
+            self._reconcile()
+        self.shutdown()
+
+    def _reconcile(self) -> None:
+        seen = set()
+        for pod in self.pods.items():
+            uid, node = pod["metadata"]["uid"], pod["spec"].get("nodeName")
+            if node not in self.nodes:
+                continue
+            seen.add(uid)
+            worker = self.workers.get(uid)
+            if worker is None:
+                phase = (pod.get("status") or {}).get("phase")
+                if phase in ("Succeeded", "Failed") and not pod["metadata"].get("deletionTimestamp"):
+                    continue  # finished before this kubelet started: nothing to run
+                worker = PodWorker(self, pod, self.ips.allocate(uid))
+                self.workers[uid] = worker
+                worker.start()
+            else:
+                worker.update(pod)
+        for uid, worker in list(self.workers.items()):
+            if uid not in seen:
+                worker.forget()
+            elif worker.is_alive():
+                worker._wake.set()  # let it refresh hosts and volumes after a change
+            if not worker.is_alive():
+                del self.workers[uid]
+                self.ips.release(uid)
+
+    def _heartbeats(self) -> None:
+        while not self._stop.is_set():
+            self._stop.wait(HEARTBEAT_SECONDS)
+            for spec in self.node_specs:
+                try:
+                    nodes.heartbeat(self.client, spec, self.nodes[spec.name].ip, self.cfg.kubelet_port)
+                except (ApiError, OSError, ValueError) as exc:  # keep beating; the API server may be restarting
+                    log.warning("heartbeat %s: %s", spec.name, exc)
+
+    def find_log(
+        self, ns: str, pod: str, container: str, previous: bool
+    ) -> tuple[Path, ContainerProcess | None] | str:
+        """The log of a container for the log server, or why there is none."""
+        for worker in list(self.workers.values()):
+            meta = worker.pod["metadata"]
+            if meta["namespace"] == ns and meta["name"] == pod:
+                found = worker.container_log(container, previous)
+                if found is None:
+                    what = "previous terminated container" if previous else "container"
+                    return f'{what} "{container}" in pod "{pod}" is waiting to start or not found'
+                return found
+        return f'pod "{ns}/{pod}" is not running on this kubelet'
+
+    def shutdown(self) -> None:
+        """Stop every container (the kubelet's children never outlive it)."""
+        log.info("kubelet stopping %d pods", len(self.workers))
+        for worker in list(self.workers.values()):
+            worker.forget()
+        deadline = time.monotonic() + 10
+        for worker in list(self.workers.values()):
+            worker.join(max(0.1, deadline - time.monotonic()))

@@ -1,0 +1,408 @@
+"""One thread per pod: admit it (image, devices, volumes), run init then main containers, report status,
+honour the restart policy, and on deletion stop the processes and remove the pod object."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from zoocluster import devices, envvars, hosts, images
+from zoocluster.kubeapi import ApiError, Client
+from zoocluster.podstatus import (
+    ContainerState,
+    backoff_seconds,
+    exit_reason,
+    now_rfc3339,
+    pod_conditions,
+    pod_phase,
+    restart_wanted,
+)
+from zoocluster.runtime import ContainerProcess
+from zoocluster.volumes import PodVolumes
+
+log = logging.getLogger(__name__)
+TERMINATION_LOG = "/dev/termination-log"
+MESSAGE_LIMIT = 4096
+
+
+@dataclass
+class NodeInfo:
+    """One node this kubelet runs: its address, index (1-based) and device plugin, if any."""
+
+    name: str
+    ip: str
+    index: int
+    allocator: devices.DeviceAllocator | None
+
+
+class KubeletContext(Protocol):
+    """What a pod worker needs from the kubelet."""
+
+    client: Client
+    state_dir: Path
+    images: dict[str, images.Image]
+    api_host: str
+    api_port: int
+
+    def node(self, name: str) -> NodeInfo: ...
+
+    def configmap(self, ns: str, name: str) -> dict[str, Any] | None: ...
+
+    def secret(self, ns: str, name: str) -> dict[str, Any] | None: ...
+
+    def cluster_pods(self) -> list[dict[str, Any]]: ...
+
+    def services(self) -> list[dict[str, Any]]: ...
+
+
+class PodWorker(threading.Thread):
+    """Runs one pod bound to one of this kubelet's nodes."""
+
+    def __init__(self, ctx: KubeletContext, pod: dict[str, Any], pod_ip: str) -> None:
+        super().__init__(name=f"pod-{pod['metadata']['name']}", daemon=True)
+        self.ctx = ctx
+        self.pod = pod
+        self.uid: str = pod["metadata"]["uid"]
+        self.pod_ip = pod_ip
+        self.node = ctx.node(pod["spec"]["nodeName"])
+        self.dir = ctx.state_dir / "pods" / self.uid
+        self.volumes = PodVolumes(self.dir, ctx.client, ctx.configmap, ctx.secret)
+        spec = pod["spec"]
+        self.init_specs: list[dict[str, Any]] = spec.get("initContainers") or []
+        self.main_specs: list[dict[str, Any]] = spec["containers"]
+        self.init = [ContainerState(c["name"], c.get("image", "")) for c in self.init_specs]
+        self.main = [ContainerState(c["name"], c.get("image", "")) for c in self.main_specs]
+        self.procs: dict[str, ContainerProcess] = {}
+        self.restart_at: dict[str, float] = {}
+        self.device_ids: list[int] = []
+        self.admitted = False
+        self.done = False
+        self.forgotten = False
+        self.start_time = now_rfc3339()
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._published: dict[str, Any] | None = None
+        self._last_refresh = 0.0
+
+    # ---- called from the kubelet's loop ----
+    def update(self, pod: dict[str, Any]) -> None:
+        """Hand the worker the latest copy of its pod."""
+        with self._lock:
+            self.pod = pod
+        self._wake.set()
+
+    def forget(self) -> None:
+        """The pod object is gone (force-deleted): stop its processes and clean up."""
+        self.forgotten = True
+        self._wake.set()
+
+    def container_log(self, name: str, previous: bool) -> tuple[Path, ContainerProcess | None] | None:
+        """The log file of a container's current (or previous) instance and its process, if any."""
+        for state in self.init + self.main:
+            if state.name == name:
+                if not state.ever_started:
+                    return None
+                count = state.restart_count
+                if previous and not (state.state == "waiting" and name in self.restart_at):
+                    count -= 1  # in back-off the instance that just ended is the previous one
+                if count < 0:
+                    return None
+                proc = None if previous else self.procs.get(name)
+                return self.dir / "logs" / name / f"{count}.log", proc
+        return None
+
+    # ---- the worker thread ----
+    def run(self) -> None:
+        """Drive the pod until it is deleted."""
+        try:
+            while True:
+                with self._lock:
+                    pod = self.pod
+                if self.forgotten:
+                    self._stop_all(2.0)
+                    break
+                if pod["metadata"].get("deletionTimestamp"):
+                    self._terminate(pod)
+                    break
+                if not self.done:
+                    self._step(pod)
+                self._publish(pod)
+                self._wake.wait(0.25)
+                self._wake.clear()
+        except Exception:  # a bug here must not take the kubelet down; the pod is left as it is
+            log.exception("pod worker %s crashed", self.name)
+        finally:
+            self._release()
+
+    def _step(self, pod: dict[str, Any]) -> None:
+        if not self.admitted:
+            self.admitted = self._admit(pod)
+            if not self.admitted:
+                return
+        if time.monotonic() - self._last_refresh > 1.0:
+            self._refresh(pod)
+        policy = pod["spec"].get("restartPolicy", "Always")
+        for spec, state in zip(self.init_specs, self.init):
+            if state.state == "terminated" and state.exit_code == 0:
+                continue
+            self._drive(pod, spec, state, policy if policy != "Always" else "OnFailure")
+            for waiting in self.main:
+                waiting.reason = "PodInitializing"
+            return
+        for spec, state in zip(self.main_specs, self.main):
+            self._drive(pod, spec, state, policy)
+        phase = pod_phase(policy, self.init, self.main)
+        if phase in ("Succeeded", "Failed") and not any(p.poll() is None for p in self.procs.values()):
+            self.done = True
+            self._release_devices()
+
+    def _drive(self, pod: dict[str, Any], spec: dict[str, Any], state: ContainerState, policy: str) -> None:
+        """Advance one container: start it, notice its exit, restart it after a back-off."""
+        name = spec["name"]
+        proc = self.procs.get(name)
+        if proc is not None and state.state == "running":
+            code = proc.poll()
+            if code is None:
+                return
+            proc.finish_logs()
+            state.state, state.exit_code = "terminated", code
+            state.reason, state.finished_at = exit_reason(code), now_rfc3339()
+            state.message = self._termination_message(spec, code, name, state.restart_count)
+            if restart_wanted(policy, code):
+                state.last_terminated = state.terminated_dict()
+                state.state, state.reason, state.message = "waiting", "CrashLoopBackOff", ""
+                self.restart_at[name] = time.monotonic() + backoff_seconds(state.restart_count)
+            return
+        if state.state == "terminated":
+            return
+        if name in self.restart_at:
+            if time.monotonic() < self.restart_at[name]:
+                return
+            del self.restart_at[name]
+            state.restart_count += 1
+        self._start(pod, spec, state)
+
+    def _admit(self, pod: dict[str, Any]) -> bool:
+        """Check images, allocate devices, write volumes; report why not in the container states."""
+        unknown = [c for c in self.init + self.main if images.resolve(self.ctx.images, c.image) is None]
+        if unknown:
+            for c in unknown:
+                c.reason = "ErrImagePull"
+                c.message = (
+                    f'image "{c.image}" is not known to the local kubelet (see hack/cluster/images.yaml)'
+                )
+            return False
+        need = devices.requested_devices(pod)
+        if need and self.node.allocator is not None and not self._allocate(pod, need):
+            return False
+        try:
+            self.volumes.sync(pod, self.pod_ip, self.node.ip)
+        except envvars.ConfigError as exc:
+            for c in self.init + self.main:
+                c.reason, c.message = "ContainerCreating", str(exc)
+            return False
+        (self.dir / "hosts").touch()
+        self._refresh(pod)
+        for c in self.init + self.main:
+            c.reason, c.message = "ContainerCreating", ""
+        return True
+
+    def _allocate(self, pod: dict[str, Any], need: int) -> bool:
+        allocator = self.node.allocator
+        assert allocator is not None
+        existing = devices.ids_from_annotation(
+            pod["metadata"].get("annotations", {}).get(devices.ASCEND_ANNOTATION)
+        )
+        if existing:
+            allocator.adopt(self.uid, existing)
+            self.device_ids = existing
+            return True
+        ids = allocator.allocate(self.uid, need)
+        if ids is None:
+            for c in self.init + self.main:
+                c.reason, c.message = (
+                    "ContainerCreating",
+                    f"waiting for {need} free {devices.ASCEND_RESOURCE}",
+                )
+            return False
+        value = devices.annotation_value(pod["metadata"]["name"], self.node.ip, self.node.index, ids)
+        meta = pod["metadata"]
+        self.ctx.client.merge_patch(
+            f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}",
+            {"metadata": {"annotations": {devices.ASCEND_ANNOTATION: value}}},
+        )
+        self.device_ids = ids
+        return True
+
+    def _refresh(self, pod: dict[str, Any]) -> None:
+        """Rewrite changed volumes and the hosts file (in place: it is bind-mounted as a single file)."""
+        self._last_refresh = time.monotonic()
+        try:
+            self.volumes.sync(pod, self.pod_ip, self.node.ip)
+        except envvars.ConfigError as exc:
+            log.warning("pod %s: volume refresh: %s", self.name, exc)
+        text = hosts.render_hosts(pod, self.pod_ip, self.ctx.cluster_pods(), self.ctx.services()).encode()
+        path = self.dir / "hosts"
+        if path.read_bytes() != text:
+            fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+            try:
+                os.write(fd, text)
+            finally:
+                os.close(fd)
+
+    def _start(self, pod: dict[str, Any], spec: dict[str, Any], state: ContainerState) -> None:
+        image = images.resolve(self.ctx.images, state.image)
+        assert image is not None
+        base = {
+            "PATH": f"{image.root}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "HOME": "/root",
+            "HOSTNAME": hosts.pod_hostname(pod),
+            "KUBERNETES_SERVICE_HOST": self.ctx.api_host,
+            "KUBERNETES_SERVICE_PORT": str(self.ctx.api_port),
+            "KUBERNETES_SERVICE_PORT_HTTPS": str(self.ctx.api_port),
+            "KUBERNETES_PORT": f"tcp://{self.ctx.api_host}:{self.ctx.api_port}",
+            **image.env,
+        }
+        if self.device_ids:
+            base["ASCEND_VISIBLE_DEVICES"] = ",".join(str(i) for i in self.device_ids)
+        try:
+            env = envvars.container_env(
+                pod, spec, base, self.pod_ip, self.node.ip, self.ctx.configmap, self.ctx.secret
+            )
+            argv = envvars.command_line(spec, image.entrypoint, env)
+            if not argv:
+                raise envvars.ConfigError("no command specified and the image has no entrypoint")
+        except envvars.ConfigError as exc:
+            state.state, state.reason, state.message = "waiting", "CreateContainerConfigError", str(exc)
+            return
+        name = spec["name"]
+        message_file = self.dir / "termination" / name
+        message_file.parent.mkdir(parents=True, exist_ok=True)
+        message_file.write_bytes(b"")
+        mounts = [
+            {"source": str(self.dir / "hosts"), "target": "/etc/hosts", "readOnly": False, "file": True},
+            {
+                "source": str(message_file),
+                "target": spec.get("terminationMessagePath") or TERMINATION_LOG,
+                "readOnly": False,
+                "file": True,
+            },
+        ]
+        by_name = {v["name"]: v for v in pod["spec"].get("volumes") or []}
+        for vm in spec.get("volumeMounts") or []:
+            source = self.volumes.host_path(by_name[vm["name"]])
+            if vm.get("subPath"):
+                source = source / vm["subPath"]
+            mounts.append(
+                {
+                    "source": str(source),
+                    "target": vm["mountPath"],
+                    "readOnly": bool(vm.get("readOnly")),
+                    "file": source.is_file(),
+                }
+            )
+        proc_spec = {
+            "mounts": mounts,
+            "hostname": hosts.pod_hostname(pod),
+            "workingDir": spec.get("workingDir") or "/",
+            "argv": argv,
+            "env": env,
+            "createdLog": str(self.ctx.state_dir / "created-paths"),
+        }
+        proc = ContainerProcess(
+            proc_spec,
+            self.dir / "specs" / f"{name}.json",
+            self.dir / "logs" / name / f"{state.restart_count}.log",
+            self.ctx.state_dir / "kubelet-pids",
+        )
+        (self.dir / "specs").mkdir(parents=True, exist_ok=True)
+        proc.start()
+        self.procs[name] = proc
+        state.state, state.reason, state.message = "running", "", ""
+        state.started_at, state.finished_at, state.exit_code = now_rfc3339(), None, None
+        state.container_id = f"zoo://{proc.pid}"
+        state.ever_started = True
+        log.info("pod %s container %s started, pid %d", self.name, name, proc.pid)
+
+    def _termination_message(self, spec: dict[str, Any], code: int, name: str, instance: int) -> str:
+        """The termination message file, or (FallbackToLogsOnError, on failure) the log's tail."""
+        text = (self.dir / "termination" / name).read_bytes()[:MESSAGE_LIMIT].decode("utf-8", "replace")
+        if text or code == 0 or spec.get("terminationMessagePolicy") != "FallbackToLogsOnError":
+            return text
+        lines = (self.dir / "logs" / name / f"{instance}.log").read_bytes().splitlines()[-80:]
+        tail = b"\n".join(line.split(b" ", 2)[-1] for line in lines)
+        return tail[-2048:].decode("utf-8", "replace")
+
+    def _publish(self, pod: dict[str, Any]) -> None:
+        """Write the pod status when it changed."""
+        policy = pod["spec"].get("restartPolicy", "Always")
+        phase = pod_phase(policy, self.init, self.main)
+        previous = (self._published or pod.get("status") or {}).get("conditions") or []
+        status: dict[str, Any] = {
+            "phase": phase,
+            "conditions": pod_conditions(previous, phase, self.init, self.main, now_rfc3339()),
+            "hostIP": self.node.ip,
+            "hostIPs": [{"ip": self.node.ip}],
+            "podIP": self.pod_ip,
+            "podIPs": [{"ip": self.pod_ip}],
+            "startTime": self.start_time,
+            "containerStatuses": [c.to_status() for c in self.main],
+        }
+        if self.init:
+            status["initContainerStatuses"] = [c.to_status() for c in self.init]
+        if status == self._published:
+            return
+        meta = pod["metadata"]
+        try:
+            self.ctx.client.merge_patch(
+                f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/status", {"status": status}
+            )
+            self._published = copy.deepcopy(status)
+        except ApiError as exc:
+            if exc.status != 404:
+                log.warning("pod %s: status update: %s", self.name, exc)
+
+    def _stop_all(self, grace: float) -> None:
+        """SIGTERM every running container, SIGKILL what is left after grace seconds."""
+        running = [(n, p) for n, p in self.procs.items() if p.poll() is None]
+        threads = [threading.Thread(target=p.stop, args=(grace,)) for _, p in running]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        states = {c.name: c for c in self.init + self.main}
+        for name, proc in running:
+            proc.finish_logs()
+            state = states[name]
+            state.state, state.exit_code = "terminated", proc.poll()
+            state.reason, state.finished_at = exit_reason(state.exit_code or 0), now_rfc3339()
+
+    def _terminate(self, pod: dict[str, Any]) -> None:
+        """Graceful deletion: stop the containers, report, then delete the object for good."""
+        meta = pod["metadata"]
+        grace = meta.get("deletionGracePeriodSeconds")
+        self._stop_all(float(30 if grace is None else grace))
+        self._publish(pod)
+        try:
+            self.ctx.client.delete(
+                f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}",
+                {"gracePeriodSeconds": 0, "preconditions": {"uid": self.uid}},
+            )
+        except ApiError as exc:
+            if exc.status not in (404, 409):
+                log.warning("pod %s: final delete: %s", self.name, exc)
+
+    def _release_devices(self) -> None:
+        if self.node.allocator is not None:
+            self.node.allocator.release(self.uid)
+
+    def _release(self) -> None:
+        self._release_devices()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,115 @@
+"""Fixtures shared by every test tier: the local cluster (session) and a fresh namespace per test.
+
+`cluster` brings the project's local cluster up once (hack/cluster/zoo-cluster up; idempotent, so a cluster
+started with `make cluster-up` is reused and left running) or, with ZOO_TEST_KUBECONFIG set, uses that cluster.
+A cluster the fixture started itself is torn down at the end unless ZOO_TEST_KEEP_CLUSTER=1.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CLUSTER_CLI = REPO / "hack" / "cluster" / "zoo-cluster"
+# The local cluster's pure logic (hack/cluster/zoocluster) is unit-tested too.
+sys.path.insert(0, str(REPO / "hack" / "cluster"))
+
+
+class CommandError(subprocess.CalledProcessError):
+    """A failed kubectl/helm call whose message includes what the tool printed."""
+
+    def __str__(self) -> str:
+        return (
+            f"{' '.join(map(str, self.cmd))} exited {self.returncode}: {self.stderr or self.stdout}".strip()
+        )
+
+
+@dataclass
+class Cluster:
+    """A running cluster and the tools to talk to it."""
+
+    kubeconfig: str
+    env: dict[str, str]
+    repo: Path
+
+    def _run(
+        self, tool: str, args: tuple[str, ...], input: str | None, check: bool, timeout: float
+    ) -> subprocess.CompletedProcess[str]:
+        cmd = [tool, *args]
+        proc = subprocess.run(
+            cmd, check=False, input=input, capture_output=True, text=True, env=self.env, timeout=timeout
+        )
+        if check and proc.returncode != 0:
+            raise CommandError(proc.returncode, cmd, proc.stdout, proc.stderr)
+        return proc
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """Run kubectl against the cluster."""
+        return self._run("kubectl", args, input, check, timeout)
+
+    def helm(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        """Run helm against the cluster."""
+        return self._run("helm", args, input, check, timeout)
+
+
+def _tool_env(kubeconfig: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["KUBECONFIG"] = kubeconfig
+    env["PATH"] = f"{REPO / '.cache' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    """The local cluster (or the one ZOO_TEST_KUBECONFIG names)."""
+    external = os.environ.get("ZOO_TEST_KUBECONFIG")
+    if external:
+        yield Cluster(external, _tool_env(external), REPO)
+        return
+    already = (
+        subprocess.run([str(CLUSTER_CLI), "status"], check=False, capture_output=True, text=True).returncode
+        == 0
+    )
+    up = subprocess.run([str(CLUSTER_CLI), "up"], check=False, capture_output=True, text=True, timeout=600)
+    if up.returncode != 0:
+        pytest.fail(f"local cluster did not come up:\n{up.stdout}\n{up.stderr}", pytrace=False)
+    kubeconfig = next(
+        line.split("=", 1)[1]
+        for line in up.stdout.splitlines()
+        if line.strip().startswith("export KUBECONFIG=")
+    )
+    try:
+        yield Cluster(kubeconfig, _tool_env(kubeconfig), REPO)
+    finally:
+        if not already and os.environ.get("ZOO_TEST_KEEP_CLUSTER") != "1":
+            subprocess.run([str(CLUSTER_CLI), "down"], check=False, capture_output=True, timeout=120)
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[str]:
+    """A fresh namespace t-<random>, deleted (without waiting) after the test."""
+    name = f"t-{secrets.token_hex(4)}"
+    cluster.kubectl("create", "namespace", name)
+    # Pods are refused until the service-account controller has created the namespace's default account.
+    deadline = time.monotonic() + 30
+    while cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode != 0:
+        if time.monotonic() > deadline:
+            pytest.fail(f"namespace {name}: no default service account after 30 s", pytrace=False)
+        time.sleep(0.2)
+    try:
+        yield name
+    finally:
+        cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)

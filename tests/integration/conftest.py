@@ -1,0 +1,14 @@
+"""The `kube` fixture: kubectl helpers bound to the test's fresh namespace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from kubehelpers import Kube
+
+
+@pytest.fixture
+def kube(cluster: Any, namespace: str) -> Kube:
+    """Helpers for the test's fresh namespace."""
+    return Kube(cluster, namespace)
