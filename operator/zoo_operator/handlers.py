@@ -12,7 +12,7 @@ from typing import Any
 import kopf
 
 from zoo_operator import conditions as c
-from zoo_operator import kube, podview, reconcile, schema
+from zoo_operator import kube, metrics, podview, reconcile, schema
 from zoo_operator import settings as settings_mod
 
 TICK_SECONDS = 2.0
@@ -20,16 +20,21 @@ SETTINGS = settings_mod.from_env()
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    """Keep kopf's bookkeeping in annotations (our status schema has no place for it)."""
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Keep kopf's bookkeeping in annotations (our status schema has no place for it); start /metrics."""
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="modelzoo.io")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="modelzoo.io")
     settings.posting.level = 20  # logging.INFO: post Normal and Warning events
+    if SETTINGS.metrics_port:
+        memo["metrics_runner"] = await metrics.serve(SETTINGS.metrics_port)
 
 
 @kopf.on.cleanup()
-async def shutdown(**_: Any) -> None:
-    """Close the API client's HTTP session."""
+async def shutdown(memo: kopf.Memo, **_: Any) -> None:
+    """Stop /metrics and close the API client's HTTP session."""
+    runner = memo.get("metrics_runner")
+    if runner is not None:
+        await runner.cleanup()
     await kube.close()
 
 

@@ -90,7 +90,7 @@ def view(body: Mapping[str, Any]) -> PodView:
         if state.get("waiting"):
             waiting_reason = state["waiting"].get("reason")
             waiting_message = state["waiting"].get("message")
-        if state.get("running"):
+        if state.get("running") is not None:
             running = True
         term = state.get("terminated")
         if term:

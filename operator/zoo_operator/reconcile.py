@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from zoo_operator import conditions as c
-from zoo_operator import kube, logparse, policy, ranktable, render, spec, status
+from zoo_operator import kube, logparse, metrics, policy, ranktable, render, spec, status
 from zoo_operator.podview import PodView
 from zoo_operator.settings import Settings
 
@@ -48,6 +48,9 @@ class JobMemory:
     ensured_uid: str = ""
     rank_table_data: dict[str, str] | None = None
     pod_group_error: str | None = None
+    # The status this operator last wrote. The body a pass sees may lag behind it (watch latency); a lagging
+    # `restarts` would recreate pods of an attempt that was already given up.
+    last_written: dict[str, Any] | None = None
 
 
 def devices_of(job: spec.JobSpec, pods: Sequence[PodView]) -> list[ranktable.Device]:
@@ -155,6 +158,8 @@ async def _write_status(body: Mapping[str, Any], prev: Mapping[str, Any], new: d
     meta = body["metadata"]
     await kube.patch_job_status(meta["namespace"], meta["name"], patch)
     mem.last_status_write = now
+    mem.last_written = dict(new)
+    metrics.observe_transition(prev, new)
     if urgent:
         kind = "Warning" if new.get("phase") in (c.FAILED, c.RESTARTING) else "Normal"
         emit(kind, str(new.get("reason") or new.get("phase")), str(new.get("message") or ""))
@@ -164,7 +169,7 @@ async def reconcile(body: Mapping[str, Any], pods: Sequence[PodView], settings: 
                     now: float, emit: EventSink) -> None:
     """One pass over one job."""
     meta = body.get("metadata") or {}
-    prev = dict(body.get("status") or {})
+    prev = dict(mem.last_written if mem.last_written is not None else body.get("status") or {})
     generation = int(meta.get("generation") or 0)
     try:
         job = spec.parse(body, settings)

@@ -101,8 +101,8 @@ def pod_group(job: JobSpec) -> Obj:
 
 def set_value(value: Any) -> str:
     """A hyperparameter as the `value` of `--set key=value` (read back as a YAML scalar with the same type)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
+    if value is None or isinstance(value, (bool, list)):
+        return json.dumps(value)
     if isinstance(value, (int, float)):
         return repr(value)
     text = str(value)
@@ -119,6 +119,8 @@ def command(job: JobSpec) -> list[str]:
             "--device", _DEVICE_FLAG[job.device_type]]
     for key in sorted(job.hyperparameters):
         cmd += ["--set", f"{key}={set_value(job.hyperparameters[key])}"]
+    if job.resume_from:
+        cmd += ["--set", f"resume={set_value(f'{c.CHECKPOINT_DIR}/{job.resume_from}')}"]
     return cmd
 
 
@@ -147,8 +149,6 @@ def env(job: JobSpec, role: str, index: int | None) -> list[Obj]:
                 {"name": "MS_SCHED_PORT", "value": str(DEFAULT_SCHED_PORT)},
                 {"name": "MS_WORKER_NUM", "value": str(job.replicas)},
                 {"name": "MS_NODE_ID", "value": "sched" if index is None else str(index)}]
-    if job.resume_from:
-        out.append({"name": "ZOO_RESUME_FROM", "value": f"{c.CHECKPOINT_DIR}/{job.resume_from}"})
     return out + [dict(var) for var in job.env]
 
 

@@ -127,9 +127,12 @@ def _spec() -> Schema:
     )
     hyperparameters = {
         "type": "object",
-        "description": "Overrides of the model's default hyperparameters (scalars); keys are checked by the operator.",
+        "description": "Overrides of the model's default hyperparameters; keys and types are checked by the operator "
+                       "against the model's defaults. Keys with a fixed set of values are checked here too.",
         "maxProperties": 64,
-        "additionalProperties": {"x-kubernetes-preserve-unknown-fields": True},
+        # Typed properties make these keys visible to CEL; every other key is kept as written.
+        "properties": {key: _str(f"One of {', '.join(values)}.", enum=list(values))
+                       for key, values in sorted(model_config.CHOICES.items())},
         "x-kubernetes-preserve-unknown-fields": True,
     }
     static_device = _obj(
@@ -251,8 +254,8 @@ def _spec_rules() -> list[Schema]:
             "message": "spec.device.resourceName: CPU jobs request no device resource; remove it",
         },
         {
-            "rule": "self.device.type != 'CPU' || !has(self.hyperparameters) || !('optimizer' in self.hyperparameters)"
-            " || string(self.hyperparameters['optimizer']) != 'thor'",
+            "rule": "self.device.type != 'CPU' || !has(self.hyperparameters) || !has(self.hyperparameters.optimizer)"
+            " || self.hyperparameters.optimizer != 'thor'",
             "message": "spec.hyperparameters.optimizer: thor has no CPU kernels; use momentum or nesterov on CPU",
         },
         {

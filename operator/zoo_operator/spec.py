@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from zoo_workloads import config as model_config
+from zoo_workloads.errors import ConfigError
 
 from zoo_operator import schema
 from zoo_operator.settings import Settings
@@ -168,6 +169,9 @@ def _same_kind(value: Any, default: Any) -> bool:
         return isinstance(value, int)
     if isinstance(default, str):
         return isinstance(value, str)
+    # null or list defaults (layers: null, resume: null): a scalar or a list of scalars.
+    if isinstance(value, list):
+        return all(isinstance(v, (str, int, float)) for v in value)
     return isinstance(value, (str, int, float))
 
 
@@ -185,6 +189,12 @@ def _hyperparameters(raw: Any, model: str | None, device_type: str | None, probl
                             f"{defaults[key]!r}, got {value!r}")
     if device_type == "CPU" and params.get("optimizer") == "thor":
         problems.append("spec.hyperparameters.optimizer: thor has no CPU kernels; use momentum or nesterov on CPU")
+    known = {k: v for k, v in params.items() if k in defaults and _same_kind(v, defaults[k])}
+    try:
+        # The workload's own checks (choices, ranges) on the merged values, so a typo fails before any pod.
+        model_config.validate({**defaults, **known})
+    except ConfigError as err:
+        problems.append(f"spec.hyperparameters: {err}")
     return params
 
 

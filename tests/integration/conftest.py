@@ -12,3 +12,7 @@ from kubehelpers import Kube
 def kube(cluster: Any, namespace: str) -> Kube:
     """Helpers for the test's fresh namespace."""
     return Kube(cluster, namespace)
+
+
+# The operator's fixtures (CRD installed once per session, a `zoo-operator run` process per test).
+from operator_fixtures import operator, ztj_crd  # noqa: F401

@@ -1,0 +1,135 @@
+"""Fixtures of the operator's integration tests: the CRD installed once, and a real operator process.
+
+The operator runs as `zoo-operator run` (the same entry point the Deployment uses) with KUBECONFIG pointing at the
+test cluster, watching only the test's namespace, so tests cannot see each other's jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubehelpers import wait_for
+
+CRD_NAME = "zootrainingjobs.modelzoo.io"
+
+
+@pytest.fixture(scope="session")
+def ztj_crd(cluster: Any) -> Any:
+    """The cluster with the ZooTrainingJob CRD installed from manifests/base/crd.yaml and Established."""
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f",
+                    str(cluster.repo / "manifests" / "base" / "crd.yaml"))
+    cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+    # The apiserver serves a new CRD's discovery a moment after Established; kubectl needs it.
+    wait_for("ztj discovery", lambda: cluster.kubectl("get", "ztj", "-A", check=False).returncode == 0, timeout=30)
+    return cluster
+
+
+class OperatorProcess:
+    """A `zoo-operator run` subprocess; start/stop to test restarts."""
+
+    def __init__(self, cluster: Any, namespace: str, log_path: Path) -> None:
+        self.cluster, self.namespace, self.log_path = cluster, namespace, log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the operator (watching only the test namespace)."""
+        env = {**self.cluster.env, "ZOO_WATCH_NAMESPACES": self.namespace, "ZOO_STATUS_INTERVAL_SECONDS": "1",
+               "ZOO_HEALTH_PORT": "0", "ZOO_LOG_TAIL_LINES": "5"}
+        exe = Path(sys.executable).parent / "zoo-operator"
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen([str(exe), "run"], stdout=log, stderr=subprocess.STDOUT, env=env)
+
+    def stop(self) -> None:
+        """Stop the operator gracefully (SIGTERM), killing it if it hangs."""
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def log_tail(self, lines: int = 60) -> str:
+        """The end of the operator's log (printed when a test fails)."""
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+@pytest.fixture
+def operator(ztj_crd: Any, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
+    """A running operator for the test's namespace; its log tail is printed at teardown (shown on failure)."""
+    op = OperatorProcess(ztj_crd, namespace, tmp_path / "operator.log")
+    op.start()
+    try:
+        yield op
+    finally:
+        op.stop()
+        print(f"--- operator log ({op.log_path}) ---\n{op.log_tail()}")
+
+
+def cpu_job(name: str, **spec: Any) -> dict[str, Any]:
+    """A small CPU job; keyword arguments replace spec fields."""
+    body: dict[str, Any] = {
+        "apiVersion": "modelzoo.io/v1alpha1",
+        "kind": "ZooTrainingJob",
+        "metadata": {"name": name},
+        "spec": {
+            "model": "resnet50_bam",
+            "image": "zoo-operator/workload-cpu:dev",
+            "device": {"type": "CPU"},
+            "replicas": 2,
+            "dataset": {"volume": {"emptyDir": {}}, "trainPath": "train", "numClasses": 3},
+            "hyperparameters": {"epochs": 1, "batch_size": 2},
+        },
+    }
+    body["spec"].update(spec)
+    return body
+
+
+def apply(cluster: Any, namespace: str, body: dict[str, Any], check: bool = True) -> subprocess.CompletedProcess[str]:
+    """kubectl apply one object into the namespace."""
+    return cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(body), check=check)
+
+
+def get(cluster: Any, namespace: str, kind: str, name: str) -> dict[str, Any] | None:
+    """One object, or None."""
+    out = cluster.kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
+    return json.loads(out.stdout) if out.returncode == 0 else None
+
+
+def items(cluster: Any, namespace: str, kind: str, selector: str) -> list[dict[str, Any]]:
+    """Objects of a kind matching a label selector."""
+    out = cluster.kubectl("get", kind, "-n", namespace, "-l", selector, "-o", "json")
+    return json.loads(out.stdout)["items"]
+
+
+def job_status(cluster: Any, namespace: str, name: str) -> dict[str, Any]:
+    """The job's status ({} when it has none yet)."""
+    body = get(cluster, namespace, "ztj", name)
+    return (body or {}).get("status") or {}
+
+
+def wait_phase(cluster: Any, namespace: str, name: str, phases: set[str], timeout: float = 90) -> dict[str, Any]:
+    """Wait until the job's phase is one of `phases`; returns the status."""
+    def check() -> dict[str, Any] | None:
+        st = job_status(cluster, namespace, name)
+        return st if st.get("phase") in phases else None
+    return wait_for(f"job {name} phase in {sorted(phases)}", check, timeout=timeout, interval=1.0)
+
+
+def events(cluster: Any, namespace: str, name: str) -> list[dict[str, Any]]:
+    """Events about the job."""
+    out = cluster.kubectl("get", "events", "-n", namespace, "--field-selector",
+                          f"involvedObject.name={name},involvedObject.kind=ZooTrainingJob", "-o", "json")
+    return json.loads(out.stdout)["items"]
+
+

@@ -1,0 +1,67 @@
+"""The ZooTrainingJob CRD on a real apiserver: it installs, prints its columns, and refuses bad specs (CEL)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from operator_fixtures import apply, cpu_job, get
+
+pytestmark = pytest.mark.integration
+
+
+def ascend(name: str, **spec: Any) -> dict[str, Any]:
+    return cpu_job(name, device={"type": "Ascend910", "perNode": 2}, **spec)
+
+
+def test_crd_serves_jobs_with_defaults_and_columns(ztj_crd: Any, namespace: str) -> None:
+    body = cpu_job("good", runPolicy={}, scheduling={})
+    del body["spec"]["replicas"]
+    apply(ztj_crd, namespace, body)
+    stored = get(ztj_crd, namespace, "zootrainingjob", "good")
+    assert stored is not None
+    assert stored["spec"]["replicas"] == 1  # schema defaults applied by the apiserver
+    assert stored["spec"]["runPolicy"] == {"backoffLimit": 3, "cleanPodPolicy": "Running",
+                                           "schedulingTimeoutSeconds": 600, "suspend": False}
+    assert stored["spec"]["scheduling"] == {"gang": False}
+    header = ztj_crd.kubectl("get", "ztj", "-n", namespace).stdout.splitlines()[0].split()
+    assert header == ["NAME", "MODEL", "DEVICES", "PHASE", "EPOCH", "LOSS", "TOP-1", "AGE"]
+
+
+BAD = [
+    (ascend("b1", replicas=3), "spec.replicas must be a multiple of spec.device.perNode"),
+    (cpu_job("b2", launch="ranktable"), "spec.launch: ranktable requires spec.device.type Ascend910"),
+    (cpu_job("b3", hyperparameters={"optimizer": "thor"}), "spec.hyperparameters.optimizer: thor has no CPU"),
+    (cpu_job("b4", device={"type": "CPU", "resourceName": "nvidia.com/gpu"}), "spec.device.resourceName"),
+    (cpu_job("b5", model="vgg16"), "spec.model"),
+    (cpu_job("b6", replicas=0), "spec.replicas"),
+    (cpu_job("b7", scheduling={"gang": True, "schedulerName": "default-scheduler"}),
+     "spec.scheduling.schedulerName must be 'volcano'"),
+    (cpu_job("b8", runPolicy={"cleanPodPolicy": "Sometimes"}), "spec.runPolicy.cleanPodPolicy"),
+    (ascend("b9", replicas=2, rankTable={"staticDevices": [
+        {"podIndex": 5, "serverId": "10.0.0.1", "deviceId": "0", "deviceIp": "192.168.0.1"}]}),
+     "spec.rankTable.staticDevices[].podIndex must be less than spec.replicas"),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), BAD, ids=[b["metadata"]["name"] for b, _ in BAD])
+def test_bad_specs_are_refused_naming_the_field(ztj_crd: Any, namespace: str, body: dict[str, Any],
+                                                message: str) -> None:
+    out = apply(ztj_crd, namespace, body, check=False)
+    assert out.returncode != 0, f"{body['metadata']['name']} was accepted"
+    assert message in out.stderr
+    assert get(ztj_crd, namespace, "ztj", body["metadata"]["name"]) is None
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("trainPath", "/etc/passwd", "must be a relative path inside the volume"),
+    ("evalPath", "val/../../secret", "must not contain '..' components"),
+    ("volume", {"emptyDir": {}, "hostPath": {"path": "/data"}}, "spec.dataset.volume"),
+])
+def test_dataset_fields_are_checked(ztj_crd: Any, namespace: str, field: str, value: Any, message: str) -> None:
+    body = cpu_job("ds")
+    body["spec"]["dataset"] = copy.deepcopy(body["spec"]["dataset"]) | {field: value}
+    out = apply(ztj_crd, namespace, body, check=False)
+    assert out.returncode != 0 and message in out.stderr
+    assert f"spec.dataset.{field}" in out.stderr

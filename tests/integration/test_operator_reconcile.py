@@ -1,0 +1,135 @@
+"""The operator against a real apiserver and kubelet: objects, rank table, run policy, GC, restarts."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from kubehelpers import wait_for
+from operator_fixtures import OperatorProcess, apply, cpu_job, events, get, items, job_status, wait_phase
+
+pytestmark = pytest.mark.integration
+NO_NODE = {"nodeSelector": {"zoo-test/no-such-node": "true"}}
+
+
+def pods_of(cluster: Any, ns: str, job: str) -> list[dict[str, Any]]:
+    return items(cluster, ns, "pods", f"modelzoo.io/job-name={job}")
+
+
+def node_ips(cluster: Any) -> dict[str, str]:
+    nodes = json.loads(cluster.kubectl("get", "nodes", "-o", "json").stdout)["items"]
+    return {n["metadata"]["name"]: next(a["address"] for a in n["status"]["addresses"] if a["type"] == "InternalIP")
+            for n in nodes}
+
+
+def test_ascend_job_gets_owned_objects_and_a_completed_rank_table(ztj_crd: Any, namespace: str,
+                                                                   operator: OperatorProcess) -> None:
+    job = cpu_job("npu", device={"type": "Ascend910", "perNode": 2}, image="zoo-operator/workload-ascend:dev",
+                  replicas=4, runPolicy={"backoffLimit": 0, "cleanPodPolicy": "None"})
+    apply(ztj_crd, namespace, job)
+    uid = get(ztj_crd, namespace, "ztj", "npu")["metadata"]["uid"]
+    pods = wait_for("4 worker pods", lambda: (p := pods_of(ztj_crd, namespace, "npu")) and len(p) == 4 and p)
+    for obj in [*pods, get(ztj_crd, namespace, "service", "npu"), get(ztj_crd, namespace, "configmap",
+                                                                        "npu-ranktable")]:
+        owner = obj["metadata"]["ownerReferences"][0]
+        assert owner["uid"] == uid and owner["controller"] is True and owner["kind"] == "ZooTrainingJob"
+        assert obj["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "zoo-operator"
+    names = sorted(p["metadata"]["name"] for p in pods)
+    assert names == [f"npu-worker-{i}" for i in range(4)]
+    for pod in pods:
+        assert pod["spec"]["hostname"] == pod["metadata"]["name"] and pod["spec"]["subdomain"] == "npu"
+        assert pod["spec"]["containers"][0]["resources"]["limits"]["huawei.com/Ascend910"] == "1"
+
+    def completed() -> dict[str, Any] | None:
+        cm = get(ztj_crd, namespace, "configmap", "npu-ranktable")
+        table = json.loads(cm["data"].get("hccl.json") or "{}")
+        return table if table.get("status") == "completed" else None
+
+    table = wait_for("rank table completed", completed, timeout=90)
+    ips = node_ips(ztj_crd)
+    placed = {p["metadata"]["name"]: ips[p["spec"]["nodeName"]]
+              for p in pods_of(ztj_crd, namespace, "npu")}
+    servers = [s["server_id"] for s in table["server_list"]]
+    assert servers == sorted(set(placed.values()))  # string order, one entry per server
+    assert [d["rank_id"] for s in table["server_list"] for d in s["device"]] == ["0", "1", "2", "3"]
+    ranks = json.loads(get(ztj_crd, namespace, "configmap", "npu-ranktable")["data"]["ranks.json"])
+    assert sorted(ranks) == names
+    assert all(ranks[n]["server_id"] == placed[n] for n in names)
+    status = wait_for("status.rankTable completed",
+                      lambda: (s := job_status(ztj_crd, namespace, "npu")).get("rankTable", {}).get(
+                          "status") == "completed" and s)
+    ready = next(c for c in status["conditions"] if c["type"] == "RankTableReady")
+    assert ready["status"] == "True"
+
+
+def test_invalid_spec_fails_without_pods(ztj_crd: Any, namespace: str, operator: OperatorProcess) -> None:
+    apply(ztj_crd, namespace, cpu_job("bad", hyperparameters={"learning_rate": 0.1}))
+    status = wait_phase(ztj_crd, namespace, "bad", {"Failed"})
+    assert status["reason"] == "InvalidSpec"
+    assert status["message"].startswith("spec.hyperparameters.learning_rate: unknown hyperparameter")
+    assert "lr_max" in status["message"]
+    assert pods_of(ztj_crd, namespace, "bad") == []
+    assert get(ztj_crd, namespace, "service", "bad") is None
+    wait_for("InvalidSpec event", lambda: any(e["reason"] == "InvalidSpec" for e in events(ztj_crd, namespace,
+                                                                                           "bad")))
+
+
+def test_unschedulable_job_fails_after_the_scheduling_timeout(ztj_crd: Any, namespace: str,
+                                                              operator: OperatorProcess) -> None:
+    apply(ztj_crd, namespace, cpu_job("stuck", podTemplate=NO_NODE, runPolicy={"schedulingTimeoutSeconds": 5}))
+    status = wait_phase(ztj_crd, namespace, "stuck", {"Failed"}, timeout=90)
+    assert status["reason"] == "SchedulingTimeout"
+    assert "schedulingTimeoutSeconds=5" in status["message"]
+    failed = next(c for c in status["conditions"] if c["type"] == "Failed")
+    assert failed["status"] == "True" and status.get("completionTime")
+    # cleanPodPolicy Running (the default) removes pods that never ran.
+    wait_for("pods cleaned up", lambda: not [p for p in pods_of(ztj_crd, namespace, "stuck")
+                                             if not p["metadata"].get("deletionTimestamp")])
+
+
+def test_unknown_image_fails_with_image_pull_reason(ztj_crd: Any, namespace: str,
+                                                   operator: OperatorProcess) -> None:
+    apply(ztj_crd, namespace, cpu_job("pull", image="zoo-operator/no-such-image:1", replicas=1,
+                                      runPolicy={"schedulingTimeoutSeconds": 3}))
+    status = wait_phase(ztj_crd, namespace, "pull", {"Failed"}, timeout=90)
+    assert status["reason"] == "ImagePullFailed"
+    assert "schedulingTimeoutSeconds=3" in status["message"] and "ImagePull" in status["message"]
+
+
+def test_suspend_resume_and_operator_restart_do_not_duplicate(ztj_crd: Any, namespace: str,
+                                                              operator: OperatorProcess) -> None:
+    apply(ztj_crd, namespace, cpu_job("sus", podTemplate=NO_NODE))
+    first = wait_for("3 pods", lambda: (p := pods_of(ztj_crd, namespace, "sus")) and len(p) == 3 and p)
+    uids = sorted(p["metadata"]["uid"] for p in first)
+    operator.stop()
+    operator.start()
+    wait_phase(ztj_crd, namespace, "sus", {"Pending"})
+    # Let the restarted operator run a few passes (2 s each): it must adopt the pods, not create new ones.
+    time.sleep(6)
+    assert sorted(p["metadata"]["uid"] for p in pods_of(ztj_crd, namespace, "sus")) == uids
+
+    ztj_crd.kubectl("patch", "ztj", "sus", "-n", namespace, "--type=merge", "-p",
+                    '{"spec": {"runPolicy": {"suspend": true}}}')
+    wait_phase(ztj_crd, namespace, "sus", {"Suspended"})
+    wait_for("pods deleted", lambda: pods_of(ztj_crd, namespace, "sus") == [], timeout=60)
+    ztj_crd.kubectl("patch", "ztj", "sus", "-n", namespace, "--type=merge", "-p",
+                    '{"spec": {"runPolicy": {"suspend": false}}}')
+    wait_for("pods recreated", lambda: len(pods_of(ztj_crd, namespace, "sus")) == 3, timeout=60)
+    status = wait_phase(ztj_crd, namespace, "sus", {"Pending"})
+    suspended = next(c for c in status["conditions"] if c["type"] == "Suspended")
+    assert suspended["status"] == "False" and suspended["reason"] == "JobResumed"
+
+
+def test_deleting_the_job_removes_everything(ztj_crd: Any, namespace: str, operator: OperatorProcess) -> None:
+    apply(ztj_crd, namespace, cpu_job("gone", podTemplate=NO_NODE))
+    wait_for("pods", lambda: len(pods_of(ztj_crd, namespace, "gone")) == 3)
+    assert get(ztj_crd, namespace, "configmap", "gone-launch") is not None
+    ztj_crd.kubectl("delete", "ztj", "gone", "-n", namespace, "--wait=true", "--timeout=60s")
+
+    def all_gone() -> bool:
+        return (not pods_of(ztj_crd, namespace, "gone") and get(ztj_crd, namespace, "service", "gone") is None
+                and get(ztj_crd, namespace, "configmap", "gone-launch") is None)
+
+    wait_for("owned objects garbage-collected", all_gone, timeout=90)

@@ -1,0 +1,72 @@
+"""Log lines and termination messages: parse the contract's JSON, ignore everything else."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from zoo_operator import logparse
+
+LOG = "\n".join([
+    "loading dataset from /zoo/data/train",
+    json.dumps({"event": "start", "ts": 1.0, "rank": 0, "model": "m", "rank_size": 2, "epochs": 3,
+                "steps_per_epoch": 10, "batch_size": 4, "device": "CPU"}),
+    "epoch: 1 step: 1, loss is 5.721338",
+    json.dumps({"event": "step", "ts": 2.0, "rank": 0, "epoch": 1, "step": 1, "steps_per_epoch": 10,
+                "loss": 5.72, "images_per_second": 12.5}),
+    '{"event": "step", "broken json',
+    json.dumps({"event": "epoch", "ts": 3.0, "rank": 0, "epoch": 1, "epochs": 3, "loss": 4.5,
+                "epoch_seconds": 9.0, "images_per_second": 13.0}),
+    json.dumps({"event": "eval", "ts": 4.0, "rank": 0, "epoch": 1, "metrics": {"top_1_accuracy": 0.5}}),
+    "result: {'top_1_accuracy': 0.5}",
+])
+
+
+def test_only_contract_lines_are_events() -> None:
+    events = logparse.parse_lines(LOG)
+    assert [e["event"] for e in events] == ["start", "step", "epoch", "eval"]
+
+
+@pytest.mark.parametrize("line", ["", "plain text", "{not json}", "[1, 2]", '{"event": "step"}',
+                                  '{"event": "nope", "ts": 1, "rank": 0}', '{"event": "step", "rank": "0"}',
+                                  '{"event": "step", "rank": true}'])
+def test_other_lines_are_ignored(line: str) -> None:
+    assert logparse.parse_line(line) is None
+
+
+def test_progress_folds_events() -> None:
+    progress = logparse.fold_progress({}, logparse.parse_lines(LOG))
+    assert progress == {"epochs": 3, "stepsPerEpoch": 10, "epoch": 1, "step": 1, "loss": 4.5,
+                        "imagesPerSecond": 13.0}
+
+
+def test_progress_keeps_old_values_on_malformed_fields() -> None:
+    start = {"epoch": 2, "loss": 1.5}
+    bad = [{"event": "step", "rank": 0, "epoch": "x", "loss": float("nan"), "step": -1}]
+    assert logparse.fold_progress(start, bad) == start
+
+
+def test_result_from_done_event_and_eval_fallback() -> None:
+    events = logparse.parse_lines(LOG)
+    assert logparse.result_from_events(events) == {"metrics": {"top_1_accuracy": 0.5}, "top1": 0.5}
+    done = {"event": "done", "rank": 0, "metrics": {"top_1_accuracy": 0.7, "top_5_accuracy": 0.9, "loss": 1.1},
+            "checkpoint": "/zoo/checkpoint/j/last.ckpt", "epochs": 3}
+    assert logparse.result_from_events([*events, done]) == {
+        "metrics": {"top_1_accuracy": 0.7, "top_5_accuracy": 0.9, "loss": 1.1}, "top1": 0.7, "top5": 0.9,
+        "checkpoint": "/zoo/checkpoint/j/last.ckpt"}
+    assert logparse.result_from_events([]) is None
+
+
+def test_last_lines_are_bounded() -> None:
+    text = "\n".join(f"line {i}" for i in range(100)) + "\n" + "x" * 1000 + "\n\n"
+    lines = logparse.last_lines(text, 3)
+    assert lines[:2] == ["line 98", "line 99"]
+    assert len(lines[2]) == logparse.MAX_LINE_CHARS and lines[2].endswith("...")
+    assert logparse.last_lines(text, 0) == []
+
+
+def test_termination_message() -> None:
+    ok = '{"status": "succeeded", "metrics": {"top_1_accuracy": 0.8}, "checkpoint": null, "epochs": 2}'
+    assert logparse.parse_termination(ok)["metrics"] == {"top_1_accuracy": 0.8}
+    for bad in (None, "", "Error: boom", '{"status": "maybe"}', "[]"):
+        assert logparse.parse_termination(bad) is None

@@ -1,0 +1,31 @@
+"""Operator settings from the environment (contracts.md's table)."""
+
+from __future__ import annotations
+
+import pytest
+from zoo_operator import settings
+
+
+def test_defaults() -> None:
+    s = settings.from_env({})
+    assert s.watch_namespaces == () and s.status_interval_seconds == 5.0 and s.log_tail_lines == 20
+    assert s.metrics_port == 0 and s.health_port == 8080
+    assert s.image_cpu == f"zoo-operator/workload-cpu:{settings.VERSION}"
+    assert s.image_for("Ascend910") == f"zoo-operator/workload-ascend:{settings.VERSION}"
+    assert s.image_for("GPU").startswith("zoo-operator/workload-gpu:")
+
+
+def test_values_from_environment() -> None:
+    s = settings.from_env({"ZOO_WATCH_NAMESPACES": " a, b ,,", "ZOO_STATUS_INTERVAL_SECONDS": "0.5",
+                           "ZOO_LOG_TAIL_LINES": "3", "ZOO_IMAGE_CPU": "me/cpu:1", "ZOO_METRICS_PORT": "9090",
+                           "ZOO_HEALTH_PORT": "0"})
+    assert s.watch_namespaces == ("a", "b") and s.status_interval_seconds == 0.5 and s.log_tail_lines == 3
+    assert s.image_for("CPU") == "me/cpu:1" and s.metrics_port == 9090 and s.health_port == 0
+
+
+@pytest.mark.parametrize(("name", "value"), [("ZOO_STATUS_INTERVAL_SECONDS", "soon"),
+                                             ("ZOO_STATUS_INTERVAL_SECONDS", "0"), ("ZOO_LOG_TAIL_LINES", "-1"),
+                                             ("ZOO_HEALTH_PORT", "http")])
+def test_bad_values_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        settings.from_env({name: value})

@@ -1,0 +1,158 @@
+"""Run-policy decisions from plain pod views."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from operator_jobs import ascend_job, job
+from zoo_operator import conditions as c
+from zoo_operator import policy, spec
+from zoo_operator.podview import PodView
+from zoo_operator.policy import JobState
+from zoo_operator.settings import Settings
+
+NOW = 10_000.0
+
+
+def parse(body: dict) -> spec.JobSpec:
+    return spec.parse(body, Settings())
+
+
+def workers(n: int, attempt: int = 0, **state: object) -> list[PodView]:
+    return [PodView(name=f"asc-worker-{i}", index=i, attempt=attempt, created=NOW - 10, node="n1",
+                    phase="Running", running=True, **state) for i in range(n)]
+
+
+def ended(pod: PodView, code: int, message: str | None = None) -> PodView:
+    return dataclasses.replace(pod, running=False, exit_code=code, phase="Succeeded" if code == 0 else "Failed",
+                               termination_message=message)
+
+
+JOB = parse(ascend_job(replicas=2, runPolicy={"backoffLimit": 2}))
+
+
+def test_new_job_creates_every_pod() -> None:
+    d = policy.decide(JOB, JobState(), [], NOW)
+    assert d.phase == c.PENDING and d.create == (0, 1) and d.delete == ()
+    dyn = policy.decide(parse(job()), JobState(), [], NOW)
+    assert dyn.create == (None, 0, 1)
+
+
+def test_only_missing_pods_are_created() -> None:
+    d = policy.decide(JOB, JobState(c.PENDING), workers(1), NOW)
+    assert d.create == (1,)
+
+
+def test_all_running() -> None:
+    d = policy.decide(JOB, JobState(c.PENDING), workers(2), NOW)
+    assert d.phase == c.RUNNING and d.create == () and d.delete == ()
+
+
+def test_retryable_failure_restarts_the_whole_gang() -> None:
+    pods = workers(2, attempt=1)
+    pods[1] = ended(pods[1], 75, '{"status": "failed", "reason": "PeerLost", "message": "rank 0 gone", '
+                                 '"retryable": true}')
+    d = policy.decide(JOB, JobState(c.RUNNING, restarts=1), pods, NOW)
+    assert d.phase == c.RESTARTING and d.restart
+    assert set(d.delete) == {"asc-worker-0", "asc-worker-1"}
+    assert "PeerLost: rank 0 gone" in d.message and "restart 2 of 2" in d.message
+
+
+def test_backoff_limit_exhausted_fails() -> None:
+    pods = [ended(workers(1, attempt=2)[0], 1), workers(2, attempt=2)[1]]
+    d = policy.decide(JOB, JobState(c.RUNNING, restarts=2), pods, NOW)
+    assert d.phase == c.FAILED and d.reason == c.REASON_BACKOFF_LIMIT and not d.restart
+
+
+@pytest.mark.parametrize("code", [64, 66])
+def test_permanent_exit_codes_fail_at_once(code: int) -> None:
+    pods = [ended(workers(1)[0], code), workers(2)[1]]
+    d = policy.decide(JOB, JobState(c.RUNNING), pods, NOW)
+    assert d.phase == c.FAILED and d.reason == c.REASON_PERMANENT_ERROR and f"exit code {code}" in d.message
+
+
+def test_evicted_pod_without_exit_code_is_retryable() -> None:
+    pods = workers(2)
+    pods[0] = dataclasses.replace(pods[0], running=False, phase="Failed")
+    assert policy.decide(JOB, JobState(c.RUNNING), pods, NOW).restart
+
+
+def test_stale_attempt_pods_are_deleted_and_block_creation() -> None:
+    old = workers(2, attempt=0)
+    d = policy.decide(JOB, JobState(c.RESTARTING, restarts=1), old, NOW)
+    assert d.phase == c.RESTARTING and set(d.delete) == {"asc-worker-0", "asc-worker-1"} and d.create == ()
+    terminating = [dataclasses.replace(p, deleting=True) for p in old]
+    d = policy.decide(JOB, JobState(c.RESTARTING, restarts=1), terminating, NOW)
+    assert d.create == () and d.delete == ()  # names still held
+    d = policy.decide(JOB, JobState(c.RESTARTING, restarts=1), [], NOW)
+    assert d.phase == c.RESTARTING and d.create == (0, 1)
+    d = policy.decide(JOB, JobState(c.RESTARTING, restarts=1), workers(2, attempt=1), NOW)
+    assert d.phase == c.RUNNING
+
+
+def test_success_when_every_worker_exits_zero() -> None:
+    pods = [ended(p, 0) for p in workers(2)]
+    d = policy.decide(JOB, JobState(c.RUNNING), pods, NOW)
+    assert d.phase == c.SUCCEEDED
+    partial = [pods[0], workers(2)[1]]
+    assert policy.decide(JOB, JobState(c.RUNNING), partial, NOW).phase == c.RUNNING
+
+
+def test_active_deadline() -> None:
+    js = parse(ascend_job(replicas=2, runPolicy={"activeDeadlineSeconds": 60}))
+    assert policy.decide(js, JobState(c.RUNNING, start_time=NOW - 59), workers(2), NOW).phase == c.RUNNING
+    d = policy.decide(js, JobState(c.RUNNING, start_time=NOW - 60), workers(2), NOW)
+    assert d.phase == c.FAILED and d.reason == c.REASON_DEADLINE
+
+
+def test_scheduling_timeout_and_image_pull() -> None:
+    js = parse(ascend_job(replicas=1, runPolicy={"schedulingTimeoutSeconds": 30}))
+    pending = PodView(name="asc-worker-0", index=0, created=NOW - 31, unschedulable="0/3 nodes are available")
+    d = policy.decide(js, JobState(c.PENDING), [pending], NOW)
+    assert d.reason == c.REASON_SCHEDULING_TIMEOUT and "0/3 nodes are available" in d.message
+    assert "schedulingTimeoutSeconds=30" in d.message
+    young = dataclasses.replace(pending, created=NOW - 29)
+    assert policy.decide(js, JobState(c.PENDING), [young], NOW).phase == c.PENDING
+    pulling = PodView(name="asc-worker-0", index=0, created=NOW - 31, node="n1", waiting_reason="ImagePullBackOff",
+                      waiting_message="image not found")
+    d = policy.decide(js, JobState(c.PENDING), [pulling], NOW)
+    assert d.phase == c.FAILED and d.reason == c.REASON_IMAGE_PULL and "image not found" in d.message
+    # Scheduled, and waiting for another reason (ContainerCreating): no timeout.
+    creating = dataclasses.replace(pulling, waiting_reason="ContainerCreating")
+    assert policy.decide(js, JobState(c.PENDING), [creating], NOW).phase == c.PENDING
+
+
+def test_suspend_deletes_pods() -> None:
+    js = parse(ascend_job(replicas=2, runPolicy={"suspend": True}))
+    d = policy.decide(js, JobState(c.RUNNING), workers(2), NOW)
+    assert d.phase == c.SUSPENDED and len(d.delete) == 2 and d.create == ()
+    resumed = policy.decide(JOB, JobState(c.SUSPENDED), [], NOW)
+    assert resumed.phase == c.PENDING and resumed.create == (0, 1)
+
+
+@pytest.mark.parametrize(("clean", "expected"), [("All", {"asc-worker-0", "asc-worker-1"}),
+                                                 ("Running", {"asc-worker-1"}), ("None", set())])
+def test_clean_pod_policy(clean: str, expected: set[str]) -> None:
+    js = parse(ascend_job(replicas=2, runPolicy={"cleanPodPolicy": clean}))
+    pods = [ended(workers(2)[0], 64), workers(2)[1]]
+    d = policy.decide(js, JobState(c.FAILED, completion_time=NOW), pods, NOW)
+    assert d.phase == c.FAILED and set(d.delete) == expected and not d.delete_job
+
+
+def test_ttl_after_finished() -> None:
+    js = parse(ascend_job(replicas=1, runPolicy={"ttlSecondsAfterFinished": 100}))
+    assert not policy.decide(js, JobState(c.SUCCEEDED, completion_time=NOW - 99), [], NOW).delete_job
+    assert policy.decide(js, JobState(c.SUCCEEDED, completion_time=NOW - 100), [], NOW).delete_job
+    assert not policy.decide(JOB, JobState(c.SUCCEEDED, completion_time=0.0), [], NOW).delete_job
+
+
+def test_workers_beyond_replicas_are_deleted() -> None:
+    d = policy.decide(JOB, JobState(c.RUNNING), workers(3), NOW)
+    assert d.delete == ("asc-worker-2",)
+
+
+def test_state_from_status_tolerates_garbage() -> None:
+    assert policy.state_from_status({"restarts": "x", "startTime": 5}) == JobState()
+    s = policy.state_from_status({"phase": "Running", "restarts": 2, "startTime": "2026-01-01T00:00:00Z"})
+    assert s.restarts == 2 and s.start_time == 1767225600.0

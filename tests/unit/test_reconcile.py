@@ -1,0 +1,266 @@
+"""Reconcile passes against an in-memory stand-in for `zoo_operator.kube` (the operator's own API boundary)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from operator_jobs import ascend_job, job
+from zoo_operator import conditions as c
+from zoo_operator import kube, podview, reconcile
+from zoo_operator.settings import Settings
+
+SETTINGS = Settings(status_interval_seconds=5.0, log_tail_lines=2)
+T0 = 1_800_000_000.0
+
+
+class FakeKube:
+    """Records calls; holds created objects and the job's status like the apiserver would."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, volcano: bool = True) -> None:
+        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
+        self.deleted: list[str] = []
+        self.status_patches: list[dict[str, Any]] = []
+        self.logs: dict[str, str] = {}
+        self.job_deleted = False
+        self.volcano = volcano
+        self.calls: list[str] = []
+        for name in ("create", "put_config_map", "delete_pod", "pod_log", "patch_job_status", "delete_job"):
+            monkeypatch.setattr(kube, name, getattr(self, name))
+
+    async def create(self, obj: dict[str, Any]) -> bool:
+        if obj["kind"] == "PodGroup" and not self.volcano:
+            raise kube.MissingAPI("scheduling.volcano.sh/v1beta1 PodGroup is not served by this cluster")
+        key = (obj["kind"], obj["metadata"]["name"])
+        self.calls.append(f"create {key[0]} {key[1]}")
+        if key in self.objects:
+            return False
+        self.objects[key] = obj
+        return True
+
+    async def put_config_map(self, obj: dict[str, Any]) -> None:
+        self.calls.append(f"put ConfigMap {obj['metadata']['name']}")
+        self.objects[("ConfigMap", obj["metadata"]["name"])] = obj
+
+    async def delete_pod(self, namespace: str, name: str) -> None:
+        self.calls.append(f"delete Pod {name}")
+        self.deleted.append(name)
+        self.objects.pop(("Pod", name), None)
+
+    async def pod_log(self, namespace: str, name: str, tail_lines: int) -> str | None:
+        return self.logs.get(name)
+
+    async def patch_job_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        self.calls.append("patch status")
+        self.status_patches.append(patch)
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        self.job_deleted = True
+
+    def pods(self) -> list[dict[str, Any]]:
+        return [o for (kind, _), o in sorted(self.objects.items()) if kind == "Pod"]
+
+
+class Harness:
+    """Runs passes the way the kopf timer does, applying status patches to the body in between."""
+
+    def __init__(self, fake: FakeKube, body: dict[str, Any]) -> None:
+        self.fake, self.body, self.mem = fake, body, reconcile.JobMemory()
+        self.events: list[tuple[str, str, str]] = []
+        self.pod_state: dict[str, dict[str, Any]] = {}
+
+    def views(self) -> list[podview.PodView]:
+        out = []
+        for pod in self.fake.pods():
+            name = pod["metadata"]["name"]
+            body = {**pod, "metadata": {**pod["metadata"], "uid": f"uid-{name}",
+                                        "creationTimestamp": podview.format_time(T0)}}
+            extra = self.pod_state.get(name, {})
+            body["metadata"]["annotations"] = {**pod["metadata"].get("annotations", {}),
+                                               **extra.get("annotations", {})}
+            body["status"] = extra.get("status", {"phase": "Pending"})
+            out.append(podview.view(body))
+        return out
+
+    def run(self, now: float) -> None:
+        asyncio.run(reconcile.reconcile(self.body, self.views(), SETTINGS, self.mem, now,
+                                        lambda *e: self.events.append(e)))
+        for patch in self.fake.status_patches:
+            st = self.body.setdefault("status", {})
+            for key, value in patch.items():
+                if value is None:
+                    st.pop(key, None)
+                else:
+                    st[key] = value
+        self.fake.status_patches.clear()
+
+    def set_running(self, name: str, annotation: dict[str, Any] | None = None) -> None:
+        state: dict[str, Any] = {"status": {"phase": "Running", "podIP": "10.244.0.5",
+                                            "containerStatuses": [{"state": {"running": {}}}]}}
+        if annotation:
+            state["annotations"] = {c.ASCEND_ANNOTATION: json.dumps(annotation)}
+        self.pod_state[name] = state
+
+    def set_exit(self, name: str, code: int, message: str = "") -> None:
+        term = {"exitCode": code, "reason": "Completed" if code == 0 else "Error", "message": message}
+        self.pod_state[name] = {**self.pod_state.get(name, {}),
+                                "status": {"phase": "Succeeded" if code == 0 else "Failed",
+                                           "containerStatuses": [{"state": {"terminated": term}}]}}
+
+
+def hccl(fake: FakeKube, name: str) -> dict[str, Any]:
+    return json.loads(fake.objects[("ConfigMap", name)]["data"]["hccl.json"])
+
+
+def test_ascend_job_lifecycle(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKube(monkeypatch)
+    h = Harness(fake, ascend_job(replicas=2))
+    h.run(T0)
+    assert {k for k in fake.objects} == {("Service", "asc"), ("ConfigMap", "asc-ranktable"),
+                                         ("Pod", "asc-worker-0"), ("Pod", "asc-worker-1")}
+    assert h.body["status"]["phase"] == c.PENDING
+    assert h.body["status"]["rankTable"]["status"] == "initializing"
+    assert hccl(fake, "asc-ranktable")["status"] == "initializing"
+
+    h.run(T0 + 1)  # nothing new: no duplicate pods, no status write
+    assert len(fake.pods()) == 2 and fake.calls.count("patch status") == 1
+
+    h.set_running("asc-worker-0", {"pod_name": "asc-worker-0", "server_id": "10.0.0.2",
+                                   "devices": [{"device_id": "0", "device_ip": "192.168.100.101"}]})
+    h.set_running("asc-worker-1", {"pod_name": "asc-worker-1", "server_id": "10.0.0.10",
+                                   "devices": [{"device_id": "5", "device_ip": "192.168.100.106"}]})
+    h.run(T0 + 2)
+    table = hccl(fake, "asc-ranktable")
+    assert table["status"] == "completed"
+    assert [s["server_id"] for s in table["server_list"]] == ["10.0.0.10", "10.0.0.2"]
+    ranks = json.loads(fake.objects[("ConfigMap", "asc-ranktable")]["data"]["ranks.json"])
+    assert ranks["asc-worker-1"] == {"rank_id": "0", "device_id": "5", "server_id": "10.0.0.10"}
+    st = h.body["status"]
+    assert st["phase"] == c.RUNNING and st["rankTable"]["status"] == "completed"
+    assert any(e[1] == c.REASON_RANK_TABLE_COMPLETED for e in h.events)
+
+    done = {"status": "succeeded", "metrics": {"top_1_accuracy": 0.61, "top_5_accuracy": 0.9},
+            "checkpoint": "/zoo/checkpoint/asc/final.ckpt", "epochs": 1}
+    # rank 0 is worker-1 (server 10.0.0.10 sorts first); its log says so.
+    fake.logs["asc-worker-1"] = json.dumps({"event": "start", "ts": 1, "rank": 0, "epochs": 1})
+    h.set_exit("asc-worker-1", 0, json.dumps(done))
+    h.set_exit("asc-worker-0", 0, json.dumps({**done, "metrics": {"top_1_accuracy": 0.1}}))
+    h.run(T0 + 10)
+    st = h.body["status"]
+    assert st["phase"] == c.SUCCEEDED and st["result"]["top1"] == 0.61 and st["result"]["top5"] == 0.9
+    assert st["result"]["checkpoint"] == "/zoo/checkpoint/asc/final.ckpt"
+    assert st["completionTime"] == podview.format_time(T0 + 10)
+
+
+def test_gang_restart_counts_before_deleting(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKube(monkeypatch)
+    h = Harness(fake, job(runPolicy={"backoffLimit": 1}))
+    h.run(T0)
+    assert [p["metadata"]["name"] for p in fake.pods()] == ["demo-sched", "demo-worker-0", "demo-worker-1"]
+    for name in ("demo-sched", "demo-worker-0", "demo-worker-1"):
+        h.set_running(name)
+    fake.logs["demo-worker-1"] = "step 1\nstep 2\nconnection lost"
+    h.set_exit("demo-worker-1", 75)
+    fake.calls.clear()
+    h.run(T0 + 3)
+    assert fake.calls[0] == "patch status" and fake.calls[1].startswith("delete Pod")
+    st = h.body["status"]
+    assert st["phase"] == c.RESTARTING and st["restarts"] == 1
+    failed = next(s for s in st["rankSummaries"] if s["pod"] == "demo-worker-1")
+    assert failed["exitCode"] == 75 and failed["lastLines"] == ["step 2", "connection lost"]
+    h.pod_state.clear()
+    h.run(T0 + 4)  # pods are gone: recreated with the next attempt
+    assert [p["metadata"]["annotations"][c.ANNOTATION_ATTEMPT] for p in fake.pods()] == ["1", "1", "1"]
+    assert h.body["status"]["phase"] == c.RESTARTING
+    assert "lastLines" in next(s for s in h.body["status"]["rankSummaries"] if s["pod"] == "demo-worker-1")
+    h.set_exit("demo-worker-0", 75)
+    h.run(T0 + 5)
+    assert h.body["status"]["phase"] == c.FAILED and h.body["status"]["reason"] == c.REASON_BACKOFF_LIMIT
+
+
+def test_invalid_spec_creates_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKube(monkeypatch)
+    h = Harness(fake, job(hyperparameters={"learning_rate": 1}))
+    h.run(T0)
+    assert fake.objects == {}
+    st = h.body["status"]
+    assert st["phase"] == c.FAILED and st["reason"] == c.REASON_INVALID_SPEC
+    assert st["message"].startswith("spec.hyperparameters.learning_rate: unknown hyperparameter")
+    assert h.events and h.events[0][:2] == ("Warning", c.REASON_INVALID_SPEC)
+    h.run(T0 + 1)
+    assert fake.calls.count("patch status") == 1  # unchanged: not written again
+    # Fixing the spec (a new generation) starts the job.
+    h.body["spec"]["hyperparameters"] = {"lr_max": 0.1}
+    h.body["metadata"]["generation"] = 2
+    h.run(T0 + 2)
+    assert h.body["status"]["phase"] == c.PENDING and len(fake.pods()) == 3
+
+
+def test_progress_writes_are_rate_limited(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKube(monkeypatch)
+    h = Harness(fake, job())
+    h.run(T0)
+    for name in ("demo-sched", "demo-worker-0", "demo-worker-1"):
+        h.set_running(name)
+    h.run(T0 + 1)  # phase change: written at once
+    assert h.body["status"]["phase"] == c.RUNNING
+    step = {"event": "step", "ts": 1, "rank": 0, "epoch": 1, "step": 3, "steps_per_epoch": 9, "loss": 2.5,
+            "images_per_second": 7.0}
+    fake.logs["demo-worker-0"] = json.dumps(step)
+    h.run(T0 + 2)  # logs are polled once per interval: not yet
+    assert "progress" not in h.body["status"]
+    h.run(T0 + 6.5)
+    assert h.body["status"]["progress"] == {"epoch": 1, "step": 3, "stepsPerEpoch": 9, "loss": 2.5,
+                                            "imagesPerSecond": 7.0}
+    fake.logs["demo-worker-0"] += "\n" + json.dumps({**step, "step": 4})
+    writes = fake.calls.count("patch status")
+    h.run(T0 + 12)
+    h.run(T0 + 13)
+    assert fake.calls.count("patch status") == writes + 1 and h.body["status"]["progress"]["step"] == 4
+
+
+def test_missing_volcano_is_a_condition(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKube(monkeypatch, volcano=False)
+    h = Harness(fake, job(scheduling={"gang": True}))
+    h.run(T0)
+    cond = next(x for x in h.body["status"]["conditions"] if x["type"] == c.POD_GROUP_READY)
+    assert cond["status"] == "False" and cond["reason"] == c.REASON_VOLCANO_MISSING
+    assert "install Volcano" in cond["message"]
+    assert len(fake.pods()) == 3
+
+
+def test_ttl_deletes_the_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKube(monkeypatch)
+    body = job(runPolicy={"ttlSecondsAfterFinished": 0})
+    body["status"] = {"phase": c.SUCCEEDED, "completionTime": podview.format_time(T0)}
+    Harness(fake, body).run(T0 + 1)
+    assert fake.job_deleted and fake.objects == {}
+
+
+def test_static_devices_complete_the_table_without_annotations(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKube(monkeypatch)
+    static = [{"podIndex": i, "serverId": "10.0.0.1", "deviceId": str(i), "deviceIp": f"192.168.0.{i}"}
+              for i in range(2)]
+    h = Harness(fake, ascend_job(replicas=2, rankTable={"version": "1.2", "staticDevices": static}))
+    h.run(T0)
+    table = hccl(fake, "asc-ranktable")
+    assert table["status"] == "completed" and table["version"] == "1.2"
+    assert [d["device_ip"] for d in table["server_list"][0]["device"]] == ["192.168.0.0", "192.168.0.1"]
+
+
+def test_a_lagging_body_does_not_undo_a_restart(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKube(monkeypatch)
+    h = Harness(fake, job(replicas=1))
+    h.run(T0)
+    for name in ("demo-sched", "demo-worker-0"):
+        h.set_running(name)
+    h.set_exit("demo-worker-0", 1)
+    stale = {k: dict(v) if isinstance(v, dict) else v for k, v in h.body["status"].items()}
+    h.run(T0 + 1)
+    assert h.body["status"]["restarts"] == 1
+    h.body["status"] = stale  # the watch has not delivered the restart yet
+    h.pod_state.clear()
+    h.run(T0 + 2)
+    assert [p["metadata"]["annotations"][c.ANNOTATION_ATTEMPT] for p in fake.pods()] == ["1", "1"]
