@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 
 import pytest
@@ -175,3 +176,22 @@ def test_unknown_image_fails_the_pull_and_stays_pending(kube):
 
     assert wait_for("ErrImagePull", lambda: waiting_reason() == "ErrImagePull" and "ErrImagePull")
     assert kube.pod_phase("nope") == "Pending"
+
+
+def test_logs_follow_streams_lines_while_the_container_runs(kube):
+    kube.apply(
+        python_pod(
+            "ticker",
+            "import time\nfor i in range(600):\n    print(f'tick {i}', flush=True)\n    time.sleep(0.2)",
+        )
+    )
+    wait_for("ticker running", lambda: kube.pod_phase("ticker") == "Running")
+    cmd = ["kubectl", "logs", "-f", "--tail=1", "-n", kube.ns, "ticker"]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=kube.cluster.env) as follow:
+        assert follow.stdout is not None
+        lines = [follow.stdout.readline().strip() for _ in range(15)]
+        follow.kill()
+    numbers = [int(line.split()[1]) for line in lines]
+    # With --tail=1 only the first line existed before; 14 more arrived while following: the stream is live.
+    assert numbers == list(range(numbers[0], numbers[0] + 15))
+    assert kube.pod_phase("ticker") == "Running"
