@@ -143,7 +143,11 @@ class Kubelet:
             for spec in self.node_specs:
                 try:
                     nodes.heartbeat(self.client, spec, self.nodes[spec.name].ip, self.cfg.kubelet_port)
-                except (ApiError, OSError, ValueError) as exc:  # keep beating; the API server may be restarting
+                except (
+                    ApiError,
+                    OSError,
+                    ValueError,
+                ) as exc:  # keep beating; the API server may be restarting
                     log.warning("heartbeat %s: %s", spec.name, exc)
 
     def find_log(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from zoocluster import devices, envvars, hosts, images
+from zoocluster import containers, devices, envvars, hosts, images
 from zoocluster.kubeapi import ApiError, Client
 from zoocluster.podstatus import (
     ContainerState,
@@ -28,7 +28,6 @@ from zoocluster.runtime import ContainerProcess
 from zoocluster.volumes import PodVolumes
 
 log = logging.getLogger(__name__)
-TERMINATION_LOG = "/dev/termination-log"
 MESSAGE_LIMIT = 4096
 
 
@@ -260,18 +259,7 @@ class PodWorker(threading.Thread):
     def _start(self, pod: dict[str, Any], spec: dict[str, Any], state: ContainerState) -> None:
         image = images.resolve(self.ctx.images, state.image)
         assert image is not None
-        base = {
-            "PATH": f"{image.root}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "HOME": "/root",
-            "HOSTNAME": hosts.pod_hostname(pod),
-            "KUBERNETES_SERVICE_HOST": self.ctx.api_host,
-            "KUBERNETES_SERVICE_PORT": str(self.ctx.api_port),
-            "KUBERNETES_SERVICE_PORT_HTTPS": str(self.ctx.api_port),
-            "KUBERNETES_PORT": f"tcp://{self.ctx.api_host}:{self.ctx.api_port}",
-            **image.env,
-        }
-        if self.device_ids:
-            base["ASCEND_VISIBLE_DEVICES"] = ",".join(str(i) for i in self.device_ids)
+        base = containers.base_env(image, pod, self.ctx.api_host, self.ctx.api_port, self.device_ids)
         try:
             env = envvars.container_env(
                 pod, spec, base, self.pod_ip, self.node.ip, self.ctx.configmap, self.ctx.secret
@@ -286,28 +274,7 @@ class PodWorker(threading.Thread):
         message_file = self.dir / "termination" / name
         message_file.parent.mkdir(parents=True, exist_ok=True)
         message_file.write_bytes(b"")
-        mounts = [
-            {"source": str(self.dir / "hosts"), "target": "/etc/hosts", "readOnly": False, "file": True},
-            {
-                "source": str(message_file),
-                "target": spec.get("terminationMessagePath") or TERMINATION_LOG,
-                "readOnly": False,
-                "file": True,
-            },
-        ]
-        by_name = {v["name"]: v for v in pod["spec"].get("volumes") or []}
-        for vm in spec.get("volumeMounts") or []:
-            source = self.volumes.host_path(by_name[vm["name"]])
-            if vm.get("subPath"):
-                source = source / vm["subPath"]
-            mounts.append(
-                {
-                    "source": str(source),
-                    "target": vm["mountPath"],
-                    "readOnly": bool(vm.get("readOnly")),
-                    "file": source.is_file(),
-                }
-            )
+        mounts = containers.mounts(pod, spec, self.volumes.host_path, self.dir / "hosts", message_file)
         proc_spec = {
             "mounts": mounts,
             "hostname": hosts.pod_hostname(pod),
