@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 from kubehelpers import python_pod, wait_for
@@ -41,11 +42,13 @@ def test_ascend_pods_get_distinct_devices_and_the_annotation_before_start(kube):
 
 def test_pods_resolve_each_other_through_a_headless_service_and_talk_over_their_ips(kube):
     labels = {"app": "dns"}
+    # Pods share the host's network namespace: a fixed port could be taken by a 0.0.0.0 listener elsewhere.
+    port = random.randint(18000, 19999)
     server = python_pod(
         "srv",
         "import os, http.server\n"
-        "s = http.server.HTTPServer((os.environ['POD_IP'], 8080), http.server.SimpleHTTPRequestHandler)\n"
-        "s.serve_forever()",
+        "s = http.server.HTTPServer((os.environ['POD_IP'], PORT), http.server.SimpleHTTPRequestHandler)\n"
+        "s.serve_forever()".replace("PORT", str(port)),
         labels=labels,
         hostname="srv",
         subdomain="grp",
@@ -67,17 +70,17 @@ def test_pods_resolve_each_other_through_a_headless_service_and_talk_over_their_
         "for _ in range(100):\n"
         "    try:\n"
         "        ips = [socket.gethostbyname(n) for n in ('srv.grp', 'srv.grp.NS.svc.cluster.local', 'grp')]\n"
-        "        body = urllib.request.urlopen('http://srv.grp:8080/name', timeout=2).read().decode()\n"
+        "        body = urllib.request.urlopen('http://srv.grp:PORT/name', timeout=2).read().decode()\n"
         "        break\n"
         "    except OSError:\n"
         "        time.sleep(0.3)\n"
-        "print(' '.join(ips), body, flush=True)\n".replace("NS", kube.ns),
+        "print(' '.join(ips), body, flush=True)\n".replace("NS", kube.ns).replace("PORT", str(port)),
     )
     service = {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": "grp"},
-        "spec": {"clusterIP": "None", "selector": labels, "ports": [{"port": 8080}]},
+        "spec": {"clusterIP": "None", "selector": labels, "ports": [{"port": port}]},
     }
     kube.apply(service, server)
     wait_for("server running", lambda: kube.pod_phase("srv") == "Running")
