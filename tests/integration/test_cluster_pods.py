@@ -176,6 +176,10 @@ def test_unknown_image_fails_the_pull_and_stays_pending(kube):
 
     assert wait_for("ErrImagePull", lambda: waiting_reason() == "ErrImagePull" and "ErrImagePull")
     assert kube.pod_phase("nope") == "Pending"
+    events = kube.cluster.kubectl(
+        "get", "events", "-n", kube.ns, "--field-selector", "involvedObject.name=nope", "-o", "json"
+    ).stdout
+    assert any(e["reason"] == "Failed" and e["type"] == "Warning" for e in json.loads(events)["items"])
 
 
 def test_logs_follow_streams_lines_while_the_container_runs(kube):

@@ -177,7 +177,11 @@ class PodWorker(threading.Thread):
             if restart_wanted(policy, code):
                 state.last_terminated = state.terminated_dict()
                 state.state, state.reason, state.message = "waiting", "CrashLoopBackOff", ""
-                self.restart_at[name] = time.monotonic() + backoff_seconds(state.restart_count)
+                delay = backoff_seconds(state.restart_count)
+                self.restart_at[name] = time.monotonic() + delay
+                self._event(
+                    pod, "BackOff", f"Back-off {delay:.0f}s restarting container {name}", name, True
+                )
             return
         if state.state == "terminated":
             return
@@ -193,6 +197,10 @@ class PodWorker(threading.Thread):
         unknown = [c for c in self.init + self.main if images.resolve(self.ctx.images, c.image) is None]
         if unknown:
             for c in unknown:
+                if c.reason != "ErrImagePull":
+                    self._event(
+                        pod, "Failed", f'Failed to pull image "{c.image}": not in images.yaml', c.name, True
+                    )
                 c.reason = "ErrImagePull"
                 c.message = (
                     f'image "{c.image}" is not known to the local kubelet (see hack/cluster/images.yaml)'
@@ -297,6 +305,7 @@ class PodWorker(threading.Thread):
         state.container_id = f"zoo://{proc.pid}"
         state.ever_started = True
         log.info("pod %s container %s started, pid %d", self.name, name, proc.pid)
+        self._event(pod, "Started", f"Started container {name} (pid {proc.pid})", name)
 
     def _termination_message(self, spec: dict[str, Any], code: int, name: str, instance: int) -> str:
         """The termination message file, or (FallbackToLogsOnError, on failure) the log's tail."""
@@ -355,6 +364,9 @@ class PodWorker(threading.Thread):
         """Graceful deletion: stop the containers, report, then delete the object for good."""
         meta = pod["metadata"]
         grace = meta.get("deletionGracePeriodSeconds")
+        for name, proc in self.procs.items():
+            if proc.poll() is None:
+                self._event(pod, "Killing", f"Stopping container {name}", name)
         self._stop_all(float(30 if grace is None else grace))
         self._publish(pod)
         try:
@@ -365,6 +377,35 @@ class PodWorker(threading.Thread):
         except ApiError as exc:
             if exc.status not in (404, 409):
                 log.warning("pod %s: final delete: %s", self.name, exc)
+
+    def _event(
+        self, pod: dict[str, Any], reason: str, message: str, container: str = "", warning: bool = False
+    ) -> None:
+        """Record an Event on the pod, as a kubelet does (kubectl describe shows them); failures are ignored."""
+        meta, now = pod["metadata"], now_rfc3339()
+        involved = {"apiVersion": "v1", "kind": "Pod", "namespace": meta["namespace"], "name": meta["name"]}
+        involved["uid"] = self.uid
+        if container:
+            involved["fieldPath"] = f"spec.containers{{{container}}}"
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": involved,
+            "reason": reason,
+            "message": message,
+            "type": "Warning" if warning else "Normal",
+            "source": {"component": "kubelet", "host": self.node.name},
+            "reportingComponent": "kubelet",
+            "reportingInstance": self.node.name,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            self.ctx.client.create(f"/api/v1/namespaces/{meta['namespace']}/events", event)
+        except (ApiError, OSError) as exc:
+            log.warning("pod %s: event %s: %s", self.name, reason, exc)
 
     def _release_devices(self) -> None:
         if self.node.allocator is not None:
