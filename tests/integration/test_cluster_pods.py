@@ -199,3 +199,22 @@ def test_logs_follow_streams_lines_while_the_container_runs(kube):
     # With --tail=1 only the first line existed before; 14 more arrived while following: the stream is live.
     assert numbers == list(range(numbers[0], numbers[0] + 15))
     assert kube.pod_phase("ticker") == "Running"
+
+
+IN_CLUSTER = """
+import json, os, ssl, urllib.request
+sa = "/var/run/secrets/kubernetes.io/serviceaccount"
+ctx = ssl.create_default_context(cafile=sa + "/ca.crt")
+url = "https://%s:%s/apis/authentication.k8s.io/v1/selfsubjectreviews" % (
+    os.environ["KUBERNETES_SERVICE_HOST"], os.environ["KUBERNETES_SERVICE_PORT"])
+body = json.dumps({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}).encode()
+req = urllib.request.Request(url, data=body, method="POST", headers={
+    "Authorization": "Bearer " + open(sa + "/token").read(), "Content-Type": "application/json"})
+print(json.load(urllib.request.urlopen(req, context=ctx))["status"]["userInfo"]["username"], flush=True)
+"""
+
+
+def test_in_cluster_client_reaches_the_api_server_with_its_service_account_token(kube):
+    kube.apply(python_pod("whoami", IN_CLUSTER))
+    wait_for("pod done", lambda: kube.pod_phase("whoami") in ("Succeeded", "Failed"))
+    assert kube.logs("whoami").strip() == f"system:serviceaccount:{kube.ns}:default"
