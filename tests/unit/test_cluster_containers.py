@@ -9,7 +9,10 @@ POD = {
     "metadata": {"name": "job-worker-0", "namespace": "ns"},
     "spec": {
         "hostname": "w0",
-        "volumes": [{"name": "rt", "configMap": {"name": "rt"}}, {"name": "data", "hostPath": {"path": "/data"}}],
+        "volumes": [
+            {"name": "rt", "configMap": {"name": "rt"}},
+            {"name": "data", "hostPath": {"path": "/data"}},
+        ],
     },
 }
 

@@ -19,7 +19,10 @@ def test_tail_since_and_timestamps():
     assert select_lines(LINES, {}) == [b"first\n", b"second has  two spaces\n", b"third\n"]
     assert select_lines(LINES, {"tailLines": "1"}) == [b"third\n"]
     assert select_lines(LINES, {"tailLines": "0"}) == []
-    assert select_lines(LINES, {"sinceTime": "2026-01-01T10:00:05Z"}) == [b"second has  two spaces\n", b"third\n"]
+    assert select_lines(LINES, {"sinceTime": "2026-01-01T10:00:05Z"}) == [
+        b"second has  two spaces\n",
+        b"third\n",
+    ]
     assert select_lines(LINES, {"timestamps": "true", "tailLines": "1"}) == [
         b"2026-01-01T10:00:09.500000000Z third\n"
     ]

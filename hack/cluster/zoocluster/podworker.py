@@ -49,6 +49,7 @@ class KubeletContext(Protocol):
     images: dict[str, images.Image]
     api_host: str
     api_port: int
+    api_proxy_ip: str | None
 
     def node(self, name: str) -> NodeInfo: ...
 
@@ -179,9 +180,7 @@ class PodWorker(threading.Thread):
                 state.state, state.reason, state.message = "waiting", "CrashLoopBackOff", ""
                 delay = backoff_seconds(state.restart_count)
                 self.restart_at[name] = time.monotonic() + delay
-                self._event(
-                    pod, "BackOff", f"Back-off {delay:.0f}s restarting container {name}", name, True
-                )
+                self._event(pod, "BackOff", f"Back-off {delay:.0f}s restarting container {name}", name, True)
             return
         if state.state == "terminated":
             return
@@ -255,7 +254,9 @@ class PodWorker(threading.Thread):
             self.volumes.sync(pod, self.pod_ip, self.node.ip)
         except envvars.ConfigError as exc:
             log.warning("pod %s: volume refresh: %s", self.name, exc)
-        text = hosts.render_hosts(pod, self.pod_ip, self.ctx.cluster_pods(), self.ctx.services()).encode()
+        text = hosts.render_hosts(
+            pod, self.pod_ip, self.ctx.cluster_pods(), self.ctx.services(), self.ctx.api_proxy_ip
+        ).encode()
         path = self.dir / "hosts"
         if path.read_bytes() != text:
             fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
