@@ -17,15 +17,18 @@ def created(name, patch, **_):
 
 
 def test_kopf_in_a_pod_logs_in_with_its_service_account_and_handles_objects(kube):
-    kube.cluster.kubectl(
-        "create",
-        "rolebinding",
-        "kopf-admin",
-        "-n",
-        kube.ns,
-        "--clusterrole=admin",
-        f"--serviceaccount={kube.ns}:default",
-    )
+    # kopf also lists CRDs and namespaces cluster-wide at start-up (and retries slowly while refused).
+    binding = f"{kube.ns}-kopf"
+    account = f"--serviceaccount={kube.ns}:default"
+    kube.cluster.kubectl("create", "clusterrolebinding", binding, "--clusterrole=cluster-admin", account)
+    try:
+        run_kopf_and_check(kube)
+    finally:
+        kube.cluster.kubectl("delete", "clusterrolebinding", binding, check=False)
+
+
+def run_kopf_and_check(kube) -> None:
+    """Start kopf with one handler in a pod, create an object, and wait for the handler's mark on it."""
     operator = python_pod(
         "kopf",
         "",
