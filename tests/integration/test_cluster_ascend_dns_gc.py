@@ -6,7 +6,7 @@ import json
 import random
 
 import pytest
-from kubehelpers import python_pod, wait_for
+from kubehelpers import Kube, python_pod, wait_for
 
 pytestmark = pytest.mark.integration
 ASCEND = "ascend.kubectl.kubernetes.io/ascend-910-configuration"
@@ -21,7 +21,7 @@ def ascend_pod(name: str, devices: int, node: str) -> dict:
     )
 
 
-def test_ascend_pods_get_distinct_devices_and_the_annotation_before_start(kube):
+def test_ascend_pods_get_distinct_devices_and_the_annotation_before_start(kube: Kube) -> None:
     kube.apply(ascend_pod("npu-a", 4, "ascend-node-2"), ascend_pod("npu-b", 2, "ascend-node-2"))
     seen = []
     for name in ("npu-a", "npu-b"):
@@ -40,7 +40,7 @@ def test_ascend_pods_get_distinct_devices_and_the_annotation_before_start(kube):
     assert [len(s) for s in seen] == [4, 2] and not seen[0] & seen[1]
 
 
-def test_pods_resolve_each_other_through_a_headless_service_and_talk_over_their_ips(kube):
+def test_pods_resolve_each_other_through_a_headless_service_and_talk_over_their_ips(kube: Kube) -> None:
     labels = {"app": "dns"}
     # Pods share the host's network namespace: a fixed port could be taken by a 0.0.0.0 listener elsewhere.
     port = random.randint(18000, 19999)
@@ -90,7 +90,7 @@ def test_pods_resolve_each_other_through_a_headless_service_and_talk_over_their_
     assert kube.logs("cli").split() == [srv_ip, srv_ip, srv_ip, "srv"]
 
 
-def test_garbage_collector_deletes_dependents_of_a_deleted_owner(kube):
+def test_garbage_collector_deletes_dependents_of_a_deleted_owner(kube: Kube) -> None:
     kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner"}, "data": {}})
     uid = kube.get("configmap", "owner")["metadata"]["uid"]
     ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid}

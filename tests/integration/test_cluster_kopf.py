@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from kubehelpers import python_pod, wait_for
+from kubehelpers import Kube, python_pod, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -16,7 +16,7 @@ def created(name, patch, **_):
 """
 
 
-def test_kopf_in_a_pod_logs_in_with_its_service_account_and_handles_objects(kube):
+def test_kopf_in_a_pod_logs_in_with_its_service_account_and_handles_objects(kube: Kube) -> None:
     # kopf also lists CRDs and namespaces cluster-wide at start-up (and retries slowly while refused).
     binding = f"{kube.ns}-kopf"
     account = f"--serviceaccount={kube.ns}:default"
@@ -27,7 +27,7 @@ def test_kopf_in_a_pod_logs_in_with_its_service_account_and_handles_objects(kube
         kube.cluster.kubectl("delete", "clusterrolebinding", binding, check=False)
 
 
-def run_kopf_and_check(kube) -> None:
+def run_kopf_and_check(kube: Kube) -> None:
     """Start kopf with one handler in a pod, create an object, and wait for the handler's mark on it."""
     operator = python_pod(
         "kopf",
