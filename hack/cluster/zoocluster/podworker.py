@@ -269,9 +269,11 @@ class PodWorker(threading.Thread):
         ).encode()
         path = self.dir / "hosts"
         if path.read_bytes() != text:
-            fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+            # Overwrite, then cut to length: a reader never sees an empty file (a rename would break the mount).
+            fd = os.open(path, os.O_WRONLY)
             try:
                 os.write(fd, text)
+                os.ftruncate(fd, len(text))
             finally:
                 os.close(fd)
 
