@@ -153,38 +153,81 @@ def _suspended(job_yaml: str) -> str:
     return yaml.safe_dump(job)
 
 
-def test_chart_rbac_grants_what_the_operator_needs_and_no_more(cluster, namespace):
+@pytest.mark.parametrize("mode", ["namespaced", "cluster-wide-gang"])
+def test_chart_rbac_grants_what_the_operator_needs_and_no_more(cluster, namespace, mode):
+    """Access reviews as the chart's ServiceAccount: every grant the operator uses, nothing else. The
+    image is one the kubelet cannot pull, so no operator runs (a cluster-wide one would see other tests' jobs)."""
     release = f"zoo-{namespace}"
     ensure_crd(cluster)
-    cluster.helm(
-        "install", release, CHART, "-n", namespace, *release_args(namespace, "--set", "crds.enabled=false")
-    )
+    values = ["--set", "crds.enabled=false", "--set", "image.repository=zoo-operator/not-pulled-in-this-test"]
+    if mode == "namespaced":
+        values = release_args(namespace, *values)
+    else:
+        values = ["--set", f"fullnameOverride={release}", "--set", "gang.enabled=true", *values]
+    cluster.helm("install", release, CHART, "-n", namespace, *values)
     sa = f"system:serviceaccount:{namespace}:{release}"
-
-    def can(verb: str, resource: str, ns: str | None = namespace) -> bool:
-        where = ["-n", ns] if ns else []
-        proc = cluster.kubectl("auth", "can-i", verb, resource, "--as", sa, *where, check=False)
-        return proc.stdout.strip() == "yes"
-
+    other = "default"  # a namespace the release does not watch in namespaced mode
+    # (verb, resource[/subresource][.group], namespace or None for cluster scope) -> expected answer.
+    expected = {(v, "zootrainingjobs.modelzoo.io", namespace): True for v in JOB_VERBS}
+    expected |= {
+        (v, "zootrainingjobs/status.modelzoo.io", namespace): True for v in ("get", "patch", "update")
+    }
+    expected |= {(v, r, namespace): True for r in ("pods", "services", "configmaps") for v in CHILD_VERBS}
+    expected |= {
+        ("get", "pods/log", namespace): True,
+        ("create", "events", namespace): True,
+        ("patch", "events.events.k8s.io", namespace): True,
+        ("list", "customresourcedefinitions.apiextensions.k8s.io", None): True,
+        ("watch", "namespaces", None): True,
+        # Least privilege: no secrets, no job creation, no CRD changes, no kopf peering (standalone).
+        ("get", "secrets", namespace): False,
+        ("create", "zootrainingjobs.modelzoo.io", namespace): False,
+        ("delete", "customresourcedefinitions.apiextensions.k8s.io", None): False,
+        ("create", "kopfpeerings.kopf.dev", namespace): False,
+        ("create", "deployments.apps", namespace): False,
+        ("update", "pods", namespace): False,
+        # Outside the watched namespaces only when watching all; Volcano only with gang.enabled.
+        ("create", "pods", other): mode != "namespaced",
+        ("list", "zootrainingjobs.modelzoo.io", other): mode != "namespaced",
+        ("create", "podgroups.scheduling.volcano.sh", namespace): mode != "namespaced",
+    }
     try:
-        for verb in ("get", "list", "watch", "patch", "update", "delete"):
-            assert can(verb, "zootrainingjobs.modelzoo.io"), verb
-        assert can("patch", "zootrainingjobs.modelzoo.io/status")
-        for verb in ("create", "delete", "patch", "list", "watch"):
-            assert can(verb, "pods") and can(verb, "services") and can(verb, "configmaps"), verb
-        assert can("get", "pods/log")
-        assert can("create", "events") and can("create", "events.events.k8s.io")
-        assert can("list", "customresourcedefinitions.apiextensions.k8s.io", None)
-        # Least privilege: nothing outside the watched namespace, no secrets, no job creation, no podgroups.
-        assert not can("create", "pods", "default")
-        assert not can("list", "zootrainingjobs.modelzoo.io", "default")
-        assert not can("get", "secrets")
-        assert not can("create", "zootrainingjobs.modelzoo.io")
-        assert not can("create", "podgroups.scheduling.volcano.sh")
-        assert not can("delete", "customresourcedefinitions.apiextensions.k8s.io", None)
-        assert not can("create", "kopfpeerings.kopf.dev")
+        answers = access_reviews(cluster, sa, list(expected))
+        wrong = {k: answers[k] for k, want in expected.items() if answers[k] != want}
+        assert not wrong, f"RBAC answers that differ from the operator's needs: {wrong}"
     finally:
         cluster.helm("uninstall", release, "-n", namespace, check=False)
+
+
+JOB_VERBS = ("get", "list", "watch", "patch", "update", "delete")
+CHILD_VERBS = ("get", "list", "watch", "create", "delete", "patch")
+
+
+def access_reviews(cluster, user: str, checks: list[tuple[str, str, str | None]]) -> dict:
+    """Ask the authorizer, in one call, whether `user` (a ServiceAccount) may do each (verb, resource, ns).
+    SubjectAccessReviews need no discovery, unlike `kubectl auth can-i`, so they also answer for resources the
+    cluster does not serve (Volcano's podgroups)."""
+    reviews = []
+    for verb, resource, ns in checks:
+        name, _, group = resource.partition(".")
+        name, _, sub = name.partition("/")
+        attrs = {"verb": verb, "group": group, "resource": name, "subresource": sub, "namespace": ns or ""}
+        reviews.append(
+            {
+                "apiVersion": "authorization.k8s.io/v1",
+                "kind": "SubjectAccessReview",
+                "spec": {"user": user, "groups": ["system:serviceaccounts"], "resourceAttributes": attrs},
+            }
+        )
+    text = "\n---\n".join(json.dumps(r) for r in reviews)
+    out = cluster.kubectl("create", "-o", "json", "-f", "-", input=text).stdout
+    items, pos, decoder = [], 0, json.JSONDecoder()
+    while out[pos:].strip():  # kubectl prints one JSON object per created review, back to back
+        pos += len(out[pos:]) - len(out[pos:].lstrip())
+        item, pos = decoder.raw_decode(out, pos)
+        items.append(item)
+    assert len(items) == len(checks)
+    return {check: bool(item["status"].get("allowed")) for check, item in zip(checks, items, strict=True)}
 
 
 def test_kubectl_apply_k_installs_the_same_operator(cluster):
@@ -227,7 +270,9 @@ def test_chart_installed_operator_reconciles_a_job(cluster, namespace):
             service = cluster.kubectl("get", "service", "tiny", "-n", namespace, check=False).returncode == 0
             status = get_json(cluster, "ztj", "tiny", "-n", namespace).get("status", {})
             launch = cluster.kubectl("get", "configmap", "tiny-launch", "-n", namespace, check=False)
-            return "tiny-worker-0" in names and service and launch.returncode == 0 and bool(status.get("phase"))
+            return (
+                "tiny-worker-0" in names and service and launch.returncode == 0 and bool(status.get("phase"))
+            )
 
         wait_for(
             "the operator to create the job's pods, Service and status", reconciled, timeout=120, every=1
