@@ -10,6 +10,7 @@ deletes it.
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -285,3 +286,67 @@ def test_chart_installed_operator_reconciles_a_job(cluster, namespace):
     finally:
         cluster.kubectl("delete", "ztj", "--all", "-n", namespace, "--wait=false", check=False)
         cluster.helm("uninstall", release, "-n", namespace, check=False)
+
+
+def test_kubectl_apply_k_overlay_runs_the_operator(cluster, namespace, tmp_path):
+    """What a platform team does with the plain manifests: an overlay over manifests/base (own namespace, name
+    suffix), `kubectl apply -k`, and the operator reconciles a job; `kubectl delete -k` removes it again. The
+    overlay drops the CRD (shared by the whole test session; deleting it would delete every job)."""
+    ensure_crd(cluster)
+    health = random.randint(20000, 29999)
+    base = os.path.relpath(REPO / "manifests" / "base", tmp_path)
+    (tmp_path / "kustomization.yaml").write_text(f"""\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+namespace: {namespace}
+nameSuffix: -{namespace}
+resources:
+  - {base}
+patches:
+  - patch: |-
+      $patch: delete
+      apiVersion: apiextensions.k8s.io/v1
+      kind: CustomResourceDefinition
+      metadata:
+        name: zootrainingjobs.modelzoo.io
+  - target: {{kind: Deployment}}
+    patch: |-
+      - {{op: replace, path: /spec/template/spec/containers/0/ports/0/containerPort, value: {health}}}
+  # Watch only this namespace, and a health port no other operator pod uses.
+  - patch: |-
+      apiVersion: apps/v1
+      kind: Deployment
+      metadata:
+        name: zoo-operator
+        namespace: zoo-system
+      spec:
+        template:
+          spec:
+            containers:
+              - name: operator
+                env:
+                  - {{name: ZOO_WATCH_NAMESPACES, value: "{namespace}"}}
+                  - {{name: ZOO_HEALTH_PORT, value: "{health}"}}
+""")
+    deployment = f"zoo-operator-{namespace}"
+    cluster.kubectl("apply", "-k", str(tmp_path))
+    try:
+        cluster.kubectl("rollout", "status", f"deployment/{deployment}", "-n", namespace, "--timeout=120s")
+        spec = get_json(cluster, "deployment", deployment, "-n", namespace)["spec"]["template"]["spec"]
+        assert spec["serviceAccountName"] == deployment  # the suffix reached the reference too
+        env = {e["name"]: e["value"] for e in spec["containers"][0]["env"]}
+        assert env["ZOO_WATCH_NAMESPACES"] == namespace and env["ZOO_HEALTH_PORT"] == str(health)
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=tiny_job("kustomized"))
+        wait_for(
+            "the operator to create the job's Service",
+            lambda: (
+                cluster.kubectl("get", "service", "kustomized", "-n", namespace, check=False).returncode == 0
+            ),
+            timeout=120,
+            every=1,
+        )
+    finally:
+        cluster.kubectl("delete", "ztj", "--all", "-n", namespace, "--wait=false", check=False)
+        cluster.kubectl("delete", "-k", str(tmp_path), "--wait=false", "--ignore-not-found", check=False)
+    assert cluster.kubectl("get", CRD, check=False).returncode == 0
+    assert cluster.kubectl("get", "clusterrole", deployment, check=False).returncode != 0
