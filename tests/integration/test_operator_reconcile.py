@@ -62,6 +62,13 @@ def test_ascend_job_gets_owned_objects_and_a_completed_rank_table(ztj_crd: Any, 
                           "status") == "completed" and s)
     ready = next(c for c in status["conditions"] if c["type"] == "RankTableReady")
     assert ready["status"] == "True"
+    # This machine has no NPU, so training itself fails; with backoffLimit 0 the job fails at the first exit,
+    # and the ranks' exit codes and last log lines stay in status.
+    status = wait_phase(ztj_crd, namespace, "npu", {"Failed"}, timeout=180)
+    print("final status:", json.dumps(status, indent=1))
+    assert status["reason"] in ("PermanentError", "BackoffLimitExceeded")
+    ended = [s for s in status["rankSummaries"] if "exitCode" in s]
+    assert ended and all(s["exitCode"] != 0 and s.get("lastLines") for s in ended)
 
 
 def test_invalid_spec_fails_without_pods(ztj_crd: Any, namespace: str, operator: OperatorProcess) -> None:
