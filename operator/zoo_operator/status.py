@@ -137,13 +137,15 @@ def compute(*, prev: Mapping[str, Any], state: JobState, decision: Decision, pod
         "restarts": restarts,
         "rankSummaries": rank_summaries(pods, lines, prev.get("rankSummaries") or []),
     }
-    for key in ("startTime", "completionTime", "progress", "result"):
+    for key in ("startTime", "completionTime", "restartTime", "progress", "result"):
         if prev.get(key) is not None:
             out[key] = prev[key]
     if decision.phase == c.SUSPENDED or (state.phase == c.SUSPENDED and decision.phase != c.SUSPENDED):
         out.pop("startTime", None)  # activeDeadlineSeconds counts from the (re)start
     if "startTime" not in out and created and decision.phase not in (c.SUSPENDED, c.FAILED):
         out["startTime"] = format_time(now)
+    if decision.restart:
+        out["restartTime"] = format_time(now)
     if decision.phase in c.FINISHED_PHASES and not out.get("completionTime"):
         out["completionTime"] = format_time(now)
     if rank_table is not None:

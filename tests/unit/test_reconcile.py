@@ -171,12 +171,14 @@ def test_gang_restart_counts_before_deleting(monkeypatch: pytest.MonkeyPatch) ->
     failed = next(s for s in st["rankSummaries"] if s["pod"] == "demo-worker-1")
     assert failed["exitCode"] == 75 and failed["lastLines"] == ["step 2", "connection lost"]
     h.pod_state.clear()
-    h.run(T0 + 4)  # pods are gone: recreated with the next attempt
+    h.run(T0 + 4)  # pods are gone, but the first restart waits 10 s
+    assert fake.pods() == [] and h.body["status"]["phase"] == c.RESTARTING
+    h.run(T0 + 14)  # recreated with the next attempt
     assert [p["metadata"]["annotations"][c.ANNOTATION_ATTEMPT] for p in fake.pods()] == ["1", "1", "1"]
     assert h.body["status"]["phase"] == c.RESTARTING
     assert "lastLines" in next(s for s in h.body["status"]["rankSummaries"] if s["pod"] == "demo-worker-1")
     h.set_exit("demo-worker-0", 75)
-    h.run(T0 + 5)
+    h.run(T0 + 15)
     assert h.body["status"]["phase"] == c.FAILED and h.body["status"]["reason"] == c.REASON_BACKOFF_LIMIT
 
 
@@ -262,5 +264,5 @@ def test_a_lagging_body_does_not_undo_a_restart(monkeypatch: pytest.MonkeyPatch)
     assert h.body["status"]["restarts"] == 1
     h.body["status"] = stale  # the watch has not delivered the restart yet
     h.pod_state.clear()
-    h.run(T0 + 2)
+    h.run(T0 + 12)
     assert [p["metadata"]["annotations"][c.ANNOTATION_ATTEMPT] for p in fake.pods()] == ["1", "1"]

@@ -45,7 +45,7 @@ def test_restart_counts_and_rank_table() -> None:
     info = status.RankTableInfo("j-ranktable", "1.0", "initializing", 1)
     st = compute(Decision(c.RESTARTING, c.REASON_GANG_RESTART, "x", restart=True),
                  state=JobState(c.RUNNING, restarts=1), rank_table=info)
-    assert st["restarts"] == 2
+    assert st["restarts"] == 2 and st["restartTime"] == format_time(T0)
     assert st["rankTable"] == {"configMap": "j-ranktable", "version": "1.0", "status": "initializing",
                                "devicesKnown": 1}
     assert cond(st, c.RANK_TABLE_READY)["status"] == "False"
