@@ -17,7 +17,6 @@ from zoo_operator import logparse, render
 from zoo_operator.podview import PodView, parse_time
 from zoo_operator.spec import JobSpec
 
-
 # Longest piece of a rank's termination message quoted in status.message.
 MESSAGE_CHARS = 300
 # Whole-gang restarts wait 10 s, 20 s, 40 s ... (at most 5 min) before recreating pods, so a rank that fails at

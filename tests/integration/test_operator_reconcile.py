@@ -112,6 +112,7 @@ def test_unknown_image_fails_with_image_pull_reason(ztj_crd: Any, namespace: str
     assert "schedulingTimeoutSeconds=3" in status["message"] and "ImagePull" in status["message"]
 
 
+@pytest.mark.slow  # 30-70 s: two operator starts, a suspend and a resume
 def test_suspend_resume_and_operator_restart_do_not_duplicate(ztj_crd: Any, namespace: str,
                                                               operator: OperatorProcess) -> None:
     apply(ztj_crd, namespace, cpu_job("sus", podTemplate=NO_NODE))
