@@ -266,3 +266,21 @@ def test_a_lagging_body_does_not_undo_a_restart(monkeypatch: pytest.MonkeyPatch)
     h.pod_state.clear()
     h.run(T0 + 12)
     assert [p["metadata"]["annotations"][c.ANNOTATION_ATTEMPT] for p in fake.pods()] == ["1", "1"]
+
+
+def test_big_jobs_read_only_the_logs_status_keeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKube(monkeypatch)
+    read: list[str] = []
+
+    async def pod_log(namespace: str, name: str, tail_lines: int) -> str | None:
+        read.append(name)
+        return "line"
+
+    monkeypatch.setattr(kube, "pod_log", pod_log)
+    h = Harness(fake, ascend_job(replicas=80))
+    h.run(T0)
+    for i in range(80):
+        h.set_running(f"asc-worker-{i}")
+    h.set_exit("asc-worker-7", 75)
+    h.run(T0 + 10)
+    assert sorted(read) == ["asc-worker-0", "asc-worker-7"]
