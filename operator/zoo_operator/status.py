@@ -152,7 +152,10 @@ def compute(*, prev: Mapping[str, Any], state: JobState, decision: Decision, pod
         out["rankTable"] = {"configMap": rank_table.config_map, "version": rank_table.version,
                             "status": rank_table.status, "devicesKnown": rank_table.devices_known}
     if progress:
-        out["progress"] = dict(progress)
+        before = dict(prev.get("progress") or {})
+        since = before.pop("updateTime", None)
+        current = {k: v for k, v in progress.items() if k != "updateTime"}
+        out["progress"] = {**current, "updateTime": since if current == before and since else format_time(now)}
     if result:
         out["result"] = dict(result)
     return out

@@ -215,7 +215,7 @@ def test_progress_writes_are_rate_limited(monkeypatch: pytest.MonkeyPatch) -> No
     assert "progress" not in h.body["status"]
     h.run(T0 + 6.5)
     assert h.body["status"]["progress"] == {"epoch": 1, "step": 3, "stepsPerEpoch": 9, "loss": 2.5,
-                                            "imagesPerSecond": 7.0}
+                                            "imagesPerSecond": 7.0, "updateTime": podview.format_time(T0 + 6.5)}
     fake.logs["demo-worker-0"] += "\n" + json.dumps({**step, "step": 4})
     writes = fake.calls.count("patch status")
     h.run(T0 + 12)

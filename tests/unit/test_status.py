@@ -95,6 +95,16 @@ def test_invalid_spec_status() -> None:
     assert cond(st, c.CREATED) is None
 
 
+def test_progress_update_time_moves_only_with_progress() -> None:
+    run = Decision(c.RUNNING, c.REASON_ALL_RANKS_RUNNING, "ok")
+    first = compute(run, progress={"epoch": 1, "step": 2})
+    assert first["progress"] == {"epoch": 1, "step": 2, "updateTime": format_time(T0)}
+    same = compute(run, prev=first, progress={"epoch": 1, "step": 2}, now=T0 + 30)
+    assert same["progress"]["updateTime"] == format_time(T0)
+    moved = compute(run, prev=same, progress={"epoch": 1, "step": 3}, now=T0 + 40)
+    assert moved["progress"]["updateTime"] == format_time(T0 + 40)
+
+
 def test_patch_only_when_changed() -> None:
     st = compute(Decision(c.RUNNING, c.REASON_ALL_RANKS_RUNNING, "ok"), progress={"epoch": 1})
     assert status.patch_for(st, dict(st)) is None
