@@ -4,7 +4,7 @@ UV_VERSION := 0.13.9
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup test test-unit lint lock generate cluster-build cluster-up cluster-down
+.PHONY: setup test test-unit lint lock generate manifests cluster-build cluster-up cluster-down
 
 ## setup: install uv (pinned) and the locked development environment into .venv
 setup:
@@ -31,6 +31,10 @@ lock:
 ## generate: write the CRD from the one schema source (operator/zoo_operator/schema.py) into manifests/ and charts/
 generate:
 	$(VENV)/bin/zoo-operator generate
+
+## manifests: render manifests/base/{namespace,rbac,deployment}.yaml from the Helm chart (default values)
+manifests: setup
+	$(PY) hack/render_manifests.py
 
 ## cluster-build: build (once, cached in ~/.cache/zoo-operator) the control plane; install etcd if missing
 cluster-build:

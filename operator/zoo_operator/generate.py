@@ -22,8 +22,11 @@ def crd_yaml() -> str:
 
 
 def chart_crd_yaml() -> str:
-    """The chart's copy: the same CRD behind the `crds.enabled` toggle, so `helm upgrade` updates the schema."""
-    body = yaml.safe_dump(schema.crd(), sort_keys=False, width=120)
+    """The chart's copy: the same CRD behind the `crds.enabled` toggle, so `helm upgrade` updates the schema,
+    annotated `helm.sh/resource-policy: keep` so `helm uninstall` never deletes the CRD and every user's jobs."""
+    crd = schema.crd()
+    crd["metadata"]["annotations"] = {"helm.sh/resource-policy": "keep"}
+    body = yaml.safe_dump(crd, sort_keys=False, width=120)
     return _HEADER + "{{- if .Values.crds.enabled }}\n" + body + "{{- end }}\n"
 
 
