@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -80,6 +82,15 @@ def release_args(namespace: str, *extra: str) -> list[str]:
         f"health.port={random.randint(20000, 29999)}",
         *extra,
     ]
+
+
+def scrape(url: str) -> str:
+    """The body at `url`, or "" while nothing answers there."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.read().decode()
+    except OSError:
+        return ""
 
 
 def get_json(cluster, *args: str) -> dict:
@@ -250,12 +261,19 @@ def test_kubectl_apply_k_installs_the_same_operator(cluster):
 
 def test_chart_installed_operator_reconciles_a_job(cluster, namespace):
     """The operator pod the chart creates runs (the kubelet maps its image to .venv) and, with only the chart's
-    RBAC, turns a job into its pods, headless Service and status."""
+    RBAC, turns a job into its pods, headless Service and status, and serves the metrics the chart exposes."""
     release = f"zoo-{namespace}"
     ensure_crd(cluster)
-    cluster.helm(
-        "install", release, CHART, "-n", namespace, *release_args(namespace, "--set", "crds.enabled=false")
-    )
+    metrics_port = random.randint(30000, 39999)
+    values = [
+        "--set",
+        "crds.enabled=false",
+        "--set",
+        "metrics.enabled=true",
+        "--set",
+        f"metrics.port={metrics_port}",
+    ]
+    cluster.helm("install", release, CHART, "-n", namespace, *release_args(namespace, *values))
     try:
         selector = f"app.kubernetes.io/instance={release}"
 
@@ -283,6 +301,14 @@ def test_chart_installed_operator_reconciles_a_job(cluster, namespace):
         assert pod["metadata"]["ownerReferences"][0]["kind"] == "ZooTrainingJob"
         logs = cluster.kubectl("logs", "-n", namespace, "-l", selector, "--tail=-1", check=False).stdout
         assert "forbidden" not in logs.lower(), logs[-3000:]
+        # The metrics Service targets the operator pod's metrics port; scrape that pod directly (the local
+        # cluster has no Service proxy).
+        service = get_json(cluster, "service", f"{release}-metrics", "-n", namespace)
+        assert service["spec"]["ports"][0]["port"] == metrics_port
+        (operator_pod,) = get_json(cluster, "pods", "-n", namespace, "-l", selector)["items"]
+        url = f"http://{operator_pod['status']['podIP']}:{metrics_port}/metrics"
+        created = re.compile(r"^zoo_jobs_created_total [1-9]", re.MULTILINE)  # a sample, not just # HELP
+        wait_for(f"{url} to count the created job", lambda: bool(created.search(scrape(url))), timeout=30)
     finally:
         cluster.kubectl("delete", "ztj", "--all", "-n", namespace, "--wait=false", check=False)
         cluster.helm("uninstall", release, "-n", namespace, check=False)
