@@ -1,8 +1,8 @@
 """One reconcile pass for one job: read, decide (pure), write status, then create/delete (through `kube`).
 
-Called by the kopf timer with the job body and its pods from the pod index. Per-job memory (`JobMemory`) holds
-what must survive between passes but not an operator restart: parsed logs, the last status write, what was
-already ensured. Everything in it can be rebuilt from the cluster.
+Called by the runner (runner.py) with the job body and its pods from the pod index. Per-job memory
+(`JobMemory`) holds what must survive between passes but not an operator restart: parsed logs, the last status
+write, what was already ensured. Everything in it can be rebuilt from the cluster.
 """
 
 from __future__ import annotations
