@@ -146,8 +146,11 @@ class PodWorker(threading.Thread):
                 self._publish(pod)
                 self._wake.wait(0.25)
                 self._wake.clear()
-        except Exception:  # a bug here must not take the kubelet down; the pod is left as it is
-            log.exception("pod worker %s crashed", self.name)
+        except Exception:  # a bug or an API failure must not take the kubelet down
+            log.exception(
+                "pod worker %s crashed; stopping its containers (the next sync starts over)", self.name
+            )
+            self._stop_all(2.0)
         finally:
             self._release()
 
