@@ -298,7 +298,9 @@ class PodWorker(threading.Thread):
         message_file = self.dir / "termination" / name
         message_file.parent.mkdir(parents=True, exist_ok=True)
         message_file.write_bytes(b"")
-        mounts = containers.mounts(pod, spec, self.volumes.host_path, self.dir / "hosts", message_file)
+        mounts = containers.mounts(
+            pod, spec, self.volumes.host_path, self.dir / "hosts", message_file, image.dirs
+        )
         proc_spec = {
             "mounts": mounts,
             "hostname": hosts.pod_hostname(pod),
