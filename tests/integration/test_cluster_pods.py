@@ -150,7 +150,14 @@ def test_init_containers_run_first_in_order(kube: Kube) -> None:
             container={"volumeMounts": [{"name": "work", "mountPath": "/steps"}]},
         )
     )
-    wait_for("pod succeeded", lambda: kube.pod_phase("ordered") == "Succeeded")
+    # Three containers start one after another (each an unshare, the shim and a Python interpreter): on an
+    # idle machine that takes ~2 s, but on a starved one each start can take many seconds, so allow for it.
+    wait_for(
+        "pod succeeded",
+        lambda: kube.pod_phase("ordered") == "Succeeded",
+        timeout=180,
+        explain=lambda: kube.pod_summary("ordered"),
+    )
     assert kube.logs("ordered").strip() == "one two"
     inits = kube.get("pod", "ordered")["status"]["initContainerStatuses"]
     assert [s["state"]["terminated"]["reason"] for s in inits] == ["Completed", "Completed"]

@@ -166,6 +166,8 @@ class PodWorker(threading.Thread):
             if state.state == "terminated" and state.exit_code == 0:
                 continue
             self._drive(pod, spec, state, policy if policy != "Always" else "OnFailure")
+            if state.state == "terminated" and state.exit_code == 0:
+                continue  # it has just completed: start the next one now, not a tick later
             for waiting in self.main:
                 waiting.reason = "PodInitializing"
             return
