@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"--{field.replace('_', '-')} must be >= 1", file=sys.stderr)
             return 64
     ms.set_context(mode=ms.GRAPH_MODE if args.mode == "graph" else ms.PYNATIVE_MODE)
-    ms.set_device(args.device)
+    if ms.get_context("device_target") != args.device:  # set_device fails once the runtime has started
+        ms.set_device(args.device)
     if not args.json:
         print(f"{'model':<14} {'input':<22} {'params':>10} {'warmup s':>9} {'step ms':>9} {'cpu ms':>9} {'img/s':>8}")
     for name in names:
