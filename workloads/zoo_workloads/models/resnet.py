@@ -16,9 +16,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from mindspore import Tensor, nn, ops
+from mindspore import Parameter, Tensor, nn, ops
 
 from zoo_workloads.models.layers.common import (
+    DEFAULT_NORM,
     NormConfig,
     avg_down_nd,
     batch_norm_nd,
@@ -54,6 +55,18 @@ def at_positions(factory: Callable[[BlockSite], nn.Cell], positions: Mapping[int
         return factory(site) if (site.stage, site.index) in wanted else None
 
     return build
+
+
+def scale_positions(
+    positions: Mapping[int, Sequence[int]], base_layers: Sequence[int], layers: Sequence[int]
+) -> dict[int, list[int]]:
+    """Map insertion points given for `base_layers` onto a reduced `layers` proportionally (index * new / old,
+    floored), so that reduced test models keep at least one of each inserted module per stage."""
+    scaled: dict[int, list[int]] = {}
+    for stage, indices in positions.items():
+        old, new = base_layers[stage], layers[stage]
+        scaled[stage] = sorted({min(i * new // old, new - 1) for i in indices})
+    return scaled
 
 
 class GlobalAvgPool(nn.Cell):
@@ -172,7 +185,7 @@ class ResNet(nn.Cell):
         stem: Literal["plain", "deep"] = "plain",
         stem_stride: int | tuple[int, ...] = 2,
         shortcut: Literal["conv", "avgdown"] = "conv",
-        norm: NormConfig = NormConfig(),
+        norm: NormConfig = DEFAULT_NORM,
         zero_init_last: bool = False,
         block_attn: ModuleFactory | None = None,
         insert_after_block: ModuleFactory | None = None,
@@ -237,6 +250,18 @@ class ResNet(nn.Cell):
         if self.return_embedding:
             return logits, self.l2norm(pooled)
         return logits
+
+
+def freeze_except(model: nn.Cell, prefixes: Sequence[str] = ("layer4.", "fc.")) -> list[Parameter]:
+    """Fine-tuning: stop gradients to every parameter whose name starts with none of `prefixes` (default: all but
+    the last stage and the classifier, as resnet3d's fine-tuning does); returns the parameters left trainable."""
+    for param in model.get_parameters():
+        if param.requires_grad and not param.name.startswith(tuple(prefixes)):
+            param.requires_grad = False
+    trainable = model.trainable_params()
+    if not trainable:
+        raise ValueError(f"no parameter name starts with any of {list(prefixes)}")
+    return trainable
 
 
 def _build_stem(

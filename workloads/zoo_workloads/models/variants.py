@@ -10,7 +10,7 @@ from zoo_workloads.models.layers.gather_excite import GatherExcite
 from zoo_workloads.models.layers.gem import GeM
 from zoo_workloads.models.layers.glore import GloreUnit
 from zoo_workloads.models.registry import ModelSpec, register_model
-from zoo_workloads.models.resnet import BlockSite, ResNet, at_positions
+from zoo_workloads.models.resnet import BlockSite, ResNet, at_positions, scale_positions
 
 RESNET50 = [3, 4, 6, 3]
 RESNET200 = [3, 24, 36, 3]
@@ -29,10 +29,11 @@ def _glore(site: BlockSite) -> nn.Cell:
 )
 def glore_res50(num_classes: int, *, image_size: int, width: int, layers: list[int] | None) -> nn.Cell:
     """GloRe units after residual blocks 1, 3 and 5 (1-indexed) of layer3 (1024 channels, 14x14 at 224 px)."""
+    layers = layers or RESNET50
     return ResNet(
-        num_classes, layers=layers or RESNET50, width=width, input_size=(image_size, image_size),
+        num_classes, layers=layers, width=width, input_size=(image_size, image_size),
         stem="deep", shortcut="avgdown", norm=GLORE_NORM, zero_init_last=True,
-        insert_after_block=at_positions(_glore, {2: [0, 2, 4]}),
+        insert_after_block=at_positions(_glore, scale_positions({2: [0, 2, 4]}, RESNET50, layers)),
     )
 
 
@@ -42,10 +43,11 @@ def glore_res50(num_classes: int, *, image_size: int, width: int, layers: list[i
 )
 def glore_res200(num_classes: int, *, image_size: int, width: int, layers: list[int] | None) -> nn.Cell:
     """Units after blocks 12, 18 of Res3 (layer2) and 16, 24, 32 of Res4 (layer3), read as 1-indexed (inf)."""
+    layers = layers or RESNET200
     return ResNet(
-        num_classes, layers=layers or RESNET200, width=width, input_size=(image_size, image_size),
+        num_classes, layers=layers, width=width, input_size=(image_size, image_size),
         block="preact", norm=GLORE_NORM,
-        insert_after_block=at_positions(_glore, {1: [11, 17], 2: [15, 23, 31]}),
+        insert_after_block=at_positions(_glore, scale_positions({1: [11, 17], 2: [15, 23, 31]}, RESNET200, layers)),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from mindspore import Tensor, nn, ops
 
-from zoo_workloads.models.layers.common import NormConfig, batch_norm_nd, conv_nd
+from zoo_workloads.models.layers.common import DEFAULT_NORM, NormConfig, batch_norm_nd, conv_nd
 
 
 class ChannelGate(nn.Cell):
@@ -53,7 +53,7 @@ class SpatialGate(nn.Cell):
 class BAM(nn.Cell):
     """x * (1 + sigmoid(channel_gate(x) * spatial_gate(x))), reduction r = 16."""
 
-    def __init__(self, channels: int, reduction: int = 16, norm: NormConfig = NormConfig()) -> None:
+    def __init__(self, channels: int, reduction: int = 16, norm: NormConfig = DEFAULT_NORM) -> None:
         super().__init__()
         self.channel_gate = ChannelGate(channels, reduction, norm)
         self.spatial_gate = SpatialGate(channels, reduction, norm)

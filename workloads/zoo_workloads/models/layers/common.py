@@ -25,6 +25,9 @@ class NormConfig:
     momentum: float = 0.9
 
 
+DEFAULT_NORM = NormConfig()
+
+
 def _tuple(value: IntOrTuple, dims: int) -> tuple[int, ...]:
     return value if isinstance(value, tuple) else (value,) * dims
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from mindspore import Tensor, nn, ops
 
-from zoo_workloads.models.layers.common import NormConfig, batch_norm_nd, ceil_div_size, conv_nd
+from zoo_workloads.models.layers.common import DEFAULT_NORM, NormConfig, batch_norm_nd, ceil_div_size, conv_nd
 
 
 class MeanGather(nn.Cell):
@@ -65,7 +65,7 @@ class GatherExcite(nn.Cell):
         mlp: bool = True,
         reduction: int = 16,
         pre_downsample: bool = False,
-        norm: NormConfig = NormConfig(),
+        norm: NormConfig = DEFAULT_NORM,
     ) -> None:
         super().__init__()
         if extra:

@@ -1,15 +1,18 @@
 """Global Reasoning (GloRe) unit: project features onto a graph of nodes, reason with a GCN, project back.
 
 Chen et al., "Graph-Based Global Reasoning Networks", arXiv 1811.12814. Follows the MindSpore ModelZoo reference
-(research/cv/glore_res): pre-activation BN -> ReLU before the state/projection/extend 1x1 convs, no 1/(H*W)
-normalisation of the projection, and a zero-gamma BN in the extend path so each unit starts as the identity.
+(research/cv/glore_res): pre-activation BN -> ReLU before the state/projection/extend 1x1 convs and no 1/(H*W)
+normalisation of the projection. Each unit starts as the identity; the reference gets there with gamma = 0 on
+the extend path's BN, but in the order BN -> ReLU -> conv that BN then outputs exactly 0, the ReLU passes no
+gradient at 0, and the whole unit never receives a gradient (we checked: it stays frozen). We zero the extend
+conv's weights instead, which gives the same identity start and a unit that trains.
 """
 
 from __future__ import annotations
 
 from mindspore import Tensor, nn, ops
 
-from zoo_workloads.models.layers.common import NormConfig, batch_norm_nd, conv_nd
+from zoo_workloads.models.layers.common import DEFAULT_NORM, NormConfig, batch_norm_nd, conv_nd
 
 
 class GCN(nn.Cell):
@@ -31,7 +34,7 @@ class GCN(nn.Cell):
 class GloreUnit(nn.Cell):
     """x + extend(GCN(state(x) . proj(x)^T) . proj(x)) on a (N, C, H, W) map; C = num_in, S = 2*mid, nodes = mid."""
 
-    def __init__(self, num_in: int, num_mid: int, norm: NormConfig = NormConfig()) -> None:
+    def __init__(self, num_in: int, num_mid: int, norm: NormConfig = DEFAULT_NORM) -> None:
         super().__init__()
         self.num_state = 2 * num_mid
         self.num_node = num_mid
@@ -43,8 +46,11 @@ class GloreUnit(nn.Cell):
         )
         self.gcn = GCN(self.num_state, self.num_node)
         self.conv_extend = nn.SequentialCell(
-            [batch_norm_nd(2, self.num_state, norm, zero_gamma=True), nn.ReLU(), conv_nd(2, self.num_state, num_in, 1)]
+            [batch_norm_nd(2, self.num_state, norm), nn.ReLU(), conv_nd(2, self.num_state, num_in, 1)]
         )
+        # Zero start of the residual branch (see the module doc for why not gamma = 0 on the BN).
+        extend_conv = self.conv_extend[2]
+        extend_conv.weight.set_data(ops.zeros(extend_conv.weight.shape, extend_conv.weight.dtype))
 
     def construct(self, x: Tensor) -> Tensor:
         n, _, h, w = x.shape
