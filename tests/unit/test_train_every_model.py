@@ -12,7 +12,7 @@ from zoo_workloads.models import list_models, model_spec
 # several copies; short clips keep the 3D model fast.
 EXTRA = {
     "multigrain": ["optimizer=momentum", "batch_size=6", "repeated_augment=3"],
-    "resnet3d": ["clip_length=8", "batch_size=2"],
+    "resnet3d": ["clip_length=8", "batch_size=2", "finetune_last_stage=true"],
 }
 
 

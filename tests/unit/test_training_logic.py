@@ -1,4 +1,4 @@
-"""Pure parts of training: weight-decay grouping, fine-tune filter, THOR damping, checkpoint retention,
+"""Pure parts of training: weight-decay grouping, THOR damping, checkpoint retention,
 accuracy metrics (incl. the sliding-window video aggregation) and launch detection."""
 
 import numpy as np
@@ -13,14 +13,6 @@ def test_no_weight_decay_on_beta_gamma_bias():
     decay, no_decay = optim.split_decay(names)
     assert decay == ["stem.0.weight", "fc.weight"]
     assert no_decay == ["stem.1.gamma", "stem.1.beta", "fc.bias", "layer1.0.bam.beta_margin"]
-
-
-def test_finetune_last_stage_trains_only_layer4_and_fc():
-    assert optim.is_trainable("layer4.0.conv1.weight", True)
-    assert optim.is_trainable("fc.bias", True)
-    assert not optim.is_trainable("layer3.5.conv1.weight", True)
-    assert not optim.is_trainable("stem.0.weight", True)
-    assert optim.is_trainable("stem.0.weight", False)
 
 
 def test_thor_damping_decays_per_ten_epochs():

@@ -36,6 +36,7 @@ class DataSpec:
     num_samples: int  # samples of this rank's shard per epoch (before batching)
     classes: list[str]
     steps: int  # batches per epoch on this rank
+    sampler: "ShardSampler | None" = None  # set its epoch when resuming, so the shuffle order continues
 
 
 class ShardSampler(ds.Sampler):
@@ -110,7 +111,9 @@ def image_dataset(
     workers = int(params.get("num_parallel_workers", 2))
     data = data.map(image_transforms(params, training), input_columns="image", num_parallel_workers=workers)
     data = data.map(T.TypeCast(ms.int32), input_columns="label")
-    return _batch(data, len(sampler), params, training)
+    spec = _batch(data, len(sampler), params, training)
+    spec.sampler = sampler
+    return spec
 
 
 def _batch(data: ds.Dataset, count: int, params: dict[str, Any], training: bool) -> DataSpec:
@@ -174,7 +177,7 @@ def video_dataset(
     if training:
         data = data.project(["image", "label"])
     spec = _batch(data, len(sampler), params, training)
-    spec.classes = labels
+    spec.classes, spec.sampler = labels, sampler
     return spec
 
 

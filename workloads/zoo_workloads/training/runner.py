@@ -227,6 +227,8 @@ class Run:
         if resume:
             start, self.best_top1 = checkpoints.restore(self.model.train_network, resume)
             self.log.human(f"resumed from {resume} at epoch {start}")
+            if self.train.sampler is not None:
+                self.train.sampler.epoch = start
         epochs = int(self.p["epochs"])
         self.log.emit("start", model=self.args.model, rank_size=self.rank_size, epochs=epochs,
                       steps_per_epoch=self.train.steps, batch_size=int(self.p["batch_size"]), device=self.args.device)
