@@ -5,7 +5,6 @@ import random
 from collections import Counter
 
 import pytest
-
 from zoo_workloads.data import layouts, sampling, synth, video
 from zoo_workloads.errors import DatasetMissing
 
@@ -78,7 +77,7 @@ def test_ucf101_split_json_round_trip():
     assert split["database"]["v_Archery_g08_c02"] == {
         "subset": "training", "annotations": {"label": "Archery", "segment": [1, 121]}
     }
-    labels, val = layouts.parse_split_json(json.dumps(split), "validation")
+    _, val = layouts.parse_split_json(json.dumps(split), "validation")
     assert val == [("v_Archery_g01_c01", "Archery", 0)]
     _, train = layouts.parse_split_json(json.dumps(split), "training")
     assert ("v_Archery_g08_c02", "Archery", 120) in train

@@ -4,7 +4,6 @@ import io
 import json
 
 import pytest
-
 from zoo_workloads import errors, events
 
 

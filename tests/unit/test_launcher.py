@@ -6,7 +6,6 @@ import threading
 import time
 
 import pytest
-
 from zoo_workloads import launch
 from zoo_workloads.errors import ConfigError, RankTableTimeout
 

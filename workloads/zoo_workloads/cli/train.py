@@ -14,7 +14,7 @@ from zoo_workloads.cli.common import DEVICES, guarded, parser, quiet_native_logs
 from zoo_workloads.events import success_message, write_termination
 
 
-def build_parser():  # noqa: ANN201 - argparse type
+def build_parser():
     """The zoo-train argument parser."""
     p = parser("zoo-train", "Train a MindSpore ModelZoo model.")
     p.add_argument("--model", required=True, help=f"one of: {', '.join(config.model_names())}")

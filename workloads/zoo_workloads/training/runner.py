@@ -93,7 +93,7 @@ def evaluate(net: nn.Cell, spec: pipeline.DataSpec, input_kind: str) -> dict[str
 class ZooCallback(Callback):
     """Per-step and per-epoch log events, evaluation and checkpoints during Model.train."""
 
-    def __init__(self, run: "Run") -> None:
+    def __init__(self, run: Run) -> None:
         super().__init__()
         self.run = run
         self.step_start = self.epoch_start = time.time()
