@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from zoo_workloads import config
 from zoo_workloads.cli.common import DEVICES, guarded, parser, quiet_native_logs
+from zoo_workloads.errors import ConfigError, DatasetMissing
 from zoo_workloads.events import success_message, write_termination
 
 
@@ -36,10 +38,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def run() -> int:
         params = config.resolve(args.model, args.config, args.overrides)
+        # Cheap checks first, before MindSpore loads: a pod with a permanent error should fail in a second.
         if args.num_classes < 1:
-            from zoo_workloads.errors import ConfigError
-
             raise ConfigError(f"--num-classes: must be >= 1, got {args.num_classes}")
+        if params["optimizer"] == "thor" and args.device == "CPU":
+            raise ConfigError("optimizer thor: THOR has no CPU kernels; use --set optimizer=momentum on CPU")
+        for flag, path in (("--data-dir", args.data_dir), ("--eval-dir", args.eval_dir)):
+            if path is not None and not Path(path).is_dir():
+                raise DatasetMissing(f"{flag}: dataset directory {path} does not exist")
         quiet_native_logs()
         from zoo_workloads.training.runner import RunArgs, train
 
