@@ -104,3 +104,17 @@ def test_progress_bar_on_a_terminal_is_erased_before_the_next_line():
     text = stream.getvalue()
     assert text.startswith("\r[###############...............] 5/10 loss 0.2500")
     assert text.endswith("\r\033[Kepoch: 1 step: 5, loss is 0.250000\n")
+
+
+def test_mindspore_collective_failure_is_peer_lost_with_a_readable_message():
+    # what a surviving worker raised when its peer was killed (MindSpore 2.10, CPU, mccl)
+    text = ("----------------------------------------------------\n- Kernel error:\n"
+            "----------------------------------------------------\n"
+            "Launch kernel failed: Default/grad_reducer-DistributedGradReducer/AllReduce-op22\n"
+            "----------------------------------------------------\n- C++ Call Stack: (For framework developers)\n"
+            "----------------------------------------------------\nkernel_actor.cc:995 OnMemoryAllocFinish\n")
+    failure = errors.classify(RuntimeError(text))
+    assert (failure.exit_code, failure.reason, failure.retryable) == (75, "PeerLost", True)
+    assert failure.message == (
+        "RuntimeError: - Kernel error: Launch kernel failed: Default/grad_reducer-DistributedGradReducer/AllReduce-op22"
+    )
