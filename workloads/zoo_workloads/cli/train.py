@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,8 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ConfigError(f"--num-classes: must be >= 1, got {args.num_classes}")
         if params["optimizer"] == "thor" and args.device == "CPU":
             raise ConfigError("optimizer thor: THOR has no CPU kernels; use --set optimizer=momentum on CPU")
+        scheduler = os.environ.get("MS_ROLE") == "MS_SCHED"  # serves the cluster only; may not mount the data
         for flag, path in (("--data-dir", args.data_dir), ("--eval-dir", args.eval_dir)):
-            if path is not None and not Path(path).is_dir():
+            if not scheduler and path is not None and not Path(path).is_dir():
                 raise DatasetMissing(f"{flag}: dataset directory {path} does not exist")
         quiet_native_logs()
         from zoo_workloads.training.runner import RunArgs, train

@@ -254,7 +254,9 @@ def train(args: RunArgs, log_stream: Any = None) -> dict[str, Any]:
     if args.params["optimizer"] == "thor" and args.device == "CPU":
         raise ConfigError("optimizer thor: THOR has no CPU kernels; use --set optimizer=momentum on CPU")
     launch = distributed.detect(dict(os.environ))
-    configure(args.device, str(args.params["mode"]), launch.device_id)
+    # The scheduler only serves the dynamic cluster (over mccl): it needs no accelerator, and its pod has none.
+    device = "CPU" if launch.role == "scheduler" else args.device
+    configure(device, str(args.params["mode"]), launch.device_id)
     rank, size = distributed.init(launch)
     ms.set_seed(int(args.params["seed"]))  # identical initial weights on every rank
     log = EventLog(rank, log_stream)
