@@ -41,7 +41,7 @@ def test_two_workers_end_with_identical_weights(tmp_path: Path):
     outputs = {}
     try:
         for name, proc in procs.items():
-            outputs[name] = proc.communicate(timeout=400)
+            outputs[name] = proc.communicate(timeout=900)
     finally:
         for proc in procs.values():
             if proc.poll() is None:

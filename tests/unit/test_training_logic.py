@@ -67,3 +67,12 @@ def test_launch_detection():
         distributed.detect({"MS_ROLE": "MS_PSERVER"})
     with pytest.raises(ConfigError, match="RANK_SIZE"):
         distributed.detect({"RANK_SIZE": "two"})
+
+
+def test_amp_level_per_device():
+    from zoo_workloads.training.runner import resolve_amp
+
+    assert resolve_amp("auto", "CPU") == "O0"
+    assert resolve_amp("auto", "Ascend") == "O2"
+    assert resolve_amp("auto", "GPU") == "O2"
+    assert resolve_amp("O3", "Ascend") == "O3"
