@@ -158,8 +158,11 @@ class Run:
         p, a = self.p, self.args
         if p["optimizer"] == "thor" and a.device == "CPU":
             raise ConfigError("optimizer thor: THOR has no CPU kernels; use --set optimizer=momentum on CPU")
-        self.net = create_model(a.model, a.num_classes, image_size=int(p["image_size"]), width=int(p["width"]),
-                                layers=p.get("layers"), **model_kwargs(a.model, p))
+        try:
+            self.net = create_model(a.model, a.num_classes, image_size=int(p["image_size"]),
+                                    width=int(p["width"]), layers=p.get("layers"), **model_kwargs(a.model, p))
+        except (ValueError, TypeError) as err:  # the model refuses a hyperparameter (e.g. an odd width)
+            raise ConfigError(f"model {a.model}: {err}") from err
         if p.get("pretrained"):
             self._load_pretrained(str(p["pretrained"]))
         from zoo_workloads.losses import create_loss
