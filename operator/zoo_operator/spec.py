@@ -187,9 +187,12 @@ def _hyperparameters(raw: Any, model: str | None, device_type: str | None, probl
         elif not _same_kind(value, defaults[key]):
             problems.append(f"{path}: must be a {type(defaults[key]).__name__} like the default "
                             f"{defaults[key]!r}, got {value!r}")
-    if device_type == "CPU" and params.get("optimizer") == "thor":
-        problems.append("spec.hyperparameters.optimizer: thor has no CPU kernels; use momentum or nesterov on CPU")
     known = {k: v for k, v in params.items() if k in defaults and _same_kind(v, defaults[k])}
+    # The effective optimizer, default included: multigrain defaults to THOR, which has no CPU kernels.
+    if device_type == "CPU" and {**defaults, **known}.get("optimizer") == "thor":
+        how = "set" if params.get("optimizer") == "thor" else f"{model}'s default"
+        problems.append(f"spec.hyperparameters.optimizer: thor ({how}) has no CPU kernels; "
+                        "set momentum or nesterov on CPU")
     try:
         # The workload's own checks (choices, ranges) on the merged values, so a typo fails before any pod.
         model_config.validate({**defaults, **known})

@@ -54,7 +54,7 @@ def test_gpu_default_resource_and_explicit_image() -> None:
         ({"device": {"type": "CPU", "perNode": 3}}, "spec.replicas must be a multiple of spec.device.perNode"),
         ({"launch": "ranktable"}, "spec.launch: ranktable requires spec.device.type Ascend910"),
         ({"device": {"type": "CPU", "resourceName": "x/y"}}, "spec.device.resourceName: CPU jobs"),
-        ({"hyperparameters": {"optimizer": "thor"}}, "spec.hyperparameters.optimizer: thor has no CPU kernels"),
+        ({"hyperparameters": {"optimizer": "thor"}}, "spec.hyperparameters.optimizer: thor (set) has no CPU kernels"),
         ({"hyperparameters": {"epochs": "many"}}, "spec.hyperparameters.epochs: must be a int"),
         ({"hyperparameters": {"lr_max": [1]}}, "spec.hyperparameters.lr_max: must be a float"),
         ({"dataset": None}, "spec.dataset: required"),
@@ -68,6 +68,12 @@ def test_gpu_default_resource_and_explicit_image() -> None:
 )
 def test_bad_fields_are_named(changes: dict, expected: str) -> None:
     assert expected in problems(job(**changes))
+
+
+def test_cpu_job_refused_when_the_model_defaults_to_thor() -> None:
+    found = problems(job(model="multigrain"))
+    assert "spec.hyperparameters.optimizer: thor (multigrain's default) has no CPU kernels" in found
+    assert parse(job(model="multigrain", hyperparameters={"optimizer": "momentum"})).model == "multigrain"
 
 
 def test_list_and_null_defaults_accept_lists() -> None:
