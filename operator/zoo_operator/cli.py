@@ -54,7 +54,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from zoo_operator import handlers
 
     settings = handlers.SETTINGS
-    liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
+    liveness = settings.listen_url(settings.health_port, "/healthz") if settings.health_port else None
     kopf.configure(verbose=args.verbose)
     kopf.run(standalone=True, clusterwide=not settings.watch_namespaces, namespaces=settings.watch_namespaces,
              liveness_endpoint=liveness)

@@ -27,7 +27,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, zoo_pods: kopf
     # kopf's per-object log lines are not turned into Events; the reconciler posts its own for every transition.
     settings.posting.level = logging.WARNING
     if SETTINGS.metrics_port:
-        memo["metrics_runner"] = await metrics.serve(SETTINGS.metrics_port)
+        memo["metrics_runner"] = await metrics.serve(SETTINGS.metrics_port, host=SETTINGS.listen_host)
 
     def lookup(namespace: str, name: str) -> list[podview.PodView]:
         return list(zoo_pods.get((namespace, name), []))

@@ -68,8 +68,8 @@ def observe_transition(old: Mapping[str, object], new: Mapping[str, object], reg
         registry.inc("zoo_job_restarts_total", amount=restarts_after - restarts_before)
 
 
-async def serve(port: int, registry: Registry = REGISTRY) -> web.AppRunner:
-    """Serve /metrics on 0.0.0.0:port; returns the runner (call `cleanup()` to stop)."""
+async def serve(port: int, registry: Registry = REGISTRY, host: str = "0.0.0.0") -> web.AppRunner:
+    """Serve /metrics on host:port; returns the runner (call `cleanup()` to stop)."""
     async def handle(_: web.Request) -> web.Response:
         return web.Response(text=registry.render(), content_type="text/plain", charset="utf-8")
 
@@ -77,5 +77,5 @@ async def serve(port: int, registry: Registry = REGISTRY) -> web.AppRunner:
     app.router.add_get("/metrics", handle)
     runner = web.AppRunner(app)
     await runner.setup()
-    await web.TCPSite(runner, "0.0.0.0", port).start()
+    await web.TCPSite(runner, host, port).start()
     return runner

@@ -50,6 +50,15 @@ class Settings:
     health_port: int = 8080
     """ZOO_HEALTH_PORT (TCP port): kopf's liveness endpoint /healthz for the Deployment's probe; 0 = off."""
 
+    listen_host: str = "0.0.0.0"
+    """ZOO_LISTEN_HOST (address): where /healthz and /metrics listen. The chart sets the pod's IP, so two
+    operators that share a network namespace (the local cluster's pods do) never fight over a port."""
+
+    def listen_url(self, port: int, path: str = "") -> str:
+        """http://host:port/path on listen_host (an IPv6 address gets brackets)."""
+        host = f"[{self.listen_host}]" if ":" in self.listen_host else self.listen_host
+        return f"http://{host}:{port}{path}"
+
     def image_for(self, device_type: str) -> str:
         """The default image for a device type (Ascend910, GPU or CPU)."""
         return {"Ascend910": self.image_ascend, "GPU": self.image_gpu}.get(device_type, self.image_cpu)
@@ -95,4 +104,5 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         image_ascend=env.get("ZOO_IMAGE_ASCEND", "").strip() or defaults.image_ascend,
         metrics_port=_int(env, "ZOO_METRICS_PORT", defaults.metrics_port, 0),
         health_port=_int(env, "ZOO_HEALTH_PORT", defaults.health_port, 0),
+        listen_host=env.get("ZOO_LISTEN_HOST", "").strip() or defaults.listen_host,
     )

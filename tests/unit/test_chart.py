@@ -140,6 +140,7 @@ def test_env_maps_values_onto_operator_settings():
         "ZOO_IMAGE_ASCEND": "registry.local/ascend:2",
         "ZOO_METRICS_PORT": "0",
         "ZOO_HEALTH_PORT": "8181",
+        "ZOO_LISTEN_HOST": "fieldRef:status.podIP",
     }
 
 
@@ -148,6 +149,8 @@ def test_every_env_var_is_a_documented_operator_setting():
     section = contracts.split("## Operator settings", 1)[1].split("\n## ", 1)[0]
     documented = set(re.findall(r"`(ZOO_[A-Z_]+)`", section))
     assert set(env_of(template())) == documented
+    # /healthz and /metrics listen on the pod's own IP, never on every address of a shared network namespace.
+    assert env_of(template())["ZOO_LISTEN_HOST"] == "fieldRef:status.podIP"
 
 
 def test_deployment_shape_and_probe():

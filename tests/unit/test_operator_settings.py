@@ -9,10 +9,16 @@ from zoo_operator import settings
 def test_defaults() -> None:
     s = settings.from_env({})
     assert s.watch_namespaces == () and s.status_interval_seconds == 5.0 and s.log_tail_lines == 20
-    assert s.metrics_port == 0 and s.health_port == 8080
+    assert s.metrics_port == 0 and s.health_port == 8080 and s.listen_host == "0.0.0.0"
+    assert s.listen_url(8080, "/healthz") == "http://0.0.0.0:8080/healthz"
     assert s.image_cpu == f"zoo-operator/workload-cpu:{settings.VERSION}"
     assert s.image_for("Ascend910") == f"zoo-operator/workload-ascend:{settings.VERSION}"
     assert s.image_for("GPU").startswith("zoo-operator/workload-gpu:")
+
+
+def test_listen_host_from_environment() -> None:
+    assert settings.from_env({"ZOO_LISTEN_HOST": "127.3.0.7"}).listen_url(81) == "http://127.3.0.7:81"
+    assert settings.from_env({"ZOO_LISTEN_HOST": "fd00::7"}).listen_url(81, "/m") == "http://[fd00::7]:81/m"
 
 
 def test_values_from_environment() -> None:
