@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from kubehelpers import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -44,6 +45,9 @@ def ensure_crd(cluster) -> None:
     if cluster.kubectl("get", CRD, check=False).returncode != 0:
         cluster.kubectl("apply", "-f", str(REPO / "manifests" / "base" / "crd.yaml"))
     cluster.kubectl("wait", "--for=condition=Established", CRD, "--timeout=60s")
+    # Established comes a moment before discovery serves the new kind; a dry-run apply in that gap fails.
+    wait_for("the ztj kind in discovery",
+             lambda: cluster.kubectl("get", "zootrainingjobs", "-A", check=False).returncode == 0, timeout=60)
 
 
 @pytest.fixture
@@ -133,7 +137,7 @@ def test_helm_install_upgrade_uninstall(cluster, namespace, adopt_crd):
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert container["image"] == "zoo-operator/operator:0.1.0"
     assert container["command"] == ["zoo-operator", "run"]
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["ZOO_WATCH_NAMESPACES"] == namespace and env["ZOO_LOG_TAIL_LINES"] == "20"
     assert get_json(cluster, "role", release, "-n", namespace)["rules"]
     crd = get_json(cluster, CRD)
@@ -144,7 +148,7 @@ def test_helm_install_upgrade_uninstall(cluster, namespace, adopt_crd):
 
     cluster.helm("upgrade", release, CHART, "-n", namespace, "--reuse-values", "--set", "logTailLines=50")
     deployment = get_json(cluster, "deployment", release, "-n", namespace)
-    env = {e["name"]: e["value"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["ZOO_LOG_TAIL_LINES"] == "50"
     history = json.loads(cluster.helm("history", release, "-n", namespace, "-o", "json").stdout)
     assert [h["revision"] for h in history] == [1, 2]
@@ -360,7 +364,7 @@ patches:
         cluster.kubectl("rollout", "status", f"deployment/{deployment}", "-n", namespace, "--timeout=120s")
         spec = get_json(cluster, "deployment", deployment, "-n", namespace)["spec"]["template"]["spec"]
         assert spec["serviceAccountName"] == deployment  # the suffix reached the reference too
-        env = {e["name"]: e["value"] for e in spec["containers"][0]["env"]}
+        env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
         assert env["ZOO_WATCH_NAMESPACES"] == namespace and env["ZOO_HEALTH_PORT"] == str(health)
         cluster.kubectl("apply", "-n", namespace, "-f", "-", input=tiny_job("kustomized"))
         wait_for(
