@@ -13,7 +13,6 @@ import json
 import os
 import random
 import re
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,15 +28,6 @@ CHART = str(REPO / "charts" / "zoo-operator")
 CRD = "customresourcedefinition/zootrainingjobs.modelzoo.io"
 EXAMPLES = sorted((REPO / "manifests" / "examples").glob("*.yaml"))
 OWNER_KEYS = ("meta.helm.sh/release-name", "meta.helm.sh/release-namespace")
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 60, every: float = 0.5) -> None:
-    """Poll `check` until it is true; fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}", pytrace=False)
-        time.sleep(every)
 
 
 def ensure_crd(cluster) -> None:
@@ -298,7 +288,7 @@ def test_chart_installed_operator_reconciles_a_job(cluster, namespace):
             )
 
         wait_for(
-            "the operator to create the job's pods, Service and status", reconciled, timeout=120, every=1
+            "the operator to create the job's pods, Service and status", reconciled, timeout=120, interval=1
         )
         pod = get_json(cluster, "pod", "tiny-worker-0", "-n", namespace)
         assert pod["metadata"]["labels"]["modelzoo.io/job-name"] == "tiny"
@@ -373,7 +363,7 @@ patches:
                 cluster.kubectl("get", "service", "kustomized", "-n", namespace, check=False).returncode == 0
             ),
             timeout=120,
-            every=1,
+            interval=1,
         )
     finally:
         cluster.kubectl("delete", "ztj", "--all", "-n", namespace, "--wait=false", check=False)
