@@ -136,17 +136,17 @@ def test_restart_on_failure_counts_restarts_and_keeps_previous_log(kube):
 
 def test_init_containers_run_first_in_order(kube):
     def init(name: str) -> dict:
-        cmd = f"open('/work/order', 'a').write('{name} ')"
-        mounts = [{"name": "work", "mountPath": "/work"}]
+        cmd = f"open('/steps/order', 'a').write('{name} ')"
+        mounts = [{"name": "work", "mountPath": "/steps"}]
         return {"name": name, "image": CPU_IMAGE, "command": ["python3", "-c", cmd], "volumeMounts": mounts}
 
     kube.apply(
         python_pod(
             "ordered",
-            "print(open('/work/order').read().strip(), flush=True)",
+            "print(open('/steps/order').read().strip(), flush=True)",
             initContainers=[init("one"), init("two")],
             volumes=[{"name": "work", "emptyDir": {}}],
-            container={"volumeMounts": [{"name": "work", "mountPath": "/work"}]},
+            container={"volumeMounts": [{"name": "work", "mountPath": "/steps"}]},
         )
     )
     wait_for("pod succeeded", lambda: kube.pod_phase("ordered") == "Succeeded")

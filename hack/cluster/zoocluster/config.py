@@ -91,5 +91,6 @@ def from_env() -> ClusterConfig:
         scheduler_port=_port("ZOO_CLUSTER_SCHEDULER_PORT", 10259),
         kubelet_port=_port("ZOO_CLUSTER_KUBELET_PORT", 10250),
         node_subnet=env.get("ZOO_CLUSTER_NODE_SUBNET", "127.0.2"),
-        pod_prefix=env.get("ZOO_CLUSTER_POD_PREFIX", "127.1"),
+        # Clusters of different worktrees share the host's loopback: give each its own /16 of pod IPs.
+        pod_prefix=env.get("ZOO_CLUSTER_POD_PREFIX", f"127.{10 + int(tag, 16) % 240}"),
     )

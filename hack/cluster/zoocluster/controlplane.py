@@ -149,6 +149,8 @@ def _check_ports(cfg: ClusterConfig) -> None:
     }
     for var, port in ports.items():
         with socket.socket() as s:
+            # As the servers themselves do: connections of a previous cluster in TIME_WAIT do not block a bind.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:

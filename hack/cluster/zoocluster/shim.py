@@ -9,13 +9,16 @@ cluster-down can remove them again.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import socket
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC = 1, 32, 4096, 16384
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def _ensure_target(target: Path, is_file: bool, created_log: Path) -> None:
@@ -36,14 +39,29 @@ def _ensure_target(target: Path, is_file: bool, created_log: Path) -> None:
             fh.write("".join(f"{c}\n" for c in created))
 
 
+def _mount(source: str, target: str, flags: int) -> None:
+    if _libc.mount(source.encode(), target.encode(), None, flags, None) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"mount {source} on {target}: {os.strerror(errno)}")
+
+
 def mount_all(mounts: list[dict[str, Any]], created_log: Path) -> None:
-    """Bind every mount, parents before children; read-only ones are remounted read-only."""
-    for m in sorted(mounts, key=lambda m: len(Path(m["target"]).parts)):
+    """Bind every mount, parents before children; read-only ones are remounted read-only.
+
+    Every source is opened before anything is mounted and bound through /proc/self/fd, so a volume mounted
+    over a host directory that holds other sources (the state directory) does not hide them.
+    """
+    fds = [os.open(m["source"], os.O_PATH) for m in mounts]
+    order = sorted(range(len(mounts)), key=lambda i: len(Path(mounts[i]["target"]).parts))
+    for i in order:
+        m = mounts[i]
         target = Path(m["target"])
         _ensure_target(target, bool(m.get("file")), created_log)
-        subprocess.run(["mount", "--bind", m["source"], str(target)], check=True)
+        _mount(f"/proc/self/fd/{fds[i]}", str(target), MS_BIND | MS_REC)
         if m.get("readOnly"):
-            subprocess.run(["mount", "-o", "remount,bind,ro", str(target)], check=True)
+            _mount("none", str(target), MS_REMOUNT | MS_BIND | MS_RDONLY)
+    for fd in fds:
+        os.close(fd)
 
 
 def main(argv: list[str]) -> None:
@@ -55,7 +73,7 @@ def main(argv: list[str]) -> None:
         workdir = Path(spec.get("workingDir") or "/")
         workdir.mkdir(parents=True, exist_ok=True)
         os.chdir(workdir)
-    except (OSError, subprocess.CalledProcessError) as exc:
+    except OSError as exc:
         print(f"zoo-kubelet: container setup failed: {exc}", file=sys.stderr, flush=True)
         os._exit(128)
     try:
