@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -24,7 +25,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     """Keep kopf's bookkeeping in annotations (our status schema has no place for it); start /metrics."""
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="modelzoo.io")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="modelzoo.io")
-    settings.posting.level = 20  # logging.INFO: post Normal and Warning events
+    # Per-object log lines are not turned into Events (a 2 s timer would flood them); the reconciler posts its
+    # own Events for every transition. Timer successes are not logged either, for the same reason.
+    settings.posting.level = logging.WARNING
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     if SETTINGS.metrics_port:
         memo["metrics_runner"] = await metrics.serve(SETTINGS.metrics_port)
 

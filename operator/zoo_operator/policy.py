@@ -18,6 +18,10 @@ from zoo_operator.podview import PodView, parse_time
 from zoo_operator.spec import JobSpec
 
 
+# Longest piece of a rank's termination message quoted in status.message.
+MESSAGE_CHARS = 300
+
+
 @dataclasses.dataclass(frozen=True)
 class JobState:
     """What the operator recorded in status last time."""
@@ -71,7 +75,9 @@ def _describe_exit(pod: PodView) -> str:
     term = logparse.parse_termination(pod.termination_message)
     detail = ""
     if term and term.get("status") == "failed":
-        detail = f": {term.get('reason', 'Error')}: {term.get('message', '')}".rstrip(": ")
+        text = str(term.get("message", ""))
+        text = text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 3] + "..."
+        detail = f": {term.get('reason', 'Error')}: {text}".rstrip(": ")
     elif pod.terminated_reason:
         detail = f" ({pod.terminated_reason})"
     code = "without an exit code" if pod.exit_code is None else f"with exit code {pod.exit_code}"
@@ -131,7 +137,7 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
                             f"{detail}; restarting all ranks (restart {attempt + 1} of {job.backoff_limit})",
                             delete=tuple(p.name for p in live), restart=True)
         return Decision(c.FAILED, c.REASON_BACKOFF_LIMIT,
-                        f"{detail}; spec.runPolicy.backoffLimit={job.backoff_limit} restarts used")
+                        f"{detail}; no restarts left (spec.runPolicy.backoffLimit={job.backoff_limit})")
 
     workers = [p for p in ordered if p.role == c.ROLE_WORKER]
     if len(workers) == job.replicas and all(p.exit_code == 0 for p in workers):

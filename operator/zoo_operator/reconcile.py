@@ -161,6 +161,8 @@ async def _write_status(body: Mapping[str, Any], prev: Mapping[str, Any], new: d
     mem.last_written = dict(new)
     metrics.observe_transition(prev, new)
     if urgent:
+        log.info("%s/%s: %s %s: %s", meta["namespace"], meta["name"], new.get("phase"), new.get("reason"),
+                 new.get("message"))
         kind = "Warning" if new.get("phase") in (c.FAILED, c.RESTARTING) else "Normal"
         emit(kind, str(new.get("reason") or new.get("phase")), str(new.get("message") or ""))
 

@@ -24,10 +24,11 @@ def node_ips(cluster: Any) -> dict[str, str]:
             for n in nodes}
 
 
+@pytest.mark.slow  # about a minute: two attempts of MindSpore starting and failing on 4 ranks
 def test_ascend_job_gets_owned_objects_and_a_completed_rank_table(ztj_crd: Any, namespace: str,
                                                                    operator: OperatorProcess) -> None:
     job = cpu_job("npu", device={"type": "Ascend910", "perNode": 2}, image="zoo-operator/workload-ascend:dev",
-                  replicas=4, runPolicy={"backoffLimit": 0, "cleanPodPolicy": "None"})
+                  replicas=4, runPolicy={"backoffLimit": 1, "cleanPodPolicy": "None"})
     apply(ztj_crd, namespace, job)
     uid = get(ztj_crd, namespace, "ztj", "npu")["metadata"]["uid"]
     pods = wait_for("4 worker pods", lambda: (p := pods_of(ztj_crd, namespace, "npu")) and len(p) == 4 and p)
@@ -62,6 +63,19 @@ def test_ascend_job_gets_owned_objects_and_a_completed_rank_table(ztj_crd: Any, 
                           "status") == "completed" and s)
     ready = next(c for c in status["conditions"] if c["type"] == "RankTableReady")
     assert ready["status"] == "True"
+    # This machine has no NPU, so MindSpore refuses the Ascend target and exits 1 (retryable): the operator
+    # restarts the whole gang once (backoffLimit 1), then fails the job; exit codes and last log lines stay.
+    status = wait_phase(ztj_crd, namespace, "npu", {"Restarting"}, timeout=180)
+    assert status["restarts"] == 1 and "restarting all ranks" in status["message"]
+    status = wait_phase(ztj_crd, namespace, "npu", {"Failed"}, timeout=240)
+    print("final status:", json.dumps(status, indent=1))
+    assert status["reason"] == "BackoffLimitExceeded" and status["restarts"] == 1
+    attempts = {p["metadata"]["annotations"]["modelzoo.io/attempt"] for p in pods_of(ztj_crd, namespace, "npu")}
+    assert attempts == {"1"}
+    ended = [s for s in status["rankSummaries"] if "exitCode" in s]
+    assert ended and all(s["exitCode"] == 1 and s.get("lastLines") for s in ended)
+    restarting = next(c for c in status["conditions"] if c["type"] == "Restarting")
+    assert restarting["status"] == "False"
 
 
 def test_invalid_spec_fails_without_pods(ztj_crd: Any, namespace: str, operator: OperatorProcess) -> None:
@@ -120,6 +134,21 @@ def test_suspend_resume_and_operator_restart_do_not_duplicate(ztj_crd: Any, name
     status = wait_phase(ztj_crd, namespace, "sus", {"Pending"})
     suspended = next(c for c in status["conditions"] if c["type"] == "Suspended")
     assert suspended["status"] == "False" and suspended["reason"] == "JobResumed"
+
+
+def test_gang_without_volcano_is_reported_and_times_out(ztj_crd: Any, namespace: str,
+                                                         operator: OperatorProcess) -> None:
+    apply(ztj_crd, namespace, cpu_job("gang", scheduling={"gang": True, "queue": "team-a"},
+                                      runPolicy={"schedulingTimeoutSeconds": 5}))
+    pods = wait_for("3 pods", lambda: (p := pods_of(ztj_crd, namespace, "gang")) and len(p) == 3 and p)
+    for pod in pods:
+        assert pod["spec"]["schedulerName"] == "volcano"
+        assert pod["metadata"]["annotations"]["scheduling.k8s.io/group-name"] == "gang"
+        assert pod["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
+    status = wait_phase(ztj_crd, namespace, "gang", {"Failed"}, timeout=90)
+    group = next(c for c in status["conditions"] if c["type"] == "PodGroupReady")
+    assert group["status"] == "False" and group["reason"] == "VolcanoNotInstalled"
+    assert status["reason"] == "SchedulingTimeout"
 
 
 def test_deleting_the_job_removes_everything(ztj_crd: Any, namespace: str, operator: OperatorProcess) -> None:
