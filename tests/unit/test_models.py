@@ -12,7 +12,7 @@ from mindspore import Tensor, nn
 
 from zoo_workloads import config
 from zoo_workloads.losses import create_loss
-from zoo_workloads.models import count_params, create_model, list_models, model_kwargs, model_spec
+from zoo_workloads.models import count_params, create_model, freeze_except, list_models, model_kwargs, model_spec
 from zoo_workloads.models.layers.glore import GloreUnit
 
 ms.set_context(mode=ms.PYNATIVE_MODE)
@@ -161,3 +161,36 @@ def test_glore_res50_has_three_units_and_res200_five() -> None:
     assert units(create_model("glore_res200", 10, image_size=64, width=8)) == 5
     # Reduced depth keeps one unit per stage that has them.
     assert units(create_model("glore_res200", 10, **SMALL)) == 2
+
+
+def test_freeze_except_keeps_only_the_last_stage_and_head() -> None:
+    model = create_model("resnet3d", 4, **SMALL, clip_length=4)
+    total = len(model.trainable_params())
+    kept = freeze_except(model)
+    assert kept and all(p.name.startswith(("layer4.", "fc.")) for p in kept)
+    assert len(kept) < total
+    with pytest.raises(ValueError, match="no parameter"):
+        freeze_except(create_model("resnet3d", 4, **SMALL, clip_length=4), ["head."])
+
+
+@pytest.fixture
+def graph_mode():
+    ms.set_context(mode=ms.GRAPH_MODE)
+    try:
+        yield
+    finally:
+        ms.set_context(mode=ms.PYNATIVE_MODE)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list_models())
+def test_training_step_compiles_in_graph_mode(name: str, graph_mode: None) -> None:
+    # Training on Ascend/GPU runs in GRAPH mode, which compiles construct(): every model and loss must compile.
+    model = _small_model(name)
+    net = nn.WithLossCell(model, create_loss(name, NUM_CLASSES, config.default_hyperparameters(name)))
+    step = nn.TrainOneStepCell(net, nn.Momentum(net.trainable_params(), learning_rate=0.05, momentum=0.9))
+    step.set_train()
+    labels = Tensor(np.array([0, 0, 0, 1, 1, 1], np.int32))
+    losses = [float(step(_small_input(name, 6), labels).asnumpy()) for _ in range(3)]
+    assert all(math.isfinite(v) for v in losses)
+    assert losses[-1] < losses[0]  # the same batch three times: the loss must go down

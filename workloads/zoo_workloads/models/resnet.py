@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from mindspore import Tensor, nn, ops
+from mindspore import Parameter, Tensor, nn, ops
 
 from zoo_workloads.models.layers.common import (
     DEFAULT_NORM,
@@ -250,6 +250,18 @@ class ResNet(nn.Cell):
         if self.return_embedding:
             return logits, self.l2norm(pooled)
         return logits
+
+
+def freeze_except(model: nn.Cell, prefixes: Sequence[str] = ("layer4.", "fc.")) -> list[Parameter]:
+    """Fine-tuning: stop gradients to every parameter whose name starts with none of `prefixes` (default: all but
+    the last stage and the classifier, as resnet3d's fine-tuning does); returns the parameters left trainable."""
+    for param in model.get_parameters():
+        if param.requires_grad and not param.name.startswith(tuple(prefixes)):
+            param.requires_grad = False
+    trainable = model.trainable_params()
+    if not trainable:
+        raise ValueError(f"no parameter name starts with any of {list(prefixes)}")
+    return trainable
 
 
 def _build_stem(
