@@ -1,1 +1,1 @@
-"""Command-line entry points of the workloads (declared in workloads/pyproject.toml; zoo-launch lives in launch.py)."""
+"""Command-line entry points of the workloads (declared in workloads/pyproject.toml)."""

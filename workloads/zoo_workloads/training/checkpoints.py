@@ -75,6 +75,8 @@ def restore(cell: nn.Cell, path: str | Path) -> tuple[int, float]:
     data = load(path)
     epoch = int(data.pop("epoch").asnumpy()) if "epoch" in data else 0
     best = float(data.pop("best_top1").asnumpy()) if "best_top1" in data else 0.0
+    for schedule in ("learning_rate", "damping"):
+        data.pop(schedule, None)  # recomputed from the config; global_step indexes into the new one
     missing, _ = ms.load_param_into_net(cell, data, strict_load=False)
     trained = [name for name in missing if "moments" not in name and "global_step" not in name]
     if len(trained) == len(list(cell.get_parameters())):
