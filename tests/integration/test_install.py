@@ -204,7 +204,6 @@ def test_kubectl_apply_k_installs_the_same_operator(cluster):
     assert all("not found" in line for line in out.stderr.splitlines() if line.strip()), out.stderr
 
 
-@pytest.mark.slow
 def test_chart_installed_operator_reconciles_a_job(cluster, namespace):
     """The operator pod the chart creates runs (the kubelet maps its image to .venv) and, with only the chart's
     RBAC, turns a job into its pods, headless Service and status."""
@@ -227,7 +226,8 @@ def test_chart_installed_operator_reconciles_a_job(cluster, namespace):
             names = {p["metadata"]["name"] for p in get_json(cluster, "pods", "-n", namespace)["items"]}
             service = cluster.kubectl("get", "service", "tiny", "-n", namespace, check=False).returncode == 0
             status = get_json(cluster, "ztj", "tiny", "-n", namespace).get("status", {})
-            return "tiny-worker-0" in names and service and bool(status.get("phase"))
+            launch = cluster.kubectl("get", "configmap", "tiny-launch", "-n", namespace, check=False)
+            return "tiny-worker-0" in names and service and launch.returncode == 0 and bool(status.get("phase"))
 
         wait_for(
             "the operator to create the job's pods, Service and status", reconciled, timeout=120, every=1
