@@ -4,15 +4,18 @@
 # progress while its pods train, and ends with `kubectl get zootrainingjobs`. The cluster stays up afterwards
 # (`make cluster-down` removes it).
 #
+# The operator watches only the demo's namespace, so tests run later on the same cluster (they reuse a running
+# one) never have two operators reconciling one job.
+#
 # Settings (environment): ZOO_DEMO_DATA (dataset directory, default /tmp/zoo-data/digits), ZOO_DEMO_NAMESPACE
-# (default "default"), ZOO_DEMO_TIMEOUT (seconds to wait for the job, default 1200), ZOO_DEMO_HEALTH_PORT (the
+# (default zoo-demo), ZOO_DEMO_TIMEOUT (seconds to wait for the job, default 1200), ZOO_DEMO_HEALTH_PORT (the
 # operator's /healthz port; default 8080, or a free port when 8080 is taken: the local kubelet runs pods as host
 # processes), and the ZOO_CLUSTER_* variables of the local cluster (README.md, "Local cluster").
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 data="${ZOO_DEMO_DATA:-/tmp/zoo-data/digits}"
-ns="${ZOO_DEMO_NAMESPACE:-default}"
+ns="${ZOO_DEMO_NAMESPACE:-zoo-demo}"
 timeout="${ZOO_DEMO_TIMEOUT:-1200}"
 job_file="$repo/hack/demo/job.yaml"
 job="digits-demo"
@@ -40,7 +43,8 @@ else
   touch "$data/.complete"
 fi
 
-say "Operator: helm install $release charts/zoo-operator -n $release_ns"
+say "Operator: helm install $release charts/zoo-operator -n $release_ns (watching namespace $ns)"
+kubectl get namespace "$ns" >/dev/null 2>&1 || kubectl create namespace "$ns"
 if helm status "$release" -n "$release_ns" >/dev/null 2>&1; then
   helm upgrade "$release" "$repo/charts/zoo-operator" -n "$release_ns" --reuse-values --wait --timeout 5m
 else
@@ -57,13 +61,12 @@ for port in (8080, 0):
 EOF
 )}"
   helm install "$release" "$repo/charts/zoo-operator" -n "$release_ns" --create-namespace \
-    --set "health.port=$port" --wait --timeout 5m
+    --set "watchNamespaces={$ns}" --set "health.port=$port" --wait --timeout 5m
 fi
 kubectl -n "$release_ns" rollout status "deployment/$release" --timeout=180s
 kubectl -n "$release_ns" get pods -o wide
 
 say "Job: kubectl apply -f hack/demo/job.yaml (2 CPU ranks, dataset hostPath $data)"
-kubectl get namespace "$ns" >/dev/null 2>&1 || kubectl create namespace "$ns"
 # A rerun starts from scratch: the old job and (through ownerReferences) its pods go first.
 kubectl -n "$ns" delete ztj "$job" --ignore-not-found --wait=true --timeout=120s
 while kubectl -n "$ns" get pods -l "modelzoo.io/job-name=$job" -o name 2>/dev/null | grep -q .; do sleep 1; done

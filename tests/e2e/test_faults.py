@@ -1,0 +1,142 @@
+"""Faults, with real training processes and the chart-installed operator: a rank killed mid-training, the
+operator restarted mid-training, a job deleted mid-training, an image that cannot be pulled, ranks that cannot
+be scheduled.
+
+A rank is killed the way an OOM killer or a node fault would: SIGKILL to its training process, found through
+/proc by the pod's environment (the local kubelet runs containers as host processes).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from conftest import operator_pods
+from e2e_helpers import E2E, kill_training, tiny_job, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# Long enough to be hit mid-training: 2 epochs of 40 tiny PyNative steps.
+LONG = {"epochs": 2, "steps_per_epoch": 40, "batch_size": 2}
+
+
+def long_job(e2e: E2E, name: str, backoff: int, replicas: int = 2) -> dict[str, Any]:
+    """A 2-rank reduced resnet50_bam job that trains for a while."""
+    body = tiny_job(name, "resnet50_bam", e2e.data["images"], replicas=replicas, **LONG)
+    body["spec"]["runPolicy"] = {"backoffLimit": backoff}
+    return body
+
+
+def stepping(e2e: E2E, pod: str) -> bool:
+    """Whether the pod's log shows a training step already."""
+    out = e2e.kubectl("logs", pod, "--tail=20", check=False)
+    return out.returncode == 0 and '"event": "step"' in out.stdout
+
+
+def attempts(e2e: E2E, job: str) -> dict[str, tuple[str, str]]:
+    """Live pod name -> (uid, attempt annotation)."""
+    return {p["metadata"]["name"]: (p["metadata"]["uid"], p["metadata"]["annotations"]["modelzoo.io/attempt"])
+            for p in e2e.pods(job) if not p["metadata"].get("deletionTimestamp")}
+
+
+def test_killed_rank_restarts_the_gang_or_fails_at_the_backoff_limit(e2e: E2E) -> None:
+    e2e.apply(long_job(e2e, "kill1", backoff=1))
+    e2e.apply(long_job(e2e, "kill0", backoff=0))
+    for job in ("kill1", "kill0"):
+        wait_for(f"{job}-worker-1 to train", lambda job=job: stepping(e2e, f"{job}-worker-1"), timeout=400, interval=2)
+    before = attempts(e2e, "kill1")
+    pids = {job: kill_training(e2e.namespace, f"{job}-worker-1") for job in ("kill1", "kill0")}
+
+    # backoffLimit 0: Failed, naming the rank, its exit code (128 + SIGKILL) and the limit.
+    failed = e2e.wait_phase("kill0", {"Failed", "Succeeded"}, timeout=120)
+    assert failed["phase"] == "Failed", failed
+    assert failed["reason"] == "BackoffLimitExceeded", failed
+    assert "kill0-worker-1 failed with exit code 137" in failed["message"], failed["message"]
+    assert "backoffLimit=0" in failed["message"]
+
+    # backoffLimit 1: every pod of the gang is replaced (attempt 1), and the job still succeeds.
+    restarted = e2e.wait_phase("kill1", {"Restarting", "Failed", "Succeeded"}, timeout=120, interval=0.5)
+    assert restarted["phase"] == "Restarting", restarted
+    assert "kill1-worker-1 failed with exit code 137" in restarted["message"]
+    done = e2e.wait_phase("kill1", {"Failed", "Succeeded"}, timeout=600)
+    assert done["phase"] == "Succeeded", json.dumps(done, indent=1)[-3000:]
+    assert done["restarts"] == 1
+    after = attempts(e2e, "kill1")
+    assert sorted(after) == sorted(before) == ["kill1-sched", "kill1-worker-0", "kill1-worker-1"]
+    assert all(after[n][1] == "1" and after[n][0] != before[n][0] for n in after), (before, after)
+    reasons = [e["reason"] for e in e2e.events("kill1")]
+    assert "GangRestart" in reasons and reasons[-1] == "JobSucceeded", reasons
+    # The killed rank's last lines survive its pod's deletion.
+    assert done["result"]["top1"] >= 0 and pids["kill1"] > 0
+
+
+def test_operator_restart_mid_training_duplicates_nothing(e2e: E2E) -> None:
+    e2e.apply(long_job(e2e, "opr", backoff=0))
+    wait_for("opr to train", lambda: stepping(e2e, "opr-worker-0"), timeout=400, interval=2)
+    before = attempts(e2e, "opr")
+    (old,) = [p["metadata"]["name"] for p in operator_pods(e2e)]
+    e2e.cluster.kubectl("delete", "pod", old, "-n", e2e.release_namespace, "--wait=true")
+
+    def new_operator_running() -> bool:
+        pods = operator_pods(e2e)
+        return any(p["metadata"]["name"] != old and p["status"].get("phase") == "Running" for p in pods)
+
+    wait_for("the Deployment's new operator pod", new_operator_running, timeout=120)
+    seen_pods: set[str] = set()
+
+    def poll(status: dict[str, Any]) -> None:
+        seen_pods.update(f"{n}/{uid}" for n, (uid, _) in attempts(e2e, "opr").items())
+
+    status = e2e.wait_phase("opr", {"Succeeded", "Failed"}, timeout=600, on_poll=poll)
+    assert status["phase"] == "Succeeded", json.dumps(status, indent=1)[-3000:]
+    assert status.get("restarts", 0) == 0
+    # The same three pods throughout: the new operator adopted them, created none and deleted none.
+    assert seen_pods == {f"{n}/{uid}" for n, (uid, _) in before.items()}
+    assert status["progress"]["epoch"] == 2 and status["result"]["top1"] >= 0
+
+
+def test_deleting_a_job_mid_training_removes_everything(e2e: E2E) -> None:
+    e2e.apply(long_job(e2e, "gone", backoff=0))
+    wait_for("gone to train", lambda: stepping(e2e, "gone-worker-0"), timeout=400, interval=2)
+    assert e2e.owned("gone") == {"Pod": ["gone-sched", "gone-worker-0", "gone-worker-1"], "Service": ["gone"],
+                                 "ConfigMap": ["gone-launch"]}
+    e2e.kubectl("delete", "ztj", "gone", "--wait=true", "--timeout=120s")
+    wait_for("the job's pods, service and config map to be gone",
+             lambda: e2e.owned("gone") == {"Pod": [], "Service": [], "ConfigMap": []}, timeout=120)
+    wait_for("the pods' objects to be removed",
+             lambda: not e2e.pods("gone"), timeout=120)
+
+
+SCHEDULING_TIMEOUT = 20
+STUCK = {
+    "no-image": ({"image": "zoo-operator/no-such-image:1"}, "ImagePullFailed", "ErrImagePull"),
+    "no-node": ({"podTemplate": {"nodeSelector": {"zoo-e2e/nowhere": "true"}}}, "SchedulingTimeout",
+                "not scheduled"),
+}
+
+
+@pytest.fixture(scope="module")
+def stuck_jobs(e2e: E2E) -> dict[str, float]:
+    """Both stuck jobs applied at once; name -> when it was applied."""
+    applied = {}
+    for name, (spec, _, _) in STUCK.items():
+        body = tiny_job(name, "resnet50_bam", e2e.data["images"])
+        body["spec"].update(spec)
+        body["spec"]["runPolicy"]["schedulingTimeoutSeconds"] = SCHEDULING_TIMEOUT
+        e2e.apply(body)
+        applied[name] = time.monotonic()
+    return applied
+
+
+@pytest.mark.parametrize("name", sorted(STUCK))
+def test_job_that_cannot_start_fails_after_the_scheduling_timeout(e2e: E2E, stuck_jobs: dict[str, float],
+                                                                  name: str) -> None:
+    _, reason, words = STUCK[name]
+    status = e2e.wait_phase(name, {"Failed", "Succeeded", "Running"}, timeout=SCHEDULING_TIMEOUT + 60)
+    waited = time.monotonic() - stuck_jobs[name]
+    assert (status["phase"], status["reason"]) == ("Failed", reason), status
+    assert words in status["message"] and f"schedulingTimeoutSeconds={SCHEDULING_TIMEOUT}" in status["message"]
+    assert waited >= SCHEDULING_TIMEOUT
+    warnings = [e["reason"] for e in e2e.events(name) if e["type"] == "Warning"]
+    assert reason in warnings
