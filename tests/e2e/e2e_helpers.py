@@ -70,7 +70,7 @@ class E2E:
         out = self.kubectl("get", "events", "--field-selector",
                            f"involvedObject.kind=ZooTrainingJob,involvedObject.name={job}", "-o", "json")
         items = json.loads(out.stdout)["items"]
-        return sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+        return sorted(items, key=lambda e: e.get("eventTime") or e.get("lastTimestamp") or "")
 
     def logs(self, pod: str) -> str:
         """The pod's whole log through the API server (kubectl logs)."""
