@@ -1,6 +1,7 @@
 """Faults, with real training processes and the chart-installed operator: a rank killed mid-training, the
 operator restarted mid-training, a job deleted mid-training, an image that cannot be pulled, ranks that cannot
-be scheduled.
+be scheduled. The four training jobs run concurrently (module fixture `disrupted`), and each is disrupted as soon
+as both its ranks are stepping; the tests then check the outcomes.
 
 A rank is killed the way an OOM killer or a node fault would: SIGKILL to its training process, found through
 /proc by the pod's environment (the local kubelet runs containers as host processes).
@@ -8,6 +9,7 @@ A rank is killed the way an OOM killer or a node fault would: SIGKILL to its tra
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from typing import Any
@@ -40,47 +42,72 @@ def attempts(e2e: E2E, job: str) -> dict[str, tuple[str, str]]:
             for p in e2e.pods(job) if not p["metadata"].get("deletionTimestamp")}
 
 
-def test_killed_rank_restarts_the_gang_or_fails_at_the_backoff_limit(e2e: E2E) -> None:
-    e2e.apply(long_job(e2e, "kill1", backoff=1))
-    e2e.apply(long_job(e2e, "kill0", backoff=0))
-    for job in ("kill1", "kill0"):
-        wait_for(f"{job}-worker-1 to train", lambda job=job: stepping(e2e, f"{job}-worker-1"), timeout=400, interval=2)
-    before = attempts(e2e, "kill1")
-    pids = {job: kill_training(e2e.namespace, f"{job}-worker-1") for job in ("kill1", "kill0")}
+@dataclasses.dataclass
+class Disruptions:
+    """What the fixture did to the running jobs, and what it saw just before."""
 
-    # backoffLimit 0: Failed, naming the rank, its exit code (128 + SIGKILL) and the limit.
-    failed = e2e.wait_phase("kill0", {"Failed", "Succeeded"}, timeout=120)
-    assert failed["phase"] == "Failed", failed
-    assert failed["reason"] == "BackoffLimitExceeded", failed
+    killed: dict[str, int] = dataclasses.field(default_factory=dict)  # job -> PID of its killed rank
+    before: dict[str, dict[str, tuple[str, str]]] = dataclasses.field(default_factory=dict)  # job -> pods
+    old_operator: str = ""
+    owned_before_delete: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+def disrupted(e2e: E2E) -> Disruptions:
+    """Four jobs trained concurrently; each is hit as soon as its ranks are stepping: kill0 and kill1 lose rank
+    1's process (backoffLimit 0 and 1), opr sees its operator pod deleted, gone is deleted."""
+    for name, backoff in (("kill0", 0), ("kill1", 1), ("opr", 0), ("gone", 0)):
+        e2e.apply(long_job(e2e, name, backoff))
+    done = Disruptions()
+    todo = {"kill0", "kill1", "opr", "gone"}
+    deadline = time.monotonic() + 600
+    while todo and time.monotonic() < deadline:
+        for job in sorted(todo):
+            if not (stepping(e2e, f"{job}-worker-0") and stepping(e2e, f"{job}-worker-1")):
+                continue
+            done.before[job] = attempts(e2e, job)
+            if job.startswith("kill"):
+                done.killed[job] = kill_training(e2e.namespace, f"{job}-worker-1")
+            elif job == "opr":
+                (done.old_operator,) = [p["metadata"]["name"] for p in operator_pods(e2e)]
+                e2e.cluster.kubectl("delete", "pod", done.old_operator, "-n", e2e.release_namespace, "--wait=false")
+            else:
+                done.owned_before_delete = e2e.owned(job)
+                e2e.kubectl("delete", "ztj", job, "--wait=false")
+            todo.discard(job)
+        time.sleep(1)
+    assert not todo, f"jobs {sorted(todo)} never started training"
+    return done
+
+
+def test_killed_rank_with_backoff_limit_0_fails_the_job(e2e: E2E, disrupted: Disruptions) -> None:
+    failed = e2e.wait_phase("kill0", {"Failed", "Succeeded"}, timeout=300)
+    assert (failed["phase"], failed["reason"]) == ("Failed", "BackoffLimitExceeded"), failed
+    # Names the rank, its exit code (128 + SIGKILL) and the limit.
     assert "kill0-worker-1 failed with exit code 137" in failed["message"], failed["message"]
     assert "backoffLimit=0" in failed["message"]
+    assert failed.get("restarts", 0) == 0
 
-    # backoffLimit 1: every pod of the gang is replaced (attempt 1), and the job still succeeds.
-    restarted = e2e.wait_phase("kill1", {"Restarting", "Failed", "Succeeded"}, timeout=120, interval=0.5)
-    assert restarted["phase"] == "Restarting", restarted
-    assert "kill1-worker-1 failed with exit code 137" in restarted["message"]
-    done = e2e.wait_phase("kill1", {"Failed", "Succeeded"}, timeout=600)
+
+def test_killed_rank_restarts_the_whole_gang_which_then_succeeds(e2e: E2E, disrupted: Disruptions) -> None:
+    done = e2e.wait_phase("kill1", {"Failed", "Succeeded"}, timeout=900)
     assert done["phase"] == "Succeeded", json.dumps(done, indent=1)[-3000:]
-    assert done["restarts"] == 1
-    after = attempts(e2e, "kill1")
+    assert done["restarts"] == 1 and done["progress"]["epoch"] == 2
+    before, after = disrupted.before["kill1"], attempts(e2e, "kill1")
     assert sorted(after) == sorted(before) == ["kill1-sched", "kill1-worker-0", "kill1-worker-1"]
+    # Every pod of the gang was replaced (attempt 1), not only the killed one.
     assert all(after[n][1] == "1" and after[n][0] != before[n][0] for n in after), (before, after)
-    reasons = [e["reason"] for e in e2e.events("kill1")]
-    assert "GangRestart" in reasons and reasons[-1] == "JobSucceeded", reasons
-    # The killed rank's last lines survive its pod's deletion.
-    assert done["result"]["top1"] >= 0 and pids["kill1"] > 0
+    events = e2e.events("kill1")
+    restart = [e for e in events if e["reason"] == "GangRestart"]
+    assert restart and "kill1-worker-1 failed with exit code 137" in restart[0]["message"]
+    assert events[-1]["reason"] == "JobSucceeded", [e["reason"] for e in events]
 
 
-def test_operator_restart_mid_training_duplicates_nothing(e2e: E2E) -> None:
-    e2e.apply(long_job(e2e, "opr", backoff=0))
-    wait_for("opr to train", lambda: stepping(e2e, "opr-worker-0"), timeout=400, interval=2)
-    before = attempts(e2e, "opr")
-    (old,) = [p["metadata"]["name"] for p in operator_pods(e2e)]
-    e2e.cluster.kubectl("delete", "pod", old, "-n", e2e.release_namespace, "--wait=true")
-
+def test_operator_restart_mid_training_duplicates_nothing(e2e: E2E, disrupted: Disruptions) -> None:
     def new_operator_running() -> bool:
         pods = operator_pods(e2e)
-        return any(p["metadata"]["name"] != old and p["status"].get("phase") == "Running" for p in pods)
+        return any(p["metadata"]["name"] != disrupted.old_operator and p["status"].get("phase") == "Running"
+                   for p in pods)
 
     wait_for("the Deployment's new operator pod", new_operator_running, timeout=120)
     seen_pods: set[str] = set()
@@ -88,24 +115,21 @@ def test_operator_restart_mid_training_duplicates_nothing(e2e: E2E) -> None:
     def poll(status: dict[str, Any]) -> None:
         seen_pods.update(f"{n}/{uid}" for n, (uid, _) in attempts(e2e, "opr").items())
 
-    status = e2e.wait_phase("opr", {"Succeeded", "Failed"}, timeout=600, on_poll=poll)
+    status = e2e.wait_phase("opr", {"Succeeded", "Failed"}, timeout=900, on_poll=poll)
     assert status["phase"] == "Succeeded", json.dumps(status, indent=1)[-3000:]
     assert status.get("restarts", 0) == 0
     # The same three pods throughout: the new operator adopted them, created none and deleted none.
-    assert seen_pods == {f"{n}/{uid}" for n, (uid, _) in before.items()}
+    assert seen_pods == {f"{n}/{uid}" for n, (uid, _) in disrupted.before["opr"].items()}
     assert status["progress"]["epoch"] == 2 and status["result"]["top1"] >= 0
 
 
-def test_deleting_a_job_mid_training_removes_everything(e2e: E2E) -> None:
-    e2e.apply(long_job(e2e, "gone", backoff=0))
-    wait_for("gone to train", lambda: stepping(e2e, "gone-worker-0"), timeout=400, interval=2)
-    assert e2e.owned("gone") == {"Pod": ["gone-sched", "gone-worker-0", "gone-worker-1"], "Service": ["gone"],
-                                 "ConfigMap": ["gone-launch"]}
-    e2e.kubectl("delete", "ztj", "gone", "--wait=true", "--timeout=120s")
+def test_deleting_a_job_mid_training_removes_everything(e2e: E2E, disrupted: Disruptions) -> None:
+    assert disrupted.owned_before_delete == {"Pod": ["gone-sched", "gone-worker-0", "gone-worker-1"],
+                                             "Service": ["gone"], "ConfigMap": ["gone-launch"]}
+    wait_for("the job to be gone", lambda: e2e.get("ztj", "gone") is None, timeout=120)
     wait_for("the job's pods, service and config map to be gone",
              lambda: e2e.owned("gone") == {"Pod": [], "Service": [], "ConfigMap": []}, timeout=120)
-    wait_for("the pods' objects to be removed",
-             lambda: not e2e.pods("gone"), timeout=120)
+    wait_for("the pod objects to be removed", lambda: not e2e.pods("gone"), timeout=120)
 
 
 SCHEDULING_TIMEOUT = 20
