@@ -24,9 +24,9 @@ test: setup cluster-build
 test-unit: setup
 	$(VENV)/bin/pytest tests/unit
 
-## lint: ruff over the Python packages and tests
+## lint: ruff over the Python packages, the local cluster and tests
 lint: setup
-	$(VENV)/bin/ruff check operator workloads tests
+	$(VENV)/bin/ruff check operator workloads tests hack/cluster
 
 ## lock: re-resolve uv.lock after changing a pyproject.toml
 lock:

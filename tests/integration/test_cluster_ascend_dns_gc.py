@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
-from kubehelpers import python_pod, wait_for
+from kubehelpers import Kube, python_pod, wait_for
 
 pytestmark = pytest.mark.integration
 ASCEND = "ascend.kubectl.kubernetes.io/ascend-910-configuration"
@@ -20,7 +21,7 @@ def ascend_pod(name: str, devices: int, node: str) -> dict:
     )
 
 
-def test_ascend_pods_get_distinct_devices_and_the_annotation_before_start(kube):
+def test_ascend_pods_get_distinct_devices_and_the_annotation_before_start(kube: Kube) -> None:
     kube.apply(ascend_pod("npu-a", 4, "ascend-node-2"), ascend_pod("npu-b", 2, "ascend-node-2"))
     seen = []
     for name in ("npu-a", "npu-b"):
@@ -39,13 +40,15 @@ def test_ascend_pods_get_distinct_devices_and_the_annotation_before_start(kube):
     assert [len(s) for s in seen] == [4, 2] and not seen[0] & seen[1]
 
 
-def test_pods_resolve_each_other_through_a_headless_service_and_talk_over_their_ips(kube):
+def test_pods_resolve_each_other_through_a_headless_service_and_talk_over_their_ips(kube: Kube) -> None:
     labels = {"app": "dns"}
+    # Pods share the host's network namespace: a fixed port could be taken by a 0.0.0.0 listener elsewhere.
+    port = random.randint(18000, 19999)
     server = python_pod(
         "srv",
         "import os, http.server\n"
-        "s = http.server.HTTPServer((os.environ['POD_IP'], 8080), http.server.SimpleHTTPRequestHandler)\n"
-        "s.serve_forever()",
+        "s = http.server.HTTPServer((os.environ['POD_IP'], PORT), http.server.SimpleHTTPRequestHandler)\n"
+        "s.serve_forever()".replace("PORT", str(port)),
         labels=labels,
         hostname="srv",
         subdomain="grp",
@@ -67,17 +70,17 @@ def test_pods_resolve_each_other_through_a_headless_service_and_talk_over_their_
         "for _ in range(100):\n"
         "    try:\n"
         "        ips = [socket.gethostbyname(n) for n in ('srv.grp', 'srv.grp.NS.svc.cluster.local', 'grp')]\n"
-        "        body = urllib.request.urlopen('http://srv.grp:8080/name', timeout=2).read().decode()\n"
+        "        body = urllib.request.urlopen('http://srv.grp:PORT/name', timeout=2).read().decode()\n"
         "        break\n"
         "    except OSError:\n"
         "        time.sleep(0.3)\n"
-        "print(' '.join(ips), body, flush=True)\n".replace("NS", kube.ns),
+        "print(' '.join(ips), body, flush=True)\n".replace("NS", kube.ns).replace("PORT", str(port)),
     )
     service = {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": "grp"},
-        "spec": {"clusterIP": "None", "selector": labels, "ports": [{"port": 8080}]},
+        "spec": {"clusterIP": "None", "selector": labels, "ports": [{"port": port}]},
     }
     kube.apply(service, server)
     wait_for("server running", lambda: kube.pod_phase("srv") == "Running")
@@ -87,7 +90,7 @@ def test_pods_resolve_each_other_through_a_headless_service_and_talk_over_their_
     assert kube.logs("cli").split() == [srv_ip, srv_ip, srv_ip, "srv"]
 
 
-def test_garbage_collector_deletes_dependents_of_a_deleted_owner(kube):
+def test_garbage_collector_deletes_dependents_of_a_deleted_owner(kube: Kube) -> None:
     kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner"}, "data": {}})
     uid = kube.get("configmap", "owner")["metadata"]["uid"]
     ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid}

@@ -66,3 +66,9 @@ def test_new_namespace_gets_service_account_and_root_ca(cluster, namespace):
         timeout=30,
     )
     assert "BEGIN CERTIFICATE" in json.loads(ca)["data"]["ca.crt"]
+
+
+def test_helm_reaches_the_cluster(cluster) -> None:
+    # helm's list talks to the API server (its release storage is Secrets): an empty table, no error.
+    out = cluster.helm("list", "--all-namespaces", "-o", "json")
+    assert out.stdout.strip() == "[]"

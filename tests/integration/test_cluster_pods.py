@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 
 import pytest
-from kubehelpers import CPU_IMAGE, python_pod, wait_for
+from kubehelpers import CPU_IMAGE, Kube, python_pod, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +32,7 @@ def field(name: str, path: str) -> dict:
     return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
 
 
-def test_env_volumes_and_configmap_updates_reach_the_running_process(kube):
+def test_env_volumes_and_configmap_updates_reach_the_running_process(kube: Kube) -> None:
     kube.apply(
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"greeting": "hello"}},
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sec"}, "stringData": {"pw": "s3cret"}},
@@ -90,7 +91,7 @@ def test_env_volumes_and_configmap_updates_reach_the_running_process(kube):
     assert time.monotonic() - changed_at < 15
 
 
-def test_logs_follow_and_termination_message_and_exit_code(kube):
+def test_logs_follow_and_termination_message_and_exit_code(kube: Kube) -> None:
     code = (
         "import sys\n"
         "for i in range(3): print(f'line {i}', flush=True)\n"
@@ -108,7 +109,7 @@ def test_logs_follow_and_termination_message_and_exit_code(kube):
     assert json.loads(state["message"]) == {"status": "failed", "reason": "DatasetMissing"}
 
 
-def test_restart_on_failure_counts_restarts_and_keeps_previous_log(kube):
+def test_restart_on_failure_counts_restarts_and_keeps_previous_log(kube: Kube) -> None:
     code = (
         "import os\n"
         "marker = '/scratch/ran'\n"
@@ -134,7 +135,7 @@ def test_restart_on_failure_counts_restarts_and_keeps_previous_log(kube):
     assert kube.logs("retry", "--previous").strip() == "first run"
 
 
-def test_init_containers_run_first_in_order(kube):
+def test_init_containers_run_first_in_order(kube: Kube) -> None:
     def init(name: str) -> dict:
         cmd = f"open('/steps/order', 'a').write('{name} ')"
         mounts = [{"name": "work", "mountPath": "/steps"}]
@@ -155,7 +156,7 @@ def test_init_containers_run_first_in_order(kube):
     assert [s["state"]["terminated"]["reason"] for s in inits] == ["Completed", "Completed"]
 
 
-def test_deleting_a_pod_kills_its_process_and_removes_the_object(kube):
+def test_deleting_a_pod_kills_its_process_and_removes_the_object(kube: Kube) -> None:
     kube.apply(python_pod("sleeper", "import os, time\nprint(os.getpid(), flush=True)\ntime.sleep(3600)"))
     pid = int(wait_for("pid in log", lambda: kube.logs("sleeper").strip()))
     assert os.path.exists(f"/proc/{pid}")
@@ -164,7 +165,7 @@ def test_deleting_a_pod_kills_its_process_and_removes_the_object(kube):
     wait_for("process gone", lambda: not os.path.exists(f"/proc/{pid}"), 10)
 
 
-def test_unknown_image_fails_the_pull_and_stays_pending(kube):
+def test_unknown_image_fails_the_pull_and_stays_pending(kube: Kube) -> None:
     pod = python_pod("nope", "print(1)")
     pod["spec"]["containers"][0]["image"] = "registry.example/not-mapped:1.0"
     kube.apply(pod)
@@ -175,3 +176,45 @@ def test_unknown_image_fails_the_pull_and_stays_pending(kube):
 
     assert wait_for("ErrImagePull", lambda: waiting_reason() == "ErrImagePull" and "ErrImagePull")
     assert kube.pod_phase("nope") == "Pending"
+    events = kube.cluster.kubectl(
+        "get", "events", "-n", kube.ns, "--field-selector", "involvedObject.name=nope", "-o", "json"
+    ).stdout
+    assert any(e["reason"] == "Failed" and e["type"] == "Warning" for e in json.loads(events)["items"])
+
+
+def test_logs_follow_streams_lines_while_the_container_runs(kube: Kube) -> None:
+    kube.apply(
+        python_pod(
+            "ticker",
+            "import time\nfor i in range(600):\n    print(f'tick {i}', flush=True)\n    time.sleep(0.2)",
+        )
+    )
+    wait_for("ticker running", lambda: kube.pod_phase("ticker") == "Running")
+    cmd = ["kubectl", "logs", "-f", "--tail=1", "-n", kube.ns, "ticker"]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=kube.cluster.env) as follow:
+        assert follow.stdout is not None
+        lines = [follow.stdout.readline().strip() for _ in range(15)]
+        follow.kill()
+    numbers = [int(line.split()[1]) for line in lines]
+    # With --tail=1 only the first line existed before; 14 more arrived while following: the stream is live.
+    assert numbers == list(range(numbers[0], numbers[0] + 15))
+    assert kube.pod_phase("ticker") == "Running"
+
+
+IN_CLUSTER = """
+import json, os, ssl, urllib.request
+sa = "/var/run/secrets/kubernetes.io/serviceaccount"
+ctx = ssl.create_default_context(cafile=sa + "/ca.crt")
+url = "https://%s:%s/apis/authentication.k8s.io/v1/selfsubjectreviews" % (
+    os.environ["KUBERNETES_SERVICE_HOST"], os.environ["KUBERNETES_SERVICE_PORT"])
+body = json.dumps({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}).encode()
+req = urllib.request.Request(url, data=body, method="POST", headers={
+    "Authorization": "Bearer " + open(sa + "/token").read(), "Content-Type": "application/json"})
+print(json.load(urllib.request.urlopen(req, context=ctx))["status"]["userInfo"]["username"], flush=True)
+"""
+
+
+def test_in_cluster_client_reaches_the_api_server_with_its_service_account_token(kube: Kube) -> None:
+    kube.apply(python_pod("whoami", IN_CLUSTER))
+    wait_for("pod done", lambda: kube.pod_phase("whoami") in ("Succeeded", "Failed"))
+    assert kube.logs("whoami").strip() == f"system:serviceaccount:{kube.ns}:default"

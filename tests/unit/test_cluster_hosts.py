@@ -47,3 +47,12 @@ def test_empty_selector_selects_nothing():
     assert not selects(None, {"a": "b"})
     assert selects({"a": "b"}, {"a": "b", "c": "d"})
     assert not selects({"a": "b"}, {"a": "x"})
+
+
+def test_api_proxy_answers_for_the_kubernetes_service_names():
+    me = pod("a", ip="127.1.0.1")
+    got = lines(render_hosts(me, "127.1.0.1", [me], [], api_ip="127.1.255.254"))
+    assert (
+        "127.1.255.254",
+        "kubernetes kubernetes.default kubernetes.default.svc kubernetes.default.svc.cluster.local",
+    ) in got

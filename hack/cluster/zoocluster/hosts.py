@@ -43,12 +43,27 @@ def _names(base: list[str], ns: str, own_ns: str) -> list[str]:
     return names
 
 
+API_NAMES = [
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    f"kubernetes.default.svc.{CLUSTER_DOMAIN}",
+]
+
+
 def render_hosts(
-    pod: dict[str, Any], pod_ip: str, pods: list[dict[str, Any]], services: list[dict[str, Any]]
+    pod: dict[str, Any],
+    pod_ip: str,
+    pods: list[dict[str, Any]],
+    services: list[dict[str, Any]],
+    api_ip: str | None = None,
 ) -> str:
-    """The /etc/hosts text for `pod` (whose IP is pod_ip), given every pod and Service of the cluster."""
+    """The /etc/hosts text for `pod` (whose IP is pod_ip), given every pod and Service of the cluster;
+    api_ip (the API proxy, see apiproxy.py) answers for kubernetes.default.svc."""
     own_ns = pod["metadata"]["namespace"]
     lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+    if api_ip:
+        lines.append(f"{api_ip}\t{' '.join(API_NAMES)}")
     own = [pod_hostname(pod)]
     if pod["spec"].get("subdomain"):
         own = _names([pod_hostname(pod), pod["spec"]["subdomain"]], own_ns, own_ns) + own

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from zoocluster import devices, images, logserver, nodes
+from zoocluster import apiproxy, devices, images, logserver, nodes
 from zoocluster.config import REPO, ClusterConfig
 from zoocluster.informer import Informer
 from zoocluster.kubeapi import ApiError, Client, Credentials
@@ -41,6 +41,7 @@ class Kubelet:
         self.state_dir = cfg.state_dir / "kubelet"
         self.images = images.load_images(cfg.images_file, REPO)
         self.api_host, self.api_port = "127.0.0.1", cfg.apiserver_port
+        self.api_proxy_ip: str | None = f"{cfg.pod_prefix}.255.254"
         self.node_specs = nodes.load_nodes(cfg.nodes_file.read_text())
         self.nodes: dict[str, NodeInfo] = {}
         for i, spec in enumerate(self.node_specs, start=1):
@@ -99,6 +100,11 @@ class Kubelet:
             str(pki / "ca.crt"),
             self.find_log,
         )
+        try:
+            apiproxy.Forwarder((self.api_proxy_ip or "", 443), (self.api_host, self.api_port)).start()
+        except OSError as exc:  # pods still have KUBERNETES_SERVICE_HOST/PORT
+            log.warning("no API proxy for kubernetes.default.svc:443: %s", exc)
+            self.api_proxy_ip = None
         for inf in (self.cms, self.secrets, self.svcs, self.pods):
             inf.start()
         for inf in (self.cms, self.secrets, self.svcs, self.pods):
@@ -143,7 +149,11 @@ class Kubelet:
             for spec in self.node_specs:
                 try:
                     nodes.heartbeat(self.client, spec, self.nodes[spec.name].ip, self.cfg.kubelet_port)
-                except (ApiError, OSError, ValueError) as exc:  # keep beating; the API server may be restarting
+                except (
+                    ApiError,
+                    OSError,
+                    ValueError,
+                ) as exc:  # keep beating; the API server may be restarting
                     log.warning("heartbeat %s: %s", spec.name, exc)
 
     def find_log(

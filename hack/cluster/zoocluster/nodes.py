@@ -158,7 +158,7 @@ def heartbeat(client: Client, spec: NodeSpec, ip: str, port: int) -> None:
 
 @dataclass
 class IpPool:
-    """Pod IPs <prefix>.<x>.<y> (x 0..255, y 1..254), one per pod until the pod is gone."""
+    """Pod IPs <prefix>.<x>.<y> (x 0..254, y 1..254), one per pod until the pod is gone (x 255 is reserved)."""
 
     prefix: str
     held: dict[str, str] = field(default_factory=dict)
@@ -169,8 +169,8 @@ class IpPool:
         if uid in self.held:
             return self.held[uid]
         used = set(self.held.values())
-        for _ in range(256 * 254):
-            n, self._next = self._next, (self._next + 1) % (256 * 254)
+        for _ in range(255 * 254):
+            n, self._next = self._next, (self._next + 1) % (255 * 254)
             ip = f"{self.prefix}.{n // 254}.{n % 254 + 1}"
             if ip not in used:
                 self.held[uid] = ip

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from zoocluster import devices, envvars, hosts, images
+from zoocluster import containers, devices, envvars, hosts, images
 from zoocluster.kubeapi import ApiError, Client
 from zoocluster.podstatus import (
     ContainerState,
@@ -28,7 +28,6 @@ from zoocluster.runtime import ContainerProcess
 from zoocluster.volumes import PodVolumes
 
 log = logging.getLogger(__name__)
-TERMINATION_LOG = "/dev/termination-log"
 MESSAGE_LIMIT = 4096
 
 
@@ -50,16 +49,27 @@ class KubeletContext(Protocol):
     images: dict[str, images.Image]
     api_host: str
     api_port: int
+    api_proxy_ip: str | None
 
-    def node(self, name: str) -> NodeInfo: ...
+    def node(self, name: str) -> NodeInfo:
+        """One of the kubelet's nodes."""
+        ...
 
-    def configmap(self, ns: str, name: str) -> dict[str, Any] | None: ...
+    def configmap(self, ns: str, name: str) -> dict[str, Any] | None:
+        """A cached ConfigMap, or None."""
+        ...
 
-    def secret(self, ns: str, name: str) -> dict[str, Any] | None: ...
+    def secret(self, ns: str, name: str) -> dict[str, Any] | None:
+        """A cached Secret, or None."""
+        ...
 
-    def cluster_pods(self) -> list[dict[str, Any]]: ...
+    def cluster_pods(self) -> list[dict[str, Any]]:
+        """Every pod of the cluster."""
+        ...
 
-    def services(self) -> list[dict[str, Any]]: ...
+    def services(self) -> list[dict[str, Any]]:
+        """Every Service of the cluster."""
+        ...
 
 
 class PodWorker(threading.Thread):
@@ -136,8 +146,11 @@ class PodWorker(threading.Thread):
                 self._publish(pod)
                 self._wake.wait(0.25)
                 self._wake.clear()
-        except Exception:  # a bug here must not take the kubelet down; the pod is left as it is
-            log.exception("pod worker %s crashed", self.name)
+        except Exception:  # a bug or an API failure must not take the kubelet down
+            log.exception(
+                "pod worker %s crashed; stopping its containers (the next sync starts over)", self.name
+            )
+            self._stop_all(2.0)
         finally:
             self._release()
 
@@ -178,7 +191,9 @@ class PodWorker(threading.Thread):
             if restart_wanted(policy, code):
                 state.last_terminated = state.terminated_dict()
                 state.state, state.reason, state.message = "waiting", "CrashLoopBackOff", ""
-                self.restart_at[name] = time.monotonic() + backoff_seconds(state.restart_count)
+                delay = backoff_seconds(state.restart_count)
+                self.restart_at[name] = time.monotonic() + delay
+                self._event(pod, "BackOff", f"Back-off {delay:.0f}s restarting container {name}", name, True)
             return
         if state.state == "terminated":
             return
@@ -194,6 +209,10 @@ class PodWorker(threading.Thread):
         unknown = [c for c in self.init + self.main if images.resolve(self.ctx.images, c.image) is None]
         if unknown:
             for c in unknown:
+                if c.reason != "ErrImagePull":
+                    self._event(
+                        pod, "Failed", f'Failed to pull image "{c.image}": not in images.yaml', c.name, True
+                    )
                 c.reason = "ErrImagePull"
                 c.message = (
                     f'image "{c.image}" is not known to the local kubelet (see hack/cluster/images.yaml)'
@@ -248,30 +267,23 @@ class PodWorker(threading.Thread):
             self.volumes.sync(pod, self.pod_ip, self.node.ip)
         except envvars.ConfigError as exc:
             log.warning("pod %s: volume refresh: %s", self.name, exc)
-        text = hosts.render_hosts(pod, self.pod_ip, self.ctx.cluster_pods(), self.ctx.services()).encode()
+        text = hosts.render_hosts(
+            pod, self.pod_ip, self.ctx.cluster_pods(), self.ctx.services(), self.ctx.api_proxy_ip
+        ).encode()
         path = self.dir / "hosts"
         if path.read_bytes() != text:
-            fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+            # Overwrite, then cut to length: a reader never sees an empty file (a rename would break the mount).
+            fd = os.open(path, os.O_WRONLY)
             try:
                 os.write(fd, text)
+                os.ftruncate(fd, len(text))
             finally:
                 os.close(fd)
 
     def _start(self, pod: dict[str, Any], spec: dict[str, Any], state: ContainerState) -> None:
         image = images.resolve(self.ctx.images, state.image)
         assert image is not None
-        base = {
-            "PATH": f"{image.root}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "HOME": "/root",
-            "HOSTNAME": hosts.pod_hostname(pod),
-            "KUBERNETES_SERVICE_HOST": self.ctx.api_host,
-            "KUBERNETES_SERVICE_PORT": str(self.ctx.api_port),
-            "KUBERNETES_SERVICE_PORT_HTTPS": str(self.ctx.api_port),
-            "KUBERNETES_PORT": f"tcp://{self.ctx.api_host}:{self.ctx.api_port}",
-            **image.env,
-        }
-        if self.device_ids:
-            base["ASCEND_VISIBLE_DEVICES"] = ",".join(str(i) for i in self.device_ids)
+        base = containers.base_env(image, pod, self.ctx.api_host, self.ctx.api_port, self.device_ids)
         try:
             env = envvars.container_env(
                 pod, spec, base, self.pod_ip, self.node.ip, self.ctx.configmap, self.ctx.secret
@@ -286,28 +298,7 @@ class PodWorker(threading.Thread):
         message_file = self.dir / "termination" / name
         message_file.parent.mkdir(parents=True, exist_ok=True)
         message_file.write_bytes(b"")
-        mounts = [
-            {"source": str(self.dir / "hosts"), "target": "/etc/hosts", "readOnly": False, "file": True},
-            {
-                "source": str(message_file),
-                "target": spec.get("terminationMessagePath") or TERMINATION_LOG,
-                "readOnly": False,
-                "file": True,
-            },
-        ]
-        by_name = {v["name"]: v for v in pod["spec"].get("volumes") or []}
-        for vm in spec.get("volumeMounts") or []:
-            source = self.volumes.host_path(by_name[vm["name"]])
-            if vm.get("subPath"):
-                source = source / vm["subPath"]
-            mounts.append(
-                {
-                    "source": str(source),
-                    "target": vm["mountPath"],
-                    "readOnly": bool(vm.get("readOnly")),
-                    "file": source.is_file(),
-                }
-            )
+        mounts = containers.mounts(pod, spec, self.volumes.host_path, self.dir / "hosts", message_file)
         proc_spec = {
             "mounts": mounts,
             "hostname": hosts.pod_hostname(pod),
@@ -330,6 +321,7 @@ class PodWorker(threading.Thread):
         state.container_id = f"zoo://{proc.pid}"
         state.ever_started = True
         log.info("pod %s container %s started, pid %d", self.name, name, proc.pid)
+        self._event(pod, "Started", f"Started container {name} (pid {proc.pid})", name)
 
     def _termination_message(self, spec: dict[str, Any], code: int, name: str, instance: int) -> str:
         """The termination message file, or (FallbackToLogsOnError, on failure) the log's tail."""
@@ -388,6 +380,9 @@ class PodWorker(threading.Thread):
         """Graceful deletion: stop the containers, report, then delete the object for good."""
         meta = pod["metadata"]
         grace = meta.get("deletionGracePeriodSeconds")
+        for name, proc in self.procs.items():
+            if proc.poll() is None:
+                self._event(pod, "Killing", f"Stopping container {name}", name)
         self._stop_all(float(30 if grace is None else grace))
         self._publish(pod)
         try:
@@ -398,6 +393,35 @@ class PodWorker(threading.Thread):
         except ApiError as exc:
             if exc.status not in (404, 409):
                 log.warning("pod %s: final delete: %s", self.name, exc)
+
+    def _event(
+        self, pod: dict[str, Any], reason: str, message: str, container: str = "", warning: bool = False
+    ) -> None:
+        """Record an Event on the pod, as a kubelet does (kubectl describe shows them); failures are ignored."""
+        meta, now = pod["metadata"], now_rfc3339()
+        involved = {"apiVersion": "v1", "kind": "Pod", "namespace": meta["namespace"], "name": meta["name"]}
+        involved["uid"] = self.uid
+        if container:
+            involved["fieldPath"] = f"spec.containers{{{container}}}"
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": involved,
+            "reason": reason,
+            "message": message,
+            "type": "Warning" if warning else "Normal",
+            "source": {"component": "kubelet", "host": self.node.name},
+            "reportingComponent": "kubelet",
+            "reportingInstance": self.node.name,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            self.ctx.client.create(f"/api/v1/namespaces/{meta['namespace']}/events", event)
+        except (ApiError, OSError) as exc:
+            log.warning("pod %s: event %s: %s", self.name, reason, exc)
 
     def _release_devices(self) -> None:
         if self.node.allocator is not None:
