@@ -1,44 +1,51 @@
-"""kopf handlers: thin shims that hand the work to `reconcile` (loaded by `zoo-operator run` or `kopf run`).
+"""kopf handlers: thin shims around `runner` (loaded by `zoo-operator run` or `kopf run -m zoo_operator.handlers`).
 
 - an index of the operator's pods by (namespace, job name), so a pass never lists pods;
-- a timer per ZooTrainingJob that runs one reconcile pass.
+- a watch of ZooTrainingJobs that keeps the runner's view of every job current;
+- the runner's loop, started with the operator and stopped with it.
+No handler needs a finalizer, so jobs stay deletable when the operator is gone.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import time
 from typing import Any
 
 import kopf
 
 from zoo_operator import conditions as c
-from zoo_operator import kube, metrics, podview, reconcile, schema
+from zoo_operator import kube, metrics, podview, runner, schema
 from zoo_operator import settings as settings_mod
 
-TICK_SECONDS = 2.0
 SETTINGS = settings_mod.from_env()
 
 
 @kopf.on.startup()
-async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    """Keep kopf's bookkeeping in annotations (our status schema has no place for it); start /metrics."""
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="modelzoo.io")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="modelzoo.io")
-    # Per-object log lines are not turned into Events (a 2 s timer would flood them); the reconciler posts its
-    # own Events for every transition. Timer successes are not logged either, for the same reason.
+async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, zoo_pods: kopf.Index, **_: Any) -> None:
+    """Configure kopf, start /metrics and the reconcile loop."""
+    # kopf's per-object log lines are not turned into Events; the reconciler posts its own for every transition.
     settings.posting.level = logging.WARNING
-    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     if SETTINGS.metrics_port:
         memo["metrics_runner"] = await metrics.serve(SETTINGS.metrics_port)
 
+    def lookup(namespace: str, name: str) -> list[podview.PodView]:
+        return list(zoo_pods.get((namespace, name), []))
+
+    memo["runner"] = runner.Runner(SETTINGS, lookup)
+    memo["loop"] = asyncio.get_running_loop().create_task(memo["runner"].run_forever())
+
 
 @kopf.on.cleanup()
-async def shutdown(memo: kopf.Memo, **_: Any) -> None:
-    """Stop /metrics and close the API client's HTTP session."""
-    runner = memo.get("metrics_runner")
-    if runner is not None:
-        await runner.cleanup()
+async def stop(memo: kopf.Memo, **_: Any) -> None:
+    """Stop the loop and /metrics, close the API client's HTTP session."""
+    loop_task = memo.get("loop")
+    if loop_task is not None:
+        loop_task.cancel()
+        await asyncio.gather(loop_task, return_exceptions=True)
+    metrics_runner = memo.get("metrics_runner")
+    if metrics_runner is not None:
+        await metrics_runner.cleanup()
     await kube.close()
 
 
@@ -48,17 +55,14 @@ def zoo_pods(body: kopf.Body, namespace: str, labels: kopf.Labels, **_: Any) -> 
     return {(namespace, labels[c.LABEL_JOB]): podview.view(body)}
 
 
-@kopf.timer(schema.GROUP, schema.VERSION, schema.PLURAL, interval=TICK_SECONDS)
-async def tick(body: kopf.Body, memo: kopf.Memo, zoo_pods: kopf.Index, namespace: str, name: str,
-               uid: str, **_: Any) -> None:
-    """One reconcile pass of one job."""
-    mem = memo.get("zoo")
-    if mem is None:
-        mem = memo["zoo"] = reconcile.JobMemory()
-    # Only pods this job controls: a pod with our labels but another owner is never touched.
-    pods = [p for p in zoo_pods.get((namespace, name), []) if p.owner_uid == uid]
-
-    def emit(kind: str, reason: str, message: str) -> None:
-        kopf.event(body, type=kind, reason=reason, message=message[:1000])
-
-    await reconcile.reconcile(body, pods, SETTINGS, mem, time.time(), emit)
+@kopf.on.event(schema.GROUP, schema.VERSION, schema.PLURAL)
+def job_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """Keep the runner's copy of each job current."""
+    job_runner: runner.Runner | None = memo.get("runner")
+    obj = event.get("object") or {}
+    if job_runner is None or not isinstance(obj, dict):
+        return
+    if event.get("type") == "DELETED":
+        job_runner.forget(str((obj.get("metadata") or {}).get("uid") or ""))
+    else:
+        job_runner.observe(obj)

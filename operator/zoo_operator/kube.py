@@ -6,6 +6,7 @@ that is gone, is not an error. Objects go in and come out as plain dicts.
 
 from __future__ import annotations
 
+import datetime
 import logging
 from typing import Any
 
@@ -113,6 +114,31 @@ async def patch_job_status(namespace: str, name: str, patch: Obj) -> None:
     """Merge-patch the status subresource of a ZooTrainingJob."""
     await (await _custom()).patch_namespaced_custom_object_status(
         schema.GROUP, schema.VERSION, namespace, schema.PLURAL, name, {"status": patch}, _content_type=_MERGE)
+
+
+async def post_event(job: Obj, kind: str, reason: str, message: str) -> None:
+    """Post a core/v1 Event about a job (type Normal or Warning); failures are logged, never raised."""
+    meta = job.get("metadata") or {}
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    event = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{meta.get('name', 'job')}.", "namespace": meta.get("namespace")},
+        "involvedObject": {"apiVersion": f"{schema.GROUP}/{schema.VERSION}", "kind": schema.KIND,
+                           "name": meta.get("name"), "namespace": meta.get("namespace"), "uid": meta.get("uid")},
+        "type": kind,
+        "reason": reason,
+        "message": message[:1024],
+        "source": {"component": "zoo-operator"},
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }
+    try:
+        await (await _core()).create_namespaced_event(meta.get("namespace"), event)
+    except ApiException as err:
+        log.warning("could not post event %s for %s/%s: %s", reason, meta.get("namespace"), meta.get("name"),
+                    err.reason)
 
 
 async def delete_job(namespace: str, name: str) -> None:

@@ -17,9 +17,19 @@ from zoo_operator import logparse, render
 from zoo_operator.podview import PodView, parse_time
 from zoo_operator.spec import JobSpec
 
-
 # Longest piece of a rank's termination message quoted in status.message.
 MESSAGE_CHARS = 300
+# Whole-gang restarts wait 10 s, 20 s, 40 s ... (at most 5 min) before recreating pods, so a rank that fails at
+# once does not turn into a tight loop against the scheduler and the apiserver.
+RESTART_BACKOFF_SECONDS = 10.0
+RESTART_BACKOFF_MAX_SECONDS = 300.0
+
+
+def restart_backoff(restarts: int) -> float:
+    """Seconds to wait before recreating the pods of restart number `restarts` (1-based)."""
+    if restarts <= 0:
+        return 0.0
+    return min(RESTART_BACKOFF_SECONDS * 2 ** (restarts - 1), RESTART_BACKOFF_MAX_SECONDS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +42,7 @@ class JobState:
     restarts: int = 0
     start_time: float | None = None
     completion_time: float | None = None
+    restart_time: float | None = None
 
 
 def state_from_status(status: Mapping[str, Any] | None) -> JobState:
@@ -45,6 +56,7 @@ def state_from_status(status: Mapping[str, Any] | None) -> JobState:
         restarts=restarts if isinstance(restarts, int) and restarts >= 0 else 0,
         start_time=parse_time(status.get("startTime")),
         completion_time=parse_time(status.get("completionTime")),
+        restart_time=parse_time(status.get("restartTime")),
     )
 
 
@@ -156,8 +168,11 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
     create = tuple(i for i in wanted if names[i] not in taken)
     up = [p for p in ordered if p.running or p.exit_code == 0]
     if extra or (state.phase == c.RESTARTING and len(up) < len(wanted)):
-        return Decision(c.RESTARTING, c.REASON_GANG_RESTART,
-                        state.message or "restarting all ranks", create=create if not extra else (), delete=extra)
+        wait = restart_backoff(attempt) - (now - (state.restart_time or now - 1e9))
+        if extra or wait > 0:
+            create = ()
+        return Decision(c.RESTARTING, c.REASON_GANG_RESTART, state.message or "restarting all ranks",
+                        create=create, delete=extra)
     if len(up) == len(wanted):
         return Decision(c.RUNNING, c.REASON_ALL_RANKS_RUNNING, f"all {len(wanted)} pods running")
     waiting = len(wanted) - len(up)

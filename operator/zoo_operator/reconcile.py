@@ -1,8 +1,8 @@
 """One reconcile pass for one job: read, decide (pure), write status, then create/delete (through `kube`).
 
-Called by the kopf timer with the job body and its pods from the pod index. Per-job memory (`JobMemory`) holds
-what must survive between passes but not an operator restart: parsed logs, the last status write, what was
-already ensured. Everything in it can be rebuilt from the cluster.
+Called by the runner (runner.py) with the job body and its pods from the pod index. Per-job memory
+(`JobMemory`) holds what must survive between passes but not an operator restart: parsed logs, the last status
+write, what was already ensured. Everything in it can be rebuilt from the cluster.
 """
 
 from __future__ import annotations
@@ -76,6 +76,10 @@ def devices_of(job: spec.JobSpec, pods: Sequence[PodView]) -> list[ranktable.Dev
 async def _read_logs(job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory, tail: int) -> None:
     todo = [p for p in pods if (p.running or p.terminated) and not (
         p.name in mem.logs and mem.logs[p.name].uid == p.uid and mem.logs[p.name].final)]
+    if len(pods) > status.MAX_RANKS_WITH_LINES:
+        # Big jobs: status keeps lines only for rank 0 and failed ranks, so only those logs are read.
+        first = _rank0(job, pods, mem)
+        todo = [p for p in todo if p.name in (first, render.worker_name(job, 0)) or p.failed]
     gate = asyncio.Semaphore(LOG_CONCURRENCY)
 
     async def one(pod: PodView) -> None:

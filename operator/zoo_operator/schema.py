@@ -336,6 +336,8 @@ def _status() -> Schema:
                 "checkpoint": _str("Path of the last checkpoint inside the checkpoint volume."),
             }),
             "restarts": _int("Whole-gang restarts so far."),
+            "restartTime": _str("When the last whole-gang restart began (pods come back after a backoff).",
+                                format="date-time"),
             "startTime": _str("When the operator first created pods.", format="date-time"),
             "completionTime": _str("When the job succeeded or failed.", format="date-time"),
         },

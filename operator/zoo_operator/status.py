@@ -137,20 +137,25 @@ def compute(*, prev: Mapping[str, Any], state: JobState, decision: Decision, pod
         "restarts": restarts,
         "rankSummaries": rank_summaries(pods, lines, prev.get("rankSummaries") or []),
     }
-    for key in ("startTime", "completionTime", "progress", "result"):
+    for key in ("startTime", "completionTime", "restartTime", "progress", "result"):
         if prev.get(key) is not None:
             out[key] = prev[key]
     if decision.phase == c.SUSPENDED or (state.phase == c.SUSPENDED and decision.phase != c.SUSPENDED):
         out.pop("startTime", None)  # activeDeadlineSeconds counts from the (re)start
     if "startTime" not in out and created and decision.phase not in (c.SUSPENDED, c.FAILED):
         out["startTime"] = format_time(now)
+    if decision.restart:
+        out["restartTime"] = format_time(now)
     if decision.phase in c.FINISHED_PHASES and not out.get("completionTime"):
         out["completionTime"] = format_time(now)
     if rank_table is not None:
         out["rankTable"] = {"configMap": rank_table.config_map, "version": rank_table.version,
                             "status": rank_table.status, "devicesKnown": rank_table.devices_known}
     if progress:
-        out["progress"] = dict(progress)
+        before = dict(prev.get("progress") or {})
+        since = before.pop("updateTime", None)
+        current = {k: v for k, v in progress.items() if k != "updateTime"}
+        out["progress"] = {**current, "updateTime": since if current == before and since else format_time(now)}
     if result:
         out["result"] = dict(result)
     return out

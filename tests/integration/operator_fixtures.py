@@ -10,6 +10,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 from kubehelpers import wait_for
 
 CRD_NAME = "zootrainingjobs.modelzoo.io"
+READY_LINE = "Activity 'start' succeeded"
 
 
 @pytest.fixture(scope="session")
@@ -43,8 +45,21 @@ class OperatorProcess:
         env = {**self.cluster.env, "ZOO_WATCH_NAMESPACES": self.namespace, "ZOO_STATUS_INTERVAL_SECONDS": "1",
                "ZOO_HEALTH_PORT": "0", "ZOO_LOG_TAIL_LINES": "5"}
         exe = Path(sys.executable).parent / "zoo-operator"
+        started_before = self._log().count(READY_LINE)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen([str(exe), "run"], stdout=log, stderr=subprocess.STDOUT, env=env)
+        # Importing kopf and the client takes seconds (minutes on a loaded machine): wait for the startup
+        # handler, so test timeouts measure the operator's work, not its start.
+        deadline = time.monotonic() + 240
+        while self._log().count(READY_LINE) == started_before:
+            if self.proc.poll() is not None:
+                pytest.fail(f"zoo-operator run exited {self.proc.returncode}:\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"zoo-operator run did not start within 240 s:\n{self.log_tail()}")
+            time.sleep(0.5)
+
+    def _log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self) -> None:
         """Stop the operator gracefully (SIGTERM), killing it if it hangs."""
@@ -60,16 +75,15 @@ class OperatorProcess:
 
     def log_tail(self, lines: int = 60) -> str:
         """The end of the operator's log (printed when a test fails)."""
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+        return "\n".join(self._log().splitlines()[-lines:])
 
 
 @pytest.fixture
 def operator(ztj_crd: Any, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
     """A running operator for the test's namespace; its log tail is printed at teardown (shown on failure)."""
     op = OperatorProcess(ztj_crd, namespace, tmp_path / "operator.log")
-    op.start()
     try:
+        op.start()
         yield op
     finally:
         op.stop()

@@ -112,6 +112,7 @@ def test_unknown_image_fails_with_image_pull_reason(ztj_crd: Any, namespace: str
     assert "schedulingTimeoutSeconds=3" in status["message"] and "ImagePull" in status["message"]
 
 
+@pytest.mark.slow  # 30-70 s: two operator starts, a suspend and a resume
 def test_suspend_resume_and_operator_restart_do_not_duplicate(ztj_crd: Any, namespace: str,
                                                               operator: OperatorProcess) -> None:
     apply(ztj_crd, namespace, cpu_job("sus", podTemplate=NO_NODE))
@@ -155,6 +156,9 @@ def test_deleting_the_job_removes_everything(ztj_crd: Any, namespace: str, opera
     apply(ztj_crd, namespace, cpu_job("gone", podTemplate=NO_NODE))
     wait_for("pods", lambda: len(pods_of(ztj_crd, namespace, "gone")) == 3)
     assert get(ztj_crd, namespace, "configmap", "gone-launch") is not None
+    assert not get(ztj_crd, namespace, "ztj", "gone")["metadata"].get("finalizers")
+    # No finalizer: the job can be deleted even with the operator gone; the garbage collector does the rest.
+    operator.stop()
     ztj_crd.kubectl("delete", "ztj", "gone", "-n", namespace, "--wait=true", "--timeout=60s")
 
     def all_gone() -> bool:

@@ -85,10 +85,17 @@ def test_stale_attempt_pods_are_deleted_and_block_creation() -> None:
     terminating = [dataclasses.replace(p, deleting=True) for p in old]
     d = policy.decide(JOB, JobState(c.RESTARTING, restarts=1), terminating, NOW)
     assert d.create == () and d.delete == ()  # names still held
-    d = policy.decide(JOB, JobState(c.RESTARTING, restarts=1), [], NOW)
+    d = policy.decide(JOB, JobState(c.RESTARTING, restarts=1, restart_time=NOW - 9), [], NOW)
+    assert d.phase == c.RESTARTING and d.create == ()  # backoff: 10 s for the first restart
+    d = policy.decide(JOB, JobState(c.RESTARTING, restarts=1, restart_time=NOW - 10), [], NOW)
     assert d.phase == c.RESTARTING and d.create == (0, 1)
     d = policy.decide(JOB, JobState(c.RESTARTING, restarts=1), workers(2, attempt=1), NOW)
     assert d.phase == c.RUNNING
+
+
+def test_restart_backoff_doubles_and_is_capped() -> None:
+    assert [policy.restart_backoff(n) for n in range(6)] == [0.0, 10.0, 20.0, 40.0, 80.0, 160.0]
+    assert policy.restart_backoff(20) == policy.RESTART_BACKOFF_MAX_SECONDS
 
 
 def test_success_when_every_worker_exits_zero() -> None:

@@ -173,12 +173,14 @@ def test_gang_restart_counts_before_deleting(monkeypatch: pytest.MonkeyPatch) ->
     failed = next(s for s in st["rankSummaries"] if s["pod"] == "demo-worker-1")
     assert failed["exitCode"] == 75 and failed["lastLines"] == ["step 2", "connection lost"]
     h.pod_state.clear()
-    h.run(T0 + 4)  # pods are gone: recreated with the next attempt
+    h.run(T0 + 4)  # pods are gone, but the first restart waits 10 s
+    assert fake.pods() == [] and h.body["status"]["phase"] == c.RESTARTING
+    h.run(T0 + 14)  # recreated with the next attempt
     assert [p["metadata"]["annotations"][c.ANNOTATION_ATTEMPT] for p in fake.pods()] == ["1", "1", "1"]
     assert h.body["status"]["phase"] == c.RESTARTING
     assert "lastLines" in next(s for s in h.body["status"]["rankSummaries"] if s["pod"] == "demo-worker-1")
     h.set_exit("demo-worker-0", 75)
-    h.run(T0 + 5)
+    h.run(T0 + 15)
     assert h.body["status"]["phase"] == c.FAILED and h.body["status"]["reason"] == c.REASON_BACKOFF_LIMIT
 
 
@@ -215,7 +217,7 @@ def test_progress_writes_are_rate_limited(monkeypatch: pytest.MonkeyPatch) -> No
     assert "progress" not in h.body["status"]
     h.run(T0 + 6.5)
     assert h.body["status"]["progress"] == {"epoch": 1, "step": 3, "stepsPerEpoch": 9, "loss": 2.5,
-                                            "imagesPerSecond": 7.0}
+                                            "imagesPerSecond": 7.0, "updateTime": podview.format_time(T0 + 6.5)}
     fake.logs["demo-worker-0"] += "\n" + json.dumps({**step, "step": 4})
     writes = fake.calls.count("patch status")
     h.run(T0 + 12)
@@ -264,5 +266,23 @@ def test_a_lagging_body_does_not_undo_a_restart(monkeypatch: pytest.MonkeyPatch)
     assert h.body["status"]["restarts"] == 1
     h.body["status"] = stale  # the watch has not delivered the restart yet
     h.pod_state.clear()
-    h.run(T0 + 2)
+    h.run(T0 + 12)
     assert [p["metadata"]["annotations"][c.ANNOTATION_ATTEMPT] for p in fake.pods()] == ["1", "1"]
+
+
+def test_big_jobs_read_only_the_logs_status_keeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKube(monkeypatch)
+    read: list[str] = []
+
+    async def pod_log(namespace: str, name: str, tail_lines: int) -> str | None:
+        read.append(name)
+        return "line"
+
+    monkeypatch.setattr(kube, "pod_log", pod_log)
+    h = Harness(fake, ascend_job(replicas=80))
+    h.run(T0)
+    for i in range(80):
+        h.set_running(f"asc-worker-{i}")
+    h.set_exit("asc-worker-7", 75)
+    h.run(T0 + 10)
+    assert sorted(read) == ["asc-worker-0", "asc-worker-7"]

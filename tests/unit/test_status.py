@@ -45,7 +45,7 @@ def test_restart_counts_and_rank_table() -> None:
     info = status.RankTableInfo("j-ranktable", "1.0", "initializing", 1)
     st = compute(Decision(c.RESTARTING, c.REASON_GANG_RESTART, "x", restart=True),
                  state=JobState(c.RUNNING, restarts=1), rank_table=info)
-    assert st["restarts"] == 2
+    assert st["restarts"] == 2 and st["restartTime"] == format_time(T0)
     assert st["rankTable"] == {"configMap": "j-ranktable", "version": "1.0", "status": "initializing",
                                "devicesKnown": 1}
     assert cond(st, c.RANK_TABLE_READY)["status"] == "False"
@@ -93,6 +93,16 @@ def test_invalid_spec_status() -> None:
     assert st["phase"] == c.FAILED and st["reason"] == c.REASON_INVALID_SPEC
     assert cond(st, c.FAILED_CONDITION)["message"] == "spec.hyperparameters.foo: unknown"
     assert cond(st, c.CREATED) is None
+
+
+def test_progress_update_time_moves_only_with_progress() -> None:
+    run = Decision(c.RUNNING, c.REASON_ALL_RANKS_RUNNING, "ok")
+    first = compute(run, progress={"epoch": 1, "step": 2})
+    assert first["progress"] == {"epoch": 1, "step": 2, "updateTime": format_time(T0)}
+    same = compute(run, prev=first, progress={"epoch": 1, "step": 2}, now=T0 + 30)
+    assert same["progress"]["updateTime"] == format_time(T0)
+    moved = compute(run, prev=same, progress={"epoch": 1, "step": 3}, now=T0 + 40)
+    assert moved["progress"]["updateTime"] == format_time(T0 + 40)
 
 
 def test_patch_only_when_changed() -> None:

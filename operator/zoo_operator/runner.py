@@ -1,0 +1,87 @@
+"""The reconcile loop: every TICK_SECONDS, one pass over every known job (no kopf here).
+
+kopf feeds it job bodies (`observe`, `forget`) and a pod lookup; it keeps one `JobMemory` per job uid and runs
+passes of different jobs concurrently, so one slow job does not hold up the others. A job that raises is logged
+and retried on the next tick; it never stops the loop. Unlike kopf timers, this needs no finalizer on the jobs,
+so a job can be deleted even while the operator is not running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from zoo_operator import kube, reconcile
+from zoo_operator.podview import PodView
+from zoo_operator.settings import Settings
+
+log = logging.getLogger(__name__)
+TICK_SECONDS = 2.0
+# Passes of different jobs running at once (each may read logs and write objects).
+CONCURRENT_JOBS = 8
+
+PodLookup = Callable[[str, str], Iterable[PodView]]
+
+
+class Runner:
+    """Known jobs and their memories; `run_forever` drives the passes."""
+
+    def __init__(self, settings: Settings, pods: PodLookup) -> None:
+        self.settings = settings
+        self.pods = pods
+        self.bodies: dict[str, Mapping[str, Any]] = {}
+        self.memories: dict[str, reconcile.JobMemory] = {}
+
+    def observe(self, body: Mapping[str, Any]) -> None:
+        """Record the latest version of a job (from a watch event)."""
+        meta = body.get("metadata") or {}
+        uid = str(meta.get("uid") or "")
+        if not uid:
+            return
+        if meta.get("deletionTimestamp"):
+            self.forget(uid)
+        else:
+            self.bodies[uid] = body
+
+    def forget(self, uid: str) -> None:
+        """Drop a deleted job and its memory."""
+        self.bodies.pop(uid, None)
+        self.memories.pop(uid, None)
+
+    async def pass_one(self, uid: str, now: float) -> None:
+        """One reconcile pass of one job; errors are logged, not raised."""
+        body = self.bodies.get(uid)
+        if body is None:
+            return
+        meta = body["metadata"]
+        mem = self.memories.setdefault(uid, reconcile.JobMemory())
+        pods = [p for p in self.pods(str(meta.get("namespace")), str(meta.get("name"))) if p.owner_uid == uid]
+
+        def emit(kind: str, reason: str, message: str) -> None:
+            asyncio.get_running_loop().create_task(kube.post_event(body, kind, reason, message))
+
+        try:
+            await reconcile.reconcile(body, pods, self.settings, mem, now, emit)
+        except Exception:  # one broken job must not stop the others
+            log.exception("%s/%s: reconcile pass failed; retrying next tick", meta.get("namespace"), meta.get("name"))
+
+    async def pass_all(self) -> None:
+        """One pass over every known job."""
+        gate = asyncio.Semaphore(CONCURRENT_JOBS)
+        now = time.time()
+
+        async def one(uid: str) -> None:
+            async with gate:
+                await self.pass_one(uid, now)
+
+        await asyncio.gather(*(one(uid) for uid in list(self.bodies)))
+
+    async def run_forever(self, tick: float = TICK_SECONDS) -> None:
+        """Pass over all jobs every `tick` seconds until cancelled."""
+        while True:
+            started = time.monotonic()
+            await self.pass_all()
+            await asyncio.sleep(max(0.1, tick - (time.monotonic() - started)))
