@@ -5,7 +5,6 @@ import random
 from collections import Counter
 
 import pytest
-
 from zoo_workloads.data import layouts, sampling, synth, video
 from zoo_workloads.errors import DatasetMissing
 
@@ -78,7 +77,7 @@ def test_ucf101_split_json_round_trip():
     assert split["database"]["v_Archery_g08_c02"] == {
         "subset": "training", "annotations": {"label": "Archery", "segment": [1, 121]}
     }
-    labels, val = layouts.parse_split_json(json.dumps(split), "validation")
+    _, val = layouts.parse_split_json(json.dumps(split), "validation")
     assert val == [("v_Archery_g01_c01", "Archery", 0)]
     _, train = layouts.parse_split_json(json.dumps(split), "training")
     assert ("v_Archery_g08_c02", "Archery", 120) in train
@@ -142,3 +141,29 @@ def test_repeated_augmentation_keeps_copies_together_on_one_rank():
     other = sampling.shard_indices(12, 2, 0, shuffle=True, seed=0, epoch=0, repeats=3)
     assert not set(order) & set(other)
     assert len(order) + len(other) == 12  # an epoch is as long as without repetition
+
+
+def test_zoo_data_cli_synth_and_ucf101_json(tmp_path, monkeypatch, capsys):
+    from zoo_workloads.cli import data as data_cli
+
+    monkeypatch.setenv("ZOO_TERMINATION_LOG", str(tmp_path / "term"))
+    assert data_cli.main(["synth", "--layout", "rp2k", "--out", str(tmp_path / "rp2k"), "--classes", "2",
+                          "--per-class", "2", "--size", "16"]) == 0
+    assert layouts.list_classes(tmp_path / "rp2k" / "all" / "test") == ["class_000", "class_001"]
+    (tmp_path / "classInd.txt").write_text(CLASS_IND)
+    (tmp_path / "trainlist01.txt").write_text(TRAIN)
+    (tmp_path / "testlist01.txt").write_text(TEST)
+    frames = tmp_path / "frames" / "Archery" / "v_Archery_g01_c01"
+    frames.mkdir(parents=True)
+    for i in range(1, 4):
+        (frames / video.frame_name(i)).write_bytes(b"")
+    out = tmp_path / "frames" / "ucf101_01.json"
+    assert data_cli.main(["ucf101-json", "--class-ind", str(tmp_path / "classInd.txt"), "--train-list",
+                          str(tmp_path / "trainlist01.txt"), "--test-list", str(tmp_path / "testlist01.txt"),
+                          "--frames-dir", str(tmp_path / "frames"), "--out", str(out)]) == 0
+    _, val = layouts.parse_split_json(out.read_text(), "validation")
+    assert val == [("v_Archery_g01_c01", "Archery", 3)]
+    # a missing list file is a dataset error (66), not a traceback
+    assert data_cli.main(["ucf101-json", "--class-ind", str(tmp_path / "nope.txt"), "--train-list", "x",
+                          "--test-list", "y", "--out", str(out)]) == 66
+    assert "nope.txt does not exist" in capsys.readouterr().err

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from zoo_train_helpers import BIN, tiny
-
 from zoo_workloads.data import synth
 
 
@@ -24,9 +23,11 @@ def _free_port() -> int:
 def test_two_workers_end_with_identical_weights(tmp_path: Path):
     data = synth.write_synthetic("imagefolder", tmp_path / "data", classes=3, per_class=8, size=32)
     out = tmp_path / "out"
-    command = [str(BIN / "zoo-launch"), "--", str(BIN / "zoo-train"), "--model", "resnet50_bam",
-               "--data-dir", str(data), "--num-classes", "3", "--output-dir", str(out), "--device", "CPU",
-               *tiny("steps_per_epoch=3", "batch_size=2", "mode=graph")]
+    def command(data_dir: Path) -> list[str]:
+        return [str(BIN / "zoo-launch"), "--", str(BIN / "zoo-train"), "--model", "resnet50_bam",
+                "--data-dir", str(data_dir), "--num-classes", "3", "--output-dir", str(out), "--device", "CPU",
+                *tiny("steps_per_epoch=3", "batch_size=2", "mode=graph")]
+
     base = {**os.environ, "MS_SCHED_HOST": "127.0.0.1", "MS_SCHED_PORT": str(_free_port()), "MS_WORKER_NUM": "2",
             "RANK_SIZE": "2"}
     procs = {}
@@ -34,11 +35,13 @@ def test_two_workers_end_with_identical_weights(tmp_path: Path):
                         ("w0", {"MS_ROLE": "MS_WORKER", "MS_NODE_ID": "0"}),
                         ("w1", {"MS_ROLE": "MS_WORKER", "MS_NODE_ID": "1"})]:
         env = {**base, **extra, "ZOO_TERMINATION_LOG": str(tmp_path / f"{name}.term")}
-        procs[name] = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # the scheduler pod need not mount the dataset: it only serves the cluster
+        data_dir = tmp_path / "not-mounted" if name == "sched" else data
+        procs[name] = subprocess.Popen(command(data_dir), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     outputs = {}
     try:
         for name, proc in procs.items():
-            outputs[name] = proc.communicate(timeout=400)
+            outputs[name] = proc.communicate(timeout=900)
     finally:
         for proc in procs.values():
             if proc.poll() is None:

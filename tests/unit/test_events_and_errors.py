@@ -4,7 +4,6 @@ import io
 import json
 
 import pytest
-
 from zoo_workloads import errors, events
 
 
@@ -90,3 +89,32 @@ def test_exit_code_mapping(exc, code, reason, retryable):
 def test_one_line_collapses_tracebacks():
     assert errors.one_line("a\n  b\tc") == "a b c"
     assert len(errors.one_line("y" * 2000)) == 600
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_a_terminal_is_erased_before_the_next_line():
+    stream = _Tty()
+    log = events.EventLog(0, stream)
+    log.progress(5, 10, 0.25)
+    log.human("epoch: 1 step: 5, loss is 0.250000")
+    text = stream.getvalue()
+    assert text.startswith("\r[###############...............] 5/10 loss 0.2500")
+    assert text.endswith("\r\033[Kepoch: 1 step: 5, loss is 0.250000\n")
+
+
+def test_mindspore_collective_failure_is_peer_lost_with_a_readable_message():
+    # what a surviving worker raised when its peer was killed (MindSpore 2.10, CPU, mccl)
+    text = ("----------------------------------------------------\n- Kernel error:\n"
+            "----------------------------------------------------\n"
+            "Launch kernel failed: Default/grad_reducer-DistributedGradReducer/AllReduce-op22\n"
+            "----------------------------------------------------\n- C++ Call Stack: (For framework developers)\n"
+            "----------------------------------------------------\nkernel_actor.cc:995 OnMemoryAllocFinish\n")
+    failure = errors.classify(RuntimeError(text))
+    assert (failure.exit_code, failure.reason, failure.retryable) == (75, "PeerLost", True)
+    assert failure.message == (
+        "RuntimeError: - Kernel error: Launch kernel failed: Default/grad_reducer-DistributedGradReducer/AllReduce-op22"
+    )

@@ -6,7 +6,6 @@ import threading
 import time
 
 import pytest
-
 from zoo_workloads import launch
 from zoo_workloads.errors import ConfigError, RankTableTimeout
 
@@ -104,3 +103,26 @@ def test_main_exits_75_and_writes_termination_on_timeout(tmp_path, monkeypatch):
         monkeypatch.setenv(key, value)
     assert launch.main(["--", "true"]) == 75
     assert json.loads(term.read_text())["reason"] == "RankTableTimeout"
+
+
+def test_launcher_execs_the_command_with_the_rank_exported(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "hccl.json").write_text(json.dumps({"status": "completed"}))
+    (tmp_path / "ranks.json").write_text(json.dumps(RANKS))
+    env = {"PATH": "/usr/bin:/bin", "RANK_TABLE_FILE": str(tmp_path / "hccl.json"),
+           "ZOO_RANKS_FILE": str(tmp_path / "ranks.json"), "POD_NAME": "job-worker-0",
+           "ZOO_TERMINATION_LOG": str(tmp_path / "term")}
+    show = "import os; print(os.environ['RANK_ID'], os.environ['DEVICE_ID'], os.getpid())"
+    proc = subprocess.run([str(Path(sys.executable).parent / "zoo-launch"), "--", sys.executable, "-c", show],
+                          capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1].split()[:2] == ["0", "3"]
+    dynamic = {"PATH": "/usr/bin:/bin", "MS_ROLE": "MS_WORKER", "MS_SCHED_HOST": "localhost",
+               "ZOO_TERMINATION_LOG": str(tmp_path / "term")}
+    proc = subprocess.run([str(Path(sys.executable).parent / "zoo-launch"), "--", sys.executable, "-c",
+                           "import os; print(os.environ['MS_SCHED_HOST'])"],
+                          capture_output=True, text=True, env=dynamic, timeout=60, check=False)
+    assert proc.returncode == 0 and proc.stdout.splitlines()[-1] == "127.0.0.1"

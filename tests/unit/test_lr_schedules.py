@@ -1,14 +1,15 @@
 """Every learning-rate mode and the warmup, against the formulas of MODELS.md."""
 
+import itertools
 import math
 
 import pytest
-
 from zoo_workloads.training.lr import Schedule, learning_rates
 
 
 def sched(mode, warmup=0, **kw):
-    base = dict(lr_init=0.0, lr_max=1.0, lr_end=0.0, warmup_epochs=warmup, epochs=10, steps_per_epoch=10)
+    base = {"lr_init": 0.0, "lr_max": 1.0, "lr_end": 0.0, "warmup_epochs": warmup, "epochs": 10,
+            "steps_per_epoch": 10}
     base.update(kw)
     return Schedule(mode, **base)
 
@@ -17,7 +18,7 @@ def test_warmup_rises_linearly_to_lr_max():
     rates = learning_rates(sched("linear", warmup=2, lr_init=0.1))
     assert rates[0] == pytest.approx(0.1 + 0.9 * 1 / 20)
     assert rates[19] == pytest.approx(1.0)
-    assert all(b > a for a, b in zip(rates[:19], rates[1:20]))
+    assert all(b > a for a, b in itertools.pairwise(rates[:20]))
 
 
 def test_linear_after_warmup():

@@ -4,11 +4,9 @@ Measured (2 shared CPU cores): resnet50_bam width 8, layers [1,1,1,1], 32 px, ba
 with one warmup epoch reaches top-1 0.96 after 4 epochs (0.78 after 2); the bound below leaves a margin.
 """
 
-from pathlib import Path
 
 import pytest
 from zoo_train_helpers import assert_event_shapes, run_entry
-
 from zoo_workloads.data import synth
 
 TOP1_BOUND = 0.85

@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 from zoo_train_helpers import run_entry
-
 from zoo_workloads.data import synth
 
 
@@ -57,3 +56,10 @@ def test_usage_error_exits_64(tmp_path):
 def test_launcher_without_command_exits_64(tmp_path):
     result = run_entry("zoo-launch", ["zoo-train"], tmp_path)
     assert result.code == 64 and "missing `--`" in result.stderr
+
+
+def test_value_the_model_refuses_exits_64(tmp_path, tiny_images):
+    result = run_entry("zoo-train", ["--model", "resnet50_bam", "--data-dir", str(tiny_images / "train"),
+                                     "--num-classes", "2", "--output-dir", str(tmp_path / "o"), "--device", "CPU",
+                                     "--set", "width=7"], tmp_path)
+    _assert_failed(result, 64, "ConfigError", "width")

@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 from zoo_train_helpers import assert_event_shapes, run_entry, tiny
-
 from zoo_workloads.data import synth
 from zoo_workloads.models import list_models, model_spec
 
@@ -12,7 +11,7 @@ from zoo_workloads.models import list_models, model_spec
 # several copies; short clips keep the 3D model fast.
 EXTRA = {
     "multigrain": ["optimizer=momentum", "batch_size=6", "repeated_augment=3"],
-    "resnet3d": ["clip_length=8", "batch_size=2"],
+    "resnet3d": ["clip_length=8", "batch_size=2", "finetune_last_stage=true"],
 }
 
 

@@ -1,9 +1,8 @@
-"""Pure parts of training: weight-decay grouping, fine-tune filter, THOR damping, checkpoint retention,
+"""Pure parts of training: weight-decay grouping, THOR damping, checkpoint retention,
 accuracy metrics (incl. the sliding-window video aggregation) and launch detection."""
 
 import numpy as np
 import pytest
-
 from zoo_workloads.errors import ConfigError
 from zoo_workloads.training import checkpoints, distributed, metrics, optim
 
@@ -13,14 +12,6 @@ def test_no_weight_decay_on_beta_gamma_bias():
     decay, no_decay = optim.split_decay(names)
     assert decay == ["stem.0.weight", "fc.weight"]
     assert no_decay == ["stem.1.gamma", "stem.1.beta", "fc.bias", "layer1.0.bam.beta_margin"]
-
-
-def test_finetune_last_stage_trains_only_layer4_and_fc():
-    assert optim.is_trainable("layer4.0.conv1.weight", True)
-    assert optim.is_trainable("fc.bias", True)
-    assert not optim.is_trainable("layer3.5.conv1.weight", True)
-    assert not optim.is_trainable("stem.0.weight", True)
-    assert optim.is_trainable("stem.0.weight", False)
 
 
 def test_thor_damping_decays_per_ten_epochs():
@@ -76,3 +67,12 @@ def test_launch_detection():
         distributed.detect({"MS_ROLE": "MS_PSERVER"})
     with pytest.raises(ConfigError, match="RANK_SIZE"):
         distributed.detect({"RANK_SIZE": "two"})
+
+
+def test_amp_level_per_device():
+    from zoo_workloads.training.runner import resolve_amp
+
+    assert resolve_amp("auto", "CPU") == "O0"
+    assert resolve_amp("auto", "Ascend") == "O2"
+    assert resolve_amp("auto", "GPU") == "O2"
+    assert resolve_amp("O3", "Ascend") == "O3"

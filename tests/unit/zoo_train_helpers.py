@@ -29,7 +29,8 @@ def run_entry(
     """Run .venv/bin/<name> with args; the termination message goes to <tmp>/termination-log."""
     term = tmp / "termination-log"
     full_env = {**os.environ, "ZOO_TERMINATION_LOG": str(term), **(env or {})}
-    proc = subprocess.run([str(BIN / name), *args], capture_output=True, text=True, env=full_env, timeout=timeout)
+    proc = subprocess.run([str(BIN / name), *args], capture_output=True, text=True, env=full_env,
+                          timeout=timeout, check=False)
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     message = json.loads(term.read_text()) if term.exists() else None
     return Result(proc.returncode, proc.stdout, proc.stderr, events, message)

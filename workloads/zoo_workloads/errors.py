@@ -6,6 +6,7 @@ restarts the gang on anything else, so a wrong class here turns a permanent erro
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 EXIT_OK = 0
@@ -26,7 +27,17 @@ _PEER_LOST_MARKERS = (
     "cluster is not ready",
     "hccl",
     "failed to register",
+    # a collective that fails because its peer is gone (seen when a worker is killed mid-training)
+    "allreduce",
+    "allgather",
+    "reducescatter",
+    "broadcast",
+    "grad_reducer",
+    "collective",
 )
+# MindSpore wraps errors in banners and call stacks; the first sentence is what a person needs.
+_BANNER = re.compile(r"-{4,}")
+_STACK_MARKERS = ("- C++ Call Stack", "- The Function Call Stack", "C++ Call Stack:", "The Function Call Stack:")
 
 
 class ZooError(Exception):
@@ -79,7 +90,12 @@ class Failure:
 
 def one_line(text: str, limit: int = 600) -> str:
     """Collapse a message to one line of at most `limit` characters (termination messages are < 4 KiB)."""
-    flat = " ".join(str(text).split())
+    text = str(text)
+    for marker in _STACK_MARKERS:
+        head = text.split(marker, 1)[0]
+        if head.strip(" -\n"):
+            text = head
+    flat = " ".join(_BANNER.sub(" ", text).split()).strip(" -")
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 

@@ -63,9 +63,13 @@ class EventLog:
     def __init__(self, rank: int, stream: TextIO | None = None) -> None:
         self.rank = rank
         self.stream = stream if stream is not None else sys.stdout
+        self._bar_drawn = False
 
     def human(self, line: str) -> None:
-        """Print a line for people."""
+        """Print a line for people (first erasing a progress bar drawn on a terminal)."""
+        if self._bar_drawn:
+            self.stream.write("\r\033[K")
+            self._bar_drawn = False
         self.stream.write(line + "\n")
         self.stream.flush()
 
@@ -80,9 +84,8 @@ class EventLog:
         width = 30
         filled = int(width * done / total)
         self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} loss {loss:.4f}")
-        if done >= total:
-            self.stream.write("\r" + " " * (width + 40) + "\r")
         self.stream.flush()
+        self._bar_drawn = True
 
 
 def success_message(metrics: dict[str, Any], checkpoint: str | None, epochs: int) -> dict[str, Any]:

@@ -6,15 +6,18 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from zoo_workloads import config
 from zoo_workloads.cli.common import DEVICES, guarded, parser, quiet_native_logs
+from zoo_workloads.errors import ConfigError, DatasetMissing
 from zoo_workloads.events import success_message, write_termination
 
 
-def build_parser():  # noqa: ANN201 - argparse type
+def build_parser():
     """The zoo-train argument parser."""
     p = parser("zoo-train", "Train a MindSpore ModelZoo model.")
     p.add_argument("--model", required=True, help=f"one of: {', '.join(config.model_names())}")
@@ -36,10 +39,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def run() -> int:
         params = config.resolve(args.model, args.config, args.overrides)
+        # Cheap checks first, before MindSpore loads: a pod with a permanent error should fail in a second.
         if args.num_classes < 1:
-            from zoo_workloads.errors import ConfigError
-
             raise ConfigError(f"--num-classes: must be >= 1, got {args.num_classes}")
+        if params["optimizer"] == "thor" and args.device == "CPU":
+            raise ConfigError("optimizer thor: THOR has no CPU kernels; use --set optimizer=momentum on CPU")
+        scheduler = os.environ.get("MS_ROLE") == "MS_SCHED"  # serves the cluster only; may not mount the data
+        for flag, path in (("--data-dir", args.data_dir), ("--eval-dir", args.eval_dir)):
+            if not scheduler and path is not None and not Path(path).is_dir():
+                raise DatasetMissing(f"{flag}: dataset directory {path} does not exist")
         quiet_native_logs()
         from zoo_workloads.training.runner import RunArgs, train
 

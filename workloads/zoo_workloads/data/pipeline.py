@@ -36,6 +36,7 @@ class DataSpec:
     num_samples: int  # samples of this rank's shard per epoch (before batching)
     classes: list[str]
     steps: int  # batches per epoch on this rank
+    sampler: ShardSampler | None = None  # set its epoch when resuming, so the shuffle order continues
 
 
 class ShardSampler(ds.Sampler):
@@ -47,7 +48,7 @@ class ShardSampler(ds.Sampler):
         self.epoch = 0
         super().__init__()  # reads len(self), so the fields come first
 
-    def __iter__(self):  # noqa: ANN204 - the MindSpore sampler protocol
+    def __iter__(self):
         order = shard_indices(self.size, self.num_shards, self.shard_id, shuffle=self.shuffle, seed=self.seed,
                               epoch=self.epoch, repeats=self.repeats)
         self.epoch += 1
@@ -76,7 +77,7 @@ def image_transforms(params: dict[str, Any], training: bool) -> list:
     """The per-image operations of the seeds, for training or evaluation."""
     size = int(params["image_size"])
     if not training:
-        return [V.Decode(), V.Resize(int(round(size * 256 / 224))), V.CenterCrop(size),
+        return [V.Decode(), V.Resize(round(size * 256 / 224)), V.CenterCrop(size),
                 V.Normalize(IMAGENET_MEAN, IMAGENET_STD), V.HWC2CHW()]
     ops: list = [V.Decode(), V.RandomResizedCrop(size, scale=(float(params.get("crop_min_scale", 0.08)), 1.0))]
     if params.get("random_flip", True):
@@ -110,7 +111,9 @@ def image_dataset(
     workers = int(params.get("num_parallel_workers", 2))
     data = data.map(image_transforms(params, training), input_columns="image", num_parallel_workers=workers)
     data = data.map(T.TypeCast(ms.int32), input_columns="label")
-    return _batch(data, len(sampler), params, training)
+    spec = _batch(data, len(sampler), params, training)
+    spec.sampler = sampler
+    return spec
 
 
 def _batch(data: ds.Dataset, count: int, params: dict[str, Any], training: bool) -> DataSpec:
@@ -174,7 +177,7 @@ def video_dataset(
     if training:
         data = data.project(["image", "label"])
     spec = _batch(data, len(sampler), params, training)
-    spec.classes = labels
+    spec.classes, spec.sampler = labels, sampler
     return spec
 
 

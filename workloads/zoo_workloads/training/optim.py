@@ -14,9 +14,9 @@ import mindspore as ms
 from mindspore import nn
 
 from zoo_workloads.errors import ConfigError
+from zoo_workloads.models import freeze_except
 
 NO_DECAY_MARKERS = ("beta", "gamma", "bias")
-LAST_STAGE_PREFIXES = ("layer4.", "fc.")
 
 
 def wants_decay(name: str) -> bool:
@@ -29,11 +29,6 @@ def split_decay(names: list[str]) -> tuple[list[str], list[str]]:
     return [n for n in names if wants_decay(n)], [n for n in names if not wants_decay(n)]
 
 
-def is_trainable(name: str, finetune_last_stage: bool) -> bool:
-    """Whether a parameter is trained: all of them, or only layer4 + fc when fine-tuning the last stage."""
-    return not finetune_last_stage or name.startswith(LAST_STAGE_PREFIXES)
-
-
 def thor_damping(damping_init: float, decay_rate: float, epochs: int, steps_per_epoch: int) -> list[float]:
     """THOR's per-step damping, as the multigrain seed: init * decay ** (epoch / 10), epoch = (step+1)/spe."""
     return [damping_init * decay_rate ** (((i + 1) / steps_per_epoch) / 10) for i in range(epochs * steps_per_epoch)]
@@ -43,13 +38,10 @@ def build_optimizer(
     net: nn.Cell, params: dict[str, Any], lrs: list[float], loss_scale: float, device: str
 ) -> nn.Optimizer:
     """The run's optimizer over the trainable parameters of net, with a per-step learning-rate tensor."""
-    finetune = bool(params.get("finetune_last_stage", False))
-    trainable = []
-    for p in net.get_parameters():
-        if is_trainable(p.name, finetune):
-            trainable.append(p)
-        else:
-            p.requires_grad = False
+    if params.get("finetune_last_stage", False):
+        trainable = list(freeze_except(net))  # layer4 + fc only (resnet3d fine-tuning)
+    else:
+        trainable = list(net.trainable_params())
     lr = ms.Tensor(lrs, ms.float32)
     kind = params["optimizer"]
     if kind == "thor":

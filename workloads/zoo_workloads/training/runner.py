@@ -68,10 +68,11 @@ class Logits(nn.Cell):
 
 
 def resolve_amp(level: str, device: str) -> str:
-    """auto -> O0 on CPU (float16 is slower there), O2 on GPU, O3 on Ascend."""
+    """auto -> O0 on CPU (float16 is slower there), else O2 (float16 with BatchNorm kept in float32, as the
+    zoo's ResNets train on Ascend); O3 only when asked for."""
     if level != "auto":
         return level
-    return {"CPU": "O0", "GPU": "O2"}.get(device, "O3")
+    return "O0" if device == "CPU" else "O2"
 
 
 def evaluate(net: nn.Cell, spec: pipeline.DataSpec, input_kind: str) -> dict[str, float]:
@@ -93,7 +94,7 @@ def evaluate(net: nn.Cell, spec: pipeline.DataSpec, input_kind: str) -> dict[str
 class ZooCallback(Callback):
     """Per-step and per-epoch log events, evaluation and checkpoints during Model.train."""
 
-    def __init__(self, run: "Run") -> None:
+    def __init__(self, run: Run) -> None:
         super().__init__()
         self.run = run
         self.step_start = self.epoch_start = time.time()
@@ -157,8 +158,11 @@ class Run:
         p, a = self.p, self.args
         if p["optimizer"] == "thor" and a.device == "CPU":
             raise ConfigError("optimizer thor: THOR has no CPU kernels; use --set optimizer=momentum on CPU")
-        self.net = create_model(a.model, a.num_classes, image_size=int(p["image_size"]), width=int(p["width"]),
-                                layers=p.get("layers"), **model_kwargs(a.model, p))
+        try:
+            self.net = create_model(a.model, a.num_classes, image_size=int(p["image_size"]),
+                                    width=int(p["width"]), layers=p.get("layers"), **model_kwargs(a.model, p))
+        except (ValueError, TypeError) as err:  # the model refuses a hyperparameter (e.g. an odd width)
+            raise ConfigError(f"model {a.model}: {err}") from err
         if p.get("pretrained"):
             self._load_pretrained(str(p["pretrained"]))
         from zoo_workloads.losses import create_loss
@@ -227,6 +231,8 @@ class Run:
         if resume:
             start, self.best_top1 = checkpoints.restore(self.model.train_network, resume)
             self.log.human(f"resumed from {resume} at epoch {start}")
+            if self.train.sampler is not None:
+                self.train.sampler.epoch = start
         epochs = int(self.p["epochs"])
         self.log.emit("start", model=self.args.model, rank_size=self.rank_size, epochs=epochs,
                       steps_per_epoch=self.train.steps, batch_size=int(self.p["batch_size"]), device=self.args.device)
@@ -252,7 +258,9 @@ def train(args: RunArgs, log_stream: Any = None) -> dict[str, Any]:
     if args.params["optimizer"] == "thor" and args.device == "CPU":
         raise ConfigError("optimizer thor: THOR has no CPU kernels; use --set optimizer=momentum on CPU")
     launch = distributed.detect(dict(os.environ))
-    configure(args.device, str(args.params["mode"]), launch.device_id)
+    # The scheduler only serves the dynamic cluster (over mccl): it needs no accelerator, and its pod has none.
+    device = "CPU" if launch.role == "scheduler" else args.device
+    configure(device, str(args.params["mode"]), launch.device_id)
     rank, size = distributed.init(launch)
     ms.set_seed(int(args.params["seed"]))  # identical initial weights on every rank
     log = EventLog(rank, log_stream)
