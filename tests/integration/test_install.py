@@ -10,8 +10,11 @@ deletes it.
 from __future__ import annotations
 
 import json
+import os
 import random
+import re
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -79,6 +82,15 @@ def release_args(namespace: str, *extra: str) -> list[str]:
         f"health.port={random.randint(20000, 29999)}",
         *extra,
     ]
+
+
+def scrape(url: str) -> str:
+    """The body at `url`, or "" while nothing answers there."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.read().decode()
+    except OSError:
+        return ""
 
 
 def get_json(cluster, *args: str) -> dict:
@@ -153,38 +165,81 @@ def _suspended(job_yaml: str) -> str:
     return yaml.safe_dump(job)
 
 
-def test_chart_rbac_grants_what_the_operator_needs_and_no_more(cluster, namespace):
+@pytest.mark.parametrize("mode", ["namespaced", "cluster-wide-gang"])
+def test_chart_rbac_grants_what_the_operator_needs_and_no_more(cluster, namespace, mode):
+    """Access reviews as the chart's ServiceAccount: every grant the operator uses, nothing else. The
+    image is one the kubelet cannot pull, so no operator runs (a cluster-wide one would see other tests' jobs)."""
     release = f"zoo-{namespace}"
     ensure_crd(cluster)
-    cluster.helm(
-        "install", release, CHART, "-n", namespace, *release_args(namespace, "--set", "crds.enabled=false")
-    )
+    values = ["--set", "crds.enabled=false", "--set", "image.repository=zoo-operator/not-pulled-in-this-test"]
+    if mode == "namespaced":
+        values = release_args(namespace, *values)
+    else:
+        values = ["--set", f"fullnameOverride={release}", "--set", "gang.enabled=true", *values]
+    cluster.helm("install", release, CHART, "-n", namespace, *values)
     sa = f"system:serviceaccount:{namespace}:{release}"
-
-    def can(verb: str, resource: str, ns: str | None = namespace) -> bool:
-        where = ["-n", ns] if ns else []
-        proc = cluster.kubectl("auth", "can-i", verb, resource, "--as", sa, *where, check=False)
-        return proc.stdout.strip() == "yes"
-
+    other = "default"  # a namespace the release does not watch in namespaced mode
+    # (verb, resource[/subresource][.group], namespace or None for cluster scope) -> expected answer.
+    expected = {(v, "zootrainingjobs.modelzoo.io", namespace): True for v in JOB_VERBS}
+    expected |= {
+        (v, "zootrainingjobs/status.modelzoo.io", namespace): True for v in ("get", "patch", "update")
+    }
+    expected |= {(v, r, namespace): True for r in ("pods", "services", "configmaps") for v in CHILD_VERBS}
+    expected |= {
+        ("get", "pods/log", namespace): True,
+        ("create", "events", namespace): True,
+        ("patch", "events.events.k8s.io", namespace): True,
+        ("list", "customresourcedefinitions.apiextensions.k8s.io", None): True,
+        ("watch", "namespaces", None): True,
+        # Least privilege: no secrets, no job creation, no CRD changes, no kopf peering (standalone).
+        ("get", "secrets", namespace): False,
+        ("create", "zootrainingjobs.modelzoo.io", namespace): False,
+        ("delete", "customresourcedefinitions.apiextensions.k8s.io", None): False,
+        ("create", "kopfpeerings.kopf.dev", namespace): False,
+        ("create", "deployments.apps", namespace): False,
+        ("update", "pods", namespace): False,
+        # Outside the watched namespaces only when watching all; Volcano only with gang.enabled.
+        ("create", "pods", other): mode != "namespaced",
+        ("list", "zootrainingjobs.modelzoo.io", other): mode != "namespaced",
+        ("create", "podgroups.scheduling.volcano.sh", namespace): mode != "namespaced",
+    }
     try:
-        for verb in ("get", "list", "watch", "patch", "update", "delete"):
-            assert can(verb, "zootrainingjobs.modelzoo.io"), verb
-        assert can("patch", "zootrainingjobs.modelzoo.io/status")
-        for verb in ("create", "delete", "patch", "list", "watch"):
-            assert can(verb, "pods") and can(verb, "services") and can(verb, "configmaps"), verb
-        assert can("get", "pods/log")
-        assert can("create", "events") and can("create", "events.events.k8s.io")
-        assert can("list", "customresourcedefinitions.apiextensions.k8s.io", None)
-        # Least privilege: nothing outside the watched namespace, no secrets, no job creation, no podgroups.
-        assert not can("create", "pods", "default")
-        assert not can("list", "zootrainingjobs.modelzoo.io", "default")
-        assert not can("get", "secrets")
-        assert not can("create", "zootrainingjobs.modelzoo.io")
-        assert not can("create", "podgroups.scheduling.volcano.sh")
-        assert not can("delete", "customresourcedefinitions.apiextensions.k8s.io", None)
-        assert not can("create", "kopfpeerings.kopf.dev")
+        answers = access_reviews(cluster, sa, list(expected))
+        wrong = {k: answers[k] for k, want in expected.items() if answers[k] != want}
+        assert not wrong, f"RBAC answers that differ from the operator's needs: {wrong}"
     finally:
         cluster.helm("uninstall", release, "-n", namespace, check=False)
+
+
+JOB_VERBS = ("get", "list", "watch", "patch", "update", "delete")
+CHILD_VERBS = ("get", "list", "watch", "create", "delete", "patch")
+
+
+def access_reviews(cluster, user: str, checks: list[tuple[str, str, str | None]]) -> dict:
+    """Ask the authorizer, in one call, whether `user` (a ServiceAccount) may do each (verb, resource, ns).
+    SubjectAccessReviews need no discovery, unlike `kubectl auth can-i`, so they also answer for resources the
+    cluster does not serve (Volcano's podgroups)."""
+    reviews = []
+    for verb, resource, ns in checks:
+        name, _, group = resource.partition(".")
+        name, _, sub = name.partition("/")
+        attrs = {"verb": verb, "group": group, "resource": name, "subresource": sub, "namespace": ns or ""}
+        reviews.append(
+            {
+                "apiVersion": "authorization.k8s.io/v1",
+                "kind": "SubjectAccessReview",
+                "spec": {"user": user, "groups": ["system:serviceaccounts"], "resourceAttributes": attrs},
+            }
+        )
+    text = "\n---\n".join(json.dumps(r) for r in reviews)
+    out = cluster.kubectl("create", "-o", "json", "-f", "-", input=text).stdout
+    items, pos, decoder = [], 0, json.JSONDecoder()
+    while out[pos:].strip():  # kubectl prints one JSON object per created review, back to back
+        pos += len(out[pos:]) - len(out[pos:].lstrip())
+        item, pos = decoder.raw_decode(out, pos)
+        items.append(item)
+    assert len(items) == len(checks)
+    return {check: bool(item["status"].get("allowed")) for check, item in zip(checks, items, strict=True)}
 
 
 def test_kubectl_apply_k_installs_the_same_operator(cluster):
@@ -206,12 +261,19 @@ def test_kubectl_apply_k_installs_the_same_operator(cluster):
 
 def test_chart_installed_operator_reconciles_a_job(cluster, namespace):
     """The operator pod the chart creates runs (the kubelet maps its image to .venv) and, with only the chart's
-    RBAC, turns a job into its pods, headless Service and status."""
+    RBAC, turns a job into its pods, headless Service and status, and serves the metrics the chart exposes."""
     release = f"zoo-{namespace}"
     ensure_crd(cluster)
-    cluster.helm(
-        "install", release, CHART, "-n", namespace, *release_args(namespace, "--set", "crds.enabled=false")
-    )
+    metrics_port = random.randint(30000, 39999)
+    values = [
+        "--set",
+        "crds.enabled=false",
+        "--set",
+        "metrics.enabled=true",
+        "--set",
+        f"metrics.port={metrics_port}",
+    ]
+    cluster.helm("install", release, CHART, "-n", namespace, *release_args(namespace, *values))
     try:
         selector = f"app.kubernetes.io/instance={release}"
 
@@ -227,7 +289,9 @@ def test_chart_installed_operator_reconciles_a_job(cluster, namespace):
             service = cluster.kubectl("get", "service", "tiny", "-n", namespace, check=False).returncode == 0
             status = get_json(cluster, "ztj", "tiny", "-n", namespace).get("status", {})
             launch = cluster.kubectl("get", "configmap", "tiny-launch", "-n", namespace, check=False)
-            return "tiny-worker-0" in names and service and launch.returncode == 0 and bool(status.get("phase"))
+            return (
+                "tiny-worker-0" in names and service and launch.returncode == 0 and bool(status.get("phase"))
+            )
 
         wait_for(
             "the operator to create the job's pods, Service and status", reconciled, timeout=120, every=1
@@ -237,6 +301,78 @@ def test_chart_installed_operator_reconciles_a_job(cluster, namespace):
         assert pod["metadata"]["ownerReferences"][0]["kind"] == "ZooTrainingJob"
         logs = cluster.kubectl("logs", "-n", namespace, "-l", selector, "--tail=-1", check=False).stdout
         assert "forbidden" not in logs.lower(), logs[-3000:]
+        # The metrics Service targets the operator pod's metrics port; scrape that pod directly (the local
+        # cluster has no Service proxy).
+        service = get_json(cluster, "service", f"{release}-metrics", "-n", namespace)
+        assert service["spec"]["ports"][0]["port"] == metrics_port
+        (operator_pod,) = get_json(cluster, "pods", "-n", namespace, "-l", selector)["items"]
+        url = f"http://{operator_pod['status']['podIP']}:{metrics_port}/metrics"
+        created = re.compile(r"^zoo_jobs_created_total [1-9]", re.MULTILINE)  # a sample, not just # HELP
+        wait_for(f"{url} to count the created job", lambda: bool(created.search(scrape(url))), timeout=30)
     finally:
         cluster.kubectl("delete", "ztj", "--all", "-n", namespace, "--wait=false", check=False)
         cluster.helm("uninstall", release, "-n", namespace, check=False)
+
+
+def test_kubectl_apply_k_overlay_runs_the_operator(cluster, namespace, tmp_path):
+    """What a platform team does with the plain manifests: an overlay over manifests/base (own namespace, name
+    suffix), `kubectl apply -k`, and the operator reconciles a job; `kubectl delete -k` removes it again. The
+    overlay drops the CRD (shared by the whole test session; deleting it would delete every job)."""
+    ensure_crd(cluster)
+    health = random.randint(20000, 29999)
+    base = os.path.relpath(REPO / "manifests" / "base", tmp_path)
+    (tmp_path / "kustomization.yaml").write_text(f"""\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+namespace: {namespace}
+nameSuffix: -{namespace}
+resources:
+  - {base}
+patches:
+  - patch: |-
+      $patch: delete
+      apiVersion: apiextensions.k8s.io/v1
+      kind: CustomResourceDefinition
+      metadata:
+        name: zootrainingjobs.modelzoo.io
+  - target: {{kind: Deployment}}
+    patch: |-
+      - {{op: replace, path: /spec/template/spec/containers/0/ports/0/containerPort, value: {health}}}
+  # Watch only this namespace, and a health port no other operator pod uses.
+  - patch: |-
+      apiVersion: apps/v1
+      kind: Deployment
+      metadata:
+        name: zoo-operator
+        namespace: zoo-system
+      spec:
+        template:
+          spec:
+            containers:
+              - name: operator
+                env:
+                  - {{name: ZOO_WATCH_NAMESPACES, value: "{namespace}"}}
+                  - {{name: ZOO_HEALTH_PORT, value: "{health}"}}
+""")
+    deployment = f"zoo-operator-{namespace}"
+    cluster.kubectl("apply", "-k", str(tmp_path))
+    try:
+        cluster.kubectl("rollout", "status", f"deployment/{deployment}", "-n", namespace, "--timeout=120s")
+        spec = get_json(cluster, "deployment", deployment, "-n", namespace)["spec"]["template"]["spec"]
+        assert spec["serviceAccountName"] == deployment  # the suffix reached the reference too
+        env = {e["name"]: e["value"] for e in spec["containers"][0]["env"]}
+        assert env["ZOO_WATCH_NAMESPACES"] == namespace and env["ZOO_HEALTH_PORT"] == str(health)
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=tiny_job("kustomized"))
+        wait_for(
+            "the operator to create the job's Service",
+            lambda: (
+                cluster.kubectl("get", "service", "kustomized", "-n", namespace, check=False).returncode == 0
+            ),
+            timeout=120,
+            every=1,
+        )
+    finally:
+        cluster.kubectl("delete", "ztj", "--all", "-n", namespace, "--wait=false", check=False)
+        cluster.kubectl("delete", "-k", str(tmp_path), "--wait=false", "--ignore-not-found", check=False)
+    assert cluster.kubectl("get", CRD, check=False).returncode == 0
+    assert cluster.kubectl("get", "clusterrole", deployment, check=False).returncode != 0

@@ -5,6 +5,7 @@ Not a test module (no test_ prefix); the chart tests import it by name (pytest p
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -39,8 +40,16 @@ def set_args(values: dict[str, str] | None) -> list[str]:
 
 
 def template_text(values: dict[str, str] | None = None, *extra: str) -> str:
-    """The chart rendered by `helm template` with these --set values."""
-    return helm("template", RELEASE, str(CHART), "--namespace", NAMESPACE, *set_args(values), *extra).stdout
+    """The chart rendered by `helm template` with these --set values (cached: the chart does not change
+    during a test run, and helm takes a while on a busy machine)."""
+    return _template_text(tuple(sorted((values or {}).items())), extra)
+
+
+@functools.cache
+def _template_text(values: tuple[tuple[str, str], ...], extra: tuple[str, ...]) -> str:
+    return helm(
+        "template", RELEASE, str(CHART), "--namespace", NAMESPACE, *set_args(dict(values)), *extra
+    ).stdout
 
 
 def template(values: dict[str, str] | None = None, *extra: str) -> list[dict[str, Any]]:

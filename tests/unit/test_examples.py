@@ -6,13 +6,13 @@ The CEL rules need an apiserver: tests/integration/test_install.py applies the e
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 import yaml
+from zoo_operator import cli
 from zoo_workloads import config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -101,19 +101,13 @@ def test_schema_check_catches_a_bad_job():
 
 
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.name)
-def test_operator_renders_the_example(path):
+def test_operator_renders_the_example(path, capsys):
     """The operator's own validation and renderer (`zoo-operator render -f`) accept the job and produce one
     worker pod per rank, each running the workload image's entry point."""
-    proc = subprocess.run(
-        [str(REPO / ".venv" / "bin" / "zoo-operator"), "render", "-f", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
+    assert cli.main(["render", "-f", str(path)]) == 0, capsys.readouterr().err
+    rendered = capsys.readouterr().out
     spec = load(path)["spec"]
-    objects = [o for o in yaml.safe_load_all(proc.stdout) if o]
+    objects = [o for o in yaml.safe_load_all(rendered) if o]
     workers = [
         o
         for o in objects

@@ -201,3 +201,13 @@ def test_gpu_base_cuda_is_one_mindspore_ships_a_plugin_for():
     assert len(cudas) == 1
     cuda = cudas.pop()
     assert mindspore_file("lib", "plugin", f"gpu{cuda}").is_dir(), f"MindSpore has no plugin for CUDA {cuda}"
+
+
+def test_local_cluster_knows_every_image_with_the_same_entry_point():
+    """The local kubelet stands in for these images (hack/cluster/images.yaml): same names, same entry point."""
+    local = yaml.safe_load((REPO / "hack" / "cluster" / "images.yaml").read_text())["images"]
+    assert set(local) == {f"zoo-operator/{p.parent.name}" for p in DOCKERFILES}
+    operator = IMAGES / "operator" / "Dockerfile"
+    assert local["zoo-operator/operator"]["entrypoint"] == exec_form(operator, "ENTRYPOINT") + exec_form(
+        operator, "CMD"
+    )
