@@ -66,11 +66,12 @@ class E2E:
         return list(json.loads(out.stdout)["items"])
 
     def events(self, job: str) -> list[dict[str, Any]]:
-        """Events about the job, oldest first."""
+        """Events about the job, in the order they were created (timestamps have whole seconds only; the
+        operator posts each Event once, so the etcd revision in resourceVersion orders them)."""
         out = self.kubectl("get", "events", "--field-selector",
                            f"involvedObject.kind=ZooTrainingJob,involvedObject.name={job}", "-o", "json")
         items = json.loads(out.stdout)["items"]
-        return sorted(items, key=lambda e: e.get("eventTime") or e.get("lastTimestamp") or "")
+        return sorted(items, key=lambda e: int(e["metadata"]["resourceVersion"]))
 
     def logs(self, pod: str) -> str:
         """The pod's whole log through the API server (kubectl logs)."""
