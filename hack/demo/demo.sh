@@ -72,19 +72,20 @@ kubectl -n "$ns" delete ztj "$job" --ignore-not-found --wait=true --timeout=120s
 while kubectl -n "$ns" get pods -l "modelzoo.io/job-name=$job" -o name 2>/dev/null | grep -q .; do sleep 1; done
 sed "s|path: /tmp/zoo-data/digits|path: $data|" "$job_file" | kubectl -n "$ns" apply -f -
 
-say "Training: kubectl get ztj $job, printed whenever it changes (compiling the model takes a minute or two)"
+say "Training: kubectl get ztj $job, a line whenever its status changes (MindSpore compiles the graph first)"
 start=$SECONDS
 last="" phase=""
-kubectl -n "$ns" get ztj "$job" | head -1 | sed 's/^/        /'
+fields='{.status.phase}{"|"}{.status.progress.epoch}{"/"}{.status.progress.epochs}{"|"}{.status.progress.step}{"/"}{.status.progress.stepsPerEpoch}{"|"}{.status.progress.loss}{"|"}{.status.result.top1}{"|"}{.status.ranks.active}'
+printf '%7s  %-10s %-6s %-6s %-9s %-7s %s\n' ELAPSED PHASE EPOCH STEP LOSS TOP-1 "RANKS RUNNING"
 while (( SECONDS - start < timeout )); do
-  row="$(kubectl -n "$ns" get ztj "$job" --no-headers 2>/dev/null || true)"
-  # The AGE column changes every second; print only when something else does.
-  key="$(awk '{$NF=""; print}' <<<"$row")"
-  if [[ -n "$row" && "$key" != "$last" ]]; then
-    printf '%5ss  %s\n' "$((SECONDS - start))" "$row"
-    last="$key"
+  row="$(kubectl -n "$ns" get ztj "$job" -o jsonpath="$fields" 2>/dev/null || true)"
+  if [[ -n "$row" && "$row" != "$last" ]]; then
+    IFS='|' read -r phase epoch step loss top1 active <<<"$row"
+    epoch="${epoch#/}" step="${step#/}"
+    printf '%6ss  %-10s %-6s %-6s %-9s %-7s %s\n' "$((SECONDS - start))" "${phase:--}" "${epoch:--}" "${step:--}" \
+      "${loss:--}" "${top1:--}" "${active:--}"
+    last="$row"
   fi
-  phase="$(kubectl -n "$ns" get ztj "$job" -o jsonpath='{.status.phase}' 2>/dev/null || true)"
   [[ "$phase" == "Succeeded" || "$phase" == "Failed" ]] && break
   sleep 3
 done
