@@ -81,7 +81,10 @@ while (( SECONDS - start < timeout )); do
   row="$(kubectl -n "$ns" get ztj "$job" -o jsonpath="$fields" 2>/dev/null || true)"
   if [[ -n "$row" && "$row" != "$last" ]]; then
     IFS='|' read -r phase epoch step loss top1 active <<<"$row"
-    epoch="${epoch#/}" step="${step#/}"
+    [[ "$epoch" == "/" ]] && epoch=""
+    [[ "$step" == "/" ]] && step=""
+    [[ "$epoch" == /* ]] && epoch="-$epoch"   # "-/4": the epoch count is known, no epoch has started
+    [[ "$step" == /* ]] && step="-$step"
     printf '%6ss  %-10s %-6s %-6s %-9s %-7s %s\n' "$((SECONDS - start))" "${phase:--}" "${epoch:--}" "${step:--}" \
       "${loss:--}" "${top1:--}" "${active:--}"
     last="$row"
@@ -98,8 +101,9 @@ echo "status.result:   $(kubectl -n "$ns" get ztj "$job" -o jsonpath='{.status.r
 echo "status.progress: $(kubectl -n "$ns" get ztj "$job" -o jsonpath='{.status.progress}')"
 echo "status.message:  $(kubectl -n "$ns" get ztj "$job" -o jsonpath='{.status.message}')"
 echo
-kubectl -n "$ns" get events --field-selector "involvedObject.kind=ZooTrainingJob,involvedObject.name=$job" \
-  --sort-by=.lastTimestamp
+# This job's Events only (a rerun's predecessor had the same name), in the order they were posted.
+uid="$(kubectl -n "$ns" get ztj "$job" -o jsonpath='{.metadata.uid}')"
+kubectl -n "$ns" get events --field-selector "involvedObject.uid=$uid" --sort-by=.metadata.resourceVersion
 echo
 echo "rank 0's last lines (kubectl logs $job-worker-0):"
 kubectl -n "$ns" logs "$job-worker-0" --tail=200 2>/dev/null | grep -E '^(epoch|result)' | tail -4 || true
