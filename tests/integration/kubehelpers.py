@@ -40,9 +40,33 @@ class Kube:
         pod = self.get("pod", name)
         return None if pod is None else pod.get("status", {}).get("phase")
 
+    def pod_summary(self, name: str) -> str:
+        """The pod's phase and each (init) container's state with its reason and message, for failure reports."""
+        pod = self.get("pod", name)
+        if pod is None:
+            return f"pod {name} does not exist"
+        status = pod.get("status") or {}
+        parts = [f"pod {name} phase={status.get('phase')}"]
+        for c in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+            for state, info in (c.get("state") or {}).items():
+                detail = info.get("reason") or ""
+                if "exitCode" in info:
+                    detail += f" exit={info['exitCode']}"
+                if info.get("message"):
+                    detail += f" {info['message']!r}"
+                parts.append(f"{c['name']}: {state} {detail}".rstrip())
+        return "; ".join(parts)
 
-def wait_for(what: str, fn: Callable[[], T | None], timeout: float = 60, interval: float = 0.5) -> T:
-    """Poll fn until it returns something truthy; fail naming `what` after timeout seconds."""
+
+def wait_for(
+    what: str,
+    fn: Callable[[], T | None],
+    timeout: float = 60,
+    interval: float = 0.5,
+    explain: Callable[[], str] | None = None,
+) -> T:
+    """Poll fn until it returns something truthy; fail naming `what` (and, given explain, what it says about
+    the state things got stuck in) after timeout seconds."""
     deadline = time.monotonic() + timeout
     last: T | None = None
     while time.monotonic() < deadline:
@@ -50,7 +74,8 @@ def wait_for(what: str, fn: Callable[[], T | None], timeout: float = 60, interva
         if last:
             return last
         time.sleep(interval)
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+    detail = f"; {explain()}" if explain else ""
+    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r}){detail}")
 
 
 def python_pod(name: str, code: str, restart: str = "Never", **spec: Any) -> dict[str, Any]:

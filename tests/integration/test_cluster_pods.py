@@ -150,7 +150,14 @@ def test_init_containers_run_first_in_order(kube: Kube) -> None:
             container={"volumeMounts": [{"name": "work", "mountPath": "/steps"}]},
         )
     )
-    wait_for("pod succeeded", lambda: kube.pod_phase("ordered") == "Succeeded")
+    # Three containers start one after another (each an unshare, the shim and a Python interpreter): on an
+    # idle machine that takes ~2 s, but on a starved one each start can take many seconds, so allow for it.
+    wait_for(
+        "pod succeeded",
+        lambda: kube.pod_phase("ordered") == "Succeeded",
+        timeout=180,
+        explain=lambda: kube.pod_summary("ordered"),
+    )
     assert kube.logs("ordered").strip() == "one two"
     inits = kube.get("pod", "ordered")["status"]["initContainerStatuses"]
     assert [s["state"]["terminated"]["reason"] for s in inits] == ["Completed", "Completed"]
@@ -218,3 +225,51 @@ def test_in_cluster_client_reaches_the_api_server_with_its_service_account_token
     kube.apply(python_pod("whoami", IN_CLUSTER))
     wait_for("pod done", lambda: kube.pod_phase("whoami") in ("Succeeded", "Failed"))
     assert kube.logs("whoami").strip() == f"system:serviceaccount:{kube.ns}:default"
+
+
+SHADOW = """
+import json, os, sys, zoo_operator
+mounts = json.loads(sys.argv[1])
+for m in mounts:
+    open(os.path.join(m, sys.argv[2]), "w").write(m)
+os.makedirs("/tmp/status", exist_ok=True)
+open("/tmp/status/message", "w").write("done")
+print(json.dumps({"prefix": sys.prefix, "exe": sys.executable, "operator": zoo_operator.__file__,
+                  "listing": {m: sorted(os.listdir(m)) for m in mounts}}), flush=True)
+"""
+
+
+def test_volumes_over_a_parent_of_the_repo_do_not_hide_the_image(kube: Kube) -> None:
+    # e.g. the operator's emptyDir at /tmp while CI cloned the repo under /tmp: the image must stay visible.
+    repo = kube.cluster.repo.resolve()
+    targets = sorted({str(repo.parent), "/tmp"} - {"/"})
+    marker = f"seen-{kube.ns}"
+    volumes = [{"name": f"v{i}", "emptyDir": {}} for i in range(len(targets))]
+    vms = [{"name": f"v{i}", "mountPath": t} for i, t in enumerate(targets)]
+    kube.apply(
+        python_pod(
+            "shadowed",
+            SHADOW,
+            volumes=volumes,
+            container={
+                "args": [json.dumps(targets), marker],
+                "volumeMounts": vms,
+                "terminationMessagePath": "/tmp/status/message",  # a kubelet file inside a volume, too
+            },
+        )
+    )
+    wait_for("pod done", lambda: kube.pod_phase("shadowed") in ("Succeeded", "Failed"))
+    status = kube.get("pod", "shadowed")["status"]["containerStatuses"][0]["state"]["terminated"]
+    out = kube.logs("shadowed")
+    assert status["exitCode"] == 0, out
+    assert status["message"] == "done"
+    got = json.loads(out)
+    assert (got["prefix"], got["exe"]) == (str(repo / ".venv"), str(repo / ".venv" / "bin" / "python3"))
+    assert got["operator"] == str(repo / "operator" / "zoo_operator" / "__init__.py")
+    # Each mountPath shows the volume's own contents: what the pod wrote, plus the mount points of deeper
+    # mounts (the re-exposed repo directories, the other volume, the termination-message file) - not the host's.
+    inside = [str(repo), *targets, "/tmp/status"]
+    for t in targets:
+        expected = {marker} | {os.path.relpath(p, t).split("/")[0] for p in inside if p.startswith(t + "/")}
+        assert set(got["listing"][t]) == expected, t
+        assert not os.path.exists(os.path.join(t, marker))  # the writes went to the volume, not the host

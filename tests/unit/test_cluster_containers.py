@@ -45,9 +45,9 @@ def test_mounts_cover_hosts_termination_log_volumes_and_subpaths(tmp_path: Path)
     assert [(m["target"], m["file"], m["readOnly"]) for m in got] == [
         ("/etc/hosts", True, False),
         ("/tmp/msg", True, False),
-        ("/etc/zoo/ranktable", False, False),
         ("/etc/hccl.json", True, True),
         ("/mnt/data", False, False),
+        ("/etc/zoo/ranktable", False, False),  # parents before children: a deeper mount comes later
     ]
-    assert got[3]["source"] == str(tmp_path / "rt" / "hccl.json")
-    assert got[4]["source"] == "/data"
+    assert got[2]["source"] == str(tmp_path / "rt" / "hccl.json")
+    assert got[3]["source"] == "/data"

@@ -5,11 +5,11 @@ Pure functions; the pod worker turns their result into a process (runtime.py) th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from zoocluster import hosts
+from zoocluster import hosts, mountplan
 from zoocluster.images import Image
 
 TERMINATION_LOG = "/dev/termination-log"
@@ -42,9 +42,11 @@ def mounts(
     volume_path: Callable[[dict[str, Any]], Path],
     hosts_file: Path,
     message_file: Path,
+    image_dirs: Sequence[Path] = (),
 ) -> list[dict[str, Any]]:
-    """The bind mounts of a container: /etc/hosts, its termination-message file, then its volumeMounts."""
-    out: list[dict[str, Any]] = [
+    """The bind mounts of a container in mounting order (mountplan.plan): /etc/hosts, its termination-message
+    file, its volumeMounts, and the image directories (image_dirs) that a volume would otherwise hide."""
+    own: list[dict[str, Any]] = [
         {"source": str(hosts_file), "target": "/etc/hosts", "readOnly": False, "file": True},
         {
             "source": str(message_file),
@@ -53,6 +55,7 @@ def mounts(
             "file": True,
         },
     ]
+    out: list[dict[str, Any]] = []
     by_name = {v["name"]: v for v in pod["spec"].get("volumes") or []}
     for vm in container.get("volumeMounts") or []:
         if vm["name"] not in by_name:
@@ -68,4 +71,4 @@ def mounts(
                 "file": source.is_file(),
             }
         )
-    return out
+    return mountplan.plan(own, out, image_dirs)

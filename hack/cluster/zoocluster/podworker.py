@@ -166,6 +166,8 @@ class PodWorker(threading.Thread):
             if state.state == "terminated" and state.exit_code == 0:
                 continue
             self._drive(pod, spec, state, policy if policy != "Always" else "OnFailure")
+            if state.state == "terminated" and state.exit_code == 0:
+                continue  # it has just completed: start the next one now, not a tick later
             for waiting in self.main:
                 waiting.reason = "PodInitializing"
             return
@@ -298,7 +300,9 @@ class PodWorker(threading.Thread):
         message_file = self.dir / "termination" / name
         message_file.parent.mkdir(parents=True, exist_ok=True)
         message_file.write_bytes(b"")
-        mounts = containers.mounts(pod, spec, self.volumes.host_path, self.dir / "hosts", message_file)
+        mounts = containers.mounts(
+            pod, spec, self.volumes.host_path, self.dir / "hosts", message_file, image.dirs
+        )
         proc_spec = {
             "mounts": mounts,
             "hostname": hosts.pod_hostname(pod),

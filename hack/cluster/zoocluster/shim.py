@@ -2,9 +2,9 @@
 working directory, then execs the container's command (so the process the kubelet started becomes it).
 
 Usage: unshare --mount --uts --propagation private -- python -m zoocluster.shim SPEC.json
-SPEC: {"mounts": [{"source", "target", "readOnly", "file"}], "hostname", "workingDir", "argv", "env",
-"createdLog"} where createdLog lists the mount points this shim had to create on the host file system, so that
-cluster-down can remove them again.
+SPEC: {"mounts": [{"source", "target", "readOnly", "file"}] (in mounting order, see mountplan.py), "hostname",
+"workingDir", "argv", "env", "createdLog"} where createdLog lists the mount points this shim had to create on
+the host file system, so that cluster-down can remove them again.
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from zoocluster import mountplan
+
 MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC = 1, 32, 4096, 16384
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def _ensure_target(target: Path, is_file: bool, created_log: Path) -> None:
-    """Create a missing mount point (and its missing parents), recording each path created."""
+def _ensure_target(target: Path, is_file: bool) -> list[Path]:
+    """Create a missing mount point (and its missing parents); return the paths created, outermost first."""
     missing = []
     p = target if not is_file else target.parent
     while not p.exists():
@@ -30,13 +32,11 @@ def _ensure_target(target: Path, is_file: bool, created_log: Path) -> None:
         p = p.parent
     for d in reversed(missing):
         d.mkdir(exist_ok=True)
-    created = [str(d) for d in reversed(missing)]
+    created = list(reversed(missing))
     if is_file and not target.exists():
         target.touch()
-        created.append(str(target))
-    if created:
-        with created_log.open("a") as fh:
-            fh.write("".join(f"{c}\n" for c in created))
+        created.append(target)
+    return created
 
 
 def _mount(source: str, target: str, flags: int) -> None:
@@ -46,22 +46,30 @@ def _mount(source: str, target: str, flags: int) -> None:
 
 
 def mount_all(mounts: list[dict[str, Any]], created_log: Path) -> None:
-    """Bind every mount, parents before children; read-only ones are remounted read-only.
+    """Bind every mount in the given order (the kubelet's mount plan), then make the read-only ones read-only.
 
-    Every source is opened before anything is mounted and bound through /proc/self/fd, so a volume mounted
-    over a host directory that holds other sources (the state directory) does not hide them.
+    Every source, and the created-paths log, is opened before anything is mounted and reached through its
+    descriptor, so a volume mounted over a host directory that holds them (the state directory, the repo)
+    does not hide them. Read-only remounts come last so that mount points can still be made inside a
+    read-only volume. Mount points created inside an earlier bind are logged at their host location.
     """
     fds = [os.open(m["source"], os.O_PATH) for m in mounts]
-    order = sorted(range(len(mounts)), key=lambda i: len(Path(mounts[i]["target"]).parts))
-    for i in order:
-        m = mounts[i]
-        target = Path(m["target"])
-        _ensure_target(target, bool(m.get("file")), created_log)
-        _mount(f"/proc/self/fd/{fds[i]}", str(target), MS_BIND | MS_REC)
-        if m.get("readOnly"):
-            _mount("none", str(target), MS_REMOUNT | MS_BIND | MS_RDONLY)
-    for fd in fds:
-        os.close(fd)
+    log_fd = os.open(created_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    mounted: list[tuple[str, str]] = []
+    try:
+        for m, fd in zip(mounts, fds):
+            created = _ensure_target(Path(m["target"]), bool(m.get("file")))
+            if created:
+                lines = "".join(f"{mountplan.host_location(str(c), mounted)}\n" for c in created)
+                os.write(log_fd, lines.encode())
+            _mount(f"/proc/self/fd/{fd}", m["target"], MS_BIND | MS_REC)
+            mounted.append((m["target"], m["source"]))
+        for m in mounts:
+            if m.get("readOnly"):
+                _mount("none", m["target"], MS_REMOUNT | MS_BIND | MS_RDONLY)
+    finally:
+        for fd in (*fds, log_fd):
+            os.close(fd)
 
 
 def main(argv: list[str]) -> None:
