@@ -34,6 +34,8 @@ class Runner:
         self.pods = pods
         self.bodies: dict[str, Mapping[str, Any]] = {}
         self.memories: dict[str, reconcile.JobMemory] = {}
+        # Event posts run in the background; asyncio keeps only weak references to tasks, so hold them here.
+        self._posting: set[asyncio.Task[None]] = set()
 
     def observe(self, body: Mapping[str, Any]) -> None:
         """Record the latest version of a job (from a watch event)."""
@@ -61,7 +63,9 @@ class Runner:
         pods = [p for p in self.pods(str(meta.get("namespace")), str(meta.get("name"))) if p.owner_uid == uid]
 
         def emit(kind: str, reason: str, message: str) -> None:
-            asyncio.get_running_loop().create_task(kube.post_event(body, kind, reason, message))
+            task = asyncio.get_running_loop().create_task(kube.post_event(body, kind, reason, message))
+            self._posting.add(task)
+            task.add_done_callback(self._posting.discard)
 
         try:
             await reconcile.reconcile(body, pods, self.settings, mem, now, emit)
