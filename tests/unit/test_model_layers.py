@@ -12,7 +12,7 @@ from zoo_workloads.models.layers.bam import BAM
 from zoo_workloads.models.layers.gather_excite import GatherExcite
 from zoo_workloads.models.layers.gem import GeM
 from zoo_workloads.models.layers.glore import GloreUnit
-from zoo_workloads.models.resnet import ResNet, scale_positions
+from zoo_workloads.models.resnet import ResNet, l2_normalize, scale_positions
 
 ms.set_context(mode=ms.PYNATIVE_MODE)
 RNG = np.random.default_rng(0)
@@ -113,9 +113,8 @@ def test_genet_variants_at_full_size() -> None:
     def count(extra: bool, mlp: bool) -> int:
         return count_params(create_model("genet_res50", 1000, ge_extra=extra, ge_mlp=mlp))
 
-    resnet50 = count_params(create_model("multigrain", 1000))  # GeM has no parameters at fixed p
     minus, theta, plus = count(False, False), count(True, False), count(True, True)
-    assert minus == resnet50 == 25_557_032
+    assert minus == 25_557_032  # ResNet-50's well-known count: GE-theta-minus adds no parameters
     stages = [(256, 56, 3), (512, 28, 4), (1024, 14, 6), (2048, 7, 3)]  # channels, map size at 224, blocks
     gather = 3 * (256 * 256 * 9 + 2 * 256 + 256 * 28 * 28 + 2 * 256)
     gather += sum(b * (c * s * s + 2 * c) for c, s, b in stages[1:])
@@ -175,3 +174,11 @@ def test_scale_positions_keeps_one_module_per_stage() -> None:
 def test_trunk_rejects_bad_layers() -> None:
     with pytest.raises(ValueError, match="layers"):
         ResNet(4, layers=[1, 1, 1])
+
+
+def test_l2_normalize_matches_numpy() -> None:
+    x = _x(3, 7)
+    arr = x.asnumpy()
+    np.testing.assert_allclose(l2_normalize(x).asnumpy(), arr / np.linalg.norm(arr, axis=1, keepdims=True),
+                               rtol=1e-5)
+    assert np.isfinite(l2_normalize(Tensor(np.zeros((1, 4), np.float32))).asnumpy()).all()

@@ -12,7 +12,14 @@ from mindspore import Tensor, nn
 
 from zoo_workloads import config
 from zoo_workloads.losses import create_loss
-from zoo_workloads.models import count_params, create_model, freeze_except, list_models, model_kwargs, model_spec
+from zoo_workloads.models import (
+    count_params,
+    create_model,
+    freeze_except,
+    list_models,
+    model_kwargs,
+    model_spec,
+)
 from zoo_workloads.models.layers.glore import GloreUnit
 
 ms.set_context(mode=ms.PYNATIVE_MODE)
