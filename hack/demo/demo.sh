@@ -60,8 +60,13 @@ for port in (8080, 0):
         continue
 EOF
 )}"
+  # A CRD installed by someone else (e.g. a test's release) stays theirs: then the chart leaves it alone.
+  crds=true
+  owner="$(kubectl get crd zootrainingjobs.modelzoo.io \
+    -o jsonpath='{.metadata.annotations.meta\.helm\.sh/release-name}' 2>/dev/null || echo none)"
+  [[ "$owner" != "none" && "$owner" != "$release" ]] && crds=false
   helm install "$release" "$repo/charts/zoo-operator" -n "$release_ns" --create-namespace \
-    --set "watchNamespaces={$ns}" --set "health.port=$port" --wait --timeout 5m
+    --set "watchNamespaces={$ns}" --set "health.port=$port" --set "crds.enabled=$crds" --wait --timeout 5m
 fi
 kubectl -n "$release_ns" rollout status "deployment/$release" --timeout=180s
 kubectl -n "$release_ns" get pods -o wide
