@@ -4,13 +4,17 @@ UV_VERSION := 0.13.9
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup test test-unit lint lock generate manifests cluster-build cluster-up cluster-down
+.PHONY: setup demo test test-unit lint lock generate manifests cluster-build cluster-up cluster-down
 
 ## setup: install uv (pinned) and the locked development environment into .venv
 setup:
 	@command -v uv >/dev/null 2>&1 && uv --version | grep -q "$(UV_VERSION)" || python3 -m pip install --quiet "uv==$(UV_VERSION)"
 	uv sync --frozen
 	hack/install-tools.sh
+
+## demo: local cluster + chart-installed operator + one real 2-rank training job, shown until it succeeds
+demo: setup cluster-build
+	hack/demo/demo.sh
 
 ## test: every test tier (unit, integration, e2e); what CI runs
 test: setup cluster-build

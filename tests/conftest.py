@@ -24,6 +24,18 @@ CLUSTER_CLI = REPO / "hack" / "cluster" / "zoo-cluster"
 sys.path.insert(0, str(REPO / "hack" / "cluster"))
 
 
+_TIER_ORDER = {"unit": 0, "integration": 1, "e2e": 2}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the tiers in order of cost: unit, integration, then end-to-end (pytest would sort e2e first)."""
+    def tier(item: pytest.Item) -> int:
+        parts = item.path.relative_to(REPO / "tests").parts if item.path.is_relative_to(REPO / "tests") else ()
+        return _TIER_ORDER.get(parts[0], 1) if len(parts) > 1 else 1
+
+    items.sort(key=tier)  # stable: the order within a tier is kept
+
+
 class CommandError(subprocess.CalledProcessError):
     """A failed kubectl/helm call whose message includes what the tool printed."""
 

@@ -51,6 +51,12 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
+def _short(value: Any, digits: int = 5) -> float | None:
+    """A finite number cut to `digits` significant digits: `kubectl get ztj` prints status numbers verbatim."""
+    number = _number(value)
+    return None if number is None else float(f"{number:.{digits}g}")
+
+
 def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
@@ -73,12 +79,12 @@ def fold_progress(progress: dict[str, Any], events: Iterable[dict[str, Any]]) ->
             put("epoch", _count(ev.get("epoch")))
             put("step", _count(ev.get("step")))
             put("stepsPerEpoch", _count(ev.get("steps_per_epoch")))
-            put("loss", _number(ev.get("loss")))
+            put("loss", _short(ev.get("loss")))
             put("imagesPerSecond", _number(ev.get("images_per_second")))
         elif kind == "epoch":
             put("epoch", _count(ev.get("epoch")))
             put("epochs", _count(ev.get("epochs")))
-            put("loss", _number(ev.get("loss")))
+            put("loss", _short(ev.get("loss")))
             put("imagesPerSecond", _number(ev.get("images_per_second")))
         elif kind == "done":
             put("epochs", _count(ev.get("epochs")))
@@ -93,7 +99,7 @@ def result_from_metrics(metrics: Any, checkpoint: Any) -> dict[str, Any]:
     result: dict[str, Any] = {"metrics": clean}
     for key, name in (("top1", "top_1_accuracy"), ("top5", "top_5_accuracy")):
         if name in clean:
-            result[key] = clean[name]
+            result[key] = _short(clean[name], 4)  # the TOP-1 column; `metrics` keeps every digit
     if isinstance(checkpoint, str) and checkpoint:
         result["checkpoint"] = checkpoint
     return result

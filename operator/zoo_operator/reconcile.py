@@ -135,6 +135,9 @@ async def _ensure_objects(job: spec.JobSpec, mem: JobMemory, emit: EventSink) ->
             mem.pod_group_error = f"{err}; install Volcano or set spec.scheduling.gang to false"
             emit("Warning", c.REASON_VOLCANO_MISSING, mem.pod_group_error)
     mem.ensured_uid = job.uid
+    if created:
+        emit("Normal", c.REASON_JOB_CREATED,
+             f"created Service {job.name} and ConfigMap {render.launch_config_map_name(job)}; creating the pods")
     return created
 
 

@@ -70,3 +70,14 @@ def test_termination_message() -> None:
     assert logparse.parse_termination(ok)["metrics"] == {"top_1_accuracy": 0.8}
     for bad in (None, "", "Error: boom", '{"status": "maybe"}', "[]"):
         assert logparse.parse_termination(bad) is None
+
+
+def test_printed_numbers_are_short() -> None:
+    """LOSS and TOP-1 are printer columns: `kubectl get ztj` shows them verbatim, so they are cut to a few
+    significant digits; the full metrics stay in result.metrics."""
+    step = {"event": "step", "rank": 0, "epoch": 1, "step": 2, "loss": 2.0377814769744873}
+    assert logparse.fold_progress({}, [step])["loss"] == 2.0378
+    tiny = {"event": "epoch", "rank": 0, "epoch": 9, "epochs": 9, "loss": 0.000123456789}
+    assert logparse.fold_progress({}, [tiny])["loss"] == 0.00012346
+    result = logparse.result_from_metrics({"top_1_accuracy": 0.07777777777777778}, None)
+    assert result["top1"] == 0.07778 and result["metrics"]["top_1_accuracy"] == 0.07777777777777778

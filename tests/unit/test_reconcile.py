@@ -123,8 +123,10 @@ def test_ascend_job_lifecycle(monkeypatch: pytest.MonkeyPatch) -> None:
     assert h.body["status"]["phase"] == c.PENDING
     assert h.body["status"]["rankTable"]["status"] == "initializing"
     assert hccl(fake, "asc-ranktable")["status"] == "initializing"
+    assert [e[1] for e in h.events][:1] == [c.REASON_JOB_CREATED]  # an Event says the objects were created
 
     h.run(T0 + 1)  # nothing new: no duplicate pods, no status write
+    assert [e[1] for e in h.events].count(c.REASON_JOB_CREATED) == 1
     assert len(fake.pods()) == 2 and fake.calls.count("patch status") == 1
 
     h.set_running("asc-worker-0", {"pod_name": "asc-worker-0", "server_id": "10.0.0.2",

@@ -320,6 +320,28 @@ def _stop(pid: int, grace: float) -> None:
         pass
 
 
+def mount_points_in_use(proc: Path = Path("/proc")) -> set[str]:
+    """Mount points of every process's mount namespace (from /proc/<pid>/mountinfo), as host paths.
+
+    Containers of clusters in other worktrees bind their volumes onto the same host paths (e.g.
+    /var/run/secrets/kubernetes.io/serviceaccount); since Linux 3.18 removing such a directory detaches the
+    mounts on it in every other mount namespace, so `down` must leave a path alone while anything is mounted there.
+    """
+    points: set[str] = set()
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "mountinfo").read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            fields = line.split()
+            if len(fields) > 4:
+                points.add(fields[4].replace("\\040", " "))
+    return points
+
+
 def down(cfg: ClusterConfig) -> None:
     """Stop what this cluster started (kubelet first, so it stops its pods) and remove all its state."""
     running = recorded(cfg)
@@ -336,8 +358,11 @@ def down(cfg: ClusterConfig) -> None:
     created = kubelet_dir / "created-paths"
     if created.exists():
         # Mount points containers needed on the host (e.g. /etc/zoo/ranktable); deepest first, only if empty.
+        in_use = mount_points_in_use()
         for raw in sorted(set(created.read_text().split()), key=len, reverse=True):
             path = Path(raw)
+            if raw in in_use or any(m.startswith(raw + "/") for m in in_use):
+                continue  # another cluster's container has a mount there: removing it would detach that mount
             try:
                 if path.is_dir():
                     path.rmdir()
