@@ -26,7 +26,7 @@ test-unit: setup
 
 ## lint: ruff over the Python packages, the local cluster and tests
 lint: setup
-	$(VENV)/bin/ruff check operator workloads tests hack/cluster
+	$(VENV)/bin/ruff check operator workloads tests hack benchmarks
 
 ## lock: re-resolve uv.lock after changing a pyproject.toml
 lock:

@@ -12,11 +12,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from zoo_workloads import config as model_config
-from zoo_workloads.errors import ConfigError
-
 from zoo_operator import schema
 from zoo_operator.settings import Settings
+from zoo_workloads import config as model_config
+from zoo_workloads.errors import ConfigError
 
 DEFAULT_RESOURCE = {"Ascend910": "huawei.com/Ascend910", "GPU": "nvidia.com/gpu"}
 DEFAULT_SCHED_PORT = 8118

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from operator_jobs import ascend_job, job
+
 from zoo_operator import cli
 
 REPO = Path(__file__).resolve().parents[2]

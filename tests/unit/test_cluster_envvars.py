@@ -3,6 +3,7 @@
 import base64
 
 import pytest
+
 from zoocluster.envvars import ConfigError, command_line, container_env, expand
 
 POD = {

@@ -1,6 +1,7 @@
 """Pod phase, conditions and container status shapes reported by the local kubelet."""
 
 import pytest
+
 from zoocluster.podstatus import ContainerState, backoff_seconds, pod_conditions, pod_phase, restart_wanted
 
 

@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from zoocluster.images import parse_images, repository, resolve
 from zoocluster.nodes import IpPool, parse_nodes
 from zoocluster.volumes import write_payload

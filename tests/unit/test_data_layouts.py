@@ -5,6 +5,7 @@ import random
 from collections import Counter
 
 import pytest
+
 from zoo_workloads.data import layouts, sampling, synth, video
 from zoo_workloads.errors import DatasetMissing
 

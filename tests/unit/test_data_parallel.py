@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from zoo_train_helpers import BIN, tiny
+
 from zoo_workloads.data import synth
 
 

@@ -4,6 +4,7 @@ import io
 import json
 
 import pytest
+
 from zoo_workloads import errors, events
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+
 from zoo_operator import cli
 from zoo_workloads import config
 

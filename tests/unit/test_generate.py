@@ -8,6 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+
 from zoo_operator import cli, generate, schema
 from zoo_workloads import config
 

@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+
 from zoo_workloads import launch
 from zoo_workloads.errors import ConfigError, RankTableTimeout
 

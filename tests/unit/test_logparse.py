@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from zoo_operator import logparse
 
 LOG = "\n".join([

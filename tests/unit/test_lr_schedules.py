@@ -4,6 +4,7 @@ import itertools
 import math
 
 import pytest
+
 from zoo_workloads.training.lr import Schedule, learning_rates
 
 

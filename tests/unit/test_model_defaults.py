@@ -1,6 +1,7 @@
 """The model-defaults source that both the workloads and the operator read."""
 
 import pytest
+
 from zoo_workloads import config
 
 SEED_MODELS = ["genet_res50", "glore_res200", "glore_res50", "multigrain", "resnet3d", "resnet50_bam"]

@@ -7,6 +7,7 @@ import socket
 
 import aiohttp
 import pytest
+
 from zoo_operator import metrics
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from operator_jobs import job
+
 from zoo_operator import kube, reconcile, runner
 from zoo_operator.podview import PodView
 from zoo_operator.settings import Settings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from operator_jobs import ascend_job, job
+
 from zoo_operator import spec
 from zoo_operator.settings import Settings
 

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 from operator_jobs import ascend_job, job
+
 from zoo_operator import conditions as c
 from zoo_operator import policy, spec
 from zoo_operator.podview import PodView

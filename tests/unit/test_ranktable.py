@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from zoo_operator import ranktable
 from zoo_operator.ranktable import Device
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from operator_jobs import ascend_job, job
+
 from zoo_operator import conditions as c
 from zoo_operator import kube, podview, reconcile
 from zoo_operator.settings import Settings

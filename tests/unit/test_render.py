@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 from operator_jobs import ascend_job, job
+
 from zoo_operator import conditions as c
 from zoo_operator import dryrun, render, spec
 from zoo_operator.settings import Settings

@@ -8,6 +8,7 @@ below leaves a margin of 0.11.
 
 import pytest
 from zoo_train_helpers import assert_event_shapes, run_entry
+
 from zoo_workloads.data import synth
 
 TOP1_BOUND = 0.85

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 from zoo_train_helpers import run_entry
+
 from zoo_workloads.data import synth
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 from zoo_train_helpers import assert_event_shapes, run_entry, tiny
+
 from zoo_workloads.data import synth
 from zoo_workloads.models import list_models, model_spec
 

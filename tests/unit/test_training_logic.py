@@ -3,6 +3,7 @@ accuracy metrics (incl. the sliding-window video aggregation) and launch detecti
 
 import numpy as np
 import pytest
+
 from zoo_workloads.errors import ConfigError
 from zoo_workloads.training import checkpoints, distributed, metrics, optim
 

@@ -1,6 +1,7 @@
 """Resolving a run's hyperparameters: defaults < --config file < --set, and the errors for bad input."""
 
 import pytest
+
 from zoo_workloads import config
 from zoo_workloads.errors import ConfigError
 

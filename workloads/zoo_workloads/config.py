@@ -35,7 +35,7 @@ def _load(name: str) -> dict[str, Any]:
     text = resources.files(_CONFIG_PACKAGE).joinpath(f"{name}.yaml").read_text(encoding="utf-8")
     data = yaml.safe_load(text) or {}
     if not isinstance(data, dict):
-        raise ValueError(f"config {name}.yaml must be a mapping")
+        raise ValueError(f"config {name}.yaml must be a mapping")  # noqa: TRY004 (bad file content, not a bad argument)
     return data
 
 

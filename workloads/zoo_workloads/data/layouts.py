@@ -78,7 +78,7 @@ def parse_split_json(text: str, subset: str) -> tuple[list[str], list[tuple[str,
     if not isinstance(data, dict) or not isinstance(data.get("labels"), list) or not isinstance(
         data.get("database"), dict
     ):
-        raise ValueError("split json: expected an object with a 'labels' list and a 'database' object")
+        raise ValueError("split json: expected an object with a 'labels' list and a 'database' object")  # noqa: TRY004
     entries = []
     for key, item in sorted(data["database"].items()):
         if item.get("subset") != subset:
