@@ -18,6 +18,7 @@ demo: setup cluster-build
 
 ## test: every test tier (unit, integration, e2e); what CI runs
 test: setup cluster-build
+	$(VENV)/bin/ruff check operator workloads tests hack benchmarks
 	$(VENV)/bin/pytest tests
 
 ## test-unit: the fast tier alone (no cluster)
