@@ -38,6 +38,14 @@ def parser(prog: str, description: str) -> argparse.ArgumentParser:
     return _Parser(prog=prog, description=description)
 
 
+def add_run_config_args(p: argparse.ArgumentParser) -> None:
+    """--device, --config and --set: how every entry point picks its device and resolves hyperparameters."""
+    p.add_argument("--device", default="CPU", choices=DEVICES)
+    p.add_argument("--config", default=None, help="YAML file of hyperparameters overriding the model's defaults")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one hyperparameter (value parsed as YAML); repeatable")
+
+
 def guarded(fn: Callable[[], int]) -> int:
     """Run fn; map failures to a one-line error, a termination message and an exit code."""
     try:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from zoo_workloads import config
-from zoo_workloads.cli.common import DEVICES, guarded, parser, quiet_native_logs
+from zoo_workloads.cli.common import add_run_config_args, guarded, parser, quiet_native_logs
 from zoo_workloads.events import success_message, write_termination
 
 
@@ -20,9 +20,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--data-dir", required=True, help="evaluation data (ImageFolder root, or frames + split json)")
     p.add_argument("--num-classes", required=True, type=int)
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--device", default="CPU", choices=DEVICES)
-    p.add_argument("--config", default=None)
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    add_run_config_args(p)
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
 
     def run() -> int:

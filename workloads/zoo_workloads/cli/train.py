@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from zoo_workloads import config
-from zoo_workloads.cli.common import DEVICES, guarded, parser, quiet_native_logs
+from zoo_workloads.cli.common import add_run_config_args, guarded, parser, quiet_native_logs
 from zoo_workloads.errors import ConfigError, DatasetMissing
 from zoo_workloads.events import success_message, write_termination
 
@@ -25,10 +25,7 @@ def build_parser():
     p.add_argument("--eval-dir", default=None, help="evaluation data (same layout); evaluated during training")
     p.add_argument("--num-classes", required=True, type=int)
     p.add_argument("--output-dir", required=True, help="checkpoints and the resolved config.yaml go here")
-    p.add_argument("--device", default="CPU", choices=DEVICES)
-    p.add_argument("--config", default=None, help="YAML file of hyperparameters overriding the model's defaults")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one hyperparameter (value parsed as YAML); repeatable")
+    add_run_config_args(p)
     p.add_argument("--resume", default=None, help="checkpoint to resume from (weights, optimizer, epoch)")
     return p
 
