@@ -1,8 +1,10 @@
 """Fixtures shared by every test tier: the local cluster (session) and a fresh namespace per test.
 
-`cluster` brings the project's local cluster up once (hack/cluster/zoo-cluster up; idempotent, so a cluster
-started with `make cluster-up` is reused and left running) or, with ZOO_TEST_KUBECONFIG set, uses that cluster.
-A cluster the fixture started itself is torn down at the end unless ZOO_TEST_KEEP_CLUSTER=1.
+`cluster` starts a local cluster of the test suite's own (hack/cluster/zoo-cluster with the state directory
+.cache/test-cluster and ports of its own, zoocluster.config.TEST_PROFILE), fresh for every session, and tears it
+down at the end (unless ZOO_TEST_KEEP_CLUSTER=1). A cluster that `make demo`, `make cluster-up` or a person left
+running uses the default state directory and ports: the tests never see it and never touch it. With
+ZOO_TEST_KUBECONFIG set, the tests use that cluster instead.
 """
 
 from __future__ import annotations
@@ -91,13 +93,19 @@ def cluster() -> Iterator[Cluster]:
     if external:
         yield Cluster(external, _tool_env(external), REPO)
         return
-    already = (
-        subprocess.run([str(CLUSTER_CLI), "status"], check=False, capture_output=True, text=True).returncode
-        == 0
-    )
-    up = subprocess.run([str(CLUSTER_CLI), "up"], check=False, capture_output=True, text=True, timeout=600)
+    from zoocluster import config as cluster_config
+
+    env = cluster_config.suite_env(dict(os.environ))
+
+    def cli(command: str, timeout: float) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(CLUSTER_CLI), command], check=False, capture_output=True, text=True,
+                              timeout=timeout, env=env)
+
+    # A test cluster left by an interrupted run is replaced: no test may depend on what an earlier one left.
+    cli("down", 180)
+    up = cli("up", 600)
     if up.returncode != 0:
-        pytest.fail(f"local cluster did not come up:\n{up.stdout}\n{up.stderr}", pytrace=False)
+        pytest.fail(f"local test cluster did not come up:\n{up.stdout}\n{up.stderr}", pytrace=False)
     kubeconfig = next(
         line.split("=", 1)[1]
         for line in up.stdout.splitlines()
@@ -106,8 +114,8 @@ def cluster() -> Iterator[Cluster]:
     try:
         yield Cluster(kubeconfig, _tool_env(kubeconfig), REPO)
     finally:
-        if not already and os.environ.get("ZOO_TEST_KEEP_CLUSTER") != "1":
-            subprocess.run([str(CLUSTER_CLI), "down"], check=False, capture_output=True, timeout=120)
+        if os.environ.get("ZOO_TEST_KEEP_CLUSTER") != "1":
+            cli("down", 180)
 
 
 @pytest.fixture

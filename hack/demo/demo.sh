@@ -4,8 +4,8 @@
 # progress while its pods train, and ends with `kubectl get zootrainingjobs`. The cluster stays up afterwards
 # (`make cluster-down` removes it).
 #
-# The operator watches only the demo's namespace, so tests run later on the same cluster (they reuse a running
-# one) never have two operators reconciling one job.
+# The operator watches only the demo's namespace. The tests never use this cluster (they start one of their own with
+# other ports and state, README.md "Local cluster"), so `make demo` and `make test` work in either order.
 #
 # Settings (environment): ZOO_DEMO_DATA (dataset directory, default /tmp/zoo-data/digits), ZOO_DEMO_NAMESPACE
 # (default zoo-demo), ZOO_DEMO_TIMEOUT (seconds to wait for the job, default 1200), ZOO_DEMO_HEALTH_PORT (the

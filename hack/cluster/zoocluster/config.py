@@ -94,3 +94,31 @@ def from_env() -> ClusterConfig:
         # Clusters of different worktrees share the host's loopback: give each its own /16 of pod IPs.
         pod_prefix=env.get("ZOO_CLUSTER_POD_PREFIX", f"127.{10 + int(tag, 16) % 240}"),
     )
+
+
+# The test suite's own cluster: its state directory and ports differ from the defaults that `make demo` and
+# `make cluster-up` use, so a test run neither sees nor disturbs a cluster a person (or the demo) left running.
+# Each setting can be moved with the same name under ZOO_TEST_CLUSTER_* (e.g. two worktrees testing at once).
+TEST_PROFILE = {
+    "STATE_DIR": str(REPO / ".cache" / "test-cluster"),
+    "APISERVER_PORT": "16443",
+    "ETCD_PORT": "12379",
+    "CONTROLLER_MANAGER_PORT": "20257",
+    "SCHEDULER_PORT": "20259",
+    "KUBELET_PORT": "20250",
+    "NODE_SUBNET": "127.0.3",
+}
+
+
+def suite_env(env: dict[str, str]) -> dict[str, str]:
+    """`env` with ZOO_CLUSTER_* set for the test suite's own cluster (ZOO_TEST_CLUSTER_* override each one).
+
+    A ZOO_CLUSTER_* value already in `env` describes the user's cluster and is deliberately not used.
+    """
+    out = {k: v for k, v in env.items() if not k.startswith("ZOO_CLUSTER_")}
+    for key, default in TEST_PROFILE.items():
+        out[f"ZOO_CLUSTER_{key}"] = env.get(f"ZOO_TEST_CLUSTER_{key}", default)
+    for key in ("ETCD_DIR", "POD_PREFIX", "NODES", "IMAGES"):
+        if f"ZOO_TEST_CLUSTER_{key}" in env:
+            out[f"ZOO_CLUSTER_{key}"] = env[f"ZOO_TEST_CLUSTER_{key}"]
+    return out
