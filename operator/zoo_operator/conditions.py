@@ -64,7 +64,8 @@ ROLE_WORKER = "worker"
 ROLE_SCHEDULER = "scheduler"
 # Which whole-gang attempt a pod belongs to: pods of an older attempt are deleted, never reused.
 ANNOTATION_ATTEMPT = "modelzoo.io/attempt"
-ASCEND_ANNOTATION = "ascend.kubectl.kubernetes.io/ascend-910-configuration"
+ASCEND_ANNOTATION = "ascend.kubectl.kubernetes.io/ascend-910-configuration"  # huawei.com/Ascend910 (910, 910B, A3)
+ASCEND_NPU_ANNOTATION = "ascend.kubectl.kubernetes.io/ascend-npu-configuration"  # huawei.com/npu (newer chips)
 VOLCANO_GROUP_ANNOTATION = "scheduling.k8s.io/group-name"
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 KUEUE_GROUP_LABEL = "kueue.x-k8s.io/pod-group-name"

@@ -65,7 +65,7 @@ def devices_of(job: spec.JobSpec, pods: Sequence[PodView]) -> list[ranktable.Dev
         if not pod.device_annotation:
             continue
         try:
-            dev = ranktable.parse_annotation(pod.device_annotation)
+            dev = ranktable.parse_annotation(pod.device_annotation, pod.host_ip)  # node IP if the plugin omits it
         except ValueError as err:
             log.warning("pod %s: %s", pod.name, err)
             continue

@@ -1,6 +1,6 @@
 """Builders of every object the operator creates for a job: plain dicts, no API calls.
 
-Service (headless), the launch ConfigMap (`<job>-ranktable` with hccl.json/ranks.json, or `<job>-launch` with the
+Service (headless), the launch ConfigMap (`<job>-ranktable` with hccl.json, or `<job>-launch` with the
 scheduler address), worker pods `<job>-worker-<i>`, the scheduler pod `<job>-sched` (dynamic launch) and the
 Volcano PodGroup (gang scheduling). Names, labels and environment follow docs/contracts.md.
 """
@@ -31,7 +31,7 @@ def scheduler_name(job: JobSpec) -> str:
 
 
 def ranktable_config_map_name(job: JobSpec) -> str:
-    """Name of the ConfigMap that holds hccl.json and ranks.json."""
+    """Name of the ConfigMap that holds hccl.json."""
     return f"{job.name}-ranktable"
 
 
@@ -78,7 +78,7 @@ def service(job: JobSpec) -> Obj:
 
 
 def launch_config_map(job: JobSpec, ranktable_data: dict[str, str] | None = None) -> Obj:
-    """The ConfigMap of the launch: hccl.json + ranks.json (ranktable) or scheduler.json (dynamic)."""
+    """The ConfigMap of the launch: hccl.json (ranktable) or scheduler.json (dynamic)."""
     if job.launch == "ranktable":
         data = ranktable_data or {}
     else:
@@ -141,8 +141,14 @@ def env(job: JobSpec, role: str, index: int | None) -> list[Obj]:
         {"name": "ZOO_TERMINATION_LOG", "value": c.TERMINATION_LOG},
     ]
     if job.launch == "ranktable":
+        # zoo-launch finds its rank in hccl.json by (node IP, physical NPU): HOST_IP here, ASCEND_VISIBLE_DEVICES
+        # from the device plugin, or the static map's server and device (docs/contracts.md).
         out += [{"name": "RANK_TABLE_FILE", "value": f"{c.RANKTABLE_DIR}/hccl.json"},
-                {"name": "ZOO_RANKS_FILE", "value": f"{c.RANKTABLE_DIR}/ranks.json"}]
+                _field_env("HOST_IP", "status.hostIP")]
+        static = next((d for d in job.static_devices if d.pod_index == index), None)
+        if static is not None:
+            out += [{"name": "ZOO_ASCEND_SERVER_ID", "value": static.server_id},
+                    {"name": "ZOO_ASCEND_DEVICE_ID", "value": static.device_id}]
     else:
         out += [{"name": "MS_ROLE", "value": "MS_SCHED" if role == c.ROLE_SCHEDULER else "MS_WORKER"},
                 {"name": "MS_SCHED_HOST", "value": scheduler_host(job)},

@@ -106,7 +106,8 @@ def test_ranktable_mount_is_a_directory_never_subpath() -> None:
     assert volumes["zoo-ranktable"]["configMap"]["name"] == "asc-ranktable"
     env = env_of(pod)
     assert env["RANK_TABLE_FILE"] == "/etc/zoo/ranktable/hccl.json"
-    assert env["ZOO_RANKS_FILE"] == "/etc/zoo/ranktable/ranks.json"
+    assert "ZOO_RANKS_FILE" not in env and pod["spec"]["containers"][0]["env"][9] == {
+        "name": "HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}}
     assert "MS_ROLE" not in env
 
 
