@@ -58,6 +58,7 @@ PERMANENT_EXIT_CODES = frozenset({EXIT_CONFIG_ERROR, EXIT_DATASET_MISSING})
 LABEL_JOB = "modelzoo.io/job-name"
 LABEL_RANK = "modelzoo.io/rank"
 LABEL_ROLE = "modelzoo.io/role"
+LABEL_SERVER_GROUP = "modelzoo.io/server-group"  # worker index // spec.device.perNode: one group per node
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "zoo-operator"
 ROLE_WORKER = "worker"

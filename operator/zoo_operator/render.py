@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
+from zoo_operator import ascend, schema
 from zoo_operator import conditions as c
-from zoo_operator import schema
 from zoo_operator.spec import DEFAULT_SCHED_PORT, JobSpec
 
 Obj = dict[str, Any]
@@ -155,6 +155,8 @@ def env(job: JobSpec, role: str, index: int | None) -> list[Obj]:
                 {"name": "MS_SCHED_PORT", "value": str(DEFAULT_SCHED_PORT)},
                 {"name": "MS_WORKER_NUM", "value": str(job.replicas)},
                 {"name": "MS_NODE_ID", "value": "sched" if index is None else str(index)}]
+    if job.ascend is not None and role == c.ROLE_WORKER:
+        out += ascend.env()
     return out + [dict(var) for var in job.env]
 
 
@@ -166,7 +168,7 @@ def _resources(job: JobSpec, with_device: bool) -> Obj:
     return res
 
 
-def _volumes(job: JobSpec) -> tuple[list[Obj], list[Obj]]:
+def _volumes(job: JobSpec, worker: bool = True) -> tuple[list[Obj], list[Obj]]:
     volumes: list[Obj] = [{"name": "zoo-data", **job.dataset_volume},
                           {"name": "zoo-checkpoint", **job.checkpoint_volume}]
     mounts: list[Obj] = [{"name": "zoo-data", "mountPath": c.DATA_DIR, "readOnly": True},
@@ -175,6 +177,10 @@ def _volumes(job: JobSpec) -> tuple[list[Obj], list[Obj]]:
         # A directory mount, never subPath: subPath mounts do not see ConfigMap updates.
         volumes.append({"name": "zoo-ranktable", "configMap": {"name": ranktable_config_map_name(job)}})
         mounts.append({"name": "zoo-ranktable", "mountPath": c.RANKTABLE_DIR, "readOnly": True})
+    if job.ascend is not None and worker:
+        more_volumes, more_mounts = ascend.volumes(job.ascend)
+        volumes += more_volumes
+        mounts += more_mounts
     return volumes + [dict(v) for v in job.volumes], mounts + [dict(m) for m in job.volume_mounts]
 
 
@@ -191,7 +197,9 @@ def pod(job: JobSpec, index: int | None, attempt: int) -> Obj:
         annotations[c.KUEUE_GROUP_COUNT_ANNOTATION] = str(job.pod_count)
     if job.gang:
         annotations[c.VOLCANO_GROUP_ANNOTATION] = job.name
-    volumes, mounts = _volumes(job)
+    if index is not None and job.per_node:
+        extra_labels[c.LABEL_SERVER_GROUP] = str(ascend.group_of(index, job.per_node))
+    volumes, mounts = _volumes(job, worker=index is not None)
     container: Obj = {
         "name": "worker",
         "image": job.image,
@@ -213,7 +221,14 @@ def pod(job: JobSpec, index: int | None, attempt: int) -> Obj:
         "containers": [container],
         "volumes": volumes,
     }
-    optional = {"nodeSelector": job.node_selector, "tolerations": job.tolerations,
+    selector = dict(job.node_selector)
+    if job.ascend is not None and index is not None:
+        selector = {**ascend.node_selector(job.ascend), **selector}  # the job's own nodeSelector wins
+    if index is not None and job.per_node:
+        # perNode: one server group per node, different groups on different nodes.
+        spec["affinity"] = ascend.placement({c.LABEL_JOB: job.name, c.LABEL_ROLE: c.ROLE_WORKER},
+                                            c.LABEL_SERVER_GROUP, int(extra_labels[c.LABEL_SERVER_GROUP]))
+    optional = {"nodeSelector": selector, "tolerations": job.tolerations,
                 "schedulerName": job.scheduler_name, "priorityClassName": job.priority_class_name}
     spec.update({k: v for k, v in optional.items() if v})
     metadata = _meta(job, name, extra_labels)

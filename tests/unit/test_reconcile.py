@@ -248,7 +248,8 @@ def test_static_devices_complete_the_table_without_annotations(monkeypatch: pyte
     fake = FakeKube(monkeypatch)
     static = [{"podIndex": i, "serverId": "10.0.0.1", "deviceId": str(i), "deviceIp": f"192.168.0.{i}"}
               for i in range(2)]
-    h = Harness(fake, ascend_job(replicas=2, rankTable={"version": "1.2", "staticDevices": static}))
+    h = Harness(fake, ascend_job(replicas=2, device={"type": "Ascend910", "chip": "A3"},
+                                 rankTable={"version": "1.2", "staticDevices": static}))
     h.run(T0)
     table = hccl(fake, "asc-ranktable")
     assert table["status"] == "completed" and table["version"] == "1.2"
