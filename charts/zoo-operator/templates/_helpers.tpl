@@ -94,7 +94,7 @@ behalf). Shared by the ClusterRole (all namespaces) and the per-namespace Roles 
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
-{{- if .Values.gang.enabled }}
+{{- if or .Values.gang.enabled .Values.ascend.volcano }}
 - apiGroups: ["scheduling.volcano.sh"]
   resources: ["podgroups"]
   verbs: ["get", "list", "watch", "create", "delete", "patch"]
