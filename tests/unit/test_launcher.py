@@ -153,3 +153,14 @@ def test_launcher_execs_the_command_with_the_rank_exported(tmp_path):
                            "import os; print(os.environ['MS_SCHED_HOST'])"],
                           capture_output=True, text=True, env=dynamic, timeout=60, check=False)
     assert proc.returncode == 0 and proc.stdout.splitlines()[-1] == "127.0.0.1"
+
+
+def test_cann_set_env_scripts_are_sourced(tmp_path):
+    script = tmp_path / "set_env.sh"
+    script.write_text('export ASCEND_HOME_PATH=/opt/cann\nexport LD_LIBRARY_PATH=/opt/cann/lib64:$LD_LIBRARY_PATH\n')
+    env = {"PATH": "/usr/bin:/bin", "LD_LIBRARY_PATH": "/x", "ZOO_CANN_SET_ENV": str(script)}
+    got = launch.cann_environment(env)
+    assert got == {"ASCEND_HOME_PATH": "/opt/cann", "LD_LIBRARY_PATH": "/opt/cann/lib64:/x"}
+    assert launch.cann_environment({"PATH": "/usr/bin:/bin"}) == {}
+    with pytest.raises(ConfigError, match="not found"):
+        launch.cann_environment({**env, "ZOO_CANN_SET_ENV": f"{script}:{tmp_path / 'nnal.sh'}"})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -197,11 +198,34 @@ def prepare_environment(env: dict[str, str]) -> dict[str, str]:
     return {}
 
 
+def cann_environment(env: dict[str, str], run: Callable[..., Any] = subprocess.run) -> dict[str, str]:
+    """The variables CANN's set_env.sh scripts set, for an image that names them in ZOO_CANN_SET_ENV.
+
+    The pod's command replaces the image's entry point, so nothing else would source them: without them
+    LD_LIBRARY_PATH/PYTHONPATH lack CANN and MindSpore's Ascend backend does not load. ZOO_CANN_SET_ENV is a
+    ':'-separated list; every script must exist (a missing toolkit is a broken image or node, said at once).
+    """
+    scripts = [s for s in env.get("ZOO_CANN_SET_ENV", "").split(":") if s]
+    if not scripts:
+        return {}
+    missing = [s for s in scripts if not Path(s).is_file()]
+    if missing:
+        raise ConfigError(f"ZOO_CANN_SET_ENV: {', '.join(missing)} not found (is CANN installed in the image?)")
+    source = "; ".join(f'. "{s}"' for s in scripts)
+    proc = run(["bash", "-c", f"{source} >/dev/null 2>&1; env -0"], env=env, capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise ConfigError(f"ZOO_CANN_SET_ENV: sourcing {', '.join(scripts)} failed (exit {proc.returncode})")
+    after = dict(item.split("=", 1) for item in proc.stdout.decode().split("\0") if "=" in item)
+    return {k: v for k, v in after.items() if env.get(k) != v and k not in ("_", "SHLVL", "PWD", "OLDPWD")}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of zoo-launch; only returns on failure (success replaces the process)."""
     args = sys.argv[1:] if argv is None else argv
     try:
         command = split_command(args)
+        cann = cann_environment(dict(os.environ))
+        os.environ.update(cann)
         extra = prepare_environment(dict(os.environ))
     except (ZooError, OSError) as exc:
         failure = classify(exc)
