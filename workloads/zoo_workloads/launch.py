@@ -58,14 +58,14 @@ def visible_devices(text: str) -> list[int]:
     Set by the Ascend device plugin on the container (ascend-device-plugin `pkg/common/common.go`,
     SetAscendRuntimeEnv); Ascend Docker Runtime then mounts only those /dev/davinciN into it.
     """
+    if not text.strip():
+        raise ConfigError("ASCEND_VISIBLE_DEVICES is empty: the device plugin gave this container no NPU")
     ids: set[int] = set()
     for part in (p.strip() for p in text.split(",")):
         lo, dash, hi = part.partition("-")
         if not lo.isdigit() or (dash and not hi.isdigit()):
             raise ConfigError(f"ASCEND_VISIBLE_DEVICES: {text!r} is not a list of NPU ids like 0,1 or 0-3")
         ids.update(range(int(lo), int(hi if dash else lo) + 1))
-    if not ids:
-        raise ConfigError("ASCEND_VISIBLE_DEVICES is empty: the device plugin gave this container no NPU")
     return sorted(ids)
 
 
