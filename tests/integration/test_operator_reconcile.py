@@ -39,7 +39,9 @@ def test_ascend_job_gets_owned_objects_and_a_completed_rank_table(ztj_crd: Any, 
     job = cpu_job("npu", device={"type": "Ascend910", "perNode": 2}, image="zoo-operator/workload-ascend:dev",
                   replicas=4, runPolicy={"backoffLimit": 1, "cleanPodPolicy": "None"},
                   dataset={"volume": {"hostPath": {"path": str(tmp_path / "data")}}, "trainPath": "train",
-                           "numClasses": 3})
+                           "numClasses": 3},
+                  # Turn off the local cluster's simulated NPU: MindSpore then meets this machine as it is.
+                  podTemplate={"env": [{"name": "ZOO_ASCEND_SIMULATE", "value": "0"}]})
     apply(ztj_crd, namespace, job)
     uid = get(ztj_crd, namespace, "ztj", "npu")["metadata"]["uid"]
     pods = wait_for("4 worker pods", lambda: (p := pods_of(ztj_crd, namespace, "npu")) and len(p) == 4 and p)

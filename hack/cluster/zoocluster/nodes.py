@@ -22,6 +22,8 @@ class NodeSpec:
     name: str
     labels: dict[str, str] = field(default_factory=dict)
     capacity: dict[str, str] = field(default_factory=dict)
+    device_plugin: dict[str, Any] = field(default_factory=dict)
+    """Ascend nodes: the fake device plugin's settings (devices.plugin_config)."""
 
 
 def parse_nodes(doc: dict[str, Any]) -> list[NodeSpec]:
@@ -38,6 +40,7 @@ def parse_nodes(doc: dict[str, Any]) -> list[NodeSpec]:
                 name=str(item["name"]),
                 labels={str(k): str(v) for k, v in (item.get("labels") or {}).items()},
                 capacity={str(k): str(v) for k, v in (item.get("capacity") or {}).items()},
+                device_plugin=dict(item.get("devicePlugin") or {}),
             )
         )
     names = [n.name for n in out]
