@@ -88,8 +88,21 @@ def launch_config_map(job: JobSpec, ranktable_data: dict[str, str] | None = None
             "data": data}
 
 
+NATIVE_POD_GROUP_API = "scheduling.k8s.io/v1alpha2"
+
+
 def pod_group(job: JobSpec) -> Obj:
-    """Volcano PodGroup: none of the job's pods start until all of them can."""
+    """The gang's PodGroup: none of the job's pods start until all of them can.
+
+    Volcano: scheduling.volcano.sh/v1beta1 PodGroup (spec.minMember, queue, priorityClassName), pods with
+    schedulerName volcano and the group-name annotation. kubernetes: the kube-scheduler's own PodGroup
+    (k8s.io/api scheduling/v1alpha2 in v1.36: spec.schedulingPolicy.gang.minCount), pods linked by
+    spec.schedulingGroup.podGroupName.
+    """
+    if job.gang_backend == "kubernetes":
+        return {"apiVersion": NATIVE_POD_GROUP_API, "kind": "PodGroup", "metadata": _meta(job, job.name),
+                "spec": {"schedulingPolicy": {"gang": {"minCount": job.pod_count}},
+                         **({"priorityClassName": job.priority_class_name} if job.priority_class_name else {})}}
     return {
         "apiVersion": "scheduling.volcano.sh/v1beta1",
         "kind": "PodGroup",
@@ -97,6 +110,14 @@ def pod_group(job: JobSpec) -> Obj:
         "spec": {"minMember": job.pod_count, **({"queue": job.queue} if job.queue else {}),
                  **({"priorityClassName": job.priority_class_name} if job.priority_class_name else {})},
     }
+
+
+def gang_missing_hint(job: JobSpec) -> str:
+    """What to do when the cluster does not serve the gang backend's PodGroup."""
+    if job.gang_backend == "kubernetes":
+        return ("enable the kube-scheduler's gang scheduling (feature gates GenericWorkload and GangScheduling, "
+                "--runtime-config=scheduling.k8s.io/v1alpha2=true) or set spec.scheduling.gangBackend to volcano")
+    return "install Volcano or set spec.scheduling.gang to false"
 
 
 def set_value(value: Any) -> str:
@@ -195,7 +216,7 @@ def pod(job: JobSpec, index: int | None, attempt: int) -> Obj:
     if job.queue:
         extra_labels.update({c.KUEUE_QUEUE_LABEL: job.queue, c.KUEUE_GROUP_LABEL: job.name})
         annotations[c.KUEUE_GROUP_COUNT_ANNOTATION] = str(job.pod_count)
-    if job.gang:
+    if job.gang and job.gang_backend == "volcano":
         annotations[c.VOLCANO_GROUP_ANNOTATION] = job.name
     if index is not None and job.per_node:
         extra_labels[c.LABEL_SERVER_GROUP] = str(ascend.group_of(index, job.per_node))
@@ -231,6 +252,8 @@ def pod(job: JobSpec, index: int | None, attempt: int) -> Obj:
     optional = {"nodeSelector": selector, "tolerations": job.tolerations,
                 "schedulerName": job.scheduler_name, "priorityClassName": job.priority_class_name}
     spec.update({k: v for k, v in optional.items() if v})
+    if job.gang and job.gang_backend == "kubernetes":
+        spec["schedulingGroup"] = {"podGroupName": job.name}
     metadata = _meta(job, name, extra_labels)
     metadata["annotations"] = annotations
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}

@@ -23,6 +23,7 @@ DEVICE_TYPES = ["Ascend910", "GPU", "CPU"]
 LAUNCH_MODES = ["ranktable", "dynamic"]
 RANK_TABLE_VERSIONS = ["1.0", "1.2"]
 ASCEND_CHIPS = ["910", "910B", "A3"]  # zoo_operator.ascend.CHIPS
+GANG_BACKENDS = ["volcano", "kubernetes"]
 CLEAN_POD_POLICIES = ["All", "Running", "None"]
 PHASES = ["Pending", "Running", "Restarting", "Succeeded", "Failed", "Suspended"]
 
@@ -185,8 +186,14 @@ def _spec() -> Schema:
         "Scheduler, gang scheduling (Volcano) and queueing (Kueue).",
         {
             "schedulerName": _str("Pod scheduler (gang: volcano).", maxLength=253),
-            "gang": {"type": "boolean", "default": False,
-                     "description": "Create a Volcano PodGroup with minMember = all pods."},
+            "gang": {"type": "boolean",
+                     "description": "All pods or none: a PodGroup with all pods as its minimum (default false; "
+                                    "true for Ascend jobs where the operator settings say the cluster runs "
+                                    "Volcano)."},
+            "gangBackend": _str("Who schedules the gang: volcano (Volcano PodGroup, schedulerName volcano) or "
+                                "kubernetes (the kube-scheduler's own gang scheduling, Kubernetes >= 1.35 with the "
+                                "GenericWorkload and GangScheduling feature gates: scheduling.k8s.io/v1alpha2 "
+                                "PodGroup); default from the operator settings.", enum=GANG_BACKENDS),
             "queue": _str("Kueue LocalQueue name.", maxLength=253),
             "priorityClassName": _str("PriorityClass of the pods.", maxLength=253),
         },

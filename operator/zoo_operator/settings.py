@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from importlib import metadata
 
-from zoo_operator.schema import ASCEND_CHIPS
+from zoo_operator.schema import ASCEND_CHIPS, GANG_BACKENDS
 
 
 def _version() -> str:
@@ -70,6 +70,10 @@ class Settings:
 
     ascend_shm_size: str = ""
     """ZOO_ASCEND_SHM_SIZE (quantity): sizeLimit of the memory-backed /dev/shm of Ascend pods; empty = none."""
+
+    gang_backend: str = "volcano"
+    """ZOO_GANG_BACKEND: who schedules gangs of jobs that name no spec.scheduling.gangBackend: volcano or
+    kubernetes (the kube-scheduler's native gang scheduling, alpha in 1.35/1.36)."""
 
     ascend_volcano: bool = False
     """ZOO_ASCEND_VOLCANO: the cluster runs Volcano (MindCluster's device plugin in Volcano mode hands NPUs only
@@ -165,6 +169,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         ascend_driver_mounts=_bool(env, "ZOO_ASCEND_DRIVER_MOUNTS", defaults.ascend_driver_mounts),
         ascend_shm_size=env.get("ZOO_ASCEND_SHM_SIZE", "").strip(),
         ascend_volcano=_bool(env, "ZOO_ASCEND_VOLCANO", defaults.ascend_volcano),
+        gang_backend=_choice(env, "ZOO_GANG_BACKEND", tuple(GANG_BACKENDS), defaults.gang_backend),
     )
 
 

@@ -76,6 +76,7 @@ class JobSpec:
     suspend: bool
     scheduler_name: str | None
     gang: bool
+    gang_backend: str
     queue: str | None
     priority_class_name: str | None
     node_selector: dict[str, str]
@@ -305,10 +306,16 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
     sched = _map(spec.get("scheduling"), "spec.scheduling", problems)
     # Ascend jobs default to Volcano where the chart says the cluster runs it (its device plugin then serves only
     # pods Volcano placed); spec.scheduling.gang: false opts out.
-    gang = bool(sched.get("gang", device_type == "Ascend910" and settings.ascend_volcano))
+    volcano_default = device_type == "Ascend910" and settings.ascend_volcano
+    gang = bool(sched.get("gang", volcano_default))
+    backend = _enum(sched.get("gangBackend"), "spec.scheduling.gangBackend", schema.GANG_BACKENDS, problems,
+                    "volcano" if volcano_default else settings.gang_backend)
     scheduler_name = _str(sched.get("schedulerName"), "spec.scheduling.schedulerName", problems)
-    if gang and scheduler_name not in (None, "volcano"):
+    if gang and backend == "volcano" and scheduler_name not in (None, "volcano"):
         problems.append("spec.scheduling.schedulerName must be 'volcano' (or unset) when spec.scheduling.gang is true")
+    if gang and backend == "kubernetes" and scheduler_name is not None:
+        problems.append("spec.scheduling.schedulerName: leave it unset with gangBackend kubernetes (the "
+                        "kube-scheduler schedules the gang)")
     run = {
         "backoff_limit": _int(policy.get("backoffLimit"), "spec.runPolicy.backoffLimit", problems, minimum=0,
                               maximum=100, default=3),
@@ -369,8 +376,9 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
         resources=resources,
         rank_table_version=str(rt_version),
         static_devices=static,
-        scheduler_name="volcano" if gang else scheduler_name,
+        scheduler_name="volcano" if gang and backend == "volcano" else scheduler_name,
         gang=gang,
+        gang_backend=str(backend),
         queue=queue,
         priority_class_name=priority,
         **run,

@@ -23,7 +23,8 @@ JOB_RULES = (
     | {(g, "events", v) for g in ("", "events.k8s.io") for v in ("create", "patch")}
 )
 GANG_RULES = {
-    ("scheduling.volcano.sh", "podgroups", v) for v in ("get", "list", "watch", "create", "delete", "patch")
+    (group, "podgroups", v) for v in ("get", "list", "watch", "create", "delete", "patch")
+    for group in ("scheduling.volcano.sh", "scheduling.k8s.io")
 }
 DISCOVERY_RULES = {
     ("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("get", "list", "watch")
@@ -145,7 +146,7 @@ def test_env_maps_values_onto_operator_settings():
         "ZOO_ASCEND_ACCELERATOR_TYPE_910": "", "ZOO_ASCEND_ACCELERATOR_TYPE_910B": "card-910b-2",
         "ZOO_ASCEND_ACCELERATOR_TYPE_A3": "",
         "ZOO_ASCEND_CHIP": "910B", "ZOO_ASCEND_HOST_ARCH": "huawei-arm", "ZOO_ASCEND_DRIVER_MOUNTS": "false",
-        "ZOO_ASCEND_SHM_SIZE": "", "ZOO_ASCEND_VOLCANO": "false",
+        "ZOO_ASCEND_SHM_SIZE": "", "ZOO_ASCEND_VOLCANO": "false", "ZOO_GANG_BACKEND": "volcano",
         "ZOO_METRICS_PORT": "0",
         "ZOO_HEALTH_PORT": "8181",
         "ZOO_LISTEN_HOST": "fieldRef:status.podIP",

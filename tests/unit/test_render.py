@@ -193,6 +193,40 @@ def test_gang_and_queue() -> None:
     assert pod["metadata"]["annotations"][c.KUEUE_GROUP_COUNT_ANNOTATION] == "3"
 
 
+# The fields the published APIs define (json names): Volcano's volcano.sh/apis pkg/apis/scheduling/v1beta1
+# PodGroupSpec, and k8s.io/api v0.36.3 scheduling/v1alpha2 PodGroupSpec / GangSchedulingPolicy / core/v1
+# PodSchedulingGroup (read from the Go module cache when this was written).
+VOLCANO_POD_GROUP_SPEC = {"minMember", "minTaskMember", "queue", "priorityClassName", "minResources",
+                          "networkTopology", "subGroupPolicy"}
+NATIVE_POD_GROUP_SPEC = {"podGroupTemplateRef", "schedulingPolicy", "schedulingConstraints", "resourceClaims",
+                         "disruptionMode", "priorityClassName", "priority"}
+
+
+def test_volcano_pod_group_uses_only_volcanos_fields() -> None:
+    group = render.pod_group(parse(job(scheduling={"gang": True, "queue": "q", "priorityClassName": "p"})))
+    assert set(group["spec"]) <= VOLCANO_POD_GROUP_SPEC and group["kind"] == "PodGroup"
+
+
+def test_kubernetes_gang_backend() -> None:
+    js = parse(job(scheduling={"gang": True, "gangBackend": "kubernetes", "priorityClassName": "high"}))
+    group = render.pod_group(js)
+    assert group["apiVersion"] == "scheduling.k8s.io/v1alpha2" and group["kind"] == "PodGroup"
+    assert group["metadata"]["name"] == "demo" and set(group["spec"]) <= NATIVE_POD_GROUP_SPEC
+    assert group["spec"]["schedulingPolicy"] == {"gang": {"minCount": 3}}  # the scheduler pod counts too
+    for index in (None, 0, 1):
+        pod = render.pod(js, index, 0)
+        assert pod["spec"]["schedulingGroup"] == {"podGroupName": "demo"}
+        assert "schedulerName" not in pod["spec"] and c.VOLCANO_GROUP_ANNOTATION not in pod["metadata"]["annotations"]
+    assert "feature gates GenericWorkload" in render.gang_missing_hint(js)
+    assert "install Volcano" in render.gang_missing_hint(parse(job(scheduling={"gang": True})))
+    assert "leave it unset" in str(pytest.raises(spec.InvalidSpec, parse, job(scheduling={
+        "gang": True, "gangBackend": "kubernetes", "schedulerName": "volcano"})).value)
+    # The operator settings choose the backend of jobs that name none.
+    native = spec.parse(job(scheduling={"gang": True}), Settings(gang_backend="kubernetes"))
+    assert render.pod_group(native)["apiVersion"] == "scheduling.k8s.io/v1alpha2"
+    assert "schedulingGroup" not in render.pod(parse(job()), 0, 0)["spec"]
+
+
 def test_pod_template_additions() -> None:
     template = {"nodeSelector": {"pool": "a"}, "tolerations": [{"key": "k", "operator": "Exists"}],
                 "env": [{"name": "EXTRA", "value": "1"}], "volumes": [{"name": "shm", "emptyDir": {}}],

@@ -99,4 +99,9 @@ behalf). Shared by the ClusterRole (all namespaces) and the per-namespace Roles 
   resources: ["podgroups"]
   verbs: ["get", "list", "watch", "create", "delete", "patch"]
 {{- end }}
+{{- if .Values.gang.enabled }}
+- apiGroups: ["scheduling.k8s.io"]
+  resources: ["podgroups"]
+  verbs: ["get", "list", "watch", "create", "delete", "patch"]
+{{- end }}
 {{- end }}
