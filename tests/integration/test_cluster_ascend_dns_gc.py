@@ -15,26 +15,31 @@ ASCEND = "ascend.kubectl.kubernetes.io/ascend-910-configuration"
 def ascend_pod(name: str, devices: int, node: str) -> dict:
     return python_pod(
         name,
-        "import os, time\nprint(os.environ.get('ASCEND_VISIBLE_DEVICES'), flush=True)\ntime.sleep(3600)",
+        "import os, time\nd = os.environ['ZOO_ASCEND_DEVICE_DIR']\n"
+        "print(os.environ.get('ASCEND_VISIBLE_DEVICES'), sorted(os.listdir(d)), flush=True)\ntime.sleep(3600)",
         nodeSelector={"accelerator": "huawei-Ascend910", "kubernetes.io/hostname": node},
         container={"resources": {"limits": {"huawei.com/Ascend910": str(devices)}}},
     )
 
 
-def test_ascend_pods_get_distinct_devices_and_the_annotation_before_start(kube: Kube) -> None:
+def test_ascend_pods_get_distinct_devices_and_the_annotation_after_start(kube: Kube) -> None:
     kube.apply(ascend_pod("npu-a", 4, "ascend-node-2"), ascend_pod("npu-b", 2, "ascend-node-2"))
     seen = []
     for name in ("npu-a", "npu-b"):
-        visible = wait_for(
+        line = wait_for(
             f"{name} running", lambda n=name: kube.logs(n).strip() if kube.pod_phase(n) == "Running" else None
         )
-        pod = kube.get("pod", name)
+        # Like MindCluster's plugin, the fake one annotates from a loop after the container has started.
+        pod = wait_for(f"{name} annotated", lambda n=name: (p := kube.get("pod", n))["metadata"].get(
+            "annotations", {}).get(ASCEND) and p)
         node = kube.get("node", pod["spec"]["nodeName"])
         ip = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
         value = json.loads(pod["metadata"]["annotations"][ASCEND])
         assert value["pod_name"] == name and value["server_id"] == ip
         ids = [d["device_id"] for d in value["devices"]]
-        assert visible == ",".join(ids)  # the container started after the annotation was written
+        visible, files = line.split(" ", 1)
+        assert visible == ",".join(ids)
+        assert files == str([f"davinci{i}" for i in sorted(ids, key=int)])  # only its own device files
         assert all(d["device_ip"].startswith("192.168.") for d in value["devices"])
         seen.append(set(ids))
     assert [len(s) for s in seen] == [4, 2] and not seen[0] & seen[1]
