@@ -73,3 +73,11 @@ def test_only_the_exact_switch_simulates() -> None:
     for value in ("", "0", "true", "yes"):
         assert not ascend_check.simulated({"ZOO_ASCEND_SIMULATE": value})
     assert not ascend_check.simulated({})
+
+
+def test_dynamic_launch_checks_devices_but_needs_no_table(tmp_path: Path) -> None:
+    env = rank_env(tmp_path)
+    for key in ("RANK_TABLE_FILE", "RANK_ID"):
+        del env[key]
+    assert ascend_check.problems({**env, "MS_ROLE": "MS_WORKER"}) == []
+    assert "DEVICE_ID '1'" in " ".join(ascend_check.problems({**env, "DEVICE_ID": "1"}))

@@ -164,3 +164,8 @@ def test_cann_set_env_scripts_are_sourced(tmp_path):
     assert launch.cann_environment({"PATH": "/usr/bin:/bin"}) == {}
     with pytest.raises(ConfigError, match="not found"):
         launch.cann_environment({**env, "ZOO_CANN_SET_ENV": f"{script}:{tmp_path / 'nnal.sh'}"})
+
+
+def test_dynamic_launch_on_ascend_exports_logical_device_0():
+    env = {"MS_ROLE": "MS_WORKER", "MS_SCHED_HOST": "localhost", "ASCEND_VISIBLE_DEVICES": "6"}
+    assert launch.prepare_environment(env) == {"MS_SCHED_HOST": "127.0.0.1", "DEVICE_ID": "0"}

@@ -194,7 +194,13 @@ def prepare_environment(env: dict[str, str]) -> dict[str, str]:
         if not host:
             raise ConfigError("MS_SCHED_HOST: required with MS_ROLE (the scheduler's host name)")
         timeout = _float_env(env, "ZOO_RESOLVE_TIMEOUT", DEFAULT_RESOLVE_TIMEOUT)
-        return {"MS_SCHED_HOST": resolve_host(host, timeout)}
+        extra = {"MS_SCHED_HOST": resolve_host(host, timeout)}
+        if env.get("ASCEND_VISIBLE_DEVICES"):
+            # Dynamic launch on Ascend (no rank table): one process per pod drives the pod's first NPU, which is
+            # logical device 0 inside the container whatever its physical id.
+            extra["DEVICE_ID"] = str(logical_device(visible_devices(env["ASCEND_VISIBLE_DEVICES"])[0],
+                                                    visible_devices(env["ASCEND_VISIBLE_DEVICES"])))
+        return extra
     return {}
 
 

@@ -69,7 +69,7 @@ def problems(env: dict[str, str]) -> list[str]:
     size = env.get("RANK_SIZE", "")
     rank_size = int(size) if size.isdigit() else 0
     table_file = env.get("RANK_TABLE_FILE", "")
-    if rank_size > 1 or table_file:
+    if table_file:  # rank-table launch; the dynamic launch (msrun style) has none
         try:
             text = Path(table_file).read_text(encoding="utf-8")
             table = json.loads(text)

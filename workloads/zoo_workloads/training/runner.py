@@ -262,9 +262,10 @@ def train(args: RunArgs, log_stream: Any = None) -> dict[str, Any]:
         # Only the local cluster's kubelet sets the switch: check what HCCL would, then train on CPU without it.
         ascend_check.verify(dict(os.environ))
         print("zoo-train: simulated Ascend NPU (ZOO_ASCEND_SIMULATE=1, local cluster only): the Ascend checks "
-              "passed; training on CPU, each rank on its shard without collectives", flush=True)
+              "passed; training on CPU", flush=True)
         args = replace(args, device="CPU")
-        launch = replace(launch, kind="simulated", device_id=0)
+        if launch.kind == "ranktable":  # HCCL has no CPU form; the dynamic cluster runs over mccl on CPU as is
+            launch = replace(launch, kind="simulated", device_id=0)
     # The scheduler only serves the dynamic cluster (over mccl): it needs no accelerator, and its pod has none.
     device = "CPU" if launch.role == "scheduler" else args.device
     configure(device, str(args.params["mode"]), launch.device_id)
