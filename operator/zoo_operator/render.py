@@ -166,7 +166,8 @@ def env(job: JobSpec, role: str, index: int | None) -> list[Obj]:
         # from the device plugin, or the static map's server and device (docs/contracts.md).
         out += [{"name": "RANK_TABLE_FILE", "value": f"{c.RANKTABLE_DIR}/hccl.json"},
                 _field_env("HOST_IP", "status.hostIP")]
-        static = next((d for d in job.static_devices if d.pod_index == index), None)
+        # spec.parse sorts a static map by index and refuses one that misses a worker: entry i is worker i.
+        static = job.static_devices[index] if job.static_devices and index is not None else None
         if static is not None:
             out += [{"name": "ZOO_ASCEND_SERVER_ID", "value": static.server_id},
                     {"name": "ZOO_ASCEND_DEVICE_ID", "value": static.device_id}]

@@ -257,3 +257,13 @@ def test_dry_run_yaml_round_trips() -> None:
     text = yaml.safe_dump(ascend_job(replicas=2))
     objs = dryrun.objects(text, SETTINGS)
     assert list(yaml.safe_load_all(dryrun.to_yaml(objs))) == objs
+
+
+def test_static_devices_tell_each_pod_its_server_and_npu() -> None:
+    static = [{"podIndex": i, "serverId": f"10.0.0.{1 + i // 2}", "deviceId": str(7 - i), "deviceIp": f"d{i}"}
+              for i in reversed(range(4))]
+    js = parse(ascend_job(replicas=4, rankTable={"staticDevices": static}))
+    for i in range(4):
+        env = env_of(render.pod(js, i, 0))
+        assert (env["ZOO_ASCEND_SERVER_ID"], env["ZOO_ASCEND_DEVICE_ID"]) == (f"10.0.0.{1 + i // 2}", str(7 - i))
+    assert "ZOO_ASCEND_SERVER_ID" not in env_of(render.pod(parse(ascend_job()), 0, 0))
