@@ -280,10 +280,16 @@ class PodWorker(threading.Thread):
         if self.first_start is None or time.monotonic() - self.first_start < delay:
             return
         meta = pod["metadata"]
-        self.ctx.client.merge_patch(
-            f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}",
-            {"metadata": {"annotations": {devices.ASCEND_ANNOTATION: self.annotation}}},
-        )
+        try:
+            self.ctx.client.merge_patch(
+                f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}",
+                {"metadata": {"annotations": {devices.ASCEND_ANNOTATION: self.annotation}}},
+            )
+        except ApiError as exc:  # the pod is going away, or the apiserver hiccups: the next tick retries
+            if exc.status == 404:
+                self.annotation = None
+            log.warning("pod %s: device annotation: %s", self.name, exc)
+            return
         self.annotation = None
 
     def _refresh(self, pod: dict[str, Any]) -> None:
