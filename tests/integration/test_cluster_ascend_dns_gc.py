@@ -109,3 +109,20 @@ def test_garbage_collector_deletes_dependents_of_a_deleted_owner(kube: Kube) -> 
     kube.cluster.kubectl("delete", "configmap", "owner", "-n", kube.ns)
     wait_for("dependent config map collected", lambda: kube.get("configmap", "child") is None, 60)
     wait_for("dependent pod collected", lambda: kube.get("pod", "owned") is None, 60)
+
+
+def test_a_volcano_mode_device_plugin_refuses_pods_volcano_did_not_place(kube: Kube) -> None:
+    # ascend-volcano-1's plugin runs in Volcano mode (hack/cluster/nodes.yaml), like MindCluster's default
+    # deployment. Both pods are bound directly (no Volcano here); only the one Volcano would have placed gets an NPU.
+    def pod(name: str, scheduler: str) -> dict:
+        body = ascend_pod(name, 1, "ascend-volcano-1")
+        body["spec"].pop("nodeSelector")
+        body["spec"].update(nodeName="ascend-volcano-1", schedulerName=scheduler)
+        return body
+
+    kube.apply(pod("npu-default", "default-scheduler"), pod("npu-volcano", "volcano"))
+    wait_for("npu-volcano running", lambda: kube.pod_phase("npu-volcano") == "Running")
+    refused = wait_for("npu-default failed", lambda: (p := kube.get("pod", "npu-default"))["status"].get(
+        "phase") == "Failed" and p)
+    assert refused["status"]["reason"] == "UnexpectedAdmissionError"
+    assert "not get valid pod" in refused["status"]["message"]
