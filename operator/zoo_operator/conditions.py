@@ -58,13 +58,15 @@ PERMANENT_EXIT_CODES = frozenset({EXIT_CONFIG_ERROR, EXIT_DATASET_MISSING})
 LABEL_JOB = "modelzoo.io/job-name"
 LABEL_RANK = "modelzoo.io/rank"
 LABEL_ROLE = "modelzoo.io/role"
+LABEL_SERVER_GROUP = "modelzoo.io/server-group"  # worker index // spec.device.perNode: one group per node
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "zoo-operator"
 ROLE_WORKER = "worker"
 ROLE_SCHEDULER = "scheduler"
 # Which whole-gang attempt a pod belongs to: pods of an older attempt are deleted, never reused.
 ANNOTATION_ATTEMPT = "modelzoo.io/attempt"
-ASCEND_ANNOTATION = "ascend.kubectl.kubernetes.io/ascend-910-configuration"
+ASCEND_ANNOTATION = "ascend.kubectl.kubernetes.io/ascend-910-configuration"  # huawei.com/Ascend910 (910, 910B, A3)
+ASCEND_NPU_ANNOTATION = "ascend.kubectl.kubernetes.io/ascend-npu-configuration"  # huawei.com/npu (newer chips)
 VOLCANO_GROUP_ANNOTATION = "scheduling.k8s.io/group-name"
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 KUEUE_GROUP_LABEL = "kueue.x-k8s.io/pod-group-name"

@@ -51,6 +51,7 @@ class PodView:
     terminated_reason: str | None = None
     termination_message: str | None = None
     device_annotation: str | None = None
+    host_ip: str | None = None
 
     @property
     def terminated(self) -> bool:
@@ -116,5 +117,6 @@ def view(body: Mapping[str, Any]) -> PodView:
         exit_code=exit_code,
         terminated_reason=terminated_reason,
         termination_message=message,
-        device_annotation=annotations.get(c.ASCEND_ANNOTATION),
+        device_annotation=annotations.get(c.ASCEND_ANNOTATION) or annotations.get(c.ASCEND_NPU_ANNOTATION),
+        host_ip=status.get("hostIP"),
     )

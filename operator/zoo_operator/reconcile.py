@@ -65,7 +65,7 @@ def devices_of(job: spec.JobSpec, pods: Sequence[PodView]) -> list[ranktable.Dev
         if not pod.device_annotation:
             continue
         try:
-            dev = ranktable.parse_annotation(pod.device_annotation)
+            dev = ranktable.parse_annotation(pod.device_annotation, pod.host_ip)  # node IP if the plugin omits it
         except ValueError as err:
             log.warning("pod %s: %s", pod.name, err)
             continue
@@ -132,7 +132,7 @@ async def _ensure_objects(job: spec.JobSpec, mem: JobMemory, emit: EventSink) ->
             await kube.create(render.pod_group(job))
             mem.pod_group_error = None
         except kube.MissingAPI as err:
-            mem.pod_group_error = f"{err}; install Volcano or set spec.scheduling.gang to false"
+            mem.pod_group_error = f"{err}; {render.gang_missing_hint(job)}"
             emit("Warning", c.REASON_VOLCANO_MISSING, mem.pod_group_error)
     mem.ensured_uid = job.uid
     if created:

@@ -1,6 +1,6 @@
 """Builders of every object the operator creates for a job: plain dicts, no API calls.
 
-Service (headless), the launch ConfigMap (`<job>-ranktable` with hccl.json/ranks.json, or `<job>-launch` with the
+Service (headless), the launch ConfigMap (`<job>-ranktable` with hccl.json, or `<job>-launch` with the
 scheduler address), worker pods `<job>-worker-<i>`, the scheduler pod `<job>-sched` (dynamic launch) and the
 Volcano PodGroup (gang scheduling). Names, labels and environment follow docs/contracts.md.
 """
@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
+from zoo_operator import ascend, schema
 from zoo_operator import conditions as c
-from zoo_operator import schema
 from zoo_operator.spec import DEFAULT_SCHED_PORT, JobSpec
 
 Obj = dict[str, Any]
@@ -31,7 +31,7 @@ def scheduler_name(job: JobSpec) -> str:
 
 
 def ranktable_config_map_name(job: JobSpec) -> str:
-    """Name of the ConfigMap that holds hccl.json and ranks.json."""
+    """Name of the ConfigMap that holds hccl.json."""
     return f"{job.name}-ranktable"
 
 
@@ -78,7 +78,7 @@ def service(job: JobSpec) -> Obj:
 
 
 def launch_config_map(job: JobSpec, ranktable_data: dict[str, str] | None = None) -> Obj:
-    """The ConfigMap of the launch: hccl.json + ranks.json (ranktable) or scheduler.json (dynamic)."""
+    """The ConfigMap of the launch: hccl.json (ranktable) or scheduler.json (dynamic)."""
     if job.launch == "ranktable":
         data = ranktable_data or {}
     else:
@@ -88,8 +88,21 @@ def launch_config_map(job: JobSpec, ranktable_data: dict[str, str] | None = None
             "data": data}
 
 
+NATIVE_POD_GROUP_API = "scheduling.k8s.io/v1alpha2"
+
+
 def pod_group(job: JobSpec) -> Obj:
-    """Volcano PodGroup: none of the job's pods start until all of them can."""
+    """The gang's PodGroup: none of the job's pods start until all of them can.
+
+    Volcano: scheduling.volcano.sh/v1beta1 PodGroup (spec.minMember, queue, priorityClassName), pods with
+    schedulerName volcano and the group-name annotation. kubernetes: the kube-scheduler's own PodGroup
+    (k8s.io/api scheduling/v1alpha2 in v1.36: spec.schedulingPolicy.gang.minCount), pods linked by
+    spec.schedulingGroup.podGroupName.
+    """
+    if job.gang_backend == "kubernetes":
+        return {"apiVersion": NATIVE_POD_GROUP_API, "kind": "PodGroup", "metadata": _meta(job, job.name),
+                "spec": {"schedulingPolicy": {"gang": {"minCount": job.pod_count}},
+                         **({"priorityClassName": job.priority_class_name} if job.priority_class_name else {})}}
     return {
         "apiVersion": "scheduling.volcano.sh/v1beta1",
         "kind": "PodGroup",
@@ -97,6 +110,14 @@ def pod_group(job: JobSpec) -> Obj:
         "spec": {"minMember": job.pod_count, **({"queue": job.queue} if job.queue else {}),
                  **({"priorityClassName": job.priority_class_name} if job.priority_class_name else {})},
     }
+
+
+def gang_missing_hint(job: JobSpec) -> str:
+    """What to do when the cluster does not serve the gang backend's PodGroup."""
+    if job.gang_backend == "kubernetes":
+        return ("enable the kube-scheduler's gang scheduling (feature gates GenericWorkload and GangScheduling, "
+                "--runtime-config=scheduling.k8s.io/v1alpha2=true) or set spec.scheduling.gangBackend to volcano")
+    return "install Volcano or set spec.scheduling.gang to false"
 
 
 def set_value(value: Any) -> str:
@@ -141,14 +162,23 @@ def env(job: JobSpec, role: str, index: int | None) -> list[Obj]:
         {"name": "ZOO_TERMINATION_LOG", "value": c.TERMINATION_LOG},
     ]
     if job.launch == "ranktable":
+        # zoo-launch finds its rank in hccl.json by (node IP, physical NPU): HOST_IP here, ASCEND_VISIBLE_DEVICES
+        # from the device plugin, or the static map's server and device (docs/contracts.md).
         out += [{"name": "RANK_TABLE_FILE", "value": f"{c.RANKTABLE_DIR}/hccl.json"},
-                {"name": "ZOO_RANKS_FILE", "value": f"{c.RANKTABLE_DIR}/ranks.json"}]
+                _field_env("HOST_IP", "status.hostIP")]
+        # spec.parse sorts a static map by index and refuses one that misses a worker: entry i is worker i.
+        static = job.static_devices[index] if job.static_devices and index is not None else None
+        if static is not None:
+            out += [{"name": "ZOO_ASCEND_SERVER_ID", "value": static.server_id},
+                    {"name": "ZOO_ASCEND_DEVICE_ID", "value": static.device_id}]
     else:
         out += [{"name": "MS_ROLE", "value": "MS_SCHED" if role == c.ROLE_SCHEDULER else "MS_WORKER"},
                 {"name": "MS_SCHED_HOST", "value": scheduler_host(job)},
                 {"name": "MS_SCHED_PORT", "value": str(DEFAULT_SCHED_PORT)},
                 {"name": "MS_WORKER_NUM", "value": str(job.replicas)},
                 {"name": "MS_NODE_ID", "value": "sched" if index is None else str(index)}]
+    if job.ascend is not None and role == c.ROLE_WORKER:
+        out += ascend.env()
     return out + [dict(var) for var in job.env]
 
 
@@ -160,7 +190,7 @@ def _resources(job: JobSpec, with_device: bool) -> Obj:
     return res
 
 
-def _volumes(job: JobSpec) -> tuple[list[Obj], list[Obj]]:
+def _volumes(job: JobSpec, worker: bool = True) -> tuple[list[Obj], list[Obj]]:
     volumes: list[Obj] = [{"name": "zoo-data", **job.dataset_volume},
                           {"name": "zoo-checkpoint", **job.checkpoint_volume}]
     mounts: list[Obj] = [{"name": "zoo-data", "mountPath": c.DATA_DIR, "readOnly": True},
@@ -169,6 +199,10 @@ def _volumes(job: JobSpec) -> tuple[list[Obj], list[Obj]]:
         # A directory mount, never subPath: subPath mounts do not see ConfigMap updates.
         volumes.append({"name": "zoo-ranktable", "configMap": {"name": ranktable_config_map_name(job)}})
         mounts.append({"name": "zoo-ranktable", "mountPath": c.RANKTABLE_DIR, "readOnly": True})
+    if job.ascend is not None and worker:
+        more_volumes, more_mounts = ascend.volumes(job.ascend)
+        volumes += more_volumes
+        mounts += more_mounts
     return volumes + [dict(v) for v in job.volumes], mounts + [dict(m) for m in job.volume_mounts]
 
 
@@ -183,9 +217,11 @@ def pod(job: JobSpec, index: int | None, attempt: int) -> Obj:
     if job.queue:
         extra_labels.update({c.KUEUE_QUEUE_LABEL: job.queue, c.KUEUE_GROUP_LABEL: job.name})
         annotations[c.KUEUE_GROUP_COUNT_ANNOTATION] = str(job.pod_count)
-    if job.gang:
+    if job.gang and job.gang_backend == "volcano":
         annotations[c.VOLCANO_GROUP_ANNOTATION] = job.name
-    volumes, mounts = _volumes(job)
+    if index is not None and job.per_node:
+        extra_labels[c.LABEL_SERVER_GROUP] = str(ascend.group_of(index, job.per_node))
+    volumes, mounts = _volumes(job, worker=index is not None)
     container: Obj = {
         "name": "worker",
         "image": job.image,
@@ -207,9 +243,18 @@ def pod(job: JobSpec, index: int | None, attempt: int) -> Obj:
         "containers": [container],
         "volumes": volumes,
     }
-    optional = {"nodeSelector": job.node_selector, "tolerations": job.tolerations,
+    selector = dict(job.node_selector)
+    if job.ascend is not None and index is not None:
+        selector = {**ascend.node_selector(job.ascend), **selector}  # the job's own nodeSelector wins
+    if index is not None and job.per_node:
+        # perNode: one server group per node, different groups on different nodes.
+        spec["affinity"] = ascend.placement({c.LABEL_JOB: job.name, c.LABEL_ROLE: c.ROLE_WORKER},
+                                            c.LABEL_SERVER_GROUP, int(extra_labels[c.LABEL_SERVER_GROUP]))
+    optional = {"nodeSelector": selector, "tolerations": job.tolerations,
                 "schedulerName": job.scheduler_name, "priorityClassName": job.priority_class_name}
     spec.update({k: v for k, v in optional.items() if v})
+    if job.gang and job.gang_backend == "kubernetes":
+        spec["schedulingGroup"] = {"podGroupName": job.name}
     metadata = _meta(job, name, extra_labels)
     metadata["annotations"] = annotations
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}

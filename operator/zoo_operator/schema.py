@@ -22,6 +22,8 @@ CRD_NAME = f"{PLURAL}.{GROUP}"
 DEVICE_TYPES = ["Ascend910", "GPU", "CPU"]
 LAUNCH_MODES = ["ranktable", "dynamic"]
 RANK_TABLE_VERSIONS = ["1.0", "1.2"]
+ASCEND_CHIPS = ["910", "910B", "A3"]  # zoo_operator.ascend.CHIPS
+GANG_BACKENDS = ["volcano", "kubernetes"]
 CLEAN_POD_POLICIES = ["All", "Running", "None"]
 PHASES = ["Pending", "Running", "Restarting", "Succeeded", "Failed", "Suspended"]
 
@@ -103,7 +105,10 @@ def _spec() -> Schema:
                 "Extended resource requested per pod (default huawei.com/Ascend910 or nvidia.com/gpu; none on CPU).",
                 maxLength=253,
             ),
-            "perNode": _int("Devices per node; replicas must be a multiple of it.", minimum=1, maximum=64),
+            "perNode": _int("Devices per node: workers i*perNode..(i+1)*perNode-1 share one node, different groups "
+                            "different nodes; replicas must be a multiple of it.", minimum=1, maximum=64),
+            "chip": _str("Ascend chip generation (node selector, image, rank table version); default from the "
+                         "operator settings.", enum=ASCEND_CHIPS),
         },
         required=["type"],
     )
@@ -149,8 +154,8 @@ def _spec() -> Schema:
     rank_table = _obj(
         "HCCL rank table options (launch: ranktable).",
         {
-            "version": _str("Rank table format; HCCL refuses one that does not match the chip.",
-                            enum=RANK_TABLE_VERSIONS, default="1.0"),
+            "version": _str("Rank table format; HCCL refuses one that does not match the chip (default: 1.0 "
+                            "on 910 and 910B, 1.2 on A3).", enum=RANK_TABLE_VERSIONS),
             "staticDevices": {
                 "type": "array",
                 "description": "Fixed device assignment per worker index, instead of device-plugin annotations.",
@@ -181,8 +186,14 @@ def _spec() -> Schema:
         "Scheduler, gang scheduling (Volcano) and queueing (Kueue).",
         {
             "schedulerName": _str("Pod scheduler (gang: volcano).", maxLength=253),
-            "gang": {"type": "boolean", "default": False,
-                     "description": "Create a Volcano PodGroup with minMember = all pods."},
+            "gang": {"type": "boolean",
+                     "description": "All pods or none: a PodGroup with all pods as its minimum (default false; "
+                                    "true for Ascend jobs where the operator settings say the cluster runs "
+                                    "Volcano)."},
+            "gangBackend": _str("Who schedules the gang: volcano (Volcano PodGroup, schedulerName volcano) or "
+                                "kubernetes (the kube-scheduler's own gang scheduling, Kubernetes >= 1.35 with the "
+                                "GenericWorkload and GangScheduling feature gates: scheduling.k8s.io/v1alpha2 "
+                                "PodGroup); default from the operator settings.", enum=GANG_BACKENDS),
             "queue": _str("Kueue LocalQueue name.", maxLength=253),
             "priorityClassName": _str("PriorityClass of the pods.", maxLength=253),
         },
@@ -314,7 +325,7 @@ def _status() -> Schema:
             "ranks": _obj("Worker pod counts.", {k: _int(f"{k} workers.") for k in
                                                  ["total", "pending", "active", "succeeded", "failed"]}),
             "rankTable": _obj("The HCCL rank table.", {
-                "configMap": _str("ConfigMap holding hccl.json and ranks.json."),
+                "configMap": _str("ConfigMap holding hccl.json."),
                 "version": _str("Format version."),
                 "status": _str("initializing or completed."),
                 "devicesKnown": _int("Ranks whose device is known."),

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from zoo_operator import schema
+from zoo_operator import ascend, schema
 from zoo_operator.settings import Settings
 from zoo_workloads import config as model_config
 from zoo_workloads.errors import ConfigError
@@ -76,6 +76,7 @@ class JobSpec:
     suspend: bool
     scheduler_name: str | None
     gang: bool
+    gang_backend: str
     queue: str | None
     priority_class_name: str | None
     node_selector: dict[str, str]
@@ -83,6 +84,8 @@ class JobSpec:
     env: list[dict[str, Any]]
     volumes: list[dict[str, Any]]
     volume_mounts: list[dict[str, Any]]
+    ascend: ascend.AscendPod | None = None
+    """The Ascend parts of the worker pods (chip, node selector, mounts); None on GPU and CPU."""
 
     @property
     def pod_count(self) -> int:
@@ -284,19 +287,35 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
     ckpt_path = _relative_path(ckpt.get("path"), "spec.checkpoint.path", problems) or str(meta.get("name", "job"))
     resume_from = _relative_path(ckpt.get("resumeFrom"), "spec.checkpoint.resumeFrom", problems)
 
+    chip = _enum(device.get("chip"), "spec.device.chip", ascend.CHIP_NAMES, problems, None)
+    if chip is not None and device_type != "Ascend910":
+        problems.append("spec.device.chip: only for spec.device.type Ascend910")
+    chip = (chip or settings.ascend_chip) if device_type == "Ascend910" else None
     rank_table = _map(spec.get("rankTable"), "spec.rankTable", problems)
+    chip_version = ascend.CHIPS[chip].rank_table_version if chip in ascend.CHIPS else "1.0"
     rt_version = _enum(rank_table.get("version"), "spec.rankTable.version", schema.RANK_TABLE_VERSIONS, problems,
-                       "1.0")
+                       chip_version)
+    if chip in ascend.CHIPS and rt_version != chip_version:
+        # HCCL rejects a rank table whose version does not match the chip.
+        problems.append(f"spec.rankTable.version: chip {chip} needs rank table {chip_version}, got {rt_version}")
     static = _static_devices(rank_table.get("staticDevices"), replicas, problems)
     if static and device_type != "Ascend910":
         problems.append("spec.rankTable.staticDevices is only allowed with spec.device.type Ascend910")
 
     policy = _map(spec.get("runPolicy"), "spec.runPolicy", problems)
     sched = _map(spec.get("scheduling"), "spec.scheduling", problems)
-    gang = bool(sched.get("gang", False))
+    # Ascend jobs default to Volcano where the chart says the cluster runs it (its device plugin then serves only
+    # pods Volcano placed); spec.scheduling.gang: false opts out.
+    volcano_default = device_type == "Ascend910" and settings.ascend_volcano
+    gang = bool(sched.get("gang", volcano_default))
+    backend = _enum(sched.get("gangBackend"), "spec.scheduling.gangBackend", schema.GANG_BACKENDS, problems,
+                    "volcano" if volcano_default else settings.gang_backend)
     scheduler_name = _str(sched.get("schedulerName"), "spec.scheduling.schedulerName", problems)
-    if gang and scheduler_name not in (None, "volcano"):
+    if gang and backend == "volcano" and scheduler_name not in (None, "volcano"):
         problems.append("spec.scheduling.schedulerName must be 'volcano' (or unset) when spec.scheduling.gang is true")
+    if gang and backend == "kubernetes" and scheduler_name is not None:
+        problems.append("spec.scheduling.schedulerName: leave it unset with gangBackend kubernetes (the "
+                        "kube-scheduler schedules the gang)")
     run = {
         "backoff_limit": _int(policy.get("backoffLimit"), "spec.runPolicy.backoffLimit", problems, minimum=0,
                               maximum=100, default=3),
@@ -340,7 +359,7 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
         uid=str(meta.get("uid") or ""),
         generation=int(meta.get("generation") or 0),
         model=model,
-        image=image or settings.image_for(device_type),
+        image=image or settings.image_for(device_type, chip),
         device_type=device_type,
         resource_name=resource_name,
         per_node=per_node,
@@ -357,10 +376,15 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
         resources=resources,
         rank_table_version=str(rt_version),
         static_devices=static,
-        scheduler_name="volcano" if gang else scheduler_name,
+        scheduler_name="volcano" if gang and backend == "volcano" else scheduler_name,
         gang=gang,
+        gang_backend=str(backend),
         queue=queue,
         priority_class_name=priority,
         **run,
         **pod_extras,
+        ascend=None if chip is None else ascend.AscendPod(
+            chip=chip, accelerator_type=settings.accelerator_type(chip, ascend.CHIPS[chip].accelerator_type),
+            host_arch=settings.ascend_host_arch, driver_mounts=settings.ascend_driver_mounts,
+            shm_size=settings.ascend_shm_size),
     )

@@ -1,16 +1,15 @@
-"""The Ascend rank-table path: 4 ranks on the local cluster's two Ascend nodes, through the chart-installed operator.
+"""Ascend on the local twin: 16 ranks, perNode 8, on two fake Ascend nodes, under both device-plugin generations,
+gang-scheduled by the kube-scheduler's native gang scheduling, training to Succeeded.
 
-The kubelet plays the Ascend device plugin (the `ascend-910-configuration` annotation on each bound pod); the
-operator fills the rank table ConfigMap from those annotations, "initializing" until every device is known, then
-"completed"; zoo-launch in every pod waits for the completed table, exports RANK_ID and DEVICE_ID and execs the
-training command.
-
-This machine has no Ascend devices and the workload never falls back silently to another device, so real
-training would fail at `--device Ascend`. The job therefore uses what the spec offers to change a pod without
-touching the operator's command: `spec.podTemplate` mounts tests/e2e/rankcheck (hostPath) and puts it first on
-PATH, so the `zoo-train` that zoo-launch execs is rankcheck/zoo-train, which checks the environment and the
-table it sees at its mount path against each other and exits 0 (or 1 with the reason). Everything before that
-exec (device plugin, scheduling, rank table, ConfigMap volume updates, zoo-launch) is the real thing.
+The twin behaves like a MindCluster node where our pods depend on it (hack/cluster/zoocluster/devices.py): its
+device plugin allocates a physical NPU, sets ASCEND_VISIBLE_DEVICES, shows the container only its davinci file
+and writes the `ascend-910-configuration` annotation a few seconds after the container starts, as plugin <= v7
+(server_id = node IP, nodes ascend-node-1/2) or >= v26 (server_id = pod UID, ascend-node-3/4). The operator
+builds the rank table from those annotations (one server per node); zoo-launch in every pod waits for it and
+exports RANK_ID and the logical DEVICE_ID; the workload, under the simulation switch only the twin sets, checks
+everything HCCL would (device id within the visible devices, rank id of its physical NPU, rank size, table) and
+then trains the tiny model on CPU. The gang test shows all-or-nothing placement: a job that cannot fit whole gets
+no pod bound and fails after its scheduling timeout.
 """
 
 from __future__ import annotations
@@ -18,23 +17,24 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
+import time
 from typing import Any
 
 import pytest
-from e2e_helpers import E2E, REPO, wait_for
+from e2e_helpers import E2E, tiny_job, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-JOB = "asc"
 ANNOTATION = "ascend.kubectl.kubernetes.io/ascend-910-configuration"
+PLUGIN_LABEL = "zoo.local/ascend-plugin"  # hack/cluster/nodes.yaml: v7 on ascend-node-1/2, v26 on ascend-node-3/4
 
 
 class TableWatch:
     """`kubectl get configmap -w` of the job's ConfigMaps, recording every hccl.json status seen."""
 
-    def __init__(self, e2e: E2E) -> None:
+    def __init__(self, e2e: E2E, job: str) -> None:
         self.statuses: list[str] = []
         self.proc = subprocess.Popen(
-            ["kubectl", "-n", e2e.namespace, "get", "configmaps", "-l", f"modelzoo.io/job-name={JOB}", "-w",
+            ["kubectl", "-n", e2e.namespace, "get", "configmaps", "-l", f"modelzoo.io/job-name={job}", "-w",
              "-o", "json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=e2e.cluster.env)
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
@@ -63,67 +63,87 @@ class TableWatch:
         return self.statuses
 
 
-def ascend_job(e2e: E2E) -> dict[str, Any]:
-    """4 ranks, 2 per node, rank-table launch (the default on Ascend910), rankcheck as zoo-train."""
-    path = f"/zoo-e2e-bin:{REPO / '.venv' / 'bin'}:/usr/local/bin:/usr/bin:/bin"
-    return {
-        "apiVersion": "modelzoo.io/v1alpha1",
-        "kind": "ZooTrainingJob",
-        "metadata": {"name": JOB},
-        "spec": {
-            "model": "glore_res50",
-            "image": "zoo-operator/workload-ascend:0.1.0",
-            "device": {"type": "Ascend910", "perNode": 2},
-            "replicas": 4,
-            "dataset": {"volume": {"hostPath": {"path": str(e2e.data["images"])}}, "trainPath": "train",
-                        "numClasses": 3},
-            "runPolicy": {"backoffLimit": 0, "cleanPodPolicy": "None"},
-            "podTemplate": {
-                "env": [{"name": "PATH", "value": path}],
-                "volumes": [{"name": "rankcheck",
-                             "hostPath": {"path": str(REPO / "tests" / "e2e" / "rankcheck"), "type": "Directory"}}],
-                "volumeMounts": [{"name": "rankcheck", "mountPath": "/zoo-e2e-bin", "readOnly": True}],
-            },
-        },
-    }
+def ascend_job(e2e: E2E, name: str, generation: str, replicas: int = 16, **run: Any) -> dict[str, Any]:
+    """The tiny model as an Ascend910 rank-table job, perNode 8, native gang, on the nodes of one plugin generation."""
+    body = tiny_job(name, "resnet50_bam", e2e.data["images"], replicas=replicas, evaluate=None, batch_size=1,
+                    steps_per_epoch=1)
+    body["spec"].update(
+        image="zoo-operator/workload-ascend:0.1.0",
+        device={"type": "Ascend910", "perNode": 8},
+        scheduling={"gang": True, "gangBackend": "kubernetes"},
+        runPolicy={"backoffLimit": 0, "cleanPodPolicy": "None", **run},
+        podTemplate={"nodeSelector": {PLUGIN_LABEL: generation}},
+    )
+    return body
 
 
-def test_rank_table_from_the_device_plugin_reaches_every_rank(e2e: E2E) -> None:
-    watch = TableWatch(e2e)
+def node_ips(e2e: E2E) -> dict[str, str]:
+    nodes = json.loads(e2e.cluster.kubectl("get", "nodes", "-o", "json").stdout)["items"]
+    return {n["metadata"]["name"]: next(a["address"] for a in n["status"]["addresses"] if a["type"] == "InternalIP")
+            for n in nodes}
+
+
+@pytest.mark.parametrize("generation", ["v7", "v26"])
+def test_16_ranks_per_node_8_train_on_two_fake_ascend_nodes(e2e: E2E, generation: str) -> None:
+    job = f"asc16-{generation}"
+    watch = TableWatch(e2e, job)
     try:
-        e2e.apply(ascend_job(e2e))
-        status = e2e.wait_phase(JOB, {"Succeeded", "Failed"}, timeout=300)
+        e2e.apply(ascend_job(e2e, job, generation))
+        status = e2e.wait_phase(job, {"Succeeded", "Failed"}, timeout=900)
     finally:
         seen = watch.stop()
     assert status["phase"] == "Succeeded", json.dumps(status, indent=1)[-4000:]
+    assert status.get("result"), status
     assert seen[0] == "initializing" and seen[-1] == "completed", seen
-    assert status["rankTable"]["status"] == "completed"
 
-    table = json.loads(e2e.get("configmap", f"{JOB}-ranktable")["data"]["hccl.json"])
-    ranks = json.loads(e2e.get("configmap", f"{JOB}-ranktable")["data"]["ranks.json"])
-    pods = {p["metadata"]["name"]: p for p in e2e.pods(JOB)}
-    assert sorted(pods) == [f"{JOB}-worker-{i}" for i in range(4)]
-    nodes = {p["spec"]["nodeName"] for p in pods.values()}
-    assert nodes <= {"ascend-node-1", "ascend-node-2"}
-    # The table as hccl_tools writes it: version 1.0, string values, servers sorted, ranks dense in that order.
-    assert table["version"] == "1.0" and table["server_count"] == str(len(nodes))
-    server_ids = [s["server_id"] for s in table["server_list"]]
-    assert server_ids == sorted(server_ids)
-    flat = [d for s in table["server_list"] for d in s["device"]]
-    assert [d["rank_id"] for d in flat] == ["0", "1", "2", "3"]
+    pods = {p["metadata"]["name"]: p for p in e2e.pods(job)}
+    assert sorted(pods) == sorted(f"{job}-worker-{i}" for i in range(16))
+    ips = node_ips(e2e)
+    by_node: dict[str, list[int]] = {}
     for name, pod in pods.items():
-        plugin = json.loads(pod["metadata"]["annotations"][ANNOTATION])  # written by the fake device plugin
+        by_node.setdefault(pod["spec"]["nodeName"], []).append(int(name.rsplit("-", 1)[1]))
+    # perNode 8: workers 0-7 share one node, 8-15 the other, on the nodes of the chosen plugin generation.
+    assert sorted(sorted(v) for v in by_node.values()) == [list(range(8)), list(range(8, 16))], by_node
+    expected_nodes = {"v7": {"ascend-node-1", "ascend-node-2"}, "v26": {"ascend-node-3", "ascend-node-4"}}
+    assert set(by_node) == expected_nodes[generation]
+
+    table = json.loads(e2e.get("configmap", f"{job}-ranktable")["data"]["hccl.json"])
+    # The grouping rule: one server per node IP, whatever the annotation's server_id is.
+    assert table["status"] == "completed" and table["server_count"] == "2"
+    assert sorted(s["server_id"] for s in table["server_list"]) == sorted(ips[n] for n in by_node)
+    rank_of = {(s["server_id"], d["device_id"]): d["rank_id"] for s in table["server_list"] for d in s["device"]}
+    assert sorted(map(int, rank_of.values())) == list(range(16))
+    for name, pod in pods.items():
+        plugin = json.loads(pod["metadata"]["annotations"][ANNOTATION])
+        node_ip = ips[pod["spec"]["nodeName"]]
+        if generation == "v26":
+            assert plugin["server_id"] == pod["metadata"]["uid"] and plugin["host_ip"] == node_ip
+        else:
+            assert plugin["server_id"] == node_ip
         (device,) = plugin["devices"]
-        entry = ranks[name]
-        assert (entry["server_id"], entry["device_id"]) == (plugin["server_id"], device["device_id"])
-        server = next(s for s in table["server_list"] if s["server_id"] == plugin["server_id"])
-        assert {"device_id": device["device_id"], "device_ip": device["device_ip"],
-                "rank_id": entry["rank_id"]} in server["device"]
-        # What the rank saw at its mount path, checked inside the pod by rankcheck/zoo-train.
         log = e2e.logs(name)
-        assert f"zoo-launch: RANK_ID={entry['rank_id']}" in log and f"DEVICE_ID={device['device_id']}" in log
-        assert f"rankcheck ok pod={name} RANK_ID={entry['rank_id']}" in log, log[-2000:]
-        assert "RANK_SIZE=4" in log
-    assert status["ranks"]["succeeded"] == 4
-    assert wait_for("the RankTableCompleted event",
-                    lambda: "RankTableCompleted" in [e["reason"] for e in e2e.events(JOB)], timeout=30)
+        # Every rank: logical device 0 for MindSpore, the table's rank of its physical NPU, checks passed.
+        assert "zoo-launch: DEVICE_ID=0\n" in log, log[-2000:]
+        assert f"zoo-launch: RANK_ID={rank_of[(node_ip, device['device_id'])]}\n" in log, log[-2000:]
+        assert f"zoo-launch: ZOO_PHYSICAL_DEVICE_ID={device['device_id']}\n" in log
+        assert "the Ascend checks passed" in log, log[-2000:]
+    assert status["ranks"]["succeeded"] == 16
+
+
+def test_a_gang_that_cannot_fit_whole_gets_no_pod_bound(e2e: E2E) -> None:
+    """24 ranks on the two v7 nodes' 16 NPUs: the kube-scheduler's gang plugin binds none, and the job fails after
+    its scheduling timeout instead of training on a partial gang."""
+    job = "asc-gang"
+    e2e.apply(ascend_job(e2e, job, "v7", replicas=24, schedulingTimeoutSeconds=45))
+    group = wait_for("the native PodGroup", lambda: e2e.get("podgroups.scheduling.k8s.io", job), timeout=60)
+    assert group["spec"]["schedulingPolicy"] == {"gang": {"minCount": 24}}
+    wait_for("24 pods", lambda: len(e2e.pods(job)) == 24, timeout=60)
+    bound: set[str] = set()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the window in which a non-gang scheduler binds 16 of them
+        bound |= {p["metadata"]["name"] for p in e2e.pods(job) if p["spec"].get("nodeName")}
+        time.sleep(2)
+    assert bound == set(), f"pods bound although the gang cannot fit: {sorted(bound)}"
+    status = e2e.wait_phase(job, {"Failed", "Succeeded"}, timeout=120)
+    assert status["phase"] == "Failed" and status["reason"] == "SchedulingTimeout", status
+    assert not [p for p in e2e.pods(job) if p["spec"].get("nodeName")]

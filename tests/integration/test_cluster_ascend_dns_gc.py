@@ -15,26 +15,31 @@ ASCEND = "ascend.kubectl.kubernetes.io/ascend-910-configuration"
 def ascend_pod(name: str, devices: int, node: str) -> dict:
     return python_pod(
         name,
-        "import os, time\nprint(os.environ.get('ASCEND_VISIBLE_DEVICES'), flush=True)\ntime.sleep(3600)",
+        "import os, time\nd = os.environ['ZOO_ASCEND_DEVICE_DIR']\n"
+        "print(os.environ.get('ASCEND_VISIBLE_DEVICES'), sorted(os.listdir(d)), flush=True)\ntime.sleep(3600)",
         nodeSelector={"accelerator": "huawei-Ascend910", "kubernetes.io/hostname": node},
         container={"resources": {"limits": {"huawei.com/Ascend910": str(devices)}}},
     )
 
 
-def test_ascend_pods_get_distinct_devices_and_the_annotation_before_start(kube: Kube) -> None:
+def test_ascend_pods_get_distinct_devices_and_the_annotation_after_start(kube: Kube) -> None:
     kube.apply(ascend_pod("npu-a", 4, "ascend-node-2"), ascend_pod("npu-b", 2, "ascend-node-2"))
     seen = []
     for name in ("npu-a", "npu-b"):
-        visible = wait_for(
+        line = wait_for(
             f"{name} running", lambda n=name: kube.logs(n).strip() if kube.pod_phase(n) == "Running" else None
         )
-        pod = kube.get("pod", name)
+        # Like MindCluster's plugin, the fake one annotates from a loop after the container has started.
+        pod = wait_for(f"{name} annotated", lambda n=name: (p := kube.get("pod", n))["metadata"].get(
+            "annotations", {}).get(ASCEND) and p)
         node = kube.get("node", pod["spec"]["nodeName"])
         ip = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
         value = json.loads(pod["metadata"]["annotations"][ASCEND])
         assert value["pod_name"] == name and value["server_id"] == ip
         ids = [d["device_id"] for d in value["devices"]]
-        assert visible == ",".join(ids)  # the container started after the annotation was written
+        visible, files = line.split(" ", 1)
+        assert visible == ",".join(ids)
+        assert files == str([f"davinci{i}" for i in sorted(ids, key=int)])  # only its own device files
         assert all(d["device_ip"].startswith("192.168.") for d in value["devices"])
         seen.append(set(ids))
     assert [len(s) for s in seen] == [4, 2] and not seen[0] & seen[1]
@@ -104,3 +109,20 @@ def test_garbage_collector_deletes_dependents_of_a_deleted_owner(kube: Kube) -> 
     kube.cluster.kubectl("delete", "configmap", "owner", "-n", kube.ns)
     wait_for("dependent config map collected", lambda: kube.get("configmap", "child") is None, 60)
     wait_for("dependent pod collected", lambda: kube.get("pod", "owned") is None, 60)
+
+
+def test_a_volcano_mode_device_plugin_refuses_pods_volcano_did_not_place(kube: Kube) -> None:
+    # ascend-volcano-1's plugin runs in Volcano mode (hack/cluster/nodes.yaml), like MindCluster's default
+    # deployment. Both pods are bound directly (no Volcano here); only the one Volcano would have placed gets an NPU.
+    def pod(name: str, scheduler: str) -> dict:
+        body = ascend_pod(name, 1, "ascend-volcano-1")
+        body["spec"].pop("nodeSelector")
+        body["spec"].update(nodeName="ascend-volcano-1", schedulerName=scheduler)
+        return body
+
+    kube.apply(pod("npu-default", "default-scheduler"), pod("npu-volcano", "volcano"))
+    wait_for("npu-volcano running", lambda: kube.pod_phase("npu-volcano") == "Running")
+    refused = wait_for("npu-default failed", lambda: (p := kube.get("pod", "npu-default"))["status"].get(
+        "phase") == "Failed" and p)
+    assert refused["status"]["reason"] == "UnexpectedAdmissionError"
+    assert "not get valid pod" in refused["status"]["message"]

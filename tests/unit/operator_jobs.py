@@ -31,4 +31,4 @@ def job(name: str = "demo", **spec: Any) -> dict[str, Any]:
 
 def ascend_job(name: str = "asc", replicas: int = 4, **spec: Any) -> dict[str, Any]:
     """A valid Ascend910 rank-table job."""
-    return job(name, device={"type": "Ascend910"}, replicas=replicas, **spec)
+    return job(name, **{"device": {"type": "Ascend910"}, "replicas": replicas, **spec})

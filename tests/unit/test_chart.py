@@ -23,7 +23,8 @@ JOB_RULES = (
     | {(g, "events", v) for g in ("", "events.k8s.io") for v in ("create", "patch")}
 )
 GANG_RULES = {
-    ("scheduling.volcano.sh", "podgroups", v) for v in ("get", "list", "watch", "create", "delete", "patch")
+    (group, "podgroups", v) for v in ("get", "list", "watch", "create", "delete", "patch")
+    for group in ("scheduling.volcano.sh", "scheduling.k8s.io")
 }
 DISCOVERY_RULES = {
     ("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("get", "list", "watch")
@@ -127,6 +128,9 @@ def test_env_maps_values_onto_operator_settings():
         "logTailLines": "33",
         "images.workload.cpu": "registry.local/cpu:1",
         "images.workload.ascend": "registry.local/ascend:2",
+        "images.workload.ascendChips.chip910b": "registry.local/ascend-910b:3",
+        "ascend.acceleratorTypes.chip910b": "card-910b-2",
+        "ascend.driverMounts": "false",
         "health.port": "8181",
     }
     env = env_of(template(values))
@@ -138,6 +142,11 @@ def test_env_maps_values_onto_operator_settings():
         "ZOO_IMAGE_CPU": "registry.local/cpu:1",
         "ZOO_IMAGE_GPU": f"zoo-operator/workload-gpu:{version}",
         "ZOO_IMAGE_ASCEND": "registry.local/ascend:2",
+        "ZOO_IMAGE_ASCEND_910": "", "ZOO_IMAGE_ASCEND_910B": "registry.local/ascend-910b:3", "ZOO_IMAGE_ASCEND_A3": "",
+        "ZOO_ASCEND_ACCELERATOR_TYPE_910": "", "ZOO_ASCEND_ACCELERATOR_TYPE_910B": "card-910b-2",
+        "ZOO_ASCEND_ACCELERATOR_TYPE_A3": "",
+        "ZOO_ASCEND_CHIP": "910B", "ZOO_ASCEND_HOST_ARCH": "huawei-arm", "ZOO_ASCEND_DRIVER_MOUNTS": "false",
+        "ZOO_ASCEND_SHM_SIZE": "", "ZOO_ASCEND_VOLCANO": "false", "ZOO_GANG_BACKEND": "volcano",
         "ZOO_METRICS_PORT": "0",
         "ZOO_HEALTH_PORT": "8181",
         "ZOO_LISTEN_HOST": "fieldRef:status.podIP",
@@ -147,7 +156,7 @@ def test_env_maps_values_onto_operator_settings():
 def test_every_env_var_is_a_documented_operator_setting():
     contracts = (REPO / "docs" / "contracts.md").read_text()
     section = contracts.split("## Operator settings", 1)[1].split("\n## ", 1)[0]
-    documented = set(re.findall(r"`(ZOO_[A-Z_]+)`", section))
+    documented = set(re.findall(r"`(ZOO_[A-Z0-9_]+)`", section))
     assert set(env_of(template())) == documented
     # /healthz and /metrics listen on the pod's own IP, never on every address of a shared network namespace.
     assert env_of(template())["ZOO_LISTEN_HOST"] == "fieldRef:status.podIP"

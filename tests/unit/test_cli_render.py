@@ -59,7 +59,7 @@ def test_render_dynamic_job(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     (job(model="vgg"), None, "spec.model: must be one of"),
     ({**job(), "apiVersion": "modelzoo.io/v2"}, None, "apiVersion: must be modelzoo.io/v1alpha1"),
     (ascend_job(replicas=2), "{", "allocations: not JSON"),
-    (ascend_job(replicas=2), ('[{"pod_name": "other-worker-0", "server_id": "s", '
+    (ascend_job(replicas=2), ('[{"pod_name": "other-worker-0", "server_id": "10.0.0.1", '
                               '"devices": [{"device_id": "0", "device_ip": "i"}]}]'), "is not a worker of job asc"),
     (ascend_job(replicas=2), '[{"pod_name": "asc-worker-0"}]', "allocations[0]: device annotation needs"),
     (job(), "[]", "only for launch ranktable"),

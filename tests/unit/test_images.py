@@ -185,10 +185,13 @@ def test_python_versions_agree_with_the_lock():
 def test_ascend_base_is_named_once_and_supported_by_mindspore():
     dockerfile = IMAGES / "workload-ascend" / "Dockerfile"
     text = dockerfile.read_text()
-    cann_image = args_of(dockerfile)["CANN_IMAGE"]
+    args = args_of(dockerfile)
+    cann_image = args["CANN_IMAGE"]
     assert text.count("ascendai/cann:") == 1, "the CANN base image is pinned in one place (ARG CANN_IMAGE)"
     assert all(i == cann_image for i in base_images(dockerfile))
-    cann = re.match(r"ascendai/cann:(\d+\.\d+)\.\d+-910b-", cann_image).group(1)
+    # One image per chip generation: the chip is a build argument of the base's tag.
+    assert "-${CHIP}-" in cann_image and args["CHIP"] == "910b"
+    cann = re.match(r"ascendai/cann:(\d+\.\d+)\.\d+-", cann_image).group(1)
     checker = mindspore_file("run_check", "_check_version.py").read_text()
     ascend_section = checker.split("class AscendEnvChecker", 1)[1]
     supported = json.loads(re.search(r"self\.version = (\[.*?\])", ascend_section).group(1).replace("'", '"'))

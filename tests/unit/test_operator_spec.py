@@ -38,6 +38,21 @@ def test_ascend_defaults() -> None:
     assert js.image == "ascend:1"
     assert js.rank_table_version == "1.0"
     assert js.pod_count == 4
+    assert js.ascend is not None and js.ascend.chip == "910B" and not js.gang
+
+
+def test_ascend_chip_rank_table_and_volcano_default() -> None:
+    assert parse(ascend_job(device={"type": "Ascend910", "chip": "A3"})).rank_table_version == "1.2"
+    assert "chip A3 needs rank table 1.2" in problems(ascend_job(device={"type": "Ascend910", "chip": "A3"},
+                                                                 rankTable={"version": "1.0"}))
+    assert "chip 910B needs rank table 1.0" in problems(ascend_job(rankTable={"version": "1.2"}))
+    assert "spec.device.chip: only for" in problems(job(device={"type": "GPU", "chip": "910"}))
+    assert "spec.device.chip: must be one of" in problems(ascend_job(device={"type": "Ascend910", "chip": "310P"}))
+    assert parse(job()).ascend is None
+    volcano = Settings(ascend_volcano=True)
+    assert spec.parse(ascend_job(), volcano).gang and spec.parse(ascend_job(), volcano).scheduler_name == "volcano"
+    assert not spec.parse(ascend_job(scheduling={"gang": False}), volcano).gang
+    assert not spec.parse(job(), volcano).gang  # CPU jobs keep their own choice
 
 
 def test_gpu_default_resource_and_explicit_image() -> None:

@@ -59,3 +59,12 @@ def test_time_helpers() -> None:
     assert podview.format_time(0) == "1970-01-01T00:00:00Z"
     assert podview.parse_time("1970-01-01T00:00:10Z") == 10.0
     assert podview.parse_time("yesterday") is None and podview.parse_time(None) is None
+
+
+def test_device_annotation_of_either_key_and_the_host_ip() -> None:
+    v7 = '{"pod_name": "j-worker-3", "server_id": "10.0.0.9", "devices": []}'
+    npu = '{"pod_name": "j-worker-3", "server_id": "uid", "host_ip": "10.0.0.9", "devices": []}'
+    a = podview.view(pod({"hostIP": "10.0.0.9"}, annotations={c.ASCEND_ANNOTATION: v7}))
+    b = podview.view(pod({}, annotations={c.ASCEND_NPU_ANNOTATION: npu}))
+    assert (a.device_annotation, a.host_ip) == (v7, "10.0.0.9")
+    assert (b.device_annotation, b.host_ip) == (npu, None)

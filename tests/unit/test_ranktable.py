@@ -30,16 +30,15 @@ def test_golden_two_servers_four_devices() -> None:
     devices = [dev("j-worker-0", "10.0.0.9", "1"), dev("j-worker-1", "10.0.0.10", "3"),
                dev("j-worker-2", "10.0.0.9", "0"), dev("j-worker-3", "10.0.0.10", "2")]
     data = ranktable.config_map_data(devices, 4)
-    # Text equality: key order and formatting are part of the format.
-    assert data["hccl.json"] + "\n" == (GOLDEN / "hccl_1.0_two_servers.json").read_text()
-    assert data["ranks.json"] + "\n" == (GOLDEN / "ranks_two_servers.json").read_text()
+    # Text equality: key order and formatting are part of the format. Nothing else is in the ConfigMap.
+    assert data == {"hccl.json": (GOLDEN / "hccl_1.0_two_servers.json").read_text().rstrip("\n")}
 
 
 def test_servers_are_ordered_as_strings() -> None:
     devices = [dev("a", "10.0.0.9", "0"), dev("b", "10.0.0.10", "0"), dev("c", "10.0.0.100", "0")]
     table = ranktable.build(devices, 3)
     assert [s["server_id"] for s in table["server_list"]] == ["10.0.0.10", "10.0.0.100", "10.0.0.9"]
-    assert ranktable.ranks(devices, 3)["b"]["rank_id"] == "0"
+    assert table["server_list"][0]["device"][0]["rank_id"] == "0"
 
 
 def test_devices_are_ordered_as_numbers_within_a_server() -> None:
@@ -72,15 +71,12 @@ def test_large_tables_are_dense_and_all_strings(total: int, per_server: int) -> 
         return isinstance(node, str)
 
     assert strings(table)
-    mapping = ranktable.ranks(devices, total)
-    assert sorted(int(r["rank_id"]) for r in mapping.values()) == list(range(total))
 
 
 def test_initializing_until_every_device_is_known() -> None:
     devices = [dev("a", "10.0.0.1", "0"), dev("b", "10.0.0.1", "1")]
     table = ranktable.build(devices[:1], 2)
     assert table["status"] == "initializing" and table["server_list"] == [] and table["server_count"] == "0"
-    assert ranktable.ranks(devices[:1], 2) == {}
     assert ranktable.build(devices, 2)["status"] == "completed"
 
 
@@ -102,6 +98,74 @@ def test_parse_device_plugin_annotation() -> None:
                        "devices": [{"device_id": "3", "device_ip": "192.168.100.104"},
                                    {"device_id": "1", "device_ip": "192.168.100.102"}]})
     assert ranktable.parse_annotation(text) == Device("p", "10.0.0.1", "1", "192.168.100.102")
+
+
+def v7(pod: str, node_ip: str, device: int, node: int) -> dict[str, object]:
+    """An annotation as ascend-device-plugin <= v7 writes it: server_id is the node IP."""
+    return {"pod_name": pod, "server_id": node_ip, "super_pod_id": -1,
+            "devices": [{"device_id": str(device), "device_ip": f"192.168.{node}.{101 + device}"}]}
+
+
+def v26(pod: str, node_ip: str, device: int, node: int) -> dict[str, object]:
+    """An annotation as ascend-device-plugin >= v26.0 writes it (pkg/device/ascendcommon.go getConfigAnno):
+    server_id is the POD UID, the node IP is in host_ip and server_ip, plus rack_id and server_index."""
+    return {"pod_name": pod, "server_id": f"6f1c2e0a-{node}{device:03d}-4b8e-9a51-3c0d2f7e{device:04d}",
+            "host_ip": node_ip, "server_ip": node_ip, "rack_id": "-1", "server_index": str(node),
+            "super_pod_id": -1,
+            "devices": [{"device_id": str(device), "device_ip": f"192.168.{node}.{101 + device}",
+                         "super_device_id": str(device)}]}
+
+
+# 16 ranks with perNode 8 on two nodes whose IPs sort differently as strings and as numbers; the pods' devices
+# are handed out in an order unrelated to the pods' indices, as a device plugin does.
+PLACEMENT = [(f"j-worker-{i}", "10.0.0.9" if i < 8 else "10.0.0.10", (5 * i + 3) % 8, 1 if i < 8 else 2)
+             for i in range(16)]
+
+
+@pytest.mark.parametrize("generation", [v7, v26])
+def test_both_plugin_generations_give_the_same_table_one_server_per_node(generation) -> None:
+    devices = [ranktable.parse_annotation(json.dumps(generation(*p))) for p in reversed(PLACEMENT)]
+    assert {d.server_id for d in devices} == {"10.0.0.9", "10.0.0.10"}  # the node IP, never the pod UID
+    data = ranktable.config_map_data(devices, 16)
+    assert data == {"hccl.json": (GOLDEN / "hccl_1.0_16_ranks_two_nodes.json").read_text().rstrip("\n")}
+    table = json.loads(data["hccl.json"])
+    assert table["server_count"] == "2"
+    # Ranks dense in node order (IP as a string: 10.0.0.10 first), then physical device id.
+    assert [(s["server_id"], d["device_id"], d["rank_id"]) for s in table["server_list"] for d in s["device"]] == [
+        (ip, str(d), str(r)) for r, (ip, d) in enumerate([("10.0.0.10", d) for d in range(8)]
+                                                        + [("10.0.0.9", d) for d in range(8)])]
+
+
+def test_v26_annotation_without_a_node_ip_uses_the_pods_host_ip() -> None:
+    text = json.dumps({"pod_name": "p", "server_id": "0c7e-uid", "devices": [{"device_id": "2", "device_ip": "i"}]})
+    assert ranktable.parse_annotation(text, "10.0.0.7").server_id == "10.0.0.7"
+    with pytest.raises(ValueError, match="no node IP"):
+        ranktable.parse_annotation(text)
+
+
+def test_a3_table_1_2_groups_super_pods() -> None:
+    devices = []
+    for pod, ip, device, node in PLACEMENT:
+        anno = v26(pod, ip, device, node)
+        anno["super_pod_id"] = str(node % 2)
+        anno["devices"][0]["super_device_id"] = str(100 * node + device)  # type: ignore[index]
+        devices.append(ranktable.parse_annotation(json.dumps(anno)))
+    table = ranktable.build(devices, 16, "1.2")
+    assert table["super_pod_list"] == [{"super_pod_id": "0", "server_list": [{"server_id": "10.0.0.10"}]},
+                                       {"super_pod_id": "1", "server_list": [{"server_id": "10.0.0.9"}]}]
+    first = table["server_list"][0]
+    assert first["host_ip"] == "10.0.0.10" and first["device"][3]["super_device_id"] == "203"
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.2"])
+def test_4096_ranks_fit_the_config_map_limit(version: str) -> None:
+    devices = [Device(f"a-very-long-job-name-for-size-worker-{i}", f"10.{i // 2048}.{i // 8 % 256}.1",
+                      str(i % 8), f"192.168.{i // 8 % 256}.{100 + i % 8}", str(i), "172.16.0.1", "0")
+               for i in range(4096)]
+    data = ranktable.config_map_data(devices, 4096, version)
+    size = sum(len(k) + len(v.encode()) for k, v in data.items())
+    assert json.loads(data["hccl.json"])["status"] == "completed"
+    assert size < ranktable.CONFIG_MAP_LIMIT * 0.6, size  # room for the object's metadata
 
 
 @pytest.mark.parametrize("text", ["not json", "[]", '{"pod_name": "p", "server_id": "s"}',

@@ -138,8 +138,8 @@ def test_ascend_job_lifecycle(monkeypatch: pytest.MonkeyPatch) -> None:
     table = hccl(fake, "asc-ranktable")
     assert table["status"] == "completed"
     assert [s["server_id"] for s in table["server_list"]] == ["10.0.0.10", "10.0.0.2"]
-    ranks = json.loads(fake.objects[("ConfigMap", "asc-ranktable")]["data"]["ranks.json"])
-    assert ranks["asc-worker-1"] == {"rank_id": "0", "device_id": "5", "server_id": "10.0.0.10"}
+    assert table["server_list"][0]["device"] == [{"device_id": "5", "device_ip": "192.168.100.106", "rank_id": "0"}]
+    assert set(fake.objects[("ConfigMap", "asc-ranktable")]["data"]) == {"hccl.json"}
     st = h.body["status"]
     assert st["phase"] == c.RUNNING and st["rankTable"]["status"] == "completed"
     assert any(e[1] == c.REASON_RANK_TABLE_COMPLETED for e in h.events)
@@ -248,7 +248,8 @@ def test_static_devices_complete_the_table_without_annotations(monkeypatch: pyte
     fake = FakeKube(monkeypatch)
     static = [{"podIndex": i, "serverId": "10.0.0.1", "deviceId": str(i), "deviceIp": f"192.168.0.{i}"}
               for i in range(2)]
-    h = Harness(fake, ascend_job(replicas=2, rankTable={"version": "1.2", "staticDevices": static}))
+    h = Harness(fake, ascend_job(replicas=2, device={"type": "Ascend910", "chip": "A3"},
+                                 rankTable={"version": "1.2", "staticDevices": static}))
     h.run(T0)
     table = hccl(fake, "asc-ranktable")
     assert table["status"] == "completed" and table["version"] == "1.2"

@@ -10,6 +10,7 @@ from operator_jobs import ascend_job, job
 
 from zoo_operator import conditions as c
 from zoo_operator import dryrun, render, spec
+from zoo_operator.settings import VERSION as SETTINGS_VERSION
 from zoo_operator.settings import Settings
 
 SETTINGS = Settings(image_cpu="zoo-operator/workload-cpu:t", image_ascend="zoo-operator/workload-ascend:t")
@@ -24,10 +25,79 @@ def env_of(pod: dict) -> dict[str, object]:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in pod["spec"]["containers"][0]["env"]}
 
 
-def test_golden_ascend_worker_pod() -> None:
-    pod = render.pod(parse(ascend_job(replicas=2)), 1, attempt=0)
-    golden = yaml.safe_load((GOLDEN / "pod_ascend_worker_1.yaml").read_text())
+# One image per chip, as a platform team configures them (chart values images.workload.ascendChips).
+CHIP_SETTINGS = Settings(ascend_images={"910": "registry.local/zoo/workload-ascend:t-910",
+                                        "910B": "registry.local/zoo/workload-ascend:t-910b",
+                                        "A3": "registry.local/zoo/workload-ascend:t-a3"}, ascend_shm_size="32Gi")
+
+
+def golden_job(chip: str) -> spec.JobSpec:
+    """Worker 9 of a 16-device job with perNode 8 (server group 1) on one chip generation."""
+    return spec.parse(ascend_job(replicas=16, device={"type": "Ascend910", "chip": chip, "perNode": 8}),
+                      CHIP_SETTINGS)
+
+
+@pytest.mark.parametrize("chip", ["910", "910B", "A3"])
+def test_golden_ascend_worker_pod_per_chip(chip: str) -> None:
+    pod = render.pod(golden_job(chip), 9, attempt=0)
+    golden = yaml.safe_load((GOLDEN / f"pod_ascend_{chip.lower()}_worker_9.yaml").read_text())
     assert pod == golden
+
+
+def test_ascend_pod_parts_per_chip() -> None:
+    accel = {}
+    for chip in ("910", "910B", "A3"):
+        pod = render.pod(golden_job(chip), 9, attempt=0)
+        container = pod["spec"]["containers"][0]
+        assert container["image"].endswith(chip.lower())  # the CANN base differs per chip
+        accel[chip] = pod["spec"]["nodeSelector"]["accelerator-type"]
+        assert pod["spec"]["nodeSelector"]["host-arch"] == "huawei-arm"
+        mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+        assert mounts["/usr/local/Ascend/driver"]["readOnly"] and mounts["/usr/local/bin/npu-smi"]["readOnly"]
+        volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+        assert volumes["zoo-dshm"]["emptyDir"] == {"medium": "Memory", "sizeLimit": "32Gi"}
+        assert env_of(pod)["HCCL_CONNECT_TIMEOUT"] == "600"
+    # ascend-for-volcano dispatches on these (internal/npu/factory.go); a wrong one picks the wrong handler.
+    assert accel == {"910": "module", "910B": "module-910b-8", "A3": "module-a3-16-super-pod"}
+    assert golden_job("A3").rank_table_version == "1.2" and golden_job("910B").rank_table_version == "1.0"
+
+
+def test_ascend_settings_turn_parts_off_and_the_job_selector_wins() -> None:
+    settings = Settings(ascend_driver_mounts=False, ascend_host_arch="", ascend_accelerator_types={"910B": "none"})
+    js = spec.parse(ascend_job(podTemplate={"nodeSelector": {"host-arch": "huawei-x86", "pool": "a"}}), settings)
+    pod = render.pod(js, 0, 0)
+    assert pod["spec"]["nodeSelector"] == {"host-arch": "huawei-x86", "pool": "a"}
+    assert [v["name"] for v in pod["spec"]["volumes"] if v["name"].startswith("zoo-")] == [
+        "zoo-data", "zoo-checkpoint", "zoo-ranktable", "zoo-dshm"]
+    assert js.image == f"zoo-operator/workload-ascend:{SETTINGS_VERSION}-910b"
+
+
+def test_per_node_places_one_server_group_per_node() -> None:
+    js = golden_job("910B")
+    pods = [render.pod(js, i, 0) for i in range(16)]
+    groups = [p["metadata"]["labels"][c.LABEL_SERVER_GROUP] for p in pods]
+    assert groups == ["0"] * 8 + ["1"] * 8
+    aff = pods[3]["spec"]["affinity"]
+    (same,) = aff["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    (other,) = aff["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert same["topologyKey"] == other["topologyKey"] == "kubernetes.io/hostname"
+
+    def selects(selector: dict, labels: dict[str, str]) -> bool:
+        ok = all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+        for expr in selector.get("matchExpressions", []):
+            value = labels.get(expr["key"])
+            ok = ok and {"Exists": value is not None, "NotIn": value not in expr.get("values", []),
+                         "In": value in expr.get("values", [])}[expr["operator"]]
+        return ok
+
+    labels = [p["metadata"]["labels"] for p in pods]
+    assert [selects(same["labelSelector"], lab) for lab in labels] == [True] * 8 + [False] * 8
+    assert [selects(other["labelSelector"], lab) for lab in labels] == [False] * 8 + [True] * 8
+    other_job = {**labels[0], c.LABEL_JOB: "someone-else"}
+    assert not selects(other["labelSelector"], other_job)
+    # No perNode: no group label, no affinity.
+    plain = render.pod(parse(ascend_job()), 0, 0)
+    assert c.LABEL_SERVER_GROUP not in plain["metadata"]["labels"] and "affinity" not in plain["spec"]
 
 
 def test_every_object_is_owned_and_labelled() -> None:
@@ -106,7 +176,8 @@ def test_ranktable_mount_is_a_directory_never_subpath() -> None:
     assert volumes["zoo-ranktable"]["configMap"]["name"] == "asc-ranktable"
     env = env_of(pod)
     assert env["RANK_TABLE_FILE"] == "/etc/zoo/ranktable/hccl.json"
-    assert env["ZOO_RANKS_FILE"] == "/etc/zoo/ranktable/ranks.json"
+    assert "ZOO_RANKS_FILE" not in env and pod["spec"]["containers"][0]["env"][9] == {
+        "name": "HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}}
     assert "MS_ROLE" not in env
 
 
@@ -120,6 +191,40 @@ def test_gang_and_queue() -> None:
     assert pod["metadata"]["labels"][c.KUEUE_QUEUE_LABEL] == "team-a"
     assert pod["metadata"]["labels"][c.KUEUE_GROUP_LABEL] == "demo"
     assert pod["metadata"]["annotations"][c.KUEUE_GROUP_COUNT_ANNOTATION] == "3"
+
+
+# The fields the published APIs define (json names): Volcano's volcano.sh/apis pkg/apis/scheduling/v1beta1
+# PodGroupSpec, and k8s.io/api v0.36.3 scheduling/v1alpha2 PodGroupSpec / GangSchedulingPolicy / core/v1
+# PodSchedulingGroup (read from the Go module cache when this was written).
+VOLCANO_POD_GROUP_SPEC = {"minMember", "minTaskMember", "queue", "priorityClassName", "minResources",
+                          "networkTopology", "subGroupPolicy"}
+NATIVE_POD_GROUP_SPEC = {"podGroupTemplateRef", "schedulingPolicy", "schedulingConstraints", "resourceClaims",
+                         "disruptionMode", "priorityClassName", "priority"}
+
+
+def test_volcano_pod_group_uses_only_volcanos_fields() -> None:
+    group = render.pod_group(parse(job(scheduling={"gang": True, "queue": "q", "priorityClassName": "p"})))
+    assert set(group["spec"]) <= VOLCANO_POD_GROUP_SPEC and group["kind"] == "PodGroup"
+
+
+def test_kubernetes_gang_backend() -> None:
+    js = parse(job(scheduling={"gang": True, "gangBackend": "kubernetes", "priorityClassName": "high"}))
+    group = render.pod_group(js)
+    assert group["apiVersion"] == "scheduling.k8s.io/v1alpha2" and group["kind"] == "PodGroup"
+    assert group["metadata"]["name"] == "demo" and set(group["spec"]) <= NATIVE_POD_GROUP_SPEC
+    assert group["spec"]["schedulingPolicy"] == {"gang": {"minCount": 3}}  # the scheduler pod counts too
+    for index in (None, 0, 1):
+        pod = render.pod(js, index, 0)
+        assert pod["spec"]["schedulingGroup"] == {"podGroupName": "demo"}
+        assert "schedulerName" not in pod["spec"] and c.VOLCANO_GROUP_ANNOTATION not in pod["metadata"]["annotations"]
+    assert "feature gates GenericWorkload" in render.gang_missing_hint(js)
+    assert "install Volcano" in render.gang_missing_hint(parse(job(scheduling={"gang": True})))
+    assert "leave it unset" in str(pytest.raises(spec.InvalidSpec, parse, job(scheduling={
+        "gang": True, "gangBackend": "kubernetes", "schedulerName": "volcano"})).value)
+    # The operator settings choose the backend of jobs that name none.
+    native = spec.parse(job(scheduling={"gang": True}), Settings(gang_backend="kubernetes"))
+    assert render.pod_group(native)["apiVersion"] == "scheduling.k8s.io/v1alpha2"
+    assert "schedulingGroup" not in render.pod(parse(job()), 0, 0)["spec"]
 
 
 def test_pod_template_additions() -> None:
@@ -152,3 +257,13 @@ def test_dry_run_yaml_round_trips() -> None:
     text = yaml.safe_dump(ascend_job(replicas=2))
     objs = dryrun.objects(text, SETTINGS)
     assert list(yaml.safe_load_all(dryrun.to_yaml(objs))) == objs
+
+
+def test_static_devices_tell_each_pod_its_server_and_npu() -> None:
+    static = [{"podIndex": i, "serverId": f"10.0.0.{1 + i // 2}", "deviceId": str(7 - i), "deviceIp": f"d{i}"}
+              for i in reversed(range(4))]
+    js = parse(ascend_job(replicas=4, rankTable={"staticDevices": static}))
+    for i in range(4):
+        env = env_of(render.pod(js, i, 0))
+        assert (env["ZOO_ASCEND_SERVER_ID"], env["ZOO_ASCEND_DEVICE_ID"]) == (f"10.0.0.{1 + i // 2}", str(7 - i))
+    assert "ZOO_ASCEND_SERVER_ID" not in env_of(render.pod(parse(ascend_job()), 0, 0))

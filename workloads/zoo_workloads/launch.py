@@ -1,7 +1,8 @@
 """zoo-launch: prepare a pod's environment for distributed MindSpore, then exec the training command.
 
-ranktable launch (RANK_TABLE_FILE and ZOO_RANKS_FILE set): wait until hccl.json says `"status": "completed"`
-and ranks.json lists this pod (POD_NAME), export RANK_ID and DEVICE_ID. dynamic launch (MS_ROLE set): resolve
+ranktable launch (RANK_TABLE_FILE set): wait until hccl.json says `"status": "completed"` and lists this pod's
+NPU (its node IP HOST_IP and physical id from ASCEND_VISIBLE_DEVICES), export RANK_ID and the LOGICAL DEVICE_ID
+(the NPU's index among the container's visible devices: 0 in a one-NPU pod; hccl.json keeps the physical id). dynamic launch (MS_ROLE set): resolve
 MS_SCHED_HOST, with retries since workers may start before the scheduler's DNS name exists, and export the IP.
 Then os.execvp the command after `--`. No MindSpore import here: this runs before anything heavy.
 """
@@ -11,15 +12,17 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from zoo_workloads.errors import EXIT_CONFIG, ConfigError, RankTableTimeout, ZooError, classify
 from zoo_workloads.events import failure_message, write_termination
 
-DEFAULT_RANKTABLE_TIMEOUT = 600.0
+DEFAULT_RANKTABLE_TIMEOUT = 600.0  # ConfigMap volume updates take 60-90 s on real nodes
 DEFAULT_RESOLVE_TIMEOUT = 300.0
 POLL_SECONDS = 1.0
 
@@ -37,23 +40,69 @@ def split_command(argv: Sequence[str]) -> list[str]:
 
 def rank_table_completed(text: str) -> bool:
     """Whether an hccl.json text is a complete rank table (`"status": "completed"`); False while partial."""
+    table = _table(text)
+    return table is not None and table.get("status") == "completed"
+
+
+def _table(text: str) -> dict[str, Any] | None:
     try:
         table = json.loads(text)
     except ValueError:
-        return False  # the kubelet may be mid-way through updating the mounted file
-    return isinstance(table, dict) and table.get("status") == "completed"
+        return None  # the kubelet may be mid-way through updating the mounted file
+    return table if isinstance(table, dict) else None
 
 
-def lookup_rank(text: str, pod_name: str) -> tuple[str, str] | None:
-    """(rank_id, device_id) of pod_name in a ranks.json text, or None while it is not there yet."""
-    try:
-        ranks = json.loads(text)
-    except ValueError:
+def visible_devices(text: str) -> list[int]:
+    """Physical NPU ids from ASCEND_VISIBLE_DEVICES ("3", "0,1", "0-3"); ConfigError when malformed or empty.
+
+    Set by the Ascend device plugin on the container (ascend-device-plugin `pkg/common/common.go`,
+    SetAscendRuntimeEnv); Ascend Docker Runtime then mounts only those /dev/davinciN into it.
+    """
+    if not text.strip():
+        raise ConfigError("ASCEND_VISIBLE_DEVICES is empty: the device plugin gave this container no NPU")
+    ids: set[int] = set()
+    for part in (p.strip() for p in text.split(",")):
+        lo, dash, hi = part.partition("-")
+        if not lo.isdigit() or (dash and not hi.isdigit()):
+            raise ConfigError(f"ASCEND_VISIBLE_DEVICES: {text!r} is not a list of NPU ids like 0,1 or 0-3")
+        ids.update(range(int(lo), int(hi if dash else lo) + 1))
+    return sorted(ids)
+
+
+def logical_device(physical: int, visible: Sequence[int]) -> int:
+    """The device id MindSpore's set_device wants: the index of `physical` among the container's visible NPUs.
+
+    CANN numbers the NPUs a container sees from 0, so a one-NPU pod is always logical 0 whatever its physical id
+    (the ModelZoo run scripts and mindxdl-deploy's train_start.sh export DEVICE_ID this way); the rank table keeps
+    the physical id.
+    """
+    ordered = sorted(visible)
+    if physical not in ordered:
+        raise ConfigError(f"physical NPU {physical} is not among the container's visible devices {ordered}")
+    return ordered.index(physical)
+
+
+def lookup_rank(text: str, server: str, physical: Sequence[int], rank_size: int | None = None) -> tuple[str, int] | None:
+    """(RANK_ID, physical device id) of this pod in a completed hccl.json text, or None while it is not there.
+
+    The pod is the device `physical` of the server whose server_id (or host_ip) is `server` (its node IP).
+    A completed table whose device count differs from rank_size is a ConfigError (it will never fit).
+    """
+    table = _table(text)
+    if table is None or table.get("status") != "completed":
         return None
-    entry = ranks.get(pod_name) if isinstance(ranks, dict) else None
-    if not isinstance(entry, dict) or "rank_id" not in entry:
-        return None
-    return str(entry["rank_id"]), str(entry.get("device_id", "0"))
+    if rank_size is not None:
+        count = sum(len(s.get("device") or []) for s in table.get("server_list") or [])
+        if count != rank_size:
+            raise ConfigError(f"rank table lists {count} devices but RANK_SIZE is {rank_size}")
+    for entry in table.get("server_list") or []:
+        if server not in (entry.get("server_id"), entry.get("host_ip")):
+            continue
+        found = {str(d.get("device_id")): str(d.get("rank_id")) for d in entry.get("device") or []}
+        for phys in sorted(physical):
+            if str(phys) in found:
+                return found[str(phys)], phys
+    return None
 
 
 def _read(path: Path) -> str:
@@ -65,22 +114,27 @@ def _read(path: Path) -> str:
 
 def wait_for_rank(
     rank_table: Path,
-    ranks_file: Path,
-    pod_name: str,
+    server: str,
+    physical: Sequence[int],
     timeout: float,
+    rank_size: int | None = None,
     poll: float = POLL_SECONDS,
     clock: Callable[[], float] = time.monotonic,
-) -> tuple[str, str]:
-    """Poll until the rank table is completed and lists pod_name; RankTableTimeout after `timeout` seconds."""
+) -> tuple[str, int]:
+    """Poll until the rank table is completed and lists this pod's device; RankTableTimeout after `timeout` s.
+
+    A completed table that does not list the device is waited on too: it may be a previous attempt's table that
+    the kubelet has not replaced yet (ConfigMap volumes lag 60-90 s on real nodes).
+    """
     deadline = clock() + timeout
     while True:
-        if rank_table_completed(_read(rank_table)):
-            found = lookup_rank(_read(ranks_file), pod_name)
-            if found is not None:
-                return found
+        found = lookup_rank(_read(rank_table), server, physical, rank_size)
+        if found is not None:
+            return found
         if clock() >= deadline:
             raise RankTableTimeout(
-                f"rank table {rank_table} not completed with pod {pod_name} in {ranks_file} after {timeout:.0f}s"
+                f"rank table {rank_table} not completed with device {list(physical)} of server {server} "
+                f"after {timeout:.0f}s"
             )
         time.sleep(poll)
 
@@ -110,22 +164,65 @@ def _float_env(env: dict[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name}: expected seconds as a number, got {raw!r}") from None
 
 
+def ranktable_identity(env: dict[str, str]) -> tuple[str, list[int]]:
+    """(node IP, physical NPU ids) of this pod: ZOO_ASCEND_SERVER_ID/ZOO_ASCEND_DEVICE_ID (static device map)
+    or HOST_IP (status.hostIP) and ASCEND_VISIBLE_DEVICES (the device plugin's)."""
+    server = env.get("ZOO_ASCEND_SERVER_ID") or env.get("HOST_IP", "")
+    if not server:
+        raise ConfigError("HOST_IP: required with RANK_TABLE_FILE (the node IP that names this pod's server)")
+    devices = env.get("ZOO_ASCEND_DEVICE_ID") or env.get("ASCEND_VISIBLE_DEVICES", "")
+    if not devices:
+        raise ConfigError("ASCEND_VISIBLE_DEVICES is not set: the device plugin gave this container no NPU "
+                          "(does the pod request huawei.com/Ascend910?)")
+    return server, visible_devices(devices)
+
+
 def prepare_environment(env: dict[str, str]) -> dict[str, str]:
     """The variables to add for this pod's launch kind (ranktable, dynamic or standalone)."""
-    if env.get("RANK_TABLE_FILE") and env.get("ZOO_RANKS_FILE"):
-        pod = env.get("POD_NAME", "")
-        if not pod:
-            raise ConfigError("POD_NAME: required with RANK_TABLE_FILE (the pod's name in ranks.json)")
+    if env.get("RANK_TABLE_FILE"):
+        server, physical = ranktable_identity(env)
+        visible = visible_devices(env["ASCEND_VISIBLE_DEVICES"]) if env.get("ASCEND_VISIBLE_DEVICES") else physical
         timeout = _float_env(env, "ZOO_RANKTABLE_TIMEOUT", DEFAULT_RANKTABLE_TIMEOUT)
-        rank_id, device_id = wait_for_rank(Path(env["RANK_TABLE_FILE"]), Path(env["ZOO_RANKS_FILE"]), pod, timeout)
-        return {"RANK_ID": rank_id, "DEVICE_ID": device_id}
+        size = env.get("RANK_SIZE", "")
+        rank_size = int(size) if size.isdigit() else None
+        rank_id, phys = wait_for_rank(Path(env["RANK_TABLE_FILE"]), server, physical, timeout, rank_size)
+        # hccl.json keeps the physical id; MindSpore gets the logical one (0 in a one-NPU pod).
+        return {"RANK_ID": rank_id, "DEVICE_ID": str(logical_device(phys, visible)),
+                "ZOO_PHYSICAL_DEVICE_ID": str(phys)}
     if env.get("MS_ROLE"):
         host = env.get("MS_SCHED_HOST", "")
         if not host:
             raise ConfigError("MS_SCHED_HOST: required with MS_ROLE (the scheduler's host name)")
         timeout = _float_env(env, "ZOO_RESOLVE_TIMEOUT", DEFAULT_RESOLVE_TIMEOUT)
-        return {"MS_SCHED_HOST": resolve_host(host, timeout)}
+        extra = {"MS_SCHED_HOST": resolve_host(host, timeout)}
+        if env.get("ASCEND_VISIBLE_DEVICES"):
+            # Dynamic launch on Ascend (no rank table): one process per pod drives the pod's first NPU, which is
+            # logical device 0 inside the container whatever its physical id.
+            extra["DEVICE_ID"] = str(logical_device(visible_devices(env["ASCEND_VISIBLE_DEVICES"])[0],
+                                                    visible_devices(env["ASCEND_VISIBLE_DEVICES"])))
+        return extra
     return {}
+
+
+def cann_environment(env: dict[str, str], run: Callable[..., Any] = subprocess.run) -> dict[str, str]:
+    """The variables CANN's set_env.sh scripts set, for an image that names them in ZOO_CANN_SET_ENV.
+
+    The pod's command replaces the image's entry point, so nothing else would source them: without them
+    LD_LIBRARY_PATH/PYTHONPATH lack CANN and MindSpore's Ascend backend does not load. ZOO_CANN_SET_ENV is a
+    ':'-separated list; every script must exist (a missing toolkit is a broken image or node, said at once).
+    """
+    scripts = [s for s in env.get("ZOO_CANN_SET_ENV", "").split(":") if s]
+    if not scripts:
+        return {}
+    missing = [s for s in scripts if not Path(s).is_file()]
+    if missing:
+        raise ConfigError(f"ZOO_CANN_SET_ENV: {', '.join(missing)} not found (is CANN installed in the image?)")
+    source = "; ".join(f'. "{s}"' for s in scripts)
+    proc = run(["bash", "-c", f"{source} >/dev/null 2>&1; env -0"], env=env, capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise ConfigError(f"ZOO_CANN_SET_ENV: sourcing {', '.join(scripts)} failed (exit {proc.returncode})")
+    after = dict(item.split("=", 1) for item in proc.stdout.decode().split("\0") if "=" in item)
+    return {k: v for k, v in after.items() if env.get(k) != v and k not in ("_", "SHLVL", "PWD", "OLDPWD")}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -133,6 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     try:
         command = split_command(args)
+        cann = cann_environment(dict(os.environ))
+        os.environ.update(cann)
         extra = prepare_environment(dict(os.environ))
     except (ZooError, OSError) as exc:
         failure = classify(exc)

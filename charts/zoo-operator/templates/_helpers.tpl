@@ -94,8 +94,13 @@ behalf). Shared by the ClusterRole (all namespaces) and the per-namespace Roles 
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
-{{- if .Values.gang.enabled }}
+{{- if or .Values.gang.enabled .Values.ascend.volcano }}
 - apiGroups: ["scheduling.volcano.sh"]
+  resources: ["podgroups"]
+  verbs: ["get", "list", "watch", "create", "delete", "patch"]
+{{- end }}
+{{- if .Values.gang.enabled }}
+- apiGroups: ["scheduling.k8s.io"]
   resources: ["podgroups"]
   verbs: ["get", "list", "watch", "create", "delete", "patch"]
 {{- end }}

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from zoocluster import hosts, mountplan
+from zoocluster import devices, hosts, mountplan
 from zoocluster.images import Image
 
 TERMINATION_LOG = "/dev/termination-log"
@@ -31,8 +31,7 @@ def base_env(
         "KUBERNETES_PORT": f"tcp://{api_host}:{api_port}",
         **image.env,
     }
-    if device_ids:
-        env["ASCEND_VISIBLE_DEVICES"] = ",".join(str(i) for i in device_ids)
+    env.update(devices.container_env(device_ids))
     return env
 
 
@@ -43,6 +42,7 @@ def mounts(
     hosts_file: Path,
     message_file: Path,
     image_dirs: Sequence[Path] = (),
+    device_dir: Path | None = None,
 ) -> list[dict[str, Any]]:
     """The bind mounts of a container in mounting order (mountplan.plan): /etc/hosts, its termination-message
     file, its volumeMounts, and the image directories (image_dirs) that a volume would otherwise hide."""
@@ -55,6 +55,8 @@ def mounts(
             "file": True,
         },
     ]
+    if device_dir is not None:  # only the pod's own fake NPU device files (devices.write_device_files)
+        own.append({"source": str(device_dir), "target": devices.DEVICE_DIR, "readOnly": True, "file": False})
     out: list[dict[str, Any]] = []
     by_name = {v["name"]: v for v in pod["spec"].get("volumes") or []}
     for vm in container.get("volumeMounts") or []:

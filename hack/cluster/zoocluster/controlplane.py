@@ -29,6 +29,11 @@ class ClusterError(Exception):
     """The cluster could not be brought up; the message says what to do."""
 
 
+# Native gang scheduling (k8s.io/kubernetes v1.36 pkg/features: GenericWorkload for the scheduling.k8s.io/v1alpha2
+# PodGroup API and pod.spec.schedulingGroup, GangScheduling for the kube-scheduler's gang plugin: PreEnqueue
+# until minCount pods exist, Permit until minCount are placed, so a gang that cannot fit whole binds no pod).
+FEATURE_GATES = "--feature-gates=GenericWorkload=true,GangScheduling=true"
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -256,11 +261,14 @@ def up(cfg: ClusterConfig) -> None:
             "--endpoint-reconciler-type=none",
             "--allow-privileged=true",
             "--profiling=false",
+            FEATURE_GATES,
+            # The kube-scheduler's native gang scheduling API (PodGroup, Workload): alpha, off by default.
+            "--runtime-config=scheduling.k8s.io/v1alpha2=true",
         ],
         "kube-apiserver",
     )
     _wait("kube-apiserver /readyz", lambda: _https_get(cfg, "/readyz")[0] == 200, 120, cfg, "kube-apiserver")
-    common = ["--bind-address=127.0.0.1", "--leader-elect=false", "--profiling=false"]
+    common = ["--bind-address=127.0.0.1", "--leader-elect=false", "--profiling=false", FEATURE_GATES]
     cm_kc = cfg.state_dir / "controller-manager.kubeconfig"
     _start(
         cfg,

@@ -1,15 +1,52 @@
-"""The fake Ascend device plugin: allocates device ids per node and builds the pod annotation.
+"""The fake Ascend device plugin: allocates physical NPU ids per node and builds the pod annotation.
 
-The annotation is what Huawei's device plugin writes and what the operator reads to fill the HCCL rank table.
+It imitates MindCluster's ascend-device-plugin where our pods depend on it (sources in each function):
+- the container gets ASCEND_VISIBLE_DEVICES with its physical ids and sees only its own device files;
+- the annotation `ascend.kubectl.kubernetes.io/ascend-910-configuration` arrives a few seconds after the
+  container starts (the plugin writes it from a periodic loop), in one of two generations (<= v7 or >= v26);
+- in Volcano mode (`-volcanoType=true`, MindCluster's default deployment) a pod Volcano did not place gets no NPU.
+The workload's Ascend checks then run against this, under ZOO_ASCEND_SIMULATE=1 (set only here).
 """
 
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 ASCEND_RESOURCE = "huawei.com/Ascend910"
 ASCEND_ANNOTATION = "ascend.kubectl.kubernetes.io/ascend-910-configuration"
+GENERATIONS = ("v7", "v26")
+DEVICE_DIR = "/run/zoo-ascend/dev"
+"""Where a container finds its fake NPU device files (davinci<N>); the real ones are /dev/davinci<N>."""
+SIMULATE_ENV = {"ZOO_ASCEND_SIMULATE": "1", "ZOO_ASCEND_DEVICE_DIR": DEVICE_DIR}
+VOLCANO = "volcano"
+
+
+@dataclass(frozen=True)
+class PluginConfig:
+    """How one node's fake device plugin behaves (nodes.yaml `devicePlugin`, or the kubelet's environment)."""
+
+    generation: str = "v7"
+    volcano: bool = False
+    annotate_delay: float = 3.0
+    """Seconds after the container starts before the annotation appears (the real plugin's loop runs every ~5 s)."""
+
+
+def plugin_config(raw: dict[str, Any] | None, env: dict[str, str] | None = None) -> PluginConfig:
+    """A node's plugin settings: nodes.yaml `devicePlugin: {generation, volcano, annotateDelaySeconds}`, where
+    ZOO_ASCEND_PLUGIN_GENERATION / ZOO_ASCEND_PLUGIN_VOLCANO in the kubelet's environment win (tests set them)."""
+    env = dict(os.environ) if env is None else env
+    raw = raw or {}
+    generation = env.get("ZOO_ASCEND_PLUGIN_GENERATION") or str(raw.get("generation", "v7"))
+    if generation not in GENERATIONS:
+        raise ValueError(f"devicePlugin.generation: must be one of {', '.join(GENERATIONS)}, got {generation!r}")
+    volcano_env = env.get("ZOO_ASCEND_PLUGIN_VOLCANO")
+    volcano = volcano_env == "true" if volcano_env else bool(raw.get("volcano", False))
+    delay = float(env.get("ZOO_ASCEND_ANNOTATE_DELAY") or raw.get("annotateDelaySeconds", 3.0))
+    return PluginConfig(generation, volcano, delay)
 
 
 def requested_devices(pod: dict[str, Any], resource: str = ASCEND_RESOURCE) -> int:
@@ -24,6 +61,19 @@ def requested_devices(pod: dict[str, Any], resource: str = ASCEND_RESOURCE) -> i
     main = sum(amount(c) for c in spec.get("containers", []))
     init = max((amount(c) for c in spec.get("initContainers") or []), default=0)
     return max(main, init)
+
+
+def refusal(pod: dict[str, Any], plugin: PluginConfig) -> str | None:
+    """Why the plugin refuses the pod, or None.
+
+    In Volcano mode ascend-device-plugin hands devices only to pods Volcano placed (it looks the pod up by the
+    device annotation Volcano's Ascend plugin writes; none found: "not get valid pod", pkg/server/plugin.go), so
+    a pod bound by any other scheduler fails admission.
+    """
+    if plugin.volcano and pod["spec"].get("schedulerName") != VOLCANO:
+        return (f"Allocate failed: not get valid pod (the Ascend device plugin runs in Volcano mode; pod "
+                f"{pod['metadata']['name']} was scheduled by {pod['spec'].get('schedulerName') or 'default-scheduler'})")
+    return None
 
 
 class DeviceAllocator:
@@ -58,10 +108,21 @@ def device_ip(node_index: int, device_id: int) -> str:
     return f"192.168.{node_index}.{101 + device_id}"
 
 
-def annotation_value(pod_name: str, server_id: str, node_index: int, ids: list[int]) -> str:
-    """The JSON annotation value for a pod holding device ids on a node."""
-    devices = [{"device_id": str(i), "device_ip": device_ip(node_index, i)} for i in ids]
-    return json.dumps({"pod_name": pod_name, "server_id": server_id, "devices": devices})
+def annotation_value(pod: dict[str, Any], node_ip: str, node_index: int, ids: list[int],
+                     generation: str = "v7") -> str:
+    """The JSON annotation for a pod holding physical device ids on a node, as the plugin generation writes it.
+
+    <= v7: server_id is the node IP. >= v26 (MindCluster commit 03770c70, pkg/device/ascendcommon.go
+    getConfigAnno): server_id is the pod UID, host_ip/server_ip carry the node IP, plus rack_id and server_index.
+    """
+    devices = [{"device_id": str(i), "device_ip": device_ip(node_index, i), "super_device_id": str(i)}
+               for i in ids]
+    meta = pod["metadata"]
+    if generation == "v26":
+        return json.dumps({"pod_name": meta["name"], "server_id": meta["uid"], "host_ip": node_ip,
+                           "server_ip": node_ip, "rack_id": "-1", "server_index": str(node_index - 1),
+                           "super_pod_id": -1, "devices": devices})
+    return json.dumps({"pod_name": meta["name"], "server_id": node_ip, "super_pod_id": -1, "devices": devices})
 
 
 def ids_from_annotation(value: str | None) -> list[int]:
@@ -72,3 +133,40 @@ def ids_from_annotation(value: str | None) -> list[int]:
         return [int(d["device_id"]) for d in json.loads(value).get("devices", [])]
     except (ValueError, KeyError, TypeError, AttributeError):
         return []
+
+
+def write_device_files(directory: Path, ids: list[int]) -> Path:
+    """The container's device directory: only davinci<N> for its own physical ids (Ascend Docker Runtime mounts
+    only the allocated /dev/davinciN, ascend-docker-runtime's device mounting)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("davinci*"):
+        stale.unlink()
+    for i in ids:
+        (directory / f"davinci{i}").write_text(f"fake Ascend NPU {i}\n")
+    return directory
+
+
+DRIVER_PATH = "/usr/local/Ascend/driver"
+NPU_SMI_PATH = "/usr/local/bin/npu-smi"
+
+
+def node_files(root: Path) -> dict[str, Path]:
+    """An Ascend node's driver directory and npu-smi, as hostPaths resolve on it (pods mount them read-only, as
+    mindxdl-deploy's samples do); a CPU node has neither, so such a pod fails there as on a real one."""
+    driver = root / DRIVER_PATH.lstrip("/")
+    driver.mkdir(parents=True, exist_ok=True)
+    (driver / "version.info").write_text("Version=fake (zoo-operator local cluster)\n")
+    smi = root / NPU_SMI_PATH.lstrip("/")
+    smi.parent.mkdir(parents=True, exist_ok=True)
+    if not smi.exists():
+        smi.write_text("#!/bin/sh\necho 'npu-smi: fake Ascend node of the zoo-operator local cluster'\n")
+        smi.chmod(0o755)
+    return {DRIVER_PATH: driver, NPU_SMI_PATH: smi}
+
+
+def container_env(ids: list[int]) -> dict[str, str]:
+    """What the plugin and the runtime put into a container holding `ids` (pkg/common/common.go,
+    SetAscendRuntimeEnv), plus the simulation switch only the local cluster sets."""
+    if not ids:
+        return {}
+    return {"ASCEND_VISIBLE_DEVICES": ",".join(str(i) for i in ids), **SIMULATE_ENV}

@@ -47,7 +47,8 @@ class Kubelet:
         for i, spec in enumerate(self.node_specs, start=1):
             count = int(spec.capacity.get(devices.ASCEND_RESOURCE, "0"))
             allocator = devices.DeviceAllocator(count) if count else None
-            self.nodes[spec.name] = NodeInfo(spec.name, nodes.node_ip(cfg.node_subnet, i), i, allocator)
+            plugin = devices.plugin_config(spec.device_plugin) if count else None
+            self.nodes[spec.name] = NodeInfo(spec.name, nodes.node_ip(cfg.node_subnet, i), i, allocator, plugin)
         self.ips = nodes.IpPool(cfg.pod_prefix)
         self.workers: dict[str, PodWorker] = {}
         self._changed = threading.Event()

@@ -22,6 +22,10 @@ class NodeSpec:
     name: str
     labels: dict[str, str] = field(default_factory=dict)
     capacity: dict[str, str] = field(default_factory=dict)
+    device_plugin: dict[str, Any] = field(default_factory=dict)
+    """Ascend nodes: the fake device plugin's settings (devices.plugin_config)."""
+    taints: list[dict[str, str]] = field(default_factory=list)
+    """core/v1 Taints of the node (keeps ordinary pods off a special node)."""
 
 
 def parse_nodes(doc: dict[str, Any]) -> list[NodeSpec]:
@@ -38,6 +42,8 @@ def parse_nodes(doc: dict[str, Any]) -> list[NodeSpec]:
                 name=str(item["name"]),
                 labels={str(k): str(v) for k, v in (item.get("labels") or {}).items()},
                 capacity={str(k): str(v) for k, v in (item.get("capacity") or {}).items()},
+                device_plugin=dict(item.get("devicePlugin") or {}),
+                taints=[dict(t) for t in item.get("taints") or []],
             )
         )
     names = [n.name for n in out]
@@ -70,7 +76,8 @@ def node_object(spec: NodeSpec) -> dict[str, Any]:
         "node.kubernetes.io/instance-type": "zoo-local",
         **spec.labels,
     }
-    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": spec.name, "labels": labels}, "spec": {}}
+    node_spec = {"taints": spec.taints} if spec.taints else {}
+    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": spec.name, "labels": labels}, "spec": node_spec}
 
 
 def node_status(spec: NodeSpec, ip: str, port: int, now: str) -> dict[str, Any]:

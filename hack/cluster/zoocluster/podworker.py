@@ -39,6 +39,7 @@ class NodeInfo:
     ip: str
     index: int
     allocator: devices.DeviceAllocator | None
+    plugin: devices.PluginConfig | None = None
 
 
 class KubeletContext(Protocol):
@@ -83,7 +84,8 @@ class PodWorker(threading.Thread):
         self.pod_ip = pod_ip
         self.node = ctx.node(pod["spec"]["nodeName"])
         self.dir = ctx.state_dir / "pods" / self.uid
-        self.volumes = PodVolumes(self.dir, ctx.client, ctx.configmap, ctx.secret)
+        node_files = devices.node_files(ctx.state_dir / "nodes" / self.node.name) if self.node.allocator else {}
+        self.volumes = PodVolumes(self.dir, ctx.client, ctx.configmap, ctx.secret, node_files)
         spec = pod["spec"]
         self.init_specs: list[dict[str, Any]] = spec.get("initContainers") or []
         self.main_specs: list[dict[str, Any]] = spec["containers"]
@@ -92,6 +94,9 @@ class PodWorker(threading.Thread):
         self.procs: dict[str, ContainerProcess] = {}
         self.restart_at: dict[str, float] = {}
         self.device_ids: list[int] = []
+        self.annotation: str | None = None  # the device annotation still to write (the plugin's loop lags)
+        self.rejected: str | None = None  # why admission failed for good (pod phase Failed)
+        self.first_start: float | None = None  # monotonic time the first container started
         self.admitted = False
         self.done = False
         self.forgotten = False
@@ -159,6 +164,7 @@ class PodWorker(threading.Thread):
             self.admitted = self._admit(pod)
             if not self.admitted:
                 return
+        self._annotate_devices(pod)
         if time.monotonic() - self._last_refresh > 1.0:
             self._refresh(pod)
         policy = pod["spec"].get("restartPolicy", "Always")
@@ -221,6 +227,13 @@ class PodWorker(threading.Thread):
                 )
             return False
         need = devices.requested_devices(pod)
+        plugin = self.node.plugin or devices.PluginConfig()
+        refused = devices.refusal(pod, plugin) if need and self.node.allocator is not None else None
+        if refused:
+            # The kubelet fails a pod whose device allocation fails (UnexpectedAdmissionError), for good.
+            self.rejected, self.done = refused, True
+            self._event(pod, "UnexpectedAdmissionError", refused, "", True)
+            return False
         if need and self.node.allocator is not None and not self._allocate(pod, need):
             return False
         try:
@@ -253,14 +266,31 @@ class PodWorker(threading.Thread):
                     f"waiting for {need} free {devices.ASCEND_RESOURCE}",
                 )
             return False
-        value = devices.annotation_value(pod["metadata"]["name"], self.node.ip, self.node.index, ids)
-        meta = pod["metadata"]
-        self.ctx.client.merge_patch(
-            f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}",
-            {"metadata": {"annotations": {devices.ASCEND_ANNOTATION: value}}},
-        )
+        plugin = self.node.plugin or devices.PluginConfig()
+        self.annotation = devices.annotation_value(pod, self.node.ip, self.node.index, ids, plugin.generation)
         self.device_ids = ids
         return True
+
+    def _annotate_devices(self, pod: dict[str, Any]) -> None:
+        """Write the device annotation once the container has run for the plugin's delay: the real plugin writes
+        it from a periodic loop after Allocate, so pods must wait for it (ascend-device-plugin, ~5 s loop)."""
+        if self.annotation is None:
+            return
+        delay = (self.node.plugin or devices.PluginConfig()).annotate_delay
+        if self.first_start is None or time.monotonic() - self.first_start < delay:
+            return
+        meta = pod["metadata"]
+        try:
+            self.ctx.client.merge_patch(
+                f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}",
+                {"metadata": {"annotations": {devices.ASCEND_ANNOTATION: self.annotation}}},
+            )
+        except ApiError as exc:  # the pod is going away, or the apiserver hiccups: the next tick retries
+            if exc.status == 404:
+                self.annotation = None
+            log.warning("pod %s: device annotation: %s", self.name, exc)
+            return
+        self.annotation = None
 
     def _refresh(self, pod: dict[str, Any]) -> None:
         """Rewrite changed volumes and the hosts file (in place: it is bind-mounted as a single file)."""
@@ -300,8 +330,11 @@ class PodWorker(threading.Thread):
         message_file = self.dir / "termination" / name
         message_file.parent.mkdir(parents=True, exist_ok=True)
         message_file.write_bytes(b"")
+        device_dir = (
+            devices.write_device_files(self.dir / "ascend-dev", self.device_ids) if self.device_ids else None
+        )
         mounts = containers.mounts(
-            pod, spec, self.volumes.host_path, self.dir / "hosts", message_file, image.dirs
+            pod, spec, self.volumes.host_path, self.dir / "hosts", message_file, image.dirs, device_dir
         )
         proc_spec = {
             "mounts": mounts,
@@ -320,6 +353,7 @@ class PodWorker(threading.Thread):
         (self.dir / "specs").mkdir(parents=True, exist_ok=True)
         proc.start()
         self.procs[name] = proc
+        self.first_start = self.first_start or time.monotonic()
         state.state, state.reason, state.message = "running", "", ""
         state.started_at, state.finished_at, state.exit_code = now_rfc3339(), None, None
         state.container_id = f"zoo://{proc.pid}"
@@ -353,6 +387,8 @@ class PodWorker(threading.Thread):
         }
         if self.init:
             status["initContainerStatuses"] = [c.to_status() for c in self.init]
+        if self.rejected:
+            status.update(phase="Failed", reason="UnexpectedAdmissionError", message=self.rejected)
         if status == self._published:
             return
         meta = pod["metadata"]

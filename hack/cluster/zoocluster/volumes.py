@@ -85,8 +85,17 @@ class PodVolumes:
 
     TOKEN_REFRESH = 0.8  # re-request a token after this fraction of its lifetime
 
-    def __init__(self, pod_dir: Path, client: Client, configmaps: Lookup, secrets: Lookup) -> None:
+    def __init__(
+        self,
+        pod_dir: Path,
+        client: Client,
+        configmaps: Lookup,
+        secrets: Lookup,
+        node_files: dict[str, Path] | None = None,
+    ) -> None:
         self.root = pod_dir / "volumes"
+        # hostPaths that exist on this (fake) node only, e.g. an Ascend node's driver (devices.node_files).
+        self.node_files = node_files or {}
         self.client = client
         self.configmaps = configmaps
         self.secrets = secrets
@@ -95,7 +104,8 @@ class PodVolumes:
     def host_path(self, volume: dict[str, Any]) -> Path:
         """Where the volume's files are on the host."""
         if "hostPath" in volume:
-            return Path(volume["hostPath"]["path"])
+            path = volume["hostPath"]["path"]
+            return self.node_files.get(path.rstrip("/") or "/", Path(path))
         return self.root / volume["name"]
 
     def sync(self, pod: dict[str, Any], pod_ip: str, host_ip: str) -> None:

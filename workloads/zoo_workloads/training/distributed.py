@@ -9,6 +9,7 @@ Data parallel: set_auto_parallel_context(DATA_PARALLEL, gradients_mean=True), th
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from zoo_workloads.errors import ConfigError
@@ -18,7 +19,7 @@ from zoo_workloads.errors import ConfigError
 class Launch:
     """The launch kind read from the environment (pure data; see detect)."""
 
-    kind: str  # "single" | "ranktable" | "dynamic"
+    kind: str  # "single" | "ranktable" | "dynamic" | "simulated" (local cluster, see training.ascend_check)
     role: str  # "worker" | "scheduler"
     rank_size: int
     device_id: int
@@ -51,6 +52,9 @@ def init(launch: Launch) -> tuple[int, int]:
     """Initialise communication for the launch; returns (rank, rank_size). The scheduler never returns."""
     if launch.kind == "single":
         return 0, 1
+    if launch.kind == "simulated":
+        # The local cluster's simulated NPUs (training.ascend_check): the rank from zoo-launch, no collectives.
+        return _int(dict(os.environ), "RANK_ID", 0), launch.rank_size
     import mindspore as ms
     from mindspore.communication import get_group_size, get_rank
     from mindspore.communication import init as ms_init

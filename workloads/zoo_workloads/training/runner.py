@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from zoo_workloads.data import pipeline
 from zoo_workloads.errors import ConfigError
 from zoo_workloads.events import EventLog, format_result_line, format_step_line
 from zoo_workloads.models import create_model, model_kwargs, model_spec
-from zoo_workloads.training import checkpoints, distributed, lr, metrics, optim
+from zoo_workloads.training import ascend_check, checkpoints, distributed, lr, metrics, optim
 
 
 @dataclass
@@ -258,6 +258,14 @@ def train(args: RunArgs, log_stream: Any = None) -> dict[str, Any]:
     if args.params["optimizer"] == "thor" and args.device == "CPU":
         raise ConfigError("optimizer thor: THOR has no CPU kernels; use --set optimizer=momentum on CPU")
     launch = distributed.detect(dict(os.environ))
+    if args.device == "Ascend" and ascend_check.simulated(dict(os.environ)):
+        # Only the local cluster's kubelet sets the switch: check what HCCL would, then train on CPU without it.
+        ascend_check.verify(dict(os.environ))
+        print("zoo-train: simulated Ascend NPU (ZOO_ASCEND_SIMULATE=1, local cluster only): the Ascend checks "
+              "passed; training on CPU", flush=True)
+        args = replace(args, device="CPU")
+        if launch.kind == "ranktable":  # HCCL has no CPU form; the dynamic cluster runs over mccl on CPU as is
+            launch = replace(launch, kind="simulated", device_id=0)
     # The scheduler only serves the dynamic cluster (over mccl): it needs no accelerator, and its pod has none.
     device = "CPU" if launch.role == "scheduler" else args.device
     configure(device, str(args.params["mode"]), launch.device_id)
