@@ -350,6 +350,18 @@ def mount_points_in_use(proc: Path = Path("/proc")) -> set[str]:
     return points
 
 
+def mounted_at_or_below(path: str, in_use: set[str]) -> bool:
+    """Whether anything is mounted at `path` or below it.
+
+    mountinfo names mount points by their resolved path (/run/secrets/..., where Debian's /var/run is a link to
+    /run), while the created-paths log has them as the pod spec wrote them (/var/run/secrets/...): compare both.
+    """
+    for candidate in {path, os.path.realpath(path)}:
+        if candidate in in_use or any(m.startswith(candidate.rstrip("/") + "/") for m in in_use):
+            return True
+    return False
+
+
 def down(cfg: ClusterConfig) -> None:
     """Stop what this cluster started (kubelet first, so it stops its pods) and remove all its state."""
     running = recorded(cfg)
@@ -369,7 +381,7 @@ def down(cfg: ClusterConfig) -> None:
         in_use = mount_points_in_use()
         for raw in sorted(set(created.read_text().split()), key=len, reverse=True):
             path = Path(raw)
-            if raw in in_use or any(m.startswith(raw + "/") for m in in_use):
+            if mounted_at_or_below(raw, in_use):
                 continue  # another cluster's container has a mount there: removing it would detach that mount
             try:
                 if path.is_dir():
