@@ -118,10 +118,18 @@ def _from_path(relative: str) -> str:
     return c.FROM_DIR if relative in ("", ".") else f"{c.FROM_DIR}/{relative}"
 
 
+# Hyperparameters naming a checkpoint: a relative path is on the checkpoint volume, like spec.checkpoint.resumeFrom
+# (an absolute one is a path inside the image, e.g. weights baked into it).
+CHECKPOINT_HYPERPARAMETERS = ("pretrained", "resume")
+
+
 def _overrides(job: JobSpec) -> list[str]:
     cmd: list[str] = []
     for key in sorted(job.hyperparameters):
-        cmd += ["--set", f"{key}={set_value(job.hyperparameters[key])}"]
+        value = job.hyperparameters[key]
+        if key in CHECKPOINT_HYPERPARAMETERS and isinstance(value, str) and value and not value.startswith("/"):
+            value = f"{c.CHECKPOINT_DIR}/{value}"
+        cmd += ["--set", f"{key}={set_value(value)}"]
     return cmd
 
 
