@@ -179,3 +179,13 @@ def resolve_source(job: JobSpec, source: Mapping[str, Any] | None) -> Source:
     return Source(str(name), str(kind), job.model, volume, path, epoch if isinstance(epoch, int) else None,
                   {str(k): float(v) for k, v in (entry.get("metrics") or {}).items()
                    if isinstance(v, (int, float)) and not isinstance(v, bool)})
+
+
+def assumed_source(job: JobSpec) -> Source:
+    """For a dry run only (`zoo-operator render`), where the named job cannot be read: the default layout
+    (<job>/<model>-best.ckpt) on a placeholder volume. The operator always resolves the real one."""
+    kind = job.from_checkpoint
+    name = str(job.from_job)
+    file = f"{job.model}-best.ckpt" if kind == "best" else f"{job.model}-LAST-EPOCH.ckpt"
+    return Source(name, kind, job.model, {"persistentVolumeClaim": {"claimName": f"{name}-checkpoint-volume"}},
+                  f"{name}/{file}", None, {})
