@@ -149,7 +149,9 @@ def task_command(job: JobSpec) -> list[str]:
         # Next to the source checkpoint, unless the job names a checkpoint volume of its own.
         out = (f"{c.CHECKPOINT_DIR}/{job.checkpoint_path}/{stem}" if job.checkpoint_volume_set
                else _from_path(posixpath.join(src.run_dir, stem)))
-        cmd = ["zoo-launch", "--", "zoo-export", *run, "--output", out, "--format", "MINDIR"]
+        # MINDIR everywhere (loaded back and run once); on Ascend also AIR, as the seeds' export.py scripts do.
+        fmt = "MINDIR,AIR" if job.device_type == "Ascend910" else "MINDIR"
+        cmd = ["zoo-launch", "--", "zoo-export", *run, "--output", out, "--format", fmt]
     return cmd + _overrides(job)
 
 

@@ -235,3 +235,15 @@ def test_reconcile_warns_once_when_checkpoints_are_ephemeral(monkeypatch):
     _pass(body, mem, events, T0 + 60)
     assert [e for e in events if e[1] == c.REASON_EPHEMERAL_VOLUME] == [
         ("Warning", c.REASON_EPHEMERAL_VOLUME, cond["message"])]
+
+
+def test_export_on_ascend_also_writes_air_and_runs_without_a_rank_table():
+    from operator_jobs import ascend_job
+
+    j = with_source(ascend_job("axp", replicas=1, task="export", dataset=None, **{"from": {"job": "tiny"}}))
+    cmd = render.command(j)
+    assert cmd[cmd.index("--format") + 1] == "MINDIR,AIR" and cmd[cmd.index("--device") + 1] == "Ascend"
+    kinds = [o["kind"] for o in render.all_objects(j)]
+    assert kinds.count("Pod") == 1
+    env = {e["name"] for e in render.pod(j, 0, 0)["spec"]["containers"][0]["env"]}
+    assert "RANK_TABLE_FILE" not in env and "MS_ROLE" not in env

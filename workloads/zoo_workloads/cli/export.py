@@ -44,7 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--output", default=None,
                    help="file name without extension (MindSpore adds .mindir); default with --run: next to the "
                         "checkpoint")
-    p.add_argument("--format", default="MINDIR", choices=FORMATS)
+    p.add_argument("--format", default="MINDIR",
+                   help=f"one of {', '.join(FORMATS)}, or several separated by commas (MINDIR,AIR on Ascend)")
     p.add_argument("--batch-size", type=int, default=1)
     add_run_config_args(p)
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
@@ -54,7 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.output is None and args.run is None:
             raise ConfigError("--output: required without --run DIR")
         output = args.output or default_output(inputs, args.checkpoint)
-        if args.format == "AIR" and args.device != "Ascend":
+        formats = [f.strip().upper() for f in args.format.split(",") if f.strip()]
+        if not formats or any(f not in FORMATS for f in formats):
+            raise ConfigError(f"--format {args.format}: each must be one of {', '.join(FORMATS)}")
+        if "AIR" in formats and args.device != "Ascend":
             raise ConfigError("--format AIR: AIR export needs an Ascend device; use MINDIR elsewhere")
         params = inputs.params
         quiet_native_logs()
@@ -74,17 +78,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         net.set_train(False)
         shape = input_shape(spec.input_kind, params, args.batch_size)
         Path(output).parent.mkdir(parents=True, exist_ok=True)
-        ms.export(net, ms.Tensor(np.zeros(shape, np.float32)), file_name=output, file_format=args.format)
-        artifact = f"{output}.{args.format.lower()}"
-        print(f"exported {inputs.model} {shape} to {artifact}", flush=True)
+        artifacts = []
+        for fmt in formats:
+            ms.export(net, ms.Tensor(np.zeros(shape, np.float32)), file_name=output, file_format=fmt)
+            artifacts.append(f"{output}.{fmt.lower()}")
+            print(f"exported {inputs.model} {shape} to {artifacts[-1]}", flush=True)
+        artifact = artifacts[0]
         verified = None
-        if args.format == "MINDIR":
+        if formats[0] == "MINDIR":
             # Load it back and run one batch: an export that cannot serve is not done.
             graph = ms.nn.GraphCell(ms.load(artifact))
             logits = graph(ms.Tensor(np.zeros(shape, np.float32))).asnumpy()
             verified = list(logits.shape)
             print(f"loaded {artifact} back: one batch -> logits {tuple(logits.shape)}", flush=True)
-        write_termination(success_message({}, inputs.checkpoint, epoch, artifact=artifact,
+        write_termination(success_message({}, inputs.checkpoint, epoch, artifact=artifact, artifacts=artifacts,
                                           input_shape=list(shape), output_shape=verified))
         return 0
 
