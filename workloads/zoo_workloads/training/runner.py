@@ -234,8 +234,8 @@ class Run:
     def _saved(self, kind: str, epoch: int, path: Path) -> None:
         """Pair a checkpoint with its epoch's metrics; the `checkpoint` event and result.json say so."""
         record = self.ledger.checkpointed(kind, epoch, str(path))
-        self.log.emit("checkpoint", epoch=epoch, path=str(path), kind=kind, metrics=record["metrics"])
-        if self.writes:
+        if self.writes:  # other ranks know rank 0's files (for their own `done`) but did not write them
+            self.log.emit("checkpoint", epoch=epoch, path=str(path), kind=kind, metrics=record["metrics"])
             results.write(self.ledger, self.ckpt_dir)
 
     def execute(self) -> dict[str, Any]:
