@@ -50,7 +50,7 @@ REASON_POD_GROUP_CREATED = "PodGroupCreated"
 REASON_VOLCANO_MISSING = "VolcanoNotInstalled"
 REASON_TTL_EXPIRED = "TTLExpired"
 REASON_EPHEMERAL_VOLUME = "EmptyDirVolume"
-REASON_SOURCE_RESOLVED = "SourceResolved"
+REASON_WAITING_FOR_SOURCE = "WaitingForSource"
 
 # Exit codes (docs/contracts.md).
 EXIT_CONFIG_ERROR = 64

@@ -122,7 +122,8 @@ def _result(job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory) -> dict[
     return entry.result if entry else None
 
 
-async def _resolve_from(job: spec.JobSpec, prev: Mapping[str, Any]) -> tuple[spec.JobSpec, str | None]:
+async def _resolve_from(job: spec.JobSpec,
+                        prev: Mapping[str, Any]) -> tuple[spec.JobSpec, results.SourceError | None]:
     """spec.from against the named job, once: afterwards status.source holds it (issue 13)."""
     kept = results.Source.from_status(prev.get("source"))
     if kept is None and prev.get("phase") in c.FINISHED_PHASES:
@@ -131,7 +132,7 @@ async def _resolve_from(job: spec.JobSpec, prev: Mapping[str, Any]) -> tuple[spe
         try:
             kept = results.resolve_source(job, await kube.get_job(job.namespace, str(job.from_job)))
         except results.SourceError as err:
-            return job, str(err)
+            return job, err
     return dataclasses.replace(job, source=kept), None
 
 
@@ -205,7 +206,9 @@ async def reconcile(body: Mapping[str, Any], pods: Sequence[PodView], settings: 
     if job.from_job:  # issue 13: evaluate/export/fine-tune from a finished job's checkpoint
         job, problem = await _resolve_from(job, prev)
         if problem:
-            await _write_status(body, prev, status.invalid(prev, problem, generation, now), mem, settings, now, emit)
+            new = (results.waiting_status(prev, str(problem), generation, now) if problem.waiting
+                   else status.invalid(prev, str(problem), generation, now))
+            await _write_status(body, prev, new, mem, settings, now, emit)
             return
     decision = policy.decide(job, state, pods, now)
     if decision.delete_job:

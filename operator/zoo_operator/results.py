@@ -15,14 +15,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from zoo_operator import conditions as c
-from zoo_operator import logparse
+from zoo_operator import logparse, status
+from zoo_operator.policy import Decision
 from zoo_operator.spec import JobSpec
 
 CONFIG_FILE = "config.yaml"  # zoo_workloads.training.results.CONFIG_FILE (the operator does not import MindSpore)
 
 
 class SourceError(ValueError):
-    """spec.from names a job whose checkpoint cannot be used (missing, not Succeeded, ephemeral, other model)."""
+    """spec.from names a job whose checkpoint cannot be used (missing, failed, ephemeral, other model), or, with
+    `waiting`, cannot be used YET (it has not finished): the job then waits in Pending."""
+
+    def __init__(self, message: str, *, waiting: bool = False) -> None:
+        super().__init__(message)
+        self.waiting = waiting
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,7 +163,10 @@ def resolve_source(job: JobSpec, source: Mapping[str, Any] | None) -> Source:
     status = source.get("status") or {}
     spec = source.get("spec") or {}
     if status.get("phase") != c.SUCCEEDED:
-        raise SourceError(f"{where} is {status.get('phase') or 'not started'}; spec.from needs a Succeeded job")
+        phase = status.get("phase")
+        if phase == c.FAILED:
+            raise SourceError(f"{where} Failed; spec.from needs a Succeeded job")
+        raise SourceError(f"{where} is {phase or 'not started'}; waiting until it has Succeeded", waiting=True)
     if spec.get("model") != job.model:
         raise SourceError(f"{where} trained {spec.get('model')}, not spec.model {job.model}")
     volume = dict((spec.get("checkpoint") or {}).get("volume") or {})
@@ -189,3 +198,11 @@ def assumed_source(job: JobSpec) -> Source:
     file = f"{job.model}-best.ckpt" if kind == "best" else f"{job.model}-LAST-EPOCH.ckpt"
     return Source(name, kind, job.model, {"persistentVolumeClaim": {"claimName": f"{name}-checkpoint-volume"}},
                   f"{name}/{file}", None, {})
+
+
+def waiting_status(prev: Mapping[str, Any], message: str, generation: int, now: float) -> dict[str, Any]:
+    """Status of a job whose spec.from job has not finished yet: Pending, nothing created, re-checked each pass."""
+    decision = Decision(c.PENDING, c.REASON_WAITING_FOR_SOURCE, message)
+    return {"phase": c.PENDING, "reason": c.REASON_WAITING_FOR_SOURCE, "message": message,
+            "conditions": status.phase_conditions(prev.get("conditions") or [], decision, now, created=False),
+            "observedGeneration": generation, "restarts": 0}

@@ -83,15 +83,23 @@ def test_checkpoints_ephemeral_warning_only_for_training_on_emptydir():
 
 @pytest.mark.parametrize(("source", "message"), [
     (None, "no such ZooTrainingJob"),
-    (finished_source(phase="Running"), "is Running; spec.from needs a Succeeded job"),
+    (finished_source(phase="Failed"), "Failed; spec.from needs a Succeeded job"),
     ({**finished_source(), "spec": {**finished_source()["spec"], "model": "glore_res50"}}, "trained glore_res50"),
     ({**finished_source(), "spec": {**finished_source()["spec"], "checkpoint": {}}}, "emptyDir"),
     (finished_source(result={"top1": 0.5}), "no best checkpoint"),
 ])
 def test_unusable_sources_are_refused(source, message):
     j = parsed(job("ev", task="evaluate", replicas=1, **{"from": {"job": "tiny"}}))
-    with pytest.raises(results.SourceError, match=message):
+    with pytest.raises(results.SourceError, match=message) as err:
         results.resolve_source(j, source)
+    assert not err.value.waiting
+
+
+def test_a_source_still_running_is_waited_for():
+    j = parsed(job("ev", task="evaluate", replicas=1, **{"from": {"job": "tiny"}}))
+    with pytest.raises(results.SourceError, match="is Running; waiting until it has Succeeded") as err:
+        results.resolve_source(j, finished_source(phase="Running"))
+    assert err.value.waiting
 
 
 def test_source_resolution_picks_the_kind_and_round_trips_through_status():
@@ -247,3 +255,16 @@ def test_export_on_ascend_also_writes_air_and_runs_without_a_rank_table():
     assert kinds.count("Pod") == 1
     env = {e["name"] for e in render.pod(j, 0, 0)["spec"]["containers"][0]["env"]}
     assert "RANK_TABLE_FILE" not in env and "MS_ROLE" not in env
+
+
+def test_reconcile_waits_in_pending_for_a_running_source_then_starts(monkeypatch):
+    fake = Fake(monkeypatch, {"tiny": finished_source(phase="Running")})
+    body, mem, events = job("ev", task="evaluate", replicas=1, **{"from": {"job": "tiny"}}), reconcile.JobMemory(), []
+    _pass(body, mem, events)
+    assert not fake.created
+    assert fake.patches[-1]["phase"] == c.PENDING and fake.patches[-1]["reason"] == c.REASON_WAITING_FOR_SOURCE
+    body["status"] = fake.patches[-1]
+    fake.jobs["tiny"] = finished_source()
+    _pass(body, mem, events, T0 + 5)
+    assert [o["metadata"]["name"] for o in fake.created if o["kind"] == "Pod"] == ["ev-worker-0"]
+    assert fake.patches[-1]["source"]["job"] == "tiny"
