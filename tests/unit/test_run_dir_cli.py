@@ -37,6 +37,8 @@ def test_eval_and_export_from_a_run_directory(tmp_path: Path):
     ev = run_entry("zoo-eval", ["--run", str(out)], _dir(tmp_path / "e"))
     assert ev.code == 0, ev.stderr[-3000:]
     assert ev.termination["epochs"] == best["epoch"]
+    kinds = [e["event"] for e in ev.events]  # progress like training's: start, a step per batch, the eval
+    assert kinds[0] == "start" and kinds[-1] == "eval" and kinds.count("step") == ev.events[0]["steps_per_epoch"]
     for key in ("top_1_accuracy", "top_5_accuracy"):
         assert ev.termination["metrics"][key] == pytest.approx(best["metrics"][key], abs=1e-6)
     ev_last = run_entry("zoo-eval", ["--run", str(out), "--checkpoint", "last"], _dir(tmp_path / "l"))

@@ -10,6 +10,7 @@ evaluation set come from the run's saved config.yaml; the checkpoint defaults to
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,8 +50,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                            width=int(params["width"]), layers=params.get("layers"),
                            **model_kwargs(inputs.model, params))
         epoch, _ = checkpoints.restore(net, inputs.checkpoint)
-        result = runner.evaluate(runner.Logits(net, spec.outputs == "logits+embedding"), data, spec.input_kind)
         log = EventLog(0)
+        # Progress like training's: one pass over the eval set is "epoch 1 of 1", a batch a step.
+        log.emit("start", model=inputs.model, rank_size=1, epochs=1, steps_per_epoch=data.steps,
+                 batch_size=int(params["eval_batch_size"] or params["batch_size"]), device=args.device)
+        clock = [time.time()]
+
+        def batch(index: int, rows: int) -> None:
+            now = time.time()
+            log.emit("step", epoch=1, step=index, steps_per_epoch=data.steps,
+                     images_per_second=round(rows / max(now - clock[0], 1e-9), 2))
+            clock[0] = now
+
+        result = runner.evaluate(runner.Logits(net, spec.outputs == "logits+embedding"), data, spec.input_kind,
+                                 on_batch=batch)
         log.human(format_result_line(result))
         log.emit("eval", epoch=epoch, metrics=result, checkpoint=inputs.checkpoint)
         write_termination(success_message(result, inputs.checkpoint, epoch))

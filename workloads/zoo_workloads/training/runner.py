@@ -75,12 +75,15 @@ def resolve_amp(level: str, device: str) -> str:
     return "O0" if device == "CPU" else "O2"
 
 
-def evaluate(net: nn.Cell, spec: pipeline.DataSpec, input_kind: str) -> dict[str, float]:
-    """Top-1/top-5 (and clip accuracy for videos) of net over an eval pipeline."""
+def evaluate(net: nn.Cell, spec: pipeline.DataSpec, input_kind: str,
+             on_batch: Any = None) -> dict[str, float]:
+    """Top-1/top-5 (and clip accuracy for videos) of net over an eval pipeline; on_batch(i, rows) after each."""
     net.set_train(False)
     logits, labels, videos = [], [], []
-    for row in spec.dataset.create_tuple_iterator(num_epochs=1):
+    for index, row in enumerate(spec.dataset.create_tuple_iterator(num_epochs=1), start=1):
         logits.append(net(row[0]).asnumpy())
+        if on_batch is not None:
+            on_batch(index, len(logits[-1]))
         labels.append(row[1].asnumpy())
         if input_kind == "video":
             videos.append(row[2].asnumpy())
