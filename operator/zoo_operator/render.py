@@ -170,7 +170,8 @@ def command(job: JobSpec) -> list[str]:
         cmd += ["--config", _from_path(posixpath.join(job.source.run_dir, CONFIG_FILE))]
     cmd += _overrides(job)
     if job.source is not None:
-        cmd += ["--set", f"pretrained={set_value(_from_path(job.source.checkpoint))}"]
+        # A new run: the source's own `resume` (if it was resumed) must not carry over.
+        cmd += ["--set", f"pretrained={set_value(_from_path(job.source.checkpoint))}", "--set", "resume=null"]
     if job.resume_from:
         cmd += ["--set", f"resume={set_value(f'{c.CHECKPOINT_DIR}/{job.resume_from}')}"]
     return cmd

@@ -154,7 +154,7 @@ def test_fine_tune_starts_from_the_source_config_and_weights():
     assert cmd[cmd.index("--config") + 1] == "/zoo/from/runs/tiny/config.yaml"
     # the job's own overrides come after the source's config, the source's weights last
     assert cmd.index("--config") < cmd.index("epochs=2")
-    assert cmd[-2:] == ["--set", "pretrained=/zoo/from/runs/tiny/resnet50_bam-best.ckpt"]
+    assert cmd[-4:] == ["--set", "pretrained=/zoo/from/runs/tiny/resnet50_bam-best.ckpt", "--set", "resume=null"]
     assert len([p for p in render.pods(j, 0) if p["metadata"]["name"].endswith("-sched")]) == 1
 
 
