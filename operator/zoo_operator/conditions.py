@@ -23,8 +23,10 @@ SUCCEEDED_CONDITION = "Succeeded"
 FAILED_CONDITION = "Failed"
 SUSPENDED_CONDITION = "Suspended"
 POD_GROUP_READY = "PodGroupReady"
+# A warning, True while the job's checkpoints live on a volume that dies with its pods (emptyDir).
+CHECKPOINTS_EPHEMERAL = "CheckpointsEphemeral"
 CONDITION_TYPES = (CREATED, RANK_TABLE_READY, RUNNING_CONDITION, RESTARTING_CONDITION, SUCCEEDED_CONDITION,
-                   FAILED_CONDITION, SUSPENDED_CONDITION, POD_GROUP_READY)
+                   FAILED_CONDITION, SUSPENDED_CONDITION, POD_GROUP_READY, CHECKPOINTS_EPHEMERAL)
 
 # Reasons (conditions, status.reason, Events).
 REASON_INVALID_SPEC = "InvalidSpec"
@@ -47,6 +49,8 @@ REASON_RESUMED = "JobResumed"
 REASON_POD_GROUP_CREATED = "PodGroupCreated"
 REASON_VOLCANO_MISSING = "VolcanoNotInstalled"
 REASON_TTL_EXPIRED = "TTLExpired"
+REASON_EPHEMERAL_VOLUME = "EmptyDirVolume"
+REASON_WAITING_FOR_SOURCE = "WaitingForSource"
 
 # Exit codes (docs/contracts.md).
 EXIT_CONFIG_ERROR = 64
@@ -77,6 +81,17 @@ RANKTABLE_DIR = "/etc/zoo/ranktable"
 DATA_DIR = "/zoo/data"
 CHECKPOINT_DIR = "/zoo/checkpoint"
 TERMINATION_LOG = "/dev/termination-log"
+# spec.from: the named job's checkpoint volume (read-only, except for export, which writes next to it).
+FROM_DIR = "/zoo/from"
+
+# spec.task: what the pods run (docs/contracts.md).
+TASK_TRAIN = "train"
+TASK_EVALUATE = "evaluate"
+TASK_EXPORT = "export"
+TASKS = (TASK_TRAIN, TASK_EVALUATE, TASK_EXPORT)
+CHECKPOINT_KINDS = ("best", "last")
+# Evaluate and export run one process: no scheduler pod, no rank table.
+LAUNCH_SINGLE = "single"
 
 # Waiting reasons that mean the image will not arrive by itself.
 IMAGE_PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"})

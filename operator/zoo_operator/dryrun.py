@@ -5,12 +5,13 @@ Pure apart from reading the input texts. Raises `RenderError` (one line) on bad 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 import yaml
 
-from zoo_operator import ranktable, render, schema, spec
+from zoo_operator import ranktable, render, results, schema, spec
 from zoo_operator.settings import Settings
 
 DRY_RUN_UID = "00000000-0000-0000-0000-000000000000"
@@ -64,6 +65,8 @@ def objects(job_text: str, settings: Settings, allocations_text: str | None = No
         job = spec.parse({**body, "metadata": meta}, settings)
     except spec.InvalidSpec as err:
         raise RenderError(f"invalid {schema.KIND}: {err}") from None
+    if job.from_job:  # the named job is not at hand in a dry run: its default layout stands in for it
+        job = dataclasses.replace(job, source=results.assumed_source(job))
     data = None
     if job.launch == "ranktable":
         devices = [ranktable.Device(render.worker_name(job, d.pod_index), d.server_id, d.device_id, d.device_ip,

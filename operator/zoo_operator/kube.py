@@ -149,3 +149,15 @@ async def delete_job(namespace: str, name: str) -> None:
     except ApiException as err:
         if err.status != 404:
             raise
+
+
+async def get_job(namespace: str, name: str) -> Obj | None:
+    """A ZooTrainingJob as a plain dict, or None when it does not exist (spec.from names another job)."""
+    try:
+        obj = await (await _custom()).get_namespaced_custom_object(schema.GROUP, schema.VERSION, namespace,
+                                                                   schema.PLURAL, name)
+    except ApiException as err:
+        if err.status == 404:
+            return None
+        raise
+    return obj if isinstance(obj, dict) else None

@@ -120,6 +120,22 @@ def result_from_events(events: Iterable[dict[str, Any]]) -> dict[str, Any] | Non
     return None
 
 
+def record_from_events(events: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+    """The last `done` event as it was printed (metrics, checkpoint, best, last, epochs), else the last `eval`'s
+    metrics, else None: the raw record that zoo_operator.results turns into status.result."""
+    done = evaluated = None
+    for ev in events:
+        if ev["event"] == "done":
+            done = ev
+        elif ev["event"] == "eval":
+            evaluated = ev
+    if done is not None:
+        return dict(done)
+    if evaluated is not None:
+        return {"metrics": evaluated.get("metrics"), "epochs": evaluated.get("epoch")}
+    return None
+
+
 def parse_termination(text: str | None) -> dict[str, Any] | None:
     """The termination message as a dict with a "status" key, or None if absent or not the contract's JSON."""
     if not text:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from zoo_operator import conditions as c
-from zoo_operator import kube, logparse, metrics, policy, ranktable, render, spec, status
+from zoo_operator import kube, logparse, metrics, policy, ranktable, render, results, spec, status
 from zoo_operator.podview import PodView
 from zoo_operator.settings import Settings
 
@@ -94,7 +94,7 @@ async def _read_logs(job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory,
         entry.lines = logparse.last_lines(text, tail)
         entry.progress = logparse.fold_progress(entry.progress, events)
         entry.rank = next((ev["rank"] for ev in events), entry.rank)
-        entry.result = logparse.result_from_events(events) or entry.result
+        entry.result = logparse.record_from_events(events) or entry.result
         entry.final = pod.terminated
 
     await asyncio.gather(*(one(p) for p in todo))
@@ -110,15 +110,30 @@ def _rank0(job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory) -> str:
 
 
 def _result(job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory) -> dict[str, Any] | None:
-    """The final result: rank 0's termination message first, then any rank's, then the logs' done event."""
+    """The final record (termination message or `done` event; results.in_user_terms makes it status.result):
+    rank 0's termination message first, then any rank's, then the logs' done event."""
     first = _rank0(job, pods, mem)
     ordered = sorted((p for p in pods if p.exit_code == 0), key=lambda p: p.name != first)
     for pod in ordered:
         term = logparse.parse_termination(pod.termination_message)
         if term and term["status"] == "succeeded":
-            return logparse.result_from_metrics(term.get("metrics"), term.get("checkpoint"))
+            return term
     entry = mem.logs.get(first)
     return entry.result if entry else None
+
+
+async def _resolve_from(job: spec.JobSpec,
+                        prev: Mapping[str, Any]) -> tuple[spec.JobSpec, results.SourceError | None]:
+    """spec.from against the named job, once: afterwards status.source holds it (issue 13)."""
+    kept = results.Source.from_status(prev.get("source"))
+    if kept is None and prev.get("phase") in c.FINISHED_PHASES:
+        return job, None
+    if kept is None:
+        try:
+            kept = results.resolve_source(job, await kube.get_job(job.namespace, str(job.from_job)))
+        except results.SourceError as err:
+            return job, err
+    return dataclasses.replace(job, source=kept), None
 
 
 async def _ensure_objects(job: spec.JobSpec, mem: JobMemory, emit: EventSink) -> bool:
@@ -188,6 +203,13 @@ async def reconcile(body: Mapping[str, Any], pods: Sequence[PodView], settings: 
     state = policy.state_from_status(prev)
     if state.reason == c.REASON_INVALID_SPEC and prev.get("observedGeneration") != generation:
         state, prev = policy.JobState(), {}  # the spec was fixed: start over
+    if job.from_job:  # issue 13: evaluate/export/fine-tune from a finished job's checkpoint
+        job, problem = await _resolve_from(job, prev)
+        if problem:
+            new = (results.waiting_status(prev, str(problem), generation, now) if problem.waiting
+                   else status.invalid(prev, str(problem), generation, now))
+            await _write_status(body, prev, new, mem, settings, now, emit)
+            return
     decision = policy.decide(job, state, pods, now)
     if decision.delete_job:
         emit("Normal", c.REASON_TTL_EXPIRED, "spec.runPolicy.ttlSecondsAfterFinished passed: deleting the job")
@@ -208,7 +230,17 @@ async def reconcile(body: Mapping[str, Any], pods: Sequence[PodView], settings: 
     new = status.compute(prev=prev, state=state, decision=decision, pods=pods, replicas=job.replicas,
                          generation=generation, now=now, rank_table=table,
                          progress=(rank0.progress if rank0 else prev.get("progress") or {}), lines=lines,
-                         result=_result(job, pods, mem) or prev.get("result"), created=was_created)
+                         result=results.in_user_terms(_result(job, pods, mem), job) or prev.get("result"),
+                         created=was_created)
+    # issue 13: what the job was built from, and a warning when its checkpoints die with its pods.
+    if job.source is not None:
+        new["source"] = job.source.status()
+    ephemeral = results.ephemeral_checkpoints(job)
+    if ephemeral and not any(x.get("type") == c.CHECKPOINTS_EPHEMERAL for x in new["conditions"]):
+        emit("Warning", c.REASON_EPHEMERAL_VOLUME, ephemeral)
+    if ephemeral:
+        new["conditions"] = status.set_condition(new["conditions"], c.CHECKPOINTS_EPHEMERAL, True,
+                                                 c.REASON_EPHEMERAL_VOLUME, ephemeral, now)
     if job.gang:
         ok = mem.pod_group_error is None
         new["conditions"] = status.set_condition(

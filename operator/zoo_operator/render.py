@@ -8,6 +8,7 @@ Volcano PodGroup (gang scheduling). Names, labels and environment follow docs/co
 from __future__ import annotations
 
 import json
+import posixpath
 from typing import Any
 
 import yaml
@@ -15,6 +16,8 @@ import yaml
 from zoo_operator import ascend, schema
 from zoo_operator import conditions as c
 from zoo_operator.spec import DEFAULT_SCHED_PORT, JobSpec
+
+CONFIG_FILE = "config.yaml"  # a run's saved config (zoo_workloads.training.results.CONFIG_FILE)
 
 Obj = dict[str, Any]
 _DEVICE_FLAG = {"Ascend910": "Ascend", "GPU": "GPU", "CPU": "CPU"}
@@ -131,15 +134,65 @@ def set_value(value: Any) -> str:
     return text if text and yaml.safe_load(text) == text else json.dumps(text)
 
 
+def _from_path(relative: str) -> str:
+    """A path on the spec.from job's checkpoint volume, as the pod sees it."""
+    return c.FROM_DIR if relative in ("", ".") else f"{c.FROM_DIR}/{relative}"
+
+
+# Hyperparameters naming a checkpoint: a relative path is on the checkpoint volume, like spec.checkpoint.resumeFrom
+# (an absolute one is a path inside the image, e.g. weights baked into it).
+CHECKPOINT_HYPERPARAMETERS = ("pretrained", "resume")
+
+
+def _overrides(job: JobSpec) -> list[str]:
+    cmd: list[str] = []
+    for key in sorted(job.hyperparameters):
+        value = job.hyperparameters[key]
+        if key in CHECKPOINT_HYPERPARAMETERS and isinstance(value, str) and value and not value.startswith("/"):
+            value = f"{c.CHECKPOINT_DIR}/{value}"
+        cmd += ["--set", f"{key}={set_value(value)}"]
+    return cmd
+
+
+def task_command(job: JobSpec) -> list[str]:
+    """evaluate/export of the spec.from job's checkpoint (resolved into job.source): `zoo-eval|zoo-export --run`
+    on its run directory, so model and architecture settings come from its saved config.yaml."""
+    src = job.source
+    if src is None:
+        raise ValueError(f"{job.name}: spec.from is not resolved")  # reconcile resolves it before rendering
+    run = ["--run", _from_path(src.run_dir), "--checkpoint", _from_path(src.checkpoint),
+           "--device", _DEVICE_FLAG[job.device_type]]
+    if job.task == c.TASK_EVALUATE:
+        cmd = ["zoo-launch", "--", "zoo-eval", *run, "--data-dir", f"{c.DATA_DIR}/{job.eval_path or job.train_path}",
+               "--num-classes", str(job.num_classes)]
+    else:
+        stem = f"{job.model}-{src.kind}"
+        # Next to the source checkpoint, unless the job names a checkpoint volume of its own.
+        out = (f"{c.CHECKPOINT_DIR}/{job.checkpoint_path}/{stem}" if job.checkpoint_volume_set
+               else _from_path(posixpath.join(src.run_dir, stem)))
+        # MINDIR everywhere (loaded back and run once); on Ascend also AIR, as the seeds' export.py scripts do.
+        fmt = "MINDIR,AIR" if job.device_type == "Ascend910" else "MINDIR"
+        cmd = ["zoo-launch", "--", "zoo-export", *run, "--output", out, "--format", fmt]
+    return cmd + _overrides(job)
+
+
 def command(job: JobSpec) -> list[str]:
     """The container command of every rank (contracts.md)."""
+    if job.task != c.TASK_TRAIN:
+        return task_command(job)
     cmd = ["zoo-launch", "--", "zoo-train", "--model", job.model, "--data-dir", f"{c.DATA_DIR}/{job.train_path}"]
     if job.eval_path:
         cmd += ["--eval-dir", f"{c.DATA_DIR}/{job.eval_path}"]
     cmd += ["--num-classes", str(job.num_classes), "--output-dir", f"{c.CHECKPOINT_DIR}/{job.checkpoint_path}",
             "--device", _DEVICE_FLAG[job.device_type]]
-    for key in sorted(job.hyperparameters):
-        cmd += ["--set", f"{key}={set_value(job.hyperparameters[key])}"]
+    if job.source is not None:
+        # Fine-tune: the source run's settings (its saved config) under this job's overrides, its weights as
+        # `pretrained` (network weights only: a new run, epochs from 1, new optimizer state).
+        cmd += ["--config", _from_path(posixpath.join(job.source.run_dir, CONFIG_FILE))]
+    cmd += _overrides(job)
+    if job.source is not None:
+        # A new run: the source's own `resume` (if it was resumed) must not carry over.
+        cmd += ["--set", f"pretrained={set_value(_from_path(job.source.checkpoint))}", "--set", "resume=null"]
     if job.resume_from:
         cmd += ["--set", f"resume={set_value(f'{c.CHECKPOINT_DIR}/{job.resume_from}')}"]
     return cmd
@@ -171,7 +224,7 @@ def env(job: JobSpec, role: str, index: int | None) -> list[Obj]:
         if static is not None:
             out += [{"name": "ZOO_ASCEND_SERVER_ID", "value": static.server_id},
                     {"name": "ZOO_ASCEND_DEVICE_ID", "value": static.device_id}]
-    else:
+    elif job.launch == "dynamic":
         out += [{"name": "MS_ROLE", "value": "MS_SCHED" if role == c.ROLE_SCHEDULER else "MS_WORKER"},
                 {"name": "MS_SCHED_HOST", "value": scheduler_host(job)},
                 {"name": "MS_SCHED_PORT", "value": str(DEFAULT_SCHED_PORT)},
@@ -195,6 +248,11 @@ def _volumes(job: JobSpec, worker: bool = True) -> tuple[list[Obj], list[Obj]]:
                           {"name": "zoo-checkpoint", **job.checkpoint_volume}]
     mounts: list[Obj] = [{"name": "zoo-data", "mountPath": c.DATA_DIR, "readOnly": True},
                          {"name": "zoo-checkpoint", "mountPath": c.CHECKPOINT_DIR}]
+    if job.source is not None:
+        # spec.from: the named job's checkpoint volume; export writes its artifact next to the checkpoint.
+        volumes.append({"name": "zoo-from", **job.source.volume})
+        mounts.append({"name": "zoo-from", "mountPath": c.FROM_DIR,
+                       "readOnly": not (job.task == c.TASK_EXPORT and not job.checkpoint_volume_set)})
     if job.launch == "ranktable":
         # A directory mount, never subPath: subPath mounts do not see ConfigMap updates.
         volumes.append({"name": "zoo-ranktable", "configMap": {"name": ranktable_config_map_name(job)}})

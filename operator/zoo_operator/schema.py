@@ -25,6 +25,8 @@ RANK_TABLE_VERSIONS = ["1.0", "1.2"]
 ASCEND_CHIPS = ["910", "910B", "A3"]  # zoo_operator.ascend.CHIPS
 GANG_BACKENDS = ["volcano", "kubernetes"]
 CLEAN_POD_POLICIES = ["All", "Running", "None"]
+TASKS = ["train", "evaluate", "export"]
+CHECKPOINT_KINDS = ["best", "last"]
 PHASES = ["Pending", "Running", "Restarting", "Succeeded", "Failed", "Suspended"]
 
 Schema = dict[str, Any]
@@ -129,6 +131,16 @@ def _spec() -> Schema:
             "path": _relative_path("Output directory, relative to the volume root (default: the job name)."),
             "resumeFrom": _relative_path("Checkpoint file to resume from, relative to the volume root."),
         },
+    )
+    source = _obj(
+        "A finished job to start from: its checkpoint volume is mounted at /zoo/from and the checkpoint its "
+        "status.result names is used, with the settings of its saved config.yaml.",
+        {
+            "job": _str("Name of a Succeeded ZooTrainingJob in this namespace.", minLength=1, maxLength=253),
+            "checkpoint": _str("Which of its checkpoints: best (highest top-1) or last.", enum=CHECKPOINT_KINDS,
+                               default="best"),
+        },
+        required=["job"],
     )
     hyperparameters = {
         "type": "object",
@@ -235,6 +247,9 @@ def _spec() -> Schema:
             "replicas": _int("Ranks = devices = worker pods.", minimum=1, maximum=4096, default=1),
             "launch": _str("How ranks find each other (default: ranktable on Ascend910, dynamic elsewhere).",
                            enum=LAUNCH_MODES),
+            "task": _str("What the pods do: train (default; with `from`: fine-tune), evaluate or export the "
+                         "checkpoint of the job named in `from`.", enum=TASKS, default="train"),
+            "from": source,
             "dataset": dataset,
             "hyperparameters": hyperparameters,
             "checkpoint": checkpoint,
@@ -244,7 +259,7 @@ def _spec() -> Schema:
             "scheduling": scheduling,
             "podTemplate": pod_template,
         },
-        required=["model", "device", "dataset"],
+        required=["model", "device"],
         **{"x-kubernetes-validations": _spec_rules()},
     )
 
@@ -270,6 +285,22 @@ def _spec_rules() -> list[Schema]:
             "message": "spec.hyperparameters.optimizer: thor has no CPU kernels; use momentum or nesterov on CPU",
         },
         {
+            "rule": "has(self.dataset) || (has(self.task) && self.task == 'export')",
+            "message": "spec.dataset: required (volume, trainPath, numClasses) unless spec.task is export",
+        },
+        {
+            "rule": "!has(self.task) || self.task == 'train' || has(self.from)",
+            "message": "spec.from: required for spec.task evaluate and export (the job whose checkpoint to use)",
+        },
+        {
+            "rule": "!has(self.task) || self.task == 'train' || self.replicas == 1",
+            "message": "spec.replicas: spec.task evaluate and export run one process; set 1",
+        },
+        {
+            "rule": "!has(self.from) || !has(self.checkpoint) || !has(self.checkpoint.resumeFrom)",
+            "message": "spec.checkpoint.resumeFrom and spec.from: choose one",
+        },
+        {
             "rule": "!has(self.rankTable) || !has(self.rankTable.staticDevices) || self.device.type == 'Ascend910'",
             "message": "spec.rankTable.staticDevices is only allowed with spec.device.type Ascend910",
         },
@@ -293,6 +324,21 @@ def _condition() -> Schema:
         },
         required=["type", "status"],
     )
+
+
+def _num(description: str) -> Schema:
+    return {"type": "number", "description": description}
+
+
+def _saved(description: str) -> Schema:
+    """A checkpoint with the epoch it holds and the metrics of THAT epoch."""
+    return _obj(description, {
+        "epoch": _int("The epoch whose weights it holds."),
+        "checkpoint": _str("The file, relative to `volume`."),
+        "volume": _str("The volume holding it, as named in the spec."),
+        "metrics": {"type": "object", "additionalProperties": {"type": "number"},
+                    "description": "Metrics of that epoch (eval metrics and its training loss)."},
+    })
 
 
 def _status() -> Schema:
@@ -340,11 +386,31 @@ def _status() -> Schema:
                 "updateTime": _str("When progress last changed.", format="date-time"),
             }),
             "rankSummaries": {"type": "array", "items": rank, "maxItems": 4097},
-            "result": _obj("Final result from rank 0's termination message.", {
-                "top1": number,
-                "top5": number,
-                "metrics": {"type": "object", "additionalProperties": number},
-                "checkpoint": _str("Path of the last checkpoint inside the checkpoint volume."),
+            "result": _obj("Final result from rank 0's termination message; paths are relative to the volume named "
+                           "next to them.", {
+                "top1": _num("Top-1 accuracy of the checkpoint named in `checkpoint`."),
+                "top5": _num("Top-5 accuracy of the checkpoint named in `checkpoint`."),
+                "metrics": {"type": "object", "additionalProperties": number,
+                            "description": "Every metric of the checkpoint named in `checkpoint`."},
+                "checkpoint": _str("The checkpoint to use (the best, else the last), relative to checkpointVolume."),
+                "checkpointVolume": _str("The volume holding it, as named in the spec (e.g. "
+                                         "persistentVolumeClaim/NAME, hostPath:/PATH, emptyDir)."),
+                "epoch": _int("evaluate/export: the epoch of the checkpoint used."),
+                "best": _saved("The checkpoint with the highest top-1."),
+                "last": _saved("The checkpoint of the last epoch saved."),
+                "artifact": _str("export: the exported model file, relative to artifactVolume."),
+                "artifactVolume": _str("export: the volume holding the artifact."),
+            }),
+            "source": _obj("spec.from, resolved when the job started.", {
+                "job": _str("The job started from."),
+                "checkpoint": _str("best or last."),
+                "model": _str("Its model."),
+                "volume": _str("Its checkpoint volume, as named in its spec."),
+                "volumeSource": _free("Its checkpoint volume source (mounted at /zoo/from)."),
+                "path": _str("The checkpoint, relative to that volume."),
+                "epoch": _int("The epoch the checkpoint holds."),
+                "metrics": {"type": "object", "additionalProperties": number,
+                            "description": "What the source job reported for that checkpoint."},
             }),
             "restarts": _int("Whole-gang restarts so far."),
             "restartTime": _str("When the last whole-gang restart began (pods come back after a backoff).",

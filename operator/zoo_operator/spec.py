@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from zoo_operator import ascend, schema
+from zoo_operator import conditions as c
 from zoo_operator.settings import Settings
 from zoo_workloads import config as model_config
 from zoo_workloads.errors import ConfigError
@@ -86,6 +87,12 @@ class JobSpec:
     volume_mounts: list[dict[str, Any]]
     ascend: ascend.AscendPod | None = None
     """The Ascend parts of the worker pods (chip, node selector, mounts); None on GPU and CPU."""
+    # issue 13: what the pods do (train | evaluate | export) and the finished job they start from.
+    task: str = c.TASK_TRAIN
+    from_job: str | None = None
+    from_checkpoint: str = "best"
+    checkpoint_volume_set: bool = False  # spec.checkpoint.volume was given (else the emptyDir default)
+    source: Any = None  # results.Source once spec.from is resolved against the named job (reconcile)
 
     @property
     def pod_count(self) -> int:
@@ -266,11 +273,24 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
         problems.append(f"spec.replicas must be a multiple of spec.device.perNode ({replicas} % {per_node} != 0)")
     default_launch = "ranktable" if device_type == "Ascend910" else "dynamic"
     launch = _enum(spec.get("launch"), "spec.launch", schema.LAUNCH_MODES, problems, default_launch)
+    task = _enum(spec.get("task"), "spec.task", list(c.TASKS), problems, c.TASK_TRAIN) or c.TASK_TRAIN
+    source = _map(spec.get("from"), "spec.from", problems)
+    from_job = _str(source.get("job"), "spec.from.job", problems)
+    if source and from_job is None and "job" not in source:
+        problems.append("spec.from.job: required, the name of a Succeeded ZooTrainingJob in this namespace")
+    from_checkpoint = _enum(source.get("checkpoint"), "spec.from.checkpoint", list(c.CHECKPOINT_KINDS), problems,
+                            "best") or "best"
+    if task != c.TASK_TRAIN:
+        if not source:
+            problems.append(f"spec.from: required for spec.task {task} (the job whose checkpoint to use)")
+        if replicas != 1:
+            problems.append(f"spec.replicas: spec.task {task} runs one process; set 1, got {replicas}")
+        launch = c.LAUNCH_SINGLE  # one process: no scheduler pod, no rank table
     if launch == "ranktable" and device_type not in (None, "Ascend910"):
         problems.append("spec.launch: ranktable requires spec.device.type Ascend910; use dynamic for GPU and CPU")
 
     dataset = _map(spec.get("dataset"), "spec.dataset", problems)
-    if not dataset:
+    if not dataset and task != c.TASK_EXPORT:
         problems.append("spec.dataset: required (volume, trainPath, numClasses)")
     dataset_volume = _volume(dataset.get("volume"), "spec.dataset.volume", problems) if dataset else {}
     train_path = _relative_path(dataset.get("trainPath"), "spec.dataset.trainPath", problems)
@@ -280,10 +300,15 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
     num_classes = _int(dataset.get("numClasses"), "spec.dataset.numClasses", problems, minimum=2, maximum=1000000)
     if dataset and num_classes is None and "numClasses" not in dataset:
         problems.append("spec.dataset.numClasses: required, an integer >= 2")
+    if task == c.TASK_EXPORT and not dataset:
+        dataset_volume, train_path, num_classes = {"emptyDir": {}}, ".", 0  # export reads classes from the run
 
     hyper = _hyperparameters(spec.get("hyperparameters"), model, device_type, problems)
     ckpt = _map(spec.get("checkpoint"), "spec.checkpoint", problems)
     ckpt_volume = _volume(ckpt["volume"], "spec.checkpoint.volume", problems) if "volume" in ckpt else {"emptyDir": {}}
+    if source and ckpt.get("resumeFrom"):
+        problems.append("spec.checkpoint.resumeFrom and spec.from: choose one (resume continues a run, from starts "
+                        "a new one from a finished job's weights)")
     ckpt_path = _relative_path(ckpt.get("path"), "spec.checkpoint.path", problems) or str(meta.get("name", "job"))
     resume_from = _relative_path(ckpt.get("resumeFrom"), "spec.checkpoint.resumeFrom", problems)
 
@@ -387,4 +412,8 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
             chip=chip, accelerator_type=settings.accelerator_type(chip, ascend.CHIPS[chip].accelerator_type),
             host_arch=settings.ascend_host_arch, driver_mounts=settings.ascend_driver_mounts,
             shm_size=settings.ascend_shm_size),
+        task=task,
+        from_job=from_job,
+        from_checkpoint=from_checkpoint,
+        checkpoint_volume_set="volume" in ckpt,
     )

@@ -27,7 +27,7 @@ def test_two_workers_end_with_identical_weights(tmp_path: Path):
     def command(data_dir: Path) -> list[str]:
         return [str(BIN / "zoo-launch"), "--", str(BIN / "zoo-train"), "--model", "resnet50_bam",
                 "--data-dir", str(data_dir), "--num-classes", "3", "--output-dir", str(out), "--device", "CPU",
-                *tiny("steps_per_epoch=3", "batch_size=2", "mode=graph")]
+                *tiny("steps_per_epoch=3", "batch_size=2", "mode=graph", "save_every_rank=true")]
 
     base = {**os.environ, "MS_SCHED_HOST": "127.0.0.1", "MS_SCHED_PORT": str(_free_port()), "MS_WORKER_NUM": "2",
             "RANK_SIZE": "2"}

@@ -49,7 +49,11 @@ def test_reaches_stated_top1(trained):
     done = result.events[-1]
     assert done["metrics"]["top_1_accuracy"] == top1 and done["epochs"] == EPOCHS
     assert result.termination == {"status": "succeeded", "metrics": done["metrics"],
-                                  "checkpoint": done["checkpoint"], "epochs": EPOCHS}
+                                  "checkpoint": done["checkpoint"], "epochs": EPOCHS,
+                                  "best": done["best"], "last": done["last"]}
+    # eval only at the end: the best checkpoint is the last epoch's, and both carry that epoch's metrics
+    assert done["best"]["epoch"] == done["last"]["epoch"] == EPOCHS
+    assert done["best"]["metrics"]["top_1_accuracy"] == done["last"]["metrics"]["top_1_accuracy"] == top1
     # keep_checkpoint_max 2: only the last two epoch files remain, plus the best
     out = root / "out"
     assert sorted(p.name for p in out.glob("*.ckpt")) == ["resnet50_bam-3.ckpt", "resnet50_bam-4.ckpt",

@@ -7,7 +7,7 @@ Resolution order for a run: common.yaml < <model>.yaml < --config FILE < --set k
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "mode": ("graph", "pynative"),
 }
 POSITIVE_INTS = ("epochs", "batch_size", "image_size", "width", "repeated_augment")
+# Keys of a run's saved config.yaml that are not hyperparameters: the model, and `run` (num_classes, data_dir,
+# eval_dir, device). A saved config is accepted back as --config: `model` must match, `run` is not a hyperparameter.
+RUN_KEYS = ("model", "run")
 NON_NEGATIVE_INTS = ("steps_per_epoch", "warmup_epochs", "save_checkpoint_epochs", "keep_checkpoint_max",
                      "eval_interval", "eval_batch_size", "cosine_epochs")
 
@@ -119,10 +122,10 @@ def validate(params: dict[str, Any]) -> None:
 
 def resolve(
     model: str,
-    config_file: str | Path | None = None,
+    config_file: str | Path | Sequence[str | Path] | None = None,
     overrides: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """The run's hyperparameters: defaults < --config file < --set overrides, validated.
+    """The run's hyperparameters: defaults < --config file(s), in order < --set overrides, validated.
 
     Unknown keys raise ConfigError naming the key and listing the allowed ones.
     """
@@ -131,8 +134,13 @@ def resolve(
     except KeyError:
         raise ConfigError(f"--model: unknown model {model!r}; known: {', '.join(model_names())}") from None
     layered: list[tuple[str, dict[str, Any]]] = []
-    if config_file is not None:
-        layered.append((f"--config {config_file}", load_config_file(config_file)))
+    files = [] if config_file is None else [config_file] if isinstance(config_file, (str, Path)) else config_file
+    for item in files:
+        values = load_config_file(item)
+        saved_for = values.get("model")
+        if saved_for is not None and saved_for != model:
+            raise ConfigError(f"--config {item}: saved for model {saved_for!r}, not {model!r}")
+        layered.append((f"--config {item}", {k: v for k, v in values.items() if k not in RUN_KEYS}))
     layered.append(("--set", dict(parse_set(item) for item in overrides)))
     for source, values in layered:
         for key, value in values.items():
@@ -145,7 +153,20 @@ def resolve(
     return params
 
 
-def save_resolved(params: dict[str, Any], model: str, path: str | Path) -> None:
-    """Write the resolved config (with the model name) as YAML, for reproducing a run."""
+def save_resolved(params: dict[str, Any], model: str, path: str | Path, run: dict[str, Any] | None = None) -> None:
+    """Write the resolved config (with the model name, and `run`: num_classes, data dirs, device) as YAML, for
+    reproducing a run; it is accepted back as --config, and zoo-eval/zoo-export --run read it."""
     record = {"model": model, **params}
+    if run:
+        record["run"] = dict(run)
     Path(path).write_text(yaml.safe_dump(record, sort_keys=True), encoding="utf-8")
+
+
+def load_run(path: str | Path) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(model, hyperparameters, run record) of a saved config.yaml; ConfigError when it is not one."""
+    values = load_config_file(path)
+    model = values.get("model")
+    if not isinstance(model, str) or not model:
+        raise ConfigError(f"{path}: not a run's saved config (no `model` key)")
+    run = values.get("run") if isinstance(values.get("run"), dict) else {}
+    return model, {k: v for k, v in values.items() if k not in RUN_KEYS}, dict(run)

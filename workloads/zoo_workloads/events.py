@@ -88,9 +88,13 @@ class EventLog:
         self._bar_drawn = True
 
 
-def success_message(metrics: dict[str, Any], checkpoint: str | None, epochs: int) -> dict[str, Any]:
-    """The termination message of a successful run."""
-    return {"status": "succeeded", "metrics": _clean(metrics), "checkpoint": checkpoint, "epochs": epochs}
+def success_message(metrics: dict[str, Any], checkpoint: str | None, epochs: int,
+                    **extra: Any) -> dict[str, Any]:
+    """The termination message of a successful run. `metrics` are those of `checkpoint`; extra fields: `best` and
+    `last` ({epoch, checkpoint, metrics}) of a training run, `artifact` of an export."""
+    message = {"status": "succeeded", "metrics": _clean(metrics), "checkpoint": checkpoint, "epochs": epochs}
+    message.update({k: _clean(v) for k, v in extra.items() if v is not None})
+    return message
 
 
 def failure_message(failure: Failure) -> dict[str, Any]:
@@ -114,6 +118,11 @@ def encode_termination(message: dict[str, Any]) -> str:
     if "metrics" in trimmed and len(json.dumps(trimmed).encode()) >= TERMINATION_LIMIT:
         keep = ("top_1_accuracy", "top_5_accuracy", "loss")
         trimmed["metrics"] = {k: v for k, v in trimmed["metrics"].items() if k in keep}
+        for kind in ("best", "last"):
+            if isinstance(trimmed.get(kind), dict):
+                record = dict(trimmed[kind])
+                record["metrics"] = {k: v for k, v in (record.get("metrics") or {}).items() if k in keep}
+                trimmed[kind] = record
     return json.dumps(trimmed)[: TERMINATION_LIMIT - 1]
 
 

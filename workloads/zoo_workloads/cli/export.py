@@ -1,33 +1,66 @@
 """zoo-export: export a checkpoint to MINDIR (or AIR/ONNX where MindSpore supports it) for inference.
 
+    zoo-export --run RUN_DIR [--checkpoint best|last|CKPT] [--output FILE] [--format MINDIR] [--batch-size 1]
     zoo-export --model M --num-classes K --checkpoint CKPT --output FILE [--format MINDIR] [--batch-size 1]
+
+With --run, the model and its architecture settings come from the run's saved config.yaml; the output defaults
+to <RUN_DIR>/<model>-<best|last|epoch>. A MINDIR is loaded back and run on one batch before the export counts as
+done (AIR is compiled for Ascend and cannot be loaded back on other devices).
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from zoo_workloads import config
+from zoo_workloads.cli import rundir
 from zoo_workloads.cli.common import add_run_config_args, guarded, parser, quiet_native_logs
+from zoo_workloads.errors import ConfigError
+from zoo_workloads.events import success_message, write_termination
 
 FORMATS = ("MINDIR", "AIR", "ONNX")
+
+
+def input_shape(input_kind: str, params: dict, batch_size: int) -> tuple[int, ...]:
+    """The network input of one batch: NCHW images, or NCDHW clips for video models."""
+    size = int(params["image_size"])
+    if input_kind == "video":
+        return (batch_size, 3, int(params.get("clip_length", 16)), size, size)
+    return (batch_size, 3, size, size)
+
+
+def default_output(inputs: rundir.RunInputs, choice: str | None) -> str:
+    """<run dir>/<model>-<best|last|checkpoint stem>: next to the checkpoint it came from."""
+    ckpt = Path(inputs.checkpoint)
+    tag = choice if choice in rundir.CHECKPOINT_KINDS else ckpt.stem.removeprefix(f"{inputs.model}-")
+    return str(ckpt.parent / f"{inputs.model}-{tag}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of zoo-export."""
     p = parser("zoo-export", "Export a zoo model checkpoint for inference.")
-    p.add_argument("--model", required=True, help=f"one of: {', '.join(config.model_names())}")
-    p.add_argument("--num-classes", required=True, type=int)
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--output", required=True, help="file name without extension (MindSpore adds .mindir)")
-    p.add_argument("--format", default="MINDIR", choices=FORMATS)
+    rundir.add_args(p)
+    p.add_argument("--output", default=None,
+                   help="file name without extension (MindSpore adds .mindir); default with --run: next to the "
+                        "checkpoint")
+    p.add_argument("--format", default="MINDIR",
+                   help=f"one of {', '.join(FORMATS)}, or several separated by commas (MINDIR,AIR on Ascend)")
     p.add_argument("--batch-size", type=int, default=1)
     add_run_config_args(p)
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
 
     def run() -> int:
-        params = config.resolve(args.model, args.config, args.overrides)
+        inputs = rundir.resolve(args)
+        if args.output is None and args.run is None:
+            raise ConfigError("--output: required without --run DIR")
+        output = args.output or default_output(inputs, args.checkpoint)
+        formats = [f.strip().upper() for f in args.format.split(",") if f.strip()]
+        if not formats or any(f not in FORMATS for f in formats):
+            raise ConfigError(f"--format {args.format}: each must be one of {', '.join(FORMATS)}")
+        if "AIR" in formats and args.device != "Ascend":
+            raise ConfigError("--format AIR: AIR export needs an Ascend device; use MINDIR elsewhere")
+        params = inputs.params
         quiet_native_logs()
         import mindspore as ms
         import numpy as np
@@ -36,19 +69,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         from zoo_workloads.training import checkpoints, runner
 
         runner.configure(args.device, "graph", 0)
-        spec = model_spec(args.model)
-        net = create_model(args.model, args.num_classes, image_size=int(params["image_size"]),
+        spec = model_spec(inputs.model)
+        net = create_model(inputs.model, inputs.num_classes, image_size=int(params["image_size"]),
                            width=int(params["width"]), layers=params.get("layers"),
-                           **model_kwargs(args.model, params))
-        checkpoints.restore(net, args.checkpoint)
+                           **model_kwargs(inputs.model, params))
+        epoch, _ = checkpoints.restore(net, inputs.checkpoint)
         net = runner.Logits(net, spec.outputs == "logits+embedding")
         net.set_train(False)
-        size = int(params["image_size"])
-        shape = (args.batch_size, 3, size, size)
-        if spec.input_kind == "video":
-            shape = (args.batch_size, 3, int(params.get("clip_length", 16)), size, size)
-        ms.export(net, ms.Tensor(np.zeros(shape, np.float32)), file_name=args.output, file_format=args.format)
-        print(f"exported {args.model} {shape} to {args.output}.{args.format.lower()}", flush=True)
+        shape = input_shape(spec.input_kind, params, args.batch_size)
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        artifacts = []
+        for fmt in formats:
+            ms.export(net, ms.Tensor(np.zeros(shape, np.float32)), file_name=output, file_format=fmt)
+            artifacts.append(f"{output}.{fmt.lower()}")
+            print(f"exported {inputs.model} {shape} to {artifacts[-1]}", flush=True)
+        artifact = artifacts[0]
+        verified = None
+        if formats[0] == "MINDIR":
+            # Load it back and run one batch: an export that cannot serve is not done.
+            graph = ms.nn.GraphCell(ms.load(artifact))
+            logits = graph(ms.Tensor(np.zeros(shape, np.float32))).asnumpy()
+            verified = list(logits.shape)
+            print(f"loaded {artifact} back: one batch -> logits {tuple(logits.shape)}", flush=True)
+        write_termination(success_message({}, inputs.checkpoint, epoch, artifact=artifact, artifacts=artifacts,
+                                          input_shape=list(shape), output_shape=verified))
         return 0
 
     return guarded(run)

@@ -50,7 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         result = train(RunArgs(args.model, args.data_dir, args.eval_dir, args.num_classes, args.output_dir,
                                args.device, params, args.resume))
-        write_termination(success_message(result["metrics"], result["checkpoint"], result["epochs"]))
+        write_termination(success_message(result["metrics"], result["checkpoint"], result["epochs"],
+                                          best=result.get("best"), last=result.get("last")))
         return 0
 
     return guarded(run)

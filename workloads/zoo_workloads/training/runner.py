@@ -22,7 +22,7 @@ from zoo_workloads.data import pipeline
 from zoo_workloads.errors import ConfigError
 from zoo_workloads.events import EventLog, format_result_line, format_step_line
 from zoo_workloads.models import create_model, model_kwargs, model_spec
-from zoo_workloads.training import ascend_check, checkpoints, distributed, lr, metrics, optim
+from zoo_workloads.training import ascend_check, checkpoints, distributed, lr, metrics, optim, results
 
 
 @dataclass
@@ -75,12 +75,15 @@ def resolve_amp(level: str, device: str) -> str:
     return "O0" if device == "CPU" else "O2"
 
 
-def evaluate(net: nn.Cell, spec: pipeline.DataSpec, input_kind: str) -> dict[str, float]:
-    """Top-1/top-5 (and clip accuracy for videos) of net over an eval pipeline."""
+def evaluate(net: nn.Cell, spec: pipeline.DataSpec, input_kind: str,
+             on_batch: Any = None) -> dict[str, float]:
+    """Top-1/top-5 (and clip accuracy for videos) of net over an eval pipeline; on_batch(i, rows) after each."""
     net.set_train(False)
     logits, labels, videos = [], [], []
-    for row in spec.dataset.create_tuple_iterator(num_epochs=1):
+    for index, row in enumerate(spec.dataset.create_tuple_iterator(num_epochs=1), start=1):
         logits.append(net(row[0]).asnumpy())
+        if on_batch is not None:
+            on_batch(index, len(logits[-1]))
         labels.append(row[1].asnumpy())
         if input_kind == "video":
             videos.append(row[2].asnumpy())
@@ -134,8 +137,15 @@ class Run:
         self.args, self.log, self.rank, self.rank_size = args, log, rank, rank_size
         self.p = args.params
         self.spec = model_spec(args.model)
+        # One copy of the weights: data-parallel ranks hold the same weights after every all-reduced step, so
+        # rank 0 alone writes checkpoints, config.yaml and result.json into the run directory (the ModelZoo's
+        # train.py scripts likewise save on rank 0 only). The others write nothing.
+        # `save_every_rank` keeps a copy per rank (rank_<i>/) for runs whose ranks do differ.
         out = Path(args.output_dir)
-        self.ckpt_dir = out if rank_size == 1 else out / f"rank_{rank}"
+        every_rank = bool(self.p.get("save_every_rank")) and rank_size > 1
+        self.ckpt_dir = out / f"rank_{rank}" if every_rank else out
+        self.writes = rank == 0 or every_rank
+        self.ledger = results.Ledger()
         self.global_batch = int(self.p["batch_size"]) * rank_size
         self.best_top1, self.last_metrics, self.last_loss = -1.0, {}, float("nan")
         self.last_ckpt: str | None = None
@@ -202,35 +212,51 @@ class Run:
         last = epoch == epochs
         interval = int(p["eval_interval"])
         improved = False
+        self.ledger.trained(epoch, self.last_loss)
         if self.eval is not None and (last or (interval > 0 and epoch % interval == 0)):
             self.last_metrics = evaluate(self.eval_net, self.eval, self.spec.input_kind)
             self.log.human(format_result_line(self.last_metrics))
             self.log.emit("eval", epoch=epoch, metrics=self.last_metrics)
-            if self.last_metrics["top_1_accuracy"] > self.best_top1:
+            better = self.ledger.evaluated(epoch, self.last_metrics)
+            if better and self.last_metrics["top_1_accuracy"] > self.best_top1:
                 self.best_top1, improved = self.last_metrics["top_1_accuracy"], True
         every = int(p["save_checkpoint_epochs"])
         if last or (every > 0 and epoch % every == 0):
             path = checkpoints.epoch_path(self.ckpt_dir, self.args.model, epoch)
-            checkpoints.save(train_net, path, epoch, self.best_top1)
-            checkpoints.prune(self.ckpt_dir, self.args.model, int(p["keep_checkpoint_max"]))
+            if self.writes:
+                checkpoints.save(train_net, path, epoch, self.best_top1)
+                checkpoints.prune(self.ckpt_dir, self.args.model, int(p["keep_checkpoint_max"]))
             self.last_ckpt = str(path)
-            self.log.emit("checkpoint", epoch=epoch, path=str(path))
+            self._saved("last", epoch, path)
         if improved:
             path = checkpoints.best_path(self.ckpt_dir, self.args.model)
-            checkpoints.save(train_net, path, epoch, self.best_top1)
-            self.log.emit("checkpoint", epoch=epoch, path=str(path))
+            if self.writes:
+                checkpoints.save(train_net, path, epoch, self.best_top1)
+            self._saved("best", epoch, path)
+
+    def _saved(self, kind: str, epoch: int, path: Path) -> None:
+        """Pair a checkpoint with its epoch's metrics; the `checkpoint` event and result.json say so."""
+        record = self.ledger.checkpointed(kind, epoch, str(path))
+        if self.writes:  # other ranks know rank 0's files (for their own `done`) but did not write them
+            self.log.emit("checkpoint", epoch=epoch, path=str(path), kind=kind, metrics=record["metrics"])
+            results.write(self.ledger, self.ckpt_dir)
 
     def execute(self) -> dict[str, Any]:
         """Train (from a resumed epoch if asked) and return {metrics, checkpoint, epochs}."""
         self.build_data()
         self.build_model()
-        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-        config.save_resolved(self.p, self.args.model, self.ckpt_dir / "config.yaml")
+        if self.writes:
+            self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+            config.save_resolved(self.p, self.args.model, self.ckpt_dir / results.CONFIG_FILE,
+                                 run=self.run_record())
         start = 0
         resume = self.args.resume or self.p.get("resume")
         if resume:
             start, self.best_top1 = checkpoints.restore(self.model.train_network, resume)
             self.log.human(f"resumed from {resume} at epoch {start}")
+            # What the earlier attempt saved (best's epoch and metrics); epochs after `start` are redone.
+            self.ledger = results.read(self.ckpt_dir)
+            self.ledger.forget_after(start)
             if self.train.sampler is not None:
                 self.train.sampler.epoch = start
         epochs = int(self.p["epochs"])
@@ -239,12 +265,18 @@ class Run:
         if start < epochs:
             self.model.train(epochs, self.train.dataset, callbacks=[ZooCallback(self)], dataset_sink_mode=False,
                              initial_epoch=start)
-        result: dict[str, Any] = dict(self.last_metrics)
-        result["loss"] = self.last_loss
-        best = checkpoints.best_path(self.ckpt_dir, self.args.model)
-        checkpoint = str(best) if best.is_file() else self.last_ckpt
-        self.log.emit("done", metrics=result, checkpoint=checkpoint, epochs=epochs)
-        return {"metrics": result, "checkpoint": checkpoint, "epochs": epochs}
+        # The metrics reported are those of the checkpoint reported (the best, else the last), never the last
+        # epoch's paired with the best epoch's weights.
+        summary = self.ledger.summary()
+        if summary["checkpoint"] is None and not self.ledger.saved:
+            summary["metrics"] = {**self.last_metrics, "loss": self.last_loss}
+        self.log.emit("done", epochs=epochs, **summary)
+        return {**summary, "epochs": epochs}
+
+    def run_record(self) -> dict[str, Any]:
+        """What config.yaml says about the run beyond hyperparameters: classes and data (zoo-eval --run reads it)."""
+        return {"num_classes": self.args.num_classes, "data_dir": self.args.data_dir,
+                "eval_dir": self.args.eval_dir, "device": self.args.device}
 
 
 def configure(device: str, mode: str, device_id: int) -> None:
