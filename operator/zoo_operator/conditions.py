@@ -52,6 +52,9 @@ REASON_TTL_EXPIRED = "TTLExpired"
 EXIT_CONFIG_ERROR = 64
 EXIT_DATASET_MISSING = 66
 EXIT_RETRYABLE = 75
+# The workload stopped on SIGTERM after checkpointing (zoo_workloads.errors.EXIT_STOPPED): restarted, and the
+# restart is not counted against backoffLimit.
+EXIT_STOPPED = 79
 PERMANENT_EXIT_CODES = frozenset({EXIT_CONFIG_ERROR, EXIT_DATASET_MISSING})
 
 # Labels and annotations (docs/contracts.md).

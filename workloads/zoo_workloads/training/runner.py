@@ -7,6 +7,7 @@ and what it computes in the pure modules next to it (lr, metrics, checkpoints' r
 from __future__ import annotations
 
 import os
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from mindspore.train import Callback, FixedLossScaleManager, Model
 
 from zoo_workloads import config
 from zoo_workloads.data import pipeline
-from zoo_workloads.errors import ConfigError
+from zoo_workloads.errors import ConfigError, Stopped
 from zoo_workloads.events import EventLog, format_result_line, format_step_line
 from zoo_workloads.models import create_model, model_kwargs, model_spec
 from zoo_workloads.training import checkpoints, distributed, lr, metrics, optim
@@ -91,18 +92,42 @@ def evaluate(net: nn.Cell, spec: pipeline.DataSpec, input_kind: str) -> dict[str
     return metrics.image_metrics(all_logits, all_labels)
 
 
+class StopRequest:
+    """SIGTERM (a deletion, suspend, preemption or eviction) sets a flag; training checks it at every step
+    boundary, writes a checkpoint and exits with EXIT_STOPPED within the pod's termination grace period."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.signal: int | None = None
+
+    def request(self, signum: int = signal.SIGTERM, _frame: Any = None) -> None:
+        """Ask training to stop at the next step boundary (the signal handler)."""
+        self.requested, self.signal = True, signum
+
+    def install(self) -> None:
+        """Handle SIGTERM (only possible from the main thread; elsewhere the default action stays)."""
+        try:
+            signal.signal(signal.SIGTERM, self.request)
+        except ValueError:
+            pass
+
+
 class ZooCallback(Callback):
     """Per-step and per-epoch log events, evaluation and checkpoints during Model.train."""
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: Run, skip_steps: int = 0) -> None:
         super().__init__()
         self.run = run
         self.step_start = self.epoch_start = time.time()
         self.losses: list[float] = []
+        # A run resumed mid-epoch starts its first epoch after `skip_steps` steps (the sampler skips them too).
+        self.skip_steps = skip_steps
+        self.step_in_epoch = 0
 
     def on_train_epoch_begin(self, run_context: Any) -> None:
         self.epoch_start = self.step_start = time.time()
         self.losses = []
+        self.step_in_epoch, self.skip_steps = self.skip_steps, 0
 
     def on_train_step_end(self, run_context: Any) -> None:
         cb = run_context.original_args()
@@ -112,7 +137,8 @@ class ZooCallback(Callback):
         now = time.time()
         r = self.run
         steps = r.train.steps
-        step = (cb.cur_step_num - 1) % steps + 1
+        self.step_in_epoch += 1
+        step = self.step_in_epoch
         ips = r.global_batch / max(now - self.step_start, 1e-9)
         self.step_start = now
         r.log.human(format_step_line(cb.cur_epoch_num, step, loss))
@@ -121,17 +147,23 @@ class ZooCallback(Callback):
         r.log.progress(step, steps, loss)
         if not np.isfinite(loss):
             raise FloatingPointError(f"loss became {loss} at epoch {cb.cur_epoch_num} step {step}")
+        if r.stop.requested and step < steps:  # at an epoch's end, on_train_epoch_end checkpoints and stops
+            r.stop_now(cb.cur_epoch_num, step, cb.train_network)
 
     def on_train_epoch_end(self, run_context: Any) -> None:
         cb = run_context.original_args()
         self.run.end_epoch(cb.cur_epoch_num, self.losses, time.time() - self.epoch_start, cb.train_network)
+        if self.run.stop.requested and cb.cur_epoch_num < int(self.run.p["epochs"]):
+            self.run.stop_now(cb.cur_epoch_num, self.run.train.steps, cb.train_network)
 
 
 class Run:
     """State of one run; `execute` does it all and returns the termination-message fields."""
 
-    def __init__(self, args: RunArgs, log: EventLog, rank: int, rank_size: int) -> None:
+    def __init__(self, args: RunArgs, log: EventLog, rank: int, rank_size: int,
+                 stop: StopRequest | None = None) -> None:
         self.args, self.log, self.rank, self.rank_size = args, log, rank, rank_size
+        self.stop = stop or StopRequest()
         self.p = args.params
         self.spec = model_spec(args.model)
         out = Path(args.output_dir)
@@ -139,6 +171,7 @@ class Run:
         self.global_batch = int(self.p["batch_size"]) * rank_size
         self.best_top1, self.last_metrics, self.last_loss = -1.0, {}, float("nan")
         self.last_ckpt: str | None = None
+        self.last_ckpt_position: checkpoints.Position | None = None
 
     def build_data(self) -> None:
         """Train and eval pipelines (first, so a missing dataset fails before the model is built)."""
@@ -209,16 +242,73 @@ class Run:
             if self.last_metrics["top_1_accuracy"] > self.best_top1:
                 self.best_top1, improved = self.last_metrics["top_1_accuracy"], True
         every = int(p["save_checkpoint_epochs"])
-        if last or (every > 0 and epoch % every == 0):
-            path = checkpoints.epoch_path(self.ckpt_dir, self.args.model, epoch)
-            checkpoints.save(train_net, path, epoch, self.best_top1)
-            checkpoints.prune(self.ckpt_dir, self.args.model, int(p["keep_checkpoint_max"]))
-            self.last_ckpt = str(path)
-            self.log.emit("checkpoint", epoch=epoch, path=str(path))
+        steps = self.train.steps
+        if last or self.stop.requested or (every > 0 and epoch % every == 0):
+            self.write_checkpoint(train_net, checkpoints.epoch_path(self.ckpt_dir, self.args.model, epoch),
+                                  epoch, steps)
         if improved:
             path = checkpoints.best_path(self.ckpt_dir, self.args.model)
-            checkpoints.save(train_net, path, epoch, self.best_top1)
-            self.log.emit("checkpoint", epoch=epoch, path=str(path))
+            manifest = checkpoints.save(train_net, path, self.position(epoch, steps), self.best_top1)
+            self.log.emit("checkpoint", epoch=epoch, step=steps, path=str(path), time=manifest["time"], best=True)
+
+    def position(self, epoch: int, step: int) -> checkpoints.Position:
+        """The training position after `step` steps of `epoch`."""
+        steps = self.train.steps
+        return checkpoints.Position((epoch - 1) * steps + step, epoch, step, steps)
+
+    def write_checkpoint(self, train_net: nn.Cell, path: Path, epoch: int, step: int) -> None:
+        """Save atomically, apply keep-N retention, emit the checkpoint event."""
+        position = self.position(epoch, step)
+        manifest = checkpoints.save(train_net, path, position, self.best_top1)
+        checkpoints.prune(self.ckpt_dir, self.args.model, int(self.p["keep_checkpoint_max"]))
+        self.last_ckpt, self.last_ckpt_position = str(path), position
+        self.log.emit("checkpoint", epoch=epoch, step=step, global_step=position.global_step, path=str(path),
+                      time=manifest["time"])
+
+    def stop_now(self, epoch: int, step: int, train_net: nn.Cell) -> None:
+        """The graceful stop: checkpoint at this step boundary (unless this exact position is saved) and raise."""
+        position = self.position(epoch, step)
+        if self.last_ckpt_position != position:
+            path = (checkpoints.epoch_path(self.ckpt_dir, self.args.model, epoch) if step >= self.train.steps
+                    else checkpoints.step_path(self.ckpt_dir, self.args.model, epoch, step))
+            self.write_checkpoint(train_net, path, epoch, step)
+        raise Stopped(f"stopped by signal {self.stop.signal} at epoch {epoch} step {step}; checkpoint "
+                      f"{self.last_ckpt} written, a restart resumes from it")
+
+    def rest_of_epoch(self, done_epochs: int, skip: int) -> pipeline.DataSpec:
+        """The training pipeline of epoch done_epochs + 1 without its first `skip` steps."""
+        batch = self.train.batch_size
+        return pipeline.build(self.args.data_dir, self.p, self.spec.input_kind, training=True, rank=self.rank,
+                              rank_size=self.rank_size, classes=self.train.classes,
+                              window=(skip * batch, self.train.steps * batch), epoch=done_epochs)
+
+    def auto_resume(self) -> tuple[int, int]:
+        """Load the newest checkpoint complete on every rank this rank can see; (epochs done, steps to skip).
+
+        Newer checkpoints that fail verification are skipped (a `checkpoint_invalid` event each, which the
+        operator turns into a Warning Event); a `resume` event says where training continues.
+        """
+        out = Path(self.args.output_dir)
+        peers = [out / f"rank_{r}" for r in range(self.rank_size) if r != self.rank] if self.rank_size > 1 else []
+        found = checkpoints.newest_complete(self.ckpt_dir, self.args.model, [d for d in peers if d.is_dir()])
+        for path, why in found.skipped:
+            self.log.human(f"warning: skipping checkpoint {path}: {why}")
+            self.log.emit("checkpoint_invalid", path=str(path), reason=why)
+        if found.path is None or found.manifest is None:
+            return 0, 0
+        position = checkpoints.position_of(found.manifest)
+        if position.steps_per_epoch != self.train.steps:
+            self.log.human(f"warning: {found.path} was written with {position.steps_per_epoch} steps per epoch, "
+                           f"this run has {self.train.steps}: resuming at the next epoch boundary")
+            position = checkpoints.Position(position.global_step, position.epoch, self.train.steps,
+                                            self.train.steps)
+        _, self.best_top1 = checkpoints.restore(self.model.train_network, found.path)
+        self.last_ckpt, self.last_ckpt_position = str(found.path), position
+        done, skip = position.resume_point()
+        self.log.human(f"resumed from {found.path} at epoch {position.epoch} step {position.step}")
+        self.log.emit("resume", epoch=position.epoch, step=position.step, global_step=position.global_step,
+                      path=str(found.path), time=found.manifest.get("time"))
+        return done, skip
 
     def execute(self) -> dict[str, Any]:
         """Train (from a resumed epoch if asked) and return {metrics, checkpoint, epochs}."""
@@ -226,16 +316,24 @@ class Run:
         self.build_model()
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         config.save_resolved(self.p, self.args.model, self.ckpt_dir / "config.yaml")
-        start = 0
+        start, skip = 0, 0
         resume = self.args.resume or self.p.get("resume")
-        if resume:
+        if resume:  # an explicit checkpoint (spec.checkpoint.resumeFrom): it must exist
             start, self.best_top1 = checkpoints.restore(self.model.train_network, resume)
             self.log.human(f"resumed from {resume} at epoch {start}")
-            if self.train.sampler is not None:
-                self.train.sampler.epoch = start
+        else:  # automatic: the newest complete checkpoint in the output directory, if any
+            start, skip = self.auto_resume()
         epochs = int(self.p["epochs"])
         self.log.emit("start", model=self.args.model, rank_size=self.rank_size, epochs=epochs,
                       steps_per_epoch=self.train.steps, batch_size=int(self.p["batch_size"]), device=self.args.device)
+        if skip and start < epochs:
+            # Resumed mid-epoch: first the rest of that epoch (its own pipeline: same order, done steps left out).
+            rest = self.rest_of_epoch(start, skip)
+            self.model.train(start + 1, rest.dataset, callbacks=[ZooCallback(self, skip)], dataset_sink_mode=False,
+                             initial_epoch=start)
+            start += 1
+        if self.train.sampler is not None:
+            self.train.sampler.epoch = start  # data order is seeded per epoch: a resumed epoch sees its own order
         if start < epochs:
             self.model.train(epochs, self.train.dataset, callbacks=[ZooCallback(self)], dataset_sink_mode=False,
                              initial_epoch=start)
@@ -264,4 +362,6 @@ def train(args: RunArgs, log_stream: Any = None) -> dict[str, Any]:
     rank, size = distributed.init(launch)
     ms.set_seed(int(args.params["seed"]))  # identical initial weights on every rank
     log = EventLog(rank, log_stream)
-    return Run(args, log, rank, size).execute()
+    stop = StopRequest()
+    stop.install()
+    return Run(args, log, rank, size, stop).execute()
