@@ -119,6 +119,8 @@ def command(job: JobSpec) -> list[str]:
             "--device", _DEVICE_FLAG[job.device_type]]
     for key in sorted(job.hyperparameters):
         cmd += ["--set", f"{key}={set_value(job.hyperparameters[key])}"]
+    if job.checkpoint_keep is not None:  # spec.checkpoint.keep wins over the hyperparameter of the same meaning
+        cmd += ["--set", f"keep_checkpoint_max={job.checkpoint_keep}"]
     if job.resume_from:
         cmd += ["--set", f"resume={set_value(f'{c.CHECKPOINT_DIR}/{job.resume_from}')}"]
     return cmd
@@ -204,6 +206,8 @@ def pod(job: JobSpec, index: int | None, attempt: int) -> Obj:
         "hostname": name,
         "subdomain": job.name,
         "enableServiceLinks": False,
+        # On SIGTERM a rank finishes its step and writes a checkpoint before it exits (exit 79).
+        "terminationGracePeriodSeconds": job.stop_grace_seconds,
         "containers": [container],
         "volumes": volumes,
     }

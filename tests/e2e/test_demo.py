@@ -32,7 +32,8 @@ def test_demo_job_trains_and_reports_progress_and_accuracy(e2e: E2E) -> None:
     assert 0.3 <= result["top1"] <= 1.0, result
     assert result["top1"] <= result["top5"] <= 1.0
     assert result["metrics"]["top_1_accuracy"] == pytest.approx(result["top1"], abs=1e-4)
-    assert result["checkpoint"].startswith(f"/zoo/checkpoint/{JOB}/rank_0/")
+    assert result["checkpoint"].startswith(f"/zoo/checkpoint/{e2e.namespace}/{JOB}-")  # <ns>/<name>-<uid[:8]>
+    assert "/rank_0/" in result["checkpoint"]
     progress = status["progress"]
     assert progress["epoch"] == progress["epochs"] == 4 and progress["step"] == progress["stepsPerEpoch"] == 22
     assert status["ranks"]["succeeded"] == 2 and status["ranks"]["failed"] == 0
