@@ -47,6 +47,9 @@ REASON_RESUMED = "JobResumed"
 REASON_POD_GROUP_CREATED = "PodGroupCreated"
 REASON_VOLCANO_MISSING = "VolcanoNotInstalled"
 REASON_TTL_EXPIRED = "TTLExpired"
+REASON_STOPPED = "StoppedGracefully"  # ranks checkpointed on SIGTERM and exited 79: restart, not counted
+REASON_CHECKPOINT_INVALID = "CheckpointInvalid"  # a damaged/partial checkpoint was skipped on resume (Warning)
+REASON_TRAINING_RESUMED = "TrainingResumed"  # training continued from a checkpoint (Normal)
 
 # Exit codes (docs/contracts.md).
 EXIT_CONFIG_ERROR = 64
