@@ -19,3 +19,16 @@ def test_mount_points_in_use_reads_every_process_mountinfo(tmp_path: Path) -> No
     (proc / "14").mkdir()    # no mountinfo (a process that just exited): ignored
     assert controlplane.mount_points_in_use(proc) == {"/", "/var/run/secrets/kubernetes.io/serviceaccount",
                                                       "/zoo/my data"}
+
+
+def test_a_mount_under_a_symlinked_path_counts_as_in_use(tmp_path: Path) -> None:
+    # A container asked for /var/run/secrets/...; mountinfo names the resolved /run/secrets/... (/var/run is a
+    # symlink to /run on Debian). Removing the directory would detach the token mount of every other cluster's pod.
+    real = tmp_path / "run"
+    (real / "secrets" / "sa").mkdir(parents=True)
+    (tmp_path / "var-run").symlink_to(real)
+    asked = str(tmp_path / "var-run" / "secrets" / "sa")
+    in_use = {str(real / "secrets" / "sa")}
+    assert controlplane.mounted_at(asked, in_use)
+    assert controlplane.mounted_at(str(tmp_path / "var-run" / "secrets"), in_use)  # a parent of a mount
+    assert not controlplane.mounted_at(str(tmp_path / "var-run" / "other"), in_use)

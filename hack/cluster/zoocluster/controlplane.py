@@ -342,6 +342,16 @@ def mount_points_in_use(proc: Path = Path("/proc")) -> set[str]:
     return points
 
 
+def mounted_at(raw: str, in_use: set[str]) -> bool:
+    """Whether anything is mounted at or below the host path `raw`. mountinfo names the resolved path
+    (/run/secrets/... where a container asked for /var/run/secrets/..., /var/run being a symlink to /run), so
+    both spellings are checked."""
+    for path in {raw, os.path.realpath(raw)}:
+        if path in in_use or any(m.startswith(path + "/") for m in in_use):
+            return True
+    return False
+
+
 def down(cfg: ClusterConfig) -> None:
     """Stop what this cluster started (kubelet first, so it stops its pods) and remove all its state."""
     running = recorded(cfg)
@@ -361,7 +371,7 @@ def down(cfg: ClusterConfig) -> None:
         in_use = mount_points_in_use()
         for raw in sorted(set(created.read_text().split()), key=len, reverse=True):
             path = Path(raw)
-            if raw in in_use or any(m.startswith(raw + "/") for m in in_use):
+            if mounted_at(raw, in_use):
                 continue  # another cluster's container has a mount there: removing it would detach that mount
             try:
                 if path.is_dir():
