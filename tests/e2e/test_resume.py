@@ -75,3 +75,36 @@ def test_killed_rank_resumes_from_the_last_checkpoint(e2e: E2E, tmp_path_factory
             for k in got if not np.array_equal(got[k], want[k])}
     largest = sorted(diff.items(), key=lambda x: -x[1])[:3]
     assert not diff, f"{len(diff)} of {len(got)} tensors differ; largest: {largest}"
+
+
+def test_suspend_mid_epoch_checkpoints_and_resume_continues_from_it(
+        e2e: E2E, tmp_path_factory: pytest.TempPathFactory) -> None:
+    storage = tmp_path_factory.mktemp("suspend-checkpoints")
+    body = tiny_job("susp", "resnet50_bam", e2e.data["digits"], replicas=1, evaluate=None, classes=10,
+                    **{**HYPER, "epochs": 3})
+    body["spec"]["checkpoint"] = {"hostPath": str(storage)}
+    e2e.apply(body)
+    deadline = time.monotonic() + 900
+    while not in_epoch(e2e, "susp-worker-0", 2):
+        assert time.monotonic() < deadline, "job susp never reached epoch 2"
+        time.sleep(0.5)
+    e2e.kubectl("patch", "ztj", "susp", "--type", "merge", "-p", '{"spec": {"runPolicy": {"suspend": true}}}')
+    e2e.wait_phase("susp", {"Suspended"}, timeout=300)
+    deadline = time.monotonic() + 300
+    while e2e.pods("susp"):
+        assert time.monotonic() < deadline, "pods of the suspended job never went away"
+        time.sleep(1)
+    # SIGTERM from the pod deletion: the rank finished its step and wrote a step checkpoint before exiting
+    (stop,) = [p for p in storage.rglob("resnet50_bam-2_*.ckpt")]
+    stopped_at = int(stop.stem.rsplit("_", 1)[1])
+    assert 0 < stopped_at < STEPS and stop.with_name(stop.name + ".manifest.json").is_file()
+
+    e2e.kubectl("patch", "ztj", "susp", "--type", "merge", "-p", '{"spec": {"runPolicy": {"suspend": false}}}')
+    status = e2e.wait_phase("susp", {"Succeeded", "Failed"}, timeout=900)
+    assert status["phase"] == "Succeeded", json.dumps(status, indent=1)[-4000:]
+    (resume,) = status["resumes"]
+    assert (resume["epoch"], resume["step"]) == (2, stopped_at) and resume["path"].endswith(stop.name)
+    log = e2e.logs("susp-worker-0")
+    steps = [(e["epoch"], e["step"]) for e in map(json.loads, (ln for ln in log.splitlines() if ln.startswith("{")))
+             if e["event"] == "step"]
+    assert steps[0] == (2, stopped_at + 1) and steps[-1] == (3, STEPS)
