@@ -260,7 +260,10 @@ class Run:
         """Save atomically, apply keep-N retention, emit the checkpoint event."""
         position = self.position(epoch, step)
         manifest = checkpoints.save(train_net, path, position, self.best_top1)
-        checkpoints.prune(self.ckpt_dir, self.args.model, int(self.p["keep_checkpoint_max"]))
+        keep = int(self.p["keep_checkpoint_max"])
+        if keep == 1 and self.rank_size > 1:
+            keep = 2  # a rank killed mid-save lags one checkpoint behind: keep the one every rank has
+        checkpoints.prune(self.ckpt_dir, self.args.model, keep)
         self.last_ckpt, self.last_ckpt_position = str(path), position
         self.log.emit("checkpoint", epoch=epoch, step=step, global_step=position.global_step, path=str(path),
                       time=manifest["time"])
