@@ -49,7 +49,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _train(data: Path, out: Path, interrupt: tuple[int, int, str] | None = None,
-           monkeypatch: pytest.MonkeyPatch | None = None) -> list[dict]:
+           monkeypatch: pytest.MonkeyPatch | None = None, extra: tuple[str, ...] = ()) -> list[dict]:
     """One run of zoo-train's Run (as runner.train does it, without the distributed init); its JSON events.
     interrupt = (epoch, step, "kill" | "stop"): before that step's bookkeeping, raise or request a stop."""
     if interrupt is not None and monkeypatch is not None:
@@ -65,7 +65,7 @@ def _train(data: Path, out: Path, interrupt: tuple[int, int, str] | None = None,
 
         monkeypatch.setattr(runner.ZooCallback, "on_train_step_end", hooked)
     stream = io.StringIO()
-    params = config.resolve(MODEL, None, SETTINGS)
+    params = config.resolve(MODEL, None, [*SETTINGS, *extra])
     ms.set_seed(int(params["seed"]))
     args = runner.RunArgs(MODEL, str(data), None, 10, str(out), "CPU", params)
     try:
@@ -106,7 +106,8 @@ def test_killed_in_epoch_3_resumes_from_epoch_2_with_identical_weights(data, ref
     with pytest.raises(Killed):
         _train(data, out, (3, 2, "kill"), monkeypatch)
     assert checkpoints.saved_epochs(out, MODEL) == [1, 2]
-    events = _train(data, out)
+    # an explicit --set resume (spec.checkpoint.resumeFrom) only starts a run; a restart continues from the newest
+    events = _train(data, out, extra=(f"resume={checkpoints.epoch_path(out, MODEL, 1)}",))
     resume = next(e for e in events if e["event"] == "resume")
     assert (resume["epoch"], resume["step"], resume["global_step"]) == (2, STEPS, 2 * STEPS)
     assert _steps(events) == [(e, s) for e in (3, 4) for s in range(1, STEPS + 1)]

@@ -319,13 +319,14 @@ class Run:
         self.build_model()
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         config.save_resolved(self.p, self.args.model, self.ckpt_dir / "config.yaml")
-        start, skip = 0, 0
+        # Automatic: the newest complete checkpoint in the output directory. An explicit one (--resume,
+        # spec.checkpoint.resumeFrom; it must exist) only starts a run that has none yet, so a restart of a job
+        # that began from it continues from its own newest checkpoint instead of going back.
+        start, skip = self.auto_resume()
         resume = self.args.resume or self.p.get("resume")
-        if resume:  # an explicit checkpoint (spec.checkpoint.resumeFrom): it must exist
+        if resume and self.last_ckpt is None:
             start, self.best_top1 = checkpoints.restore(self.model.train_network, resume)
             self.log.human(f"resumed from {resume} at epoch {start}")
-        else:  # automatic: the newest complete checkpoint in the output directory, if any
-            start, skip = self.auto_resume()
         epochs = int(self.p["epochs"])
         self.log.emit("start", model=self.args.model, rank_size=self.rank_size, epochs=epochs,
                       steps_per_epoch=self.train.steps, batch_size=int(self.p["batch_size"]), device=self.args.device)
