@@ -49,7 +49,8 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _train(data: Path, out: Path, interrupt: tuple[int, int, str] | None = None,
-           monkeypatch: pytest.MonkeyPatch | None = None, extra: tuple[str, ...] = ()) -> list[dict]:
+           monkeypatch: pytest.MonkeyPatch | None = None, extra: tuple[str, ...] = (),
+           stop: runner.StopRequest | None = None) -> list[dict]:
     """One run of zoo-train's Run (as runner.train does it, without the distributed init); its JSON events.
     interrupt = (epoch, step, "kill" | "stop"): before that step's bookkeeping, raise or request a stop."""
     if interrupt is not None and monkeypatch is not None:
@@ -69,7 +70,7 @@ def _train(data: Path, out: Path, interrupt: tuple[int, int, str] | None = None,
     ms.set_seed(int(params["seed"]))
     args = runner.RunArgs(MODEL, str(data), None, 10, str(out), "CPU", params)
     try:
-        runner.Run(args, EventLog(0, stream), 0, 1, runner.StopRequest()).execute()
+        runner.Run(args, EventLog(0, stream), 0, 1, stop or runner.StopRequest()).execute()
     finally:
         if monkeypatch is not None:
             monkeypatch.undo()
@@ -145,3 +146,11 @@ def test_corrupted_newest_checkpoint_falls_back_to_the_previous(data, reference,
     assert len(_steps(events)) == 3 * STEPS
     _assert_identical(reference, _weights(out))
     shutil.rmtree(out)
+
+
+def test_sigterm_before_training_exits_without_a_checkpoint(data, tmp_path):
+    stop = runner.StopRequest()
+    stop.request()
+    with pytest.raises(Stopped, match="before training began"):
+        _train(data, tmp_path / "out", stop=stop)
+    assert checkpoints.saved_files(tmp_path / "out", MODEL) == []

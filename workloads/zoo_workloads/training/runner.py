@@ -330,6 +330,8 @@ class Run:
         epochs = int(self.p["epochs"])
         self.log.emit("start", model=self.args.model, rank_size=self.rank_size, epochs=epochs,
                       steps_per_epoch=self.train.steps, batch_size=int(self.p["batch_size"]), device=self.args.device)
+        if self.stop.requested:  # SIGTERM while loading data or the model: nothing new to save
+            raise Stopped(f"stopped by signal {self.stop.signal} before training began")
         if skip and start < epochs:
             # Resumed mid-epoch: first the rest of that epoch (its own pipeline: same order, done steps left out).
             rest = self.rest_of_epoch(start, skip)
