@@ -51,11 +51,17 @@ REASON_VOLCANO_MISSING = "VolcanoNotInstalled"
 REASON_TTL_EXPIRED = "TTLExpired"
 REASON_EPHEMERAL_VOLUME = "EmptyDirVolume"
 REASON_WAITING_FOR_SOURCE = "WaitingForSource"
+REASON_STOPPED = "StoppedGracefully"  # ranks checkpointed on SIGTERM and exited 79: restart, not counted
+REASON_CHECKPOINT_INVALID = "CheckpointInvalid"  # a damaged/partial checkpoint was skipped on resume (Warning)
+REASON_TRAINING_RESUMED = "TrainingResumed"  # training continued from a checkpoint (Normal)
 
 # Exit codes (docs/contracts.md).
 EXIT_CONFIG_ERROR = 64
 EXIT_DATASET_MISSING = 66
 EXIT_RETRYABLE = 75
+# The workload stopped on SIGTERM after checkpointing (zoo_workloads.errors.EXIT_STOPPED): restarted, and the
+# restart is not counted against backoffLimit.
+EXIT_STOPPED = 79
 PERMANENT_EXIT_CODES = frozenset({EXIT_CONFIG_ERROR, EXIT_DATASET_MISSING})
 
 # Labels and annotations (docs/contracts.md).

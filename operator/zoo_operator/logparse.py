@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-EVENTS = frozenset({"start", "step", "epoch", "eval", "checkpoint", "done"})
+EVENTS = frozenset({"start", "step", "epoch", "eval", "checkpoint", "done", "resume", "checkpoint_invalid"})
 MAX_LINE_CHARS = 240
 
 
@@ -147,3 +147,26 @@ def parse_termination(text: str | None) -> dict[str, Any] | None:
     if not isinstance(data, dict) or data.get("status") not in ("succeeded", "failed"):
         return None
     return data
+
+
+def fold_checkpoints(state: dict[str, Any], events: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """What a rank said about checkpoints, folded: `last` (its newest checkpoint: epoch, step, path, ts), `resume`
+    (where it resumed from: epoch, step, global_step, path, ts) and `invalid` (checkpoints it skipped as damaged:
+    [path, reason] pairs). The `-best` copies are not resume points and do not count as `last`."""
+    out = dict(state)
+    invalid = list(out.get("invalid") or [])
+    for ev in events:
+        kind = ev["event"]
+        epoch, step, path = _count(ev.get("epoch")), _count(ev.get("step")), ev.get("path")
+        if kind == "checkpoint" and epoch is not None and isinstance(path, str) and not ev.get("best"):
+            out["last"] = {"epoch": epoch, "step": step, "path": path, "ts": _number(ev.get("time") or ev.get("ts"))}
+        elif kind == "resume" and epoch is not None and isinstance(path, str):
+            out["resume"] = {"epoch": epoch, "step": step, "global_step": _count(ev.get("global_step")),
+                             "path": path, "ts": _number(ev.get("ts"))}
+        elif kind == "checkpoint_invalid" and isinstance(path, str):
+            pair = [path, str(ev.get("reason") or "invalid")[:MAX_LINE_CHARS]]
+            if pair not in invalid:
+                invalid.append(pair)
+    if invalid:
+        out["invalid"] = invalid[-8:]
+    return out

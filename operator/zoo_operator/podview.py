@@ -52,6 +52,9 @@ class PodView:
     termination_message: str | None = None
     device_annotation: str | None = None
     host_ip: str | None = None
+    # Waiting for admission, not for a node: scheduling gates (Kueue's kueue.x-k8s.io/admission gate) or a
+    # Volcano gang that is not ready. schedulingTimeoutSeconds does not count such a pod.
+    queued: bool = False
 
     @property
     def terminated(self) -> bool:
@@ -71,6 +74,11 @@ def _int_or(value: Any, default: int | None) -> int | None:
         return default
 
 
+# Volcano's PodScheduled message while the PodGroup cannot start yet ("x/x tasks in gang unschedulable: pod group
+# is not ready, x Pending, x minAvailable"; volcano-sh/volcano docs/design/scheduling-reason.md).
+VOLCANO_GANG_WAIT = "pod group is not ready"
+
+
 def view(body: Mapping[str, Any]) -> PodView:
     """The PodView of a pod object (a dict as the API returns it); tolerant of missing fields."""
     meta = body.get("metadata") or {}
@@ -80,6 +88,7 @@ def view(body: Mapping[str, Any]) -> PodView:
     role = labels.get(c.LABEL_ROLE, c.ROLE_WORKER)
     owner = next((ref.get("uid", "") for ref in meta.get("ownerReferences") or [] if ref.get("controller")), "")
     unschedulable = None
+    gated = bool((body.get("spec") or {}).get("schedulingGates"))
     for cond in status.get("conditions") or []:
         if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
             unschedulable = cond.get("message") or cond.get("reason") or "unschedulable"
@@ -119,4 +128,5 @@ def view(body: Mapping[str, Any]) -> PodView:
         termination_message=message,
         device_annotation=annotations.get(c.ASCEND_ANNOTATION) or annotations.get(c.ASCEND_NPU_ANNOTATION),
         host_ip=status.get("hostIP"),
+        queued=gated or VOLCANO_GANG_WAIT in str(unschedulable or ""),
     )

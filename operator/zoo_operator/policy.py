@@ -43,12 +43,14 @@ class JobState:
     start_time: float | None = None
     completion_time: float | None = None
     restart_time: float | None = None
+    stopped_restarts: int = 0  # restarts after graceful stops: not counted against backoffLimit
 
 
 def state_from_status(status: Mapping[str, Any] | None) -> JobState:
     """JobState from a status dict (missing or malformed fields fall back to defaults)."""
     status = status or {}
     restarts = status.get("restarts")
+    stopped = status.get("stoppedRestarts")
     return JobState(
         phase=status.get("phase"),
         reason=status.get("reason"),
@@ -57,6 +59,7 @@ def state_from_status(status: Mapping[str, Any] | None) -> JobState:
         start_time=parse_time(status.get("startTime")),
         completion_time=parse_time(status.get("completionTime")),
         restart_time=parse_time(status.get("restartTime")),
+        stopped_restarts=stopped if isinstance(stopped, int) and stopped >= 0 else 0,
     )
 
 
@@ -71,6 +74,7 @@ class Decision:
     delete: tuple[str, ...] = ()
     restart: bool = False
     delete_job: bool = False
+    stopped: bool = False  # the restart follows a graceful stop (exit 79) and is not counted
 
 
 def pods_to_clean(policy: str, pods: Sequence[PodView]) -> tuple[str, ...]:
@@ -106,8 +110,8 @@ def _finished(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float
 def _timeouts(job: JobSpec, pods: Sequence[PodView], now: float) -> Decision | None:
     limit = job.scheduling_timeout_seconds
     for pod in pods:
-        if pod.terminated or pod.running or pod.created is None:
-            continue
+        if pod.terminated or pod.running or pod.created is None or pod.queued:
+            continue  # a queued pod (gated, or a Volcano gang not admitted yet) waits for admission
         waited = int(now - pod.created)
         if waited < limit:
             continue
@@ -144,9 +148,16 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
     failed = [p for p in ordered if p.failed]
     if failed:
         detail = _describe_exit(failed[0])
-        if attempt < job.backoff_limit:
+        stopped = [p for p in failed if p.exit_code == c.EXIT_STOPPED]
+        if stopped:  # SIGTERM from outside (eviction, preemption): the ranks checkpointed; not the job's fault
+            return Decision(c.RESTARTING, c.REASON_STOPPED,
+                            f"{_describe_exit(stopped[0])}; restarting all ranks from the checkpoint (not counted "
+                            "against spec.runPolicy.backoffLimit)",
+                            delete=tuple(p.name for p in live), restart=True, stopped=True)
+        counted = attempt - state.stopped_restarts
+        if counted < job.backoff_limit:
             return Decision(c.RESTARTING, c.REASON_GANG_RESTART,
-                            f"{detail}; restarting all ranks (restart {attempt + 1} of {job.backoff_limit})",
+                            f"{detail}; restarting all ranks (restart {counted + 1} of {job.backoff_limit})",
                             delete=tuple(p.name for p in live), restart=True)
         return Decision(c.FAILED, c.REASON_BACKOFF_LIMIT,
                         f"{detail}; no restarts left (spec.runPolicy.backoffLimit={job.backoff_limit})")
@@ -171,7 +182,8 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
         wait = restart_backoff(attempt) - (now - (state.restart_time or now - 1e9))
         if extra or wait > 0:
             create = ()
-        return Decision(c.RESTARTING, c.REASON_GANG_RESTART, state.message or "restarting all ranks",
+        reason = c.REASON_STOPPED if state.reason == c.REASON_STOPPED else c.REASON_GANG_RESTART
+        return Decision(c.RESTARTING, reason, state.message or "restarting all ranks",
                         create=create, delete=extra)
     if len(up) == len(wanted):
         return Decision(c.RUNNING, c.REASON_ALL_RANKS_RUNNING, f"all {len(wanted)} pods running")

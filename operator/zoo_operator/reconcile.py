@@ -36,6 +36,7 @@ class PodLog:
     rank: int | None = None
     result: dict[str, Any] | None = None
     final: bool = False
+    checkpoints: dict[str, Any] = dataclasses.field(default_factory=dict)  # logparse.fold_checkpoints
 
 
 @dataclasses.dataclass
@@ -51,6 +52,7 @@ class JobMemory:
     # The status this operator last wrote. The body a pass sees may lag behind it (watch latency); a lagging
     # `restarts` would recreate pods of an attempt that was already given up.
     last_written: dict[str, Any] | None = None
+    announced: set[str] = dataclasses.field(default_factory=set)  # checkpoint Events already emitted
 
 
 def devices_of(job: spec.JobSpec, pods: Sequence[PodView]) -> list[ranktable.Device]:
@@ -95,6 +97,7 @@ async def _read_logs(job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory,
         entry.progress = logparse.fold_progress(entry.progress, events)
         entry.rank = next((ev["rank"] for ev in events), entry.rank)
         entry.result = logparse.record_from_events(events) or entry.result
+        entry.checkpoints = logparse.fold_checkpoints(entry.checkpoints, events)
         entry.final = pod.terminated
 
     await asyncio.gather(*(one(p) for p in todo))
@@ -247,6 +250,13 @@ async def reconcile(body: Mapping[str, Any], pods: Sequence[PodView], settings: 
             new["conditions"], c.POD_GROUP_READY, ok,
             c.REASON_POD_GROUP_CREATED if ok else c.REASON_VOLCANO_MISSING,
             "Volcano PodGroup created" if ok else str(mem.pod_group_error), now)
+    # Checkpoints (issue 15): status.lastCheckpoint/resumes from rank 0; an Event per resume and skipped file.
+    new = status.with_checkpoints(new, prev, rank0.checkpoints if rank0 else {})
+    invalid = {name: e.checkpoints.get("invalid") or [] for name, e in mem.logs.items()}
+    for key, kind, reason, message in status.checkpoint_notices(prev, new, invalid):
+        if key not in mem.announced:
+            mem.announced.add(key)
+            emit(kind, reason, message)
     # Status first: a restart is counted before its pods go, so a crash in between cannot lose it.
     await _write_status(body, prev, new, mem, settings, now, emit)
     for name in decision.delete:

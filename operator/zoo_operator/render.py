@@ -190,6 +190,8 @@ def command(job: JobSpec) -> list[str]:
         # `pretrained` (network weights only: a new run, epochs from 1, new optimizer state).
         cmd += ["--config", _from_path(posixpath.join(job.source.run_dir, CONFIG_FILE))]
     cmd += _overrides(job)
+    if job.checkpoint_keep is not None:  # spec.checkpoint.keep wins over the hyperparameter of the same meaning
+        cmd += ["--set", f"keep_checkpoint_max={job.checkpoint_keep}"]
     if job.source is not None:
         # A new run: the source's own `resume` (if it was resumed) must not carry over.
         cmd += ["--set", f"pretrained={set_value(_from_path(job.source.checkpoint))}", "--set", "resume=null"]
@@ -298,6 +300,8 @@ def pod(job: JobSpec, index: int | None, attempt: int) -> Obj:
         "hostname": name,
         "subdomain": job.name,
         "enableServiceLinks": False,
+        # On SIGTERM a rank finishes its step and writes a checkpoint before it exits (exit 79).
+        "terminationGracePeriodSeconds": job.stop_grace_seconds,
         "containers": [container],
         "volumes": volumes,
     }

@@ -125,12 +125,31 @@ def _spec() -> Schema:
         required=["volume", "trainPath", "numClasses"],
     )
     checkpoint = _obj(
-        "Where checkpoints go. The volume (default: an emptyDir) is mounted at /zoo/checkpoint.",
+        "Where checkpoints go, and how they are kept. The storage is mounted at /zoo/checkpoint: a PVC "
+        "(claimName), a node directory (hostPath, for single-node and local use), any volume, or (default, "
+        "not durable) an emptyDir. Every start resumes from the newest complete checkpoint in the job's "
+        "directory.",
         {
+            "claimName": _str("A PersistentVolumeClaim in the job's namespace (ReadWriteMany for several nodes).",
+                              minLength=1, maxLength=253),
+            "hostPath": _str("An absolute directory on the node (created if missing).", pattern="^/",
+                             maxLength=1024),
             "volume": _volume_source("Volume for checkpoints."),
-            "path": _relative_path("Output directory, relative to the volume root (default: the job name)."),
+            "path": _relative_path("Output directory, relative to the storage root (default: "
+                                   "<namespace>/<name>-<first 8 characters of the job's uid>, so a restarted job "
+                                   "finds its checkpoints and a new job of the same name does not)."),
             "resumeFrom": _relative_path("Checkpoint file to resume from, relative to the volume root."),
+            "keep": _int("Checkpoints kept (the newest; 0 = all); sets the keep_checkpoint_max hyperparameter.",
+                         minimum=0, maximum=10000),
+            "stopGracePeriodSeconds": _int(
+                "The pods' terminationGracePeriodSeconds: on SIGTERM (deletion, suspend, preemption) a rank "
+                "finishes its step and writes a checkpoint within this time (default 120).",
+                minimum=1, maximum=86400),
         },
+        **{"x-kubernetes-validations": [{
+            "rule": "(has(self.claimName) ? 1 : 0) + (has(self.hostPath) ? 1 : 0) + (has(self.volume) ? 1 : 0) <= 1",
+            "message": "spec.checkpoint: set at most one of claimName, hostPath and volume",
+        }]},
     )
     source = _obj(
         "A finished job to start from: its checkpoint volume is mounted at /zoo/from and the checkpoint its "
@@ -413,6 +432,27 @@ def _status() -> Schema:
                             "description": "What the source job reported for that checkpoint."},
             }),
             "restarts": _int("Whole-gang restarts so far."),
+            "stoppedRestarts": _int("Restarts after a graceful stop (exit 79: a checkpoint was written on "
+                                    "SIGTERM); they do not count against backoffLimit."),
+            "lastCheckpoint": _obj("The newest checkpoint rank 0 wrote.", {
+                "epoch": _int("Epoch (1-based) it was written in."),
+                "step": _int("Steps done within that epoch (= steps per epoch at an epoch's end)."),
+                "path": _str("Path inside the checkpoint volume."),
+                "time": _str("When it was written.", format="date-time"),
+            }),
+            "resumes": {
+                "type": "array",
+                "description": "Where training resumed from, per start that found a checkpoint (the last 20).",
+                "maxItems": 20,
+                "items": _obj("One resume.", {
+                    "restart": _int("The whole-gang restart (status.restarts) it belongs to."),
+                    "epoch": _int("Epoch of the checkpoint resumed from."),
+                    "step": _int("Steps done within that epoch."),
+                    "path": _str("The checkpoint."),
+                    "lostSteps": _int("Steps trained before the restart that had to be done again."),
+                    "time": _str("When training resumed.", format="date-time"),
+                }),
+            },
             "restartTime": _str("When the last whole-gang restart began (pods come back after a backoff).",
                                 format="date-time"),
             "startTime": _str("When the operator first created pods.", format="date-time"),

@@ -22,6 +22,8 @@ DEFAULT_RESOURCE = {"Ascend910": "huawei.com/Ascend910", "GPU": "nvidia.com/gpu"
 DEFAULT_SCHED_PORT = 8118
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _VOLUME_SOURCES = ("persistentVolumeClaim", "hostPath", "nfs", "emptyDir")
+# Seconds a rank gets on SIGTERM to finish its step and write a checkpoint (spec.checkpoint.stopGracePeriodSeconds).
+DEFAULT_STOP_GRACE_SECONDS = 120
 
 
 class InvalidSpec(ValueError):
@@ -66,6 +68,8 @@ class JobSpec:
     checkpoint_volume: dict[str, Any]
     checkpoint_path: str
     resume_from: str | None
+    checkpoint_keep: int | None = None
+    stop_grace_seconds: int = DEFAULT_STOP_GRACE_SECONDS
     resources: dict[str, Any]
     rank_table_version: str
     static_devices: tuple[StaticDevice, ...]
@@ -91,7 +95,7 @@ class JobSpec:
     task: str = c.TASK_TRAIN
     from_job: str | None = None
     from_checkpoint: str = "best"
-    checkpoint_volume_set: bool = False  # spec.checkpoint.volume was given (else the emptyDir default)
+    checkpoint_volume_set: bool = False  # spec.checkpoint names storage (else the emptyDir default)
     source: Any = None  # results.Source once spec.from is resolved against the named job (reconcile)
 
     @property
@@ -166,6 +170,34 @@ def _volume(value: Any, path: str, problems: list[str]) -> dict[str, Any]:
     if len(vol) != 1 or next(iter(vol)) not in _VOLUME_SOURCES:
         problems.append(f"{path}: must set exactly one of {', '.join(_VOLUME_SOURCES)}")
     return vol
+
+
+def _checkpoint_volume(ckpt: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
+    """The checkpoint storage: claimName (a PVC), hostPath (a node directory, created if missing), a volume
+    source, or an emptyDir (not durable: it goes with the pods)."""
+    given = [key for key in ("claimName", "hostPath", "volume") if key in ckpt]
+    if len(given) > 1:
+        problems.append(f"spec.checkpoint: set at most one of claimName, hostPath and volume (got {', '.join(given)})")
+    claim, host = ckpt.get("claimName"), ckpt.get("hostPath")
+    if "claimName" in ckpt:
+        if not isinstance(claim, str) or not claim:
+            problems.append("spec.checkpoint.claimName: must be a non-empty PersistentVolumeClaim name")
+        return {"persistentVolumeClaim": {"claimName": str(claim)}}
+    if "hostPath" in ckpt:
+        if not isinstance(host, str) or not host.startswith("/"):
+            problems.append(f"spec.checkpoint.hostPath: must be an absolute path, got {host!r}")
+        return {"hostPath": {"path": str(host), "type": "DirectoryOrCreate"}}
+    if "volume" in ckpt:
+        return _volume(ckpt["volume"], "spec.checkpoint.volume", problems)
+    return {"emptyDir": {}}
+
+
+def default_checkpoint_path(meta: Mapping[str, Any]) -> str:
+    """<namespace>/<name>-<uid[:8]>: one directory per job object, so a restart, suspend or operator restart
+    finds the job's checkpoints and a new job that reuses the name (or the storage) does not."""
+    name = str(meta.get("name") or "job")
+    uid = str(meta.get("uid") or "")
+    return f"{meta.get('namespace') or 'default'}/{name}-{uid[:8]}" if uid else f"{meta.get('namespace') or 'default'}/{name}"
 
 
 def _same_kind(value: Any, default: Any) -> bool:
@@ -305,12 +337,16 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
 
     hyper = _hyperparameters(spec.get("hyperparameters"), model, device_type, problems)
     ckpt = _map(spec.get("checkpoint"), "spec.checkpoint", problems)
-    ckpt_volume = _volume(ckpt["volume"], "spec.checkpoint.volume", problems) if "volume" in ckpt else {"emptyDir": {}}
+    ckpt_volume = _checkpoint_volume(ckpt, problems)
     if source and ckpt.get("resumeFrom"):
         problems.append("spec.checkpoint.resumeFrom and spec.from: choose one (resume continues a run, from starts "
                         "a new one from a finished job's weights)")
-    ckpt_path = _relative_path(ckpt.get("path"), "spec.checkpoint.path", problems) or str(meta.get("name", "job"))
+    ckpt_path = (_relative_path(ckpt.get("path"), "spec.checkpoint.path", problems)
+                 or default_checkpoint_path(meta))
     resume_from = _relative_path(ckpt.get("resumeFrom"), "spec.checkpoint.resumeFrom", problems)
+    ckpt_keep = _int(ckpt.get("keep"), "spec.checkpoint.keep", problems, minimum=0, maximum=10000)
+    stop_grace = _int(ckpt.get("stopGracePeriodSeconds"), "spec.checkpoint.stopGracePeriodSeconds", problems,
+                      minimum=1, maximum=86400, default=DEFAULT_STOP_GRACE_SECONDS)
 
     chip = _enum(device.get("chip"), "spec.device.chip", ascend.CHIP_NAMES, problems, None)
     if chip is not None and device_type != "Ascend910":
@@ -398,6 +434,8 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
         checkpoint_volume=ckpt_volume,
         checkpoint_path=ckpt_path,
         resume_from=resume_from,
+        checkpoint_keep=ckpt_keep,
+        stop_grace_seconds=stop_grace or DEFAULT_STOP_GRACE_SECONDS,
         resources=resources,
         rank_table_version=str(rt_version),
         static_devices=static,
@@ -415,5 +453,5 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
         task=task,
         from_job=from_job,
         from_checkpoint=from_checkpoint,
-        checkpoint_volume_set="volume" in ckpt,
+        checkpoint_volume_set=any(key in ckpt for key in ("claimName", "hostPath", "volume")),
     )

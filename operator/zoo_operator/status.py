@@ -135,9 +135,10 @@ def compute(*, prev: Mapping[str, Any], state: JobState, decision: Decision, pod
         "observedGeneration": generation,
         "ranks": rank_counts(pods, replicas),
         "restarts": restarts,
+        "stoppedRestarts": state.stopped_restarts + (1 if decision.restart and decision.stopped else 0),
         "rankSummaries": rank_summaries(pods, lines, prev.get("rankSummaries") or []),
     }
-    for key in ("startTime", "completionTime", "restartTime", "progress", "result"):
+    for key in ("startTime", "completionTime", "restartTime", "progress", "result", "lastCheckpoint", "resumes"):
         if prev.get(key) is not None:
             out[key] = prev[key]
     if decision.phase == c.SUSPENDED or (state.phase == c.SUSPENDED and decision.phase != c.SUSPENDED):
@@ -192,3 +193,60 @@ def patch_for(prev: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]
 def is_transition(prev: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     """Whether the change is one that is written at once (phase, reason or restarts), bypassing the rate limit."""
     return any(prev.get(k) != new.get(k) for k in ("phase", "reason", "restarts"))
+
+
+# Resumes kept in status.resumes (the newest).
+MAX_RESUMES = 20
+
+
+def lost_steps(progress: Mapping[str, Any] | None, resumed_global_step: Any) -> int | None:
+    """Steps trained before a restart that are trained again: the last progress seen minus the resume point."""
+    p = progress or {}
+    epoch, step, per_epoch = p.get("epoch"), p.get("step"), p.get("stepsPerEpoch")
+    if not all(isinstance(v, int) for v in (epoch, step, per_epoch, resumed_global_step)):
+        return None
+    return max(0, (epoch - 1) * per_epoch + step - resumed_global_step)
+
+
+def with_checkpoints(out: dict[str, Any], prev: Mapping[str, Any], ckpt: Mapping[str, Any]) -> dict[str, Any]:
+    """status.lastCheckpoint and status.resumes from rank 0's folded checkpoint events (logparse.fold_checkpoints).
+
+    A resume is recorded once (keyed by its time and checkpoint), with the restart it belongs to and the steps
+    it lost against the progress recorded before it (`prev`)."""
+    last = ckpt.get("last")
+    if last and last.get("ts") is not None:
+        out["lastCheckpoint"] = {"epoch": last["epoch"], "step": last.get("step") or 0, "path": last["path"],
+                                 "time": format_time(last["ts"])}
+    resume = ckpt.get("resume")
+    if resume and resume.get("ts") is not None:
+        when = format_time(resume["ts"])
+        resumes = [dict(r) for r in out.get("resumes") or []]
+        if not any(r.get("time") == when and r.get("path") == resume["path"] for r in resumes):
+            record: dict[str, Any] = {"restart": int(out.get("restarts") or 0), "epoch": resume["epoch"],
+                                      "step": resume.get("step") or 0, "path": resume["path"], "time": when}
+            lost = lost_steps(prev.get("progress"), resume.get("global_step"))
+            if lost is not None:
+                record["lostSteps"] = lost
+            resumes.append(record)
+            out["resumes"] = resumes[-MAX_RESUMES:]
+    return out
+
+
+def checkpoint_notices(prev: Mapping[str, Any], new: Mapping[str, Any],
+                       invalid: Mapping[str, Sequence[Sequence[str]]]) -> list[tuple[str, str, str, str]]:
+    """(key, type, reason, message) of the Events checkpoints call for: a Normal one per resume new since
+    `prev`, a Warning per damaged checkpoint a rank skipped (`invalid`: pod -> [path, why] pairs). The caller
+    emits each key once."""
+    out = []
+    before = prev.get("resumes") or []
+    for r in new.get("resumes") or []:
+        if r in before:
+            continue
+        lost = f", {r['lostSteps']} steps trained again" if "lostSteps" in r else ""
+        out.append((f"resume:{r.get('time')}:{r.get('path')}", "Normal", c.REASON_TRAINING_RESUMED,
+                    f"training resumed from {r.get('path')} (epoch {r.get('epoch')} step {r.get('step')}){lost}"))
+    for pod, pairs in invalid.items():
+        for path, why in pairs:
+            out.append((f"invalid:{pod}:{path}", "Warning", c.REASON_CHECKPOINT_INVALID,
+                        f"{pod}: skipped checkpoint {path}: {why}; resumed from the previous complete one"))
+    return out

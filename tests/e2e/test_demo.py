@@ -32,8 +32,9 @@ def test_demo_job_trains_and_reports_progress_and_accuracy(e2e: E2E) -> None:
     assert 0.3 <= result["top1"] <= 1.0, result
     assert result["top1"] <= result["top5"] <= 1.0
     assert result["metrics"]["top_1_accuracy"] == pytest.approx(result["top1"], abs=1e-4)
-    # In the user's terms (issue 13): relative to the checkpoint volume, one copy (rank 0's), with its epoch.
-    assert result["checkpoint"].startswith(f"{JOB}/") and "rank_" not in result["checkpoint"]
+    # In the user's terms (issue 13): relative to the checkpoint volume, in the job's own directory
+    # <namespace>/<name>-<uid[:8]> (issue 15), one copy (rank 0's), with its epoch.
+    assert result["checkpoint"].startswith(f"{e2e.namespace}/{JOB}-") and "rank_" not in result["checkpoint"]
     assert result["best"]["metrics"]["top_1_accuracy"] == pytest.approx(result["top1"], abs=1e-4)
     progress = status["progress"]
     assert progress["epoch"] == progress["epochs"] == 4 and progress["step"] == progress["stepsPerEpoch"] == 22

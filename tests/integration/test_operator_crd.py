@@ -65,3 +65,20 @@ def test_dataset_fields_are_checked(ztj_crd: Any, namespace: str, field: str, va
     out = apply(ztj_crd, namespace, body, check=False)
     assert out.returncode != 0 and message in out.stderr
     assert f"spec.dataset.{field}" in out.stderr
+
+
+@pytest.mark.parametrize(("checkpoint", "message"), [
+    ({"claimName": "ckpt", "hostPath": "/var/zoo"}, "set at most one of claimName, hostPath and volume"),
+    ({"hostPath": "/var/zoo", "volume": {"emptyDir": {}}}, "set at most one of claimName, hostPath and volume"),
+    ({"hostPath": "var/zoo"}, "spec.checkpoint.hostPath"),
+    ({"claimName": "ckpt", "keep": -1}, "spec.checkpoint.keep"),
+    ({"claimName": "ckpt", "stopGracePeriodSeconds": 0}, "spec.checkpoint.stopGracePeriodSeconds"),
+])
+def test_checkpoint_storage_is_checked(ztj_crd: Any, namespace: str, checkpoint: dict[str, Any],
+                                       message: str) -> None:
+    out = apply(ztj_crd, namespace, cpu_job("ckpt", checkpoint=checkpoint), check=False)
+    assert out.returncode != 0 and message in out.stderr, out.stderr
+    good = cpu_job("ckpt-ok", checkpoint={"claimName": "ckpt", "keep": 3, "stopGracePeriodSeconds": 300})
+    apply(ztj_crd, namespace, good)
+    stored = get(ztj_crd, namespace, "ztj", "ckpt-ok")
+    assert stored is not None and stored["spec"]["checkpoint"]["claimName"] == "ckpt"

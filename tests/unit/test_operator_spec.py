@@ -28,7 +28,7 @@ def test_cpu_defaults() -> None:
     assert js.resource_name is None
     assert js.pod_count == 3  # two workers and the scheduler
     assert js.backoff_limit == 3 and js.clean_pod_policy == "Running" and js.scheduling_timeout_seconds == 600
-    assert js.checkpoint_volume == {"emptyDir": {}} and js.checkpoint_path == "demo"
+    assert js.checkpoint_volume == {"emptyDir": {}} and js.checkpoint_path == "ns1/demo-uid-1"
 
 
 def test_ascend_defaults() -> None:

@@ -147,7 +147,7 @@ def test_command_and_hyperparameters() -> None:
     assert cmd[cmd.index("--data-dir") + 1] == "/zoo/data/train"
     assert cmd[cmd.index("--eval-dir") + 1] == "/zoo/data/val"
     assert cmd[cmd.index("--num-classes") + 1] == "10"
-    assert cmd[cmd.index("--output-dir") + 1] == "/zoo/checkpoint/demo"
+    assert cmd[cmd.index("--output-dir") + 1] == "/zoo/checkpoint/ns1/demo-uid-1"
     assert cmd[cmd.index("--device") + 1] == "CPU"
     sets = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--set"]
     assert sets == ["epochs=2", "lr_max=0.5", "lr_mode=cosine"]

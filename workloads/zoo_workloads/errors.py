@@ -14,6 +14,9 @@ EXIT_UNEXPECTED = 1
 EXIT_CONFIG = 64
 EXIT_DATASET_MISSING = 66
 EXIT_RETRYABLE = 75
+# A graceful stop (SIGTERM from a deletion, suspend, preemption or eviction): a checkpoint was written at a step
+# boundary first. Retryable, and the operator does not count it against backoffLimit (docs/contracts.md).
+EXIT_STOPPED = 79
 
 # Substrings of MindSpore's (lower-cased) error messages when a peer dies or a collective times out.
 _PEER_LOST_MARKERS = (
@@ -75,6 +78,14 @@ class RankTableTimeout(ZooError):
 
     exit_code = EXIT_RETRYABLE
     reason = "RankTableTimeout"
+    retryable = True
+
+
+class Stopped(ZooError):
+    """Training stopped on SIGTERM after writing a checkpoint; a restart resumes from it."""
+
+    exit_code = EXIT_STOPPED
+    reason = "Stopped"
     retryable = True
 
 

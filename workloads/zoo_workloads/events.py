@@ -18,7 +18,7 @@ from zoo_workloads.errors import Failure
 
 DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 TERMINATION_LIMIT = 4096
-EVENTS = ("start", "step", "epoch", "eval", "checkpoint", "done")
+EVENTS = ("start", "step", "epoch", "eval", "checkpoint", "done", "resume", "checkpoint_invalid")
 
 
 def _clean(value: Any) -> Any:

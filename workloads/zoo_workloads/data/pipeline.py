@@ -37,26 +37,33 @@ class DataSpec:
     classes: list[str]
     steps: int  # batches per epoch on this rank
     sampler: ShardSampler | None = None  # set its epoch when resuming, so the shuffle order continues
+    batch_size: int = 1  # samples per batch on this rank (training: every batch is full)
 
 
 class ShardSampler(ds.Sampler):
     """Per-epoch shuffled, sharded (and optionally repeated) indices; see sampling.shard_indices."""
 
-    def __init__(self, size: int, num_shards: int, shard_id: int, shuffle: bool, seed: int, repeats: int) -> None:
+    def __init__(self, size: int, num_shards: int, shard_id: int, shuffle: bool, seed: int, repeats: int,
+                 window: tuple[int, int] | None = None, epoch: int = 0) -> None:
         self.size, self.num_shards, self.shard_id = size, num_shards, shard_id
         self.shuffle, self.seed, self.repeats = shuffle, seed, repeats
-        self.epoch = 0
+        self.epoch = epoch
+        # Samples [skip, end) of each epoch's order only: the rest of an epoch that a resumed run had begun.
+        self.window = window
         super().__init__()  # reads len(self), so the fields come first
 
     def __iter__(self):
         order = shard_indices(self.size, self.num_shards, self.shard_id, shuffle=self.shuffle, seed=self.seed,
                               epoch=self.epoch, repeats=self.repeats)
         self.epoch += 1
+        if self.window is not None:
+            order = order[self.window[0]:self.window[1]]
         return iter(order)
 
     def __len__(self) -> int:
-        return len(shard_indices(self.size, self.num_shards, self.shard_id, shuffle=False, seed=0, epoch=0,
+        full = len(shard_indices(self.size, self.num_shards, self.shard_id, shuffle=False, seed=0, epoch=0,
                                  repeats=self.repeats))
+        return full if self.window is None else max(0, min(self.window[1], full) - self.window[0])
 
 
 class _EncodedImages:
@@ -79,7 +86,11 @@ def image_transforms(params: dict[str, Any], training: bool) -> list:
     if not training:
         return [V.Decode(), V.Resize(round(size * 256 / 224)), V.CenterCrop(size),
                 V.Normalize(IMAGENET_MEAN, IMAGENET_STD), V.HWC2CHW()]
-    ops: list = [V.Decode(), V.RandomResizedCrop(size, scale=(float(params.get("crop_min_scale", 0.08)), 1.0))]
+    min_scale = float(params.get("crop_min_scale", 0.08))
+    if min_scale >= 1.0:  # the whole image: no random crop (RandomResizedCrop would still jitter the aspect ratio)
+        ops: list = [V.Decode(), V.Resize(size), V.CenterCrop(size)]
+    else:
+        ops = [V.Decode(), V.RandomResizedCrop(size, scale=(min_scale, 1.0))]
     if params.get("random_flip", True):
         ops.append(V.RandomHorizontalFlip(0.5))
     if params.get("autoaugment"):
@@ -100,12 +111,14 @@ def image_dataset(
     rank: int = 0,
     rank_size: int = 1,
     classes: list[str] | None = None,
+    window: tuple[int, int] | None = None,
+    epoch: int = 0,
 ) -> DataSpec:
     """An ImageFolder pipeline (ImageNet train/val, RP2K all/train, all/test), batched and sharded."""
     names = classes if classes is not None else layouts.list_classes(root)
     samples = layouts.scan_image_folder(root, names)
     repeats = int(params.get("repeated_augment", 1)) if training else 1
-    sampler = ShardSampler(len(samples), rank_size, rank, training, int(params["seed"]), repeats)
+    sampler = ShardSampler(len(samples), rank_size, rank, training, int(params["seed"]), repeats, window, epoch)
     data = ds.GeneratorDataset(_EncodedImages(samples), ["image", "label"], sampler=sampler,
                                python_multiprocessing=False)
     workers = int(params.get("num_parallel_workers", 2))
@@ -126,7 +139,7 @@ def _batch(data: ds.Dataset, count: int, params: dict[str, Any], training: bool)
     if training and 0 < limit < steps:
         data = data.take(limit)
         steps = limit
-    return DataSpec(data, count, [], steps)
+    return DataSpec(data, count, [], steps, batch_size=batch)
 
 
 class _Clips:
@@ -166,13 +179,14 @@ class _Clips:
 
 
 def video_dataset(
-    root: str | Path, params: dict[str, Any], *, training: bool, rank: int = 0, rank_size: int = 1
+    root: str | Path, params: dict[str, Any], *, training: bool, rank: int = 0, rank_size: int = 1,
+    window: tuple[int, int] | None = None, epoch: int = 0,
 ) -> DataSpec:
     """A clip pipeline over frame folders and their split json; eval rows carry the video index."""
     split = layouts.find_split_json(root)
     labels, videos = layouts.load_videos(root, split, "training" if training else "validation")
     source = _Clips(videos, params, training)
-    sampler = ShardSampler(len(source), rank_size, rank, training, int(params["seed"]), 1)
+    sampler = ShardSampler(len(source), rank_size, rank, training, int(params["seed"]), 1, window, epoch)
     data = ds.GeneratorDataset(source, ["image", "label", "video"], sampler=sampler, python_multiprocessing=False)
     if training:
         data = data.project(["image", "label"])
@@ -190,10 +204,15 @@ def build(
     rank: int = 0,
     rank_size: int = 1,
     classes: list[str] | None = None,
+    window: tuple[int, int] | None = None,
+    epoch: int = 0,
 ) -> DataSpec:
-    """The pipeline for a model's input kind ("image" or "video")."""
+    """The pipeline for a model's input kind ("image" or "video"). `window` and `epoch` build the rest of one
+    epoch for a run resumed mid-epoch: samples [skip, end) of that epoch's order."""
     if input_kind == "video":
-        return video_dataset(root, params, training=training, rank=rank, rank_size=rank_size)
-    spec = image_dataset(root, params, training=training, rank=rank, rank_size=rank_size, classes=classes)
+        return video_dataset(root, params, training=training, rank=rank, rank_size=rank_size, window=window,
+                             epoch=epoch)
+    spec = image_dataset(root, params, training=training, rank=rank, rank_size=rank_size, classes=classes,
+                         window=window, epoch=epoch)
     spec.classes = classes if classes is not None else layouts.list_classes(root)
     return spec

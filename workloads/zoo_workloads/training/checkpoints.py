@@ -1,31 +1,77 @@
-"""Checkpoint files: names, retention of the last K, the best one, and resuming.
+"""Checkpoint files: durable atomic writes, a manifest that proves a file complete, retention, and resuming.
 
-Files are <dir>/<model>-<epoch>.ckpt and <dir>/<model>-best.ckpt; each carries `epoch` and `best_top1` so a
-resumed run continues where it stopped. The train network is saved whole (weights, optimizer moments, step).
+Files are <dir>/<model>-<epoch>.ckpt (written at the end of an epoch), <dir>/<model>-<epoch>_<step>.ckpt
+(written mid-epoch by a graceful stop; MindSpore's ModelCheckpoint names its files `prefix-epoch_step.ckpt` the
+same way) and <dir>/<model>-best.ckpt. The train network is saved whole: weights, optimizer moments, the
+optimizer's global_step (which indexes the per-step learning rates, so the schedule continues where it stopped)
+and any loss-scale parameter.
+
+A write goes to a hidden temporary name, is fsynced, renamed into place and the directory fsynced; only then is
+the manifest `<file>.manifest.json` (epoch, step, global_step, size, sha256, time) written the same way. A
+checkpoint without a manifest, or whose size or sha256 disagrees with it, is incomplete and never loaded by the
+automatic resume, which falls back to the previous complete one. The file helpers here are pure Python (MindSpore
+is imported only by save/load/restore), so they are unit-tested without it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
-import mindspore as ms
-from mindspore import nn
-
 from zoo_workloads.errors import ConfigError
 
-_EPOCH_FILE = re.compile(r"^(?P<model>.+)-(?P<epoch>\d+)\.ckpt$")
+_CKPT_FILE = re.compile(r"^(?P<model>.+)-(?P<epoch>\d+)(?:_(?P<step>\d+))?\.ckpt$")
+MANIFEST_SUFFIX = ".manifest.json"
+PARTIAL_MARK = ".partial"
+MANIFEST_VERSION = 1
+_HASH_CHUNK = 1 << 20
 
 
 def epoch_path(directory: Path, model: str, epoch: int) -> Path:
-    """Path of the checkpoint of an epoch."""
+    """Path of the checkpoint written at the end of an epoch."""
     return directory / f"{model}-{epoch}.ckpt"
+
+
+def step_path(directory: Path, model: str, epoch: int, step: int) -> Path:
+    """Path of a checkpoint written after `step` steps of `epoch` (a graceful stop mid-epoch)."""
+    return directory / f"{model}-{epoch}_{step}.ckpt"
 
 
 def best_path(directory: Path, model: str) -> Path:
     """Path of the best checkpoint (highest eval top-1)."""
     return directory / f"{model}-best.ckpt"
+
+
+def manifest_path(path: Path) -> Path:
+    """The manifest that marks checkpoint `path` complete."""
+    return path.with_name(path.name + MANIFEST_SUFFIX)
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class Position:
+    """Where training stands: `epoch` (1-based) and the steps done within it; ordered by global_step."""
+
+    global_step: int
+    epoch: int
+    step: int
+    steps_per_epoch: int
+
+    @property
+    def epoch_done(self) -> bool:
+        """Whether the epoch was finished (the checkpoint of an epoch's end)."""
+        return self.step >= self.steps_per_epoch
+
+    def resume_point(self) -> tuple[int, int]:
+        """(epochs fully done, steps to skip in the next epoch) for continuing after this position."""
+        if self.epoch_done:
+            return self.epoch, 0
+        return self.epoch - 1, self.step
 
 
 def stale_epochs(epochs: list[int], keep: int) -> list[int]:
@@ -35,33 +81,188 @@ def stale_epochs(epochs: list[int], keep: int) -> list[int]:
     return sorted(epochs)[:-keep] if len(epochs) > keep else []
 
 
-def saved_epochs(directory: Path, model: str) -> list[int]:
-    """Epochs that have a checkpoint of this model in directory."""
-    found = []
+def parse_name(name: str, model: str) -> tuple[int, int | None] | None:
+    """(epoch, step or None for an epoch's end) of a checkpoint file name of `model`, else None."""
+    match = _CKPT_FILE.match(name)
+    if not match or match["model"] != model:
+        return None
+    return int(match["epoch"]), (int(match["step"]) if match["step"] is not None else None)
+
+
+def saved_files(directory: Path, model: str) -> list[Path]:
+    """Epoch and mid-epoch checkpoint files of `model` in directory, oldest first (by epoch, then step)."""
+    found: list[tuple[int, float, Path]] = []
     for item in directory.glob(f"{model}-*.ckpt"):
-        match = _EPOCH_FILE.match(item.name)
-        if match and match["model"] == model:
-            found.append(int(match["epoch"]))
-    return sorted(found)
+        parsed = parse_name(item.name, model)
+        if parsed is not None:
+            epoch, step = parsed
+            found.append((epoch, float("inf") if step is None else step, item))
+    return [path for _, _, path in sorted(found)]
 
 
-def save(cell: nn.Cell, path: Path, epoch: int, best_top1: float) -> None:
-    """Save a cell's parameters with the epoch and best accuracy so far."""
-    ms.save_checkpoint(cell, str(path), append_dict={"epoch": epoch, "best_top1": float(best_top1)})
+def saved_epochs(directory: Path, model: str) -> list[int]:
+    """Epochs that have an end-of-epoch checkpoint of this model in directory."""
+    return sorted(e for e, s in (parse_name(p.name, model) for p in saved_files(directory, model)) if s is None)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return  # some filesystems do not allow opening a directory; the rename is still atomic
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_HASH_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def partial_path(path: Path) -> Path:
+    """The hidden temporary name a checkpoint is written under before its rename (ends in .ckpt, as MindSpore
+    appends that suffix to any other name)."""
+    return path.with_name(f".{path.stem}{PARTIAL_MARK}.ckpt")
+
+
+def commit(partial: Path, path: Path, position: Position, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Make a fully written `partial` file the checkpoint `path`: fsync, rename, fsync the directory, then write
+    its manifest (atomically too). Returns the manifest."""
+    _fsync_file(partial)
+    manifest = {"version": MANIFEST_VERSION, "file": path.name, "epoch": position.epoch, "step": position.step,
+                "steps_per_epoch": position.steps_per_epoch, "global_step": position.global_step,
+                "size": partial.stat().st_size, "sha256": sha256_of(partial), "time": round(time.time(), 3),
+                **(extra or {})}
+    manifest_path(path).unlink(missing_ok=True)  # an old manifest must never vouch for the new file
+    os.replace(partial, path)
+    _fsync_dir(path.parent)
+    target = manifest_path(path)
+    tmp = target.with_name(f".{target.name}{PARTIAL_MARK}")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(manifest, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, target)
+    _fsync_dir(path.parent)
+    return manifest
+
+
+def read_manifest(path: Path) -> dict[str, Any] | None:
+    """The manifest of checkpoint `path`, or None when it is missing or unreadable."""
+    try:
+        data = json.loads(manifest_path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def verify(path: Path, *, full: bool = True) -> str | None:
+    """Why checkpoint `path` is not complete (None when it is): no manifest, another file's manifest, a size
+    or (with `full`) sha256 mismatch."""
+    manifest = read_manifest(path)
+    if manifest is None:
+        return "no manifest (the write did not finish)"
+    if manifest.get("file") != path.name:
+        return f"manifest names {manifest.get('file')!r}"
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        return f"unreadable: {err.strerror}"
+    if size != manifest.get("size"):
+        return f"size {size} bytes, manifest says {manifest.get('size')}"
+    if full and sha256_of(path) != manifest.get("sha256"):
+        return "sha256 does not match the manifest (corrupted)"
+    return None
+
+
+def position_of(manifest: dict[str, Any]) -> Position:
+    """The training position a manifest records."""
+    return Position(int(manifest["global_step"]), int(manifest["epoch"]), int(manifest["step"]),
+                    int(manifest["steps_per_epoch"]))
+
+
+@dataclasses.dataclass(frozen=True)
+class Found:
+    """The outcome of looking for a checkpoint to resume from."""
+
+    path: Path | None
+    manifest: dict[str, Any] | None
+    skipped: tuple[tuple[Path, str], ...] = ()  # (file, why) of newer checkpoints that were not usable
+
+
+def _complete_elsewhere(name: str, peers: list[Path]) -> bool:
+    return all(read_manifest(peer / name) is not None for peer in peers)
+
+
+def newest_complete(directory: Path, model: str, peers: list[Path] | None = None) -> Found:
+    """The newest verified checkpoint of `model` in directory (the epoch and mid-epoch files, never -best).
+
+    `peers` are the directories of the other ranks that this rank can see: a checkpoint counts only when every
+    one of them has a manifest for the same file name, so all ranks resume from the same position. Newer files
+    that fail verification are reported in `skipped`, newest first.
+    """
+    skipped: list[tuple[Path, str]] = []
+    if not directory.is_dir():
+        return Found(None, None)
+    for path in reversed(saved_files(directory, model)):
+        why = verify(path)
+        if why is None and peers and not _complete_elsewhere(path.name, peers):
+            why = "not completed by every rank"
+        if why is None:
+            manifest = read_manifest(path)
+            if manifest is not None:
+                return Found(path, manifest, tuple(skipped))
+            why = "manifest vanished"
+        skipped.append((path, why))
+    return Found(None, None, tuple(skipped))
 
 
 def prune(directory: Path, model: str, keep: int) -> list[Path]:
-    """Delete all but the last `keep` epoch checkpoints; returns the deleted paths."""
+    """Delete all but the last `keep` checkpoints (epoch and mid-epoch files, with their manifests) and any
+    leftover partial writes; returns the deleted checkpoint paths. keep 0 keeps all."""
     removed = []
-    for epoch in stale_epochs(saved_epochs(directory, model), keep):
-        path = epoch_path(directory, model, epoch)
+    files = saved_files(directory, model)
+    stale = files[:-keep] if 0 < keep < len(files) else []
+    for path in stale:
+        manifest_path(path).unlink(missing_ok=True)  # manifest first: a file without one is never trusted
         path.unlink(missing_ok=True)
         removed.append(path)
+    for leftover in directory.glob(f".*{PARTIAL_MARK}*"):
+        leftover.unlink(missing_ok=True)
     return removed
+
+
+def save(cell: Any, path: Path, position: Position, best_top1: float) -> dict[str, Any]:
+    """Save a cell's parameters with its position and best accuracy, atomically; returns the manifest."""
+    import mindspore as ms
+
+    partial = partial_path(path)
+    partial.unlink(missing_ok=True)
+    ms.save_checkpoint(cell, str(partial), append_dict={"epoch": position.epoch, "step": position.step,
+                                                         "best_top1": float(best_top1)})
+    return commit(partial, path, position)
 
 
 def load(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint; ConfigError (a permanent failure) when it does not exist or is unreadable."""
+    import mindspore as ms
+
     if not Path(path).is_file():
         raise ConfigError(f"checkpoint {path} does not exist")
     try:
@@ -70,11 +271,14 @@ def load(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"checkpoint {path}: cannot load: {' '.join(str(err).split())[:300]}") from err
 
 
-def restore(cell: nn.Cell, path: str | Path) -> tuple[int, float]:
+def restore(cell: Any, path: str | Path) -> tuple[int, float]:
     """Load a checkpoint into cell (extra entries are ignored); returns (epoch, best_top1) stored in it."""
+    import mindspore as ms
+
     data = load(path)
     epoch = int(data.pop("epoch").asnumpy()) if "epoch" in data else 0
     best = float(data.pop("best_top1").asnumpy()) if "best_top1" in data else 0.0
+    data.pop("step", None)
     for schedule in ("learning_rate", "damping"):
         data.pop(schedule, None)  # recomputed from the config; global_step indexes into the new one
     missing, _ = ms.load_param_into_net(cell, data, strict_load=False)

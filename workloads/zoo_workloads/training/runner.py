@@ -7,6 +7,7 @@ and what it computes in the pure modules next to it (lr, metrics, checkpoints' r
 from __future__ import annotations
 
 import os
+import signal
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,7 +20,7 @@ from mindspore.train import Callback, FixedLossScaleManager, Model
 
 from zoo_workloads import config
 from zoo_workloads.data import pipeline
-from zoo_workloads.errors import ConfigError
+from zoo_workloads.errors import ConfigError, Stopped
 from zoo_workloads.events import EventLog, format_result_line, format_step_line
 from zoo_workloads.models import create_model, model_kwargs, model_spec
 from zoo_workloads.training import ascend_check, checkpoints, distributed, lr, metrics, optim, results
@@ -94,18 +95,42 @@ def evaluate(net: nn.Cell, spec: pipeline.DataSpec, input_kind: str,
     return metrics.image_metrics(all_logits, all_labels)
 
 
+class StopRequest:
+    """SIGTERM (a deletion, suspend, preemption or eviction) sets a flag; training checks it at every step
+    boundary, writes a checkpoint and exits with EXIT_STOPPED within the pod's termination grace period."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.signal: int | None = None
+
+    def request(self, signum: int = signal.SIGTERM, _frame: Any = None) -> None:
+        """Ask training to stop at the next step boundary (the signal handler)."""
+        self.requested, self.signal = True, signum
+
+    def install(self) -> None:
+        """Handle SIGTERM (only possible from the main thread; elsewhere the default action stays)."""
+        try:
+            signal.signal(signal.SIGTERM, self.request)
+        except ValueError:
+            pass
+
+
 class ZooCallback(Callback):
     """Per-step and per-epoch log events, evaluation and checkpoints during Model.train."""
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: Run, skip_steps: int = 0) -> None:
         super().__init__()
         self.run = run
         self.step_start = self.epoch_start = time.time()
         self.losses: list[float] = []
+        # A run resumed mid-epoch starts its first epoch after `skip_steps` steps (the sampler skips them too).
+        self.skip_steps = skip_steps
+        self.step_in_epoch = 0
 
     def on_train_epoch_begin(self, run_context: Any) -> None:
         self.epoch_start = self.step_start = time.time()
         self.losses = []
+        self.step_in_epoch, self.skip_steps = self.skip_steps, 0
 
     def on_train_step_end(self, run_context: Any) -> None:
         cb = run_context.original_args()
@@ -115,7 +140,8 @@ class ZooCallback(Callback):
         now = time.time()
         r = self.run
         steps = r.train.steps
-        step = (cb.cur_step_num - 1) % steps + 1
+        self.step_in_epoch += 1
+        step = self.step_in_epoch
         ips = r.global_batch / max(now - self.step_start, 1e-9)
         self.step_start = now
         r.log.human(format_step_line(cb.cur_epoch_num, step, loss))
@@ -124,17 +150,23 @@ class ZooCallback(Callback):
         r.log.progress(step, steps, loss)
         if not np.isfinite(loss):
             raise FloatingPointError(f"loss became {loss} at epoch {cb.cur_epoch_num} step {step}")
+        if r.stop.requested and step < steps:  # at an epoch's end, on_train_epoch_end checkpoints and stops
+            r.stop_now(cb.cur_epoch_num, step, cb.train_network)
 
     def on_train_epoch_end(self, run_context: Any) -> None:
         cb = run_context.original_args()
         self.run.end_epoch(cb.cur_epoch_num, self.losses, time.time() - self.epoch_start, cb.train_network)
+        if self.run.stop.requested and cb.cur_epoch_num < int(self.run.p["epochs"]):
+            self.run.stop_now(cb.cur_epoch_num, self.run.train.steps, cb.train_network)
 
 
 class Run:
     """State of one run; `execute` does it all and returns the termination-message fields."""
 
-    def __init__(self, args: RunArgs, log: EventLog, rank: int, rank_size: int) -> None:
+    def __init__(self, args: RunArgs, log: EventLog, rank: int, rank_size: int,
+                 stop: StopRequest | None = None) -> None:
         self.args, self.log, self.rank, self.rank_size = args, log, rank, rank_size
+        self.stop = stop or StopRequest()
         self.p = args.params
         self.spec = model_spec(args.model)
         # One copy of the weights: data-parallel ranks hold the same weights after every all-reduced step, so
@@ -149,6 +181,7 @@ class Run:
         self.global_batch = int(self.p["batch_size"]) * rank_size
         self.best_top1, self.last_metrics, self.last_loss = -1.0, {}, float("nan")
         self.last_ckpt: str | None = None
+        self.last_ckpt_position: checkpoints.Position | None = None
 
     def build_data(self) -> None:
         """Train and eval pipelines (first, so a missing dataset fails before the model is built)."""
@@ -221,47 +254,126 @@ class Run:
             if better and self.last_metrics["top_1_accuracy"] > self.best_top1:
                 self.best_top1, improved = self.last_metrics["top_1_accuracy"], True
         every = int(p["save_checkpoint_epochs"])
-        if last or (every > 0 and epoch % every == 0):
-            path = checkpoints.epoch_path(self.ckpt_dir, self.args.model, epoch)
-            if self.writes:
-                checkpoints.save(train_net, path, epoch, self.best_top1)
-                checkpoints.prune(self.ckpt_dir, self.args.model, int(p["keep_checkpoint_max"]))
-            self.last_ckpt = str(path)
-            self._saved("last", epoch, path)
+        steps = self.train.steps
+        if last or self.stop.requested or (every > 0 and epoch % every == 0):
+            self.write_checkpoint(train_net, checkpoints.epoch_path(self.ckpt_dir, self.args.model, epoch),
+                                  epoch, steps)
         if improved:
             path = checkpoints.best_path(self.ckpt_dir, self.args.model)
-            if self.writes:
-                checkpoints.save(train_net, path, epoch, self.best_top1)
-            self._saved("best", epoch, path)
+            manifest = (checkpoints.save(train_net, path, self.position(epoch, steps), self.best_top1)
+                        if self.writes else {})
+            self._saved("best", epoch, path, step=steps, time=manifest.get("time"))
 
-    def _saved(self, kind: str, epoch: int, path: Path) -> None:
+    def _saved(self, kind: str, epoch: int, path: Path, **extra: Any) -> None:
         """Pair a checkpoint with its epoch's metrics; the `checkpoint` event and result.json say so."""
         record = self.ledger.checkpointed(kind, epoch, str(path))
         if self.writes:  # other ranks know rank 0's files (for their own `done`) but did not write them
-            self.log.emit("checkpoint", epoch=epoch, path=str(path), kind=kind, metrics=record["metrics"])
+            self.log.emit("checkpoint", epoch=epoch, path=str(path), kind=kind, metrics=record["metrics"],
+                          best=kind == "best", **extra)
             results.write(self.ledger, self.ckpt_dir)
+
+    def position(self, epoch: int, step: int) -> checkpoints.Position:
+        """The training position after `step` steps of `epoch`."""
+        steps = self.train.steps
+        return checkpoints.Position((epoch - 1) * steps + step, epoch, step, steps)
+
+    def write_checkpoint(self, train_net: nn.Cell, path: Path, epoch: int, step: int) -> None:
+        """Save atomically (rank 0, or every rank with save_every_rank), keep-N retention, the checkpoint event."""
+        position = self.position(epoch, step)
+        manifest: dict[str, Any] = {}
+        if self.writes:
+            manifest = checkpoints.save(train_net, path, position, self.best_top1)
+            keep = int(self.p["keep_checkpoint_max"])
+            if keep == 1 and self.rank_size > 1:
+                keep = 2  # a rank killed mid-save lags one checkpoint behind: keep the one every rank has
+            checkpoints.prune(self.ckpt_dir, self.args.model, keep)
+        self.last_ckpt, self.last_ckpt_position = str(path), position
+        self._saved("last", epoch, path, step=step, global_step=position.global_step, time=manifest.get("time"))
+
+    def stop_now(self, epoch: int, step: int, train_net: nn.Cell) -> None:
+        """The graceful stop: checkpoint at this step boundary (unless this exact position is saved) and raise."""
+        position = self.position(epoch, step)
+        if self.last_ckpt_position != position:
+            path = (checkpoints.epoch_path(self.ckpt_dir, self.args.model, epoch) if step >= self.train.steps
+                    else checkpoints.step_path(self.ckpt_dir, self.args.model, epoch, step))
+            self.write_checkpoint(train_net, path, epoch, step)
+        raise Stopped(f"stopped by signal {self.stop.signal} at epoch {epoch} step {step}; checkpoint "
+                      f"{self.last_ckpt} written, a restart resumes from it")
+
+    def rest_of_epoch(self, done_epochs: int, skip: int) -> pipeline.DataSpec:
+        """The training pipeline of epoch done_epochs + 1 without its first `skip` steps."""
+        batch = self.train.batch_size
+        return pipeline.build(self.args.data_dir, self.p, self.spec.input_kind, training=True, rank=self.rank,
+                              rank_size=self.rank_size, classes=self.train.classes,
+                              window=(skip * batch, self.train.steps * batch), epoch=done_epochs)
+
+    def auto_resume(self) -> tuple[int, int]:
+        """Load the newest complete checkpoint of the run directory; (epochs done, steps to skip).
+
+        Rank 0 writes the one copy of the weights into the run directory, which every rank reads (the checkpoint
+        storage must then be shared by the ranks: a PVC, or a hostPath on one node); with save_every_rank each
+        rank has its own and a checkpoint counts only when every rank's copy is complete. Newer checkpoints that
+        fail verification are skipped (a `checkpoint_invalid` event each, which the operator turns into a Warning
+        Event); a `resume` event says where training continues.
+        """
+        out = Path(self.args.output_dir)
+        every_rank = self.ckpt_dir != out
+        peers = [out / f"rank_{r}" for r in range(self.rank_size) if r != self.rank] if every_rank else []
+        found = checkpoints.newest_complete(self.ckpt_dir, self.args.model, [d for d in peers if d.is_dir()])
+        for path, why in found.skipped:
+            self.log.human(f"warning: skipping checkpoint {path}: {why}")
+            self.log.emit("checkpoint_invalid", path=str(path), reason=why)
+        if found.path is None or found.manifest is None:
+            return 0, 0
+        position = checkpoints.position_of(found.manifest)
+        if position.steps_per_epoch != self.train.steps:
+            self.log.human(f"warning: {found.path} was written with {position.steps_per_epoch} steps per epoch, "
+                           f"this run has {self.train.steps}: resuming at the next epoch boundary")
+            position = checkpoints.Position(position.global_step, position.epoch, self.train.steps,
+                                            self.train.steps)
+        _, self.best_top1 = checkpoints.restore(self.model.train_network, found.path)
+        self.last_ckpt, self.last_ckpt_position = str(found.path), position
+        done, skip = position.resume_point()
+        # What the earlier attempts saved (best's epoch and metrics); epochs after `done` are redone.
+        self.ledger = results.read(self.ckpt_dir)
+        self.ledger.forget_after(done)
+        self.log.human(f"resumed from {found.path} at epoch {position.epoch} step {position.step}")
+        self.log.emit("resume", epoch=position.epoch, step=position.step, global_step=position.global_step,
+                      path=str(found.path), time=found.manifest.get("time"))
+        return done, skip
 
     def execute(self) -> dict[str, Any]:
         """Train (from a resumed epoch if asked) and return {metrics, checkpoint, epochs}."""
         self.build_data()
         self.build_model()
+        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         if self.writes:
-            self.ckpt_dir.mkdir(parents=True, exist_ok=True)
             config.save_resolved(self.p, self.args.model, self.ckpt_dir / results.CONFIG_FILE,
                                  run=self.run_record())
-        start = 0
+        # Automatic: the newest complete checkpoint in the output directory. An explicit one (--resume,
+        # spec.checkpoint.resumeFrom; it must exist) only starts a run that has none yet, so a restart of a job
+        # that began from it continues from its own newest checkpoint instead of going back.
+        start, skip = self.auto_resume()
         resume = self.args.resume or self.p.get("resume")
-        if resume:
+        if resume and self.last_ckpt is None:
             start, self.best_top1 = checkpoints.restore(self.model.train_network, resume)
             self.log.human(f"resumed from {resume} at epoch {start}")
             # What the earlier attempt saved (best's epoch and metrics); epochs after `start` are redone.
             self.ledger = results.read(self.ckpt_dir)
             self.ledger.forget_after(start)
-            if self.train.sampler is not None:
-                self.train.sampler.epoch = start
         epochs = int(self.p["epochs"])
         self.log.emit("start", model=self.args.model, rank_size=self.rank_size, epochs=epochs,
                       steps_per_epoch=self.train.steps, batch_size=int(self.p["batch_size"]), device=self.args.device)
+        if self.stop.requested:  # SIGTERM while loading data or the model: nothing new to save
+            raise Stopped(f"stopped by signal {self.stop.signal} before training began")
+        if skip and start < epochs:
+            # Resumed mid-epoch: first the rest of that epoch (its own pipeline: same order, done steps left out).
+            rest = self.rest_of_epoch(start, skip)
+            self.model.train(start + 1, rest.dataset, callbacks=[ZooCallback(self, skip)], dataset_sink_mode=False,
+                             initial_epoch=start)
+            start += 1
+        if self.train.sampler is not None:
+            self.train.sampler.epoch = start  # data order is seeded per epoch: a resumed epoch sees its own order
         if start < epochs:
             self.model.train(epochs, self.train.dataset, callbacks=[ZooCallback(self)], dataset_sink_mode=False,
                              initial_epoch=start)
@@ -304,4 +416,6 @@ def train(args: RunArgs, log_stream: Any = None) -> dict[str, Any]:
     rank, size = distributed.init(launch)
     ms.set_seed(int(args.params["seed"]))  # identical initial weights on every rank
     log = EventLog(rank, log_stream)
-    return Run(args, log, rank, size).execute()
+    stop = StopRequest()
+    stop.install()
+    return Run(args, log, rank, size, stop).execute()
