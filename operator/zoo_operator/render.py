@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import yaml
-
 from zoo_operator import conditions as c
 from zoo_operator import schema
 from zoo_operator.spec import DEFAULT_SCHED_PORT, JobSpec
+from zoo_workloads import config as model_config
 
 Obj = dict[str, Any]
 _DEVICE_FLAG = {"Ascend910": "Ascend", "GPU": "GPU", "CPU": "CPU"}
@@ -100,14 +99,9 @@ def pod_group(job: JobSpec) -> Obj:
 
 
 def set_value(value: Any) -> str:
-    """A hyperparameter as the `value` of `--set key=value` (read back as a YAML scalar with the same type)."""
-    if value is None or isinstance(value, (bool, list)):
-        return json.dumps(value)
-    if isinstance(value, (int, float)):
-        return repr(value)
-    text = str(value)
-    # Quote strings YAML would read as something else ("1e-3", "true", "null", "").
-    return text if text and yaml.safe_load(text) == text else json.dumps(text)
+    """A hyperparameter as the `value` of `--set key=value`: JSON that the workload reads back exactly
+    (zoo_workloads.config.encode_value / parse_value, the one encoding on both sides)."""
+    return model_config.encode_value(value)
 
 
 def command(job: JobSpec) -> list[str]:
