@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from zoo_operator import conditions as c
-from zoo_operator import kube, logparse, metrics, policy, ranktable, render, spec, status
+from zoo_operator import kube, limits, logparse, metrics, policy, ranktable, render, spec, status
 from zoo_operator.podview import PodView
 from zoo_operator.settings import Settings
 
@@ -156,6 +156,7 @@ async def _sync_rank_table(job: spec.JobSpec, pods: Sequence[PodView], mem: JobM
 
 async def _write_status(body: Mapping[str, Any], prev: Mapping[str, Any], new: dict[str, Any],
                         mem: JobMemory, settings: Settings, now: float, emit: EventSink) -> None:
+    new = limits.bound_status(new)  # issue 11: a status the apiserver always accepts, whatever logs and messages
     patch = status.patch_for(prev, new)
     if patch is None:
         return
