@@ -47,6 +47,12 @@ REASON_RESUMED = "JobResumed"
 REASON_POD_GROUP_CREATED = "PodGroupCreated"
 REASON_VOLCANO_MISSING = "VolcanoNotInstalled"
 REASON_TTL_EXPIRED = "TTLExpired"
+# Issue 11: spec changes and pods that cannot start.
+REASON_SPEC_CHANGED = "SpecChanged"
+REASON_SPEC_CHANGE_IGNORED = "SpecChangeIgnored"
+REASON_POD_LOST = "PodLost"
+REASON_POD_START_FAILED = "PodStartFailed"
+REASON_POLICY_DENIED = "PolicyDenied"
 
 # Exit codes (docs/contracts.md).
 EXIT_CONFIG_ERROR = 64
@@ -64,6 +70,8 @@ ROLE_WORKER = "worker"
 ROLE_SCHEDULER = "scheduler"
 # Which whole-gang attempt a pod belongs to: pods of an older attempt are deleted, never reused.
 ANNOTATION_ATTEMPT = "modelzoo.io/attempt"
+# Hash of the spec fields that define the gang (spec.gang_hash): a pod of another spec is never kept in the gang.
+ANNOTATION_SPEC_HASH = "modelzoo.io/spec-hash"
 ASCEND_ANNOTATION = "ascend.kubectl.kubernetes.io/ascend-910-configuration"
 VOLCANO_GROUP_ANNOTATION = "scheduling.k8s.io/group-name"
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"

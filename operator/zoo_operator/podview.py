@@ -51,6 +51,7 @@ class PodView:
     terminated_reason: str | None = None
     termination_message: str | None = None
     device_annotation: str | None = None
+    spec_hash: str = ""
 
     @property
     def terminated(self) -> bool:
@@ -117,4 +118,5 @@ def view(body: Mapping[str, Any]) -> PodView:
         terminated_reason=terminated_reason,
         termination_message=message,
         device_annotation=annotations.get(c.ASCEND_ANNOTATION),
+        spec_hash=str(annotations.get(c.ANNOTATION_SPEC_HASH) or ""),
     )

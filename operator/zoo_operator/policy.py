@@ -15,7 +15,7 @@ from typing import Any
 from zoo_operator import conditions as c
 from zoo_operator import logparse, render
 from zoo_operator.podview import PodView, parse_time
-from zoo_operator.spec import JobSpec
+from zoo_operator.spec import JobSpec, gang_hash
 
 # Longest piece of a rank's termination message quoted in status.message.
 MESSAGE_CHARS = 300
@@ -43,6 +43,7 @@ class JobState:
     start_time: float | None = None
     completion_time: float | None = None
     restart_time: float | None = None
+    observed_generation: int | None = None
 
 
 def state_from_status(status: Mapping[str, Any] | None) -> JobState:
@@ -57,6 +58,8 @@ def state_from_status(status: Mapping[str, Any] | None) -> JobState:
         start_time=parse_time(status.get("startTime")),
         completion_time=parse_time(status.get("completionTime")),
         restart_time=parse_time(status.get("restartTime")),
+        observed_generation=status.get("observedGeneration") if isinstance(status.get("observedGeneration"), int)
+        else None,
     )
 
 
@@ -71,6 +74,8 @@ class Decision:
     delete: tuple[str, ...] = ()
     restart: bool = False
     delete_job: bool = False
+    # Events to post besides the phase's own: (type Normal|Warning, reason, message).
+    events: tuple[tuple[str, str, str], ...] = ()
 
 
 def pods_to_clean(policy: str, pods: Sequence[PodView]) -> tuple[str, ...]:
@@ -99,8 +104,15 @@ def _describe_exit(pod: PodView) -> str:
 def _finished(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -> Decision:
     ttl = job.ttl_seconds_after_finished
     expired = ttl is not None and state.completion_time is not None and now >= state.completion_time + ttl
+    events: tuple[tuple[str, str, str], ...] = ()
+    seen = state.observed_generation
+    if seen is not None and job.generation > seen and state.reason != c.REASON_INVALID_SPEC:
+        # Issue 11: the spec of a finished job now disagrees with what ran; say so once (observedGeneration moves).
+        text = (f"spec changed (generation {seen} -> {job.generation}) after the job {str(state.phase).lower()}: "
+                "not acted on; create a new ZooTrainingJob to train again")
+        events = (("Warning", c.REASON_SPEC_CHANGE_IGNORED, text),)
     return Decision(str(state.phase), state.reason or "", state.message or "",
-                    delete=pods_to_clean(job.clean_pod_policy, pods), delete_job=expired)
+                    delete=pods_to_clean(job.clean_pod_policy, pods), delete_job=expired, events=events)
 
 
 def _timeouts(job: JobSpec, pods: Sequence[PodView], now: float) -> Decision | None:
@@ -123,6 +135,42 @@ def _timeouts(job: JobSpec, pods: Sequence[PodView], now: float) -> Decision | N
     return None
 
 
+def _spec_changed(job: JobSpec, state: JobState, live: Sequence[PodView]) -> Decision | None:
+    """Pods made from other gang-defining fields (spec.GANG_FIELDS): delete them all, then start the new spec.
+
+    A deliberate whole-gang restart with its own reason (SpecChanged, a Warning Event): it does not count against
+    backoffLimit. Pods without the annotation (made by an older operator) are left alone.
+    """
+    current = gang_hash(job)
+    stale = [p for p in live if p.spec_hash and p.spec_hash != current]
+    if not stale:
+        return None
+    seen = "" if state.observed_generation is None else f" (generation {state.observed_generation} -> " \
+        f"{job.generation})"
+    return Decision(c.RESTARTING, c.REASON_SPEC_CHANGED,
+                    f"spec changed{seen} while the gang ran: restarting all {len(live)} pods with the new spec "
+                    "(a running gang never gets a pod added or replaced)", delete=tuple(p.name for p in live))
+
+
+def _pod_lost(job: JobSpec, state: JobState, current: Sequence[PodView], wanted: Sequence[int | None],
+              live: Sequence[PodView]) -> Decision | None:
+    """A pod of a running gang that is gone (deleted by someone): the whole gang restarts, never one rank."""
+    if state.phase != c.RUNNING:
+        return None
+    present = {p.index if p.role == c.ROLE_WORKER else None for p in current}
+    missing = [i for i in wanted if i not in present]
+    if not missing:
+        return None
+    name = render.scheduler_name(job) if missing[0] is None else render.worker_name(job, missing[0])
+    detail = f"pod {name} of the running gang is gone (deleted or evicted)"
+    if state.restarts < job.backoff_limit:
+        return Decision(c.RESTARTING, c.REASON_POD_LOST,
+                        f"{detail}; restarting all ranks (restart {state.restarts + 1} of {job.backoff_limit})",
+                        delete=tuple(p.name for p in live), restart=True)
+    return Decision(c.FAILED, c.REASON_BACKOFF_LIMIT,
+                    f"{detail}; no restarts left (spec.runPolicy.backoffLimit={job.backoff_limit})")
+
+
 def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -> Decision:
     """The next step for a valid job."""
     if state.phase in c.FINISHED_PHASES:
@@ -133,6 +181,9 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
                         delete=tuple(p.name for p in live))
     attempt = state.restarts
     wanted: list[int | None] = ([None] if job.launch == "dynamic" else []) + list(range(job.replicas))
+    changed = _spec_changed(job, state, live)
+    if changed is not None:
+        return changed
     current = [p for p in live if p.attempt >= attempt and (p.role != c.ROLE_WORKER or p.index in wanted)]
     # Pods of an older attempt, and workers beyond spec.replicas, are never reused.
     extra = tuple(p.name for p in live if p not in current)
@@ -158,6 +209,9 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
     if deadline is not None and state.start_time is not None and now - state.start_time >= deadline:
         return Decision(c.FAILED, c.REASON_DEADLINE,
                         f"job ran longer than spec.runPolicy.activeDeadlineSeconds={deadline}")
+    lost = _pod_lost(job, state, ordered, wanted, live)
+    if lost is not None:
+        return lost
     timeout = _timeouts(job, ordered, now)
     if timeout is not None:
         return timeout

@@ -190,6 +190,8 @@ async def reconcile(body: Mapping[str, Any], pods: Sequence[PodView], settings: 
     if state.reason == c.REASON_INVALID_SPEC and prev.get("observedGeneration") != generation:
         state, prev = policy.JobState(), {}  # the spec was fixed: start over
     decision = policy.decide(job, state, pods, now)
+    for kind, reason, message in decision.events:  # issue 11: e.g. SpecChangeIgnored on a finished job
+        emit(kind, reason, message)
     if decision.delete_job:
         emit("Normal", c.REASON_TTL_EXPIRED, "spec.runPolicy.ttlSecondsAfterFinished passed: deleting the job")
         await kube.delete_job(job.namespace, job.name)

@@ -12,7 +12,7 @@ from typing import Any
 
 from zoo_operator import conditions as c
 from zoo_operator import schema
-from zoo_operator.spec import DEFAULT_SCHED_PORT, JobSpec
+from zoo_operator.spec import DEFAULT_SCHED_PORT, JobSpec, gang_hash
 from zoo_workloads import config as model_config
 
 Obj = dict[str, Any]
@@ -166,6 +166,28 @@ def _volumes(job: JobSpec) -> tuple[list[Obj], list[Obj]]:
     return volumes + [dict(v) for v in job.volumes], mounts + [dict(m) for m in job.volume_mounts]
 
 
+def pod_security_context(job: JobSpec) -> Obj:
+    """The pod's securityContext: Pod Security `restricted` (non-root, RuntimeDefault seccomp) with the
+    configured ids. Source of the rules: https://kubernetes.io/docs/concepts/security/pod-security-standards/"""
+    ctx: Obj = {"runAsUser": job.run_as_user, "runAsGroup": job.run_as_group,
+                "seccompProfile": {"type": "RuntimeDefault"}}
+    if job.run_as_user != 0:
+        ctx["runAsNonRoot"] = True
+    if job.fs_group:
+        ctx["fsGroup"] = job.fs_group
+    if job.supplemental_groups:
+        ctx["supplementalGroups"] = list(job.supplemental_groups)
+    return ctx
+
+
+def container_security_context(job: JobSpec) -> Obj:
+    """The worker container's securityContext: no privilege escalation, every capability dropped."""
+    ctx: Obj = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    if job.run_as_user != 0:
+        ctx["runAsNonRoot"] = True
+    return ctx
+
+
 def pod(job: JobSpec, index: int | None, attempt: int) -> Obj:
     """Worker pod `index` (or the scheduler pod when index is None) of whole-gang attempt `attempt`."""
     role = c.ROLE_SCHEDULER if index is None else c.ROLE_WORKER
@@ -173,7 +195,7 @@ def pod(job: JobSpec, index: int | None, attempt: int) -> Obj:
     extra_labels = {c.LABEL_ROLE: role}
     if index is not None:
         extra_labels[c.LABEL_RANK] = str(index)
-    annotations = {c.ANNOTATION_ATTEMPT: str(attempt)}
+    annotations = {c.ANNOTATION_ATTEMPT: str(attempt), c.ANNOTATION_SPEC_HASH: gang_hash(job)}
     if job.queue:
         extra_labels.update({c.KUEUE_QUEUE_LABEL: job.queue, c.KUEUE_GROUP_LABEL: job.name})
         annotations[c.KUEUE_GROUP_COUNT_ANNOTATION] = str(job.pod_count)
@@ -189,6 +211,7 @@ def pod(job: JobSpec, index: int | None, attempt: int) -> Obj:
         "volumeMounts": mounts,
         "terminationMessagePath": c.TERMINATION_LOG,
         "terminationMessagePolicy": "File",
+        "securityContext": container_security_context(job),
     }
     resources = _resources(job, with_device=index is not None)
     if resources:
@@ -198,6 +221,9 @@ def pod(job: JobSpec, index: int | None, attempt: int) -> Obj:
         "hostname": name,
         "subdomain": job.name,
         "enableServiceLinks": False,
+        # The workload never calls the API: no service-account token in its pods.
+        "automountServiceAccountToken": False,
+        "securityContext": pod_security_context(job),
         "containers": [container],
         "volumes": volumes,
     }

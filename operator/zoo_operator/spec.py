@@ -8,12 +8,14 @@ Errors are `InvalidSpec` with one line per problem, each starting with the field
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import ipaddress
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from zoo_operator import schema
+from zoo_operator import platform_policy, schema
 from zoo_operator.settings import Settings
 from zoo_workloads import config as model_config
 from zoo_workloads.config import quote
@@ -103,6 +105,11 @@ class JobSpec:
     env: list[dict[str, Any]]
     volumes: list[dict[str, Any]]
     volume_mounts: list[dict[str, Any]]
+    # The workload containers' ids (Settings.pod_*): non-root so pods pass Pod Security `restricted`.
+    run_as_user: int = 1000
+    run_as_group: int = 1000
+    fs_group: int = 1000
+    supplemental_groups: tuple[int, ...] = ()
 
     @property
     def pod_count(self) -> int:
@@ -248,6 +255,22 @@ def _static_devices(raw: Any, replicas: int, problems: list[str]) -> tuple[Stati
     return tuple(sorted(devices, key=lambda d: d.pod_index))
 
 
+# The JobSpec fields that define a running gang: a change to any of them is applied as a whole-gang restart, never
+# as a pod added to (or recreated into) the running gang. Run-policy fields (backoffLimit, deadlines, suspend...)
+# apply live.
+GANG_FIELDS = ("model", "image", "device_type", "resource_name", "per_node", "replicas", "launch", "dataset_volume",
+               "train_path", "eval_path", "num_classes", "hyperparameters", "checkpoint_volume", "checkpoint_path",
+               "resume_from", "resources", "rank_table_version", "static_devices", "node_selector", "tolerations",
+               "env", "volumes", "volume_mounts", "scheduler_name", "priority_class_name", "queue", "gang")
+
+
+def gang_hash(job: JobSpec) -> str:
+    """A short, stable hash of the gang-defining fields (pods carry it as an annotation)."""
+    fields = {name: getattr(job, name) for name in GANG_FIELDS}
+    text = json.dumps(fields, sort_keys=True, default=lambda o: dataclasses.asdict(o))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def is_ipv4(text: str) -> bool:
     """Whether text is a dotted-quad IPv4 address (what HCCL's rank table needs for device_ip)."""
     try:
@@ -359,6 +382,11 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
     priority = _str(sched.get("priorityClassName"), "spec.scheduling.priorityClassName", problems)
     name = str(meta.get("name") or "")
     _check_name(name, replicas, problems)
+    # The platform team's policy (chart values -> Settings.policy_*), checked before any pod exists.
+    problems += platform_policy.problems(
+        dataset_volume=dataset_volume, checkpoint_volume=ckpt_volume, volumes=pod_extras["volumes"],
+        volume_mounts=pod_extras["volume_mounts"], env=pod_extras["env"], tolerations=pod_extras["tolerations"],
+        priority_class_name=priority, settings=settings)
     if problems:
         raise InvalidSpec(problems)
     assert model is not None and device_type is not None and train_path is not None and num_classes is not None
@@ -391,4 +419,8 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
         priority_class_name=priority,
         **run,
         **pod_extras,
+        run_as_user=settings.pod_run_as_user,
+        run_as_group=settings.pod_run_as_group,
+        fs_group=settings.pod_fs_group,
+        supplemental_groups=settings.pod_supplemental_groups,
     )

@@ -164,3 +164,63 @@ def test_state_from_status_tolerates_garbage() -> None:
     assert policy.state_from_status({"restarts": "x", "startTime": 5}) == JobState()
     s = policy.state_from_status({"phase": "Running", "restarts": 2, "startTime": "2026-01-01T00:00:00Z"})
     assert s.restarts == 2 and s.start_time == 1767225600.0
+
+
+# Issue 11: spec changes and pods lost from a running gang.
+def hashed(js: spec.JobSpec, pods: list[PodView]) -> list[PodView]:
+    return [dataclasses.replace(p, spec_hash=spec.gang_hash(js)) for p in pods]
+
+
+def test_replicas_change_restarts_the_whole_gang_never_adds_a_pod() -> None:
+    old = parse(ascend_job(replicas=2))
+    new = parse(ascend_job(replicas=4))
+    d = policy.decide(new, JobState(c.RUNNING, observed_generation=1), hashed(old, workers(2)), NOW)
+    assert d.phase == c.RESTARTING and d.reason == c.REASON_SPEC_CHANGED
+    assert d.create == () and set(d.delete) == {"asc-worker-0", "asc-worker-1"}
+    assert not d.restart, "a deliberate spec change does not use up backoffLimit"
+    # Once the old pods are gone, the new gang is created whole.
+    after = policy.decide(new, JobState(c.RESTARTING, reason=c.REASON_SPEC_CHANGED), [], NOW)
+    assert after.create == (0, 1, 2, 3)
+
+
+def test_run_policy_changes_apply_live() -> None:
+    old = parse(ascend_job(replicas=2))
+    new = parse(ascend_job(replicas=2, runPolicy={"backoffLimit": 7, "activeDeadlineSeconds": 9999}))
+    assert spec.gang_hash(old) == spec.gang_hash(new)
+    d = policy.decide(new, JobState(c.RUNNING), hashed(old, workers(2)), NOW)
+    assert d.phase == c.RUNNING and d.delete == ()
+
+
+def test_hyperparameter_change_is_a_gang_change() -> None:
+    old = parse(ascend_job(replicas=2))
+    new = parse(ascend_job(replicas=2, hyperparameters={"epochs": 5}))
+    assert policy.decide(new, JobState(c.RUNNING), hashed(old, workers(2)), NOW).reason == c.REASON_SPEC_CHANGED
+
+
+def test_deleted_worker_of_running_gang_restarts_the_whole_gang() -> None:
+    pods = workers(2)[:1]  # worker 1 was deleted by someone
+    d = policy.decide(JOB, JobState(c.RUNNING), pods, NOW)
+    assert d.phase == c.RESTARTING and d.reason == c.REASON_POD_LOST and d.restart
+    assert d.create == () and d.delete == ("asc-worker-0",)
+    assert "asc-worker-1" in d.message and "restart 1 of 2" in d.message
+    terminating = [pods[0], dataclasses.replace(workers(2)[1], deleting=True)]
+    assert policy.decide(JOB, JobState(c.RUNNING), terminating, NOW).reason == c.REASON_POD_LOST
+    no_left = policy.decide(JOB, JobState(c.RUNNING, restarts=2), workers(2, attempt=2)[:1], NOW)
+    assert no_left.phase == c.FAILED and no_left.reason == c.REASON_BACKOFF_LIMIT
+
+
+def test_missing_pods_of_a_pending_gang_are_still_created() -> None:
+    assert policy.decide(JOB, JobState(c.PENDING), workers(1), NOW).create == (1,)
+
+
+def test_edit_of_a_finished_job_is_recorded_not_acted_on() -> None:
+    js = parse(ascend_job(replicas=2))
+    js = dataclasses.replace(js, generation=3)
+    done = JobState(c.SUCCEEDED, reason=c.REASON_SUCCEEDED, message="ok", completion_time=NOW - 5,
+                    observed_generation=2)
+    d = policy.decide(js, done, [], NOW)
+    assert d.phase == c.SUCCEEDED and d.create == () and not d.restart
+    assert [(k, r) for k, r, _ in d.events] == [("Warning", c.REASON_SPEC_CHANGE_IGNORED)]
+    assert "generation 2 -> 3" in d.events[0][2]
+    same = dataclasses.replace(done, observed_generation=3)
+    assert policy.decide(js, same, [], NOW).events == ()
