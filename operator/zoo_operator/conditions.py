@@ -52,6 +52,7 @@ REASON_SPEC_CHANGED = "SpecChanged"
 REASON_SPEC_CHANGE_IGNORED = "SpecChangeIgnored"
 REASON_POD_LOST = "PodLost"
 REASON_POD_START_FAILED = "PodStartFailed"
+REASON_POD_START_BLOCKED = "PodStartBlocked"
 REASON_POLICY_DENIED = "PolicyDenied"
 
 # Exit codes (docs/contracts.md).
@@ -86,3 +87,7 @@ TERMINATION_LOG = "/dev/termination-log"
 
 # Waiting reasons that mean the image will not arrive by itself.
 IMAGE_PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"})
+# Waiting reasons that say a container cannot be created as specified (a missing ConfigMap/Secret/key, a bad
+# command): reported at once, failed after schedulingTimeoutSeconds (they may heal, e.g. a Secret created late).
+START_PROBLEM_REASONS = frozenset({"CreateContainerConfigError", "CreateContainerError", "RunContainerError",
+                                   "PreCreateHookError", "PostStartHookError"})

@@ -9,6 +9,7 @@ whatever pods are missing.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -88,6 +89,48 @@ def pods_to_clean(policy: str, pods: Sequence[PodView]) -> tuple[str, ...]:
     return ()
 
 
+def in_user_terms(job: JobSpec, text: str) -> str:
+    """text with the pod's paths and volume names told in the user's terms: `/zoo/data/validation` becomes
+    `spec.dataset.evalPath: validation (/zoo/data/validation in the pod)`, `volume "zoo-data"` names
+    spec.dataset.volume."""
+    terms: dict[str, str] = {}
+    for field, root, value in (("spec.dataset.trainPath", c.DATA_DIR, job.train_path),
+                               ("spec.dataset.evalPath", c.DATA_DIR, job.eval_path),
+                               ("spec.checkpoint.resumeFrom", c.CHECKPOINT_DIR, job.resume_from),
+                               ("spec.checkpoint.path", c.CHECKPOINT_DIR, job.checkpoint_path)):
+        if value:
+            terms.setdefault(f"{root}/{value}", f"{field}: {value}")
+    volumes = {"zoo-data": "spec.dataset.volume", "zoo-checkpoint": "spec.checkpoint.volume"}
+    for name, field in volumes.items():
+        terms[f'volume "{name}"'] = f'volume "{name}" ({field})'
+        terms[f"volume {name}"] = f"volume {name} ({field})"
+    if not terms:
+        return text
+    keys = sorted(terms, key=len, reverse=True)
+    # A path matches whole (or as a prefix of a deeper path), never as part of a longer name.
+    pattern = re.compile("(" + "|".join(re.escape(k) for k in keys) + r")((?:/[^\s'\",;)]*)?)(?![\w.-])")
+
+    def swap(match: re.Match[str]) -> str:
+        key, rest = match.group(1), match.group(2)
+        if key.startswith("volume"):
+            return terms[key] + rest
+        inside = f" (+ {rest})" if rest else ""
+        return f"{terms[key]}{inside} ({key}{rest} in the pod)"
+
+    return pattern.sub(swap, text)
+
+
+def start_problem(pod: PodView) -> str | None:
+    """Why a scheduled pod's container cannot start (waiting reason and message, or the kubelet's Warning Event
+    folded into waiting_message), or None when it is just starting."""
+    if pod.terminated or pod.running or pod.node is None:
+        return None
+    reason = pod.waiting_reason or ""
+    if reason in c.START_PROBLEM_REASONS or reason in c.IMAGE_PULL_REASONS or pod.waiting_message:
+        return ": ".join(x for x in (reason, pod.waiting_message or "") if x)
+    return None
+
+
 def _describe_exit(pod: PodView) -> str:
     term = logparse.parse_termination(pod.termination_message)
     detail = ""
@@ -132,6 +175,11 @@ def _timeouts(job: JobSpec, pods: Sequence[PodView], now: float) -> Decision | N
             return Decision(c.FAILED, c.REASON_SCHEDULING_TIMEOUT,
                             f"pod {pod.name} not scheduled after {waited}s "
                             f"(spec.runPolicy.schedulingTimeoutSeconds={limit}): {why}")
+        # Scheduled but never started (a volume that cannot mount, a missing Secret, ContainerCreating forever).
+        why = start_problem(pod) or pod.waiting_reason or "ContainerCreating"
+        return Decision(c.FAILED, c.REASON_POD_START_FAILED,
+                        in_user_terms(job, f"pod {pod.name} did not start in {waited}s "
+                                           f"(spec.runPolicy.schedulingTimeoutSeconds={limit}): {why}"))
     return None
 
 
@@ -191,10 +239,11 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
 
     for pod in ordered:
         if pod.exit_code in c.PERMANENT_EXIT_CODES:
-            return Decision(c.FAILED, c.REASON_PERMANENT_ERROR, _describe_exit(pod) + " (permanent: not retried)")
+            return Decision(c.FAILED, c.REASON_PERMANENT_ERROR,
+                            in_user_terms(job, _describe_exit(pod)) + " (permanent: not retried)")
     failed = [p for p in ordered if p.failed]
     if failed:
-        detail = _describe_exit(failed[0])
+        detail = in_user_terms(job, _describe_exit(failed[0]))
         if attempt < job.backoff_limit:
             return Decision(c.RESTARTING, c.REASON_GANG_RESTART,
                             f"{detail}; restarting all ranks (restart {attempt + 1} of {job.backoff_limit})",
@@ -230,5 +279,13 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
     if len(up) == len(wanted):
         return Decision(c.RUNNING, c.REASON_ALL_RANKS_RUNNING, f"all {len(wanted)} pods running")
     waiting = len(wanted) - len(up)
-    return Decision(c.PENDING, c.REASON_PODS_PENDING, f"{waiting} of {len(wanted)} pods not running yet",
-                    create=create)
+    message = f"{waiting} of {len(wanted)} pods not running yet"
+    blocked = next(((p, why) for p in ordered if (why := start_problem(p))), None)
+    if blocked is not None:
+        # Issue 11: the reason a pod cannot start is in status at once, not only in the pod's own status.
+        pod, why = blocked
+        limit = job.scheduling_timeout_seconds
+        return Decision(c.PENDING, c.REASON_POD_START_BLOCKED,
+                        in_user_terms(job, f"{message}; pod {pod.name} cannot start: {why} (the job fails after "
+                                           f"spec.runPolicy.schedulingTimeoutSeconds={limit})"), create=create)
+    return Decision(c.PENDING, c.REASON_PODS_PENDING, message, create=create)

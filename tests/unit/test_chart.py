@@ -22,6 +22,7 @@ JOB_RULES = (
         for v in ("get", "list", "watch", "create", "delete", "patch")
     }
     | {(g, "events", v) for g in ("", "events.k8s.io") for v in ("create", "patch")}
+    | {("", "events", "list")}  # why a pod cannot start (FailedMount), issue 11
 )
 GANG_RULES = {
     ("scheduling.volcano.sh", "podgroups", v) for v in ("get", "list", "watch", "create", "delete", "patch")

@@ -126,9 +126,41 @@ def test_scheduling_timeout_and_image_pull() -> None:
                       waiting_message="image not found")
     d = policy.decide(js, JobState(c.PENDING), [pulling], NOW)
     assert d.phase == c.FAILED and d.reason == c.REASON_IMAGE_PULL and "image not found" in d.message
-    # Scheduled, and waiting for another reason (ContainerCreating): no timeout.
-    creating = dataclasses.replace(pulling, waiting_reason="ContainerCreating")
-    assert policy.decide(js, JobState(c.PENDING), [creating], NOW).phase == c.PENDING
+    # Scheduled, and ContainerCreating past the timeout (issue 11: nothing stuck forever): failed with the reason.
+    creating = dataclasses.replace(pulling, waiting_reason="ContainerCreating", waiting_message=None)
+    d = policy.decide(js, JobState(c.PENDING), [creating], NOW)
+    assert (d.phase, d.reason) == (c.FAILED, c.REASON_POD_START_FAILED) and "ContainerCreating" in d.message
+    assert policy.decide(js, JobState(c.PENDING), [dataclasses.replace(creating, created=NOW - 29)],
+                         NOW).phase == c.PENDING
+
+
+def test_a_pod_that_cannot_start_says_why_at_once_in_user_terms_then_fails() -> None:
+    js = parse(ascend_job(replicas=2, runPolicy={"schedulingTimeoutSeconds": 60},
+                          dataset={"volume": {"hostPath": {"path": "/data/imgnet", "type": "Directory"}},
+                                   "trainPath": "train", "evalPath": "validation", "numClasses": 10}))
+    mount = ('FailedMount: MountVolume.SetUp failed for volume "zoo-data" : hostPath /data/imgnet doesn\'t exist')
+    stuck = PodView(name="asc-worker-1", index=1, created=NOW - 20, node="n1", waiting_reason="ContainerCreating",
+                    waiting_message=mount)
+    d = policy.decide(js, JobState(c.PENDING), [workers(1)[0], stuck], NOW)
+    assert (d.phase, d.reason) == (c.PENDING, c.REASON_POD_START_BLOCKED)
+    assert 'volume "zoo-data" (spec.dataset.volume)' in d.message and "/data/imgnet doesn't exist" in d.message
+    assert "schedulingTimeoutSeconds=60" in d.message
+    late = policy.decide(js, JobState(c.PENDING), [workers(1)[0], dataclasses.replace(stuck, created=NOW - 61)], NOW)
+    assert (late.phase, late.reason) == (c.FAILED, c.REASON_POD_START_FAILED) and "hostPath" in late.message
+    secret = dataclasses.replace(stuck, waiting_reason="CreateContainerConfigError",
+                                 waiting_message='secret "db" not found')
+    d = policy.decide(js, JobState(c.PENDING), [workers(1)[0], secret], NOW)
+    assert d.reason == c.REASON_POD_START_BLOCKED and 'CreateContainerConfigError: secret "db" not found' in d.message
+
+
+def test_messages_name_what_the_user_wrote() -> None:
+    js = parse(ascend_job(replicas=1, dataset={"volume": {"emptyDir": {}}, "trainPath": "imagenet/train",
+                                               "evalPath": "validation", "numClasses": 10}))
+    dead = ended(workers(1)[0], 66, '{"status": "failed", "reason": "DatasetMissing", '
+                                    '"message": "/zoo/data/validation does not exist", "retryable": false}')
+    d = policy.decide(js, JobState(c.RUNNING), [dead], NOW)
+    assert "spec.dataset.evalPath: validation (/zoo/data/validation in the pod) does not exist" in d.message
+    assert policy.in_user_terms(js, "/zoo/data/imagenet/training") == "/zoo/data/imagenet/training"
 
 
 def test_suspend_deletes_pods() -> None:

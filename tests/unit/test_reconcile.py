@@ -28,7 +28,9 @@ class FakeKube:
         self.job_deleted = False
         self.volcano = volcano
         self.calls: list[str] = []
-        for name in ("create", "put_config_map", "delete_pod", "pod_log", "patch_job_status", "delete_job"):
+        self.warnings: dict[str, list[tuple[str, str]]] = {}
+        for name in ("create", "put_config_map", "delete_pod", "pod_log", "patch_job_status", "delete_job",
+                     "pod_warnings"):
             monkeypatch.setattr(kube, name, getattr(self, name))
 
     async def create(self, obj: dict[str, Any]) -> bool:
@@ -59,6 +61,10 @@ class FakeKube:
 
     async def delete_job(self, namespace: str, name: str) -> None:
         self.job_deleted = True
+
+    async def pod_warnings(self, namespace: str, name: str) -> list[tuple[str, str]]:
+        self.calls.append(f"events {name}")
+        return self.warnings.get(name, [])
 
     def pods(self) -> list[dict[str, Any]]:
         return [o for (kind, _), o in sorted(self.objects.items()) if kind == "Pod"]
@@ -329,3 +335,27 @@ def test_edit_of_a_finished_job_posts_one_warning(monkeypatch: pytest.MonkeyPatc
     assert len(ignored) == 1 and ignored[0][0] == "Warning" and "generation 1 -> 2" in ignored[0][2]
     assert h.body["status"]["phase"] == c.SUCCEEDED
     assert [call for call in fake.calls if call.startswith("create Pod")] == created, "not acted on"
+
+
+def test_kubelet_warning_of_a_pod_that_cannot_start_reaches_status(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 11: a real kubelet says why a volume cannot mount only in a FailedMount Event."""
+    fake = FakeKube(monkeypatch)
+    h = Harness(fake, job(replicas=1, runPolicy={"schedulingTimeoutSeconds": 30}))
+    h.run(T0)
+    for pod in fake.pods():
+        pod["spec"]["nodeName"] = "n1"
+        h.pod_state[pod["metadata"]["name"]] = {
+            "status": {"phase": "Pending", "containerStatuses": [{"state": {"waiting": {"reason": "ContainerCreating"}}}]}}
+    fake.warnings["demo-worker-0"] = [("FailedMount", ('MountVolume.SetUp failed for volume "zoo-data" : '
+                                                      "hostPath /data doesn't exist"))]
+    h.run(T0 + 2)  # too young: no Event read yet
+    assert not any(call.startswith("events") for call in fake.calls)
+    h.run(T0 + 6)
+    status = h.body["status"]
+    assert status["reason"] == c.REASON_POD_START_BLOCKED, status
+    assert 'FailedMount: MountVolume.SetUp failed for volume "zoo-data" (spec.dataset.volume)' in status["message"]
+    reads = sum(call.startswith("events") for call in fake.calls)
+    h.run(T0 + 8)  # read again only after 10 s
+    assert sum(call.startswith("events") for call in fake.calls) == reads
+    h.run(T0 + 31)
+    assert (h.body["status"]["phase"], h.body["status"]["reason"]) == (c.FAILED, c.REASON_POD_START_FAILED)
