@@ -127,3 +127,10 @@ def test_launcher_execs_the_command_with_the_rank_exported(tmp_path):
                            "import os; print(os.environ['MS_SCHED_HOST'])"],
                           capture_output=True, text=True, env=dynamic, timeout=60, check=False)
     assert proc.returncode == 0 and proc.stdout.splitlines()[-1] == "127.0.0.1"
+
+
+def test_a_bad_timeout_is_named_never_echoed() -> None:
+    """Issue 11: an env value may come from a Secret; the error names the variable, not the value."""
+    with pytest.raises(ConfigError) as info:
+        launch.prepare_environment({"MS_ROLE": "MS_WORKER", "MS_SCHED_HOST": "h", "ZOO_RESOLVE_TIMEOUT": "s3cr3t-value"})
+    assert "ZOO_RESOLVE_TIMEOUT" in str(info.value) and "s3cr3t" not in str(info.value)
