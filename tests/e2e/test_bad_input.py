@@ -45,6 +45,14 @@ REFUSED = {
     "negative-classes": ({"dataset": {"volume": {"emptyDir": {}}, "trainPath": "train", "numClasses": -3}},
                          ["spec.dataset.numClasses"]),
     "no-dataset": ({"dataset": None}, ["spec.dataset", "Required value"]),
+    # Issue 11: a rank table with a device IP that is no IPv4 address would be "completed" and useless.
+    "device-ip-banana": ({"device": {"type": "Ascend910"}, "replicas": 1, "rankTable": {"staticDevices": [
+        {"podIndex": 0, "serverId": "10.0.0.1", "deviceId": "0", "deviceIp": "banana"}]}},
+        ["spec.rankTable.staticDevices[0].deviceIp", "must be an IPv4 address"]),
+    "device-ip-999": ({"device": {"type": "Ascend910"}, "replicas": 1, "rankTable": {"staticDevices": [
+        {"podIndex": 0, "serverId": "10.0.0.1", "deviceId": "0", "deviceIp": "999.1.1.1"}]}},
+        ["spec.rankTable.staticDevices[0].deviceIp", "must be an IPv4 address"]),
+    "huge-image": ({"image": "x" * 600}, ["spec.image", "Too long"]),
 }
 
 
