@@ -115,8 +115,9 @@ def test_deleted_worker_restarts_the_whole_gang(e2e: E2E) -> None:
     e2e.wait_phase("lost", {"Running"}, timeout=240)
     e2e.kubectl("delete", "pod", "lost-worker-1", "--wait=false")
     status = e2e.wait_phase("lost", {"Restarting", "Failed"}, timeout=60)
-    assert status["reason"] == "PodLost" and "lost-worker-1" in status["message"], status
+    assert "lost-worker-1 of the running gang is gone" in status["message"], status
     assert status["restarts"] == 1
+    assert any(e["reason"] == "PodLost" and e["type"] == "Warning" for e in e2e.events("lost"))
     attempts = {p["metadata"]["annotations"]["modelzoo.io/attempt"] for p in e2e.pods("lost")
                 if not p["metadata"].get("deletionTimestamp")}
     assert attempts <= {"1"}, f"no pod of the old attempt is kept or recreated: {attempts}"
