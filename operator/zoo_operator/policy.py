@@ -272,7 +272,9 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
     up = [p for p in ordered if p.running or p.exit_code == 0]
     if extra or (state.phase == c.RESTARTING and len(up) < len(wanted)):
         wait = restart_backoff(attempt) - (now - (state.restart_time or now - 1e9))
-        if extra or wait > 0:
+        # Issue 11: no new pod while any pod of the old gang still terminates (a pod whose name was free, e.g.
+        # after spec.replicas grew, would otherwise join the old gang's scheduler).
+        if extra or wait > 0 or any(p.deleting for p in pods):
             create = ()
         return Decision(c.RESTARTING, c.REASON_GANG_RESTART, state.message or "restarting all ranks",
                         create=create, delete=extra)

@@ -122,3 +122,45 @@ def test_deleted_worker_restarts_the_whole_gang(e2e: E2E) -> None:
                 if not p["metadata"].get("deletionTimestamp")}
     assert attempts <= {"1"}, f"no pod of the old attempt is kept or recreated: {attempts}"
     e2e.kubectl("delete", "ztj", "lost", "--wait=false")
+
+
+@pytest.mark.slow
+def test_replicas_patch_restarts_the_gang_never_adds_a_pod(e2e: E2E) -> None:
+    """`kubectl patch` of spec.replicas 1 -> 2 on a running job: the old gang goes, the new one starts whole."""
+    body = tiny_job("grow", "resnet50_bam", e2e.data["images"], replicas=1, steps_per_epoch=400, epochs=5)
+    e2e.apply(body)
+    e2e.wait_phase("grow", {"Running"}, timeout=240)
+    old = {p["metadata"]["annotations"]["modelzoo.io/spec-hash"] for p in e2e.pods("grow")}
+    e2e.kubectl("patch", "ztj", "grow", "--type=merge", "-p", '{"spec": {"replicas": 2}}')
+    mixed: list[str] = []
+
+    def new_gang() -> list[dict[str, Any]] | None:
+        pods = e2e.pods("grow")
+        hashes = {p["metadata"]["annotations"]["modelzoo.io/spec-hash"] for p in pods}
+        if hashes & old and hashes - old:
+            mixed.append(str(sorted(p["metadata"]["name"] for p in pods)))
+        fresh = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+        return fresh if len(fresh) == 3 and not hashes & old else None
+
+    wait_for("the new gang of 2 workers and a scheduler", new_gang, timeout=120, interval=0.5)
+    assert not mixed, f"a pod of the new spec existed beside the old gang: {mixed}"
+    assert any(e["reason"] == "SpecChanged" and e["type"] == "Warning" for e in e2e.events("grow"))
+    assert e2e.status("grow").get("restarts", 0) == 0
+    e2e.kubectl("delete", "ztj", "grow", "--wait=false")
+
+
+def test_edit_of_a_finished_job_is_recorded(e2e: E2E) -> None:
+    """A finished job (here: failed, its dataset directory missing) edited afterwards: one Warning, no action."""
+    body = bad_job("edited", replicas=1, runPolicy={"schedulingTimeoutSeconds": 1},
+                   dataset={"volume": {"hostPath": {"path": "/tmp/zoo-no-such-dir", "type": "Directory"}},
+                            "trainPath": "train", "numClasses": 3})
+    e2e.apply(body)
+    done = e2e.wait_phase("edited", {"Failed", "Succeeded"}, timeout=120)
+    e2e.kubectl("patch", "ztj", "edited", "--type=merge", "-p", '{"spec": {"hyperparameters": {"epochs": 7}}}')
+    warning = wait_for("a SpecChangeIgnored Event", lambda: [e for e in e2e.events("edited")
+                                                             if e["reason"] == "SpecChangeIgnored"], timeout=30)
+    assert len(warning) == 1 and "generation 1 -> 2" in warning[0]["message"]
+    time.sleep(4)
+    assert len([e for e in e2e.events("edited") if e["reason"] == "SpecChangeIgnored"]) == 1
+    status = e2e.status("edited")
+    assert (status["phase"], status["reason"]) == (done["phase"], done["reason"])

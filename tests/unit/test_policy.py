@@ -256,3 +256,11 @@ def test_edit_of_a_finished_job_is_recorded_not_acted_on() -> None:
     assert "generation 2 -> 3" in d.events[0][2]
     same = dataclasses.replace(done, observed_generation=3)
     assert policy.decide(js, same, [], NOW).events == ()
+
+
+def test_no_pod_of_a_new_gang_while_the_old_one_terminates() -> None:
+    new = parse(ascend_job(replicas=3))
+    terminating = [dataclasses.replace(p, deleting=True) for p in workers(2)]
+    d = policy.decide(new, JobState(c.RESTARTING, reason=c.REASON_SPEC_CHANGED), terminating, NOW)
+    assert d.create == (), "asc-worker-2's name is free, but the old gang is not gone yet"
+    assert policy.decide(new, JobState(c.RESTARTING, reason=c.REASON_SPEC_CHANGED), [], NOW).create == (0, 1, 2)
