@@ -290,4 +290,9 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
         return Decision(c.PENDING, c.REASON_POD_START_BLOCKED,
                         in_user_terms(job, f"{message}; pod {pod.name} cannot start: {why} (the job fails after "
                                            f"spec.runPolicy.schedulingTimeoutSeconds={limit})"), create=create)
+    unscheduled = next((p for p in ordered if p.node is None and p.unschedulable and not p.terminated), None)
+    if unscheduled is not None:
+        # Waiting for room (devices, quota, an unbound PVC) is normal for a while; say what the scheduler says.
+        message += (f"; pod {unscheduled.name} not scheduled yet: {unscheduled.unschedulable} (the job fails after "
+                    f"spec.runPolicy.schedulingTimeoutSeconds={job.scheduling_timeout_seconds})")
     return Decision(c.PENDING, c.REASON_PODS_PENDING, message, create=create)

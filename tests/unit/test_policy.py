@@ -264,3 +264,12 @@ def test_no_pod_of_a_new_gang_while_the_old_one_terminates() -> None:
     d = policy.decide(new, JobState(c.RESTARTING, reason=c.REASON_SPEC_CHANGED), terminating, NOW)
     assert d.create == (), "asc-worker-2's name is free, but the old gang is not gone yet"
     assert policy.decide(new, JobState(c.RESTARTING, reason=c.REASON_SPEC_CHANGED), [], NOW).create == (0, 1, 2)
+
+
+def test_the_schedulers_reason_is_in_the_message_at_once() -> None:
+    js = parse(ascend_job(replicas=1, runPolicy={"schedulingTimeoutSeconds": 300}))
+    waiting = PodView(name="asc-worker-0", index=0, created=NOW - 5,
+                      unschedulable='0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims.')
+    d = policy.decide(js, JobState(c.PENDING), [waiting], NOW)
+    assert (d.phase, d.reason) == (c.PENDING, c.REASON_PODS_PENDING)
+    assert "unbound immediate PersistentVolumeClaims" in d.message and "schedulingTimeoutSeconds=300" in d.message
