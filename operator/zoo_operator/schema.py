@@ -139,8 +139,14 @@ def _spec() -> Schema:
                        "against the model's defaults. Keys with a fixed set of values are checked here too.",
         "maxProperties": 64,
         # Typed properties make these keys visible to CEL; every other key is kept as written.
-        "properties": {key: _str(f"One of {', '.join(values)}.", enum=list(values))
-                       for key, values in sorted(model_config.CHOICES.items())},
+        "properties": {
+            **{key: _str(f"One of {', '.join(values)}.", enum=list(values))
+               for key, values in sorted(model_config.CHOICES.items())},
+            # Free strings (checkpoint paths) are bounded here, so a huge value never reaches a pod's arguments.
+            **{key: _str(f"{param.meaning[:1].upper()}{param.meaning[1:]}.", maxLength=param.max_length,
+                         nullable=param.nullable)
+               for key, param in sorted(model_config.PARAMS.items()) if param.kind in ("str", "path")},
+        },
         "x-kubernetes-preserve-unknown-fields": True,
     }
     static_device = _obj(

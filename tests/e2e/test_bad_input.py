@@ -53,6 +53,8 @@ REFUSED = {
         {"podIndex": 0, "serverId": "10.0.0.1", "deviceId": "0", "deviceIp": "999.1.1.1"}]}},
         ["spec.rankTable.staticDevices[0].deviceIp", "must be an IPv4 address"]),
     "huge-image": ({"image": "x" * 600}, ["spec.image", "Too long"]),
+    "huge-pretrained": ({"hyperparameters": {"pretrained": "x" * 900_000}},
+                        ["spec.hyperparameters.pretrained", "Too long"]),
 }
 
 
@@ -78,7 +80,7 @@ INVALID = {
     "hp-momentum": ({"momentum": -3}, "spec.hyperparameters.momentum: -3 is out of range"),
     "hp-workers": ({"num_parallel_workers": 0}, "spec.hyperparameters.num_parallel_workers: 0 is out of range"),
     # A 900 KB value: refused naming the field, quoted in at most ~200 characters, and the status still fits.
-    "hp-huge": ({"pretrained": "x" * 900_000}, "spec.hyperparameters.pretrained: too long (900000 characters)"),
+    "hp-huge": ({"learning_rate": "x" * 900_000}, "spec.hyperparameters.learning_rate: unknown hyperparameter"),
 }
 
 

@@ -129,6 +129,13 @@ def test_static_device_ip_rule_in_the_crd() -> None:
     assert static["maxLength"] == 15
 
 
+def test_crd_bounds_free_string_hyperparameters() -> None:
+    hyper = schema.crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"][
+        "hyperparameters"]["properties"]
+    assert hyper["pretrained"]["maxLength"] == 1024 and hyper["pretrained"]["nullable"] is True
+    assert hyper["resume"]["maxLength"] == 1024
+
+
 def test_crd_bounds_every_free_string_of_the_spec() -> None:
     """Every string field under spec has a maxLength or an enum (free-form objects are bounded by spec.py)."""
     spec = schema.crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
