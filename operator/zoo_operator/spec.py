@@ -110,6 +110,9 @@ class JobSpec:
     run_as_group: int = 1000
     fs_group: int = 1000
     supplemental_groups: tuple[int, ...] = ()
+    # spec.image as written (None: the operator's default, which is not part of the gang's identity, so an
+    # operator upgrade with a new default image does not restart running jobs).
+    spec_image: str | None = None
 
     @property
     def pod_count(self) -> int:
@@ -258,7 +261,7 @@ def _static_devices(raw: Any, replicas: int, problems: list[str]) -> tuple[Stati
 # The JobSpec fields that define a running gang: a change to any of them is applied as a whole-gang restart, never
 # as a pod added to (or recreated into) the running gang. Run-policy fields (backoffLimit, deadlines, suspend...)
 # apply live.
-GANG_FIELDS = ("model", "image", "device_type", "resource_name", "per_node", "replicas", "launch", "dataset_volume",
+GANG_FIELDS = ("model", "spec_image", "device_type", "resource_name", "per_node", "replicas", "launch", "dataset_volume",
                "train_path", "eval_path", "num_classes", "hyperparameters", "checkpoint_volume", "checkpoint_path",
                "resume_from", "resources", "rank_table_version", "static_devices", "node_selector", "tolerations",
                "env", "volumes", "volume_mounts", "scheduler_name", "priority_class_name", "queue", "gang")
@@ -423,4 +426,5 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
         run_as_group=settings.pod_run_as_group,
         fs_group=settings.pod_fs_group,
         supplemental_groups=settings.pod_supplemental_groups,
+        spec_image=image or None,
     )

@@ -273,3 +273,12 @@ def test_the_schedulers_reason_is_in_the_message_at_once() -> None:
     d = policy.decide(js, JobState(c.PENDING), [waiting], NOW)
     assert (d.phase, d.reason) == (c.PENDING, c.REASON_PODS_PENDING)
     assert "unbound immediate PersistentVolumeClaims" in d.message and "schedulingTimeoutSeconds=300" in d.message
+
+
+def test_a_new_default_image_is_not_a_spec_change() -> None:
+    """An operator upgrade (new default image) must not restart every running job."""
+    old = spec.parse(ascend_job(replicas=2), Settings(image_ascend="zoo-operator/workload-ascend:1"))
+    new = spec.parse(ascend_job(replicas=2), Settings(image_ascend="zoo-operator/workload-ascend:2"))
+    assert spec.gang_hash(old) == spec.gang_hash(new)
+    pinned = parse(ascend_job(replicas=2, image="registry/ascend:3"))
+    assert spec.gang_hash(pinned) != spec.gang_hash(old)
