@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from zoo_operator import conditions as c
-from zoo_operator import kube, limits, logparse, metrics, policy, ranktable, render, spec, status
+from zoo_operator import kube, limits, logparse, metrics, podwarnings, policy, ranktable, render, spec, status
 from zoo_operator.podview import PodView
 from zoo_operator.settings import Settings
 
@@ -177,37 +177,6 @@ async def _write_status(body: Mapping[str, Any], prev: Mapping[str, Any], new: d
         emit(kind, str(new.get("reason") or new.get("phase")), str(new.get("message") or ""))
 
 
-# A scheduled pod that has not started this long, with no waiting message, gets its Warning Events read.
-START_WARNING_AFTER_SECONDS = 5.0
-START_WARNING_REREAD_SECONDS = 10.0
-START_WARNING_READS_PER_PASS = 4
-
-
-async def _with_start_warnings(namespace: str, pods: Sequence[PodView], mem: JobMemory,
-                               now: float) -> list[PodView]:
-    """The pods, where one cannot start and says why only in an Event (a real kubelet's FailedMount leaves the
-    container waiting as ContainerCreating without a message), with that Event folded into waiting_message."""
-    out: list[PodView] = []
-    reads = 0
-    for pod in pods:
-        stuck = (pod.node and not pod.running and not pod.terminated and not pod.deleting
-                 and not pod.waiting_message and pod.created is not None
-                 and now - pod.created >= START_WARNING_AFTER_SECONDS)
-        if stuck:
-            seen = mem.pod_warnings.get(pod.uid)
-            if (seen is None or now - seen[0] >= START_WARNING_REREAD_SECONDS) and reads < START_WARNING_READS_PER_PASS:
-                reads += 1
-                warnings = await kube.pod_warnings(namespace, pod.name)
-                seen = mem.pod_warnings[pod.uid] = (now, ": ".join(warnings[-1]) if warnings else "")
-            if seen and seen[1]:
-                pod = dataclasses.replace(pod, waiting_message=seen[1])
-        out.append(pod)
-    live = {p.uid for p in pods}
-    for uid in [u for u in mem.pod_warnings if u not in live]:
-        del mem.pod_warnings[uid]
-    return out
-
-
 async def reconcile(body: Mapping[str, Any], pods: Sequence[PodView], settings: Settings, mem: JobMemory,
                     now: float, emit: EventSink) -> None:
     """One pass over one job."""
@@ -219,7 +188,7 @@ async def reconcile(body: Mapping[str, Any], pods: Sequence[PodView], settings: 
     except spec.InvalidSpec as err:
         await _write_status(body, prev, status.invalid(prev, str(err), generation, now), mem, settings, now, emit)
         return
-    pods = await _with_start_warnings(job.namespace, pods, mem, now)  # issue 11: why a pod cannot start
+    pods = await podwarnings.fold(job.namespace, pods, mem.pod_warnings, now)  # issue 11: why a pod cannot start
     state = policy.state_from_status(prev)
     if state.reason == c.REASON_INVALID_SPEC and prev.get("observedGeneration") != generation:
         state, prev = policy.JobState(), {}  # the spec was fixed: start over
