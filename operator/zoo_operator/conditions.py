@@ -54,6 +54,13 @@ REASON_WAITING_FOR_SOURCE = "WaitingForSource"
 REASON_STOPPED = "StoppedGracefully"  # ranks checkpointed on SIGTERM and exited 79: restart, not counted
 REASON_CHECKPOINT_INVALID = "CheckpointInvalid"  # a damaged/partial checkpoint was skipped on resume (Warning)
 REASON_TRAINING_RESUMED = "TrainingResumed"  # training continued from a checkpoint (Normal)
+# Issue 11: spec changes and pods that cannot start.
+REASON_SPEC_CHANGED = "SpecChanged"
+REASON_SPEC_CHANGE_IGNORED = "SpecChangeIgnored"
+REASON_POD_LOST = "PodLost"
+REASON_POD_START_FAILED = "PodStartFailed"
+REASON_POD_START_BLOCKED = "PodStartBlocked"
+REASON_POLICY_DENIED = "PolicyDenied"
 
 # Exit codes (docs/contracts.md).
 EXIT_CONFIG_ERROR = 64
@@ -75,6 +82,8 @@ ROLE_WORKER = "worker"
 ROLE_SCHEDULER = "scheduler"
 # Which whole-gang attempt a pod belongs to: pods of an older attempt are deleted, never reused.
 ANNOTATION_ATTEMPT = "modelzoo.io/attempt"
+# Hash of the spec fields that define the gang (spec.gang_hash): a pod of another spec is never kept in the gang.
+ANNOTATION_SPEC_HASH = "modelzoo.io/spec-hash"
 ASCEND_ANNOTATION = "ascend.kubectl.kubernetes.io/ascend-910-configuration"  # huawei.com/Ascend910 (910, 910B, A3)
 ASCEND_NPU_ANNOTATION = "ascend.kubectl.kubernetes.io/ascend-npu-configuration"  # huawei.com/npu (newer chips)
 VOLCANO_GROUP_ANNOTATION = "scheduling.k8s.io/group-name"
@@ -101,3 +110,7 @@ LAUNCH_SINGLE = "single"
 
 # Waiting reasons that mean the image will not arrive by itself.
 IMAGE_PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"})
+# Waiting reasons that say a container cannot be created as specified (a missing ConfigMap/Secret/key, a bad
+# command): reported at once, failed after schedulingTimeoutSeconds (they may heal, e.g. a Secret created late).
+START_PROBLEM_REASONS = frozenset({"CreateContainerConfigError", "CreateContainerError", "RunContainerError",
+                                   "PreCreateHookError", "PostStartHookError"})

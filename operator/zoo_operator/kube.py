@@ -161,3 +161,15 @@ async def get_job(namespace: str, name: str) -> Obj | None:
             return None
         raise
     return obj if isinstance(obj, dict) else None
+async def pod_warnings(namespace: str, pod_name: str) -> list[tuple[str, str]]:
+    """(reason, message) of the Warning Events on a pod, oldest first (e.g. the kubelet's FailedMount); [] when
+    they cannot be read. Issue 11: a pod stuck in ContainerCreating says why only here."""
+    try:
+        found = await (await _core()).list_namespaced_event(
+            namespace, field_selector=f"involvedObject.kind=Pod,involvedObject.name={pod_name},type=Warning",
+            limit=50)
+    except ApiException as err:
+        log.debug("no events for %s/%s: %s", namespace, pod_name, err.reason)
+        return []
+    items = sorted(found.items or [], key=lambda e: str(e.last_timestamp or e.event_time or ""))
+    return [(str(e.reason or ""), str(e.message or "")) for e in items]

@@ -55,6 +55,7 @@ class PodView:
     # Waiting for admission, not for a node: scheduling gates (Kueue's kueue.x-k8s.io/admission gate) or a
     # Volcano gang that is not ready. schedulingTimeoutSeconds does not count such a pod.
     queued: bool = False
+    spec_hash: str = ""
 
     @property
     def terminated(self) -> bool:
@@ -129,4 +130,5 @@ def view(body: Mapping[str, Any]) -> PodView:
         device_annotation=annotations.get(c.ASCEND_ANNOTATION) or annotations.get(c.ASCEND_NPU_ANNOTATION),
         host_ip=status.get("hostIP"),
         queued=gated or VOLCANO_GANG_WAIT in str(unschedulable or ""),
+        spec_hash=str(annotations.get(c.ANNOTATION_SPEC_HASH) or ""),
     )

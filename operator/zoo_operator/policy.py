@@ -9,13 +9,14 @@ whatever pods are missing.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from zoo_operator import conditions as c
 from zoo_operator import logparse, render
 from zoo_operator.podview import PodView, parse_time
-from zoo_operator.spec import JobSpec
+from zoo_operator.spec import JobSpec, gang_hash
 
 # Longest piece of a rank's termination message quoted in status.message.
 MESSAGE_CHARS = 300
@@ -44,6 +45,7 @@ class JobState:
     completion_time: float | None = None
     restart_time: float | None = None
     stopped_restarts: int = 0  # restarts after graceful stops: not counted against backoffLimit
+    observed_generation: int | None = None
 
 
 def state_from_status(status: Mapping[str, Any] | None) -> JobState:
@@ -60,6 +62,8 @@ def state_from_status(status: Mapping[str, Any] | None) -> JobState:
         completion_time=parse_time(status.get("completionTime")),
         restart_time=parse_time(status.get("restartTime")),
         stopped_restarts=stopped if isinstance(stopped, int) and stopped >= 0 else 0,
+        observed_generation=status.get("observedGeneration") if isinstance(status.get("observedGeneration"), int)
+        else None,
     )
 
 
@@ -75,6 +79,8 @@ class Decision:
     restart: bool = False
     delete_job: bool = False
     stopped: bool = False  # the restart follows a graceful stop (exit 79) and is not counted
+    # Events to post besides the phase's own: (type Normal|Warning, reason, message).
+    events: tuple[tuple[str, str, str], ...] = ()
 
 
 def pods_to_clean(policy: str, pods: Sequence[PodView]) -> tuple[str, ...]:
@@ -85,6 +91,48 @@ def pods_to_clean(policy: str, pods: Sequence[PodView]) -> tuple[str, ...]:
     if policy == "Running":
         return tuple(p.name for p in live if not p.terminated)
     return ()
+
+
+def in_user_terms(job: JobSpec, text: str) -> str:
+    """text with the pod's paths and volume names told in the user's terms: `/zoo/data/validation` becomes
+    `spec.dataset.evalPath: validation (/zoo/data/validation in the pod)`, `volume "zoo-data"` names
+    spec.dataset.volume."""
+    terms: dict[str, str] = {}
+    for field, root, value in (("spec.dataset.trainPath", c.DATA_DIR, job.train_path),
+                               ("spec.dataset.evalPath", c.DATA_DIR, job.eval_path),
+                               ("spec.checkpoint.resumeFrom", c.CHECKPOINT_DIR, job.resume_from),
+                               ("spec.checkpoint.path", c.CHECKPOINT_DIR, job.checkpoint_path)):
+        if value:
+            terms.setdefault(f"{root}/{value}", f"{field}: {value}")
+    volumes = {"zoo-data": "spec.dataset.volume", "zoo-checkpoint": "spec.checkpoint.volume"}
+    for name, field in volumes.items():
+        terms[f'volume "{name}"'] = f'volume "{name}" ({field})'
+        terms[f"volume {name}"] = f"volume {name} ({field})"
+    if not terms:
+        return text
+    keys = sorted(terms, key=len, reverse=True)
+    # A path matches whole (or as a prefix of a deeper path), never as part of a longer name.
+    pattern = re.compile("(" + "|".join(re.escape(k) for k in keys) + r")((?:/[^\s'\",;)]*)?)(?![\w.-])")
+
+    def swap(match: re.Match[str]) -> str:
+        key, rest = match.group(1), match.group(2)
+        if key.startswith("volume"):
+            return terms[key] + rest
+        inside = f" (+ {rest})" if rest else ""
+        return f"{terms[key]}{inside} ({key}{rest} in the pod)"
+
+    return pattern.sub(swap, text)
+
+
+def start_problem(pod: PodView) -> str | None:
+    """Why a scheduled pod's container cannot start (waiting reason and message, or the kubelet's Warning Event
+    folded into waiting_message), or None when it is just starting."""
+    if pod.terminated or pod.running or pod.node is None:
+        return None
+    reason = pod.waiting_reason or ""
+    if reason in c.START_PROBLEM_REASONS or reason in c.IMAGE_PULL_REASONS or pod.waiting_message:
+        return ": ".join(x for x in (reason, pod.waiting_message or "") if x)
+    return None
 
 
 def _describe_exit(pod: PodView) -> str:
@@ -103,8 +151,15 @@ def _describe_exit(pod: PodView) -> str:
 def _finished(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -> Decision:
     ttl = job.ttl_seconds_after_finished
     expired = ttl is not None and state.completion_time is not None and now >= state.completion_time + ttl
+    events: tuple[tuple[str, str, str], ...] = ()
+    seen = state.observed_generation
+    if seen is not None and job.generation > seen and state.reason != c.REASON_INVALID_SPEC:
+        # Issue 11: the spec of a finished job now disagrees with what ran; say so once (observedGeneration moves).
+        text = (f"spec changed (generation {seen} -> {job.generation}) after the job {str(state.phase).lower()}: "
+                "not acted on; create a new ZooTrainingJob to train again")
+        events = (("Warning", c.REASON_SPEC_CHANGE_IGNORED, text),)
     return Decision(str(state.phase), state.reason or "", state.message or "",
-                    delete=pods_to_clean(job.clean_pod_policy, pods), delete_job=expired)
+                    delete=pods_to_clean(job.clean_pod_policy, pods), delete_job=expired, events=events)
 
 
 def _timeouts(job: JobSpec, pods: Sequence[PodView], now: float) -> Decision | None:
@@ -124,7 +179,49 @@ def _timeouts(job: JobSpec, pods: Sequence[PodView], now: float) -> Decision | N
             return Decision(c.FAILED, c.REASON_SCHEDULING_TIMEOUT,
                             f"pod {pod.name} not scheduled after {waited}s "
                             f"(spec.runPolicy.schedulingTimeoutSeconds={limit}): {why}")
+        # Scheduled but never started (a volume that cannot mount, a missing Secret, ContainerCreating forever).
+        why = start_problem(pod) or pod.waiting_reason or "ContainerCreating"
+        return Decision(c.FAILED, c.REASON_POD_START_FAILED,
+                        in_user_terms(job, f"pod {pod.name} did not start in {waited}s "
+                                           f"(spec.runPolicy.schedulingTimeoutSeconds={limit}): {why}"))
     return None
+
+
+def _spec_changed(job: JobSpec, state: JobState, live: Sequence[PodView]) -> Decision | None:
+    """Pods made from other gang-defining fields (spec.GANG_FIELDS): delete them all, then start the new spec.
+
+    A deliberate whole-gang restart with its own reason (SpecChanged, a Warning Event): it does not count against
+    backoffLimit. Pods without the annotation (made by an older operator) are left alone.
+    """
+    current = gang_hash(job)
+    stale = [p for p in live if p.spec_hash and p.spec_hash != current]
+    if not stale:
+        return None
+    seen = "" if state.observed_generation is None else f" (generation {state.observed_generation} -> " \
+        f"{job.generation})"
+    return Decision(c.RESTARTING, c.REASON_SPEC_CHANGED,
+                    f"spec changed{seen} while the gang ran: restarting all {len(live)} pods with the new spec "
+                    "(a running gang never gets a pod added or replaced)", delete=tuple(p.name for p in live))
+
+
+def _pod_lost(job: JobSpec, state: JobState, current: Sequence[PodView], wanted: Sequence[int | None],
+              live: Sequence[PodView]) -> Decision | None:
+    """A pod of a running gang that is gone (deleted by someone): the whole gang restarts, never one rank."""
+    if state.phase != c.RUNNING:
+        return None
+    present = {p.index if p.role == c.ROLE_WORKER else None for p in current}
+    missing = [i for i in wanted if i not in present]
+    if not missing:
+        return None
+    name = render.scheduler_name(job) if missing[0] is None else render.worker_name(job, missing[0])
+    detail = f"pod {name} of the running gang is gone (deleted or evicted)"
+    counted = state.restarts - state.stopped_restarts
+    if counted < job.backoff_limit:
+        return Decision(c.RESTARTING, c.REASON_POD_LOST,
+                        f"{detail}; restarting all ranks (restart {counted + 1} of {job.backoff_limit})",
+                        delete=tuple(p.name for p in live), restart=True)
+    return Decision(c.FAILED, c.REASON_BACKOFF_LIMIT,
+                    f"{detail}; no restarts left (spec.runPolicy.backoffLimit={job.backoff_limit})")
 
 
 def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -> Decision:
@@ -137,6 +234,9 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
                         delete=tuple(p.name for p in live))
     attempt = state.restarts
     wanted: list[int | None] = ([None] if job.launch == "dynamic" else []) + list(range(job.replicas))
+    changed = _spec_changed(job, state, live)
+    if changed is not None:
+        return changed
     current = [p for p in live if p.attempt >= attempt and (p.role != c.ROLE_WORKER or p.index in wanted)]
     # Pods of an older attempt, and workers beyond spec.replicas, are never reused.
     extra = tuple(p.name for p in live if p not in current)
@@ -144,10 +244,11 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
 
     for pod in ordered:
         if pod.exit_code in c.PERMANENT_EXIT_CODES:
-            return Decision(c.FAILED, c.REASON_PERMANENT_ERROR, _describe_exit(pod) + " (permanent: not retried)")
+            return Decision(c.FAILED, c.REASON_PERMANENT_ERROR,
+                            in_user_terms(job, _describe_exit(pod)) + " (permanent: not retried)")
     failed = [p for p in ordered if p.failed]
     if failed:
-        detail = _describe_exit(failed[0])
+        detail = in_user_terms(job, _describe_exit(failed[0]))
         stopped = [p for p in failed if p.exit_code == c.EXIT_STOPPED]
         if stopped:  # SIGTERM from outside (eviction, preemption): the ranks checkpointed; not the job's fault
             return Decision(c.RESTARTING, c.REASON_STOPPED,
@@ -169,6 +270,9 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
     if deadline is not None and state.start_time is not None and now - state.start_time >= deadline:
         return Decision(c.FAILED, c.REASON_DEADLINE,
                         f"job ran longer than spec.runPolicy.activeDeadlineSeconds={deadline}")
+    lost = _pod_lost(job, state, ordered, wanted, live)
+    if lost is not None:
+        return lost
     timeout = _timeouts(job, ordered, now)
     if timeout is not None:
         return timeout
@@ -180,7 +284,9 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
     up = [p for p in ordered if p.running or p.exit_code == 0]
     if extra or (state.phase == c.RESTARTING and len(up) < len(wanted)):
         wait = restart_backoff(attempt) - (now - (state.restart_time or now - 1e9))
-        if extra or wait > 0:
+        # Issue 11: no new pod while any pod of the old gang still terminates (a pod whose name was free, e.g.
+        # after spec.replicas grew, would otherwise join the old gang's scheduler).
+        if extra or wait > 0 or any(p.deleting for p in pods):
             create = ()
         reason = c.REASON_STOPPED if state.reason == c.REASON_STOPPED else c.REASON_GANG_RESTART
         return Decision(c.RESTARTING, reason, state.message or "restarting all ranks",
@@ -188,5 +294,18 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
     if len(up) == len(wanted):
         return Decision(c.RUNNING, c.REASON_ALL_RANKS_RUNNING, f"all {len(wanted)} pods running")
     waiting = len(wanted) - len(up)
-    return Decision(c.PENDING, c.REASON_PODS_PENDING, f"{waiting} of {len(wanted)} pods not running yet",
-                    create=create)
+    message = f"{waiting} of {len(wanted)} pods not running yet"
+    blocked = next(((p, why) for p in ordered if (why := start_problem(p))), None)
+    if blocked is not None:
+        # Issue 11: the reason a pod cannot start is in status at once, not only in the pod's own status.
+        pod, why = blocked
+        limit = job.scheduling_timeout_seconds
+        return Decision(c.PENDING, c.REASON_POD_START_BLOCKED,
+                        in_user_terms(job, f"{message}; pod {pod.name} cannot start: {why} (the job fails after "
+                                           f"spec.runPolicy.schedulingTimeoutSeconds={limit})"), create=create)
+    unscheduled = next((p for p in ordered if p.node is None and p.unschedulable and not p.terminated), None)
+    if unscheduled is not None:
+        # Waiting for room (devices, quota, an unbound PVC) is normal for a while; say what the scheduler says.
+        message += (f"; pod {unscheduled.name} not scheduled yet: {unscheduled.unschedulable} (the job fails after "
+                    f"spec.runPolicy.schedulingTimeoutSeconds={job.scheduling_timeout_seconds})")
+    return Decision(c.PENDING, c.REASON_PODS_PENDING, message, create=create)

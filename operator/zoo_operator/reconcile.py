@@ -14,7 +14,19 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from zoo_operator import conditions as c
-from zoo_operator import kube, logparse, metrics, policy, ranktable, render, results, spec, status
+from zoo_operator import (
+    kube,
+    limits,
+    logparse,
+    metrics,
+    podwarnings,
+    policy,
+    ranktable,
+    render,
+    results,
+    spec,
+    status,
+)
 from zoo_operator.podview import PodView
 from zoo_operator.settings import Settings
 
@@ -53,6 +65,8 @@ class JobMemory:
     # `restarts` would recreate pods of an attempt that was already given up.
     last_written: dict[str, Any] | None = None
     announced: set[str] = dataclasses.field(default_factory=set)  # checkpoint Events already emitted
+    # Issue 11: pod uid -> (when read, the kubelet's newest Warning Event on a pod that does not start).
+    pod_warnings: dict[str, tuple[float, str]] = dataclasses.field(default_factory=dict)
 
 
 def devices_of(job: spec.JobSpec, pods: Sequence[PodView]) -> list[ranktable.Device]:
@@ -174,6 +188,7 @@ async def _sync_rank_table(job: spec.JobSpec, pods: Sequence[PodView], mem: JobM
 
 async def _write_status(body: Mapping[str, Any], prev: Mapping[str, Any], new: dict[str, Any],
                         mem: JobMemory, settings: Settings, now: float, emit: EventSink) -> None:
+    new = limits.bound_status(new)  # issue 11: a status the apiserver always accepts, whatever logs and messages
     patch = status.patch_for(prev, new)
     if patch is None:
         return
@@ -203,6 +218,7 @@ async def reconcile(body: Mapping[str, Any], pods: Sequence[PodView], settings: 
     except spec.InvalidSpec as err:
         await _write_status(body, prev, status.invalid(prev, str(err), generation, now), mem, settings, now, emit)
         return
+    pods = await podwarnings.fold(job.namespace, pods, mem.pod_warnings, now)  # issue 11: why a pod cannot start
     state = policy.state_from_status(prev)
     if state.reason == c.REASON_INVALID_SPEC and prev.get("observedGeneration") != generation:
         state, prev = policy.JobState(), {}  # the spec was fixed: start over
@@ -214,6 +230,8 @@ async def reconcile(body: Mapping[str, Any], pods: Sequence[PodView], settings: 
             await _write_status(body, prev, new, mem, settings, now, emit)
             return
     decision = policy.decide(job, state, pods, now)
+    for kind, reason, message in decision.events:  # issue 11: e.g. SpecChangeIgnored on a finished job
+        emit(kind, reason, message)
     if decision.delete_job:
         emit("Normal", c.REASON_TTL_EXPIRED, "spec.runPolicy.ttlSecondsAfterFinished passed: deleting the job")
         await kube.delete_job(job.namespace, job.name)

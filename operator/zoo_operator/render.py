@@ -11,11 +11,10 @@ import json
 import posixpath
 from typing import Any
 
-import yaml
-
 from zoo_operator import ascend, schema
 from zoo_operator import conditions as c
-from zoo_operator.spec import DEFAULT_SCHED_PORT, JobSpec
+from zoo_operator.spec import DEFAULT_SCHED_PORT, JobSpec, gang_hash
+from zoo_workloads import config as model_config
 
 CONFIG_FILE = "config.yaml"  # a run's saved config (zoo_workloads.training.results.CONFIG_FILE)
 
@@ -124,14 +123,9 @@ def gang_missing_hint(job: JobSpec) -> str:
 
 
 def set_value(value: Any) -> str:
-    """A hyperparameter as the `value` of `--set key=value` (read back as a YAML scalar with the same type)."""
-    if value is None or isinstance(value, (bool, list)):
-        return json.dumps(value)
-    if isinstance(value, (int, float)):
-        return repr(value)
-    text = str(value)
-    # Quote strings YAML would read as something else ("1e-3", "true", "null", "").
-    return text if text and yaml.safe_load(text) == text else json.dumps(text)
+    """A hyperparameter as the `value` of `--set key=value`: JSON that the workload reads back exactly
+    (zoo_workloads.config.encode_value / parse_value, the one encoding on both sides)."""
+    return model_config.encode_value(value)
 
 
 def _from_path(relative: str) -> str:
@@ -266,6 +260,28 @@ def _volumes(job: JobSpec, worker: bool = True) -> tuple[list[Obj], list[Obj]]:
     return volumes + [dict(v) for v in job.volumes], mounts + [dict(m) for m in job.volume_mounts]
 
 
+def pod_security_context(job: JobSpec) -> Obj:
+    """The pod's securityContext: Pod Security `restricted` (non-root, RuntimeDefault seccomp) with the
+    configured ids. Source of the rules: https://kubernetes.io/docs/concepts/security/pod-security-standards/"""
+    ctx: Obj = {"runAsUser": job.run_as_user, "runAsGroup": job.run_as_group,
+                "seccompProfile": {"type": "RuntimeDefault"}}
+    if job.run_as_user != 0:
+        ctx["runAsNonRoot"] = True
+    if job.fs_group:
+        ctx["fsGroup"] = job.fs_group
+    if job.supplemental_groups:
+        ctx["supplementalGroups"] = list(job.supplemental_groups)
+    return ctx
+
+
+def container_security_context(job: JobSpec) -> Obj:
+    """The worker container's securityContext: no privilege escalation, every capability dropped."""
+    ctx: Obj = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    if job.run_as_user != 0:
+        ctx["runAsNonRoot"] = True
+    return ctx
+
+
 def pod(job: JobSpec, index: int | None, attempt: int) -> Obj:
     """Worker pod `index` (or the scheduler pod when index is None) of whole-gang attempt `attempt`."""
     role = c.ROLE_SCHEDULER if index is None else c.ROLE_WORKER
@@ -273,7 +289,7 @@ def pod(job: JobSpec, index: int | None, attempt: int) -> Obj:
     extra_labels = {c.LABEL_ROLE: role}
     if index is not None:
         extra_labels[c.LABEL_RANK] = str(index)
-    annotations = {c.ANNOTATION_ATTEMPT: str(attempt)}
+    annotations = {c.ANNOTATION_ATTEMPT: str(attempt), c.ANNOTATION_SPEC_HASH: gang_hash(job)}
     if job.queue:
         extra_labels.update({c.KUEUE_QUEUE_LABEL: job.queue, c.KUEUE_GROUP_LABEL: job.name})
         annotations[c.KUEUE_GROUP_COUNT_ANNOTATION] = str(job.pod_count)
@@ -291,6 +307,7 @@ def pod(job: JobSpec, index: int | None, attempt: int) -> Obj:
         "volumeMounts": mounts,
         "terminationMessagePath": c.TERMINATION_LOG,
         "terminationMessagePolicy": "File",
+        "securityContext": container_security_context(job),
     }
     resources = _resources(job, with_device=index is not None)
     if resources:
@@ -302,6 +319,9 @@ def pod(job: JobSpec, index: int | None, attempt: int) -> Obj:
         "enableServiceLinks": False,
         # On SIGTERM a rank finishes its step and writes a checkpoint before it exits (exit 79).
         "terminationGracePeriodSeconds": job.stop_grace_seconds,
+        # The workload never calls the API: no service-account token in its pods.
+        "automountServiceAccountToken": False,
+        "securityContext": pod_security_context(job),
         "containers": [container],
         "volumes": volumes,
     }

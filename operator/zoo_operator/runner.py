@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from zoo_operator import kube, reconcile
+from zoo_operator import kube, limits, reconcile
 from zoo_operator.podview import PodView
 from zoo_operator.settings import Settings
 
@@ -36,6 +36,7 @@ class Runner:
         self.memories: dict[str, reconcile.JobMemory] = {}
         # Event posts run in the background; asyncio keeps only weak references to tasks, so hold them here.
         self._posting: set[asyncio.Task[None]] = set()
+        self.log_memo = limits.LogMemo()
 
     def observe(self, body: Mapping[str, Any]) -> None:
         """Record the latest version of a job (from a watch event)."""
@@ -69,8 +70,13 @@ class Runner:
 
         try:
             await reconcile.reconcile(body, pods, self.settings, mem, now, emit)
-        except Exception:  # one broken job must not stop the others
-            log.exception("%s/%s: reconcile pass failed; retrying next tick", meta.get("namespace"), meta.get("name"))
+            self.log_memo.clear(uid)
+        except Exception as err:  # one broken job must not stop the others
+            # Issue 11: a failure that repeats every tick is logged once per change (bounded), not every 2 s.
+            text = f"{type(err).__name__}: {limits.cut(str(err), 2000)}"
+            if self.log_memo.should_log(uid, text):
+                log.error("%s/%s: reconcile pass failed; retrying every tick (logged again when the error changes): "
+                          "%s", meta.get("namespace"), meta.get("name"), text, exc_info=len(str(err)) <= 2000)
 
     async def pass_all(self) -> None:
         """One pass over every known job."""

@@ -31,6 +31,13 @@ PHASES = ["Pending", "Running", "Restarting", "Succeeded", "Failed", "Suspended"
 
 Schema = dict[str, Any]
 
+# Length bounds of free strings (the operator's spec.py checks the same numbers): no field can carry a value that
+# ends up as a huge argument, env entry or status message.
+MAX_IMAGE = 512
+MAX_NAME = 253
+MAX_PATH = 1024
+MAX_ENV_VALUE = 32768
+
 
 def _str(description: str, **extra: Any) -> Schema:
     return {"type": "string", "description": description, **extra}
@@ -54,7 +61,7 @@ def _relative_path(description: str) -> Schema:
     return _str(
         description,
         minLength=1,
-        maxLength=1024,
+        maxLength=MAX_PATH,
         **{
             "x-kubernetes-validations": [
                 {"rule": "!self.startsWith('/')", "message": "must be a relative path inside the volume (no leading /)"},
@@ -71,26 +78,27 @@ def _volume_source(description: str) -> Schema:
         {
             "persistentVolumeClaim": _obj(
                 "An existing PersistentVolumeClaim in the job's namespace.",
-                {"claimName": _str("Name of the claim.", minLength=1), "readOnly": {"type": "boolean"}},
+                {"claimName": _str("Name of the claim.", minLength=1, maxLength=MAX_NAME), "readOnly": {"type": "boolean"}},
                 required=["claimName"],
             ),
             "hostPath": _obj(
                 "A directory on the node.",
-                {"path": _str("Absolute path on the node.", pattern="^/"), "type": _str("hostPath type.")},
+                {"path": _str("Absolute path on the node.", pattern="^/", maxLength=MAX_PATH),
+                 "type": _str("hostPath type.", maxLength=64)},
                 required=["path"],
             ),
             "nfs": _obj(
                 "An NFS export.",
                 {
-                    "server": _str("NFS server.", minLength=1),
-                    "path": _str("Exported path.", pattern="^/"),
+                    "server": _str("NFS server.", minLength=1, maxLength=MAX_NAME),
+                    "path": _str("Exported path.", pattern="^/", maxLength=MAX_PATH),
                     "readOnly": {"type": "boolean"},
                 },
                 required=["server", "path"],
             ),
             "emptyDir": _obj(
                 "A scratch directory that lives as long as the pod.",
-                {"medium": _str("'' or Memory."), "sizeLimit": {"x-kubernetes-int-or-string": True}},
+                {"medium": _str("'' or Memory.", maxLength=16), "sizeLimit": {"x-kubernetes-int-or-string": True}},
             ),
         },
         minProperties=1,
@@ -167,8 +175,14 @@ def _spec() -> Schema:
                        "against the model's defaults. Keys with a fixed set of values are checked here too.",
         "maxProperties": 64,
         # Typed properties make these keys visible to CEL; every other key is kept as written.
-        "properties": {key: _str(f"One of {', '.join(values)}.", enum=list(values))
-                       for key, values in sorted(model_config.CHOICES.items())},
+        "properties": {
+            **{key: _str(f"One of {', '.join(values)}.", enum=list(values))
+               for key, values in sorted(model_config.CHOICES.items())},
+            # Free strings (checkpoint paths) are bounded here, so a huge value never reaches a pod's arguments.
+            **{key: _str(f"{param.meaning[:1].upper()}{param.meaning[1:]}.", maxLength=param.max_length,
+                         nullable=param.nullable)
+               for key, param in sorted(model_config.PARAMS.items()) if param.kind in ("str", "path")},
+        },
         "x-kubernetes-preserve-unknown-fields": True,
     }
     static_device = _obj(
@@ -177,7 +191,12 @@ def _spec() -> Schema:
             "podIndex": _int("Worker index (0..replicas-1).", minimum=0, maximum=4095),
             "serverId": _str("Server id (usually the node IP).", minLength=1, maxLength=64),
             "deviceId": _str("Device id on the server.", pattern="^[0-9]+$", maxLength=4),
-            "deviceIp": _str("Device (NIC) IP.", minLength=1, maxLength=64),
+            "deviceIp": _str("Device (NIC) IPv4 address.", minLength=7, maxLength=15, **{
+                "x-kubernetes-validations": [{
+                    # CEL's IP library (Kubernetes 1.31+); spec.py checks the same with ipaddress.IPv4Address.
+                    "rule": "isIP(self) && ip(self).family() == 4",
+                    "message": "must be an IPv4 address like 192.168.100.101",
+                }]}),
             "superDeviceId": _str("Super device id (rank table 1.2).", maxLength=16),
         },
         required=["podIndex", "serverId", "deviceId", "deviceIp"],
@@ -236,18 +255,20 @@ def _spec() -> Schema:
     pod_template = _obj(
         "Additions to every pod the operator creates.",
         {
-            "nodeSelector": {"type": "object", "additionalProperties": {"type": "string"}},
-            "tolerations": {"type": "array", "items": _free("A core/v1 Toleration.")},
+            "nodeSelector": {"type": "object", "maxProperties": 64,
+                             "additionalProperties": {"type": "string", "maxLength": 63}},
+            "tolerations": {"type": "array", "maxItems": 64, "items": _free("A core/v1 Toleration.")},
             "env": {
                 "type": "array",
+                "maxItems": 256,
                 "items": _obj("A core/v1 EnvVar.", {
-                    "name": _str("Variable name.", minLength=1),
-                    "value": _str("Value."),
+                    "name": _str("Variable name.", minLength=1, maxLength=MAX_NAME),
+                    "value": _str("Value.", maxLength=MAX_ENV_VALUE),
                     "valueFrom": _free("A core/v1 EnvVarSource."),
                 }, required=["name"]),
             },
-            "volumes": {"type": "array", "items": _free("A core/v1 Volume.")},
-            "volumeMounts": {"type": "array", "items": _free("A core/v1 VolumeMount (worker container).")},
+            "volumes": {"type": "array", "maxItems": 64, "items": _free("A core/v1 Volume.")},
+            "volumeMounts": {"type": "array", "maxItems": 64, "items": _free("A core/v1 VolumeMount (worker container).")},
         },
     )
     resources = _obj(
@@ -261,7 +282,7 @@ def _spec() -> Schema:
         "What to train, on what, and how.",
         {
             "model": _str("ModelZoo model.", enum=model_config.model_names()),
-            "image": _str("Workload image (default from the operator settings by device type).", maxLength=512),
+            "image": _str("Workload image (default from the operator settings by device type).", maxLength=MAX_IMAGE),
             "device": device,
             "replicas": _int("Ranks = devices = worker pods.", minimum=1, maximum=4096, default=1),
             "launch": _str("How ranks find each other (default: ranktable on Ascend910, dynamic elsewhere).",

@@ -9,6 +9,7 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from importlib import metadata
+from typing import Any
 
 from zoo_operator.schema import ASCEND_CHIPS, GANG_BACKENDS
 
@@ -89,6 +90,49 @@ class Settings:
     """ZOO_LISTEN_HOST (address): where /healthz and /metrics listen. The chart sets the pod's IP, so two
     operators that share a network namespace (the local cluster's pods do) never fight over a port."""
 
+    pod_run_as_user: int = 1000
+    """ZOO_POD_RUN_AS_USER (uid): the user of every workload container. Non-root, so pods pass Pod Security
+    `restricted`; 0 runs as root and drops runAsNonRoot (then `restricted` refuses the pods)."""
+
+    pod_run_as_group: int = 1000
+    """ZOO_POD_RUN_AS_GROUP (gid): the primary group of workload containers. 1000 is HwHiAiUser on Ascend nodes
+    (MindCluster installs), the group that may open the NPU devices (/work/shared/ASCEND.md)."""
+
+    pod_fs_group: int = 1000
+    """ZOO_POD_FS_GROUP (gid): group that owns the pods' writable volumes (checkpoints); 0 = not set."""
+
+    pod_supplemental_groups: tuple[int, ...] = ()
+    """ZOO_POD_SUPPLEMENTAL_GROUPS (comma-separated gids): extra groups, e.g. a driver group other than 1000."""
+
+    # The platform policy (zoo_operator.platform_policy): what a ZooTrainingJob may put into its pods. Whoever
+    # may create a ZooTrainingJob may run pods within it, so the defaults are safe.
+    policy_host_path_prefixes: tuple[str, ...] = ("/",)
+    """ZOO_POLICY_HOST_PATH_PREFIXES (comma-separated absolute paths): dataset and checkpoint hostPath volumes
+    must lie under one of these; empty = no hostPath at all. System directories (/, /etc, /proc, /var/run,
+    /var/lib/kubelet, ...) are refused whatever the prefixes. Set it to your data roots (e.g. /data)."""
+
+    policy_volume_kinds: tuple[str, ...] = ("emptyDir", "configMap", "persistentVolumeClaim", "downwardAPI",
+                                            "ephemeral")
+    """ZOO_POLICY_VOLUME_KINDS (comma-separated VolumeSource keys): kinds allowed in spec.podTemplate.volumes.
+    hostPath, secret, projected (service-account tokens) and nfs are left out by default."""
+
+    policy_allow_secrets: bool = False
+    """ZOO_POLICY_ALLOW_SECRETS (true|false): whether podTemplate may reference Secrets (secret and projected
+    volumes, env valueFrom.secretKeyRef). A job's creator could otherwise read any Secret of the namespace."""
+
+    policy_toleration_keys: tuple[str, ...] = ()
+    """ZOO_POLICY_TOLERATION_KEYS (comma-separated): toleration keys allowed in podTemplate; empty = any explicit
+    key outside the kubernetes.io namespaces; `*` = anything, including a key-less `operator: Exists`."""
+
+    policy_priority_classes: tuple[str, ...] = ()
+    """ZOO_POLICY_PRIORITY_CLASSES (comma-separated): priority classes jobs may use; empty = any but system-*;
+    `*` = any."""
+
+    policy_denied_env: tuple[str, ...] = ("LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "PATH", "PYTHONPATH",
+                                          "PYTHONHOME", "PYTHONSTARTUP", "PYTHONINSPECT", "BASH_ENV", "ENV")
+    """ZOO_POLICY_DENIED_ENV (comma-separated names): env names podTemplate may not set (they change which code
+    runs). The operator's own variables (ZOO_*, MS_*, RANK_*, POD_*, DEVICE_ID) are always refused."""
+
     def listen_url(self, port: int, path: str = "") -> str:
         """http://host:port/path on listen_host (an IPv6 address gets brackets)."""
         host = f"[{self.listen_host}]" if ":" in self.listen_host else self.listen_host
@@ -134,6 +178,12 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _names(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    if name not in env:
+        return default
+    return tuple(x.strip() for x in env[name].split(",") if x.strip())
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
@@ -144,6 +194,21 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
 
 
 CHIPS = tuple(ASCEND_CHIPS)
+def policy_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """The policy_* fields of Settings from the environment (a set but empty list variable means empty)."""
+    defaults = Settings()
+    prefixes = _names(env, "ZOO_POLICY_HOST_PATH_PREFIXES", defaults.policy_host_path_prefixes)
+    bad = [p for p in prefixes if not p.startswith("/")]
+    if bad:
+        raise ValueError(f"ZOO_POLICY_HOST_PATH_PREFIXES: {bad[0]!r} is not an absolute path")
+    return {
+        "policy_host_path_prefixes": prefixes,
+        "policy_volume_kinds": _names(env, "ZOO_POLICY_VOLUME_KINDS", defaults.policy_volume_kinds),
+        "policy_allow_secrets": _bool(env, "ZOO_POLICY_ALLOW_SECRETS", defaults.policy_allow_secrets),
+        "policy_toleration_keys": _names(env, "ZOO_POLICY_TOLERATION_KEYS", defaults.policy_toleration_keys),
+        "policy_priority_classes": _names(env, "ZOO_POLICY_PRIORITY_CLASSES", defaults.policy_priority_classes),
+        "policy_denied_env": _names(env, "ZOO_POLICY_DENIED_ENV", defaults.policy_denied_env),
+    }
 
 
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
@@ -170,6 +235,11 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         ascend_shm_size=env.get("ZOO_ASCEND_SHM_SIZE", "").strip(),
         ascend_volcano=_bool(env, "ZOO_ASCEND_VOLCANO", defaults.ascend_volcano),
         gang_backend=_choice(env, "ZOO_GANG_BACKEND", tuple(GANG_BACKENDS), defaults.gang_backend),
+        pod_run_as_user=_int(env, "ZOO_POD_RUN_AS_USER", defaults.pod_run_as_user, 0),
+        pod_run_as_group=_int(env, "ZOO_POD_RUN_AS_GROUP", defaults.pod_run_as_group, 0),
+        pod_fs_group=_int(env, "ZOO_POD_FS_GROUP", defaults.pod_fs_group, 0),
+        pod_supplemental_groups=_ints(env, "ZOO_POD_SUPPLEMENTAL_GROUPS"),
+        **policy_settings(env),
     )
 
 
@@ -186,3 +256,14 @@ def _host_arch(raw: str, default: str) -> str:
     if raw and raw not in ("huawei-arm", "huawei-x86"):
         raise ValueError(f"ZOO_ASCEND_HOST_ARCH={raw!r}: must be huawei-arm, huawei-x86 or none")
     return raw or default
+
+
+def _ints(env: Mapping[str, str], name: str) -> tuple[int, ...]:
+    raw = env.get(name, "").strip()
+    try:
+        values = tuple(int(x) for x in raw.split(",") if x.strip())
+    except ValueError:
+        raise ValueError(f"{name}={raw!r}: must be comma-separated integers >= 0") from None
+    if any(v < 0 for v in values):
+        raise ValueError(f"{name}={raw!r}: must be comma-separated integers >= 0")
+    return values

@@ -8,15 +8,18 @@ Errors are `InvalidSpec` with one line per problem, each starting with the field
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import ipaddress
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from zoo_operator import ascend, schema
+from zoo_operator import ascend, platform_policy, schema
 from zoo_operator import conditions as c
 from zoo_operator.settings import Settings
 from zoo_workloads import config as model_config
-from zoo_workloads.errors import ConfigError
+from zoo_workloads.config import quote
 
 DEFAULT_RESOURCE = {"Ascend910": "huawei.com/Ascend910", "GPU": "nvidia.com/gpu"}
 DEFAULT_SCHED_PORT = 8118
@@ -30,8 +33,27 @@ class InvalidSpec(ValueError):
     """A ZooTrainingJob the operator refuses; `problems` are one-line messages starting with the field path."""
 
     def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
+        super().__init__(bounded_message(problems))
         self.problems = problems
+
+
+# Bounds of InvalidSpec's message (it becomes status.message, a condition and an Event): each problem is cut to
+# PROBLEM_CHARS, at most MAX_PROBLEMS are listed, so a 900 KB value never reaches status.
+PROBLEM_CHARS = 600
+MAX_PROBLEMS = 10
+# Longest string field the operator accepts where the CRD sets no smaller bound.
+MAX_STRING = 1024
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def bounded_message(problems: list[str]) -> str:
+    """The one-line message of a list of problems, at most ~6 KB whatever the input."""
+    shown = [_cut(" ".join(p.split()), PROBLEM_CHARS) for p in problems[:MAX_PROBLEMS]]
+    more = len(problems) - len(shown)
+    return "; ".join(shown) + (f"; and {more} more problem(s)" if more > 0 else "")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +119,14 @@ class JobSpec:
     from_checkpoint: str = "best"
     checkpoint_volume_set: bool = False  # spec.checkpoint names storage (else the emptyDir default)
     source: Any = None  # results.Source once spec.from is resolved against the named job (reconcile)
+    # The workload containers' ids (Settings.pod_*): non-root so pods pass Pod Security `restricted`.
+    run_as_user: int = 1000
+    run_as_group: int = 1000
+    fs_group: int = 1000
+    supplemental_groups: tuple[int, ...] = ()
+    # spec.image as written (None: the operator's default, which is not part of the gang's identity, so an
+    # operator upgrade with a new default image does not restart running jobs).
+    spec_image: str | None = None
 
     @property
     def pod_count(self) -> int:
@@ -127,7 +157,7 @@ def _int(value: Any, path: str, problems: list[str], *, minimum: int, maximum: i
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int):
-        problems.append(f"{path}: must be an integer, got {value!r}")
+        problems.append(f"{path}: must be an integer, got {quote(value)}")
         return default
     if value < minimum or (maximum is not None and value > maximum):
         bound = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
@@ -140,16 +170,20 @@ def _enum(value: Any, path: str, allowed: list[str], problems: list[str], defaul
     if value is None:
         return default
     if value not in allowed:
-        problems.append(f"{path}: must be one of {', '.join(allowed)}; got {value!r}")
+        problems.append(f"{path}: must be one of {', '.join(allowed)}; got {quote(value)}")
         return default
     return str(value)
 
 
-def _str(value: Any, path: str, problems: list[str]) -> str | None:
+def _str(value: Any, path: str, problems: list[str], max_length: int = MAX_STRING) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value:
         problems.append(f"{path}: must be a non-empty string")
+        return None
+    if len(value) > max_length:
+        problems.append(f"{path}: too long ({len(value)} characters): must be at most {max_length}, "
+                        f"got {quote(value, 60)}")
         return None
     return value
 
@@ -159,9 +193,9 @@ def _relative_path(value: Any, path: str, problems: list[str]) -> str | None:
     if text is None:
         return None
     if text.startswith("/"):
-        problems.append(f"{path}: must be a relative path inside the volume (no leading /), got {text!r}")
+        problems.append(f"{path}: must be a relative path inside the volume (no leading /), got {quote(text)}")
     elif ".." in text.split("/"):
-        problems.append(f"{path}: must not contain '..' components, got {text!r}")
+        problems.append(f"{path}: must not contain '..' components, got {quote(text)}")
     return text
 
 
@@ -169,6 +203,12 @@ def _volume(value: Any, path: str, problems: list[str]) -> dict[str, Any]:
     vol = _map(value, path, problems)
     if len(vol) != 1 or next(iter(vol)) not in _VOLUME_SOURCES:
         problems.append(f"{path}: must set exactly one of {', '.join(_VOLUME_SOURCES)}")
+        return vol
+    kind, source = next(iter(vol.items()))
+    source = source if isinstance(source, Mapping) else {}
+    for key in ("claimName", "path", "server"):
+        if key in source:
+            _str(source[key], f"{path}.{kind}.{key}", problems)
     return vol
 
 
@@ -200,45 +240,28 @@ def default_checkpoint_path(meta: Mapping[str, Any]) -> str:
     return f"{meta.get('namespace') or 'default'}/{name}-{uid[:8]}" if uid else f"{meta.get('namespace') or 'default'}/{name}"
 
 
-def _same_kind(value: Any, default: Any) -> bool:
-    """Whether an override has the type of the model's default (ints are fine where floats are expected)."""
-    if isinstance(default, bool) or isinstance(value, bool):
-        return isinstance(default, bool) and isinstance(value, bool)
-    if isinstance(default, float):
-        return isinstance(value, (int, float))
-    if isinstance(default, int):
-        return isinstance(value, int)
-    if isinstance(default, str):
-        return isinstance(value, str)
-    # null or list defaults (layers: null, resume: null): a scalar or a list of scalars.
-    if isinstance(value, list):
-        return all(isinstance(v, (str, int, float)) for v in value)
-    return isinstance(value, (str, int, float))
-
-
 def _hyperparameters(raw: Any, model: str | None, device_type: str | None, problems: list[str]) -> dict[str, Any]:
     params = _map(raw, "spec.hyperparameters", problems)
     if model is None:
         return params
     defaults = model_config.default_hyperparameters(model)
+    known: dict[str, Any] = {}
     for key, value in params.items():
-        path = f"spec.hyperparameters.{key}"
         if key not in defaults:
-            problems.append(f"{path}: unknown hyperparameter for {model}; allowed: {', '.join(sorted(defaults))}")
-        elif not _same_kind(value, defaults[key]):
-            problems.append(f"{path}: must be a {type(defaults[key]).__name__} like the default "
-                            f"{defaults[key]!r}, got {value!r}")
-    known = {k: v for k, v in params.items() if k in defaults and _same_kind(v, defaults[k])}
+            problems.append(f"spec.hyperparameters.{_cut(str(key), 80)}: unknown hyperparameter for "
+                            f"{model}; allowed: {', '.join(sorted(defaults))}")
+            continue
+        # The one declaration of type and range (zoo_workloads.config.PARAMS), the same check the workload makes.
+        problem = model_config.check(key, value)
+        if problem is not None:
+            problems.append(f"spec.hyperparameters.{problem}")
+        else:
+            known[key] = value
     # The effective optimizer, default included: multigrain defaults to THOR, which has no CPU kernels.
     if device_type == "CPU" and {**defaults, **known}.get("optimizer") == "thor":
         how = "set" if params.get("optimizer") == "thor" else f"{model}'s default"
         problems.append(f"spec.hyperparameters.optimizer: thor ({how}) has no CPU kernels; "
                         "set momentum or nesterov on CPU")
-    try:
-        # The workload's own checks (choices, ranges) on the merged values, so a typo fails before any pod.
-        model_config.validate({**defaults, **known})
-    except ConfigError as err:
-        problems.append(f"spec.hyperparameters: {err}")
     return params
 
 
@@ -256,7 +279,10 @@ def _static_devices(raw: Any, replicas: int, problems: list[str]) -> tuple[Stati
             problems.append(f"{path}: needs podIndex < spec.replicas and string serverId, deviceId, deviceIp")
             continue
         if not str(device).isdigit():
-            problems.append(f"{path}.deviceId: must be a number as a string, got {device!r}")
+            problems.append(f"{path}.deviceId: must be a number as a string, got {quote(device)}")
+            continue
+        if not is_ipv4(str(ip)):
+            problems.append(f"{path}.deviceIp: must be an IPv4 address like 192.168.100.101, got {quote(ip)}")
             continue
         if index in seen_index:
             problems.append(f"{path}.podIndex: {index} is listed twice")
@@ -274,13 +300,38 @@ def _static_devices(raw: Any, replicas: int, problems: list[str]) -> tuple[Stati
     return tuple(sorted(devices, key=lambda d: d.pod_index))
 
 
+# The JobSpec fields that define a running gang: a change to any of them is applied as a whole-gang restart, never
+# as a pod added to (or recreated into) the running gang. Run-policy fields (backoffLimit, deadlines, suspend...)
+# apply live.
+GANG_FIELDS = ("model", "spec_image", "device_type", "resource_name", "per_node", "replicas", "launch", "dataset_volume",
+               "train_path", "eval_path", "num_classes", "hyperparameters", "checkpoint_volume", "checkpoint_path",
+               "resume_from", "resources", "rank_table_version", "static_devices", "node_selector", "tolerations",
+               "env", "volumes", "volume_mounts", "scheduler_name", "priority_class_name", "queue", "gang")
+
+
+def gang_hash(job: JobSpec) -> str:
+    """A short, stable hash of the gang-defining fields (pods carry it as an annotation)."""
+    fields = {name: getattr(job, name) for name in GANG_FIELDS}
+    text = json.dumps(fields, sort_keys=True, default=lambda o: dataclasses.asdict(o))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def is_ipv4(text: str) -> bool:
+    """Whether text is a dotted-quad IPv4 address (what HCCL's rank table needs for device_ip)."""
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _check_name(name: str, replicas: int, problems: list[str]) -> None:
     # Pod names are hostnames (<= 63 chars) and the job name is a Service name (DNS-1035 label).
     longest = f"{name}-worker-{replicas - 1}"
     if not _DNS_LABEL.match(name):
-        problems.append(f"metadata.name: {name!r} must be a DNS-1035 label (a-z, 0-9, '-', starting with a letter)")
+        problems.append(f"metadata.name: {quote(name)} must be a DNS-1035 label (a-z, 0-9, '-', starting with a letter)")
     elif len(longest) > 63:
-        problems.append(f"metadata.name: too long; pod name {longest!r} must be at most 63 characters")
+        problems.append(f"metadata.name: too long; pod name {quote(longest)} must be at most 63 characters")
 
 
 def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
@@ -406,11 +457,19 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
     image = spec.get("image")
     if image is not None and (not isinstance(image, str) or not image):
         problems.append("spec.image: must be a non-empty image reference")
+    elif image is not None and len(image) > schema.MAX_IMAGE:
+        problems.append(f"spec.image: too long ({len(image)} characters): must be at most {schema.MAX_IMAGE}")
+        image = None
     resources = _map(spec.get("resources"), "spec.resources", problems)
     queue = _str(sched.get("queue"), "spec.scheduling.queue", problems)
     priority = _str(sched.get("priorityClassName"), "spec.scheduling.priorityClassName", problems)
     name = str(meta.get("name") or "")
     _check_name(name, replicas, problems)
+    # The platform team's policy (chart values -> Settings.policy_*), checked before any pod exists.
+    problems += platform_policy.problems(
+        dataset_volume=dataset_volume, checkpoint_volume=ckpt_volume, volumes=pod_extras["volumes"],
+        volume_mounts=pod_extras["volume_mounts"], env=pod_extras["env"], tolerations=pod_extras["tolerations"],
+        priority_class_name=priority, settings=settings)
     if problems:
         raise InvalidSpec(problems)
     assert model is not None and device_type is not None and train_path is not None and num_classes is not None
@@ -454,4 +513,9 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
         from_job=from_job,
         from_checkpoint=from_checkpoint,
         checkpoint_volume_set=any(key in ckpt for key in ("claimName", "hostPath", "volume")),
+        run_as_user=settings.pod_run_as_user,
+        run_as_group=settings.pod_run_as_group,
+        fs_group=settings.pod_fs_group,
+        supplemental_groups=settings.pod_supplemental_groups,
+        spec_image=image or None,
     )

@@ -191,8 +191,9 @@ def patch_for(prev: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]
 
 
 def is_transition(prev: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    """Whether the change is one that is written at once (phase, reason or restarts), bypassing the rate limit."""
-    return any(prev.get(k) != new.get(k) for k in ("phase", "reason", "restarts"))
+    """Whether the change is one that is written at once (phase, reason, restarts or a new spec generation),
+    bypassing the rate limit."""
+    return any(prev.get(k) != new.get(k) for k in ("phase", "reason", "restarts", "observedGeneration"))
 
 
 # Resumes kept in status.resumes (the newest).

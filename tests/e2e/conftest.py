@@ -27,6 +27,10 @@ from e2e_helpers import E2E, REPO, wait_for
 CHART = REPO / "charts" / "zoo-operator"
 CRD = "customresourcedefinition/zootrainingjobs.modelzoo.io"
 BIN = Path(sys.executable).parent
+# The chart's defaults (charts/zoo-operator/values.yaml = zoo_operator.settings.Settings).
+POLICY_VOLUME_KINDS = ["emptyDir", "configMap", "persistentVolumeClaim", "downwardAPI", "ephemeral"]
+POLICY_DENIED_ENV = ["LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "PATH", "PYTHONPATH", "PYTHONHOME",
+                     "PYTHONSTARTUP", "PYTHONINSPECT", "BASH_ENV", "ENV"]
 
 
 def _free_port() -> int:
@@ -72,6 +76,10 @@ def e2e(cluster: Any, e2e_data: dict[str, Path]) -> Iterator[E2E]:
     cluster.helm("install", env.release, str(CHART), "-n", env.release_namespace, "--create-namespace",
                  "--set", f"fullnameOverride={env.release}", "--set", f"watchNamespaces={{{env.namespace}}}", "--set", f"health.port={_free_port()}",
                  "--set", f"crds.enabled={str(not has_crd).lower()}", "--set", "gang.enabled=true",
+                 # The chart's default platform policy, plus what test_ascend's rankcheck needs (a hostPath
+                 # volume in podTemplate and PATH): test_safe_by_default checks the rest is still refused.
+                 "--set-json", f"policy.volumeKinds={json.dumps([*POLICY_VOLUME_KINDS, 'hostPath'])}",
+                 "--set-json", f"policy.deniedEnv={json.dumps([n for n in POLICY_DENIED_ENV if n != 'PATH'])}",
                  "--wait", "--timeout", "5m")
     try:
         cluster.kubectl("wait", "--for=condition=Established", CRD, "--timeout=60s")

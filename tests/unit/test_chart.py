@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 
@@ -21,6 +22,7 @@ JOB_RULES = (
         for v in ("get", "list", "watch", "create", "delete", "patch")
     }
     | {(g, "events", v) for g in ("", "events.k8s.io") for v in ("create", "patch")}
+    | {("", "events", "list")}  # why a pod cannot start (FailedMount), issue 11
 )
 GANG_RULES = {
     (group, "podgroups", v) for v in ("get", "list", "watch", "create", "delete", "patch")
@@ -150,7 +152,34 @@ def test_env_maps_values_onto_operator_settings():
         "ZOO_METRICS_PORT": "0",
         "ZOO_HEALTH_PORT": "8181",
         "ZOO_LISTEN_HOST": "fieldRef:status.podIP",
+        "ZOO_POD_RUN_AS_USER": "1000",
+        "ZOO_POD_RUN_AS_GROUP": "1000",
+        "ZOO_POD_FS_GROUP": "1000",
+        "ZOO_POD_SUPPLEMENTAL_GROUPS": "",
+        "ZOO_POLICY_HOST_PATH_PREFIXES": "/",
+        "ZOO_POLICY_VOLUME_KINDS": "emptyDir,configMap,persistentVolumeClaim,downwardAPI,ephemeral",
+        "ZOO_POLICY_ALLOW_SECRETS": "false",
+        "ZOO_POLICY_TOLERATION_KEYS": "",
+        "ZOO_POLICY_PRIORITY_CLASSES": "",
+        "ZOO_POLICY_DENIED_ENV": "LD_PRELOAD,LD_LIBRARY_PATH,LD_AUDIT,PATH,PYTHONPATH,PYTHONHOME,PYTHONSTARTUP,"
+                                 "PYTHONINSPECT,BASH_ENV,ENV",
     }
+
+
+def test_chart_policy_values_reach_the_operator_settings():
+    """Issue 11: the platform team's policy in values -> env -> Settings, the same numbers end to end."""
+    from zoo_operator import settings
+
+    env = env_of(template({"policy.hostPathPrefixes": "{/data,/scratch}", "policy.allowSecrets": "true",
+                           "policy.priorityClasses": "{low}", "workloadSecurity.runAsUser": "2000",
+                           "workloadSecurity.supplementalGroups": "{1001}"}))
+    cfg = settings.from_env({k: v for k, v in env.items() if not v.startswith("fieldRef:")})
+    assert cfg.policy_host_path_prefixes == ("/data", "/scratch") and cfg.policy_allow_secrets
+    assert cfg.policy_priority_classes == ("low",) and cfg.pod_run_as_user == 2000
+    assert cfg.pod_supplemental_groups == (1001,)
+    assert settings.from_env({k: v for k, v in env_of(template()).items()
+                              if not v.startswith("fieldRef:")}) == dataclasses.replace(
+        settings.Settings(), image_cpu=cfg.image_cpu, image_gpu=cfg.image_gpu, image_ascend=cfg.image_ascend)
 
 
 def test_every_env_var_is_a_documented_operator_setting():

@@ -133,5 +133,5 @@ def test_an_ascend_node_has_the_driver_paths_pods_mount(tmp_path: Path):
     # A node without the files (a CPU node) fails the pod, as a real node without the driver would.
     bare = PodVolumes(tmp_path / "pod2", None, lambda ns, n: None, lambda ns, n: None)  # type: ignore[arg-type]
     missing = {"name": "d", "hostPath": {"path": str(tmp_path / "no-driver"), "type": "Directory"}}
-    with pytest.raises(Exception, match="does not exist"):
+    with pytest.raises(Exception, match="doesn't exist"):
         bare.sync({**pod, "spec": {"volumes": [missing]}}, "127.203.0.9", "127.0.23.2")

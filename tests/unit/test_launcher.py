@@ -169,3 +169,10 @@ def test_cann_set_env_scripts_are_sourced(tmp_path):
 def test_dynamic_launch_on_ascend_exports_logical_device_0():
     env = {"MS_ROLE": "MS_WORKER", "MS_SCHED_HOST": "localhost", "ASCEND_VISIBLE_DEVICES": "6"}
     assert launch.prepare_environment(env) == {"MS_SCHED_HOST": "127.0.0.1", "DEVICE_ID": "0"}
+
+
+def test_a_bad_timeout_is_named_never_echoed() -> None:
+    """Issue 11: an env value may come from a Secret; the error names the variable, not the value."""
+    with pytest.raises(ConfigError) as info:
+        launch.prepare_environment({"MS_ROLE": "MS_WORKER", "MS_SCHED_HOST": "h", "ZOO_RESOLVE_TIMEOUT": "s3cr3t-value"})
+    assert "ZOO_RESOLVE_TIMEOUT" in str(info.value) and "s3cr3t" not in str(info.value)

@@ -126,9 +126,41 @@ def test_scheduling_timeout_and_image_pull() -> None:
                       waiting_message="image not found")
     d = policy.decide(js, JobState(c.PENDING), [pulling], NOW)
     assert d.phase == c.FAILED and d.reason == c.REASON_IMAGE_PULL and "image not found" in d.message
-    # Scheduled, and waiting for another reason (ContainerCreating): no timeout.
-    creating = dataclasses.replace(pulling, waiting_reason="ContainerCreating")
-    assert policy.decide(js, JobState(c.PENDING), [creating], NOW).phase == c.PENDING
+    # Scheduled, and ContainerCreating past the timeout (issue 11: nothing stuck forever): failed with the reason.
+    creating = dataclasses.replace(pulling, waiting_reason="ContainerCreating", waiting_message=None)
+    d = policy.decide(js, JobState(c.PENDING), [creating], NOW)
+    assert (d.phase, d.reason) == (c.FAILED, c.REASON_POD_START_FAILED) and "ContainerCreating" in d.message
+    assert policy.decide(js, JobState(c.PENDING), [dataclasses.replace(creating, created=NOW - 29)],
+                         NOW).phase == c.PENDING
+
+
+def test_a_pod_that_cannot_start_says_why_at_once_in_user_terms_then_fails() -> None:
+    js = parse(ascend_job(replicas=2, runPolicy={"schedulingTimeoutSeconds": 60},
+                          dataset={"volume": {"hostPath": {"path": "/data/imgnet", "type": "Directory"}},
+                                   "trainPath": "train", "evalPath": "validation", "numClasses": 10}))
+    mount = ('FailedMount: MountVolume.SetUp failed for volume "zoo-data" : hostPath /data/imgnet doesn\'t exist')
+    stuck = PodView(name="asc-worker-1", index=1, created=NOW - 20, node="n1", waiting_reason="ContainerCreating",
+                    waiting_message=mount)
+    d = policy.decide(js, JobState(c.PENDING), [workers(1)[0], stuck], NOW)
+    assert (d.phase, d.reason) == (c.PENDING, c.REASON_POD_START_BLOCKED)
+    assert 'volume "zoo-data" (spec.dataset.volume)' in d.message and "/data/imgnet doesn't exist" in d.message
+    assert "schedulingTimeoutSeconds=60" in d.message
+    late = policy.decide(js, JobState(c.PENDING), [workers(1)[0], dataclasses.replace(stuck, created=NOW - 61)], NOW)
+    assert (late.phase, late.reason) == (c.FAILED, c.REASON_POD_START_FAILED) and "hostPath" in late.message
+    secret = dataclasses.replace(stuck, waiting_reason="CreateContainerConfigError",
+                                 waiting_message='secret "db" not found')
+    d = policy.decide(js, JobState(c.PENDING), [workers(1)[0], secret], NOW)
+    assert d.reason == c.REASON_POD_START_BLOCKED and 'CreateContainerConfigError: secret "db" not found' in d.message
+
+
+def test_messages_name_what_the_user_wrote() -> None:
+    js = parse(ascend_job(replicas=1, dataset={"volume": {"emptyDir": {}}, "trainPath": "imagenet/train",
+                                               "evalPath": "validation", "numClasses": 10}))
+    dead = ended(workers(1)[0], 66, '{"status": "failed", "reason": "DatasetMissing", '
+                                    '"message": "/zoo/data/validation does not exist", "retryable": false}')
+    d = policy.decide(js, JobState(c.RUNNING), [dead], NOW)
+    assert "spec.dataset.evalPath: validation (/zoo/data/validation in the pod) does not exist" in d.message
+    assert policy.in_user_terms(js, "/zoo/data/imagenet/training") == "/zoo/data/imagenet/training"
 
 
 def test_suspend_deletes_pods() -> None:
@@ -164,3 +196,89 @@ def test_state_from_status_tolerates_garbage() -> None:
     assert policy.state_from_status({"restarts": "x", "startTime": 5}) == JobState()
     s = policy.state_from_status({"phase": "Running", "restarts": 2, "startTime": "2026-01-01T00:00:00Z"})
     assert s.restarts == 2 and s.start_time == 1767225600.0
+
+
+# Issue 11: spec changes and pods lost from a running gang.
+def hashed(js: spec.JobSpec, pods: list[PodView]) -> list[PodView]:
+    return [dataclasses.replace(p, spec_hash=spec.gang_hash(js)) for p in pods]
+
+
+def test_replicas_change_restarts_the_whole_gang_never_adds_a_pod() -> None:
+    old = parse(ascend_job(replicas=2))
+    new = parse(ascend_job(replicas=4))
+    d = policy.decide(new, JobState(c.RUNNING, observed_generation=1), hashed(old, workers(2)), NOW)
+    assert d.phase == c.RESTARTING and d.reason == c.REASON_SPEC_CHANGED
+    assert d.create == () and set(d.delete) == {"asc-worker-0", "asc-worker-1"}
+    assert not d.restart, "a deliberate spec change does not use up backoffLimit"
+    # Once the old pods are gone, the new gang is created whole.
+    after = policy.decide(new, JobState(c.RESTARTING, reason=c.REASON_SPEC_CHANGED), [], NOW)
+    assert after.create == (0, 1, 2, 3)
+
+
+def test_run_policy_changes_apply_live() -> None:
+    old = parse(ascend_job(replicas=2))
+    new = parse(ascend_job(replicas=2, runPolicy={"backoffLimit": 7, "activeDeadlineSeconds": 9999}))
+    assert spec.gang_hash(old) == spec.gang_hash(new)
+    d = policy.decide(new, JobState(c.RUNNING), hashed(old, workers(2)), NOW)
+    assert d.phase == c.RUNNING and d.delete == ()
+
+
+def test_hyperparameter_change_is_a_gang_change() -> None:
+    old = parse(ascend_job(replicas=2))
+    new = parse(ascend_job(replicas=2, hyperparameters={"epochs": 5}))
+    assert policy.decide(new, JobState(c.RUNNING), hashed(old, workers(2)), NOW).reason == c.REASON_SPEC_CHANGED
+
+
+def test_deleted_worker_of_running_gang_restarts_the_whole_gang() -> None:
+    pods = workers(2)[:1]  # worker 1 was deleted by someone
+    d = policy.decide(JOB, JobState(c.RUNNING), pods, NOW)
+    assert d.phase == c.RESTARTING and d.reason == c.REASON_POD_LOST and d.restart
+    assert d.create == () and d.delete == ("asc-worker-0",)
+    assert "asc-worker-1" in d.message and "restart 1 of 2" in d.message
+    terminating = [pods[0], dataclasses.replace(workers(2)[1], deleting=True)]
+    assert policy.decide(JOB, JobState(c.RUNNING), terminating, NOW).reason == c.REASON_POD_LOST
+    no_left = policy.decide(JOB, JobState(c.RUNNING, restarts=2), workers(2, attempt=2)[:1], NOW)
+    assert no_left.phase == c.FAILED and no_left.reason == c.REASON_BACKOFF_LIMIT
+
+
+def test_missing_pods_of_a_pending_gang_are_still_created() -> None:
+    assert policy.decide(JOB, JobState(c.PENDING), workers(1), NOW).create == (1,)
+
+
+def test_edit_of_a_finished_job_is_recorded_not_acted_on() -> None:
+    js = parse(ascend_job(replicas=2))
+    js = dataclasses.replace(js, generation=3)
+    done = JobState(c.SUCCEEDED, reason=c.REASON_SUCCEEDED, message="ok", completion_time=NOW - 5,
+                    observed_generation=2)
+    d = policy.decide(js, done, [], NOW)
+    assert d.phase == c.SUCCEEDED and d.create == () and not d.restart
+    assert [(k, r) for k, r, _ in d.events] == [("Warning", c.REASON_SPEC_CHANGE_IGNORED)]
+    assert "generation 2 -> 3" in d.events[0][2]
+    same = dataclasses.replace(done, observed_generation=3)
+    assert policy.decide(js, same, [], NOW).events == ()
+
+
+def test_no_pod_of_a_new_gang_while_the_old_one_terminates() -> None:
+    new = parse(ascend_job(replicas=3))
+    terminating = [dataclasses.replace(p, deleting=True) for p in workers(2)]
+    d = policy.decide(new, JobState(c.RESTARTING, reason=c.REASON_SPEC_CHANGED), terminating, NOW)
+    assert d.create == (), "asc-worker-2's name is free, but the old gang is not gone yet"
+    assert policy.decide(new, JobState(c.RESTARTING, reason=c.REASON_SPEC_CHANGED), [], NOW).create == (0, 1, 2)
+
+
+def test_the_schedulers_reason_is_in_the_message_at_once() -> None:
+    js = parse(ascend_job(replicas=1, runPolicy={"schedulingTimeoutSeconds": 300}))
+    waiting = PodView(name="asc-worker-0", index=0, created=NOW - 5,
+                      unschedulable='0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims.')
+    d = policy.decide(js, JobState(c.PENDING), [waiting], NOW)
+    assert (d.phase, d.reason) == (c.PENDING, c.REASON_PODS_PENDING)
+    assert "unbound immediate PersistentVolumeClaims" in d.message and "schedulingTimeoutSeconds=300" in d.message
+
+
+def test_a_new_default_image_is_not_a_spec_change() -> None:
+    """An operator upgrade (new default image) must not restart every running job."""
+    old = spec.parse(ascend_job(replicas=2), Settings(image_ascend="zoo-operator/workload-ascend:1"))
+    new = spec.parse(ascend_job(replicas=2), Settings(image_ascend="zoo-operator/workload-ascend:2"))
+    assert spec.gang_hash(old) == spec.gang_hash(new)
+    pinned = parse(ascend_job(replicas=2, image="registry/ascend:3"))
+    assert spec.gang_hash(pinned) != spec.gang_hash(old)

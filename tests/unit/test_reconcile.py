@@ -28,7 +28,9 @@ class FakeKube:
         self.job_deleted = False
         self.volcano = volcano
         self.calls: list[str] = []
-        for name in ("create", "put_config_map", "delete_pod", "pod_log", "patch_job_status", "delete_job"):
+        self.warnings: dict[str, list[tuple[str, str]]] = {}
+        for name in ("create", "put_config_map", "delete_pod", "pod_log", "patch_job_status", "delete_job",
+                     "pod_warnings"):
             monkeypatch.setattr(kube, name, getattr(self, name))
 
     async def create(self, obj: dict[str, Any]) -> bool:
@@ -59,6 +61,10 @@ class FakeKube:
 
     async def delete_job(self, namespace: str, name: str) -> None:
         self.job_deleted = True
+
+    async def pod_warnings(self, namespace: str, name: str) -> list[tuple[str, str]]:
+        self.calls.append(f"events {name}")
+        return self.warnings.get(name, [])
 
     def pods(self) -> list[dict[str, Any]]:
         return [o for (kind, _), o in sorted(self.objects.items()) if kind == "Pod"]
@@ -289,3 +295,69 @@ def test_big_jobs_read_only_the_logs_status_keeps(monkeypatch: pytest.MonkeyPatc
     h.set_exit("asc-worker-7", 75)
     h.run(T0 + 10)
     assert sorted(read) == ["asc-worker-0", "asc-worker-7"]
+
+
+def test_replicas_patch_on_a_running_job_restarts_the_whole_gang(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 11: `kubectl patch` of spec.replicas 2 -> 3 never adds a pod to the running gang."""
+    fake = FakeKube(monkeypatch)
+    h = Harness(fake, job(replicas=2))
+    h.run(T0)
+    for pod in fake.pods():
+        h.set_running(pod["metadata"]["name"])
+    h.run(T0 + 1)
+    assert h.body["status"]["phase"] == c.RUNNING
+    h.body["spec"]["replicas"] = 3
+    h.body["metadata"]["generation"] = 2
+    h.run(T0 + 2)
+    assert h.body["status"]["reason"] == c.REASON_SPEC_CHANGED
+    assert sorted(fake.deleted) == ["demo-sched", "demo-worker-0", "demo-worker-1"]
+    assert ("Pod", "demo-worker-2") not in fake.objects, "no pod joins the running gang"
+    assert any(e[0] == "Warning" and e[1] == c.REASON_SPEC_CHANGED for e in h.events)
+    h.pod_state.clear()
+    h.run(T0 + 3)  # old pods gone: the new gang of 3 is created whole, without using up a restart
+    assert {p["metadata"]["name"] for p in fake.pods()} == {"demo-sched", "demo-worker-0", "demo-worker-1",
+                                                            "demo-worker-2"}
+    assert h.body["status"]["restarts"] == 0
+
+
+def test_edit_of_a_finished_job_posts_one_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKube(monkeypatch)
+    h = Harness(fake, job(replicas=1))
+    h.run(T0)
+    for pod in fake.pods():
+        h.set_exit(pod["metadata"]["name"], 0)
+    h.run(T0 + 1)
+    assert h.body["status"]["phase"] == c.SUCCEEDED
+    created = [call for call in fake.calls if call.startswith("create Pod")]
+    h.body["spec"]["hyperparameters"]["epochs"] = 9
+    h.body["metadata"]["generation"] = 2
+    for t in range(2, 6):
+        h.run(T0 + t)
+    ignored = [e for e in h.events if e[1] == c.REASON_SPEC_CHANGE_IGNORED]
+    assert len(ignored) == 1 and ignored[0][0] == "Warning" and "generation 1 -> 2" in ignored[0][2]
+    assert h.body["status"]["phase"] == c.SUCCEEDED
+    assert [call for call in fake.calls if call.startswith("create Pod")] == created, "not acted on"
+
+
+def test_kubelet_warning_of_a_pod_that_cannot_start_reaches_status(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 11: a real kubelet says why a volume cannot mount only in a FailedMount Event."""
+    fake = FakeKube(monkeypatch)
+    h = Harness(fake, job(replicas=1, runPolicy={"schedulingTimeoutSeconds": 30}))
+    h.run(T0)
+    for pod in fake.pods():
+        pod["spec"]["nodeName"] = "n1"
+        h.pod_state[pod["metadata"]["name"]] = {
+            "status": {"phase": "Pending", "containerStatuses": [{"state": {"waiting": {"reason": "ContainerCreating"}}}]}}
+    fake.warnings["demo-worker-0"] = [("FailedMount", ('MountVolume.SetUp failed for volume "zoo-data" : '
+                                                      "hostPath /data doesn't exist"))]
+    h.run(T0 + 2)  # too young: no Event read yet
+    assert not any(call.startswith("events") for call in fake.calls)
+    h.run(T0 + 6)
+    status = h.body["status"]
+    assert status["reason"] == c.REASON_POD_START_BLOCKED, status
+    assert 'FailedMount: MountVolume.SetUp failed for volume "zoo-data" (spec.dataset.volume)' in status["message"]
+    reads = sum(call.startswith("events") for call in fake.calls)
+    h.run(T0 + 8)  # read again only after 10 s
+    assert sum(call.startswith("events") for call in fake.calls) == reads
+    h.run(T0 + 31)
+    assert (h.body["status"]["phase"], h.body["status"]["reason"]) == (c.FAILED, c.REASON_POD_START_FAILED)

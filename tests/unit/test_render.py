@@ -260,7 +260,7 @@ def test_dry_run_yaml_round_trips() -> None:
 
 
 def test_static_devices_tell_each_pod_its_server_and_npu() -> None:
-    static = [{"podIndex": i, "serverId": f"10.0.0.{1 + i // 2}", "deviceId": str(7 - i), "deviceIp": f"d{i}"}
+    static = [{"podIndex": i, "serverId": f"10.0.0.{1 + i // 2}", "deviceId": str(7 - i), "deviceIp": f"192.98.0.{i}"}
               for i in reversed(range(4))]
     js = parse(ascend_job(replicas=4, rankTable={"staticDevices": static}))
     for i in range(4):

@@ -64,3 +64,14 @@ def test_value_the_model_refuses_exits_64(tmp_path, tiny_images):
                                      "--num-classes", "2", "--output-dir", str(tmp_path / "o"), "--device", "CPU",
                                      "--set", "width=7"], tmp_path)
     _assert_failed(result, 64, "ConfigError", "width")
+
+
+@pytest.mark.parametrize("item", ["label_smoothing=5", "momentum=-3", "num_parallel_workers=0", "lr_max=-1"])
+def test_out_of_range_values_exit_64_not_retryable(tmp_path, tiny_images, item):
+    """Issue 11: these exited 1 (retryable: the gang restarted backoffLimit times) or trained with lr_max -1."""
+    result = run_entry("zoo-train", ["--model", "resnet50_bam", "--data-dir", str(tiny_images / "train"),
+                                     "--num-classes", "2", "--output-dir", str(tmp_path / "o"), "--device", "CPU",
+                                     "--set", item], tmp_path)
+    key = item.split("=")[0]
+    _assert_failed(result, 64, "ConfigError", f"hyperparameter {key}: ")
+    assert "is out of range" in result.termination["message"] and result.termination["retryable"] is False

@@ -6,7 +6,10 @@ Resolution order for a run: common.yaml < <model>.yaml < --config FILE < --set k
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
+import math
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
@@ -18,19 +21,172 @@ from zoo_workloads.errors import ConfigError
 
 _CONFIG_PACKAGE = "zoo_workloads.configs"
 
-# Values that must be one of a fixed set; checked after merging so a typo fails before any work starts.
-CHOICES: dict[str, tuple[str, ...]] = {
-    "lr_mode": ("linear", "poly", "cosine", "steps"),
-    "optimizer": ("momentum", "nesterov", "thor"),
-    "amp_level": ("auto", "O0", "O1", "O2", "O3"),
-    "mode": ("graph", "pynative"),
+# Longest piece of a user's value quoted back in an error message (a 900 KB value is never repeated).
+QUOTE_CHARS = 200
+
+
+def quote(value: Any, limit: int = QUOTE_CHARS) -> str:
+    """repr(value), cut to `limit` characters with a note of the full length, for error messages."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 3]}... ({len(text)} characters)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+    """The declaration of one hyperparameter: its kind, its range and what it means (one line).
+
+    kind: int | float | bool | str | choice | path | int_list. Bounds are inclusive unless the `*_open` flag is
+    set; `nullable` allows null (the YAML default of optional values).
+    """
+
+    kind: str
+    meaning: str
+    minimum: float | None = None
+    maximum: float | None = None
+    minimum_open: bool = False
+    maximum_open: bool = False
+    choices: tuple[str, ...] = ()
+    nullable: bool = False
+    even: bool = False
+    max_length: int = 1024
+
+    def range_text(self) -> str:
+        """The allowed values in words: `> 0`, `>= 0 and < 1`, `one of a, b`, `true or false`..."""
+        if self.kind == "choice":
+            text = "one of " + ", ".join(self.choices)
+        elif self.kind == "bool":
+            text = "true or false"
+        elif self.kind in ("str", "path"):
+            text = f"a string of at most {self.max_length} characters"
+        elif self.kind == "int_list":
+            text = f"a list of integers >= {_num(self.minimum)}"
+        else:
+            parts = []
+            if self.minimum is not None:
+                parts.append(f"{'>' if self.minimum_open else '>='} {_num(self.minimum)}")
+            if self.maximum is not None:
+                parts.append(f"{'<' if self.maximum_open else '<='} {_num(self.maximum)}")
+            what = "an integer" if self.kind == "int" else "a number"
+            text = f"{what} {' and '.join(parts)}".strip() + (", even" if self.even else "")
+        return text + (", or null" if self.nullable else "")
+
+
+def _num(value: float | None) -> str:
+    return str(int(value)) if value is not None and float(value).is_integer() else str(value)
+
+
+def _int_param(meaning: str, minimum: int, maximum: int | None = None, **extra: Any) -> Param:
+    return Param("int", meaning, minimum, maximum, **extra)
+
+
+def _float_param(meaning: str, minimum: float | None, maximum: float | None = None, **extra: Any) -> Param:
+    return Param("float", meaning, minimum, maximum, **extra)
+
+
+_BIG = 1_000_000
+# Every hyperparameter of every model, declared once: kind, range and a one-line meaning. The defaults are in
+# configs/*.yaml; a test checks that every key there is declared here and that every default is in range.
+PARAMS: dict[str, Param] = {
+    "epochs": _int_param("passes over the training set", 1, _BIG),
+    "batch_size": _int_param("images per rank per step", 1, 65536),
+    "steps_per_epoch": _int_param("steps per epoch; 0 = the whole (sharded) dataset", 0, 10**9),
+    "image_size": _int_param("side of the square training crop, in pixels", 8, 4096),
+    "lr_mode": Param("choice", "learning-rate schedule", choices=("linear", "poly", "cosine", "steps")),
+    "lr_init": _float_param("learning rate at the start of warmup", 0.0),
+    "lr_max": _float_param("peak learning rate (after warmup)", 0.0, minimum_open=True),
+    "lr_end": _float_param("learning rate at the end of the schedule", 0.0),
+    "warmup_epochs": _int_param("epochs of linear warmup from lr_init to lr_max", 0, _BIG),
+    "optimizer": Param("choice", "optimizer (thor: Ascend/GPU only)", choices=("momentum", "nesterov", "thor")),
+    "momentum": _float_param("momentum of the SGD optimizers", 0.0, 1.0, maximum_open=True),
+    "weight_decay": _float_param("L2 weight decay", 0.0, 1.0),
+    "label_smoothing": _float_param("label smoothing of the cross-entropy loss", 0.0, 1.0, maximum_open=True),
+    "loss_scale": _float_param("static loss scale of mixed precision", 1.0, 2.0**24),
+    "amp_level": Param("choice", "mixed precision level (auto = O0 on CPU, O2 elsewhere)",
+                       choices=("auto", "O0", "O1", "O2", "O3")),
+    "width": _int_param("stem/base width of the trunk (64 = the paper's)", 2, 4096, even=True),
+    "eval_interval": _int_param("evaluate every N epochs (0 = only at the end)", 0, _BIG),
+    "save_checkpoint_epochs": _int_param("save a checkpoint every N epochs (0 = only at the end)", 0, _BIG),
+    "keep_checkpoint_max": _int_param("checkpoints kept on disk", 0, _BIG),
+    "seed": _int_param("random seed", 0, 2**32 - 1),
+    "layers": Param("int_list", "blocks per stage, e.g. [1, 1, 1, 1]; null = the model's own", 1, nullable=True),
+    "lr_power": _float_param("exponent of the poly schedule", 0.0, 100.0, minimum_open=True),
+    "cosine_epochs": _int_param(">0: per-epoch cosine over this many epochs; 0: per-step cosine", 0, _BIG),
+    "autoaugment": Param("bool", "AutoAugment (ImageNet policy) after the random crop"),
+    "color_jitter": _float_param("brightness/contrast/saturation jitter (hue gets a quarter)", 0.0, 1.0),
+    "repeated_augment": _int_param("each image this many times per batch, independently augmented", 1, 64),
+    "eval_batch_size": _int_param("evaluation batch size (0 = batch_size)", 0, 65536),
+    "num_parallel_workers": _int_param("data pipeline workers per rank", 1, 64),
+    "mode": Param("choice", "MindSpore execution mode", choices=("graph", "pynative")),
+    "resume": Param("path", "checkpoint to resume from (optimizer state included)", nullable=True),
+    "pretrained": Param("path", "checkpoint whose network weights start the run (fine-tuning)", nullable=True),
+    "crop_min_scale": _float_param("smallest area fraction of the random resized crop (1.0: no random crop)", 0.0, 1.0,
+                                   minimum_open=True),
+    "random_flip": Param("bool", "random horizontal flip in training"),
+    "save_every_rank": Param("bool", "every rank writes its own copy of the weights (rank_<i>/), for ranks that "
+                             "differ; default: rank 0 writes the one copy"),
+    "ge_extra": Param("bool", "GE-theta-plus: extra gather depth"),
+    "ge_mlp": Param("bool", "GE-theta-plus: MLP excite"),
+    "clip_length": _int_param("frames per video clip", 1, 1024),
+    "finetune_last_stage": Param("bool", "train only the last stage and the classifier"),
+    "thor_damping_init": _float_param("THOR: initial damping", 0.0, minimum_open=True),
+    "thor_damping_decay": _float_param("THOR: damping decay rate", 0.0, 1.0, minimum_open=True),
+    "thor_frequency": _int_param("THOR: steps between second-order updates", 1, _BIG),
+    "mix_lambda": _float_param("loss = lambda * CE + (1 - lambda) * margin loss", 0.0, 1.0),
+    "margin_alpha": _float_param("margin loss: margin", 0.0),
+    "margin_beta_init": _float_param("margin loss: initial boundary", 0.0),
+    "gem_p": _float_param("exponent of generalized-mean pooling", 0.0, minimum_open=True),
 }
-POSITIVE_INTS = ("epochs", "batch_size", "image_size", "width", "repeated_augment")
 # Keys of a run's saved config.yaml that are not hyperparameters: the model, and `run` (num_classes, data_dir,
 # eval_dir, device). A saved config is accepted back as --config: `model` must match, `run` is not a hyperparameter.
 RUN_KEYS = ("model", "run")
-NON_NEGATIVE_INTS = ("steps_per_epoch", "warmup_epochs", "save_checkpoint_epochs", "keep_checkpoint_max",
-                     "eval_interval", "eval_batch_size", "cosine_epochs")
+# Kept for callers that list enumerations (the CRD types these keys so CEL and kubectl see them).
+CHOICES: dict[str, tuple[str, ...]] = {k: p.choices for k, p in PARAMS.items() if p.kind == "choice"}
+
+
+def check(key: str, value: Any) -> str | None:
+    """The problem with one value of a declared hyperparameter, or None. Messages start with the key."""
+    param = PARAMS.get(key)
+    if param is None:
+        return None
+    if value is None:
+        return None if param.nullable else f"{key}: must be {param.range_text()}, got null"
+    kind = param.kind
+    if kind == "bool":
+        ok = isinstance(value, bool)
+    elif kind == "choice":
+        ok = isinstance(value, str) and value in param.choices
+    elif kind in ("str", "path"):
+        if isinstance(value, str) and len(value) > param.max_length:
+            return f"{key}: too long ({len(value)} characters): must be at most {param.max_length}"
+        ok = isinstance(value, str) and bool(value)
+    elif kind == "int_list":
+        ok = isinstance(value, list) and 0 < len(value) <= 16 and all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= (param.minimum or 0) for n in value)
+    else:
+        return _check_number(key, param, value)
+    return None if ok else f"{key}: {quote(value)} is invalid: must be {param.range_text()}"
+
+
+def _check_number(key: str, param: Param, value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"{key}: {quote(value)} is not a number: must be {param.range_text()}"
+    if param.kind == "int" and not isinstance(value, int):
+        return f"{key}: {quote(value)} is not an integer: must be {param.range_text()}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{key}: {quote(value)} is out of range: must be {param.range_text()}"
+    low, high = param.minimum, param.maximum
+    below = low is not None and (value <= low if param.minimum_open else value < low)
+    above = high is not None and (value >= high if param.maximum_open else value > high)
+    if below or above or (param.even and value % 2):
+        return f"{key}: {quote(value)} is out of range: must be {param.range_text()}"
+    return None
+
+
+def problems(params: dict[str, Any]) -> list[str]:
+    """Every problem of a merged config, one line each starting with the key (empty when valid)."""
+    return [p for p in (check(key, value) for key, value in params.items()) if p is not None]
 
 
 @functools.cache
@@ -51,23 +207,73 @@ def model_names() -> list[str]:
 def default_hyperparameters(model: str) -> dict[str, Any]:
     """The model's defaults: common.yaml overridden by <model>.yaml. Raises KeyError for an unknown model."""
     if model not in model_names():
-        raise KeyError(f"unknown model {model!r}; known: {', '.join(model_names())}")
+        raise KeyError(f"unknown model {quote(model)}; known: {', '.join(model_names())}")
     merged = dict(_load("common"))
     merged.update(_load(model))
     return merged
 
 
+def parse_value(raw: str) -> Any:
+    """A `--set` value: JSON first (what the operator writes, so `1e-05` is a float and `"0.5"` a string),
+    else a YAML scalar as a person types it (`cosine`, `yes`, `[1, 1, 1, 1]`). Empty means null."""
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return yaml.safe_load(raw)
+
+
 def parse_set(item: str) -> tuple[str, Any]:
-    """Parse one `key=value` override; the value is a YAML scalar (`0.1`, `true`, `null`, `[1, 1, 1, 1]`)."""
+    """Parse one `key=value` override (see parse_value)."""
     key, sep, raw = item.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ConfigError(f"--set expects key=value, got {item!r}")
+        raise ConfigError(f"--set expects key=value, got {quote(item)}")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = parse_value(raw)
     except yaml.YAMLError as err:
-        raise ConfigError(f"--set {key}: cannot parse value {raw!r}: {' '.join(str(err).split())}") from err
+        raise ConfigError(f"--set {key}: cannot parse value {quote(raw)}: {' '.join(str(err).split())[:300]}") from err
     return key, value
+
+
+def _reads_back_bare(text: str) -> bool:
+    if not text or text != text.strip() or "\n" in text or len(text) > 256:
+        return False
+    try:
+        json.loads(text)
+    except ValueError:
+        pass
+    else:
+        return False
+    try:
+        return yaml.safe_load(text) == text
+    except yaml.YAMLError:
+        return False
+
+
+def encode_value(value: Any) -> str:
+    """The text of `--set key=<text>` that parse_value reads back as exactly `value`.
+
+    JSON (strings that read back as themselves stay bare), with floats written so that YAML 1.1 readers agree too (`1.0e-05`, never `1e-05`, which PyYAML reads
+    as a string). Non-finite floats are refused (no hyperparameter allows them and JSON has none).
+    """
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"cannot pass a non-finite number: {value!r}")
+        text = repr(value)
+        mantissa, sep, exponent = text.partition("e")
+        if sep and "." not in mantissa:
+            text = f"{mantissa}.0e{exponent}"
+        return text
+    if isinstance(value, str) and _reads_back_bare(value):
+        return value  # `cosine`, `/zoo/checkpoint/x.ckpt`: readable, and parse_value returns the same string
+    if isinstance(value, list):
+        return "[" + ", ".join(encode_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k), ensure_ascii=False)}: {encode_value(v)}"
+                               for k, v in value.items()) + "}"
+    return json.dumps(value, ensure_ascii=False)
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
@@ -85,39 +291,19 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def _check_type(key: str, default: Any, value: Any) -> Any:
-    """Coerce int->float where the default is a float; refuse values of another kind than the default."""
-    if default is None or value is None:
-        return value
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ConfigError(f"hyperparameter {key}: expected true or false, got {value!r}")
-        return value
-    if isinstance(default, (int, float)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"hyperparameter {key}: expected a number, got {value!r}")
-        return float(value) if isinstance(default, float) else value
-    if isinstance(default, str) and not isinstance(value, str):
-        raise ConfigError(f"hyperparameter {key}: expected a string, got {value!r}")
+def _coerce(key: str, value: Any) -> Any:
+    """An int where a float is declared becomes a float; everything else is checked by validate()."""
+    param = PARAMS.get(key)
+    if param is not None and param.kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
     return value
 
 
 def validate(params: dict[str, Any]) -> None:
-    """Check enumerations and ranges of a merged config; raise ConfigError naming the field."""
-    for key, allowed in CHOICES.items():
-        if key in params and params[key] not in allowed:
-            raise ConfigError(f"hyperparameter {key}: {params[key]!r} is not one of {', '.join(allowed)}")
-    for key in POSITIVE_INTS:
-        if key in params and (not isinstance(params[key], int) or params[key] < 1):
-            raise ConfigError(f"hyperparameter {key}: must be an integer >= 1, got {params[key]!r}")
-    for key in NON_NEGATIVE_INTS:
-        if key in params and (not isinstance(params[key], int) or params[key] < 0):
-            raise ConfigError(f"hyperparameter {key}: must be an integer >= 0, got {params[key]!r}")
-    layers = params.get("layers")
-    if layers is not None and (
-        not isinstance(layers, list) or not all(isinstance(n, int) and n >= 1 for n in layers)
-    ):
-        raise ConfigError(f"hyperparameter layers: must be null or a list of integers >= 1, got {layers!r}")
+    """Check types, ranges and enumerations of a merged config; raise ConfigError naming the field(s)."""
+    found = problems(params)
+    if found:
+        raise ConfigError("hyperparameter " + "; ".join(found))
 
 
 def resolve(
@@ -132,7 +318,7 @@ def resolve(
     try:
         params = default_hyperparameters(model)
     except KeyError:
-        raise ConfigError(f"--model: unknown model {model!r}; known: {', '.join(model_names())}") from None
+        raise ConfigError(f"--model: unknown model {quote(model)}; known: {', '.join(model_names())}") from None
     layered: list[tuple[str, dict[str, Any]]] = []
     files = [] if config_file is None else [config_file] if isinstance(config_file, (str, Path)) else config_file
     for item in files:
@@ -148,7 +334,7 @@ def resolve(
                 raise ConfigError(
                     f"{source}: unknown hyperparameter {key!r} for {model}; allowed: {', '.join(sorted(params))}"
                 )
-            params[key] = _check_type(key, params[key], value)
+            params[key] = _coerce(key, value)
     validate(params)
     return params
 

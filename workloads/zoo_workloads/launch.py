@@ -161,7 +161,9 @@ def _float_env(env: dict[str, str], name: str, default: float) -> float:
     try:
         return float(raw) if raw else default
     except ValueError:
-        raise ConfigError(f"{name}: expected seconds as a number, got {raw!r}") from None
+        # Never the value itself: it may come from a Secret (issue 11); the name says where to look.
+        raise ConfigError(f"{name}: expected seconds as a number, got a value that is not one "
+                          f"({len(raw)} characters)") from None
 
 
 def ranktable_identity(env: dict[str, str]) -> tuple[str, list[int]]:

@@ -90,7 +90,8 @@ behalf). Shared by the ClusterRole (all namespaces) and the per-namespace Roles 
   verbs: ["get", "list", "watch", "create", "delete", "patch"]
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch"]
+  # list: the kubelet's FailedMount / FailedScheduling Events on a job's pods say why a pod cannot start.
+  verbs: ["create", "patch", "list"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]

@@ -105,6 +105,7 @@ class PodWorker(threading.Thread):
         self._lock = threading.Lock()
         self._published: dict[str, Any] | None = None
         self._last_refresh = 0.0
+        self._mount_error = ""
 
     # ---- called from the kubelet's loop ----
     def update(self, pod: dict[str, Any]) -> None:
@@ -239,9 +240,16 @@ class PodWorker(threading.Thread):
         try:
             self.volumes.sync(pod, self.pod_ip, self.node.ip)
         except envvars.ConfigError as exc:
+            # As a real kubelet: the containers wait as ContainerCreating with no message, and the reason is a
+            # Warning Event FailedMount on the pod (kubernetes pkg/kubelet/events/event.go FailedMountVolume),
+            # posted again only when it changes (a real recorder aggregates repeats into a count).
+            if str(exc) != self._mount_error:
+                self._mount_error = str(exc)
+                self._event(pod, "FailedMount", str(exc), warning=True)
             for c in self.init + self.main:
-                c.reason, c.message = "ContainerCreating", str(exc)
+                c.reason, c.message = "ContainerCreating", ""
             return False
+        self._mount_error = ""
         (self.dir / "hosts").touch()
         self._refresh(pod)
         for c in self.init + self.main:

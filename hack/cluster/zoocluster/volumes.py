@@ -111,7 +111,13 @@ class PodVolumes:
     def sync(self, pod: dict[str, Any], pod_ip: str, host_ip: str) -> None:
         """Create or refresh every volume; raise ConfigError naming what is missing or unsupported."""
         for volume in pod["spec"].get("volumes") or []:
-            self._sync_one(pod, volume, pod_ip, host_ip)
+            try:
+                self._sync_one(pod, volume, pod_ip, host_ip)
+            except ConfigError as exc:
+                # The words of a real kubelet's FailedMount Event: the operation generator wraps the plugin's
+                # error as `MountVolume.SetUp failed for volume "<name>" : <error>` (kubernetes
+                # pkg/volume/util/operationexecutor/operation_generator.go, GenerateMountVolumeFunc).
+                raise ConfigError(f'MountVolume.SetUp failed for volume "{volume["name"]}" : {exc}') from exc
 
     def _sync_one(self, pod: dict[str, Any], vol: dict[str, Any], pod_ip: str, host_ip: str) -> None:
         ns, name = pod["metadata"]["namespace"], vol["name"]
@@ -126,7 +132,8 @@ class PodVolumes:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.touch()
             elif not target.exists() and kind:
-                raise ConfigError(f"volume {name}: hostPath {target} does not exist (type {kind})")
+                # kubernetes pkg/volume/hostpath/host_path.go typeMatchedOrError: "hostPath %s doesn't exist".
+                raise ConfigError(f"hostPath {target} doesn't exist")
         elif "configMap" in vol:
             files = self._object_files(ns, vol["configMap"], secret=False)
             if files is not None:
@@ -147,7 +154,8 @@ class PodVolumes:
             raise ConfigError(f"volume {name}: type {kinds} is not supported by the local kubelet")
 
     def _object_files(self, ns: str, ref: dict[str, Any], secret: bool) -> dict[str, bytes] | None:
-        what = f"{'secret' if secret else 'configmap'} {ns}/{ref.get('name')}"
+        # A real kubelet says `configmap "<name>" not found` / `secret "<name>" not found` (the API's NotFound).
+        what = f"{'secret' if secret else 'configmap'} \"{ref.get('name')}\""
         obj = (self.secrets if secret else self.configmaps)(ns, ref.get("name", ""))
         if obj is None:
             if ref.get("optional"):

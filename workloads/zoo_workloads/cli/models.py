@@ -1,4 +1,5 @@
-"""`zoo-models`: list the registered models and describe one (parameters at full size, input, defaults)."""
+"""`zoo-models`: list the registered models and describe one (parameters at full size, input, and each
+hyperparameter: meaning, default, allowed range)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,17 @@ def describe(name: str, num_classes: int | None = None) -> dict[str, Any]:
         "num_classes": num_classes,
         "trainable_parameters": count_params(model),
         "hyperparameters": hparams,
+        "hyperparameter_help": hyperparameter_help(name),
     }
+
+
+def hyperparameter_help(name: str) -> dict[str, dict[str, Any]]:
+    """Per hyperparameter of the model: its meaning, default and allowed values (zoo_workloads.config.PARAMS)."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, default in config.default_hyperparameters(name).items():
+        param = config.PARAMS[key]
+        out[key] = {"meaning": param.meaning, "default": default, "range": param.range_text()}
+    return out
 
 
 def _format(info: dict[str, Any]) -> str:
@@ -44,7 +55,11 @@ def _format(info: dict[str, Any]) -> str:
         f"  parameters:  {params:,} ({params / 1e6:.2f}M, {info['num_classes']} classes)",
         "  hyperparameters:",
     ]
-    lines += [f"    {key}: {value}" for key, value in info["hyperparameters"].items()]
+    helps = info["hyperparameter_help"]
+    width = max(len(f"{k}: {v}") for k, v in info["hyperparameters"].items())
+    for key, value in info["hyperparameters"].items():
+        text = f"{key}: {value}"
+        lines.append(f"    {text:<{width}}  # {helps[key]['meaning']} ({helps[key]['range']})")
     return "\n".join(lines)
 
 
