@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from zoo_operator import conditions as c
-from zoo_operator import kube, logparse, metrics, policy, ranktable, render, spec, status
+from zoo_operator import history, kube, logparse, metrics, policy, ranktable, render, spec, status
 from zoo_operator.podview import PodView
 from zoo_operator.settings import Settings
 
@@ -36,6 +36,7 @@ class PodLog:
     rank: int | None = None
     result: dict[str, Any] | None = None
     final: bool = False
+    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # per-epoch (history.py)
 
 
 @dataclasses.dataclass
@@ -95,6 +96,7 @@ async def _read_logs(job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory,
         entry.progress = logparse.fold_progress(entry.progress, events)
         entry.rank = next((ev["rank"] for ev in events), entry.rank)
         entry.result = logparse.result_from_events(events) or entry.result
+        entry.history = history.fold(entry.history, events)  # console: per-epoch history (issue 12)
         entry.final = pod.terminated
 
     await asyncio.gather(*(one(p) for p in todo))
@@ -208,7 +210,8 @@ async def reconcile(body: Mapping[str, Any], pods: Sequence[PodView], settings: 
     new = status.compute(prev=prev, state=state, decision=decision, pods=pods, replicas=job.replicas,
                          generation=generation, now=now, rank_table=table,
                          progress=(rank0.progress if rank0 else prev.get("progress") or {}), lines=lines,
-                         result=_result(job, pods, mem) or prev.get("result"), created=was_created)
+                         result=_result(job, pods, mem) or prev.get("result"), created=was_created,
+                         history=rank0.history if rank0 else None)  # console: status.history (issue 12)
     if job.gang:
         ok = mem.pod_group_error is None
         new["conditions"] = status.set_condition(

@@ -24,6 +24,9 @@ LAUNCH_MODES = ["ranktable", "dynamic"]
 RANK_TABLE_VERSIONS = ["1.0", "1.2"]
 CLEAN_POD_POLICIES = ["All", "Running", "None"]
 PHASES = ["Pending", "Running", "Restarting", "Succeeded", "Failed", "Suspended"]
+# status.progress.stage values (zoo_operator.status) and the bound of status.history (zoo_operator.history).
+PROGRESS_STAGES = ["Starting", "Compiling", "Training", "Done"]
+HISTORY_MAX = 200
 
 Schema = dict[str, Any]
 
@@ -67,7 +70,8 @@ def _volume_source(description: str) -> Schema:
         {
             "persistentVolumeClaim": _obj(
                 "An existing PersistentVolumeClaim in the job's namespace.",
-                {"claimName": _str("Name of the claim.", minLength=1), "readOnly": {"type": "boolean"}},
+                {"claimName": _str("Name of the claim.", minLength=1),
+                 "readOnly": {"type": "boolean", "description": "Mount the claim read-only."}},
                 required=["claimName"],
             ),
             "hostPath": _obj(
@@ -80,13 +84,14 @@ def _volume_source(description: str) -> Schema:
                 {
                     "server": _str("NFS server.", minLength=1),
                     "path": _str("Exported path.", pattern="^/"),
-                    "readOnly": {"type": "boolean"},
+                    "readOnly": {"type": "boolean", "description": "Mount the export read-only."},
                 },
                 required=["server", "path"],
             ),
             "emptyDir": _obj(
                 "A scratch directory that lives as long as the pod.",
-                {"medium": _str("'' or Memory."), "sizeLimit": {"x-kubernetes-int-or-string": True}},
+                {"medium": _str("'' or Memory."), "sizeLimit": {"x-kubernetes-int-or-string": True,
+                                                             "description": "Size limit, a quantity (e.g. 10Gi)."}},
             ),
         },
         minProperties=1,
@@ -194,25 +199,32 @@ def _spec() -> Schema:
     pod_template = _obj(
         "Additions to every pod the operator creates.",
         {
-            "nodeSelector": {"type": "object", "additionalProperties": {"type": "string"}},
-            "tolerations": {"type": "array", "items": _free("A core/v1 Toleration.")},
+            "nodeSelector": {"type": "object", "additionalProperties": {"type": "string"},
+                             "description": "Node labels every pod's node must have."},
+            "tolerations": {"type": "array", "items": _free("A core/v1 Toleration."),
+                            "description": "Tolerations of every pod (core/v1 Toleration)."},
             "env": {
                 "type": "array",
+                "description": "Environment variables added to the worker container.",
                 "items": _obj("A core/v1 EnvVar.", {
                     "name": _str("Variable name.", minLength=1),
                     "value": _str("Value."),
                     "valueFrom": _free("A core/v1 EnvVarSource."),
                 }, required=["name"]),
             },
-            "volumes": {"type": "array", "items": _free("A core/v1 Volume.")},
-            "volumeMounts": {"type": "array", "items": _free("A core/v1 VolumeMount (worker container).")},
+            "volumes": {"type": "array", "items": _free("A core/v1 Volume."),
+                        "description": "Extra volumes of every pod (core/v1 Volume)."},
+            "volumeMounts": {"type": "array", "items": _free("A core/v1 VolumeMount (worker container)."),
+                             "description": "Extra mounts of the worker container (core/v1 VolumeMount)."},
         },
     )
     resources = _obj(
         "Container resources of every rank (the device is added by the operator).",
         {
-            "requests": {"type": "object", "additionalProperties": {"x-kubernetes-int-or-string": True}},
-            "limits": {"type": "object", "additionalProperties": {"x-kubernetes-int-or-string": True}},
+            "requests": {"type": "object", "additionalProperties": {"x-kubernetes-int-or-string": True},
+                         "description": "Resource requests (cpu, memory, ...) of the worker container."},
+            "limits": {"type": "object", "additionalProperties": {"x-kubernetes-int-or-string": True},
+                       "description": "Resource limits (cpu, memory, ...) of the worker container."},
         },
     )
     return _obj(
@@ -279,13 +291,17 @@ def _condition() -> Schema:
             "reason": _str("CamelCase reason."),
             "message": _str("Human-readable detail."),
             "lastTransitionTime": _str("When status last changed.", format="date-time"),
+            "observedGeneration": {"type": "integer", "format": "int64",
+                                   "description": "metadata.generation of the spec this condition was set from."},
         },
         required=["type", "status"],
     )
 
 
 def _status() -> Schema:
-    number = {"type": "number"}
+    def number(description: str) -> Schema:
+        return {"type": "number", "description": description}
+
     rank = _obj(
         "Summary of one rank (bounded).",
         {
@@ -295,7 +311,9 @@ def _status() -> Schema:
             "phase": _str("Pod phase."),
             "reason": _str("Why the container waits or ended."),
             "exitCode": _int("Container exit code."),
-            "lastLines": {"type": "array", "items": {"type": "string"}, "description": "Last log lines."},
+            "lastLines": {"type": "array", "items": {"type": "string"},
+                          "description": "Last human log lines (no JSON event lines, no MindSpore INFO/WARNING "
+                                         "banners); kept after the pod is gone."},
         },
     )
     return _obj(
@@ -306,11 +324,14 @@ def _status() -> Schema:
             "message": _str("Detail of the current phase."),
             "conditions": {
                 "type": "array",
+                "description": "Created, RankTableReady, Running, Restarting, Succeeded, Failed, Suspended, "
+                               "PodGroupReady.",
                 "items": _condition(),
                 "x-kubernetes-list-type": "map",
                 "x-kubernetes-list-map-keys": ["type"],
             },
-            "observedGeneration": {"type": "integer", "format": "int64"},
+            "observedGeneration": {"type": "integer", "format": "int64",
+                                   "description": "metadata.generation of the spec this status was computed from."},
             "ranks": _obj("Worker pod counts.", {k: _int(f"{k} workers.") for k in
                                                  ["total", "pending", "active", "succeeded", "failed"]}),
             "rankTable": _obj("The HCCL rank table.", {
@@ -324,15 +345,39 @@ def _status() -> Schema:
                 "epochs": _int("Epochs to train."),
                 "step": _int("Step within the epoch (1-based)."),
                 "stepsPerEpoch": _int("Steps per epoch."),
-                "loss": number,
-                "imagesPerSecond": number,
+                "loss": number("Loss of the last step or epoch."),
+                "imagesPerSecond": number("Training throughput of all ranks together (images/s)."),
+                "globalBatchSize": _int("Images per step, all ranks together (for the ETA)."),
+                "stage": _str("What a Running job does: Starting (before the workload's first log event), "
+                              "Compiling (graph compilation, before the first step), Training; Done once "
+                              "Succeeded.", enum=PROGRESS_STAGES),
+                "display": _str("Epoch as `epoch/epochs` (the EPOCH column)."),
+                "stepDisplay": _str("Step as `step/stepsPerEpoch` (the STEP column)."),
+                "eta": _str("Estimated time left (e.g. 3m05s), from the last epoch's duration or images/s."),
                 "updateTime": _str("When progress last changed.", format="date-time"),
             }),
-            "rankSummaries": {"type": "array", "items": rank, "maxItems": 4097},
+            "history": {
+                "type": "array",
+                "description": f"Per-epoch history of rank 0, kept for the job's life: at most {HISTORY_MAX} "
+                               "entries, thinned evenly beyond (first and latest epoch always kept).",
+                "maxItems": HISTORY_MAX,
+                "items": _obj("One epoch.", {
+                    "epoch": _int("Epoch (1-based)."),
+                    "loss": number("Mean training loss of the epoch."),
+                    "top1": number("Top-1 accuracy of the evaluation after this epoch (0..1)."),
+                    "top5": number("Top-5 accuracy of the evaluation after this epoch (0..1)."),
+                    "imagesPerSecond": number("Training throughput of the epoch, all ranks (images/s)."),
+                    "seconds": number("Duration of the epoch (s)."),
+                    "time": _str("When the epoch ended.", format="date-time"),
+                }, required=["epoch"]),
+            },
+            "rankSummaries": {"type": "array", "items": rank, "maxItems": 4097,
+                              "description": "One summary per pod (ranks and the scheduler)."},
             "result": _obj("Final result from rank 0's termination message.", {
-                "top1": number,
-                "top5": number,
-                "metrics": {"type": "object", "additionalProperties": number},
+                "top1": number("Top-1 accuracy (0..1), the TOP-1 column."),
+                "top5": number("Top-5 accuracy (0..1)."),
+                "metrics": {"type": "object", "additionalProperties": {"type": "number"},
+                            "description": "Every metric of the final evaluation, by name."},
                 "checkpoint": _str("Path of the last checkpoint inside the checkpoint volume."),
             }),
             "restarts": _int("Whole-gang restarts so far."),
@@ -350,10 +395,19 @@ def printer_columns() -> list[Schema]:
         {"name": "Model", "type": "string", "jsonPath": ".spec.model"},
         {"name": "Devices", "type": "integer", "jsonPath": ".spec.replicas"},
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
-        {"name": "Epoch", "type": "integer", "jsonPath": ".status.progress.epoch"},
+        {"name": "Stage", "type": "string", "jsonPath": ".status.progress.stage",
+         "description": "Starting, Compiling, Training or Done."},
+        {"name": "Epoch", "type": "string", "jsonPath": ".status.progress.display", "description": "epoch/epochs"},
+        {"name": "Step", "type": "string", "jsonPath": ".status.progress.stepDisplay",
+         "description": "step/stepsPerEpoch"},
         {"name": "Loss", "type": "number", "jsonPath": ".status.progress.loss"},
         {"name": "Top-1", "type": "number", "jsonPath": ".status.result.top1"},
+        {"name": "ETA", "type": "string", "jsonPath": ".status.progress.eta"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        # -o wide only (priority 1).
+        {"name": "Restarts", "type": "integer", "jsonPath": ".status.restarts", "priority": 1},
+        {"name": "Reason", "type": "string", "jsonPath": ".status.reason", "priority": 1},
+        {"name": "Images/s", "type": "number", "jsonPath": ".status.progress.imagesPerSecond", "priority": 1},
     ]
 
 
@@ -383,9 +437,9 @@ def crd() -> Schema:
                 "schema": {"openAPIV3Schema": _obj(
                     "A MindSpore ModelZoo training job: one pod per device, an HCCL rank table, progress in status.",
                     {
-                        "apiVersion": {"type": "string"},
-                        "kind": {"type": "string"},
-                        "metadata": {"type": "object"},
+                        "apiVersion": _str("Versioned schema of this object: modelzoo.io/v1alpha1."),
+                        "kind": _str("ZooTrainingJob."),
+                        "metadata": {"type": "object", "description": "Standard object metadata."},
                         "spec": _spec(),
                         "status": _status(),
                     },
