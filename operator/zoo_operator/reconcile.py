@@ -168,7 +168,7 @@ async def _write_status(body: Mapping[str, Any], prev: Mapping[str, Any], new: d
     await kube.patch_job_status(meta["namespace"], meta["name"], patch)
     mem.last_status_write = now
     mem.last_written = dict(new)
-    metrics.observe_transition(prev, new)
+    metrics.observe_job(body, prev, new)  # console: counters, per-job gauges, histograms (issue 12)
     if urgent:
         log.info("%s/%s: %s %s: %s", meta["namespace"], meta["name"], new.get("phase"), new.get("reason"),
                  new.get("message"))
