@@ -71,7 +71,10 @@ def e2e(cluster: Any, e2e_data: dict[str, Path]) -> Iterator[E2E]:
     started = time.monotonic()
     cluster.helm("install", env.release, str(CHART), "-n", env.release_namespace, "--create-namespace",
                  "--set", f"fullnameOverride={env.release}", "--set", f"watchNamespaces={{{env.namespace}}}", "--set", f"health.port={_free_port()}",
-                 "--set", f"crds.enabled={str(not has_crd).lower()}", "--wait", "--timeout", "5m")
+                 "--set", f"crds.enabled={str(not has_crd).lower()}",
+                 # /metrics on, so tests scrape what a Prometheus would (test_console.py).
+                 "--set", "metrics.enabled=true", "--set", f"metrics.port={_free_port()}",
+                 "--wait", "--timeout", "5m")
     try:
         cluster.kubectl("wait", "--for=condition=Established", CRD, "--timeout=60s")
         cluster.kubectl("-n", env.release_namespace, "rollout", "status", f"deployment/{env.release}",
