@@ -439,7 +439,8 @@ def crd() -> Schema:
                     {
                         "apiVersion": _str("Versioned schema of this object: modelzoo.io/v1alpha1."),
                         "kind": _str("ZooTrainingJob."),
-                        "metadata": {"type": "object", "description": "Standard object metadata."},
+                        # The apiserver refuses anything but type here (metadata is implicitly specified).
+                        "metadata": {"type": "object"},
                         "spec": _spec(),
                         "status": _status(),
                     },
