@@ -216,3 +216,23 @@ def test_kubectl_missing_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: py
     monkeypatch.setenv("PATH", os.devnull)
     assert ctl.main(["describe", "demo"]) == 1
     assert capsys.readouterr().err.startswith("kubectl ztj: kubectl not found")
+
+
+def test_watch_screen_fits_an_80_column_terminal() -> None:
+    from rich.console import Console
+
+    job = {"metadata": {"namespace": "ml", "name": "demo"}, "spec": {"model": "resnet50", "replicas": 2,
+                                                                    "device": {"type": "CPU"}},
+           "status": {"phase": "Running", "progress": {"stage": "Training", "display": "2/4"}}}
+    rows = [views.rank_row(r, {"phase": "Running"}, {"epoch": 2, "epochs": 4, "step": 10, "stepsPerEpoch": 22,
+                                                      "loss": 1.2345, "imagesPerSecond": 41.5,
+                                                      "globalBatchSize": 64}) for r in (0, 1)]
+    events = [{"lastTimestamp": f"{T}46Z", "reason": "AllRanksRunning", "type": "Normal", "message": "all 3"}]
+    console = Console(width=80, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    console.print(ctl._render(job, rows, events))
+    text = console.export_text()
+    assert "…" not in text, text
+    header = next(ln for ln in text.splitlines() if ln.startswith("RANK"))
+    assert header.split() == ["RANK", "PHASE", "PROGRESS", "EPOCH", "STEP", "LOSS", "IMAGES/S", "ETA"]
+    assert [ln.split()[0] for ln in text.splitlines() if ln.startswith(("0 ", "1 "))] == ["0", "1"]
+    assert "2/4" in text and "10/22" in text and "1.234" in text and "AllRanksRunning" in text

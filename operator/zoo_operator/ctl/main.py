@@ -224,10 +224,10 @@ def _render(job: dict[str, Any], rows: list[dict[str, str]], events: list[dict[s
                               "Restarting": "yellow"}.get(phase, "cyan"))
     head.append("  " + views.plain_status_line(job).split(" ", 1)[-1] if " " in views.plain_status_line(job) else "")
     table = Table(box=None, pad_edge=False)
-    for col in ("RANK", "POD PHASE", "PROGRESS", "EPOCH", "STEP", "LOSS", "IMAGES/S", "ETA"):
-        table.add_column(col, no_wrap=True)
+    for col in ("RANK", "PHASE", "PROGRESS", "EPOCH", "STEP", "LOSS", "IMAGES/S", "ETA"):
+        table.add_column(col, no_wrap=True, min_width=len(col))
     for row in rows:
-        table.add_row(row["rank"], row["phase"], ProgressBar(total=1.0, completed=float(row["fraction"]), width=30),
+        table.add_row(row["rank"], row["phase"], ProgressBar(total=1.0, completed=float(row["fraction"]), width=24),
                       row["epoch"], row["step"], row["loss"], row["ips"], row["eta"])
     ev_text = Text()
     for ev in events:
