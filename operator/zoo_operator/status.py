@@ -271,6 +271,12 @@ def patch_for(prev: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]
         return None
     patch: dict[str, Any] = {k: v for k, v in new.items() if prev.get(k) != v}
     patch.update({k: None for k in prev if k not in new})
+    for key, value in patch.items():
+        # A merge patch merges objects key by key (RFC 7386): a key that left a nested object (e.g.
+        # progress.eta once the job succeeded) must be sent as null, or the server keeps it.
+        old = prev.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            patch[key] = {**value, **{k: None for k in old if k not in value}}
     return patch
 
 

@@ -111,7 +111,8 @@ def test_patch_only_when_changed() -> None:
     assert status.patch_for(st, dict(st)) is None
     newer = {**st, "progress": {"epoch": 2}}
     newer.pop("startTime")
-    assert status.patch_for(st, newer) == {"progress": {"epoch": 2}, "startTime": None}
+    assert status.patch_for(st, newer) == {"progress": {"epoch": 2, **{k: None for k in st["progress"]
+                                                                       if k != "epoch"}}, "startTime": None}
     assert not status.is_transition(st, newer)
     assert status.is_transition(st, {**st, "phase": c.FAILED})
 
@@ -126,3 +127,10 @@ def test_history_is_kept_and_conditions_carry_observed_generation() -> None:
     done = compute(Decision(c.SUCCEEDED, c.REASON_SUCCEEDED, "all"), prev=first, now=T0 + 9)
     assert done["history"] == hist and done["progress"]["display"] == "2/2"
     assert done["progress"]["stepDisplay"] == "10/10"
+
+
+def test_patch_clears_keys_that_left_a_nested_object() -> None:
+    running = {"phase": "Running", "progress": {"epoch": 4, "step": 22, "eta": "0s", "stage": "Training"}}
+    done = {"phase": "Succeeded", "progress": {"epoch": 4, "step": 22, "stage": "Done"}}
+    patch = status.patch_for(running, done)
+    assert patch == {"phase": "Succeeded", "progress": {"epoch": 4, "step": 22, "stage": "Done", "eta": None}}

@@ -277,6 +277,7 @@ def write_png(path: Path, title: str, history: list[dict[str, Any]]) -> None:
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
     loss = views.series(history, "loss")
@@ -292,6 +293,7 @@ def write_png(path: Path, title: str, history: list[dict[str, Any]]) -> None:
         right.legend()
     for ax in (left, right):
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     fig.suptitle(title)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -324,7 +326,8 @@ def cmd_describe(k: Kubectl, args: argparse.Namespace) -> int:
     job = _job(k, args.job)
     events = _events(k, args.job)
     st, spec, meta = job.get("status") or {}, job.get("spec") or {}, job.get("metadata") or {}
-    console = Console(highlight=False, soft_wrap=True)
+    # Off a terminal (a pipe, a file) rich would wrap at 80 columns; a report reads better unwrapped.
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     console.print(f"[bold]{meta.get('namespace')}/{meta.get('name')}[/]  model {spec.get('model')}, "
                   f"{spec.get('replicas', 1)} x {(spec.get('device') or {}).get('type')}")
     console.print(f"Phase: [bold]{st.get('phase', 'Pending')}[/] ({st.get('reason', '')}) {st.get('message', '')}",
@@ -347,8 +350,9 @@ def cmd_describe(k: Kubectl, args: argparse.Namespace) -> int:
         console.print("  " + line)
 
     ranks = Table(title="Ranks", title_justify="left", box=None)
-    for col in ("RANK", "POD", "NODE", "PHASE", "REASON", "EXIT", "LAST LINE"):
-        ranks.add_column(col, overflow="fold")
+    for col in ("RANK", "POD", "NODE", "PHASE", "REASON", "EXIT"):
+        ranks.add_column(col, no_wrap=True)
+    ranks.add_column("LAST LINE", no_wrap=True, overflow="ellipsis", max_width=70)
     for s in st.get("rankSummaries") or []:
         lines = s.get("lastLines") or []
         ranks.add_row(str(s.get("rank")), str(s.get("pod")), str(s.get("node", "")), str(s.get("phase", "")),
