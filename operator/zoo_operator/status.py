@@ -206,7 +206,7 @@ def eta_seconds(progress: Mapping[str, Any], history: Sequence[Mapping[str, Any]
     timed = [e for e in history if isinstance(e.get("seconds"), (int, float)) and e["seconds"] > 0]
     if timed:
         per_step = float(timed[-1]["seconds"]) / spe
-    else:
+    elif step > 1 or epoch > 1:  # the first step's images/s includes graph compilation: no ETA from it
         batch, ips = progress.get("globalBatchSize"), progress.get("imagesPerSecond")
         if isinstance(batch, int) and isinstance(ips, (int, float)) and ips > 0:
             per_step = batch / float(ips)

@@ -83,6 +83,10 @@ def test_progress_view_columns() -> None:
     early = status.progress_view({"epoch": 1, "epochs": 1, "step": 10, "stepsPerEpoch": 40,
                                   "globalBatchSize": 16, "imagesPerSecond": 8.0}, c.RUNNING)
     assert early["eta"] == "1m00s"
+    # ... but not from the first step, whose time includes the graph compilation.
+    first = status.progress_view({"epoch": 1, "epochs": 1, "step": 1, "stepsPerEpoch": 40, "globalBatchSize": 16,
+                                  "imagesPerSecond": 0.5}, c.RUNNING)
+    assert "eta" not in first
     assert status.progress_view({}, c.RUNNING)["stage"] == status.STAGE_STARTING
     compiling = status.progress_view({"epochs": 3, "stepsPerEpoch": 10}, c.RUNNING)
     assert compiling["stage"] == status.STAGE_COMPILING and compiling["display"] == "0/3"
