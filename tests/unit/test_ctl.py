@@ -236,3 +236,13 @@ def test_watch_screen_fits_an_80_column_terminal() -> None:
     assert header.split() == ["RANK", "PHASE", "PROGRESS", "EPOCH", "STEP", "LOSS", "IMAGES/S", "ETA"]
     assert [ln.split()[0] for ln in text.splitlines() if ln.startswith(("0 ", "1 "))] == ["0", "1"]
     assert "2/4" in text and "10/22" in text and "1.234" in text and "AllRanksRunning" in text
+
+
+def test_logs_follow_prints_every_rank_and_ends_with_the_job(fake: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The job has Succeeded: once every `kubectl logs -f` has ended and its lines are out, follow mode returns.
+    assert ctl.main(["logs", "demo", "-f", "--color", "never"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "[rank 2]* rank 2 kept line"
+    assert sorted(out[1:]) == sorted(["[rank 0]  epoch: 1 step: 1, loss is 5.7", "[rank 0]  rank 0 last",
+                                      "[rank 1]  rank 1 first", "[rank 1]  rank 1 second"])
+    assert "logs demo-worker-0 -f -c worker --timestamps" in (fake / "calls.txt").read_text()

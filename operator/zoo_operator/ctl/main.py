@@ -150,6 +150,7 @@ def _follow(k: Kubectl, args: argparse.Namespace, tail: list[str], show: Any) ->
     within short windows, so the backlog comes out merged and new lines come out within ~0.3 s."""
     lines: queue.Queue[views.LogLine] = queue.Queue()
     followed: dict[str, subprocess.Popen[str]] = {}
+    readers: list[threading.Thread] = []
 
     def reader(proc: subprocess.Popen[str], rank: int) -> None:
         assert proc.stdout is not None
@@ -170,11 +171,13 @@ def _follow(k: Kubectl, args: argparse.Namespace, tail: list[str], show: Any) ->
                                   for cs in (pod.get("status") or {}).get("containerStatuses") or [])
                     if uid in followed or not running or (args.rank is not None and rank != args.rank):
                         continue
-                    proc = k.popen("logs", "-f", pod["metadata"]["name"], "-c", "worker", "--timestamps", *tail)
+                    proc = k.popen("logs", pod["metadata"]["name"], "-f", "-c", "worker", "--timestamps", *tail)
                     followed[uid] = proc
-                    threading.Thread(target=reader, args=(proc, rank), daemon=True).start()
+                    readers.append(threading.Thread(target=reader, args=(proc, rank), daemon=True))
+                    readers[-1].start()
                 done = (job.get("status") or {}).get("phase") in FINISHED
-                if done and all(p.poll() is not None for p in followed.values()) and lines.empty():
+                # A reader ends after its last line is queued, so this loses nothing.
+                if done and not any(t.is_alive() for t in readers) and lines.empty():
                     return 0
             batch = []
             deadline = time.monotonic() + 0.3
