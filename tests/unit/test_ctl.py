@@ -246,3 +246,10 @@ def test_logs_follow_prints_every_rank_and_ends_with_the_job(fake: Path, capsys:
     assert sorted(out[1:]) == sorted(["[rank 0]  epoch: 1 step: 1, loss is 5.7", "[rank 0]  rank 0 last",
                                       "[rank 1]  rank 1 first", "[rank 1]  rank 1 second"])
     assert "logs demo-worker-0 -f -c worker --timestamps" in (fake / "calls.txt").read_text()
+
+
+def test_missing_console_extra_is_one_line(fake: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "rich.console", None)  # as if rich were not installed
+    assert ctl.main(["describe", "demo"]) == 1
+    assert "install the console extra" in capsys.readouterr().err

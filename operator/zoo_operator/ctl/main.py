@@ -429,6 +429,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except BrokenPipeError:  # `kubectl ztj logs JOB | head`
         return 0
+    except ModuleNotFoundError as err:
+        if err.name and err.name.split(".")[0] in ("rich", "matplotlib"):
+            print(f"kubectl ztj: {err.name} is missing; install the console extra: pip install "
+                  "'zoo-operator[console]'", file=sys.stderr)
+            return 1
+        raise
 
 
 if __name__ == "__main__":
