@@ -253,3 +253,16 @@ def test_missing_console_extra_is_one_line(fake: Path, monkeypatch: pytest.Monke
     monkeypatch.setitem(sys.modules, "rich.console", None)  # as if rich were not installed
     assert ctl.main(["describe", "demo"]) == 1
     assert "install the console extra" in capsys.readouterr().err
+
+
+def test_plot_by_step(fake: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert ctl.main(["plot", "demo", "--by", "step", "-o", "-"]) == 1  # steps per epoch unknown
+    assert "steps per epoch not known" in capsys.readouterr().err
+    job = json.loads((fake / "job.json").read_text())
+    job["status"]["progress"]["stepsPerEpoch"] = 22
+    (fake / "job.json").write_text(json.dumps(job))
+    assert ctl.main(["plot", "demo", "--by", "step", "-o", str(tmp_path / "s.png")]) == 0
+    chart = capsys.readouterr().out.split("top-1")[0].splitlines()
+    assert chart[-1].split() == ["step", "22", "step", "110"]  # epochs 1..5 end at steps 22..110
+    assert (tmp_path / "s.png").stat().st_size > 10_000
+    assert views.series([{"epoch": 2, "loss": 1.0}, {"epoch": 3, "loss": float("nan")}], "loss", 10) == [(20, 1.0)]

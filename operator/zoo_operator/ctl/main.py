@@ -274,7 +274,8 @@ def cmd_watch(k: Kubectl, args: argparse.Namespace) -> int:
 
 # ---- plot -------------------------------------------------------------------------------------------------------
 
-def write_png(path: Path, title: str, history: list[dict[str, Any]]) -> None:
+def write_png(path: Path, title: str, history: list[dict[str, Any]], steps_per_epoch: int = 1,
+              unit: str = "epoch") -> None:
     """Loss and top-1/top-5 against epoch, two panels, as a PNG (matplotlib's Agg backend: no display needed)."""
     import matplotlib
 
@@ -283,15 +284,15 @@ def write_png(path: Path, title: str, history: list[dict[str, Any]]) -> None:
     from matplotlib.ticker import MaxNLocator
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
-    loss = views.series(history, "loss")
+    loss = views.series(history, "loss", steps_per_epoch)
     left.plot([p[0] for p in loss], [p[1] for p in loss], marker="o", markersize=3, color="tab:red")
-    left.set(title="training loss", xlabel="epoch", ylabel="loss")
+    left.set(title="training loss", xlabel=unit, ylabel="loss")
     for key, colour in (("top1", "tab:blue"), ("top5", "tab:green")):
-        points = views.series(history, key)
+        points = views.series(history, key, steps_per_epoch)
         if points:
             right.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=3, color=colour,
                        label=key.replace("top", "top-"))
-    right.set(title="evaluation accuracy", xlabel="epoch", ylabel="accuracy")
+    right.set(title="evaluation accuracy", xlabel=unit, ylabel="accuracy")
     if right.get_legend_handles_labels()[0]:
         right.legend()
     for ax in (left, right):
@@ -306,16 +307,21 @@ def write_png(path: Path, title: str, history: list[dict[str, Any]]) -> None:
 
 def cmd_plot(k: Kubectl, args: argparse.Namespace) -> int:
     job = _job(k, args.job)
-    history = (job.get("status") or {}).get("history") or []
+    st = job.get("status") or {}
+    history = st.get("history") or []
     if not history:
         raise CtlError(f"{args.job}: no epoch has finished yet (status.history is empty)")
     spec = job.get("spec") or {}
     title = f"{args.job} ({spec.get('model')}, {spec.get('replicas', 1)} ranks)"
-    print(views.text_chart(views.series(history, "loss"), title="loss"))
-    print(views.text_chart(views.series(history, "top1"), title="top-1"))
+    spe = (st.get("progress") or {}).get("stepsPerEpoch") if args.by == "step" else 1
+    if not isinstance(spe, int) or spe < 1:
+        raise CtlError(f"{args.job}: steps per epoch not known yet; plot by epoch")
+    unit = args.by
+    print(views.text_chart(views.series(history, "loss", spe), title="loss", unit=unit))
+    print(views.text_chart(views.series(history, "top1", spe), title="top-1", unit=unit))
     if args.output != "-":
         path = Path(args.output or f"{args.job}.png")
-        write_png(path, title, history)
+        write_png(path, title, history, spe, unit)
         print(f"wrote {path}")
     return 0
 
@@ -410,6 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     plot = sub.add_parser("plot", parents=[common], help="loss and top-1 against epoch (from status.history)")
     plot.add_argument("job")
     plot.add_argument("-o", "--output", help="PNG file (default JOB.png; '-' = text chart only)")
+    plot.add_argument("--by", choices=["epoch", "step"], default="epoch",
+                      help="x axis: epoch, or the global step at each epoch's end")
     plot.set_defaults(func=cmd_plot)
     describe = sub.add_parser("describe", parents=[common], help="timeline, restarts, ranks, result, rank table")
     describe.add_argument("job")

@@ -142,17 +142,19 @@ def plain_status_line(job: Mapping[str, Any]) -> str:
     return " ".join(parts)
 
 
-def series(history: Sequence[Mapping[str, Any]], key: str) -> list[tuple[int, float]]:
-    """(epoch, value) pairs of one history key, finite values only."""
+def series(history: Sequence[Mapping[str, Any]], key: str, steps_per_epoch: int = 1) -> list[tuple[int, float]]:
+    """(x, value) pairs of one history key, finite values only; x is the epoch, or with `steps_per_epoch` the
+    global step at the end of that epoch."""
     out = []
     for entry in history:
         value = entry.get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            out.append((int(entry["epoch"]), float(value)))
+            out.append((int(entry["epoch"]) * max(1, steps_per_epoch), float(value)))
     return out
 
 
-def text_chart(points: Sequence[tuple[int, float]], width: int = 60, height: int = 10, title: str = "") -> str:
+def text_chart(points: Sequence[tuple[int, float]], width: int = 60, height: int = 10, title: str = "",
+               unit: str = "epoch") -> str:
     """A small text chart of (x, y) points: y axis labels left, one `*` per column, x range below."""
     if not points:
         return f"{title}: no data yet"
@@ -174,7 +176,7 @@ def text_chart(points: Sequence[tuple[int, float]], width: int = 60, height: int
         label = labels[0] if i == 0 else labels[1] if i == height - 1 else ""
         lines.append(f"{label:>{pad}} |{''.join(row)}")
     lines.append(f"{'':>{pad}} +{'-' * cols}")
-    lines.append(f"{'':>{pad}}  epoch {x0}" + (f"{'':>{max(1, cols - 14 - len(str(x1)))}}epoch {x1}"
+    lines.append(f"{'':>{pad}}  {unit} {x0}" + (f"{'':>{max(1, cols - 2 - 2 * len(unit) - len(str(x0)) - len(str(x1)))}}{unit} {x1}"
                                                 if x1 != x0 else ""))
     return "\n".join(lines)
 
