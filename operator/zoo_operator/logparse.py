@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable
 from typing import Any
 
 EVENTS = frozenset({"start", "step", "epoch", "eval", "checkpoint", "done", "resume", "checkpoint_invalid"})
 MAX_LINE_CHARS = 240
+# MindSpore's own log banners, e.g. `[WARNING] ME(8:140...,MainProcess):2026-12-02-03:14:40.123.456 [file] text`
+# (module tags ME, MD, DEVICE, GE, CORE, ...). DEBUG/INFO/WARNING ones are noise in status; ERROR ones are kept.
+_MS_BANNER = re.compile(r"^\[(DEBUG|INFO|WARNING)\] [A-Z_]+\(\d+")
 
 
 def parse_line(line: str) -> dict[str, Any] | None:
@@ -37,11 +41,17 @@ def parse_lines(text: str) -> list[dict[str, Any]]:
     return [ev for ev in map(parse_line, text.splitlines()) if ev is not None]
 
 
+def is_human_line(line: str) -> bool:
+    """Whether a line is meant for people: not empty, not a JSON event line, not a MindSpore INFO/WARNING banner."""
+    text = line.strip()
+    return bool(text) and parse_line(text) is None and not _MS_BANNER.match(text)
+
+
 def last_lines(text: str, count: int) -> list[str]:
-    """The last `count` non-empty lines, each cut to MAX_LINE_CHARS (status must stay small)."""
+    """The last `count` human lines (`is_human_line`), each cut to MAX_LINE_CHARS (status must stay small)."""
     if count <= 0:
         return []
-    lines = [ln.rstrip() for ln in text.splitlines() if ln.strip()]
+    lines = [ln.rstrip() for ln in text.splitlines() if is_human_line(ln)]
     return [ln if len(ln) <= MAX_LINE_CHARS else ln[: MAX_LINE_CHARS - 3] + "..." for ln in lines[-count:]]
 
 
@@ -63,7 +73,7 @@ def _count(value: Any) -> int | None:
 
 def fold_progress(progress: dict[str, Any], events: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Progress after `events`, starting from `progress` (keys: epoch, epochs, step, stepsPerEpoch, loss,
-    imagesPerSecond). Missing or malformed fields keep their previous value."""
+    imagesPerSecond, globalBatchSize). Missing or malformed fields keep their previous value."""
     out = dict(progress)
 
     def put(key: str, value: Any) -> None:
@@ -75,6 +85,8 @@ def fold_progress(progress: dict[str, Any], events: Iterable[dict[str, Any]]) ->
         if kind == "start":
             put("epochs", _count(ev.get("epochs")))
             put("stepsPerEpoch", _count(ev.get("steps_per_epoch")))
+            batch, ranks = _count(ev.get("batch_size")), _count(ev.get("rank_size")) or 1
+            put("globalBatchSize", batch * ranks if batch else None)  # images per step, all ranks (for the ETA)
         elif kind == "step":
             put("epoch", _count(ev.get("epoch")))
             put("step", _count(ev.get("step")))

@@ -15,6 +15,7 @@ from typing import Any
 
 from zoo_operator import conditions as c
 from zoo_operator import (
+    history,
     kube,
     limits,
     logparse,
@@ -49,6 +50,7 @@ class PodLog:
     result: dict[str, Any] | None = None
     final: bool = False
     checkpoints: dict[str, Any] = dataclasses.field(default_factory=dict)  # logparse.fold_checkpoints
+    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # per-epoch (history.py)
 
 
 @dataclasses.dataclass
@@ -112,6 +114,7 @@ async def _read_logs(job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory,
         entry.rank = next((ev["rank"] for ev in events), entry.rank)
         entry.result = logparse.record_from_events(events) or entry.result
         entry.checkpoints = logparse.fold_checkpoints(entry.checkpoints, events)
+        entry.history = history.fold(entry.history, events)  # console: per-epoch history (issue 12)
         entry.final = pod.terminated
 
     await asyncio.gather(*(one(p) for p in todo))
@@ -199,7 +202,7 @@ async def _write_status(body: Mapping[str, Any], prev: Mapping[str, Any], new: d
     await kube.patch_job_status(meta["namespace"], meta["name"], patch)
     mem.last_status_write = now
     mem.last_written = dict(new)
-    metrics.observe_transition(prev, new)
+    metrics.observe_job(body, prev, new)  # console: counters, per-job gauges, histograms (issue 12)
     if urgent:
         log.info("%s/%s: %s %s: %s", meta["namespace"], meta["name"], new.get("phase"), new.get("reason"),
                  new.get("message"))
@@ -252,7 +255,8 @@ async def reconcile(body: Mapping[str, Any], pods: Sequence[PodView], settings: 
                          generation=generation, now=now, rank_table=table,
                          progress=(rank0.progress if rank0 else prev.get("progress") or {}), lines=lines,
                          result=results.in_user_terms(_result(job, pods, mem), job) or prev.get("result"),
-                         created=was_created)
+                         created=was_created,
+                         history=rank0.history if rank0 else None)  # console: status.history (issue 12)
     # issue 13: what the job was built from, and a warning when its checkpoints die with its pods.
     if job.source is not None:
         new["source"] = job.source.status()

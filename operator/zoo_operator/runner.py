@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from zoo_operator import kube, limits, reconcile
+from zoo_operator import kube, limits, metrics, reconcile
 from zoo_operator.podview import PodView
 from zoo_operator.settings import Settings
 
@@ -51,8 +51,10 @@ class Runner:
 
     def forget(self, uid: str) -> None:
         """Drop a deleted job and its memory."""
-        self.bodies.pop(uid, None)
+        body = self.bodies.pop(uid, None)
         self.memories.pop(uid, None)
+        if body is not None:  # console: a deleted job's per-job metric series go with it (issue 12)
+            metrics.forget_job(str(body["metadata"].get("namespace")), str(body["metadata"].get("name")))
 
     async def pass_one(self, uid: str, now: float) -> None:
         """One reconcile pass of one job; errors are logged, not raised."""

@@ -28,6 +28,9 @@ CLEAN_POD_POLICIES = ["All", "Running", "None"]
 TASKS = ["train", "evaluate", "export"]
 CHECKPOINT_KINDS = ["best", "last"]
 PHASES = ["Pending", "Running", "Restarting", "Succeeded", "Failed", "Suspended"]
+# status.progress.stage values (zoo_operator.status) and the bound of status.history (zoo_operator.history).
+PROGRESS_STAGES = ["Starting", "Compiling", "Training", "Done"]
+HISTORY_MAX = 200
 
 Schema = dict[str, Any]
 
@@ -78,7 +81,8 @@ def _volume_source(description: str) -> Schema:
         {
             "persistentVolumeClaim": _obj(
                 "An existing PersistentVolumeClaim in the job's namespace.",
-                {"claimName": _str("Name of the claim.", minLength=1, maxLength=MAX_NAME), "readOnly": {"type": "boolean"}},
+                {"claimName": _str("Name of the claim.", minLength=1, maxLength=MAX_NAME),
+                 "readOnly": {"type": "boolean", "description": "Mount the claim read-only."}},
                 required=["claimName"],
             ),
             "hostPath": _obj(
@@ -92,13 +96,14 @@ def _volume_source(description: str) -> Schema:
                 {
                     "server": _str("NFS server.", minLength=1, maxLength=MAX_NAME),
                     "path": _str("Exported path.", pattern="^/", maxLength=MAX_PATH),
-                    "readOnly": {"type": "boolean"},
+                    "readOnly": {"type": "boolean", "description": "Mount the export read-only."},
                 },
                 required=["server", "path"],
             ),
             "emptyDir": _obj(
                 "A scratch directory that lives as long as the pod.",
-                {"medium": _str("'' or Memory.", maxLength=16), "sizeLimit": {"x-kubernetes-int-or-string": True}},
+                {"medium": _str("'' or Memory.", maxLength=16),
+                 "sizeLimit": {"x-kubernetes-int-or-string": True, "description": "Size limit, a quantity (e.g. 10Gi)."}},
             ),
         },
         minProperties=1,
@@ -256,26 +261,33 @@ def _spec() -> Schema:
         "Additions to every pod the operator creates.",
         {
             "nodeSelector": {"type": "object", "maxProperties": 64,
-                             "additionalProperties": {"type": "string", "maxLength": 63}},
-            "tolerations": {"type": "array", "maxItems": 64, "items": _free("A core/v1 Toleration.")},
+                             "additionalProperties": {"type": "string", "maxLength": 63},
+                             "description": "Node labels every pod's node must have."},
+            "tolerations": {"type": "array", "maxItems": 64, "items": _free("A core/v1 Toleration."),
+                            "description": "Tolerations of every pod (core/v1 Toleration)."},
             "env": {
                 "type": "array",
                 "maxItems": 256,
+                "description": "Environment variables added to the worker container.",
                 "items": _obj("A core/v1 EnvVar.", {
                     "name": _str("Variable name.", minLength=1, maxLength=MAX_NAME),
                     "value": _str("Value.", maxLength=MAX_ENV_VALUE),
                     "valueFrom": _free("A core/v1 EnvVarSource."),
                 }, required=["name"]),
             },
-            "volumes": {"type": "array", "maxItems": 64, "items": _free("A core/v1 Volume.")},
-            "volumeMounts": {"type": "array", "maxItems": 64, "items": _free("A core/v1 VolumeMount (worker container).")},
+            "volumes": {"type": "array", "maxItems": 64, "items": _free("A core/v1 Volume."),
+                        "description": "Extra volumes of every pod (core/v1 Volume)."},
+            "volumeMounts": {"type": "array", "maxItems": 64, "items": _free("A core/v1 VolumeMount (worker container)."),
+                             "description": "Extra mounts of the worker container (core/v1 VolumeMount)."},
         },
     )
     resources = _obj(
         "Container resources of every rank (the device is added by the operator).",
         {
-            "requests": {"type": "object", "additionalProperties": {"x-kubernetes-int-or-string": True}},
-            "limits": {"type": "object", "additionalProperties": {"x-kubernetes-int-or-string": True}},
+            "requests": {"type": "object", "additionalProperties": {"x-kubernetes-int-or-string": True},
+                         "description": "Resource requests (cpu, memory, ...) of the worker container."},
+            "limits": {"type": "object", "additionalProperties": {"x-kubernetes-int-or-string": True},
+                       "description": "Resource limits (cpu, memory, ...) of the worker container."},
         },
     )
     return _obj(
@@ -361,6 +373,8 @@ def _condition() -> Schema:
             "reason": _str("CamelCase reason."),
             "message": _str("Human-readable detail."),
             "lastTransitionTime": _str("When status last changed.", format="date-time"),
+            "observedGeneration": {"type": "integer", "format": "int64",
+                                   "description": "metadata.generation of the spec this condition was set from."},
         },
         required=["type", "status"],
     )
@@ -382,7 +396,9 @@ def _saved(description: str) -> Schema:
 
 
 def _status() -> Schema:
-    number = {"type": "number"}
+    def number(description: str) -> Schema:
+        return {"type": "number", "description": description}
+
     rank = _obj(
         "Summary of one rank (bounded).",
         {
@@ -392,7 +408,9 @@ def _status() -> Schema:
             "phase": _str("Pod phase."),
             "reason": _str("Why the container waits or ended."),
             "exitCode": _int("Container exit code."),
-            "lastLines": {"type": "array", "items": {"type": "string"}, "description": "Last log lines."},
+            "lastLines": {"type": "array", "items": {"type": "string"},
+                          "description": "Last human log lines (no JSON event lines, no MindSpore INFO/WARNING "
+                                         "banners); kept after the pod is gone."},
         },
     )
     return _obj(
@@ -403,11 +421,14 @@ def _status() -> Schema:
             "message": _str("Detail of the current phase."),
             "conditions": {
                 "type": "array",
+                "description": "Created, RankTableReady, Running, Restarting, Succeeded, Failed, Suspended, "
+                               "PodGroupReady.",
                 "items": _condition(),
                 "x-kubernetes-list-type": "map",
                 "x-kubernetes-list-map-keys": ["type"],
             },
-            "observedGeneration": {"type": "integer", "format": "int64"},
+            "observedGeneration": {"type": "integer", "format": "int64",
+                                   "description": "metadata.generation of the spec this status was computed from."},
             "ranks": _obj("Worker pod counts.", {k: _int(f"{k} workers.") for k in
                                                  ["total", "pending", "active", "succeeded", "failed"]}),
             "rankTable": _obj("The HCCL rank table.", {
@@ -421,16 +442,39 @@ def _status() -> Schema:
                 "epochs": _int("Epochs to train."),
                 "step": _int("Step within the epoch (1-based)."),
                 "stepsPerEpoch": _int("Steps per epoch."),
-                "loss": number,
-                "imagesPerSecond": number,
+                "loss": number("Loss of the last step or epoch."),
+                "imagesPerSecond": number("Training throughput of all ranks together (images/s)."),
+                "globalBatchSize": _int("Images per step, all ranks together (for the ETA)."),
+                "stage": _str("What a Running job does: Starting (before the workload's first log event), "
+                              "Compiling (graph compilation, before the first step), Training; Done once "
+                              "Succeeded.", enum=PROGRESS_STAGES),
+                "display": _str("Epoch as `epoch/epochs` (the EPOCH column)."),
+                "stepDisplay": _str("Step as `step/stepsPerEpoch` (the STEP column)."),
+                "eta": _str("Estimated time left (e.g. 3m05s), from the last epoch's duration or images/s."),
                 "updateTime": _str("When progress last changed.", format="date-time"),
             }),
-            "rankSummaries": {"type": "array", "items": rank, "maxItems": 4097},
+            "history": {
+                "type": "array",
+                "description": f"Per-epoch history of rank 0, kept for the job's life: at most {HISTORY_MAX} "
+                               "entries, thinned evenly beyond (first and latest epoch always kept).",
+                "maxItems": HISTORY_MAX,
+                "items": _obj("One epoch.", {
+                    "epoch": _int("Epoch (1-based)."),
+                    "loss": number("Mean training loss of the epoch."),
+                    "top1": number("Top-1 accuracy of the evaluation after this epoch (0..1)."),
+                    "top5": number("Top-5 accuracy of the evaluation after this epoch (0..1)."),
+                    "imagesPerSecond": number("Training throughput of the epoch, all ranks (images/s)."),
+                    "seconds": number("Duration of the epoch (s)."),
+                    "time": _str("When the epoch ended.", format="date-time"),
+                }, required=["epoch"]),
+            },
+            "rankSummaries": {"type": "array", "items": rank, "maxItems": 4097,
+                              "description": "One summary per pod (ranks and the scheduler)."},
             "result": _obj("Final result from rank 0's termination message; paths are relative to the volume named "
                            "next to them.", {
                 "top1": _num("Top-1 accuracy of the checkpoint named in `checkpoint`."),
                 "top5": _num("Top-5 accuracy of the checkpoint named in `checkpoint`."),
-                "metrics": {"type": "object", "additionalProperties": number,
+                "metrics": {"type": "object", "additionalProperties": {"type": "number"},
                             "description": "Every metric of the checkpoint named in `checkpoint`."},
                 "checkpoint": _str("The checkpoint to use (the best, else the last), relative to checkpointVolume."),
                 "checkpointVolume": _str("The volume holding it, as named in the spec (e.g. "
@@ -449,7 +493,7 @@ def _status() -> Schema:
                 "volumeSource": _free("Its checkpoint volume source (mounted at /zoo/from)."),
                 "path": _str("The checkpoint, relative to that volume."),
                 "epoch": _int("The epoch the checkpoint holds."),
-                "metrics": {"type": "object", "additionalProperties": number,
+                "metrics": {"type": "object", "additionalProperties": {"type": "number"},
                             "description": "What the source job reported for that checkpoint."},
             }),
             "restarts": _int("Whole-gang restarts so far."),
@@ -488,10 +532,19 @@ def printer_columns() -> list[Schema]:
         {"name": "Model", "type": "string", "jsonPath": ".spec.model"},
         {"name": "Devices", "type": "integer", "jsonPath": ".spec.replicas"},
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
-        {"name": "Epoch", "type": "integer", "jsonPath": ".status.progress.epoch"},
+        {"name": "Stage", "type": "string", "jsonPath": ".status.progress.stage",
+         "description": "Starting, Compiling, Training or Done."},
+        {"name": "Epoch", "type": "string", "jsonPath": ".status.progress.display", "description": "epoch/epochs"},
+        {"name": "Step", "type": "string", "jsonPath": ".status.progress.stepDisplay",
+         "description": "step/stepsPerEpoch"},
         {"name": "Loss", "type": "number", "jsonPath": ".status.progress.loss"},
         {"name": "Top-1", "type": "number", "jsonPath": ".status.result.top1"},
+        {"name": "ETA", "type": "string", "jsonPath": ".status.progress.eta"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        # -o wide only (priority 1).
+        {"name": "Restarts", "type": "integer", "jsonPath": ".status.restarts", "priority": 1},
+        {"name": "Reason", "type": "string", "jsonPath": ".status.reason", "priority": 1},
+        {"name": "Images/s", "type": "number", "jsonPath": ".status.progress.imagesPerSecond", "priority": 1},
     ]
 
 
@@ -521,8 +574,9 @@ def crd() -> Schema:
                 "schema": {"openAPIV3Schema": _obj(
                     "A MindSpore ModelZoo training job: one pod per device, an HCCL rank table, progress in status.",
                     {
-                        "apiVersion": {"type": "string"},
-                        "kind": {"type": "string"},
+                        "apiVersion": _str("Versioned schema of this object: modelzoo.io/v1alpha1."),
+                        "kind": _str("ZooTrainingJob."),
+                        # The apiserver refuses anything but type here (metadata is implicitly specified).
                         "metadata": {"type": "object"},
                         "spec": _spec(),
                         "status": _status(),

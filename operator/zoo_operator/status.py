@@ -7,10 +7,12 @@ status into a merge patch (None for keys that disappeared) and returns None when
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from zoo_operator import conditions as c
+from zoo_operator import history as history_mod
 from zoo_operator.podview import PodView, format_time
 from zoo_operator.policy import Decision, JobState
 
@@ -118,7 +120,7 @@ def rank_summaries(pods: Sequence[PodView], lines: Mapping[str, list[str]],
 def compute(*, prev: Mapping[str, Any], state: JobState, decision: Decision, pods: Sequence[PodView],
             replicas: int, generation: int, now: float, rank_table: RankTableInfo | None,
             progress: Mapping[str, Any], lines: Mapping[str, list[str]], result: Mapping[str, Any] | None,
-            created: bool) -> dict[str, Any]:
+            created: bool, history: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """The complete new status."""
     restarts = state.restarts + (1 if decision.restart else 0)
     conds = phase_conditions(prev.get("conditions") or [], decision, now, created)
@@ -152,6 +154,14 @@ def compute(*, prev: Mapping[str, Any], state: JobState, decision: Decision, pod
     if rank_table is not None:
         out["rankTable"] = {"configMap": rank_table.config_map, "version": rank_table.version,
                             "status": rank_table.status, "devicesKnown": rank_table.devices_known}
+    # History: per-epoch curve for the job's life (history.py), merged from rank 0's freshly folded one.
+    kept_history = history_mod.merge(prev.get("history") or [], history or [])
+    if kept_history:
+        out["history"] = kept_history
+    # Columns (stage, 3/10, ETA) from the fresh progress, else the kept one (a finished job's pods may be gone).
+    shown = {k: v for k, v in (progress or prev.get("progress") or {}).items() if k != "updateTime"}
+    if shown or decision.phase == c.RUNNING:
+        progress = progress_view(shown, decision.phase, kept_history)
     if progress:
         before = dict(prev.get("progress") or {})
         since = before.pop("updateTime", None)
@@ -159,6 +169,81 @@ def compute(*, prev: Mapping[str, Any], state: JobState, decision: Decision, pod
         out["progress"] = {**current, "updateTime": since if current == before and since else format_time(now)}
     if result:
         out["result"] = dict(result)
+    # Every condition says which generation of the spec it was computed from (API conventions).
+    out["conditions"] = [{**cond, "observedGeneration": generation} for cond in out["conditions"]]
+    return out
+
+
+# progress.stage values: what a Running job is doing (so `kubectl get` never shows an empty Running).
+STAGE_STARTING = "Starting"  # pods run, the workload has not logged its start event yet (imports, rendezvous)
+STAGE_COMPILING = "Compiling"  # started, no step yet: MindSpore builds and compiles the graph
+STAGE_TRAINING = "Training"
+STAGE_DONE = "Done"
+
+
+def format_duration(seconds: float | None) -> str | None:
+    """A short duration for a column: 45s, 3m05s, 2h07m, 3d04h; None for None or a negative/unusable value."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return None
+    total = round(seconds)
+    if total < 60:
+        return f"{total}s"
+    if total < 3600:
+        return f"{total // 60}m{total % 60:02d}s"
+    if total < 86400:
+        return f"{total // 3600}h{total % 3600 // 60:02d}m"
+    return f"{total // 86400}d{total % 86400 // 3600:02d}h"
+
+
+def eta_seconds(progress: Mapping[str, Any], history: Sequence[Mapping[str, Any]] = ()) -> float | None:
+    """Seconds left: remaining steps times the time of one step, from the last epoch's duration (history) or,
+    before the first epoch ends, from the global batch and images/s. None when unknown."""
+    epochs, epoch, spe = progress.get("epochs"), progress.get("epoch"), progress.get("stepsPerEpoch")
+    if not (isinstance(epochs, int) and isinstance(epoch, int) and isinstance(spe, int) and spe > 0):
+        return None
+    step = progress.get("step") if isinstance(progress.get("step"), int) else 0
+    remaining = max(0, (epochs - epoch) * spe + (spe - min(step, spe)))
+    per_step = None
+    timed = [e for e in history if isinstance(e.get("seconds"), (int, float)) and e["seconds"] > 0]
+    if timed:
+        per_step = float(timed[-1]["seconds"]) / spe
+    elif step > 1 or epoch > 1:  # the first step's images/s includes graph compilation: no ETA from it
+        batch, ips = progress.get("globalBatchSize"), progress.get("imagesPerSecond")
+        if isinstance(batch, int) and isinstance(ips, (int, float)) and ips > 0:
+            per_step = batch / float(ips)
+    return None if per_step is None else remaining * per_step
+
+
+def progress_view(progress: Mapping[str, Any], phase: str, history: Sequence[Mapping[str, Any]] = ()
+                  ) -> dict[str, Any]:
+    """`progress` with what the printer columns show: stage, display (epoch `3/10`), stepDisplay (`120/1251`)
+    and eta. A Succeeded job's progress is complete (last epoch, last step), never left mid-epoch."""
+    out = {k: v for k, v in progress.items() if k not in ("stage", "display", "stepDisplay", "eta")}
+    if phase == c.SUCCEEDED:
+        if isinstance(out.get("epochs"), int):
+            out["epoch"] = out["epochs"]
+        if isinstance(out.get("stepsPerEpoch"), int):
+            out["step"] = out["stepsPerEpoch"]
+        out["stage"] = STAGE_DONE
+    elif phase == c.RUNNING:
+        if "step" in out:
+            out["stage"] = STAGE_TRAINING
+        elif "epochs" in out or "stepsPerEpoch" in out:
+            out["stage"] = STAGE_COMPILING
+        else:
+            out["stage"] = STAGE_STARTING
+    if isinstance(out.get("epoch"), int):
+        out["display"] = f"{out['epoch']}/{out['epochs']}" if isinstance(out.get("epochs"), int) \
+            else str(out["epoch"])
+    elif isinstance(out.get("epochs"), int):
+        out["display"] = f"0/{out['epochs']}"
+    if isinstance(out.get("step"), int):
+        out["stepDisplay"] = f"{out['step']}/{out['stepsPerEpoch']}" if isinstance(out.get("stepsPerEpoch"), int) \
+            else str(out["step"])
+    if phase == c.RUNNING:
+        eta = format_duration(eta_seconds(out, history))
+        if eta:
+            out["eta"] = eta
     return out
 
 
@@ -187,6 +272,12 @@ def patch_for(prev: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]
         return None
     patch: dict[str, Any] = {k: v for k, v in new.items() if prev.get(k) != v}
     patch.update({k: None for k in prev if k not in new})
+    for key, value in patch.items():
+        # A merge patch merges objects key by key (RFC 7386): a key that left a nested object (e.g.
+        # progress.eta once the job succeeded) must be sent as null, or the server keeps it.
+        old = prev.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            patch[key] = {**value, **{k: None for k in old if k not in value}}
     return patch
 
 

@@ -80,6 +80,8 @@ def e2e(cluster: Any, e2e_data: dict[str, Path]) -> Iterator[E2E]:
                  # volume in podTemplate and PATH): test_safe_by_default checks the rest is still refused.
                  "--set-json", f"policy.volumeKinds={json.dumps([*POLICY_VOLUME_KINDS, 'hostPath'])}",
                  "--set-json", f"policy.deniedEnv={json.dumps([n for n in POLICY_DENIED_ENV if n != 'PATH'])}",
+                 # /metrics on, so tests scrape what a Prometheus would (test_console.py).
+                 "--set", "metrics.enabled=true", "--set", f"metrics.port={_free_port()}",
                  "--wait", "--timeout", "5m")
     try:
         cluster.kubectl("wait", "--for=condition=Established", CRD, "--timeout=60s")

@@ -6,6 +6,7 @@ followed by the chart-installed operator until `kubectl get zootrainingjobs` sho
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -49,12 +50,14 @@ def test_demo_job_trains_and_reports_progress_and_accuracy(e2e: E2E) -> None:
     # ... for every rank: each worker's step lines reached the status while it was Running.
     workers = {f"{JOB}-worker-0", f"{JOB}-worker-1"}
     ranks_stepping = {pod for s in seen for pod, lines in s["ranks"].items()
-                      if pod in workers and any('"event": "step"' in ln for ln in lines)}
+                      if pod in workers and any(re.match(r"epoch: \d+ step: \d+, loss is", ln) for ln in lines)}
     assert ranks_stepping == workers
 
     # The printer columns a user sees.
     row = e2e.kubectl("get", "zootrainingjobs", JOB, "--no-headers").stdout.split()
-    assert row[:5] == [JOB, "resnet50_bam", "2", "Succeeded", "4"] and float(row[6]) == result["top1"]
+    # NAME MODEL DEVICES PHASE STAGE EPOCH STEP LOSS TOP-1 ETA AGE
+    assert row[:7] == [JOB, "resnet50_bam", "2", "Succeeded", "Done", "4/4", "22/22"], row
+    assert float(row[8]) == result["top1"]
 
     # Events tell the story in order: created, pods pending, all running, succeeded.
     reasons = [e["reason"] for e in e2e.events(JOB)]

@@ -59,7 +59,7 @@ def test_model_trains_through_the_operator(e2e: E2E, model_jobs: dict[str, str],
     assert status["progress"]["step"] == 2 and status["progress"]["loss"] > 0
 
     row = e2e.kubectl("get", "ztj", job, "--no-headers").stdout.split()
-    assert row[1:5] == [model, "1", "Succeeded", "1"]
+    assert row[1:7] == [model, "1", "Succeeded", "Done", "1/1", "2/2"]
     log = e2e.logs(f"{job}-worker-0")
     assert "epoch: 1 step: 2, loss is" in log and "result: {'top_1_accuracy'" in log
     start = next(json.loads(ln) for ln in log.splitlines() if ln.startswith('{"event": "start"'))

@@ -26,7 +26,9 @@ def test_crd_serves_jobs_with_defaults_and_columns(ztj_crd: Any, namespace: str)
                                            "schedulingTimeoutSeconds": 600, "suspend": False}
     assert stored["spec"]["scheduling"] == {"gang": False}
     header = ztj_crd.kubectl("get", "ztj", "-n", namespace).stdout.splitlines()[0].split()
-    assert header == ["NAME", "MODEL", "DEVICES", "PHASE", "EPOCH", "LOSS", "TOP-1", "AGE"]
+    assert header == ["NAME", "MODEL", "DEVICES", "PHASE", "STAGE", "EPOCH", "STEP", "LOSS", "TOP-1", "ETA", "AGE"]
+    wide = ztj_crd.kubectl("get", "ztj", "-n", namespace, "-o", "wide").stdout.splitlines()[0].split()
+    assert wide[-3:] == ["RESTARTS", "REASON", "IMAGES/S"]
 
 
 BAD = [

@@ -39,4 +39,4 @@ def test_dynamic_cpu_job_trains_and_reports(ztj_crd: Any, namespace: str, operat
     pods = items(ztj_crd, namespace, "pods", "modelzoo.io/job-name=tiny,modelzoo.io/role=worker")
     assert sorted(p["status"]["phase"] for p in pods) == ["Succeeded", "Succeeded"]
     row = ztj_crd.kubectl("get", "ztj", "tiny", "-n", namespace, "--no-headers").stdout.split()
-    assert row[1:4] == ["resnet50_bam", "2", "Succeeded"] and row[4] == "1"
+    assert row[1:4] == ["resnet50_bam", "2", "Succeeded"] and row[4:6] == ["Done", "1/1"]

@@ -43,7 +43,8 @@ def test_crd_identity_and_columns() -> None:
     version = crd["spec"]["versions"][0]
     assert version["name"] == "v1alpha1" and version["subresources"] == {"status": {}}
     names = [c["name"].upper() for c in version["additionalPrinterColumns"]]
-    assert names == ["MODEL", "DEVICES", "PHASE", "EPOCH", "LOSS", "TOP-1", "AGE"]
+    assert names == ["MODEL", "DEVICES", "PHASE", "STAGE", "EPOCH", "STEP", "LOSS", "TOP-1", "ETA", "AGE",
+                     "RESTARTS", "REASON", "IMAGES/S"]
 
 
 def test_model_enum_comes_from_the_model_defaults() -> None:

@@ -38,7 +38,7 @@ def test_other_lines_are_ignored(line: str) -> None:
 def test_progress_folds_events() -> None:
     progress = logparse.fold_progress({}, logparse.parse_lines(LOG))
     assert progress == {"epochs": 3, "stepsPerEpoch": 10, "epoch": 1, "step": 1, "loss": 4.5,
-                        "imagesPerSecond": 13.0}
+                        "imagesPerSecond": 13.0, "globalBatchSize": 8}
 
 
 def test_progress_keeps_old_values_on_malformed_fields() -> None:
@@ -82,3 +82,25 @@ def test_printed_numbers_are_short() -> None:
     assert logparse.fold_progress({}, [tiny])["loss"] == 0.00012346
     result = logparse.result_from_metrics({"top_1_accuracy": 0.07777777777777778}, None)
     assert result["top1"] == 0.07778 and result["metrics"]["top_1_accuracy"] == 0.07777777777777778
+
+
+def test_last_lines_keep_human_lines_only() -> None:
+    text = "\n".join([
+        "[WARNING] ME(8:140012,MainProcess):2026-12-02-03:14:40.123.456 [mindspore/common/_decorator.py:40] old",
+        "epoch: 1 step: 1, loss is 5.721338",
+        json.dumps({"event": "step", "ts": 2.0, "rank": 0, "epoch": 1, "step": 1, "steps_per_epoch": 10,
+                    "loss": 5.72, "images_per_second": 12.5}),
+        "[INFO] MD(8,7f,python):2026-12-02-03:14:41.000.000 [mindspore/ccsrc/minddata/x.cc:10] pipeline",
+        "[ERROR] ME(8:140012,MainProcess):2026-12-02-03:14:42.000.000 [x.py:1] the graph failed",
+        "{not an event, kept}",
+        "result: {'top_1_accuracy': 0.5}",
+    ])
+    assert logparse.last_lines(text, 10) == [
+        "epoch: 1 step: 1, loss is 5.721338",
+        "[ERROR] ME(8:140012,MainProcess):2026-12-02-03:14:42.000.000 [x.py:1] the graph failed",
+        "{not an event, kept}",
+        "result: {'top_1_accuracy': 0.5}",
+    ]
+    # The count is of human lines: machine lines never push a human line out.
+    assert logparse.last_lines(text + "\n" + json.dumps({"event": "done", "ts": 9, "rank": 0}), 1) == [
+        "result: {'top_1_accuracy': 0.5}"]

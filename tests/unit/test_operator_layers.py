@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "zoo_operator"
-PURE = ["conditions", "dryrun", "generate", "limits", "logparse", "podview", "policy", "ranktable", "render", "schema",
+PURE = ["conditions", "dryrun", "generate", "history", "limits", "logparse", "podview", "policy", "ranktable", "render", "schema",
         "settings", "spec", "status"]
 
 

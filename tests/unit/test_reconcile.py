@@ -222,10 +222,11 @@ def test_progress_writes_are_rate_limited(monkeypatch: pytest.MonkeyPatch) -> No
             "images_per_second": 7.0}
     fake.logs["demo-worker-0"] = json.dumps(step)
     h.run(T0 + 2)  # logs are polled once per interval: not yet
-    assert "progress" not in h.body["status"]
+    assert h.body["status"]["progress"] == {"stage": "Starting", "updateTime": podview.format_time(T0 + 1)}
     h.run(T0 + 6.5)
     assert h.body["status"]["progress"] == {"epoch": 1, "step": 3, "stepsPerEpoch": 9, "loss": 2.5,
-                                            "imagesPerSecond": 7.0, "updateTime": podview.format_time(T0 + 6.5)}
+                                            "imagesPerSecond": 7.0, "updateTime": podview.format_time(T0 + 6.5),
+                                            "stage": "Training", "display": "1", "stepDisplay": "3/9"}
     fake.logs["demo-worker-0"] += "\n" + json.dumps({**step, "step": 4})
     writes = fake.calls.count("patch status")
     h.run(T0 + 12)

@@ -98,7 +98,8 @@ def test_invalid_spec_status() -> None:
 def test_progress_update_time_moves_only_with_progress() -> None:
     run = Decision(c.RUNNING, c.REASON_ALL_RANKS_RUNNING, "ok")
     first = compute(run, progress={"epoch": 1, "step": 2})
-    assert first["progress"] == {"epoch": 1, "step": 2, "updateTime": format_time(T0)}
+    assert first["progress"] == {"epoch": 1, "step": 2, "updateTime": format_time(T0), "stage": "Training",
+                                 "display": "1", "stepDisplay": "2"}
     same = compute(run, prev=first, progress={"epoch": 1, "step": 2}, now=T0 + 30)
     assert same["progress"]["updateTime"] == format_time(T0)
     moved = compute(run, prev=same, progress={"epoch": 1, "step": 3}, now=T0 + 40)
@@ -110,6 +111,26 @@ def test_patch_only_when_changed() -> None:
     assert status.patch_for(st, dict(st)) is None
     newer = {**st, "progress": {"epoch": 2}}
     newer.pop("startTime")
-    assert status.patch_for(st, newer) == {"progress": {"epoch": 2}, "startTime": None}
+    assert status.patch_for(st, newer) == {"progress": {"epoch": 2, **{k: None for k in st["progress"]
+                                                                       if k != "epoch"}}, "startTime": None}
     assert not status.is_transition(st, newer)
     assert status.is_transition(st, {**st, "phase": c.FAILED})
+
+
+def test_history_is_kept_and_conditions_carry_observed_generation() -> None:
+    run = Decision(c.RUNNING, c.REASON_ALL_RANKS_RUNNING, "ok")
+    hist = [{"epoch": 1, "loss": 2.0, "seconds": 10.0, "time": format_time(T0)}]
+    first = compute(run, history=hist, progress={"epoch": 2, "epochs": 2, "step": 5, "stepsPerEpoch": 10})
+    assert first["history"] == hist and first["progress"]["eta"] == "5s"
+    assert all(x["observedGeneration"] == 3 for x in first["conditions"])
+    # The rank-0 pod is gone (no fresh history): status keeps what it had.
+    done = compute(Decision(c.SUCCEEDED, c.REASON_SUCCEEDED, "all"), prev=first, now=T0 + 9)
+    assert done["history"] == hist and done["progress"]["display"] == "2/2"
+    assert done["progress"]["stepDisplay"] == "10/10"
+
+
+def test_patch_clears_keys_that_left_a_nested_object() -> None:
+    running = {"phase": "Running", "progress": {"epoch": 4, "step": 22, "eta": "0s", "stage": "Training"}}
+    done = {"phase": "Succeeded", "progress": {"epoch": 4, "step": 22, "stage": "Done"}}
+    patch = status.patch_for(running, done)
+    assert patch == {"phase": "Succeeded", "progress": {"epoch": 4, "step": 22, "stage": "Done", "eta": None}}
