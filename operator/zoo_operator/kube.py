@@ -1,15 +1,21 @@
 """The one module that talks to the Kubernetes API (kubernetes_asyncio); everything else is plain data.
 
 Calls are idempotent where the reconciler needs them to be: creating an object that exists, or deleting one
-that is gone, is not an error. Objects go in and come out as plain dicts.
+that is gone, is not an error. Objects go in and come out as plain dicts. Every call has a timeout
+(REQUEST_TIMEOUT_SECONDS) and is retried with exponential backoff on 429, 5xx, timeouts and connection errors,
+waiting at least what a Retry-After header asks for (as client-go's rest client does); other errors are raised.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
-from typing import Any
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
+import aiohttp
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.rest import ApiException
 from kubernetes_asyncio.config.config_exception import ConfigException
@@ -20,6 +26,12 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 _MERGE = "application/merge-patch+json"
 _api_client: client.ApiClient | None = None
+REQUEST_TIMEOUT_SECONDS = 30.0
+RETRIES = 5
+RETRY_BASE_SECONDS = 0.2
+RETRY_MAX_SECONDS = 10.0
+RETRY_AFTER_MAX_SECONDS = 30.0
+T = TypeVar("T")
 
 
 class MissingAPI(Exception):
@@ -45,6 +57,40 @@ async def close() -> None:
         _api_client = None
 
 
+def retry_delay(attempt: int, err: BaseException | None = None) -> float | None:
+    """Seconds to wait before retry number `attempt` (1-based) after `err`, or None if `err` is not retryable."""
+    if attempt > RETRIES:
+        return None
+    if isinstance(err, ApiException):
+        if err.status != 429 and not (err.status or 0) >= 500:
+            return None
+    elif not isinstance(err, (TimeoutError, aiohttp.ClientError, ConnectionError)):
+        return None
+    delay = min(RETRY_BASE_SECONDS * 2 ** (attempt - 1), RETRY_MAX_SECONDS) * (0.5 + random.random() / 2)
+    headers = getattr(err, "headers", None) or {}
+    try:
+        delay = max(delay, min(float(headers.get("Retry-After", 0)), RETRY_AFTER_MAX_SECONDS))
+    except (TypeError, ValueError):
+        pass
+    return delay
+
+
+async def call(make: Callable[[], Awaitable[T]], what: str = "request") -> T:
+    """Run one API request (made fresh for each try) with a timeout and retries; see the module doc."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT_SECONDS):
+                return await make()
+        except (ApiException, TimeoutError, aiohttp.ClientError, ConnectionError) as err:
+            delay = retry_delay(attempt, err)
+            if delay is None:
+                raise
+            log.debug("%s failed (%s); retry %d in %.2f s", what, err, attempt, delay)
+            await asyncio.sleep(delay)
+
+
 async def _core() -> client.CoreV1Api:
     return client.CoreV1Api(await _client())
 
@@ -57,16 +103,21 @@ async def create(obj: Obj) -> bool:
     """Create `obj` (Service, ConfigMap, Pod or PodGroup); False if it already exists."""
     ns = obj["metadata"]["namespace"]
     kind = obj["kind"]
+    core, what = await _core(), f"create {kind} {ns}/{obj['metadata'].get('name')}"
     try:
         if kind == "Pod":
-            await (await _core()).create_namespaced_pod(ns, obj)
+            await call(lambda: core.create_namespaced_pod(ns, obj, _request_timeout=REQUEST_TIMEOUT_SECONDS), what)
         elif kind == "Service":
-            await (await _core()).create_namespaced_service(ns, obj)
+            await call(lambda: core.create_namespaced_service(ns, obj, _request_timeout=REQUEST_TIMEOUT_SECONDS),
+                       what)
         elif kind == "ConfigMap":
-            await (await _core()).create_namespaced_config_map(ns, obj)
+            await call(lambda: core.create_namespaced_config_map(ns, obj, _request_timeout=REQUEST_TIMEOUT_SECONDS),
+                       what)
         elif kind == "PodGroup":
             group, version = obj["apiVersion"].split("/")
-            await (await _custom()).create_namespaced_custom_object(group, version, ns, "podgroups", obj)
+            custom = await _custom()
+            await call(lambda: custom.create_namespaced_custom_object(
+                group, version, ns, "podgroups", obj, _request_timeout=REQUEST_TIMEOUT_SECONDS), what)
         else:
             raise ValueError(f"kube.create: unsupported kind {kind}")
     except ApiException as err:
@@ -81,9 +132,11 @@ async def create(obj: Obj) -> bool:
 async def put_config_map(obj: Obj) -> None:
     """Set a ConfigMap's data (merge patch: keys not in it are kept), creating the ConfigMap if it is gone."""
     meta = obj["metadata"]
+    core = await _core()
     try:
-        await (await _core()).patch_namespaced_config_map(meta["name"], meta["namespace"], {"data": obj["data"]},
-                                                          _content_type=_MERGE)
+        await call(lambda: core.patch_namespaced_config_map(
+            meta["name"], meta["namespace"], {"data": obj["data"]}, _content_type=_MERGE,
+            _request_timeout=REQUEST_TIMEOUT_SECONDS), f"patch ConfigMap {meta['name']}")
     except ApiException as err:
         if err.status != 404:
             raise
@@ -92,8 +145,10 @@ async def put_config_map(obj: Obj) -> None:
 
 async def delete_pod(namespace: str, name: str) -> None:
     """Delete a pod; gone already is fine."""
+    core = await _core()
     try:
-        await (await _core()).delete_namespaced_pod(name, namespace)
+        await call(lambda: core.delete_namespaced_pod(name, namespace, _request_timeout=REQUEST_TIMEOUT_SECONDS),
+                   f"delete Pod {namespace}/{name}")
     except ApiException as err:
         if err.status != 404:
             raise
@@ -101,19 +156,45 @@ async def delete_pod(namespace: str, name: str) -> None:
 
 async def pod_log(namespace: str, name: str, tail_lines: int) -> str | None:
     """The last `tail_lines` lines of the pod's worker container, or None if they cannot be read (yet)."""
+    core = await _core()
     try:
-        text = await (await _core()).read_namespaced_pod_log(name, namespace, container="worker",
-                                                             tail_lines=tail_lines)
-    except ApiException as err:
-        log.debug("no log for %s/%s: %s", namespace, name, err.reason)
+        text = await call(lambda: core.read_namespaced_pod_log(
+            name, namespace, container="worker", tail_lines=tail_lines, _request_timeout=REQUEST_TIMEOUT_SECONDS),
+            f"log of {namespace}/{name}")
+    except (ApiException, TimeoutError, aiohttp.ClientError, ConnectionError) as err:
+        log.debug("no log for %s/%s: %s", namespace, name, err)
         return None
     return text if isinstance(text, str) else None
 
 
+async def follow_log(namespace: str, name: str, tail_lines: int, idle_timeout: float) -> AsyncIterator[str]:
+    """The last `tail_lines` lines of the pod's worker container, then each line as it is written.
+
+    Ends when the container ends or the apiserver closes the stream; raises TimeoutError when no line came
+    for `idle_timeout` seconds (the caller reconnects), ApiException when the log cannot be read (yet).
+    """
+    core = await _core()
+    resp = await call(lambda: core.read_namespaced_pod_log(
+        name, namespace, container="worker", follow=True, tail_lines=tail_lines, _preload_content=False,
+        _request_timeout=aiohttp.ClientTimeout(total=None, sock_connect=REQUEST_TIMEOUT_SECONDS)),
+        f"follow log of {namespace}/{name}")
+    try:
+        while True:
+            async with asyncio.timeout(idle_timeout):
+                raw = await resp.content.readline()
+            if not raw:
+                return
+            yield raw.decode("utf-8", "replace").rstrip("\r\n")
+    finally:
+        resp.release()
+
+
 async def patch_job_status(namespace: str, name: str, patch: Obj) -> None:
     """Merge-patch the status subresource of a ZooTrainingJob."""
-    await (await _custom()).patch_namespaced_custom_object_status(
-        schema.GROUP, schema.VERSION, namespace, schema.PLURAL, name, {"status": patch}, _content_type=_MERGE)
+    custom = await _custom()
+    await call(lambda: custom.patch_namespaced_custom_object_status(
+        schema.GROUP, schema.VERSION, namespace, schema.PLURAL, name, {"status": patch}, _content_type=_MERGE,
+        _request_timeout=REQUEST_TIMEOUT_SECONDS), f"patch status of {namespace}/{name}")
 
 
 async def post_event(job: Obj, kind: str, reason: str, message: str) -> None:
@@ -135,17 +216,20 @@ async def post_event(job: Obj, kind: str, reason: str, message: str) -> None:
         "count": 1,
     }
     try:
-        await (await _core()).create_namespaced_event(meta.get("namespace"), event)
-    except ApiException as err:
-        log.warning("could not post event %s for %s/%s: %s", reason, meta.get("namespace"), meta.get("name"),
-                    err.reason)
+        core = await _core()
+        await call(lambda: core.create_namespaced_event(meta.get("namespace"), event,
+                                                        _request_timeout=REQUEST_TIMEOUT_SECONDS), "post event")
+    except (ApiException, TimeoutError, aiohttp.ClientError, ConnectionError) as err:
+        log.warning("could not post event %s for %s/%s: %s", reason, meta.get("namespace"), meta.get("name"), err)
 
 
 async def delete_job(namespace: str, name: str) -> None:
     """Delete a ZooTrainingJob (its objects go with it through ownerReferences); gone already is fine."""
+    custom = await _custom()
     try:
-        await (await _custom()).delete_namespaced_custom_object(
-            schema.GROUP, schema.VERSION, namespace, schema.PLURAL, name, propagation_policy="Background")
+        await call(lambda: custom.delete_namespaced_custom_object(
+            schema.GROUP, schema.VERSION, namespace, schema.PLURAL, name, propagation_policy="Background",
+            _request_timeout=REQUEST_TIMEOUT_SECONDS), f"delete job {namespace}/{name}")
     except ApiException as err:
         if err.status != 404:
             raise

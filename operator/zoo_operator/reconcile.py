@@ -1,29 +1,45 @@
-"""One reconcile pass for one job: read, decide (pure), write status, then create/delete (through `kube`).
+"""One reconcile pass for one job: decide, read what is needed, plan (pure), then execute the plan.
 
-Called by the runner (runner.py) with the job body and its pods from the pod index. Per-job memory
-(`JobMemory`) holds what must survive between passes but not an operator restart: parsed logs, the last status
-write, what was already ensured. Everything in it can be rebuilt from the cluster.
+Called by the runner (runner.py) with the job body, its pods from the pod index and, when known, which of the
+job's Service and launch ConfigMap exist (from the operator's index of them). A pass
+
+1. decides (policy.decide, pure);
+2. reads the log tails of ranks that ended and were not read yet (once per pod: their lastLines and result),
+   and ensures the job's fixed objects (Service, launch ConfigMap, PodGroup) exist;
+3. plans (`plan`, pure): the new status and its patch, the rank-table ConfigMap when the devices changed, pods
+   to delete and create, events, the rank-0 pod whose log is followed, and when the job next needs a pass;
+4. executes the plan (`execute`): status first, then deletions and creations, each concurrent and bounded.
+
+Per-job memory (`JobMemory`) holds what must survive between passes but not an operator restart: parsed logs,
+the last status write, the last rank table. Everything in it can be rebuilt from the cluster. Progress is not
+polled: the runner follows rank 0's log as a stream (`feed_lines` folds the lines into the memory).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from zoo_operator import conditions as c
 from zoo_operator import kube, logparse, metrics, policy, ranktable, render, spec, status
-from zoo_operator.podview import PodView
+from zoo_operator.podview import PodView, parse_time
 from zoo_operator.settings import Settings
 
 log = logging.getLogger(__name__)
 # Enough lines to find the latest step/epoch event even when people-lines interleave.
 LOG_POLL_LINES = 200
 LOG_CONCURRENCY = 16
+# Pod creations and deletions in flight at once, per pass.
+WRITES_IN_FLIGHT = 64
+# An active job gets a pass at least this often even when no event comes (a missed watch event heals).
+RESYNC_SECONDS = 300.0
 
 EventSink = Callable[[str, str, str], None]  # (type Normal|Warning, reason, message)
+Obj = dict[str, Any]
 
 
 @dataclasses.dataclass
@@ -43,14 +59,33 @@ class JobMemory:
     """Per-job state between passes (kopf's per-object memo)."""
 
     last_status_write: float = 0.0
-    last_log_poll: float = 0.0
     logs: dict[str, PodLog] = dataclasses.field(default_factory=dict)
     ensured_uid: str = ""
+    # The rank table as last written, and the device inputs it was built from (rebuilt only when they change).
     rank_table_data: dict[str, str] | None = None
+    rank_table_inputs: tuple[Any, ...] | None = None
+    rank_table_devices: int = 0
+    rank_table_built: dict[str, str] | None = None
     pod_group_error: str | None = None
     # The status this operator last wrote. The body a pass sees may lag behind it (watch latency); a lagging
     # `restarts` would recreate pods of an attempt that was already given up.
     last_written: dict[str, Any] | None = None
+
+
+@dataclasses.dataclass
+class Plan:
+    """Everything one pass writes, computed without I/O; `execute` carries it out in this order."""
+
+    status: dict[str, Any] | None = None  # the new status, when it is written now
+    status_patch: dict[str, Any] | None = None
+    urgent: bool = False
+    config_map: Obj | None = None  # the rank-table ConfigMap, when its data changed
+    delete: tuple[str, ...] = ()
+    create: list[Obj] = dataclasses.field(default_factory=list)
+    delete_job: bool = False
+    events: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
+    follow: str | None = None  # the pod whose log to follow (rank 0, running)
+    next_due: float | None = None  # unix time of the next pass this job needs, None when nothing is due
 
 
 def devices_of(job: spec.JobSpec, pods: Sequence[PodView]) -> list[ranktable.Device]:
@@ -73,18 +108,71 @@ def devices_of(job: spec.JobSpec, pods: Sequence[PodView]) -> list[ranktable.Dev
     return devices
 
 
-async def _read_logs(job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory, tail: int) -> None:
-    todo = [p for p in pods if (p.running or p.terminated) and not (
-        p.name in mem.logs and mem.logs[p.name].uid == p.uid and mem.logs[p.name].final)]
+def rank_table_inputs(pods: Sequence[PodView]) -> tuple[Any, ...]:
+    """What the rank table depends on in the pods (their device annotations and IPs): a cheap change key."""
+    return tuple(sorted((p.name, p.index, p.device_annotation, p.ip) for p in pods
+                        if p.role == c.ROLE_WORKER and not p.deleting and p.index is not None
+                        and (p.device_annotation or p.ip)))
+
+
+def feed_lines(mem: JobMemory, pod: str, uid: str, lines: Iterable[str], tail: int) -> bool:
+    """Fold log lines of `pod` into the memory (from a followed stream); True when its progress changed."""
+    entry = mem.logs.get(pod)
+    if entry is None or entry.uid != uid:
+        entry = mem.logs[pod] = PodLog(uid=uid)
+    text = "\n".join(lines)
+    events = logparse.parse_lines(text)
+    before = entry.progress
+    entry.lines = (entry.lines + logparse.last_lines(text, tail))[-tail:] if tail > 0 else []
+    entry.progress = logparse.fold_progress(entry.progress, events)
+    entry.rank = next((ev["rank"] for ev in events if "rank" in ev), entry.rank)
+    entry.result = logparse.result_from_events(events) or entry.result
+    return entry.progress != before
+
+
+def rank0(job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory) -> str:
+    """Name of the pod that is rank 0: the one whose log says so, else the rank table's, else worker 0."""
+    live = {p.name for p in pods}
+    for name, entry in mem.logs.items():
+        if entry.rank == 0 and name in live:
+            return name
+    table = mem.rank_table_data or {}
+    if "ranks.json" in table:
+        try:
+            ranks = json.loads(table["ranks.json"])
+        except ValueError:
+            ranks = {}
+        for name, info in ranks.items():
+            if str((info or {}).get("rank_id")) == "0":
+                return str(name)
+    return render.worker_name(job, 0)
+
+
+def tails_to_read(job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory,
+                  decision: policy.Decision) -> list[PodView]:
+    """Pods whose log tail is read now: those that ended, once each; before a restart or suspend deletes
+    running ranks, those too (small jobs only). Big jobs keep lines only for rank 0 and failed ranks."""
+    going = set(decision.delete) if len(pods) <= status.MAX_RANKS_WITH_LINES else set()
+    todo = []
+    for p in pods:
+        entry = mem.logs.get(p.name)
+        if entry is not None and entry.uid == p.uid and entry.final:
+            continue
+        if p.terminated or (p.running and p.name in going):
+            todo.append(p)
     if len(pods) > status.MAX_RANKS_WITH_LINES:
-        # Big jobs: status keeps lines only for rank 0 and failed ranks, so only those logs are read.
-        first = _rank0(job, pods, mem)
-        todo = [p for p in todo if p.name in (first, render.worker_name(job, 0)) or p.failed]
+        first = rank0(job, pods, mem)
+        todo = [p for p in todo if p.name == first or p.failed]
+    return todo
+
+
+async def read_tails(pods: Sequence[PodView], namespace: str, mem: JobMemory, tail: int) -> None:
+    """Read the last lines of each pod's log once (bounded concurrency) into the memory."""
     gate = asyncio.Semaphore(LOG_CONCURRENCY)
 
     async def one(pod: PodView) -> None:
         async with gate:
-            text = await kube.pod_log(job.namespace, pod.name, max(tail, LOG_POLL_LINES))
+            text = await kube.pod_log(namespace, pod.name, max(tail, LOG_POLL_LINES))
         if text is None:
             return
         entry = mem.logs.get(pod.name)
@@ -93,25 +181,16 @@ async def _read_logs(job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory,
         events = logparse.parse_lines(text)
         entry.lines = logparse.last_lines(text, tail)
         entry.progress = logparse.fold_progress(entry.progress, events)
-        entry.rank = next((ev["rank"] for ev in events), entry.rank)
+        entry.rank = next((ev["rank"] for ev in events if "rank" in ev), entry.rank)
         entry.result = logparse.result_from_events(events) or entry.result
         entry.final = pod.terminated
 
-    await asyncio.gather(*(one(p) for p in todo))
-
-
-def _rank0(job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory) -> str:
-    """Name of the pod that is rank 0: the one whose log says so, else worker 0."""
-    live = {p.name for p in pods}
-    for name, entry in mem.logs.items():
-        if entry.rank == 0 and name in live:
-            return name
-    return render.worker_name(job, 0)
+    await asyncio.gather(*(one(p) for p in pods))
 
 
 def _result(job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory) -> dict[str, Any] | None:
     """The final result: rank 0's termination message first, then any rank's, then the logs' done event."""
-    first = _rank0(job, pods, mem)
+    first = rank0(job, pods, mem)
     ordered = sorted((p for p in pods if p.exit_code == 0), key=lambda p: p.name != first)
     for pod in ordered:
         term = logparse.parse_termination(pod.termination_message)
@@ -121,93 +200,123 @@ def _result(job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory) -> dict[
     return entry.result if entry else None
 
 
-async def _ensure_objects(job: spec.JobSpec, mem: JobMemory, emit: EventSink) -> bool:
-    """Service, launch ConfigMap and PodGroup; True when created now (first pass for this job)."""
-    if mem.ensured_uid == job.uid:
-        return False
-    created = await kube.create(render.service(job))
-    created = await kube.create(render.launch_config_map(job, mem.rank_table_data)) or created
-    if job.gang:
+def objects_to_ensure(job: spec.JobSpec, mem: JobMemory, existing: Collection[tuple[str, str]] | None) -> list[Obj]:
+    """Service, launch ConfigMap and PodGroup to create: those `existing` lacks (kind, name), or, when it is
+    not known, all of them on the first pass for this job."""
+    if existing is None:
+        if mem.ensured_uid == job.uid:
+            return []
+        objs = [render.service(job), render.launch_config_map(job, mem.rank_table_data)]
+        return objs + ([render.pod_group(job)] if job.gang else [])
+    out = []
+    if ("Service", job.name) not in existing:
+        out.append(render.service(job))
+    if ("ConfigMap", render.launch_config_map_name(job)) not in existing:
+        out.append(render.launch_config_map(job, mem.rank_table_data))
+    if job.gang and mem.ensured_uid != job.uid:
+        out.append(render.pod_group(job))
+    return out
+
+
+async def ensure_objects(job: spec.JobSpec, objs: Sequence[Obj], mem: JobMemory, emit: EventSink) -> bool:
+    """Create the objects (all at once); True when the Service or ConfigMap was created now."""
+    created = False
+    for obj in objs:
+        if obj["kind"] != "PodGroup":
+            created = await kube.create(obj) or created
+            continue
         try:
-            await kube.create(render.pod_group(job))
+            await kube.create(obj)
             mem.pod_group_error = None
         except kube.MissingAPI as err:
             mem.pod_group_error = f"{err}; install Volcano or set spec.scheduling.gang to false"
             emit("Warning", c.REASON_VOLCANO_MISSING, mem.pod_group_error)
+    first = mem.ensured_uid != job.uid
     mem.ensured_uid = job.uid
-    if created:
+    if created and first:
         emit("Normal", c.REASON_JOB_CREATED,
              f"created Service {job.name} and ConfigMap {render.launch_config_map_name(job)}; creating the pods")
+    elif created:
+        log.info("%s/%s: recreated a missing Service or launch ConfigMap", job.namespace, job.name)
     return created
 
 
-async def _sync_rank_table(job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory,
-                           active: bool, emit: EventSink) -> status.RankTableInfo:
-    devices = devices_of(job, pods)
-    data = ranktable.config_map_data(devices, job.replicas, job.rank_table_version)
-    state = ranktable.COMPLETED if len(devices) == job.replicas else ranktable.INITIALIZING
+def rank_table(job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory,
+               active: bool) -> tuple[status.RankTableInfo, Obj | None]:
+    """The rank table's status, and the ConfigMap to write when its data changed (None otherwise).
+
+    The table is rebuilt and serialised only when the device inputs changed since the last pass."""
+    inputs = (job.uid, job.replicas, job.rank_table_version, rank_table_inputs(pods))
+    if inputs != mem.rank_table_inputs or mem.rank_table_built is None:
+        devices = devices_of(job, pods)
+        mem.rank_table_built = ranktable.config_map_data(devices, job.replicas, job.rank_table_version)
+        mem.rank_table_devices = len(devices)
+        mem.rank_table_inputs = inputs
+    known = mem.rank_table_devices
+    state = ranktable.COMPLETED if known == job.replicas else ranktable.INITIALIZING
+    info = status.RankTableInfo(render.ranktable_config_map_name(job), job.rank_table_version, state, known)
+    data = mem.rank_table_built
     if active and data != mem.rank_table_data:
-        await kube.put_config_map(render.launch_config_map(job, data))
-        if state == ranktable.COMPLETED:
-            emit("Normal", c.REASON_RANK_TABLE_COMPLETED, f"rank table of {job.replicas} devices completed")
-        mem.rank_table_data = data
-    return status.RankTableInfo(render.ranktable_config_map_name(job), job.rank_table_version, state, len(devices))
+        return info, render.launch_config_map(job, data)
+    return info, None
 
 
-async def _write_status(body: Mapping[str, Any], prev: Mapping[str, Any], new: dict[str, Any],
-                        mem: JobMemory, settings: Settings, now: float, emit: EventSink) -> None:
-    patch = status.patch_for(prev, new)
-    if patch is None:
-        return
-    urgent = status.is_transition(prev, new)
-    if not urgent and now - mem.last_status_write < settings.status_interval_seconds:
-        return
-    meta = body["metadata"]
-    await kube.patch_job_status(meta["namespace"], meta["name"], patch)
-    mem.last_status_write = now
-    mem.last_written = dict(new)
-    metrics.observe_transition(prev, new)
-    if urgent:
-        log.info("%s/%s: %s %s: %s", meta["namespace"], meta["name"], new.get("phase"), new.get("reason"),
-                 new.get("message"))
-        kind = "Warning" if new.get("phase") in (c.FAILED, c.RESTARTING) else "Normal"
-        emit(kind, str(new.get("reason") or new.get("phase")), str(new.get("message") or ""))
+def next_due(job: spec.JobSpec, decision: policy.Decision, pods: Sequence[PodView], new: Mapping[str, Any],
+             attempt: int, deferred: float | None, now: float) -> float | None:
+    """When the job next needs a pass without any watch event: the earliest of TTL expiry, restart backoff end,
+    activeDeadlineSeconds, a pending pod's scheduling timeout, a rate-limited status write and the resync;
+    None for a finished or suspended job with nothing due."""
+    times: list[float] = []
+    if deferred is not None:
+        times.append(deferred)
+    completion = parse_time(new.get("completionTime"))
+    if decision.phase in c.FINISHED_PHASES:
+        ttl = job.ttl_seconds_after_finished
+        if ttl is not None and completion is not None and not decision.delete_job:
+            times.append(completion + ttl)
+        return min(times) if times else None
+    if decision.phase == c.SUSPENDED:
+        return min(times) if times else None
+    times.append(now + RESYNC_SECONDS)
+    start = parse_time(new.get("startTime"))
+    if job.active_deadline_seconds is not None and start is not None:
+        times.append(start + job.active_deadline_seconds)
+    restarted = parse_time(new.get("restartTime"))
+    if decision.phase == c.RESTARTING and restarted is not None:
+        times.append(restarted + policy.restart_backoff(attempt))
+    limit = job.scheduling_timeout_seconds
+    waiting = [p.created for p in pods if p.created is not None and not (p.running or p.terminated or p.deleting)]
+    if waiting:
+        times.append(min(waiting) + limit)
+    return max(min(times), now)
 
 
-async def reconcile(body: Mapping[str, Any], pods: Sequence[PodView], settings: Settings, mem: JobMemory,
-                    now: float, emit: EventSink) -> None:
-    """One pass over one job."""
+def plan(body: Mapping[str, Any], job: spec.JobSpec, pods: Sequence[PodView], settings: Settings,
+         mem: JobMemory, prev: Mapping[str, Any], state: policy.JobState, decision: policy.Decision,
+         now: float, created: bool) -> Plan:
+    """What this pass writes (pure apart from caching the rank table in `mem`)."""
     meta = body.get("metadata") or {}
-    prev = dict(mem.last_written if mem.last_written is not None else body.get("status") or {})
     generation = int(meta.get("generation") or 0)
-    try:
-        job = spec.parse(body, settings)
-    except spec.InvalidSpec as err:
-        await _write_status(body, prev, status.invalid(prev, str(err), generation, now), mem, settings, now, emit)
-        return
-    state = policy.state_from_status(prev)
-    if state.reason == c.REASON_INVALID_SPEC and prev.get("observedGeneration") != generation:
-        state, prev = policy.JobState(), {}  # the spec was fixed: start over
-    decision = policy.decide(job, state, pods, now)
+    out = Plan(delete=decision.delete)
     if decision.delete_job:
-        emit("Normal", c.REASON_TTL_EXPIRED, "spec.runPolicy.ttlSecondsAfterFinished passed: deleting the job")
-        await kube.delete_job(job.namespace, job.name)
-        return
+        out.events.append(("Normal", c.REASON_TTL_EXPIRED,
+                           "spec.runPolicy.ttlSecondsAfterFinished passed: deleting the job"))
+        out.delete_job = True
+        return out
     active = decision.phase not in c.FINISHED_PHASES and decision.phase != c.SUSPENDED
-    created = False
-    if active:
-        created = await _ensure_objects(job, mem, emit)
-    if decision.delete or now - mem.last_log_poll >= settings.status_interval_seconds:
-        # Read logs before any pod goes away, so the last lines of every rank stay in status.
-        await _read_logs(job, pods, mem, settings.log_tail_lines)
-        mem.last_log_poll = now
-    table = await _sync_rank_table(job, pods, mem, active, emit) if job.launch == "ranktable" else None
-    rank0 = mem.logs.get(_rank0(job, pods, mem))
-    lines = {name: entry.lines for name, entry in mem.logs.items()}
+    table = None
+    if job.launch == "ranktable":
+        table, out.config_map = rank_table(job, pods, mem, active)
+        if out.config_map is not None and table.status == ranktable.COMPLETED:
+            out.events.append(("Normal", c.REASON_RANK_TABLE_COMPLETED,
+                               f"rank table of {job.replicas} devices completed"))
+    first = rank0(job, pods, mem)
+    entry = mem.logs.get(first)
+    lines = {name: e.lines for name, e in mem.logs.items()}
     was_created = created or any(x.get("type") == c.CREATED for x in prev.get("conditions") or []) or bool(pods)
     new = status.compute(prev=prev, state=state, decision=decision, pods=pods, replicas=job.replicas,
                          generation=generation, now=now, rank_table=table,
-                         progress=(rank0.progress if rank0 else prev.get("progress") or {}), lines=lines,
+                         progress=(entry.progress if entry else prev.get("progress") or {}), lines=lines,
                          result=_result(job, pods, mem) or prev.get("result"), created=was_created)
     if job.gang:
         ok = mem.pod_group_error is None
@@ -215,10 +324,99 @@ async def reconcile(body: Mapping[str, Any], pods: Sequence[PodView], settings: 
             new["conditions"], c.POD_GROUP_READY, ok,
             c.REASON_POD_GROUP_CREATED if ok else c.REASON_VOLCANO_MISSING,
             "Volcano PodGroup created" if ok else str(mem.pod_group_error), now)
-    # Status first: a restart is counted before its pods go, so a crash in between cannot lose it.
-    await _write_status(body, prev, new, mem, settings, now, emit)
-    for name in decision.delete:
-        await kube.delete_pod(job.namespace, name)
+    deferred = _status_write(out, prev, new, mem, settings, now)
     attempt = state.restarts + (1 if decision.restart else 0)
-    for index in decision.create:
-        await kube.create(render.pod(job, index, attempt))
+    out.create = [render.pod(job, index, attempt) for index in decision.create]
+    if active and first not in decision.delete:
+        running = next((p for p in pods if p.name == first and p.running and not p.terminated), None)
+        out.follow = running.name if running is not None else None
+    out.next_due = next_due(job, decision, pods, new, attempt, deferred, now)
+    return out
+
+
+def _status_write(out: Plan, prev: Mapping[str, Any], new: dict[str, Any], mem: JobMemory, settings: Settings,
+                  now: float) -> float | None:
+    """Put the status write into the plan; returns when a rate-limited write is due, None if none waits."""
+    patch = status.patch_for(prev, new)
+    if patch is None:
+        return None
+    urgent = status.is_transition(prev, new)
+    if not urgent and now - mem.last_status_write < settings.status_interval_seconds:
+        return mem.last_status_write + settings.status_interval_seconds
+    out.status, out.status_patch, out.urgent = new, patch, urgent
+    if urgent:
+        kind = "Warning" if new.get("phase") in (c.FAILED, c.RESTARTING) else "Normal"
+        out.events.append((kind, str(new.get("reason") or new.get("phase")), str(new.get("message") or "")))
+    return None
+
+
+async def bounded(calls: Iterable[Callable[[], Awaitable[Any]]], limit: int = WRITES_IN_FLIGHT) -> None:
+    """Run the calls with at most `limit` in flight; all are tried, then the first error is raised."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(make: Callable[[], Awaitable[Any]]) -> None:
+        async with gate:
+            await make()
+
+    results = await asyncio.gather(*(one(m) for m in calls), return_exceptions=True)
+    for res in results:
+        if isinstance(res, BaseException):
+            raise res
+
+
+async def execute(job_ns: str, job_name: str, the_plan: Plan, prev: Mapping[str, Any], mem: JobMemory,
+                  now: float, emit: EventSink) -> None:
+    """Carry out a plan: rank table, status (before any pod goes, so a restart is counted even if the operator
+    dies in between), then deletions and creations; then the events."""
+    if the_plan.delete_job:
+        for event in the_plan.events:
+            emit(*event)
+        await kube.delete_job(job_ns, job_name)
+        return
+    if the_plan.config_map is not None:
+        await kube.put_config_map(the_plan.config_map)
+        mem.rank_table_data = the_plan.config_map["data"]
+    if the_plan.status_patch is not None and the_plan.status is not None:
+        await kube.patch_job_status(job_ns, job_name, the_plan.status_patch)
+        mem.last_status_write = now
+        mem.last_written = dict(the_plan.status)
+        metrics.observe_transition(prev, the_plan.status)
+        if the_plan.urgent:
+            new = the_plan.status
+            log.info("%s/%s: %s %s: %s", job_ns, job_name, new.get("phase"), new.get("reason"), new.get("message"))
+    for event in the_plan.events:
+        emit(*event)
+    await bounded(lambda name=name: kube.delete_pod(job_ns, name) for name in the_plan.delete)
+    await bounded(lambda obj=obj: kube.create(obj) for obj in the_plan.create)
+
+
+async def reconcile(body: Mapping[str, Any], pods: Sequence[PodView], settings: Settings, mem: JobMemory,
+                    now: float, emit: EventSink,
+                    existing: Collection[tuple[str, str]] | None = None) -> Plan:
+    """One pass over one job; returns the plan it carried out (its `next_due` says when to come back)."""
+    meta = body.get("metadata") or {}
+    prev = dict(mem.last_written if mem.last_written is not None else body.get("status") or {})
+    generation = int(meta.get("generation") or 0)
+    ns, name = str(meta.get("namespace")), str(meta.get("name"))
+    try:
+        job = spec.parse(body, settings)
+    except spec.InvalidSpec as err:
+        out = Plan()
+        _status_write(out, prev, status.invalid(prev, str(err), generation, now), mem, settings, now)
+        await execute(ns, name, out, prev, mem, now, emit)
+        return out
+    state = policy.state_from_status(prev)
+    if state.reason == c.REASON_INVALID_SPEC and prev.get("observedGeneration") != generation:
+        state, prev = policy.JobState(), {}  # the spec was fixed: start over
+    decision = policy.decide(job, state, pods, now)
+    active = decision.phase not in c.FINISHED_PHASES and decision.phase != c.SUSPENDED
+    created = False
+    if active and not decision.delete_job:
+        created = await ensure_objects(job, objects_to_ensure(job, mem, existing), mem, emit)
+    # Read tails before any pod goes away, so the last lines of every rank that ended stay in status.
+    todo = tails_to_read(job, pods, mem, decision)
+    if todo and not decision.delete_job:
+        await read_tails(todo, job.namespace, mem, settings.log_tail_lines)
+    out = plan(body, job, pods, settings, mem, prev, state, decision, now, created)
+    await execute(ns, name, out, prev, mem, now, emit)
+    return out
