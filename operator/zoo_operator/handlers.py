@@ -18,7 +18,7 @@ from typing import Any
 import kopf
 
 from zoo_operator import conditions as c
-from zoo_operator import kube, metrics, podview, runner, schema
+from zoo_operator import kube, leader, metrics, podview, runner, schema
 from zoo_operator import settings as settings_mod
 
 SETTINGS = settings_mod.from_env()
@@ -41,8 +41,11 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, zoo_pods: kopf
         return {("Service", n) for n in zoo_services.get(key, [])} | {
             ("ConfigMap", n) for n in zoo_config_maps.get(key, [])}
 
-    memo["runner"] = runner.Runner(SETTINGS, lookup, objects)
-    memo["loop"] = asyncio.get_running_loop().create_task(memo["runner"].run_forever())
+    memo["runner"] = job_runner = runner.Runner(SETTINGS, lookup, objects)
+    election = leader.from_env()
+    # Every replica watches (its indexes stay warm); only the holder of the Lease runs passes.
+    work = leader.Elector(election, job_runner.lead).run() if election else job_runner.run_forever()
+    memo["loop"] = asyncio.get_running_loop().create_task(work)
 
 
 @kopf.on.cleanup()

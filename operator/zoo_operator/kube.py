@@ -26,12 +26,16 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 _MERGE = "application/merge-patch+json"
 _api_client: client.ApiClient | None = None
+_stream_api_client: client.ApiClient | None = None
+STREAM_CONNECTIONS = 4096
 REQUEST_TIMEOUT_SECONDS = 30.0
 RETRIES = 5
 RETRY_BASE_SECONDS = 0.2
 RETRY_MAX_SECONDS = 10.0
 RETRY_AFTER_MAX_SECONDS = 30.0
 T = TypeVar("T")
+# What an API call may raise besides programming errors (after its retries).
+ERRORS: tuple[type[BaseException], ...] = (ApiException, TimeoutError, aiohttp.ClientError, OSError)
 
 
 class MissingAPI(Exception):
@@ -41,20 +45,37 @@ class MissingAPI(Exception):
 async def _client() -> client.ApiClient:
     global _api_client
     if _api_client is None:
-        try:
-            config.load_incluster_config()
-        except ConfigException:
-            await config.load_kube_config()
+        await _load_config()
         _api_client = client.ApiClient()
     return _api_client
 
 
+async def _load_config() -> None:
+    try:
+        config.load_incluster_config()
+    except ConfigException:
+        await config.load_kube_config()
+
+
+async def _stream_client() -> client.ApiClient:
+    """A second client for followed logs: each holds a connection for as long as the pod runs, so they get a
+    pool of their own and never starve the requests of the passes (100 connections)."""
+    global _stream_api_client
+    if _stream_api_client is None:
+        await _client()
+        conf = client.Configuration.get_default_copy()
+        conf.connection_pool_maxsize = STREAM_CONNECTIONS
+        _stream_api_client = client.ApiClient(conf)
+    return _stream_api_client
+
+
 async def close() -> None:
-    """Close the shared HTTP session (operator shutdown)."""
-    global _api_client
-    if _api_client is not None:
-        await _api_client.close()
-        _api_client = None
+    """Close the shared HTTP sessions (operator shutdown)."""
+    global _api_client, _stream_api_client
+    for api in (_api_client, _stream_api_client):
+        if api is not None:
+            await api.close()
+    _api_client = _stream_api_client = None
 
 
 def retry_delay(attempt: int, err: BaseException | None = None) -> float | None:
@@ -173,7 +194,7 @@ async def follow_log(namespace: str, name: str, tail_lines: int, idle_timeout: f
     Ends when the container ends or the apiserver closes the stream; raises TimeoutError when no line came
     for `idle_timeout` seconds (the caller reconnects), ApiException when the log cannot be read (yet).
     """
-    core = await _core()
+    core = client.CoreV1Api(await _stream_client())
     resp = await call(lambda: core.read_namespaced_pod_log(
         name, namespace, container="worker", follow=True, tail_lines=tail_lines, _preload_content=False,
         _request_timeout=aiohttp.ClientTimeout(total=None, sock_connect=REQUEST_TIMEOUT_SECONDS)),
@@ -233,3 +254,54 @@ async def delete_job(namespace: str, name: str) -> None:
     except ApiException as err:
         if err.status != 404:
             raise
+
+
+async def _coordination() -> client.CoordinationV1Api:
+    return client.CoordinationV1Api(await _client())
+
+
+async def get_lease(namespace: str, name: str) -> Obj | None:
+    """A coordination.k8s.io/v1 Lease as a dict, or None when there is none."""
+    api, c = await _coordination(), await _client()
+    try:
+        lease = await call(lambda: api.read_namespaced_lease(name, namespace,
+                                                             _request_timeout=REQUEST_TIMEOUT_SECONDS),
+                           f"get lease {namespace}/{name}")
+    except ApiException as err:
+        if err.status == 404:
+            return None
+        raise
+    return c.sanitize_for_serialization(lease)
+
+
+async def create_lease(namespace: str, name: str, spec: Obj) -> bool:
+    """Create the Lease with `spec`; False when another replica created it first."""
+    api = await _coordination()
+    body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+    try:
+        await call(lambda: api.create_namespaced_lease(namespace, body, _request_timeout=REQUEST_TIMEOUT_SECONDS),
+                   f"create lease {namespace}/{name}")
+    except ApiException as err:
+        if err.status == 409:
+            return False
+        raise
+    return True
+
+
+async def replace_lease(lease: Obj, spec: Obj) -> bool:
+    """Replace the Lease's spec, if nobody changed it since it was read (resourceVersion); False otherwise."""
+    api = await _coordination()
+    meta = lease["metadata"]
+    body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": meta["name"], "namespace": meta["namespace"],
+                         "resourceVersion": meta["resourceVersion"]}, "spec": spec}
+    try:
+        await call(lambda: api.replace_namespaced_lease(meta["name"], meta["namespace"], body,
+                                                        _request_timeout=REQUEST_TIMEOUT_SECONDS),
+                   f"replace lease {meta['namespace']}/{meta['name']}")
+    except ApiException as err:
+        if err.status == 409:
+            return False
+        raise
+    return True

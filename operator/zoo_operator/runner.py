@@ -164,6 +164,14 @@ class Runner:
                 log.exception("%s: following %s failed; reopening", key, pod)
             await asyncio.sleep(FOLLOW_RETRY_SECONDS)
 
+    async def lead(self) -> None:
+        """Run as the acting replica (leader.py): forget what an earlier term left, enqueue every known job."""
+        self.memories.clear()
+        self._last_progress_enqueue.clear()
+        for key in list(self.bodies):
+            self.queue.add(key)
+        await self.run_forever()
+
     async def run_forever(self) -> None:
         """Run the work queue until cancelled (the followers stop with it)."""
         try:
