@@ -9,6 +9,7 @@ waiting at least what a Retry-After header asks for (as client-go's rest client 
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime
 import logging
 import random
@@ -34,6 +35,9 @@ RETRY_BASE_SECONDS = 0.2
 RETRY_MAX_SECONDS = 10.0
 RETRY_AFTER_MAX_SECONDS = 30.0
 T = TypeVar("T")
+# Requests sent through `call`, by their first word (create, patch, delete, log, follow, ...): benchmarks/scale.py
+# reads them to count the operator's requests per idle minute (kopf's own watches are not counted here).
+REQUESTS: collections.Counter[str] = collections.Counter()
 # What an API call may raise besides programming errors (after its retries).
 ERRORS: tuple[type[BaseException], ...] = (ApiException, TimeoutError, aiohttp.ClientError, OSError)
 
@@ -101,6 +105,7 @@ async def call(make: Callable[[], Awaitable[T]], what: str = "request") -> T:
     attempt = 0
     while True:
         attempt += 1
+        REQUESTS[what.split(" ", 1)[0]] += 1
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT_SECONDS):
                 return await make()
