@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import datetime
+import json
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -44,6 +45,26 @@ ERRORS: tuple[type[BaseException], ...] = (ApiException, TimeoutError, aiohttp.C
 
 class MissingAPI(Exception):
     """The cluster does not serve a resource (e.g. Volcano's PodGroup CRD is not installed)."""
+
+
+class Refused(Exception):
+    """The apiserver refused to create a pod: 403 (Pod Security, ResourceQuota, RBAC) or 422 (a webhook, a
+    LimitRange); `message` is the apiserver's own."""
+
+    def __init__(self, name: str, code: int, message: str) -> None:
+        super().__init__(f"{name}: {code}: {message}")
+        self.name, self.code, self.message = name, code, message
+
+
+def _message(err: ApiException) -> str:
+    """The `message` of a Status body, else the reason."""
+    try:
+        body = json.loads(err.body or "")
+    except (TypeError, ValueError):
+        body = None
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return str(err.reason or err.status)
 
 
 async def _client() -> client.ApiClient:
@@ -149,6 +170,8 @@ async def create(obj: Obj) -> bool:
     except ApiException as err:
         if err.status == 409:
             return False
+        if err.status in (403, 422) and kind == "Pod":
+            raise Refused(str(obj["metadata"].get("name")), int(err.status), _message(err)) from None
         if err.status == 404 and kind == "PodGroup":
             raise MissingAPI(f"{obj['apiVersion']} PodGroup is not served by this cluster") from None
         raise

@@ -24,8 +24,8 @@ import logging
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
+from zoo_operator import admission, kube, logparse, metrics, policy, ranktable, render, spec, status
 from zoo_operator import conditions as c
-from zoo_operator import kube, logparse, metrics, policy, ranktable, render, spec, status
 from zoo_operator.podview import PodView, parse_time
 from zoo_operator.settings import Settings
 
@@ -70,6 +70,8 @@ class JobMemory:
     # The status this operator last wrote. The body a pass sees may lag behind it (watch latency); a lagging
     # `restarts` would recreate pods of an attempt that was already given up.
     last_written: dict[str, Any] | None = None
+    # The apiserver's last refusal to create one of the job's pods (admission.py), None once creation works.
+    refusal: admission.Refusal | None = None
 
 
 @dataclasses.dataclass
@@ -324,6 +326,13 @@ def plan(body: Mapping[str, Any], job: spec.JobSpec, pods: Sequence[PodView], se
             new["conditions"], c.POD_GROUP_READY, ok,
             c.REASON_POD_GROUP_CREATED if ok else c.REASON_VOLCANO_MISSING,
             "Volcano PodGroup created" if ok else str(mem.pod_group_error), now)
+    refusal = mem.refusal
+    if refusal is not None and refusal.quota and decision.phase not in c.FINISHED_PHASES:
+        new["conditions"] = status.set_condition(new["conditions"], c.PODS_ADMITTED, False,
+                                                 c.REASON_QUOTA_EXCEEDED, admission.quote(refusal), now)
+    elif refusal is None and any(x.get("type") == c.PODS_ADMITTED for x in new["conditions"]):
+        new["conditions"] = status.set_condition(new["conditions"], c.PODS_ADMITTED, True,
+                                                 c.REASON_PODS_ADMITTED, "the apiserver admitted the pods", now)
     deferred = _status_write(out, prev, new, mem, settings, now)
     attempt = state.restarts + (1 if decision.restart else 0)
     out.create = [render.pod(job, index, attempt) for index in decision.create]
@@ -331,7 +340,13 @@ def plan(body: Mapping[str, Any], job: spec.JobSpec, pods: Sequence[PodView], se
         running = next((p for p in pods if p.name == first and p.running and not p.terminated), None)
         out.follow = running.name if running is not None else None
     out.next_due = next_due(job, decision, pods, new, attempt, deferred, now)
+    if active:
+        out.next_due = _earliest(out.next_due, admission.due(job, refusal, now))
     return out
+
+
+def _earliest(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
 
 
 def _status_write(out: Plan, prev: Mapping[str, Any], new: dict[str, Any], mem: JobMemory, settings: Settings,
@@ -387,7 +402,37 @@ async def execute(job_ns: str, job_name: str, the_plan: Plan, prev: Mapping[str,
     for event in the_plan.events:
         emit(*event)
     await bounded(lambda name=name: kube.delete_pod(job_ns, name) for name in the_plan.delete)
-    await bounded(lambda obj=obj: kube.create(obj) for obj in the_plan.create)
+    if the_plan.create:
+        refused = await create_pods(the_plan.create)
+        mem.refusal = record_refusal(mem.refusal, refused, now)
+        if mem.refusal is not None:
+            log.warning("%s/%s: %s", job_ns, job_name, admission.quote(mem.refusal))
+
+
+def record_refusal(before: admission.Refusal | None, refused: Sequence[kube.Refused],
+                   now: float) -> admission.Refusal | None:
+    """The refusal to remember after a round of creations (None when every pod was admitted); a quota that
+    keeps refusing keeps the time it first did."""
+    if not refused:
+        return None
+    first = refused[0]
+    quota = admission.Refusal(first.name, first.code, first.message, now)
+    since = before.since if before is not None and before.quota == quota.quota else now
+    return dataclasses.replace(quota, since=since)
+
+
+async def create_pods(objs: Sequence[Obj]) -> list[kube.Refused]:
+    """Create the pods, WRITES_IN_FLIGHT at a time; refusals are returned as data, other errors raised."""
+    refused: list[kube.Refused] = []
+
+    async def one(obj: Obj) -> None:
+        try:
+            await kube.create(obj)
+        except kube.Refused as err:
+            refused.append(err)
+
+    await bounded(lambda obj=obj: one(obj) for obj in objs)
+    return refused
 
 
 async def reconcile(body: Mapping[str, Any], pods: Sequence[PodView], settings: Settings, mem: JobMemory,
@@ -409,6 +454,7 @@ async def reconcile(body: Mapping[str, Any], pods: Sequence[PodView], settings: 
     if state.reason == c.REASON_INVALID_SPEC and prev.get("observedGeneration") != generation:
         state, prev = policy.JobState(), {}  # the spec was fixed: start over
     decision = policy.decide(job, state, pods, now)
+    decision = admission.decide(job, state, pods, mem.refusal, now) or decision
     active = decision.phase not in c.FINISHED_PHASES and decision.phase != c.SUSPENDED
     created = False
     if active and not decision.delete_job:
@@ -419,4 +465,6 @@ async def reconcile(body: Mapping[str, Any], pods: Sequence[PodView], settings: 
         await read_tails(todo, job.namespace, mem, settings.log_tail_lines)
     out = plan(body, job, pods, settings, mem, prev, state, decision, now, created)
     await execute(ns, name, out, prev, mem, now, emit)
+    if active and mem.refusal is not None:  # refused just now: come back for it (admission.due)
+        out.next_due = _earliest(out.next_due, admission.due(job, mem.refusal, now))
     return out

@@ -52,3 +52,21 @@ def test_call_retries_then_succeeds_and_times_out_hung_requests(monkeypatch: pyt
     with pytest.raises(ApiException):
         asyncio.run(kube.call(forbidden))
     assert len(tries) == 1
+
+
+def test_a_refused_pod_is_reported_with_the_apiservers_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Core:
+        async def create_namespaced_pod(self, ns: str, obj: dict, **_: object) -> None:
+            err = api_error(403)
+            err.body = '{"kind": "Status", "message": "pods \\"p\\" is forbidden: exceeded quota: q"}'
+            raise err
+
+    async def core() -> Core:
+        return Core()
+
+    monkeypatch.setattr(kube, "_core", core)
+    pod = {"kind": "Pod", "metadata": {"name": "p", "namespace": "ns"}}
+    with pytest.raises(kube.Refused) as info:
+        asyncio.run(kube.create(pod))
+    assert (info.value.name, info.value.code) == ("p", 403)
+    assert info.value.message == 'pods "p" is forbidden: exceeded quota: q'

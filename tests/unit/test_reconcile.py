@@ -383,3 +383,66 @@ def test_pods_are_created_concurrently_and_bounded(monkeypatch: pytest.MonkeyPat
     h = Harness(fake, ascend_job(replicas=200))
     h.run(T0)
     assert len(fake.pods()) == 200 and peak == reconcile.WRITES_IN_FLIGHT
+
+
+def refusing(fake: FakeKube, monkeypatch: pytest.MonkeyPatch, allowed: int, code: int, message: str) -> list[int]:
+    """Make pod creation fail like admission would, after `allowed` pods; returns a one-item list to change it."""
+    budget = [allowed]
+    real = fake.create
+
+    async def create(obj: dict[str, Any]) -> bool:
+        if obj["kind"] == "Pod" and ("Pod", obj["metadata"]["name"]) not in fake.objects:
+            if budget[0] <= 0:
+                raise kube.Refused(obj["metadata"]["name"], code, message)
+            budget[0] -= 1
+        return await real(obj)
+
+    monkeypatch.setattr(kube, "create", create)
+    return budget
+
+
+def test_a_webhook_refusal_fails_the_job_at_once_and_deletes_its_pods(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKube(monkeypatch)
+    refusing(fake, monkeypatch, 1, 422, 'admission webhook "deny.example.com" denied the request: no GPUs here')
+    h = Harness(fake, job())
+    h.run(T0)
+    assert len(fake.pods()) == 1 and h.last.next_due == T0  # refused: the next pass is due now
+    h.run(T0 + 0.1)
+    st = h.body["status"]
+    assert st["phase"] == c.FAILED and st["reason"] == c.REASON_ADMISSION_REFUSED
+    assert "(422)" in st["message"] and 'denied the request: no GPUs here' in st["message"]
+    assert fake.pods() == [] and h.events[-1][:2] == ("Warning", c.REASON_ADMISSION_REFUSED)
+
+
+def test_a_quota_refusal_waits_with_a_condition_then_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKube(monkeypatch)
+    quota = 'pods "demo-worker-1" is forbidden: exceeded quota: one-pod, requested: pods=1, used: pods=1, limited: pods=1'
+    budget = refusing(fake, monkeypatch, 1, 403, quota)
+    h = Harness(fake, job(runPolicy={"schedulingTimeoutSeconds": 30}))
+    h.run(T0)
+    assert h.last.next_due == T0 + 10  # tried again in 10 s
+    h.run(T0 + 6)  # (the condition is a rate-limited write)
+    st = h.body["status"]
+    cond = next(x for x in st["conditions"] if x["type"] == c.PODS_ADMITTED)
+    assert st["phase"] == c.PENDING and cond["status"] == "False" and cond["reason"] == c.REASON_QUOTA_EXCEEDED
+    assert "exceeded quota: one-pod" in cond["message"]
+    budget[0] = 1  # one more pod fits now
+    h.run(T0 + 11)
+    h.run(T0 + 29)
+    assert len(fake.pods()) == 2 and h.body["status"]["phase"] == c.PENDING
+    h.run(T0 + 30)  # 30 s after the first refusal
+    st = h.body["status"]
+    assert st["phase"] == c.FAILED and st["reason"] == c.REASON_ADMISSION_REFUSED and "waited 30s" in st["message"]
+    assert fake.pods() == []  # nothing keeps holding the quota
+
+
+def test_a_quota_that_clears_admits_the_pods(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKube(monkeypatch)
+    budget = refusing(fake, monkeypatch, 0, 403, "exceeded quota: q")
+    h = Harness(fake, job())
+    h.run(T0)
+    budget[0] = 10
+    h.run(T0 + 10)
+    h.run(T0 + 20)
+    cond = next(x for x in h.body["status"]["conditions"] if x["type"] == c.PODS_ADMITTED)
+    assert cond["status"] == "True" and len(fake.pods()) == 3 and h.body["status"]["phase"] == c.PENDING
