@@ -45,13 +45,17 @@ def quote(refusal: Refusal) -> str:
     return f"the apiserver refused pod {refusal.pod} ({refusal.code}): {text}"
 
 
-def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], refusal: Refusal | None,
-           now: float) -> Decision | None:
-    """Fail the job for a refusal (deleting its live pods), or None to let run policy decide."""
+def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], refusal: Refusal | None, now: float,
+           policy: Decision | None = None) -> Decision | None:
+    """Fail the job for a refusal (deleting its live pods), or None to let run policy (`policy`) decide.
+
+    While a quota refuses pods, a scheduling or image-pull timeout of the admitted ones (due no later, as they
+    were created before the first refusal) is reported as the quota refusal: that is what the job waited for."""
     if refusal is None or state.phase in c.FINISHED_PHASES:
         return None
     limit = job.scheduling_timeout_seconds
-    if refusal.quota and now - refusal.since < limit:
+    timed_out = policy is not None and policy.reason in (c.REASON_SCHEDULING_TIMEOUT, c.REASON_IMAGE_PULL)
+    if refusal.quota and now - refusal.since < limit and not timed_out:
         return None
     message = quote(refusal)
     if refusal.quota:

@@ -454,7 +454,7 @@ async def reconcile(body: Mapping[str, Any], pods: Sequence[PodView], settings: 
     if state.reason == c.REASON_INVALID_SPEC and prev.get("observedGeneration") != generation:
         state, prev = policy.JobState(), {}  # the spec was fixed: start over
     decision = policy.decide(job, state, pods, now)
-    decision = admission.decide(job, state, pods, mem.refusal, now) or decision
+    decision = admission.decide(job, state, pods, mem.refusal, now, decision) or decision
     active = decision.phase not in c.FINISHED_PHASES and decision.phase != c.SUSPENDED
     created = False
     if active and not decision.delete_job:

@@ -446,3 +446,12 @@ def test_a_quota_that_clears_admits_the_pods(monkeypatch: pytest.MonkeyPatch) ->
     h.run(T0 + 20)
     cond = next(x for x in h.body["status"]["conditions"] if x["type"] == c.PODS_ADMITTED)
     assert cond["status"] == "True" and len(fake.pods()) == 3 and h.body["status"]["phase"] == c.PENDING
+
+
+def test_a_timeout_while_a_quota_refuses_is_reported_as_the_refusal(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKube(monkeypatch)
+    refusing(fake, monkeypatch, 1, 403, "exceeded quota: q")
+    h = Harness(fake, job(runPolicy={"schedulingTimeoutSeconds": 30}))
+    h.run(T0)
+    h.run(T0 + 30)  # the admitted pod (created at T0) is not scheduled after 30 s
+    assert h.body["status"]["reason"] == c.REASON_ADMISSION_REFUSED and fake.pods() == []
