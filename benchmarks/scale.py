@@ -179,6 +179,11 @@ async def bounded(calls: Iterable[Callable[[], Awaitable[Any]]], limit: int = IN
     await asyncio.gather(*(one(m) for m in calls))
 
 
+def note(text: str) -> None:
+    """Progress on stderr."""
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
 class Bench:
     """The cluster side of the benchmark (kubernetes_asyncio, no operator code on the API path)."""
 
@@ -217,6 +222,7 @@ class Bench:
         start = time.monotonic()
         await bounded(lambda p=p: self.core.create_namespaced_pod(self.floor_ns, p) for p in pods)
         took = time.monotonic() - start
+        note(f"floor: {len(pods)} pods created in {took:.2f} s")
         await self.clear(self.floor_ns)
         return took
 
@@ -254,13 +260,16 @@ class Bench:
             "modelzoo.io", "v1alpha1", self.op_ns, "zootrainingjobs", b) for b in bodies)
         await asyncio.wait_for(done.wait(), 1200)
         created = time.monotonic() - start
-        await watcher
+        note(f"operator: {total} pods created in {created:.2f} s")
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
 
         async def all_bound() -> bool:
             pods = await self.pod_names(self.op_ns)
             return len(pods) >= total and all(p.spec.node_name for p in pods)
 
         await self.wait("all pods bound", all_bound, 600, every=0.5)
+        note("all pods bound; writing device annotations")
         pods = await self.pod_names(self.op_ns)
         slots: dict[str, int] = {}
         patches = []
@@ -279,7 +288,9 @@ class Bench:
             return complete >= len(bodies)
 
         await self.wait("rank tables completed", tables_complete, 600, every=0.05)
-        return created, time.monotonic() - last
+        took = time.monotonic() - last
+        note(f"rank tables completed {took:.2f} s after the last annotation")
+        return created, took
 
     async def remove_jobs(self) -> None:
         await self.custom.delete_collection_namespaced_custom_object(
@@ -340,6 +351,7 @@ class OperatorProcess:
 
 async def scenario(bench: Bench, op: OperatorProcess, name: str, bodies: list[dict[str, Any]],
                    idle: float) -> dict[str, Any]:
+    note(f"scenario {name}")
     floor_s = await bench.floor(bodies)
     op_s, table_s = await bench.operator_run(bodies)
     await asyncio.sleep(5)  # let the last status writes land

@@ -37,6 +37,8 @@ LOG_CONCURRENCY = 16
 WRITES_IN_FLIGHT = 64
 # An active job gets a pass at least this often even when no event comes (a missed watch event heals).
 RESYNC_SECONDS = 300.0
+# A TTL that has passed while the job is not deleted yet (its deletion failed) is tried again after this long.
+MIN_DELAY_SECONDS = 1.0
 
 EventSink = Callable[[str, str, str], None]  # (type Normal|Warning, reason, message)
 Obj = dict[str, Any]
@@ -275,7 +277,7 @@ def next_due(job: spec.JobSpec, decision: policy.Decision, pods: Sequence[PodVie
     if decision.phase in c.FINISHED_PHASES:
         ttl = job.ttl_seconds_after_finished
         if ttl is not None and completion is not None and not decision.delete_job:
-            times.append(completion + ttl)
+            times.append(max(completion + ttl, now + MIN_DELAY_SECONDS))
         return min(times) if times else None
     if decision.phase == c.SUSPENDED:
         return min(times) if times else None
@@ -287,10 +289,14 @@ def next_due(job: spec.JobSpec, decision: policy.Decision, pods: Sequence[PodVie
     if decision.phase == c.RESTARTING and restarted is not None:
         times.append(restarted + policy.restart_backoff(attempt))
     limit = job.scheduling_timeout_seconds
-    waiting = [p.created for p in pods if p.created is not None and not (p.running or p.terminated or p.deleting)]
+    # Only pods policy would time out without any new event: not scheduled, or failing to pull their image.
+    waiting = [p.created for p in pods if p.created is not None and not (p.running or p.terminated or p.deleting)
+               and (p.node is None or p.waiting_reason in c.IMAGE_PULL_REASONS)]
     if waiting:
         times.append(min(waiting) + limit)
-    return max(min(times), now)
+    # A time that has passed was this pass's to act on: it never makes the job due at once again (no spin).
+    future = [t for t in times if t > now]
+    return min(future) if future else None
 
 
 def plan(body: Mapping[str, Any], job: spec.JobSpec, pods: Sequence[PodView], settings: Settings,

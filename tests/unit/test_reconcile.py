@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from typing import Any
 
@@ -455,3 +456,15 @@ def test_a_timeout_while_a_quota_refuses_is_reported_as_the_refusal(monkeypatch:
     h.run(T0)
     h.run(T0 + 30)  # the admitted pod (created at T0) is not scheduled after 30 s
     assert h.body["status"]["reason"] == c.REASON_ADMISSION_REFUSED and fake.pods() == []
+
+
+def test_times_that_passed_never_make_a_job_due_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKube(monkeypatch)
+    h = Harness(fake, ascend_job(replicas=2, runPolicy={"schedulingTimeoutSeconds": 60}))
+    h.run(T0)
+    for name in ("asc-worker-0", "asc-worker-1"):  # bound to a node, no container yet (no kubelet there)
+        h.pod_state[name] = {"status": {"phase": "Pending"}}
+    h.views = lambda real=h.views: [dataclasses.replace(p, node="n1") for p in real()]  # type: ignore[method-assign]
+    h.run(T0 + 1000)  # long past created + 60 s: policy has nothing to time out, so nothing is due but resync
+    assert h.body["status"]["phase"] == c.PENDING
+    assert h.last.next_due == T0 + 1000 + reconcile.RESYNC_SECONDS
