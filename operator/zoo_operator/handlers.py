@@ -30,6 +30,9 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, zoo_pods: kopf
     """Configure kopf, start /metrics and the reconcile loop."""
     # kopf's per-object log lines are not turned into Events; the reconciler posts its own for every transition.
     settings.posting.level = logging.WARNING
+    # kopf logs "Handler ... succeeded" for every event of every pod (index and enqueue): thousands of lines
+    # per big job that say nothing. Warnings and errors of handlers still show.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     if SETTINGS.metrics_port:
         memo["metrics_runner"] = await metrics.serve(SETTINGS.metrics_port, host=SETTINGS.listen_host)
 
