@@ -60,6 +60,7 @@ class PodLog:
 class JobMemory:
     """Per-job state between passes (kopf's per-object memo)."""
 
+    uid: str = ""  # the job it belongs to (a new job of the same name gets a new memory)
     last_status_write: float = 0.0
     logs: dict[str, PodLog] = dataclasses.field(default_factory=dict)
     ensured_uid: str = ""

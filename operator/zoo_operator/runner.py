@@ -104,8 +104,8 @@ class Runner:
         uid = str(meta.get("uid"))
         ns, name = str(meta.get("namespace")), str(meta.get("name"))
         mem = self.memories.get(key)
-        if mem is None or (mem.ensured_uid and mem.ensured_uid != uid):
-            mem = self.memories[key] = reconcile.JobMemory()  # a new job of the same name starts afresh
+        if mem is None or mem.uid != uid:
+            mem = self.memories[key] = reconcile.JobMemory(uid=uid)  # a new job of the same name starts afresh
         pods = [p for p in self.pods(ns, name) if p.owner_uid == uid]
         existing = self.objects(ns, name) if self.objects is not None else None
         now = self.clock()

@@ -85,7 +85,7 @@ def test_a_new_job_of_the_same_name_starts_with_a_fresh_memory(monkeypatch: pyte
 
     async def fake_reconcile(b: dict, pods: list[PodView], settings: Settings, mem: reconcile.JobMemory,
                              now: float, emit: Any, existing: Any = None) -> reconcile.Plan:
-        mem.ensured_uid = b["metadata"]["uid"]
+        mem.last_written = {"phase": "Succeeded"}  # what the old job's passes left
         mems.append(mem)
         return reconcile.Plan()
 
@@ -100,7 +100,7 @@ def test_a_new_job_of_the_same_name_starts_with_a_fresh_memory(monkeypatch: pyte
         await r.pass_one("ns1/a")
 
     asyncio.run(scenario())
-    assert mems[0] is mems[1] and mems[2] is not mems[0]
+    assert mems[0] is mems[1] and mems[2] is not mems[0] and mems[2].uid == "u2"
 
 
 def test_rank0_log_is_followed_and_progress_enqueues_the_job(monkeypatch: pytest.MonkeyPatch) -> None:
