@@ -20,8 +20,6 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
-from kubernetes_asyncio.client.rest import ApiException
-
 from zoo_operator import kube, reconcile, workqueue
 from zoo_operator.podview import PodView
 from zoo_operator.settings import Settings
@@ -158,7 +156,7 @@ class Runner:
                 return
             except asyncio.CancelledError:
                 raise
-            except (ApiException, TimeoutError, OSError) as err:
+            except kube.ERRORS as err:
                 log.debug("%s: following %s: %s; reopening", key, pod, err)
             except Exception:
                 log.exception("%s: following %s failed; reopening", key, pod)
