@@ -225,25 +225,28 @@ def objects_to_ensure(job: spec.JobSpec, mem: JobMemory, existing: Collection[tu
 
 async def ensure_objects(job: spec.JobSpec, objs: Sequence[Obj], mem: JobMemory, emit: EventSink) -> bool:
     """Create the objects (all at once); True when the Service or ConfigMap was created now."""
-    created = False
-    for obj in objs:
+    created: list[bool] = []
+
+    async def one(obj: Obj) -> None:
         if obj["kind"] != "PodGroup":
-            created = await kube.create(obj) or created
-            continue
+            created.append(await kube.create(obj))
+            return
         try:
             await kube.create(obj)
             mem.pod_group_error = None
         except kube.MissingAPI as err:
             mem.pod_group_error = f"{err}; install Volcano or set spec.scheduling.gang to false"
             emit("Warning", c.REASON_VOLCANO_MISSING, mem.pod_group_error)
+
+    await bounded(lambda obj=obj: one(obj) for obj in objs)
     first = mem.ensured_uid != job.uid
     mem.ensured_uid = job.uid
-    if created and first:
+    if any(created) and first:
         emit("Normal", c.REASON_JOB_CREATED,
              f"created Service {job.name} and ConfigMap {render.launch_config_map_name(job)}; creating the pods")
-    elif created:
+    elif any(created):
         log.info("%s/%s: recreated a missing Service or launch ConfigMap", job.namespace, job.name)
-    return created
+    return any(created)
 
 
 def rank_table(job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory,
@@ -388,32 +391,47 @@ async def bounded(calls: Iterable[Callable[[], Awaitable[Any]]], limit: int = WR
 
 async def execute(job_ns: str, job_name: str, the_plan: Plan, prev: Mapping[str, Any], mem: JobMemory,
                   now: float, emit: EventSink) -> None:
-    """Carry out a plan: rank table, status (before any pod goes, so a restart is counted even if the operator
-    dies in between), then deletions and creations; then the events."""
+    """Carry out a plan. With pods to delete: rank table and status first (a restart is counted even if the
+    operator dies before its pods go), then deletions, then creations. With none, the writes do not depend on
+    each other and go out together. The events follow the status write."""
     if the_plan.delete_job:
         for event in the_plan.events:
             emit(*event)
         await kube.delete_job(job_ns, job_name)
         return
-    if the_plan.config_map is not None:
-        await kube.put_config_map(the_plan.config_map)
-        mem.rank_table_data = the_plan.config_map["data"]
-    if the_plan.status_patch is not None and the_plan.status is not None:
-        await kube.patch_job_status(job_ns, job_name, the_plan.status_patch)
-        mem.last_status_write = now
-        mem.last_written = dict(the_plan.status)
-        metrics.observe_transition(prev, the_plan.status)
-        if the_plan.urgent:
-            new = the_plan.status
-            log.info("%s/%s: %s %s: %s", job_ns, job_name, new.get("phase"), new.get("reason"), new.get("message"))
-    for event in the_plan.events:
-        emit(*event)
-    await bounded(lambda name=name: kube.delete_pod(job_ns, name) for name in the_plan.delete)
-    if the_plan.create:
-        refused = await create_pods(the_plan.create)
-        mem.refusal = record_refusal(mem.refusal, refused, now)
-        if mem.refusal is not None:
-            log.warning("%s/%s: %s", job_ns, job_name, admission.quote(mem.refusal))
+
+    async def put_table() -> None:
+        if the_plan.config_map is not None:
+            await kube.put_config_map(the_plan.config_map)
+            mem.rank_table_data = the_plan.config_map["data"]
+
+    async def write_status() -> None:
+        if the_plan.status_patch is not None and the_plan.status is not None:
+            await kube.patch_job_status(job_ns, job_name, the_plan.status_patch)
+            mem.last_status_write = now
+            mem.last_written = dict(the_plan.status)
+            metrics.observe_transition(prev, the_plan.status)
+            if the_plan.urgent:
+                new = the_plan.status
+                log.info("%s/%s: %s %s: %s", job_ns, job_name, new.get("phase"), new.get("reason"),
+                         new.get("message"))
+        for event in the_plan.events:
+            emit(*event)
+
+    async def create() -> None:
+        if the_plan.create:
+            refused = await create_pods(the_plan.create)
+            mem.refusal = record_refusal(mem.refusal, refused, now)
+            if mem.refusal is not None:
+                log.warning("%s/%s: %s", job_ns, job_name, admission.quote(mem.refusal))
+
+    if the_plan.delete:
+        await put_table()
+        await write_status()
+        await bounded(lambda name=name: kube.delete_pod(job_ns, name) for name in the_plan.delete)
+        await create()
+    else:
+        await bounded([put_table, write_status, create])
 
 
 def record_refusal(before: admission.Refusal | None, refused: Sequence[kube.Refused],
