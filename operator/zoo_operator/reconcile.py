@@ -69,6 +69,8 @@ class JobMemory:
     rank_table_inputs: tuple[Any, ...] | None = None
     rank_table_devices: int = 0
     rank_table_built: dict[str, str] | None = None
+    parsed_annotations: dict[str, tuple[str, ranktable.Device | None]] = dataclasses.field(default_factory=dict)
+    rank0_of_table: tuple[str, str] = ("", "")  # (ranks.json, the pod it names rank 0)
     pod_group_error: str | None = None
     # The status this operator last wrote. The body a pass sees may lag behind it (watch latency); a lagging
     # `restarts` would recreate pods of an attempt that was already given up.
@@ -93,23 +95,34 @@ class Plan:
     next_due: float | None = None  # unix time of the next pass this job needs, None when nothing is due
 
 
-def devices_of(job: spec.JobSpec, pods: Sequence[PodView]) -> list[ranktable.Device]:
-    """The devices of the current workers: from the static map, else from the device-plugin annotations."""
+def devices_of(job: spec.JobSpec, pods: Sequence[PodView],
+               parsed: dict[str, tuple[str, ranktable.Device | None]] | None = None) -> list[ranktable.Device]:
+    """The devices of the current workers: from the static map, else from the device-plugin annotations.
+
+    `parsed` caches each pod's parsed annotation (pod name -> (annotation, device)) between passes, so a pass
+    parses only annotations that are new."""
     workers = {p.index: p for p in pods if p.role == c.ROLE_WORKER and not p.deleting and p.index is not None}
     if job.static_devices:
         return [ranktable.Device(render.worker_name(job, d.pod_index), d.server_id, d.device_id, d.device_ip,
                                  d.super_device_id, workers[d.pod_index].ip if d.pod_index in workers else None)
                 for d in job.static_devices]
+    cache = parsed if parsed is not None else {}
     devices = []
     for pod in workers.values():
         if not pod.device_annotation:
             continue
-        try:
-            dev = ranktable.parse_annotation(pod.device_annotation)
-        except ValueError as err:
-            log.warning("pod %s: %s", pod.name, err)
-            continue
-        devices.append(dataclasses.replace(dev, pod_name=pod.name, container_ip=pod.ip))
+        hit = cache.get(pod.name)
+        if hit is not None and hit[0] == pod.device_annotation:
+            dev = hit[1]
+        else:
+            try:
+                dev = ranktable.parse_annotation(pod.device_annotation)
+            except ValueError as err:
+                log.warning("pod %s: %s", pod.name, err)
+                dev = None
+            cache[pod.name] = (pod.device_annotation, dev)
+        if dev is not None:
+            devices.append(dataclasses.replace(dev, pod_name=pod.name, container_ip=pod.ip))
     return devices
 
 
@@ -141,15 +154,16 @@ def rank0(job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory) -> str:
     for name, entry in mem.logs.items():
         if entry.rank == 0 and name in live:
             return name
-    table = mem.rank_table_data or {}
-    if "ranks.json" in table:
+    text = (mem.rank_table_data or {}).get("ranks.json")
+    if text and mem.rank0_of_table[0] != text:  # parsed once per table, not once per call
         try:
-            ranks = json.loads(table["ranks.json"])
+            ranks = json.loads(text)
         except ValueError:
             ranks = {}
-        for name, info in ranks.items():
-            if str((info or {}).get("rank_id")) == "0":
-                return str(name)
+        first = next((str(name) for name, info in ranks.items() if str((info or {}).get("rank_id")) == "0"), "")
+        mem.rank0_of_table = (text, first)
+    if text and mem.rank0_of_table[1]:
+        return mem.rank0_of_table[1]
     return render.worker_name(job, 0)
 
 
@@ -256,7 +270,7 @@ def rank_table(job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory,
     The table is rebuilt and serialised only when the device inputs changed since the last pass."""
     inputs = (job.uid, job.replicas, job.rank_table_version, rank_table_inputs(pods))
     if inputs != mem.rank_table_inputs or mem.rank_table_built is None:
-        devices = devices_of(job, pods)
+        devices = devices_of(job, pods, mem.parsed_annotations)
         mem.rank_table_built = ranktable.config_map_data(devices, job.replicas, job.rank_table_version)
         mem.rank_table_devices = len(devices)
         mem.rank_table_inputs = inputs
