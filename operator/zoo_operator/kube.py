@@ -13,6 +13,7 @@ import collections
 import datetime
 import json
 import logging
+import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -79,7 +80,8 @@ async def _load_config() -> None:
     try:
         config.load_incluster_config()
     except ConfigException:
-        await config.load_kube_config()
+        # KUBECONFIG as it is now (the client library reads it once, when it is imported).
+        await config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None)
 
 
 async def _stream_client() -> client.ApiClient:
