@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 from kubernetes_asyncio import client, config
-from kubernetes_asyncio.client.rest import ApiException
+from kubernetes_asyncio.client.rest import ApiException, RESTResponse
 from kubernetes_asyncio.config.config_exception import ConfigException
 
 from zoo_operator import schema
@@ -123,6 +123,21 @@ def retry_delay(attempt: int, err: BaseException | None = None) -> float | None:
     return delay
 
 
+async def unparsed(make: Callable[[], Awaitable[Any]]) -> None:
+    """Send a write whose answer the operator does not need, without turning it into client model objects
+    (for a pod that costs milliseconds of CPU per request): `make` must pass `_preload_content=False`. Raises
+    ApiException on an error status, as the parsing path would."""
+    resp = await make()
+    if not hasattr(resp, "release"):  # a stand-in that already answered
+        return
+    try:
+        data = await resp.read()
+    finally:
+        resp.release()
+    if not 200 <= resp.status <= 299:
+        raise ApiException(http_resp=RESTResponse(resp, data))
+
+
 async def call(make: Callable[[], Awaitable[T]], what: str = "request") -> T:
     """Run one API request (made fresh for each try) with a timeout and retries; see the module doc."""
     attempt = 0
@@ -155,7 +170,8 @@ async def create(obj: Obj) -> bool:
     core, what = await _core(), f"create {kind} {ns}/{obj['metadata'].get('name')}"
     try:
         if kind == "Pod":
-            await call(lambda: core.create_namespaced_pod(ns, obj, _request_timeout=REQUEST_TIMEOUT_SECONDS), what)
+            await call(lambda: unparsed(lambda: core.create_namespaced_pod(
+                ns, obj, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS)), what)
         elif kind == "Service":
             await call(lambda: core.create_namespaced_service(ns, obj, _request_timeout=REQUEST_TIMEOUT_SECONDS),
                        what)
@@ -198,7 +214,8 @@ async def delete_pod(namespace: str, name: str) -> None:
     """Delete a pod; gone already is fine."""
     core = await _core()
     try:
-        await call(lambda: core.delete_namespaced_pod(name, namespace, _request_timeout=REQUEST_TIMEOUT_SECONDS),
+        await call(lambda: unparsed(lambda: core.delete_namespaced_pod(
+            name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS)),
                    f"delete Pod {namespace}/{name}")
     except ApiException as err:
         if err.status != 404:
@@ -243,9 +260,9 @@ async def follow_log(namespace: str, name: str, tail_lines: int, idle_timeout: f
 async def patch_job_status(namespace: str, name: str, patch: Obj) -> None:
     """Merge-patch the status subresource of a ZooTrainingJob."""
     custom = await _custom()
-    await call(lambda: custom.patch_namespaced_custom_object_status(
+    await call(lambda: unparsed(lambda: custom.patch_namespaced_custom_object_status(
         schema.GROUP, schema.VERSION, namespace, schema.PLURAL, name, {"status": patch}, _content_type=_MERGE,
-        _request_timeout=REQUEST_TIMEOUT_SECONDS), f"patch status of {namespace}/{name}")
+        _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS)), f"patch status of {namespace}/{name}")
 
 
 async def post_event(job: Obj, kind: str, reason: str, message: str) -> None:
