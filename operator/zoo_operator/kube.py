@@ -173,11 +173,11 @@ async def create(obj: Obj) -> bool:
             await call(lambda: unparsed(lambda: core.create_namespaced_pod(
                 ns, obj, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS)), what)
         elif kind == "Service":
-            await call(lambda: core.create_namespaced_service(ns, obj, _request_timeout=REQUEST_TIMEOUT_SECONDS),
-                       what)
+            await call(lambda: unparsed(lambda: core.create_namespaced_service(
+                ns, obj, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS)), what)
         elif kind == "ConfigMap":
-            await call(lambda: core.create_namespaced_config_map(ns, obj, _request_timeout=REQUEST_TIMEOUT_SECONDS),
-                       what)
+            await call(lambda: unparsed(lambda: core.create_namespaced_config_map(
+                ns, obj, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS)), what)
         elif kind == "PodGroup":
             group, version = obj["apiVersion"].split("/")
             custom = await _custom()
@@ -201,9 +201,9 @@ async def put_config_map(obj: Obj) -> None:
     meta = obj["metadata"]
     core = await _core()
     try:
-        await call(lambda: core.patch_namespaced_config_map(
-            meta["name"], meta["namespace"], {"data": obj["data"]}, _content_type=_MERGE,
-            _request_timeout=REQUEST_TIMEOUT_SECONDS), f"patch ConfigMap {meta['name']}")
+        await call(lambda: unparsed(lambda: core.patch_namespaced_config_map(
+            meta["name"], meta["namespace"], {"data": obj["data"]}, _content_type=_MERGE, _preload_content=False,
+            _request_timeout=REQUEST_TIMEOUT_SECONDS)), f"patch ConfigMap {meta['name']}")
     except ApiException as err:
         if err.status != 404:
             raise
