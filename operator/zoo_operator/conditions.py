@@ -25,8 +25,9 @@ SUSPENDED_CONDITION = "Suspended"
 POD_GROUP_READY = "PodGroupReady"
 # A warning, True while the job's checkpoints live on a volume that dies with its pods (emptyDir).
 CHECKPOINTS_EPHEMERAL = "CheckpointsEphemeral"
+PODS_ADMITTED = "PodsAdmitted"
 CONDITION_TYPES = (CREATED, RANK_TABLE_READY, RUNNING_CONDITION, RESTARTING_CONDITION, SUCCEEDED_CONDITION,
-                   FAILED_CONDITION, SUSPENDED_CONDITION, POD_GROUP_READY, CHECKPOINTS_EPHEMERAL)
+                   FAILED_CONDITION, SUSPENDED_CONDITION, POD_GROUP_READY, CHECKPOINTS_EPHEMERAL, PODS_ADMITTED)
 
 # Reasons (conditions, status.reason, Events).
 REASON_INVALID_SPEC = "InvalidSpec"
@@ -61,6 +62,9 @@ REASON_POD_LOST = "PodLost"
 REASON_POD_START_FAILED = "PodStartFailed"
 REASON_POD_START_BLOCKED = "PodStartBlocked"
 REASON_POLICY_DENIED = "PolicyDenied"
+REASON_ADMISSION_REFUSED = "AdmissionRefused"
+REASON_QUOTA_EXCEEDED = "QuotaExceeded"
+REASON_PODS_ADMITTED = "PodsAdmitted"
 
 # Exit codes (docs/contracts.md).
 EXIT_CONFIG_ERROR = 64

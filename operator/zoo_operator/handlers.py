@@ -1,8 +1,11 @@
 """kopf handlers: thin shims around `runner` (loaded by `zoo-operator run` or `kopf run -m zoo_operator.handlers`).
 
-- an index of the operator's pods by (namespace, job name), so a pass never lists pods;
-- a watch of ZooTrainingJobs that keeps the runner's view of every job current;
-- the runner's loop, started with the operator and stopped with it.
+- an index of the operator's pods by (namespace, job name), so a pass never lists pods, and an index of the
+  jobs' Services and ConfigMaps, so a missing one is recreated;
+- a watch of ZooTrainingJobs that keeps the runner's view of every job current and enqueues the job; every
+  event of one of the operator's pods, Services or ConfigMaps enqueues its job (kopf's initial listing
+  enqueues every job, so a restarted operator rebuilds everything from the cluster);
+- the runner's work queue, started with the operator and stopped with it.
 No handler needs a finalizer, so jobs stay deletable when the operator is gone.
 """
 
@@ -15,25 +18,37 @@ from typing import Any
 import kopf
 
 from zoo_operator import conditions as c
-from zoo_operator import kube, metrics, podview, runner, schema
+from zoo_operator import kube, leader, metrics, podview, runner, schema
 from zoo_operator import settings as settings_mod
 
 SETTINGS = settings_mod.from_env()
 
 
 @kopf.on.startup()
-async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, zoo_pods: kopf.Index, **_: Any) -> None:
+async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, zoo_pods: kopf.Index, zoo_services: kopf.Index,
+                zoo_config_maps: kopf.Index, **_: Any) -> None:
     """Configure kopf, start /metrics and the reconcile loop."""
     # kopf's per-object log lines are not turned into Events; the reconciler posts its own for every transition.
     settings.posting.level = logging.WARNING
+    # kopf logs "Handler ... succeeded" for every event of every pod (index and enqueue): thousands of lines
+    # per big job that say nothing. Warnings and errors of handlers still show.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     if SETTINGS.metrics_port:
         memo["metrics_runner"] = await metrics.serve(SETTINGS.metrics_port, host=SETTINGS.listen_host)
 
     def lookup(namespace: str, name: str) -> list[podview.PodView]:
         return list(zoo_pods.get((namespace, name), []))
 
-    memo["runner"] = runner.Runner(SETTINGS, lookup)
-    memo["loop"] = asyncio.get_running_loop().create_task(memo["runner"].run_forever())
+    def objects(namespace: str, name: str) -> set[tuple[str, str]]:
+        key = (namespace, name)
+        return {("Service", n) for n in zoo_services.get(key, [])} | {
+            ("ConfigMap", n) for n in zoo_config_maps.get(key, [])}
+
+    memo["runner"] = job_runner = runner.Runner(SETTINGS, lookup, objects)
+    election = leader.from_env()
+    # Every replica watches (its indexes stay warm); only the holder of the Lease runs passes.
+    work = leader.Elector(election, job_runner.lead).run() if election else job_runner.run_forever()
+    memo["loop"] = asyncio.get_running_loop().create_task(work)
 
 
 @kopf.on.cleanup()
@@ -55,14 +70,40 @@ def zoo_pods(body: kopf.Body, namespace: str, labels: kopf.Labels, **_: Any) -> 
     return {(namespace, labels[c.LABEL_JOB]): podview.view(body)}
 
 
+_OURS = {c.LABEL_MANAGED_BY: c.MANAGED_BY, c.LABEL_JOB: kopf.PRESENT}
+
+
+@kopf.index("services", labels=_OURS)
+def zoo_services(name: str, namespace: str, labels: kopf.Labels, **_: Any) -> dict[tuple[str, str], Any]:
+    """(namespace, job name) -> name of each of the jobs' Services."""
+    return {(namespace, labels[c.LABEL_JOB]): name}
+
+
+@kopf.index("configmaps", labels=_OURS)
+def zoo_config_maps(name: str, namespace: str, labels: kopf.Labels, **_: Any) -> dict[tuple[str, str], Any]:
+    """(namespace, job name) -> name of each of the jobs' ConfigMaps."""
+    return {(namespace, labels[c.LABEL_JOB]): name}
+
+
+@kopf.on.event("pods", labels=_OURS)
+@kopf.on.event("services", labels=_OURS)
+@kopf.on.event("configmaps", labels=_OURS)
+def object_event(namespace: str, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:
+    """One of a job's pods, Services or ConfigMaps changed (or went): enqueue the job."""
+    job_runner: runner.Runner | None = memo.get("runner")
+    if job_runner is not None and namespace:
+        job_runner.touch(namespace, str(labels.get(c.LABEL_JOB)))
+
+
 @kopf.on.event(schema.GROUP, schema.VERSION, schema.PLURAL)
 def job_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    """Keep the runner's copy of each job current."""
+    """Keep the runner's copy of each job current and enqueue it."""
     job_runner: runner.Runner | None = memo.get("runner")
     obj = event.get("object") or {}
     if job_runner is None or not isinstance(obj, dict):
         return
     if event.get("type") == "DELETED":
-        job_runner.forget(str((obj.get("metadata") or {}).get("uid") or ""))
+        meta = obj.get("metadata") or {}
+        job_runner.forget(runner.job_key(str(meta.get("namespace")), str(meta.get("name"))))
     else:
         job_runner.observe(obj)

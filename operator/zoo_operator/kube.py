@@ -1,17 +1,26 @@
 """The one module that talks to the Kubernetes API (kubernetes_asyncio); everything else is plain data.
 
 Calls are idempotent where the reconciler needs them to be: creating an object that exists, or deleting one
-that is gone, is not an error. Objects go in and come out as plain dicts.
+that is gone, is not an error. Objects go in and come out as plain dicts. Every call has a timeout
+(REQUEST_TIMEOUT_SECONDS) and is retried with exponential backoff on 429, 5xx, timeouts and connection errors,
+waiting at least what a Retry-After header asks for (as client-go's rest client does); other errors are raised.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import datetime
+import json
 import logging
-from typing import Any
+import os
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
+import aiohttp
 from kubernetes_asyncio import client, config
-from kubernetes_asyncio.client.rest import ApiException
+from kubernetes_asyncio.client.rest import ApiException, RESTResponse
 from kubernetes_asyncio.config.config_exception import ConfigException
 
 from zoo_operator import schema
@@ -20,29 +29,130 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 _MERGE = "application/merge-patch+json"
 _api_client: client.ApiClient | None = None
+_stream_api_client: client.ApiClient | None = None
+STREAM_CONNECTIONS = 4096
+REQUEST_TIMEOUT_SECONDS = 30.0
+RETRIES = 5
+RETRY_BASE_SECONDS = 0.2
+RETRY_MAX_SECONDS = 10.0
+RETRY_AFTER_MAX_SECONDS = 30.0
+T = TypeVar("T")
+# Requests sent through `call`, by their first word (create, patch, delete, log, follow, ...): benchmarks/scale.py
+# reads them to count the operator's requests per idle minute (kopf's own watches are not counted here).
+REQUESTS: collections.Counter[str] = collections.Counter()
+# What an API call may raise besides programming errors (after its retries).
+ERRORS: tuple[type[BaseException], ...] = (ApiException, TimeoutError, aiohttp.ClientError, OSError)
 
 
 class MissingAPI(Exception):
     """The cluster does not serve a resource (e.g. Volcano's PodGroup CRD is not installed)."""
 
 
+class Refused(Exception):
+    """The apiserver refused to create a pod: 403 (Pod Security, ResourceQuota, RBAC) or 422 (a webhook, a
+    LimitRange); `message` is the apiserver's own."""
+
+    def __init__(self, name: str, code: int, message: str) -> None:
+        super().__init__(f"{name}: {code}: {message}")
+        self.name, self.code, self.message = name, code, message
+
+
+def _message(err: ApiException) -> str:
+    """The `message` of a Status body, else the reason."""
+    try:
+        body = json.loads(err.body or "")
+    except (TypeError, ValueError):
+        body = None
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return str(err.reason or err.status)
+
+
 async def _client() -> client.ApiClient:
     global _api_client
     if _api_client is None:
-        try:
-            config.load_incluster_config()
-        except ConfigException:
-            await config.load_kube_config()
+        await _load_config()
         _api_client = client.ApiClient()
     return _api_client
 
 
+async def _load_config() -> None:
+    try:
+        config.load_incluster_config()
+    except ConfigException:
+        # KUBECONFIG as it is now (the client library reads it once, when it is imported).
+        await config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None)
+
+
+async def _stream_client() -> client.ApiClient:
+    """A second client for followed logs: each holds a connection for as long as the pod runs, so they get a
+    pool of their own and never starve the requests of the passes (100 connections)."""
+    global _stream_api_client
+    if _stream_api_client is None:
+        await _client()
+        conf = client.Configuration.get_default_copy()
+        conf.connection_pool_maxsize = STREAM_CONNECTIONS
+        _stream_api_client = client.ApiClient(conf)
+    return _stream_api_client
+
+
 async def close() -> None:
-    """Close the shared HTTP session (operator shutdown)."""
-    global _api_client
-    if _api_client is not None:
-        await _api_client.close()
-        _api_client = None
+    """Close the shared HTTP sessions (operator shutdown)."""
+    global _api_client, _stream_api_client
+    for api in (_api_client, _stream_api_client):
+        if api is not None:
+            await api.close()
+    _api_client = _stream_api_client = None
+
+
+def retry_delay(attempt: int, err: BaseException | None = None) -> float | None:
+    """Seconds to wait before retry number `attempt` (1-based) after `err`, or None if `err` is not retryable."""
+    if attempt > RETRIES:
+        return None
+    if isinstance(err, ApiException):
+        if err.status != 429 and not (err.status or 0) >= 500:
+            return None
+    elif not isinstance(err, (TimeoutError, aiohttp.ClientError, ConnectionError)):
+        return None
+    delay = min(RETRY_BASE_SECONDS * 2 ** (attempt - 1), RETRY_MAX_SECONDS) * (0.5 + random.random() / 2)
+    headers = getattr(err, "headers", None) or {}
+    try:
+        delay = max(delay, min(float(headers.get("Retry-After", 0)), RETRY_AFTER_MAX_SECONDS))
+    except (TypeError, ValueError):
+        pass
+    return delay
+
+
+async def unparsed(make: Callable[[], Awaitable[Any]]) -> None:
+    """Send a write whose answer the operator does not need, without turning it into client model objects
+    (for a pod that costs milliseconds of CPU per request): `make` must pass `_preload_content=False`. Raises
+    ApiException on an error status, as the parsing path would."""
+    resp = await make()
+    if not hasattr(resp, "release"):  # a stand-in that already answered
+        return
+    try:
+        data = await resp.read()
+    finally:
+        resp.release()
+    if not 200 <= resp.status <= 299:
+        raise ApiException(http_resp=RESTResponse(resp, data))
+
+
+async def call(make: Callable[[], Awaitable[T]], what: str = "request") -> T:
+    """Run one API request (made fresh for each try) with a timeout and retries; see the module doc."""
+    attempt = 0
+    while True:
+        attempt += 1
+        REQUESTS[what.split(" ", 1)[0]] += 1
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT_SECONDS):
+                return await make()
+        except (ApiException, TimeoutError, aiohttp.ClientError, ConnectionError) as err:
+            delay = retry_delay(attempt, err)
+            if delay is None:
+                raise
+            log.debug("%s failed (%s); retry %d in %.2f s", what, err, attempt, delay)
+            await asyncio.sleep(delay)
 
 
 async def _core() -> client.CoreV1Api:
@@ -57,21 +167,29 @@ async def create(obj: Obj) -> bool:
     """Create `obj` (Service, ConfigMap, Pod or PodGroup); False if it already exists."""
     ns = obj["metadata"]["namespace"]
     kind = obj["kind"]
+    core, what = await _core(), f"create {kind} {ns}/{obj['metadata'].get('name')}"
     try:
         if kind == "Pod":
-            await (await _core()).create_namespaced_pod(ns, obj)
+            await call(lambda: unparsed(lambda: core.create_namespaced_pod(
+                ns, obj, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS)), what)
         elif kind == "Service":
-            await (await _core()).create_namespaced_service(ns, obj)
+            await call(lambda: unparsed(lambda: core.create_namespaced_service(
+                ns, obj, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS)), what)
         elif kind == "ConfigMap":
-            await (await _core()).create_namespaced_config_map(ns, obj)
+            await call(lambda: unparsed(lambda: core.create_namespaced_config_map(
+                ns, obj, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS)), what)
         elif kind == "PodGroup":
             group, version = obj["apiVersion"].split("/")
-            await (await _custom()).create_namespaced_custom_object(group, version, ns, "podgroups", obj)
+            custom = await _custom()
+            await call(lambda: custom.create_namespaced_custom_object(
+                group, version, ns, "podgroups", obj, _request_timeout=REQUEST_TIMEOUT_SECONDS), what)
         else:
             raise ValueError(f"kube.create: unsupported kind {kind}")
     except ApiException as err:
         if err.status == 409:
             return False
+        if err.status in (403, 422) and kind == "Pod":
+            raise Refused(str(obj["metadata"].get("name")), int(err.status), _message(err)) from None
         if err.status == 404 and kind == "PodGroup":
             raise MissingAPI(f"{obj['apiVersion']} PodGroup is not served by this cluster") from None
         raise
@@ -81,9 +199,11 @@ async def create(obj: Obj) -> bool:
 async def put_config_map(obj: Obj) -> None:
     """Set a ConfigMap's data (merge patch: keys not in it are kept), creating the ConfigMap if it is gone."""
     meta = obj["metadata"]
+    core = await _core()
     try:
-        await (await _core()).patch_namespaced_config_map(meta["name"], meta["namespace"], {"data": obj["data"]},
-                                                          _content_type=_MERGE)
+        await call(lambda: unparsed(lambda: core.patch_namespaced_config_map(
+            meta["name"], meta["namespace"], {"data": obj["data"]}, _content_type=_MERGE, _preload_content=False,
+            _request_timeout=REQUEST_TIMEOUT_SECONDS)), f"patch ConfigMap {meta['name']}")
     except ApiException as err:
         if err.status != 404:
             raise
@@ -92,8 +212,11 @@ async def put_config_map(obj: Obj) -> None:
 
 async def delete_pod(namespace: str, name: str) -> None:
     """Delete a pod; gone already is fine."""
+    core = await _core()
     try:
-        await (await _core()).delete_namespaced_pod(name, namespace)
+        await call(lambda: unparsed(lambda: core.delete_namespaced_pod(
+            name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS)),
+                   f"delete Pod {namespace}/{name}")
     except ApiException as err:
         if err.status != 404:
             raise
@@ -101,19 +224,45 @@ async def delete_pod(namespace: str, name: str) -> None:
 
 async def pod_log(namespace: str, name: str, tail_lines: int) -> str | None:
     """The last `tail_lines` lines of the pod's worker container, or None if they cannot be read (yet)."""
+    core = await _core()
     try:
-        text = await (await _core()).read_namespaced_pod_log(name, namespace, container="worker",
-                                                             tail_lines=tail_lines)
-    except ApiException as err:
-        log.debug("no log for %s/%s: %s", namespace, name, err.reason)
+        text = await call(lambda: core.read_namespaced_pod_log(
+            name, namespace, container="worker", tail_lines=tail_lines, _request_timeout=REQUEST_TIMEOUT_SECONDS),
+            f"log of {namespace}/{name}")
+    except (ApiException, TimeoutError, aiohttp.ClientError, ConnectionError) as err:
+        log.debug("no log for %s/%s: %s", namespace, name, err)
         return None
     return text if isinstance(text, str) else None
 
 
+async def follow_log(namespace: str, name: str, tail_lines: int, idle_timeout: float) -> AsyncIterator[str]:
+    """The last `tail_lines` lines of the pod's worker container, then each line as it is written.
+
+    Ends when the container ends or the apiserver closes the stream; raises TimeoutError when no line came
+    for `idle_timeout` seconds (the caller reconnects), ApiException when the log cannot be read (yet).
+    """
+    core = client.CoreV1Api(await _stream_client())
+    resp = await call(lambda: core.read_namespaced_pod_log(
+        name, namespace, container="worker", follow=True, tail_lines=tail_lines, _preload_content=False,
+        _request_timeout=aiohttp.ClientTimeout(total=None, sock_connect=REQUEST_TIMEOUT_SECONDS)),
+        f"follow log of {namespace}/{name}")
+    try:
+        while True:
+            async with asyncio.timeout(idle_timeout):
+                raw = await resp.content.readline()
+            if not raw:
+                return
+            yield raw.decode("utf-8", "replace").rstrip("\r\n")
+    finally:
+        resp.release()
+
+
 async def patch_job_status(namespace: str, name: str, patch: Obj) -> None:
     """Merge-patch the status subresource of a ZooTrainingJob."""
-    await (await _custom()).patch_namespaced_custom_object_status(
-        schema.GROUP, schema.VERSION, namespace, schema.PLURAL, name, {"status": patch}, _content_type=_MERGE)
+    custom = await _custom()
+    await call(lambda: unparsed(lambda: custom.patch_namespaced_custom_object_status(
+        schema.GROUP, schema.VERSION, namespace, schema.PLURAL, name, {"status": patch}, _content_type=_MERGE,
+        _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS)), f"patch status of {namespace}/{name}")
 
 
 async def post_event(job: Obj, kind: str, reason: str, message: str) -> None:
@@ -135,41 +284,100 @@ async def post_event(job: Obj, kind: str, reason: str, message: str) -> None:
         "count": 1,
     }
     try:
-        await (await _core()).create_namespaced_event(meta.get("namespace"), event)
-    except ApiException as err:
-        log.warning("could not post event %s for %s/%s: %s", reason, meta.get("namespace"), meta.get("name"),
-                    err.reason)
+        core = await _core()
+        await call(lambda: core.create_namespaced_event(meta.get("namespace"), event,
+                                                        _request_timeout=REQUEST_TIMEOUT_SECONDS), "post event")
+    except (ApiException, TimeoutError, aiohttp.ClientError, ConnectionError) as err:
+        log.warning("could not post event %s for %s/%s: %s", reason, meta.get("namespace"), meta.get("name"), err)
 
 
 async def delete_job(namespace: str, name: str) -> None:
     """Delete a ZooTrainingJob (its objects go with it through ownerReferences); gone already is fine."""
+    custom = await _custom()
     try:
-        await (await _custom()).delete_namespaced_custom_object(
-            schema.GROUP, schema.VERSION, namespace, schema.PLURAL, name, propagation_policy="Background")
+        await call(lambda: custom.delete_namespaced_custom_object(
+            schema.GROUP, schema.VERSION, namespace, schema.PLURAL, name, propagation_policy="Background",
+            _request_timeout=REQUEST_TIMEOUT_SECONDS), f"delete job {namespace}/{name}")
     except ApiException as err:
         if err.status != 404:
             raise
 
 
+async def _coordination() -> client.CoordinationV1Api:
+    return client.CoordinationV1Api(await _client())
+
+
+async def get_lease(namespace: str, name: str) -> Obj | None:
+    """A coordination.k8s.io/v1 Lease as a dict, or None when there is none."""
+    api, c = await _coordination(), await _client()
+    try:
+        lease = await call(lambda: api.read_namespaced_lease(name, namespace,
+                                                             _request_timeout=REQUEST_TIMEOUT_SECONDS),
+                           f"get lease {namespace}/{name}")
+    except ApiException as err:
+        if err.status == 404:
+            return None
+        raise
+    return c.sanitize_for_serialization(lease)
+
+
+async def create_lease(namespace: str, name: str, spec: Obj) -> bool:
+    """Create the Lease with `spec`; False when another replica created it first."""
+    api = await _coordination()
+    body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+    try:
+        await call(lambda: api.create_namespaced_lease(namespace, body, _request_timeout=REQUEST_TIMEOUT_SECONDS),
+                   f"create lease {namespace}/{name}")
+    except ApiException as err:
+        if err.status == 409:
+            return False
+        raise
+    return True
+
+
+async def replace_lease(lease: Obj, spec: Obj) -> bool:
+    """Replace the Lease's spec, if nobody changed it since it was read (resourceVersion); False otherwise."""
+    api = await _coordination()
+    meta = lease["metadata"]
+    body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": meta["name"], "namespace": meta["namespace"],
+                         "resourceVersion": meta["resourceVersion"]}, "spec": spec}
+    try:
+        await call(lambda: api.replace_namespaced_lease(meta["name"], meta["namespace"], body,
+                                                        _request_timeout=REQUEST_TIMEOUT_SECONDS),
+                   f"replace lease {meta['namespace']}/{meta['name']}")
+    except ApiException as err:
+        if err.status == 409:
+            return False
+        raise
+    return True
+
+
 async def get_job(namespace: str, name: str) -> Obj | None:
     """A ZooTrainingJob as a plain dict, or None when it does not exist (spec.from names another job)."""
+    custom = await _custom()
     try:
-        obj = await (await _custom()).get_namespaced_custom_object(schema.GROUP, schema.VERSION, namespace,
-                                                                   schema.PLURAL, name)
+        obj = await call(lambda: custom.get_namespaced_custom_object(
+            schema.GROUP, schema.VERSION, namespace, schema.PLURAL, name, _request_timeout=REQUEST_TIMEOUT_SECONDS),
+            f"get job {namespace}/{name}")
     except ApiException as err:
         if err.status == 404:
             return None
         raise
     return obj if isinstance(obj, dict) else None
+
+
 async def pod_warnings(namespace: str, pod_name: str) -> list[tuple[str, str]]:
     """(reason, message) of the Warning Events on a pod, oldest first (e.g. the kubelet's FailedMount); [] when
     they cannot be read. Issue 11: a pod stuck in ContainerCreating says why only here."""
+    core = await _core()
     try:
-        found = await (await _core()).list_namespaced_event(
+        found = await call(lambda: core.list_namespaced_event(
             namespace, field_selector=f"involvedObject.kind=Pod,involvedObject.name={pod_name},type=Warning",
-            limit=50)
-    except ApiException as err:
-        log.debug("no events for %s/%s: %s", namespace, pod_name, err.reason)
+            limit=50, _request_timeout=REQUEST_TIMEOUT_SECONDS), f"list events {namespace}/{pod_name}")
+    except (ApiException, TimeoutError, aiohttp.ClientError, ConnectionError) as err:
+        log.debug("no events for %s/%s: %s", namespace, pod_name, err)
         return []
     items = sorted(found.items or [], key=lambda e: str(e.last_timestamp or e.event_time or ""))
     return [(str(e.reason or ""), str(e.message or "")) for e in items]

@@ -237,9 +237,12 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
     changed = _spec_changed(job, state, live)
     if changed is not None:
         return changed
-    current = [p for p in live if p.attempt >= attempt and (p.role != c.ROLE_WORKER or p.index in wanted)]
+    # Linear in the pod count: membership tests below are on sets and ranges, never on lists.
+    current = [p for p in live if p.attempt >= attempt
+               and (p.role != c.ROLE_WORKER or (p.index is not None and 0 <= p.index < job.replicas))]
     # Pods of an older attempt, and workers beyond spec.replicas, are never reused.
-    extra = tuple(p.name for p in live if p not in current)
+    kept = {p.name for p in current}
+    extra = tuple(p.name for p in live if p.name not in kept)
     ordered = sorted(current, key=lambda p: (-1 if p.index is None else p.index))
 
     for pod in ordered:

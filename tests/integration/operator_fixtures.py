@@ -36,14 +36,15 @@ def ztj_crd(cluster: Any) -> Any:
 class OperatorProcess:
     """A `zoo-operator run` subprocess; start/stop to test restarts."""
 
-    def __init__(self, cluster: Any, namespace: str, log_path: Path) -> None:
+    def __init__(self, cluster: Any, namespace: str, log_path: Path, env: dict[str, str] | None = None) -> None:
         self.cluster, self.namespace, self.log_path = cluster, namespace, log_path
+        self.extra_env = dict(env or {})
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         """Start the operator (watching only the test namespace)."""
         env = {**self.cluster.env, "ZOO_WATCH_NAMESPACES": self.namespace, "ZOO_STATUS_INTERVAL_SECONDS": "1",
-               "ZOO_HEALTH_PORT": "0", "ZOO_LOG_TAIL_LINES": "5"}
+               "ZOO_HEALTH_PORT": "0", "ZOO_LOG_TAIL_LINES": "5", **self.extra_env}
         exe = Path(sys.executable).parent / "zoo-operator"
         started_before = self._log().count(READY_LINE)
         with self.log_path.open("ab") as log:
@@ -60,6 +61,13 @@ class OperatorProcess:
 
     def _log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        """Kill the operator (SIGKILL): no cleanup, as when its node dies."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.proc = None
 
     def stop(self) -> None:
         """Stop the operator gracefully (SIGTERM), killing it if it hangs."""

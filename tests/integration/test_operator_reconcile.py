@@ -133,7 +133,8 @@ def test_suspend_resume_and_operator_restart_do_not_duplicate(ztj_crd: Any, name
     operator.stop()
     operator.start()
     wait_phase(ztj_crd, namespace, "sus", {"Pending"})
-    # Let the restarted operator run a few passes (2 s each): it must adopt the pods, not create new ones.
+    # Let the restarted operator run its passes (its initial listing enqueues the job): it must adopt the pods,
+    # not create new ones.
     time.sleep(6)
     assert sorted(p["metadata"]["uid"] for p in pods_of(ztj_crd, namespace, "sus")) == uids
 

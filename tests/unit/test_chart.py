@@ -71,6 +71,8 @@ def test_default_objects():
         ("ClusterRoleBinding", "zoo-operator"),
         ("ClusterRoleBinding", "zoo-operator-discovery"),
         ("Deployment", "zoo-operator"),
+        ("Role", "zoo-operator-leader"),
+        ("RoleBinding", "zoo-operator-leader"),
         ("ServiceAccount", "zoo-operator"),
     ]
 
@@ -96,15 +98,21 @@ def test_cluster_wide_rbac_verbs_exactly():
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "zoo-operator", "namespace": "zoo-system"}
     ]
-    assert not find(objects, "Role") and not find(objects, "RoleBinding")
+    # The one namespaced grant: the leader-election Lease, in the release namespace only.
+    (role,) = find(objects, "Role")
+    assert role["metadata"] == {**role["metadata"], "name": "zoo-operator-leader", "namespace": "zoo-system"}
+    assert rules_as_set(role["rules"]) == {("coordination.k8s.io", "leases", verb)
+                                           for verb in ("get", "create", "update")}
+    (leader_binding,) = find(objects, "RoleBinding")
+    assert leader_binding["roleRef"]["name"] == "zoo-operator-leader"
 
 
 def test_watch_namespaces_uses_a_role_per_namespace():
     objects = template(SCENARIOS["watch-namespaces"])
-    roles = find(objects, "Role")
+    roles = [r for r in find(objects, "Role") if r["metadata"]["name"] != "zoo-operator-leader"]
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
     assert all(rules_as_set(r["rules"]) == JOB_RULES for r in roles)
-    bindings = find(objects, "RoleBinding")
+    bindings = [b for b in find(objects, "RoleBinding") if b["metadata"]["name"] != "zoo-operator-leader"]
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
     for b in bindings:
         assert b["roleRef"]["kind"] == "Role" and b["roleRef"]["name"] == "zoo-operator"
@@ -167,6 +175,8 @@ def test_env_maps_values_onto_operator_settings():
         "ZOO_POLICY_PRIORITY_CLASSES": "",
         "ZOO_POLICY_DENIED_ENV": "LD_PRELOAD,LD_LIBRARY_PATH,LD_AUDIT,PATH,PYTHONPATH,PYTHONHOME,PYTHONSTARTUP,"
                                  "PYTHONINSPECT,BASH_ENV,ENV",
+        "ZOO_LEADER_ELECTION_NAMESPACE": "fieldRef:metadata.namespace",
+        "ZOO_POD_NAME": "fieldRef:metadata.name",
     }
 
 
@@ -200,6 +210,7 @@ def test_deployment_shape_and_probe():
     deployment = one(objects, "Deployment")
     spec = deployment["spec"]
     assert spec["replicas"] == 1
+    assert one(template({"replicas": "2"}), "Deployment")["spec"]["replicas"] == 2
     assert spec["strategy"] == {"type": "Recreate"}
     assert spec["template"]["spec"]["serviceAccountName"] == "zoo-operator"
     c = container(objects)

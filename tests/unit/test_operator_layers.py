@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "zoo_operator"
-PURE = ["conditions", "dryrun", "generate", "history", "limits", "logparse", "podview", "policy", "ranktable", "render", "schema",
-        "settings", "spec", "status"]
+PURE = ["admission", "conditions", "dryrun", "generate", "history", "limits", "logparse", "podview", "policy",
+        "ranktable", "render", "schema", "settings", "spec", "status", "workqueue"]
 
 
 def imports(module: str) -> set[str]:

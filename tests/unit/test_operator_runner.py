@@ -1,8 +1,9 @@
-"""The reconcile loop: which jobs it knows, and that one failing job does not stop the others."""
+"""The control loop: which jobs it knows, what enqueues them, and that one failing job does not stop the others."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,30 +20,35 @@ def body(name: str, uid: str, **meta: Any) -> dict[str, Any]:
     return b
 
 
-def test_observe_and_forget() -> None:
-    r = runner.Runner(Settings(), lambda ns, name: [])
-    r.observe(body("a", "u1"))
-    r.observe(body("b", "u2"))
-    r.observe({"metadata": {"name": "no-uid"}})
-    assert sorted(r.bodies) == ["u1", "u2"]
-    r.memories["u1"] = reconcile.JobMemory()
-    r.observe(body("a", "u1", deletionTimestamp="2026-01-01T00:00:00Z"))
-    assert sorted(r.bodies) == ["u2"] and "u1" not in r.memories
-    r.forget("u2")
-    assert r.bodies == {}
+def test_observe_touch_and_forget() -> None:
+    async def scenario() -> None:
+        r = runner.Runner(Settings(), lambda ns, name: [])
+        r.observe(body("a", "u1"))
+        r.observe(body("b", "u2"))
+        r.observe({"metadata": {"name": "no-uid"}})
+        assert sorted(r.bodies) == ["ns1/a", "ns1/b"] and len(r.queue.keys) == 2
+        r.memories["ns1/a"] = reconcile.JobMemory()
+        r.observe(body("a", "u1", deletionTimestamp="2026-01-01T00:00:00Z"))
+        assert sorted(r.bodies) == ["ns1/b"] and "ns1/a" not in r.memories
+        r.touch("ns1", "unknown")  # a pod of a job the runner does not know: nothing queued
+        r.forget("ns1/b")
+        assert r.bodies == {}
+
+    asyncio.run(scenario())
 
 
-def test_a_failing_job_does_not_stop_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_events_drive_passes_and_a_failing_job_does_not_stop_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[tuple[str, int]] = []
     events: list[tuple[str, str]] = []
 
     async def fake_reconcile(b: dict, pods: list[PodView], settings: Settings, mem: reconcile.JobMemory,
-                             now: float, emit: Any) -> None:
+                             now: float, emit: Any, existing: Any = None) -> reconcile.Plan:
         name = b["metadata"]["name"]
         seen.append((name, len(pods)))
         emit("Normal", "Seen", name)
         if name == "broken":
             raise RuntimeError("boom")
+        return reconcile.Plan(next_due=None if name == "done" else now + 0.05)
 
     async def post_event(b: dict, kind: str, reason: str, message: str) -> None:
         events.append((reason, message))
@@ -52,15 +58,85 @@ def test_a_failing_job_does_not_stop_the_others(monkeypatch: pytest.MonkeyPatch)
     mine = PodView(name="ok-worker-0", owner_uid="u2")
     foreign = PodView(name="ok-worker-1", owner_uid="someone-else")
     r = runner.Runner(Settings(), lambda ns, name: [mine, foreign] if name == "ok" else [])
-    r.observe(body("broken", "u1"))
-    r.observe(body("ok", "u2"))
 
-    async def two_passes() -> None:
-        await r.pass_all()
-        await r.pass_all()
-        await asyncio.sleep(0)  # let the posted events run
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop().create_task(r.run_forever())
+        r.observe(body("broken", "u1"))
+        r.observe(body("ok", "u2"))
+        r.observe(body("done", "u3"))
+        await asyncio.sleep(0.02)
+        assert sorted(seen) == [("broken", 0), ("done", 0), ("ok", 1)]  # only pods the job owns
+        await asyncio.sleep(0.06)
+        assert seen.count(("ok", 1)) == 2  # came back when its pass said so
+        assert seen.count(("done", 0)) == 1 and seen.count(("broken", 0)) == 1  # nothing due / retry backoff
+        r.touch("ns1", "done")  # a pod event
+        await asyncio.sleep(0.02)
+        assert seen.count(("done", 0)) == 2
+        loop.cancel()
+        await asyncio.gather(loop, return_exceptions=True)
 
-    asyncio.run(two_passes())
-    assert sorted(seen) == [("broken", 0), ("broken", 0), ("ok", 1), ("ok", 1)]  # only pods the job owns
-    assert sorted(set(events)) == [("Seen", "broken"), ("Seen", "ok")]
-    assert set(r.memories) == {"u1", "u2"}
+    asyncio.run(scenario())
+    assert sorted(set(events)) == [("Seen", "broken"), ("Seen", "done"), ("Seen", "ok")]
+    assert set(r.memories) == {"ns1/broken", "ns1/ok", "ns1/done"}
+
+
+def test_a_new_job_of_the_same_name_starts_with_a_fresh_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    mems: list[reconcile.JobMemory] = []
+
+    async def fake_reconcile(b: dict, pods: list[PodView], settings: Settings, mem: reconcile.JobMemory,
+                             now: float, emit: Any, existing: Any = None) -> reconcile.Plan:
+        mem.last_written = {"phase": "Succeeded"}  # what the old job's passes left
+        mems.append(mem)
+        return reconcile.Plan()
+
+    monkeypatch.setattr(reconcile, "reconcile", fake_reconcile)
+    r = runner.Runner(Settings(), lambda ns, name: [])
+
+    async def scenario() -> None:
+        r.observe(body("a", "u1"))
+        await r.pass_one("ns1/a")
+        await r.pass_one("ns1/a")
+        r.observe(body("a", "u2"))
+        await r.pass_one("ns1/a")
+
+    asyncio.run(scenario())
+    assert mems[0] is mems[1] and mems[2] is not mems[0] and mems[2].uid == "u2"
+
+
+def test_rank0_log_is_followed_and_progress_enqueues_the_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[tuple[str, int]] = []
+    lines = asyncio.Queue[str | None]()
+
+    async def follow_log(namespace: str, name: str, tail_lines: int, idle: float) -> AsyncIterator[str]:
+        opened.append((name, tail_lines))
+        while (line := await lines.get()) is not None:
+            yield line
+
+    async def fake_reconcile(b: dict, pods: list[PodView], settings: Settings, mem: reconcile.JobMemory,
+                             now: float, emit: Any, existing: Any = None) -> reconcile.Plan:
+        return reconcile.Plan(follow="demo-worker-0")
+
+    monkeypatch.setattr(kube, "follow_log", follow_log)
+    monkeypatch.setattr(reconcile, "reconcile", fake_reconcile)
+    pod = PodView(name="demo-worker-0", uid="p0", owner_uid="u1")
+    r = runner.Runner(Settings(status_interval_seconds=0.05), lambda ns, name: [pod])
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop().create_task(r.run_forever())
+        r.observe(body("demo", "u1"))
+        await asyncio.sleep(0.02)
+        passes = r.passes
+        assert opened == [("demo-worker-0", reconcile.LOG_POLL_LINES)] and passes == 1
+        await lines.put('{"event": "step", "ts": 1, "rank": 0, "epoch": 1, "step": 3}')
+        await asyncio.sleep(0.1)
+        assert r.memories["ns1/demo"].logs["demo-worker-0"].progress["step"] == 3
+        assert r.passes == passes + 1 and len(opened) == 1  # one pass for the progress, the stream kept
+        await lines.put(None)  # the stream ends (the container did): a pass follows
+        await asyncio.sleep(0.02)
+        assert r.passes >= passes + 2
+        r.forget("ns1/demo")
+        assert r.followers == {}
+        loop.cancel()
+        await asyncio.gather(loop, return_exceptions=True)
+
+    asyncio.run(scenario())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from typing import Any
 
@@ -77,6 +78,7 @@ class Harness:
         self.fake, self.body, self.mem = fake, body, reconcile.JobMemory()
         self.events: list[tuple[str, str, str]] = []
         self.pod_state: dict[str, dict[str, Any]] = {}
+        self.last = reconcile.Plan()
 
     def views(self) -> list[podview.PodView]:
         out = []
@@ -92,8 +94,8 @@ class Harness:
         return out
 
     def run(self, now: float) -> None:
-        asyncio.run(reconcile.reconcile(self.body, self.views(), SETTINGS, self.mem, now,
-                                        lambda *e: self.events.append(e)))
+        self.last = asyncio.run(reconcile.reconcile(self.body, self.views(), SETTINGS, self.mem, now,
+                                                    lambda *e: self.events.append(e)))
         for patch in self.fake.status_patches:
             st = self.body.setdefault("status", {})
             for key, value in patch.items():
@@ -218,20 +220,27 @@ def test_progress_writes_are_rate_limited(monkeypatch: pytest.MonkeyPatch) -> No
         h.set_running(name)
     h.run(T0 + 1)  # phase change: written at once
     assert h.body["status"]["phase"] == c.RUNNING
+    assert h.last.follow == "demo-worker-0"  # rank 0's log is followed, no other log is read
     step = {"event": "step", "ts": 1, "rank": 0, "epoch": 1, "step": 3, "steps_per_epoch": 9, "loss": 2.5,
             "images_per_second": 7.0}
-    fake.logs["demo-worker-0"] = json.dumps(step)
-    h.run(T0 + 2)  # logs are polled once per interval: not yet
-    assert h.body["status"]["progress"] == {"stage": "Starting", "updateTime": podview.format_time(T0 + 1)}
+    # What the runner's follower does with each streamed line of rank 0's log.
+    assert reconcile.feed_lines(h.mem, "demo-worker-0", "uid-demo-worker-0", [json.dumps(step)], 2)
+    h.run(T0 + 2)  # the last write was 1 s ago: not yet, but the pass says when
+    assert "step" not in h.body["status"].get("progress", {})
+    assert h.last.next_due == T0 + 1 + SETTINGS.status_interval_seconds
     h.run(T0 + 6.5)
     assert h.body["status"]["progress"] == {"epoch": 1, "step": 3, "stepsPerEpoch": 9, "loss": 2.5,
                                             "imagesPerSecond": 7.0, "updateTime": podview.format_time(T0 + 6.5),
                                             "stage": "Training", "display": "1", "stepDisplay": "3/9"}
-    fake.logs["demo-worker-0"] += "\n" + json.dumps({**step, "step": 4})
+    assert reconcile.feed_lines(h.mem, "demo-worker-0", "uid-demo-worker-0", [json.dumps({**step, "step": 4})], 2)
+    assert not reconcile.feed_lines(h.mem, "demo-worker-0", "uid-demo-worker-0", ["a person's line"], 2)
     writes = fake.calls.count("patch status")
     h.run(T0 + 12)
     h.run(T0 + 13)
     assert fake.calls.count("patch status") == writes + 1 and h.body["status"]["progress"]["step"] == 4
+    rank0 = next(s for s in h.body["status"]["rankSummaries"] if s["pod"] == "demo-worker-0")
+    assert rank0["lastLines"][-1] == "a person's line"
+    assert fake.calls.count("patch status") == writes + 1 and fake.logs == {}  # nothing polled
 
 
 def test_missing_volcano_is_a_condition(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -295,7 +304,10 @@ def test_big_jobs_read_only_the_logs_status_keeps(monkeypatch: pytest.MonkeyPatc
         h.set_running(f"asc-worker-{i}")
     h.set_exit("asc-worker-7", 75)
     h.run(T0 + 10)
-    assert sorted(read) == ["asc-worker-0", "asc-worker-7"]
+    # Only the rank that ended is read, once (rank 0 is followed as a stream by the runner, not polled).
+    assert read == ["asc-worker-7"] and h.last.follow is None  # restarting: nothing followed
+    h.run(T0 + 11)
+    assert read == ["asc-worker-7"]
 
 
 def test_replicas_patch_on_a_running_job_restarts_the_whole_gang(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -362,3 +374,173 @@ def test_kubelet_warning_of_a_pod_that_cannot_start_reaches_status(monkeypatch: 
     assert sum(call.startswith("events") for call in fake.calls) == reads
     h.run(T0 + 31)
     assert (h.body["status"]["phase"], h.body["status"]["reason"]) == (c.FAILED, c.REASON_POD_START_FAILED)
+
+
+def test_rank_table_is_rebuilt_only_when_devices_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKube(monkeypatch)
+    built: list[int] = []
+    real = reconcile.ranktable.config_map_data
+
+    def counting(devices: Any, replicas: int, version: str) -> dict[str, str]:
+        built.append(len(devices))
+        return real(devices, replicas, version)
+
+    monkeypatch.setattr(reconcile.ranktable, "config_map_data", counting)
+    h = Harness(fake, ascend_job(replicas=2))
+    h.run(T0)
+    h.run(T0 + 1)
+    assert built == [0]
+    for i in range(2):
+        h.set_running(f"asc-worker-{i}", {"pod_name": f"asc-worker-{i}", "server_id": "10.0.0.2",
+                                          "devices": [{"device_id": str(i), "device_ip": f"192.168.100.10{i}"}]})
+    h.run(T0 + 2)
+    h.run(T0 + 3)
+    assert built == [0, 2] and fake.calls.count("put ConfigMap asc-ranktable") == 2
+
+
+def test_missing_service_and_config_map_are_recreated(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKube(monkeypatch)
+    h = Harness(fake, job())
+    h.run(T0)
+    assert ("Service", "demo") in fake.objects
+    del fake.objects[("Service", "demo")], fake.objects[("ConfigMap", "demo-launch")]
+    asyncio.run(reconcile.reconcile(h.body, h.views(), SETTINGS, h.mem, T0 + 1, lambda *e: None,
+                                    existing={("Service", "demo"), ("ConfigMap", "demo-launch")}))
+    assert ("Service", "demo") not in fake.objects  # the index says they exist: nothing written
+    asyncio.run(reconcile.reconcile(h.body, h.views(), SETTINGS, h.mem, T0 + 2, lambda *e: None, existing=set()))
+    assert ("Service", "demo") in fake.objects and ("ConfigMap", "demo-launch") in fake.objects
+
+
+def test_next_due_covers_backoff_deadline_scheduling_and_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKube(monkeypatch)
+    h = Harness(fake, job(replicas=1, runPolicy={"backoffLimit": 2, "activeDeadlineSeconds": 200,
+                                                 "schedulingTimeoutSeconds": 60, "ttlSecondsAfterFinished": 30}))
+    h.run(T0)
+    assert h.last.next_due == T0 + 200  # the deadline; the new pods' events bring the next pass
+    h.run(T0 + 1)  # the pods show up: a rate-limited status write (rank counts) is due first
+    assert h.last.next_due == T0 + 5
+    h.run(T0 + 5)  # pods created at T0 (the harness's creationTimestamp), not scheduled: the timeout is next
+    assert h.last.next_due == T0 + 60
+    for name in ("demo-sched", "demo-worker-0"):
+        h.set_running(name)
+    h.run(T0 + 6)
+    assert h.last.next_due == T0 + 200  # the deadline (startTime is T0)
+    h.set_exit("demo-worker-0", 1)
+    h.run(T0 + 7)
+    h.pod_state.clear()
+    h.run(T0 + 8)
+    assert h.last.next_due == T0 + 7 + 5  # the rate-limited write of the pods being gone
+    h.run(T0 + 12)
+    assert h.body["status"]["phase"] == c.RESTARTING and h.last.next_due == T0 + 7 + 10  # backoff end
+    assert fake.pods() == []
+    h.body["spec"]["replicas"] = 1
+    h.body["status"]["phase"] = c.SUCCEEDED
+    h.body["status"]["completionTime"] = podview.format_time(T0 + 20)
+    h.mem.last_written = None
+    h.run(T0 + 21)
+    assert h.last.next_due == T0 + 50 and not fake.job_deleted
+    h.run(T0 + 50)
+    assert fake.job_deleted and h.last.next_due is None
+
+
+def test_pods_are_created_concurrently_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKube(monkeypatch)
+    in_flight = peak = 0
+
+    async def create(obj: dict[str, Any]) -> bool:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.001)
+        in_flight -= 1
+        fake.objects[(obj["kind"], obj["metadata"]["name"])] = obj
+        return True
+
+    monkeypatch.setattr(kube, "create", create)
+    h = Harness(fake, ascend_job(replicas=200))
+    h.run(T0)
+    assert len(fake.pods()) == 200 and peak == reconcile.WRITES_IN_FLIGHT
+
+
+def refusing(fake: FakeKube, monkeypatch: pytest.MonkeyPatch, allowed: int, code: int, message: str) -> list[int]:
+    """Make pod creation fail like admission would, after `allowed` pods; returns a one-item list to change it."""
+    budget = [allowed]
+    real = fake.create
+
+    async def create(obj: dict[str, Any]) -> bool:
+        if obj["kind"] == "Pod" and ("Pod", obj["metadata"]["name"]) not in fake.objects:
+            if budget[0] <= 0:
+                raise kube.Refused(obj["metadata"]["name"], code, message)
+            budget[0] -= 1
+        return await real(obj)
+
+    monkeypatch.setattr(kube, "create", create)
+    return budget
+
+
+def test_a_webhook_refusal_fails_the_job_at_once_and_deletes_its_pods(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKube(monkeypatch)
+    refusing(fake, monkeypatch, 1, 422, 'admission webhook "deny.example.com" denied the request: no GPUs here')
+    h = Harness(fake, job())
+    h.run(T0)
+    assert len(fake.pods()) == 1 and h.last.next_due == T0  # refused: the next pass is due now
+    h.run(T0 + 0.1)
+    st = h.body["status"]
+    assert st["phase"] == c.FAILED and st["reason"] == c.REASON_ADMISSION_REFUSED
+    assert "(422)" in st["message"] and 'denied the request: no GPUs here' in st["message"]
+    assert fake.pods() == [] and h.events[-1][:2] == ("Warning", c.REASON_ADMISSION_REFUSED)
+
+
+def test_a_quota_refusal_waits_with_a_condition_then_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKube(monkeypatch)
+    quota = 'pods "demo-worker-1" is forbidden: exceeded quota: one-pod, requested: pods=1, used: pods=1, limited: pods=1'
+    budget = refusing(fake, monkeypatch, 1, 403, quota)
+    h = Harness(fake, job(runPolicy={"schedulingTimeoutSeconds": 30}))
+    h.run(T0)
+    assert h.last.next_due == T0 + 10  # tried again in 10 s
+    h.run(T0 + 6)  # (the condition is a rate-limited write)
+    st = h.body["status"]
+    cond = next(x for x in st["conditions"] if x["type"] == c.PODS_ADMITTED)
+    assert st["phase"] == c.PENDING and cond["status"] == "False" and cond["reason"] == c.REASON_QUOTA_EXCEEDED
+    assert "exceeded quota: one-pod" in cond["message"]
+    budget[0] = 1  # one more pod fits now
+    h.run(T0 + 11)
+    h.run(T0 + 29)
+    assert len(fake.pods()) == 2 and h.body["status"]["phase"] == c.PENDING
+    h.run(T0 + 30)  # 30 s after the first refusal
+    st = h.body["status"]
+    assert st["phase"] == c.FAILED and st["reason"] == c.REASON_ADMISSION_REFUSED and "waited 30s" in st["message"]
+    assert fake.pods() == []  # nothing keeps holding the quota
+
+
+def test_a_quota_that_clears_admits_the_pods(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKube(monkeypatch)
+    budget = refusing(fake, monkeypatch, 0, 403, "exceeded quota: q")
+    h = Harness(fake, job())
+    h.run(T0)
+    budget[0] = 10
+    h.run(T0 + 10)
+    h.run(T0 + 20)
+    cond = next(x for x in h.body["status"]["conditions"] if x["type"] == c.PODS_ADMITTED)
+    assert cond["status"] == "True" and len(fake.pods()) == 3 and h.body["status"]["phase"] == c.PENDING
+
+
+def test_a_timeout_while_a_quota_refuses_is_reported_as_the_refusal(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKube(monkeypatch)
+    refusing(fake, monkeypatch, 1, 403, "exceeded quota: q")
+    h = Harness(fake, job(runPolicy={"schedulingTimeoutSeconds": 30}))
+    h.run(T0)
+    h.run(T0 + 30)  # the admitted pod (created at T0) is not scheduled after 30 s
+    assert h.body["status"]["reason"] == c.REASON_ADMISSION_REFUSED and fake.pods() == []
+
+
+def test_times_that_passed_never_make_a_job_due_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKube(monkeypatch)
+    h = Harness(fake, ascend_job(replicas=2, runPolicy={"schedulingTimeoutSeconds": 60}))
+    h.run(T0)
+    for name in ("asc-worker-0", "asc-worker-1"):  # bound to a node, no container yet (no kubelet there)
+        h.pod_state[name] = {"status": {"phase": "Pending"}}
+    h.views = lambda real=h.views: [dataclasses.replace(p, node="n1") for p in real()]  # type: ignore[method-assign]
+    h.run(T0 + 1000)  # long past created + 60 s: the pods never started (issue 11: the job fails, with why)
+    assert (h.body["status"]["phase"], h.body["status"]["reason"]) == (c.FAILED, c.REASON_POD_START_FAILED)
+    assert h.last.next_due is None or h.last.next_due > T0 + 1000  # never due at once again: no spin

@@ -1,0 +1,452 @@
+"""The control loop at cluster scale: the operator against a bare client doing the same API work, side by side.
+
+On the local cluster (KUBECONFIG; default: the test cluster's .cache/test-cluster kubeconfig), this
+- registers fake Ascend nodes through the API (8 x huawei.com/Ascend910 each, label and taint `zoo-bench`; no
+  kubelet: the scheduler still binds pods to them, nothing runs),
+- starts the operator as a child process (this file with --operator-child: `zoo-operator run` plus a SIGUSR1
+  handler that dumps its API request counter), watching one fresh namespace,
+- for each N (devices of one job) and for 100 jobs of 8:
+  1. floor: a bare kubernetes_asyncio client creates the same pod objects (render.pods of the same job, owner
+     references dropped), 64 requests in flight; seconds until the last create returned;
+  2. operator: the job is created; seconds until the benchmark's pod watch has seen every pod;
+  3. once every pod is bound, the benchmark writes each pod's device annotation (as the device plugin would,
+     64 in flight); seconds from the last annotation write to the rank table ConfigMap saying "completed";
+  4. the operator's CPU-s (utime + stime of its process) and API requests while idle for --idle seconds;
+  5. the operator's peak RSS (VmHWM);
+  then it force-deletes the pods (no kubelet would ever confirm a graceful deletion) and the jobs.
+Prints one table (markdown) and, with --json, writes the raw numbers. Pure helpers are unit-tested
+(tests/unit/test_benchmark_scale.py).
+
+Usage: `.venv/bin/python benchmarks/scale.py [--devices 8,64,256,1024] [--jobs 100] [--idle 60] [--json OUT]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+NPUS_PER_NODE = 8
+IN_FLIGHT = 64
+BENCH_LABEL = "zoo-bench"
+READY_LINE = "Activity 'start' succeeded"
+ASCEND_RESOURCE = "huawei.com/Ascend910"
+ANNOTATION = "ascend.kubectl.kubernetes.io/ascend-910-configuration"
+
+
+# -- pure helpers (unit-tested) ---------------------------------------------------------------------------------
+
+def nodes_needed(devices: int, per_node: int = NPUS_PER_NODE) -> int:
+    """Fake nodes that hold `devices` one-device pods."""
+    return -(-devices // per_node)
+
+
+def node_ip(index: int) -> str:
+    """A distinct fake InternalIP per node (10.200.x.y)."""
+    return f"10.200.{index // 250}.{index % 250 + 1}"
+
+
+def node_labels() -> dict[str, str]:
+    """The benchmark label plus the Ascend labels MindCluster puts on nodes of the operator's default chip
+    (the operator selects nodes by them: zoo_operator.ascend)."""
+    from zoo_operator import ascend, settings
+
+    defaults = settings.Settings()
+    return {BENCH_LABEL: "true", ascend.ACCELERATOR_TYPE_LABEL: ascend.CHIPS[defaults.ascend_chip].accelerator_type,
+            ascend.HOST_ARCH_LABEL: defaults.ascend_host_arch}
+
+
+def fake_node(index: int) -> dict[str, Any]:
+    """A Node object with 8 Ascend devices, labelled and tainted so only benchmark pods land there."""
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": f"bench-node-{index}", "labels": node_labels()},
+        "spec": {"taints": [{"key": BENCH_LABEL, "value": "true", "effect": "NoSchedule"}]},
+    }
+
+
+def fake_node_status(index: int) -> dict[str, Any]:
+    """The status a kubelet would report: Ready, capacity = allocatable, one InternalIP."""
+    capacity = {"cpu": "192", "memory": "1536Gi", "pods": "110", ASCEND_RESOURCE: str(NPUS_PER_NODE)}
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return {"status": {
+        "capacity": capacity, "allocatable": capacity,
+        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "benchmark node",
+                        "lastHeartbeatTime": now, "lastTransitionTime": now}],
+        "addresses": [{"type": "InternalIP", "address": node_ip(index)}],
+    }}
+
+
+def bench_job(name: str, replicas: int) -> dict[str, Any]:
+    """A rank-table Ascend job of `replicas` ranks whose pods go only to the fake nodes."""
+    return {
+        "apiVersion": "modelzoo.io/v1alpha1", "kind": "ZooTrainingJob",
+        "metadata": {"name": name},
+        "spec": {
+            "model": "resnet50_bam",
+            "image": "zoo-operator/workload-ascend:bench",
+            "device": {"type": "Ascend910"},
+            "replicas": replicas,
+            "dataset": {"volume": {"emptyDir": {}}, "trainPath": "train", "numClasses": 10},
+            "hyperparameters": {"epochs": 1, "batch_size": 4},
+            "podTemplate": {"nodeSelector": {BENCH_LABEL: "true"},
+                            "tolerations": [{"key": BENCH_LABEL, "operator": "Exists", "effect": "NoSchedule"}]},
+        },
+    }
+
+
+def device_annotation(pod: str, node_index: int, device: int) -> str:
+    """The device plugin's annotation for one pod holding `device` on fake node `node_index`."""
+    return json.dumps({"pod_name": pod, "server_id": node_ip(node_index),
+                       "devices": [{"device_id": str(device), "device_ip": f"192.168.{node_index % 250}.{device}"}]})
+
+
+def floor_pods(body: Mapping[str, Any], namespace: str) -> list[dict[str, Any]]:
+    """The pod objects the operator would create for `body`, for the bare client (no owner to point at)."""
+    from zoo_operator import render, settings, spec
+
+    job = spec.parse({**body, "metadata": {**body["metadata"], "namespace": namespace, "uid": "floor"}},
+                     settings.Settings())
+    pods = render.pods(job, 0)
+    for pod in pods:
+        pod["metadata"].pop("ownerReferences", None)
+    return pods
+
+
+def table_status(hccl_json: str | None) -> str | None:
+    """The `status` of a rank table (hccl.json text), or None."""
+    try:
+        return json.loads(hccl_json or "").get("status")
+    except (ValueError, AttributeError):
+        return None
+
+
+def cpu_seconds(stat: str) -> float:
+    """utime + stime of a process from /proc/<pid>/stat, in seconds."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mib(status: str) -> float:
+    """VmHWM from /proc/<pid>/status, in MiB."""
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def ratio(op: float, floor: float) -> str:
+    """op/floor as 'x.xx' (or '-' without a floor)."""
+    return f"{op / floor:.2f}" if floor > 0 else "-"
+
+
+def table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The markdown table of the results."""
+    head = ("| scenario | pods | pods created, operator / floor (ratio) | last annotation -> table completed | "
+            "operator CPU-s idle | API requests per idle minute | peak RSS |")
+    out = [head, "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['scenario']} | {r['pods']} | {r['op_created_s']:.2f} s / {r['floor_created_s']:.2f} s "
+                   f"({ratio(r['op_created_s'], r['floor_created_s'])}x) | {r['table_s']:.2f} s | "
+                   f"{r['idle_cpu_s']:.2f} in {r['idle_s']:.0f} s | {r['idle_requests_per_min']:.1f} | "
+                   f"{r['peak_rss_mib']:.0f} MiB |")
+    return "\n".join(out)
+
+
+# -- the operator child -----------------------------------------------------------------------------------------
+
+def operator_child(stats_path: str) -> int:
+    """Run the operator in this process; SIGUSR1 writes its request counter to `stats_path`."""
+    from zoo_operator import cli, kube
+
+    def dump(*_: Any) -> None:
+        Path(stats_path).write_text(json.dumps({"requests": dict(kube.REQUESTS), "t": time.time()}))
+
+    signal.signal(signal.SIGUSR1, dump)
+    return cli.main(["run"])
+
+
+# -- the run ----------------------------------------------------------------------------------------------------
+
+async def bounded(calls: Iterable[Callable[[], Awaitable[Any]]], limit: int = IN_FLIGHT) -> None:
+    """Run the calls, `limit` at a time."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(make: Callable[[], Awaitable[Any]]) -> None:
+        async with gate:
+            await make()
+
+    await asyncio.gather(*(one(m) for m in calls))
+
+
+def note(text: str) -> None:
+    """Progress on stderr."""
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+class Bench:
+    """The cluster side of the benchmark (kubernetes_asyncio, no operator code on the API path)."""
+
+    def __init__(self, api: Any, op_ns: str, floor_ns: str) -> None:
+        from kubernetes_asyncio import client
+
+        self.client = client
+        self.core = client.CoreV1Api(api)
+        self.custom = client.CustomObjectsApi(api)
+        self.op_ns, self.floor_ns = op_ns, floor_ns
+
+    async def setup(self, nodes: int) -> None:
+        for ns in (self.op_ns, self.floor_ns):
+            await self.core.create_namespace({"metadata": {"name": ns}})
+        existing = {n.metadata.name for n in (await self.core.list_node(label_selector=BENCH_LABEL)).items}
+
+        async def node(i: int) -> None:
+            if f"bench-node-{i}" not in existing:
+                await self.core.create_node(fake_node(i))
+            await self.core.patch_node_status(f"bench-node-{i}", fake_node_status(i))
+
+        await bounded(lambda i=i: node(i) for i in range(nodes))
+
+    async def pod_names(self, ns: str) -> list[Any]:
+        return (await self.core.list_namespaced_pod(ns)).items
+
+    async def wait(self, what: str, check: Callable[[], Awaitable[bool]], timeout: float, every: float = 0.1) -> None:
+        deadline = time.monotonic() + timeout
+        while not await check():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what}: not within {timeout} s")
+            await asyncio.sleep(every)
+
+    async def floor(self, bodies: Sequence[Mapping[str, Any]]) -> float:
+        pods = [p for b in bodies for p in floor_pods(b, self.floor_ns)]
+        start = time.monotonic()
+        await bounded(lambda p=p: self.core.create_namespaced_pod(self.floor_ns, p) for p in pods)
+        took = time.monotonic() - start
+        note(f"floor: {len(pods)} pods created in {took:.2f} s")
+        await self.clear(self.floor_ns)
+        return took
+
+    async def clear(self, ns: str) -> None:
+        """Force-delete every pod of the namespace (no kubelet confirms a graceful deletion) and wait."""
+        await self.core.delete_collection_namespaced_pod(ns, grace_period_seconds=0)
+
+        async def gone() -> bool:
+            return not (await self.core.list_namespaced_pod(ns, limit=1)).items
+
+        await self.wait(f"pods of {ns} gone", gone, 600, every=0.5)
+
+    async def operator_run(self, bodies: Sequence[Mapping[str, Any]]) -> tuple[float, float]:
+        """Create the jobs; seconds until every pod exists, and from the last annotation to completed tables."""
+        total = sum(b["spec"]["replicas"] for b in bodies)
+        seen: set[str] = set()
+        done = asyncio.Event()
+        seen_at: list[float] = []
+
+        async def watch_pods() -> None:
+            """A raw watch (one JSON event a line): the time each pod was first seen."""
+            resp = await self.core.list_namespaced_pod(self.op_ns, watch=True, timeout_seconds=900,
+                                                       _preload_content=False)
+            try:
+                while raw := await resp.content.readline():
+                    event = json.loads(raw)
+                    if event.get("type") == "ADDED":
+                        seen.add(event["object"]["metadata"]["name"])
+                        if len(seen) >= total and not done.is_set():
+                            seen_at.append(time.monotonic())
+                            done.set()
+            finally:
+                resp.release()
+
+        async def poll_pods() -> None:
+            """Backstop for a watch that stalls: a list every 2 s (its time counts only if the watch missed)."""
+            while not done.is_set():
+                await asyncio.sleep(2)
+                if len(await self.pod_names(self.op_ns)) >= total and not done.is_set():
+                    note("the watch missed pods: timed by the list")
+                    seen_at.append(time.monotonic())
+                    done.set()
+
+        watcher = asyncio.get_running_loop().create_task(watch_pods())
+        poller = asyncio.get_running_loop().create_task(poll_pods())
+        await asyncio.sleep(1.0)  # the watch is open
+        start = time.monotonic()
+        await bounded(lambda b=b: self.custom.create_namespaced_custom_object(
+            "modelzoo.io", "v1alpha1", self.op_ns, "zootrainingjobs", b) for b in bodies)
+        await asyncio.wait_for(done.wait(), 1200)
+        created = seen_at[0] - start
+        note(f"operator: {total} pods created in {created:.2f} s")
+        for task in (watcher, poller):
+            task.cancel()
+        await asyncio.gather(watcher, poller, return_exceptions=True)
+
+        async def all_bound() -> bool:
+            pods = await self.pod_names(self.op_ns)
+            return len(pods) >= total and all(p.spec.node_name for p in pods)
+
+        await self.wait("all pods bound", all_bound, 600, every=0.5)
+        note("all pods bound; writing device annotations")
+        pods = await self.pod_names(self.op_ns)
+        slots: dict[str, int] = {}
+        patches = []
+        for p in sorted(pods, key=lambda p: p.metadata.name):
+            node = int(p.spec.node_name.rsplit("-", 1)[1])
+            device = slots[p.spec.node_name] = slots.get(p.spec.node_name, -1) + 1
+            patches.append((p.metadata.name, device_annotation(p.metadata.name, node, device)))
+        await bounded(lambda name=name, ann=ann: self.core.patch_namespaced_pod(
+            name, self.op_ns, {"metadata": {"annotations": {ANNOTATION: ann}}}) for name, ann in patches)
+        last = time.monotonic()
+
+        async def tables_complete() -> bool:
+            cms = (await self.core.list_namespaced_config_map(self.op_ns)).items
+            complete = sum(1 for cm in cms if cm.metadata.name.endswith("-ranktable")
+                           and table_status((cm.data or {}).get("hccl.json")) == "completed")
+            return complete >= len(bodies)
+
+        await self.wait("rank tables completed", tables_complete, 600, every=0.05)
+        took = time.monotonic() - last
+        note(f"rank tables completed {took:.2f} s after the last annotation")
+        return created, took
+
+    async def remove_jobs(self) -> None:
+        await self.custom.delete_collection_namespaced_custom_object(
+            "modelzoo.io", "v1alpha1", self.op_ns, "zootrainingjobs")
+        await self.clear(self.op_ns)
+
+    async def teardown(self, nodes: int) -> None:
+        for ns in (self.op_ns, self.floor_ns):
+            try:
+                await self.clear(ns)
+                await self.core.delete_namespace(ns)
+            except self.client.ApiException:
+                pass
+        await bounded(lambda i=i: self.core.delete_node(f"bench-node-{i}") for i in range(nodes))
+
+
+class OperatorProcess:
+    """The operator child and what /proc says about it."""
+
+    def __init__(self, namespace: str, kubeconfig: str, workdir: Path) -> None:
+        self.stats = workdir / "operator-stats.json"
+        self.log = workdir / "operator.log"
+        env = {**os.environ, "KUBECONFIG": kubeconfig, "ZOO_WATCH_NAMESPACES": namespace, "ZOO_HEALTH_PORT": "0",
+               "ZOO_METRICS_PORT": "0"}
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen([sys.executable, __file__, "--operator-child", str(self.stats)],
+                                         stdout=out, stderr=subprocess.STDOUT, env=env)
+
+    def wait_ready(self, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        while READY_LINE not in self.log.read_text(errors="replace"):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"operator did not start:\n{self.log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.5)
+
+    def cpu(self) -> float:
+        return cpu_seconds(Path(f"/proc/{self.proc.pid}/stat").read_text())
+
+    def rss(self) -> float:
+        return peak_rss_mib(Path(f"/proc/{self.proc.pid}/status").read_text())
+
+    async def requests(self) -> int:
+        before = self.stats.stat().st_mtime_ns if self.stats.exists() else 0
+        self.proc.send_signal(signal.SIGUSR1)
+        for _ in range(100):
+            if self.stats.exists() and self.stats.stat().st_mtime_ns != before:
+                break
+            await asyncio.sleep(0.05)
+        return sum(json.loads(self.stats.read_text())["requests"].values())
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+async def scenario(bench: Bench, op: OperatorProcess, name: str, bodies: list[dict[str, Any]],
+                   idle: float) -> dict[str, Any]:
+    note(f"scenario {name}")
+    floor_s = await bench.floor(bodies)
+    op_s, table_s = await bench.operator_run(bodies)
+    await asyncio.sleep(5)  # let the last status writes land
+    cpu0, req0 = op.cpu(), await op.requests()
+    await asyncio.sleep(idle)
+    cpu1, req1 = op.cpu(), await op.requests()
+    row = {"scenario": name, "pods": sum(b["spec"]["replicas"] for b in bodies), "op_created_s": op_s,
+           "floor_created_s": floor_s, "table_s": table_s, "idle_s": idle, "idle_cpu_s": cpu1 - cpu0,
+           "idle_requests_per_min": (req1 - req0) * 60 / idle, "peak_rss_mib": op.rss()}
+    print(json.dumps(row), flush=True)
+    await bench.remove_jobs()
+    return row
+
+
+def install_crd(kubeconfig: str) -> None:
+    """Apply the ZooTrainingJob CRD and wait until it is served."""
+    kubectl = [str(REPO / ".cache" / "bin" / "kubectl"), f"--kubeconfig={kubeconfig}"]
+    crd = REPO / "manifests" / "base" / "crd.yaml"
+    subprocess.run([*kubectl, "apply", "--server-side", "--force-conflicts", "-f", str(crd)], check=True)
+    subprocess.run([*kubectl, "wait", "--for=condition=Established", "crd/zootrainingjobs.modelzoo.io",
+                    "--timeout=60s"], check=True)
+
+
+async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from kubernetes_asyncio import client, config
+
+    kubeconfig = os.environ.get("KUBECONFIG") or str(REPO / ".cache" / "test-cluster" / "kubeconfig")
+    await asyncio.to_thread(install_crd, kubeconfig)
+    await config.load_kube_config(config_file=kubeconfig)
+    api = client.ApiClient()
+    suffix = secrets.token_hex(3)
+    bench = Bench(api, f"bench-op-{suffix}", f"bench-floor-{suffix}")
+    devices = [int(d) for d in args.devices.split(",") if d]
+    nodes = nodes_needed(max(devices + [args.jobs * 8]))
+    await bench.setup(nodes)
+    workdir = Path(args.workdir or f"/tmp/zoo-scale-{suffix}")
+    workdir.mkdir(parents=True, exist_ok=True)
+    op = OperatorProcess(bench.op_ns, kubeconfig, workdir)
+    rows = []
+    try:
+        await asyncio.to_thread(op.wait_ready)
+        for n in devices:
+            rows.append(await scenario(bench, op, f"1 job of {n}", [bench_job(f"n{n}", n)], args.idle))
+        if args.jobs:
+            bodies = [bench_job(f"j{i}", 8) for i in range(args.jobs)]
+            rows.append(await scenario(bench, op, f"{args.jobs} jobs of 8", bodies, args.idle))
+    finally:
+        op.stop()
+        await bench.teardown(nodes)
+        await api.close()
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--devices", default="8,64,256,1024", help="comma-separated N (devices of one job)")
+    parser.add_argument("--jobs", type=int, default=100, help="jobs of 8 in the many-jobs scenario (0: skip)")
+    parser.add_argument("--idle", type=float, default=60.0, help="seconds of idle measurement per scenario")
+    parser.add_argument("--json", help="write the raw rows here")
+    parser.add_argument("--workdir", help="operator log and stats (default /tmp/zoo-scale-<id>)")
+    parser.add_argument("--operator-child", metavar="STATS", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.operator_child:
+        return operator_child(args.operator_child)
+    rows = asyncio.run(main_async(args))
+    print(table(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

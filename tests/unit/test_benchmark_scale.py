@@ -1,0 +1,56 @@
+"""benchmarks/scale.py: its pure parts (fake nodes, the job, annotations, the floor's pods, /proc parsing)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+from zoo_operator import conditions as c
+from zoo_operator import ranktable
+
+REPO = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location("scale", REPO / "benchmarks" / "scale.py")
+assert spec and spec.loader
+scale = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(scale)
+
+
+def test_nodes_hold_the_devices_and_only_bench_pods() -> None:
+    assert [scale.nodes_needed(n) for n in (1, 8, 9, 1024, 4096)] == [1, 1, 2, 128, 512]
+    assert len({scale.node_ip(i) for i in range(600)}) == 600
+    node, st = scale.fake_node(3), scale.fake_node_status(3)["status"]
+    assert node["spec"]["taints"][0]["key"] == scale.BENCH_LABEL
+    assert st["allocatable"][scale.ASCEND_RESOURCE] == "8"
+    assert st["conditions"][0]["type"] == "Ready" and st["conditions"][0]["status"] == "True"
+
+
+def test_job_and_floor_pods_match_what_the_operator_creates() -> None:
+    body = scale.bench_job("n16", 16)
+    pods = scale.floor_pods(body, "floor-ns")
+    assert [p["metadata"]["name"] for p in pods] == [f"n16-worker-{i}" for i in range(16)]
+    assert all("ownerReferences" not in p["metadata"] and p["metadata"]["namespace"] == "floor-ns" for p in pods)
+    selector = pods[0]["spec"]["nodeSelector"]
+    assert selector[scale.BENCH_LABEL] == "true"
+    assert selector.items() <= scale.fake_node(0)["metadata"]["labels"].items(), "the fake nodes must match the pods"
+    assert pods[0]["spec"]["containers"][0]["resources"]["limits"][scale.ASCEND_RESOURCE] in (1, "1")
+    assert scale.ANNOTATION == c.ASCEND_ANNOTATION
+
+
+def test_annotations_parse_as_the_operator_reads_them() -> None:
+    dev = ranktable.parse_annotation(scale.device_annotation("n16-worker-3", 7, 5))
+    assert (dev.pod_name, dev.server_id, dev.device_id) == ("n16-worker-3", scale.node_ip(7), "5")
+    assert scale.table_status(json.dumps({"status": "completed"})) == "completed"
+    assert scale.table_status(None) is None and scale.table_status("[]") is None
+
+
+def test_proc_parsing_and_the_table() -> None:
+    tick = os.sysconf("SC_CLK_TCK")
+    stat = f"42 (python3 x) S 1 2 3 4 5 6 7 8 9 10 {3 * tick} {tick} 0 0"
+    assert scale.cpu_seconds(stat) == 4.0
+    assert scale.peak_rss_mib("VmRSS:\t 1000 kB\nVmHWM:\t  102400 kB\n") == 100.0
+    row = {"scenario": "1 job of 8", "pods": 8, "op_created_s": 1.0, "floor_created_s": 0.5, "table_s": 0.2,
+           "idle_s": 60, "idle_cpu_s": 0.1, "idle_requests_per_min": 0.0, "peak_rss_mib": 120.4}
+    out = scale.table([row])
+    assert "| 1 job of 8 | 8 | 1.00 s / 0.50 s (2.00x) | 0.20 s | 0.10 in 60 s | 0.0 | 120 MiB |" in out

@@ -1,0 +1,72 @@
+"""kube.call: timeouts and retries with backoff (429 and 5xx retried, Retry-After respected, 4xx raised)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from kubernetes_asyncio.client.rest import ApiException
+
+from zoo_operator import kube
+
+
+def api_error(status: int, retry_after: str | None = None) -> ApiException:
+    err = ApiException(status=status, reason="x")
+    err.headers = {"Retry-After": retry_after} if retry_after else {}
+    return err
+
+
+def test_which_errors_are_retried() -> None:
+    assert kube.retry_delay(1, api_error(404)) is None
+    assert kube.retry_delay(1, api_error(409)) is None
+    assert kube.retry_delay(1, ValueError("bug")) is None
+    assert kube.retry_delay(1, api_error(500)) is not None
+    assert kube.retry_delay(1, TimeoutError()) is not None
+    assert kube.retry_delay(kube.RETRIES + 1, api_error(503)) is None  # gave up
+    assert kube.retry_delay(1, api_error(429, "3")) == 3.0  # at least what Retry-After asks
+    assert kube.retry_delay(1, api_error(429, "9999")) == kube.RETRY_AFTER_MAX_SECONDS
+    delays = [kube.retry_delay(n, api_error(502)) or 0 for n in range(1, 6)]
+    assert delays[-1] > delays[0] and max(delays) <= kube.RETRY_MAX_SECONDS
+
+
+def test_call_retries_then_succeeds_and_times_out_hung_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kube, "RETRY_BASE_SECONDS", 0.001)
+    monkeypatch.setattr(kube, "REQUEST_TIMEOUT_SECONDS", 0.05)
+    tries: list[int] = []
+
+    async def flaky() -> str:
+        tries.append(1)
+        if len(tries) == 1:
+            raise api_error(429)
+        if len(tries) == 2:
+            await asyncio.sleep(10)  # hangs: cut by the timeout, then retried
+        return "ok"
+
+    assert asyncio.run(kube.call(flaky)) == "ok" and len(tries) == 3
+
+    async def forbidden() -> str:
+        tries.append(1)
+        raise api_error(403)
+
+    tries.clear()
+    with pytest.raises(ApiException):
+        asyncio.run(kube.call(forbidden))
+    assert len(tries) == 1
+
+
+def test_a_refused_pod_is_reported_with_the_apiservers_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Core:
+        async def create_namespaced_pod(self, ns: str, obj: dict, **_: object) -> None:
+            err = api_error(403)
+            err.body = '{"kind": "Status", "message": "pods \\"p\\" is forbidden: exceeded quota: q"}'
+            raise err
+
+    async def core() -> Core:
+        return Core()
+
+    monkeypatch.setattr(kube, "_core", core)
+    pod = {"kind": "Pod", "metadata": {"name": "p", "namespace": "ns"}}
+    with pytest.raises(kube.Refused) as info:
+        asyncio.run(kube.create(pod))
+    assert (info.value.name, info.value.code) == ("p", 403)
+    assert info.value.message == 'pods "p" is forbidden: exceeded quota: q'
