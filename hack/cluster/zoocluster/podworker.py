@@ -250,6 +250,9 @@ class PodWorker(threading.Thread):
                 c.reason, c.message = "ContainerCreating", ""
             return False
         self._mount_error = ""
+        # A pod with only hostPath volumes and no service-account token (Pod Security restricted) has no volume
+        # that would have made its directory.
+        self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "hosts").touch()
         self._refresh(pod)
         for c in self.init + self.main:
