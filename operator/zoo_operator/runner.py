@@ -135,7 +135,10 @@ class Runner:
         """Progress changed: enqueue the job, at most once per status interval."""
         interval = self.settings.status_interval_seconds
         now = self.clock()
-        due = max(self._last_progress_enqueue.get(key, 0.0) + interval, now)
+        last = self._last_progress_enqueue.get(key, 0.0)
+        if last > now:
+            return  # a pass is already planned; it reads all progress folded until then
+        due = max(last + interval, now)
         self._last_progress_enqueue[key] = due
         self.queue.add_after(key, due - now)
 

@@ -140,3 +140,22 @@ def test_rank0_log_is_followed_and_progress_enqueues_the_job(monkeypatch: pytest
         await asyncio.gather(loop, return_exceptions=True)
 
     asyncio.run(scenario())
+
+
+def test_progress_every_second_still_gets_a_pass_every_status_interval() -> None:
+    """A rank logging a step every second must not push the next progress pass ever further away: the queue
+    keeps one time per key (the earliest), so every request must be at most one interval ahead."""
+    clock = [1000.0]
+    asked: list[tuple[float, float]] = []  # (when asked, for when)
+
+    async def scenario() -> None:
+        r = runner.Runner(Settings(status_interval_seconds=5.0), lambda ns, name: [], clock=lambda: clock[0])
+        r.queue.add_after = lambda key, delay: asked.append((clock[0], clock[0] + delay))  # type: ignore[method-assign]
+        for _ in range(60):  # one minute of a step per second
+            r._progressed("ns1/a")
+            clock[0] += 1.0
+        assert asked, "progress enqueues the job"
+        assert all(due - at <= 5.0 + 1e-9 for at, due in asked), asked
+        assert asked[-1][1] >= 1000.0 + 55.0, "passes keep coming for the whole minute"
+
+    asyncio.run(scenario())
