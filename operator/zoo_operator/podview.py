@@ -44,6 +44,8 @@ class PodView:
     created: float | None = None
     deleting: bool = False
     unschedulable: str | None = None
+    # Held back by a scheduling gate (e.g. Kueue's kueue.x-k8s.io/admission until its workload is admitted).
+    queued: bool = False
     waiting_reason: str | None = None
     waiting_message: str | None = None
     running: bool = False
@@ -80,9 +82,15 @@ def view(body: Mapping[str, Any]) -> PodView:
     role = labels.get(c.LABEL_ROLE, c.ROLE_WORKER)
     owner = next((ref.get("uid", "") for ref in meta.get("ownerReferences") or [] if ref.get("controller")), "")
     unschedulable = None
+    # Gated: spec.schedulingGates, or just ungated and not yet seen by the scheduler, whose PodScheduled condition
+    # still says SchedulingGated (Kubernetes pod-scheduling-readiness: the scheduler sets that reason).
+    queued = bool((body.get("spec") or {}).get("schedulingGates"))
     for cond in status.get("conditions") or []:
         if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
-            unschedulable = cond.get("message") or cond.get("reason") or "unschedulable"
+            if cond.get("reason") == "SchedulingGated":
+                queued = True
+            else:
+                unschedulable = cond.get("message") or cond.get("reason") or "unschedulable"
     waiting_reason = waiting_message = terminated_reason = message = None
     exit_code = None
     running = False
@@ -111,6 +119,7 @@ def view(body: Mapping[str, Any]) -> PodView:
         created=parse_time(meta.get("creationTimestamp")),
         deleting=bool(meta.get("deletionTimestamp")),
         unschedulable=unschedulable,
+        queued=queued,
         waiting_reason=waiting_reason,
         waiting_message=waiting_message,
         running=running,

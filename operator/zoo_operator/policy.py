@@ -106,8 +106,8 @@ def _finished(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float
 def _timeouts(job: JobSpec, pods: Sequence[PodView], now: float) -> Decision | None:
     limit = job.scheduling_timeout_seconds
     for pod in pods:
-        if pod.terminated or pod.running or pod.created is None:
-            continue
+        if pod.terminated or pod.running or pod.created is None or pod.queued:
+            continue  # a queued pod waits for admission (Kueue), not for the scheduler
         waited = int(now - pod.created)
         if waited < limit:
             continue

@@ -164,3 +164,24 @@ def test_state_from_status_tolerates_garbage() -> None:
     assert policy.state_from_status({"restarts": "x", "startTime": 5}) == JobState()
     s = policy.state_from_status({"phase": "Running", "restarts": 2, "startTime": "2026-01-01T00:00:00Z"})
     assert s.restarts == 2 and s.start_time == 1767225600.0
+
+
+def test_queued_pods_are_not_failed_by_the_scheduling_timeout() -> None:
+    js = parse(ascend_job(replicas=2, runPolicy={"schedulingTimeoutSeconds": 20}))
+    gated = [PodView(name=f"asc-worker-{i}", index=i, created=NOW - 3600, queued=True) for i in range(2)]
+    d = policy.decide(js, JobState(c.PENDING), gated, NOW)
+    assert d.phase == c.PENDING and d.create == () and d.reason == c.REASON_PODS_PENDING
+    # Admitted (gate removed) but still unscheduled past the limit: the timeout applies again.
+    admitted = [dataclasses.replace(p, queued=False, unschedulable="0/1 nodes") for p in gated]
+    assert policy.decide(js, JobState(c.PENDING), admitted, NOW).reason == c.REASON_SCHEDULING_TIMEOUT
+
+
+def test_pods_deleted_by_a_preemption_are_recreated_without_a_restart() -> None:
+    # Kueue stops a preempted pod group by deleting its pods (pkg/controller/jobs/pod/pod_controller.go, Stop):
+    # terminating pods are neither failures nor reused; once gone they are created again (and gated again).
+    js = parse(ascend_job(replicas=2, runPolicy={"backoffLimit": 0}))
+    terminating = [ended(dataclasses.replace(p, deleting=True), 143) for p in workers(2)]
+    d = policy.decide(js, JobState(c.RUNNING), terminating, NOW)
+    assert d.phase == c.PENDING and d.create == () and not d.restart
+    d = policy.decide(js, JobState(c.RUNNING), [], NOW)
+    assert d.phase == c.PENDING and d.create == (0, 1) and not d.restart
