@@ -33,6 +33,7 @@ MANAGED_LABEL = "modelzoo.io/kueue-managed"
 # Webhook paths kept: Kueue's own objects and plain pods. The manifest also lists the webhooks of every other
 # integration (batch/v1 Job, JobSet, ...); with only `pod` enabled their handlers are not served, and a
 # failurePolicy: Fail webhook without a handler would reject every Job in the cluster.
+METRICS_CERTS = Path("/etc/kueue/metrics/certs")
 _KEPT_PATH = re.compile(r"^/(mutate|validate)-(kueue-x-k8s-io-.*|-v1-pod)$")
 
 
@@ -163,7 +164,14 @@ def up(cfg: ClusterConfig) -> str:
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}))
 
     # The manager before its webhooks: a registered webhook with nobody serving it would reject pod creations.
-    controlplane._start(cfg, "kueue", [str(exe), f"--config={config_file}", "--feature-gates=VisibilityOnDemand=false"],
+    # Without internal cert management the manager loads its metrics certificate from the fixed path
+    # /etc/kueue/metrics/certs (cmd/kueue/main.go) even with the metrics server off: it gets ours there, bound in a
+    # mount namespace of its own, so nothing is written into the host's /etc but that empty mount point.
+    METRICS_CERTS.mkdir(parents=True, exist_ok=True)
+    argv = [str(exe), f"--config={config_file}", "--feature-gates=VisibilityOnDemand=false"]
+    script = 'mount --bind "$0" "$1" && shift && exec "$@"'
+    controlplane._start(cfg, "kueue", ["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
+                                       str(certs), str(METRICS_CERTS), *argv],
                         marker=str(exe), env={**os.environ, "KUBECONFIG": str(cfg.kubeconfig)})
     controlplane._wait("kueue /readyz", lambda: _healthy(health_port), 120, cfg, "kueue")
     ca = base64.b64encode((cfg.pki / "ca.crt").read_bytes()).decode()
