@@ -161,3 +161,20 @@ async def get_job(namespace: str, name: str) -> Obj | None:
             return None
         raise
     return obj if isinstance(obj, dict) else None
+
+
+async def remove_pod_finalizer(namespace: str, name: str, finalizer: str) -> None:
+    """Remove one finalizer from a pod (a JSON patch that tests the list first, so a concurrent change is not
+    overwritten; a conflict or a pod already gone is left for the next pass)."""
+    core = await _core()
+    try:
+        pod = await core.read_namespaced_pod(name, namespace)
+        current = list(pod.metadata.finalizers or [])
+        if finalizer not in current:
+            return
+        patch = [{"op": "test", "path": "/metadata/finalizers", "value": current},
+                 {"op": "replace", "path": "/metadata/finalizers", "value": [f for f in current if f != finalizer]}]
+        await core.patch_namespaced_pod(name, namespace, patch, _content_type="application/json-patch+json")
+    except ApiException as err:
+        if err.status not in (404, 409, 422):
+            raise

@@ -46,6 +46,7 @@ class PodView:
     unschedulable: str | None = None
     # Held back by a scheduling gate (e.g. Kueue's kueue.x-k8s.io/admission until its workload is admitted).
     queued: bool = False
+    kueue_finalizer: bool = False
     waiting_reason: str | None = None
     waiting_message: str | None = None
     running: bool = False
@@ -120,6 +121,7 @@ def view(body: Mapping[str, Any]) -> PodView:
         deleting=bool(meta.get("deletionTimestamp")),
         unschedulable=unschedulable,
         queued=queued,
+        kueue_finalizer=c.KUEUE_FINALIZER in (meta.get("finalizers") or []),
         waiting_reason=waiting_reason,
         waiting_message=waiting_message,
         running=running,

@@ -96,6 +96,14 @@ def _describe_exit(pod: PodView) -> str:
     return f"pod {pod.name} failed {code}{detail}"
 
 
+def kueue_release(pods: Sequence[PodView]) -> tuple[str, ...]:
+    """Pods whose Kueue finalizer the operator removes: deleted (by Kueue's preemption or by us) and ended. Kueue
+    keeps it on a pod group's inactive pods until replacements exist (pod_controller.go FindMatchingWorkloads:
+    only inactive pods beyond the group's count are finalized); a rank's replacement has the same name, so it
+    can only be created once the old pod is gone."""
+    return tuple(p.name for p in pods if p.deleting and p.kueue_finalizer and (p.terminated or not p.node))
+
+
 def _finished(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -> Decision:
     ttl = job.ttl_seconds_after_finished
     expired = ttl is not None and state.completion_time is not None and now >= state.completion_time + ttl

@@ -251,6 +251,8 @@ async def reconcile(body: Mapping[str, Any], pods: Sequence[PodView], settings: 
     await _write_status(body, prev, new, mem, settings, now, emit)
     for name in decision.delete:
         await kube.delete_pod(job.namespace, name)
+    for name in policy.kueue_release(pods):  # issue 15: Kueue holds deleted pods of a group until replaced
+        await kube.remove_pod_finalizer(job.namespace, name, c.KUEUE_FINALIZER)
     attempt = state.restarts + (1 if decision.restart else 0)
     for index in decision.create:
         await kube.create(render.pod(job, index, attempt))

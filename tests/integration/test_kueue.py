@@ -164,7 +164,7 @@ def test_preempted_job_waits_gated_and_runs_again(kueue: Any, namespace: str, op
         apply(kueue, namespace, _queued_job("low", dataset, long_run, priorityClassName=low_pc))
         wait_phase(kueue, namespace, "low", {"Running"}, timeout=240)
         low_uids = {p["metadata"]["uid"] for p in items(kueue, namespace, "pods", "modelzoo.io/job-name=low")}
-        apply(kueue, namespace, _queued_job("high", dataset, TINY, priorityClassName=high_pc))
+        apply(kueue, namespace, _queued_job("high", dataset, {**TINY, "epochs": 10}, priorityClassName=high_pc))
         # Kueue evicts low's pod group (deletes its pods); the operator creates them again, gated.
         wait_for("low's pods replaced and gated", lambda: (
             (pods := items(kueue, namespace, "pods", "modelzoo.io/job-name=low")) and len(pods) == 2

@@ -83,3 +83,8 @@ def test_gated_pod_is_queued_not_unschedulable() -> None:
     plain = podview.view(pod({"phase": "Pending", "conditions": [
         {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/1 nodes"}]}))
     assert not plain.queued and plain.unschedulable == "0/1 nodes"
+
+
+def test_kueue_finalizer() -> None:
+    assert podview.view(pod({}, finalizers=[c.KUEUE_FINALIZER])).kueue_finalizer
+    assert not podview.view(pod({}, finalizers=["other"])).kueue_finalizer

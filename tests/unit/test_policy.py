@@ -185,3 +185,14 @@ def test_pods_deleted_by_a_preemption_are_recreated_without_a_restart() -> None:
     assert d.phase == c.PENDING and d.create == () and not d.restart
     d = policy.decide(js, JobState(c.RUNNING), [], NOW)
     assert d.phase == c.PENDING and d.create == (0, 1) and not d.restart
+
+
+def test_kueue_finalizer_released_only_from_deleted_pods_that_ended() -> None:
+    running, ended_pod, gated, other = (
+        PodView(name="a", deleting=True, kueue_finalizer=True, node="n1", running=True),
+        PodView(name="b", deleting=True, kueue_finalizer=True, node="n1", exit_code=143, phase="Failed"),
+        PodView(name="c", deleting=True, kueue_finalizer=True, queued=True),
+        PodView(name="d", deleting=False, kueue_finalizer=True, node="n1", exit_code=0, phase="Succeeded"),
+    )
+    assert policy.kueue_release([running, ended_pod, gated, other]) == ("b", "c")
+    assert policy.kueue_release([dataclasses.replace(ended_pod, kueue_finalizer=False)]) == ()
