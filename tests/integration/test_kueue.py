@@ -130,7 +130,7 @@ def test_job_admitted_and_second_job_waits_behind_full_quota(kueue: Any, namespa
     without failing, and runs when the first finishes and frees the quota."""
     queues(kueue, namespace, "200m")  # one job's two pods
     dataset = _data(tmp_path)
-    apply(kueue, namespace, _queued_job("first", dataset, {**TINY, "epochs": 10}))
+    apply(kueue, namespace, _queued_job("first", dataset, {**TINY, "epochs": 100}))
     wait_for("first's pods ungated", lambda: (g := pod_gates(kueue, namespace, "modelzoo.io/job-name=first"))
              and len(g) == 2 and not any(g.values()), timeout=120)
     apply(kueue, namespace, _queued_job("second", dataset, TINY))
@@ -141,7 +141,7 @@ def test_job_admitted_and_second_job_waits_behind_full_quota(kueue: Any, namespa
     second = job_status(kueue, namespace, "second")
     assert second["phase"] == "Pending", second.get("message")
     assert all(GATE in v for v in pod_gates(kueue, namespace, "modelzoo.io/job-name=second").values())
-    status = wait_phase(kueue, namespace, "first", {"Succeeded", "Failed"}, timeout=600)
+    status = wait_phase(kueue, namespace, "first", {"Succeeded", "Failed"}, timeout=900)
     assert status["phase"] == "Succeeded", status.get("message")
     second = wait_phase(kueue, namespace, "second", {"Succeeded", "Failed"}, timeout=480)
     assert second["phase"] == "Succeeded", second.get("message")

@@ -15,6 +15,7 @@ import copy
 import json
 import os
 import re
+import socket
 import subprocess
 import time
 import urllib.error
@@ -131,6 +132,16 @@ def _healthy(port: int) -> bool:
         return False
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def up(cfg: ClusterConfig) -> str:
     """Install Kueue's CRDs and webhooks into the running cluster and start its manager (a no-op when running).
     Returns a one-line description."""
@@ -168,6 +179,9 @@ def up(cfg: ClusterConfig) -> str:
     # /etc/kueue/metrics/certs (cmd/kueue/main.go) even with the metrics server off: it gets ours there, bound in a
     # mount namespace of its own, so nothing is written into the host's /etc but that empty mount point.
     METRICS_CERTS.mkdir(parents=True, exist_ok=True)
+    # A manager that `down` just killed may hold its ports for a moment.
+    controlplane._wait(f"ports {webhook_port} and {health_port} free",
+                       lambda: _port_free(webhook_port) and _port_free(health_port), 30, cfg, "")
     argv = [str(exe), f"--config={config_file}", "--feature-gates=VisibilityOnDemand=false"]
     script = 'mount --bind "$0" "$1" && shift && exec "$@"'
     controlplane._start(cfg, "kueue", ["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
