@@ -142,6 +142,21 @@ def _port_free(port: int) -> bool:
     return True
 
 
+def _wait_ready(cfg: ClusterConfig, health_port: int, timeout: float = 120) -> None:
+    """Wait for /readyz; fail when the manager is gone (seen three times in a row: right after the start its
+    /proc cmdline can be read mid-exec, through unshare and sh)."""
+    deadline, missing = time.monotonic() + timeout, 0
+    while time.monotonic() < deadline:
+        if _healthy(health_port):
+            return
+        missing = 0 if "kueue" in controlplane.recorded(cfg) else missing + 1
+        if missing >= 3:
+            tail = (cfg.logs / "kueue.log").read_text(errors="replace").splitlines()[-15:]
+            raise controlplane.ClusterError("kueue exited while starting:\n" + "\n".join(tail))
+        time.sleep(0.5)
+    raise controlplane.ClusterError(f"kueue not ready after {timeout:.0f}s; see {cfg.logs / 'kueue.log'}")
+
+
 def up(cfg: ClusterConfig) -> str:
     """Install Kueue's CRDs and webhooks into the running cluster and start its manager (a no-op when running).
     Returns a one-line description."""
@@ -187,7 +202,7 @@ def up(cfg: ClusterConfig) -> str:
     controlplane._start(cfg, "kueue", ["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
                                        str(certs), str(METRICS_CERTS), *argv],
                         marker=str(exe), env={**os.environ, "KUBECONFIG": str(cfg.kubeconfig)})
-    controlplane._wait("kueue /readyz", lambda: _healthy(health_port), 120, cfg, "kueue")
+    _wait_ready(cfg, health_port)
     ca = base64.b64encode((cfg.pki / "ca.crt").read_bytes()).decode()
     docs = list(yaml.safe_load_all((src / "config" / "components" / "webhook" / "manifests.yaml").read_text()))
     hooks = local_webhooks(docs, webhook_port, ca)
