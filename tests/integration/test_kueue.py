@@ -130,7 +130,7 @@ def test_job_admitted_and_second_job_waits_behind_full_quota(kueue: Any, namespa
     without failing, and runs when the first finishes and frees the quota."""
     queues(kueue, namespace, "200m")  # one job's two pods
     dataset = _data(tmp_path)
-    apply(kueue, namespace, _queued_job("first", dataset, {**TINY, "epochs": 100}))
+    apply(kueue, namespace, _queued_job("first", dataset, {**TINY, "epochs": 600}))
     wait_for("first's pods ungated", lambda: (g := pod_gates(kueue, namespace, "modelzoo.io/job-name=first"))
              and len(g) == 2 and not any(g.values()), timeout=120)
     apply(kueue, namespace, _queued_job("second", dataset, TINY))
