@@ -121,7 +121,9 @@ def _queued_job(name: str, dataset: dict[str, Any], hyper: dict[str, Any], **sch
     return cpu_job(name, replicas=1, hyperparameters=hyper, dataset=dataset,
                    resources={"requests": {"cpu": "100m"}},
                    scheduling={"queue": "lq", **scheduling},
-                   runPolicy={"backoffLimit": 0, "schedulingTimeoutSeconds": 20})
+                   # cleanPodPolicy None: a scheduler pod the operator deletes at success would leave Kueue's
+                   # pod group unfinished (it waits for a replacement), holding the quota (README, Queues).
+                   runPolicy={"backoffLimit": 0, "schedulingTimeoutSeconds": 20, "cleanPodPolicy": "None"})
 
 
 def test_job_admitted_and_second_job_waits_behind_full_quota(kueue: Any, namespace: str, operator: OperatorProcess,
