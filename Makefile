@@ -41,9 +41,10 @@ generate:
 manifests: setup
 	$(PY) hack/render_manifests.py
 
-## cluster-build: build (once, cached in ~/.cache/zoo-operator) the control plane; install etcd if missing
+## cluster-build: build (once, cached in ~/.cache/zoo-operator) the control plane and Kueue; install etcd if missing
 cluster-build:
 	hack/cluster/build.sh
+	hack/cluster/build-kueue.sh
 
 ## cluster-up: start the local cluster (real control plane + process kubelet); prints KUBECONFIG
 cluster-up: setup cluster-build

@@ -94,6 +94,9 @@ VOLCANO_GROUP_ANNOTATION = "scheduling.k8s.io/group-name"
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 KUEUE_GROUP_LABEL = "kueue.x-k8s.io/pod-group-name"
 KUEUE_GROUP_COUNT_ANNOTATION = "kueue.x-k8s.io/pod-group-total-count"
+# Kueue's finalizer on the pods it manages (pkg/controller/jobs/pod: it keeps it on a pod group's deleted or failed
+# pods until replacement pods exist, which for our fixed pod names never happens unless we release it).
+KUEUE_FINALIZER = "kueue.x-k8s.io/managed"
 
 # Paths inside the pods.
 RANKTABLE_DIR = "/etc/zoo/ranktable"

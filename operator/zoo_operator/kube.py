@@ -381,3 +381,24 @@ async def pod_warnings(namespace: str, pod_name: str) -> list[tuple[str, str]]:
         return []
     items = sorted(found.items or [], key=lambda e: str(e.last_timestamp or e.event_time or ""))
     return [(str(e.reason or ""), str(e.message or "")) for e in items]
+
+
+async def remove_pod_finalizer(namespace: str, name: str, finalizer: str) -> None:
+    """Remove one finalizer from a pod (a JSON patch that tests the list first, so a concurrent change is not
+    overwritten; a conflict or a pod already gone is left for the next pass)."""
+    core = await _core()
+    try:
+        pod = await call(lambda: core.read_namespaced_pod(name, namespace, _request_timeout=REQUEST_TIMEOUT_SECONDS),
+                         f"get pod {namespace}/{name}")
+        current = list(pod.metadata.finalizers or [])
+        if finalizer not in current:
+            return
+        patch = [{"op": "test", "path": "/metadata/finalizers", "value": current},
+                 {"op": "replace", "path": "/metadata/finalizers", "value": [f for f in current if f != finalizer]}]
+        await call(lambda: core.patch_namespaced_pod(name, namespace, patch,
+                                                     _content_type="application/json-patch+json",
+                                                     _request_timeout=REQUEST_TIMEOUT_SECONDS),
+                   f"patch pod {namespace}/{name}")
+    except ApiException as err:
+        if err.status not in (404, 409, 422):
+            raise

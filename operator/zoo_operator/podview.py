@@ -44,6 +44,7 @@ class PodView:
     created: float | None = None
     deleting: bool = False
     unschedulable: str | None = None
+    kueue_finalizer: bool = False
     waiting_reason: str | None = None
     waiting_message: str | None = None
     running: bool = False
@@ -89,10 +90,15 @@ def view(body: Mapping[str, Any]) -> PodView:
     role = labels.get(c.LABEL_ROLE, c.ROLE_WORKER)
     owner = next((ref.get("uid", "") for ref in meta.get("ownerReferences") or [] if ref.get("controller")), "")
     unschedulable = None
-    gated = bool((body.get("spec") or {}).get("schedulingGates"))
+    # Gated: spec.schedulingGates, or just ungated and not yet seen by the scheduler, whose PodScheduled condition
+    # still says SchedulingGated (Kubernetes pod-scheduling-readiness: the scheduler sets that reason).
+    queued = bool((body.get("spec") or {}).get("schedulingGates"))
     for cond in status.get("conditions") or []:
         if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
-            unschedulable = cond.get("message") or cond.get("reason") or "unschedulable"
+            if cond.get("reason") == "SchedulingGated":
+                queued = True
+            else:
+                unschedulable = cond.get("message") or cond.get("reason") or "unschedulable"
     waiting_reason = waiting_message = terminated_reason = message = None
     exit_code = None
     running = False
@@ -121,6 +127,7 @@ def view(body: Mapping[str, Any]) -> PodView:
         created=parse_time(meta.get("creationTimestamp")),
         deleting=bool(meta.get("deletionTimestamp")),
         unschedulable=unschedulable,
+        kueue_finalizer=c.KUEUE_FINALIZER in (meta.get("finalizers") or []),
         waiting_reason=waiting_reason,
         waiting_message=waiting_message,
         running=running,
@@ -129,6 +136,6 @@ def view(body: Mapping[str, Any]) -> PodView:
         termination_message=message,
         device_annotation=annotations.get(c.ASCEND_ANNOTATION) or annotations.get(c.ASCEND_NPU_ANNOTATION),
         host_ip=status.get("hostIP"),
-        queued=gated or VOLCANO_GANG_WAIT in str(unschedulable or ""),
+        queued=queued or VOLCANO_GANG_WAIT in str(unschedulable or ""),
         spec_hash=str(annotations.get(c.ANNOTATION_SPEC_HASH) or ""),
     )

@@ -148,6 +148,14 @@ def _describe_exit(pod: PodView) -> str:
     return f"pod {pod.name} failed {code}{detail}"
 
 
+def kueue_release(pods: Sequence[PodView]) -> tuple[str, ...]:
+    """Pods whose Kueue finalizer the operator removes: deleted (by Kueue's preemption or by us) and ended. Kueue
+    keeps it on a pod group's inactive pods until replacements exist (pod_controller.go FindMatchingWorkloads:
+    only inactive pods beyond the group's count are finalized); a rank's replacement has the same name, so it
+    can only be created once the old pod is gone."""
+    return tuple(p.name for p in pods if p.deleting and p.kueue_finalizer and (p.terminated or not p.node))
+
+
 def _finished(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -> Decision:
     ttl = job.ttl_seconds_after_finished
     expired = ttl is not None and state.completion_time is not None and now >= state.completion_time + ttl
@@ -207,7 +215,9 @@ def _spec_changed(job: JobSpec, state: JobState, live: Sequence[PodView]) -> Dec
 def _pod_lost(job: JobSpec, state: JobState, current: Sequence[PodView], wanted: Sequence[int | None],
               live: Sequence[PodView]) -> Decision | None:
     """A pod of a running gang that is gone (deleted by someone): the whole gang restarts, never one rank."""
-    if state.phase != c.RUNNING:
+    if state.phase != c.RUNNING or not current:
+        # Nothing of the gang is left (e.g. Kueue preempted it by deleting every pod): the gang is recreated
+        # whole once the names are free, which is never a pod added to a running gang and costs no restart.
         return None
     present = {p.index if p.role == c.ROLE_WORKER else None for p in current}
     missing = [i for i in wanted if i not in present]

@@ -68,3 +68,23 @@ def test_device_annotation_of_either_key_and_the_host_ip() -> None:
     b = podview.view(pod({}, annotations={c.ASCEND_NPU_ANNOTATION: npu}))
     assert (a.device_annotation, a.host_ip) == (v7, "10.0.0.9")
     assert (b.device_annotation, b.host_ip) == (npu, None)
+
+
+def test_gated_pod_is_queued_not_unschedulable() -> None:
+    body = pod({"phase": "Pending", "conditions": [
+        {"type": "PodScheduled", "status": "False", "reason": "SchedulingGated",
+         "message": "Scheduling is blocked due to non-empty scheduling gates"}]})
+    body["spec"] = {"schedulingGates": [{"name": "kueue.x-k8s.io/admission"}]}
+    gated = podview.view(body)
+    assert gated.queued and gated.unschedulable is None
+    # Ungated a moment ago: the scheduler has not replaced the SchedulingGated condition yet.
+    body["spec"] = {}
+    assert podview.view(body).queued
+    plain = podview.view(pod({"phase": "Pending", "conditions": [
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/1 nodes"}]}))
+    assert not plain.queued and plain.unschedulable == "0/1 nodes"
+
+
+def test_kueue_finalizer() -> None:
+    assert podview.view(pod({}, finalizers=[c.KUEUE_FINALIZER])).kueue_finalizer
+    assert not podview.view(pod({}, finalizers=["other"])).kueue_finalizer

@@ -282,3 +282,35 @@ def test_a_new_default_image_is_not_a_spec_change() -> None:
     assert spec.gang_hash(old) == spec.gang_hash(new)
     pinned = parse(ascend_job(replicas=2, image="registry/ascend:3"))
     assert spec.gang_hash(pinned) != spec.gang_hash(old)
+
+
+def test_queued_pods_are_not_failed_by_the_scheduling_timeout() -> None:
+    js = parse(ascend_job(replicas=2, runPolicy={"schedulingTimeoutSeconds": 20}))
+    gated = [PodView(name=f"asc-worker-{i}", index=i, created=NOW - 3600, queued=True) for i in range(2)]
+    d = policy.decide(js, JobState(c.PENDING), gated, NOW)
+    assert d.phase == c.PENDING and d.create == () and d.reason == c.REASON_PODS_PENDING
+    # Admitted (gate removed) but still unscheduled past the limit: the timeout applies again.
+    admitted = [dataclasses.replace(p, queued=False, unschedulable="0/1 nodes") for p in gated]
+    assert policy.decide(js, JobState(c.PENDING), admitted, NOW).reason == c.REASON_SCHEDULING_TIMEOUT
+
+
+def test_pods_deleted_by_a_preemption_are_recreated_without_a_restart() -> None:
+    # Kueue stops a preempted pod group by deleting its pods (pkg/controller/jobs/pod/pod_controller.go, Stop):
+    # terminating pods are neither failures nor reused; once gone they are created again (and gated again).
+    js = parse(ascend_job(replicas=2, runPolicy={"backoffLimit": 0}))
+    terminating = [ended(dataclasses.replace(p, deleting=True), 143) for p in workers(2)]
+    d = policy.decide(js, JobState(c.RUNNING), terminating, NOW)
+    assert d.phase == c.PENDING and d.create == () and not d.restart
+    d = policy.decide(js, JobState(c.RUNNING), [], NOW)
+    assert d.phase == c.PENDING and d.create == (0, 1) and not d.restart
+
+
+def test_kueue_finalizer_released_only_from_deleted_pods_that_ended() -> None:
+    running, ended_pod, gated, other = (
+        PodView(name="a", deleting=True, kueue_finalizer=True, node="n1", running=True),
+        PodView(name="b", deleting=True, kueue_finalizer=True, node="n1", exit_code=143, phase="Failed"),
+        PodView(name="c", deleting=True, kueue_finalizer=True, queued=True),
+        PodView(name="d", deleting=False, kueue_finalizer=True, node="n1", exit_code=0, phase="Succeeded"),
+    )
+    assert policy.kueue_release([running, ended_pod, gated, other]) == ("b", "c")
+    assert policy.kueue_release([dataclasses.replace(ended_pod, kueue_finalizer=False)]) == ()

@@ -1,4 +1,4 @@
-"""Command line of the local cluster: up, down, status, kubelet (run by `up`)."""
+"""Command line of the local cluster: up, down, status, kueue, kubelet (run by `up`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from zoocluster import config, controlplane
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit status."""
     parser = argparse.ArgumentParser(prog="zoo-cluster", description="The zoo-operator local cluster.")
-    parser.add_argument("command", choices=["up", "down", "status", "kubelet"])
+    parser.add_argument("command", choices=["up", "down", "status", "kueue", "kubelet"])
     args = parser.parse_args(argv)
     try:
         cfg = config.from_env()
@@ -33,6 +33,15 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(controlplane.describe(cfg))
         return 0
+    if args.command == "kueue":
+        from zoocluster import kueue
+
+        try:
+            print(kueue.up(cfg))
+        except (controlplane.ClusterError, ValueError) as exc:
+            print(f"zoo-cluster: {exc}", file=sys.stderr)
+            return 1
+        return 0
     if args.command == "down":
         controlplane.down(cfg)
         print(f"local cluster down; removed {cfg.state_dir}")
@@ -40,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     running = controlplane.recorded(cfg)
     for name in controlplane.ORDER:
         print(f"{name:24} {'running, pid ' + str(running[name]) if name in running else 'stopped'}")
-    return 0 if len(running) == len(controlplane.ORDER) else 1
+    if "kueue" in running:
+        print(f"{'kueue':24} running, pid {running['kueue']}")
+    return 0 if all(name in running for name in controlplane.ORDER) else 1
 
 
 if __name__ == "__main__":

@@ -107,6 +107,7 @@ TEST_PROFILE = {
     "SCHEDULER_PORT": "20259",
     "KUBELET_PORT": "20250",
     "NODE_SUBNET": "127.0.3",
+    "KUEUE_PORT": "29443",
 }
 
 

@@ -22,6 +22,8 @@ from zoocluster import nodes, pki
 from zoocluster.config import HERE, REPO, ClusterConfig, k8s_version
 
 ORDER = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet"]
+# Started on request after `up` (`zoo-cluster kueue`); stopped by `down` like the others.
+OPTIONAL = ["kueue"]
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 
 
@@ -51,7 +53,7 @@ def _pid_alive(pid: int) -> bool:
 def recorded(cfg: ClusterConfig) -> dict[str, int]:
     """The processes this cluster started that are still running (name -> PID)."""
     out = {}
-    for name in ORDER:
+    for name in [*ORDER, *OPTIONAL]:
         path = cfg.pids / f"{name}.pid"
         if not path.exists():
             continue
@@ -365,7 +367,7 @@ def mounted_at_or_below(path: str, in_use: set[str]) -> bool:
 def down(cfg: ClusterConfig) -> None:
     """Stop what this cluster started (kubelet first, so it stops its pods) and remove all its state."""
     running = recorded(cfg)
-    for name in reversed(ORDER):
+    for name in [*OPTIONAL, *reversed(ORDER)]:
         if name in running:
             _stop(running[name], 20.0 if name == "kubelet" else 10.0)
     kubelet_dir = cfg.state_dir / "kubelet"

@@ -1,0 +1,185 @@
+"""Real Kueue (v0.17.0, built by hack/cluster/build-kueue.sh, started by `zoo-cluster kueue`) with the operator:
+admission, queueing behind a full quota, and preemption by a higher-priority job.
+
+Kueue manages pods only in namespaces labelled MANAGED_LABEL=true; each test labels its own namespace and makes
+its own ResourceFlavor/ClusterQueue (cluster-scoped, named after the namespace) and LocalQueue.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubehelpers import python_pod, wait_for
+from operator_fixtures import OperatorProcess, apply, cpu_job, items, job_status, wait_phase
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+MANAGED_LABEL = "modelzoo.io/kueue-managed"
+GATE = "kueue.x-k8s.io/admission"
+TINY = {"width": 8, "layers": [1, 1, 1, 1], "image_size": 32, "epochs": 1, "steps_per_epoch": 3, "batch_size": 2}
+
+
+@pytest.fixture(scope="session")
+def kueue(cluster: Any) -> Any:
+    """Kueue running in the test cluster (`zoo-cluster kueue`, a no-op when already running)."""
+    if os.environ.get("ZOO_TEST_KUBECONFIG"):
+        pytest.fail("the Kueue tests need the suite's own local cluster (unset ZOO_TEST_KUBECONFIG)")
+    sys.path.insert(0, str(REPO / "hack" / "cluster"))
+    from zoocluster import config as cluster_config
+
+    env = cluster_config.suite_env(dict(os.environ))
+    proc = subprocess.run([str(REPO / "hack" / "cluster" / "zoo-cluster"), "kueue"], capture_output=True, text=True,
+                          env=env, timeout=300, check=False)
+    assert proc.returncode == 0, f"zoo-cluster kueue failed:\n{proc.stdout}\n{proc.stderr}"
+    return cluster
+
+
+def queues(cluster: Any, namespace: str, cpu: str, preemption: bool = False) -> str:
+    """A ResourceFlavor, a ClusterQueue with `cpu` of quota and a LocalQueue `lq`; returns the ClusterQueue name."""
+    cq = f"cq-{namespace}"
+    cluster.kubectl("label", "namespace", namespace, f"{MANAGED_LABEL}=true")
+    spec: dict[str, Any] = {
+        "namespaceSelector": {},
+        "resourceGroups": [{"coveredResources": ["cpu"], "flavors": [
+            {"name": f"rf-{namespace}", "resources": [{"name": "cpu", "nominalQuota": cpu}]}]}],
+    }
+    if preemption:
+        spec["preemption"] = {"withinClusterQueue": "LowerPriority"}
+    objects = [
+        {"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "ResourceFlavor", "metadata": {"name": f"rf-{namespace}"}},
+        {"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "ClusterQueue", "metadata": {"name": cq}, "spec": spec},
+        {"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "LocalQueue",
+         "metadata": {"name": "lq", "namespace": namespace}, "spec": {"clusterQueue": cq}},
+    ]
+    cluster.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
+
+    def active() -> bool:
+        out = cluster.kubectl("get", "clusterqueue", cq, "-o", "json", check=False)
+        conds = json.loads(out.stdout).get("status", {}).get("conditions", []) if out.returncode == 0 else []
+        return any(c["type"] == "Active" and c["status"] == "True" for c in conds)
+
+    wait_for(f"ClusterQueue {cq} Active", active, timeout=60)
+    return cq
+
+
+def cleanup_queues(cluster: Any, namespace: str) -> None:
+    cluster.kubectl("delete", "clusterqueue", f"cq-{namespace}", "--wait=false", check=False)
+    cluster.kubectl("delete", "resourceflavor", f"rf-{namespace}", "--wait=false", check=False)
+
+
+def pod_gates(cluster: Any, namespace: str, selector: str) -> dict[str, list[str]]:
+    """Each matching pod's scheduling gates."""
+    return {p["metadata"]["name"]: [g["name"] for g in p["spec"].get("schedulingGates") or []]
+            for p in items(cluster, namespace, "pods", selector)}
+
+
+def test_plain_pods_are_gated_admitted_and_queued(kueue: Any, namespace: str) -> None:
+    """The manager, its webhook and a LocalQueue work: a pod over the free quota waits gated until quota frees."""
+    queues(kueue, namespace, "500m")
+    labels = {"kueue.x-k8s.io/queue-name": "lq"}
+    cpu = {"resources": {"requests": {"cpu": "400m"}}}
+    for name in ("first", "second"):
+        kueue.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(
+            python_pod(name, "import time; time.sleep(600)", labels=labels, container=cpu)))
+    wait_for("first Running", lambda: kueue.kubectl("get", "pod", "first", "-n", namespace, "-o",
+                                                    "jsonpath={.status.phase}").stdout == "Running", timeout=120)
+    time.sleep(3)
+    second = json.loads(kueue.kubectl("get", "pod", "second", "-n", namespace, "-o", "json").stdout)
+    assert GATE in [g["name"] for g in second["spec"].get("schedulingGates", [])]
+    kueue.kubectl("delete", "pod", "first", "-n", namespace, "--wait=false")
+    wait_for("second Running once first's quota is free",
+             lambda: kueue.kubectl("get", "pod", "second", "-n", namespace, "-o",
+                                   "jsonpath={.status.phase}").stdout == "Running", timeout=120)
+    cleanup_queues(kueue, namespace)
+
+
+def test_unlabelled_namespace_is_not_managed(kueue: Any, namespace: str) -> None:
+    """A queue-name label outside the managed namespaces is ignored: the pod runs ungated."""
+    kueue.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(
+        python_pod("free", "print('ok')", labels={"kueue.x-k8s.io/queue-name": "lq"})))
+    body = json.loads(kueue.kubectl("get", "pod", "free", "-n", namespace, "-o", "json").stdout)
+    assert not body["spec"].get("schedulingGates")
+
+
+def _data(tmp_path: Path) -> dict[str, Any]:
+    data = tmp_path / "data"
+    subprocess.run([str(Path(sys.executable).parent / "zoo-data"), "synth", "--layout", "imagefolder", "--out",
+                    str(data), "--classes", "3", "--per-class", "4", "--size", "32"], check=True, timeout=120)
+    return {"volume": {"hostPath": {"path": str(data)}}, "trainPath": "train", "numClasses": 3}
+
+
+def _queued_job(name: str, dataset: dict[str, Any], hyper: dict[str, Any], **scheduling: Any) -> dict[str, Any]:
+    # replicas 1 on CPU: a dynamic launch, so two pods (scheduler + worker) of 100m each in one Kueue pod group.
+    return cpu_job(name, replicas=1, hyperparameters=hyper, dataset=dataset,
+                   resources={"requests": {"cpu": "100m"}},
+                   scheduling={"queue": "lq", **scheduling},
+                   # cleanPodPolicy None: a scheduler pod the operator deletes at success would leave Kueue's
+                   # pod group unfinished (it waits for a replacement), holding the quota (README, Queues).
+                   runPolicy={"backoffLimit": 0, "schedulingTimeoutSeconds": 20, "cleanPodPolicy": "None"})
+
+
+def test_job_admitted_and_second_job_waits_behind_full_quota(kueue: Any, namespace: str, operator: OperatorProcess,
+                                                             tmp_path: Path) -> None:
+    """(a) a queued job is admitted and runs; (b) the next one waits gated past schedulingTimeoutSeconds (20 s)
+    without failing, and runs when the first finishes and frees the quota."""
+    queues(kueue, namespace, "200m")  # one job's two pods
+    dataset = _data(tmp_path)
+    apply(kueue, namespace, _queued_job("first", dataset, {**TINY, "epochs": 600}))
+    wait_for("first's pods ungated", lambda: (g := pod_gates(kueue, namespace, "modelzoo.io/job-name=first"))
+             and len(g) == 2 and not any(g.values()), timeout=120)
+    apply(kueue, namespace, _queued_job("second", dataset, TINY))
+    wait_for("second's pods created gated", lambda: (g := pod_gates(kueue, namespace, "modelzoo.io/job-name=second"))
+             and len(g) == 2 and all(GATE in v for v in g.values()), timeout=60)
+    time.sleep(25)  # past second's schedulingTimeoutSeconds (20)
+    assert job_status(kueue, namespace, "first")["phase"] == "Running", "first finished too soon to prove (b)"
+    second = job_status(kueue, namespace, "second")
+    assert second["phase"] == "Pending", second.get("message")
+    assert all(GATE in v for v in pod_gates(kueue, namespace, "modelzoo.io/job-name=second").values())
+    status = wait_phase(kueue, namespace, "first", {"Succeeded", "Failed"}, timeout=900)
+    assert status["phase"] == "Succeeded", status.get("message")
+    second = wait_phase(kueue, namespace, "second", {"Succeeded", "Failed"}, timeout=480)
+    assert second["phase"] == "Succeeded", second.get("message")
+    assert second["restarts"] == 0
+    cleanup_queues(kueue, namespace)
+
+
+def test_preempted_job_waits_gated_and_runs_again(kueue: Any, namespace: str, operator: OperatorProcess,
+                                                  tmp_path: Path) -> None:
+    """(c) a higher-priority job preempts a running lower-priority one (Kueue orders by the pods' PriorityClass);
+    the preempted job is not failed, waits gated, and runs again once admitted."""
+    queues(kueue, namespace, "200m", preemption=True)
+    low_pc, high_pc = f"low-{namespace}", f"high-{namespace}"
+    kueue.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": pc}, "value": value,
+         "preemptionPolicy": "Never"} for pc, value in ((low_pc, 100), (high_pc, 1000))]}))
+    dataset = _data(tmp_path)
+    long_run = {**TINY, "epochs": 1000}
+    try:
+        apply(kueue, namespace, _queued_job("low", dataset, long_run, priorityClassName=low_pc))
+        wait_phase(kueue, namespace, "low", {"Running"}, timeout=240)
+        low_uids = {p["metadata"]["uid"] for p in items(kueue, namespace, "pods", "modelzoo.io/job-name=low")}
+        apply(kueue, namespace, _queued_job("high", dataset, {**TINY, "epochs": 10}, priorityClassName=high_pc))
+        # Kueue evicts low's pod group (deletes its pods); the operator creates them again, gated.
+        wait_for("low's pods replaced and gated", lambda: (
+            (pods := items(kueue, namespace, "pods", "modelzoo.io/job-name=low")) and len(pods) == 2
+            and not {p["metadata"]["uid"] for p in pods} & low_uids
+            and all(GATE in [g["name"] for g in p["spec"].get("schedulingGates") or []] for p in pods)),
+            timeout=180)
+        high = wait_phase(kueue, namespace, "high", {"Succeeded", "Failed"}, timeout=480)
+        assert high["phase"] == "Succeeded", high.get("message")
+        low = job_status(kueue, namespace, "low")
+        assert low["phase"] != "Failed", low.get("message")
+        assert low.get("restarts", 0) == 0  # a preemption is not a failure: no backoffLimit (0) spent
+        wait_phase(kueue, namespace, "low", {"Running"}, timeout=240)
+        assert not any(pod_gates(kueue, namespace, "modelzoo.io/job-name=low").values())
+    finally:
+        kueue.kubectl("delete", "priorityclass", low_pc, high_pc, "--wait=false", check=False)
+        cleanup_queues(kueue, namespace)
