@@ -117,21 +117,6 @@ def result_from_metrics(metrics: Any, checkpoint: Any) -> dict[str, Any]:
     return result
 
 
-def result_from_events(events: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
-    """The result of the last `done` event (else the last `eval`), or None."""
-    done = evaluated = None
-    for ev in events:
-        if ev["event"] == "done":
-            done = ev
-        elif ev["event"] == "eval":
-            evaluated = ev
-    if done is not None:
-        return result_from_metrics(done.get("metrics"), done.get("checkpoint"))
-    if evaluated is not None:
-        return result_from_metrics(evaluated.get("metrics"), None)
-    return None
-
-
 def record_from_events(events: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
     """The last `done` event as it was printed (metrics, checkpoint, best, last, epochs), else the last `eval`'s
     metrics, else None: the raw record that zoo_operator.results turns into status.result."""

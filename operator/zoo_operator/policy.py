@@ -224,10 +224,17 @@ def _pod_lost(job: JobSpec, state: JobState, current: Sequence[PodView], wanted:
     if not missing:
         return None
     name = render.scheduler_name(job) if missing[0] is None else render.worker_name(job, missing[0])
-    detail = f"pod {name} of the running gang is gone (deleted or evicted)"
+    return _restart_or_fail(job, state, c.REASON_POD_LOST,
+                            f"pod {name} of the running gang is gone (deleted or evicted)", live)
+
+
+def _restart_or_fail(job: JobSpec, state: JobState, reason: str, detail: str,
+                     live: Sequence[PodView]) -> Decision:
+    """A whole-gang restart counted against backoffLimit (graceful-stop restarts are not), or Failed when none
+    is left."""
     counted = state.restarts - state.stopped_restarts
     if counted < job.backoff_limit:
-        return Decision(c.RESTARTING, c.REASON_POD_LOST,
+        return Decision(c.RESTARTING, reason,
                         f"{detail}; restarting all ranks (restart {counted + 1} of {job.backoff_limit})",
                         delete=tuple(p.name for p in live), restart=True)
     return Decision(c.FAILED, c.REASON_BACKOFF_LIMIT,
@@ -268,13 +275,7 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
                             f"{_describe_exit(stopped[0])}; restarting all ranks from the checkpoint (not counted "
                             "against spec.runPolicy.backoffLimit)",
                             delete=tuple(p.name for p in live), restart=True, stopped=True)
-        counted = attempt - state.stopped_restarts
-        if counted < job.backoff_limit:
-            return Decision(c.RESTARTING, c.REASON_GANG_RESTART,
-                            f"{detail}; restarting all ranks (restart {counted + 1} of {job.backoff_limit})",
-                            delete=tuple(p.name for p in live), restart=True)
-        return Decision(c.FAILED, c.REASON_BACKOFF_LIMIT,
-                        f"{detail}; no restarts left (spec.runPolicy.backoffLimit={job.backoff_limit})")
+        return _restart_or_fail(job, state, c.REASON_GANG_RESTART, detail, live)
 
     workers = [p for p in ordered if p.role == c.ROLE_WORKER]
     if len(workers) == job.replicas and all(p.exit_code == 0 for p in workers):

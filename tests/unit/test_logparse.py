@@ -47,15 +47,14 @@ def test_progress_keeps_old_values_on_malformed_fields() -> None:
     assert logparse.fold_progress(start, bad) == start
 
 
-def test_result_from_done_event_and_eval_fallback() -> None:
+def test_record_from_done_event_and_eval_fallback() -> None:
     events = logparse.parse_lines(LOG)
-    assert logparse.result_from_events(events) == {"metrics": {"top_1_accuracy": 0.5}, "top1": 0.5}
+    record = logparse.record_from_events(events)
+    assert record is not None and record["metrics"] == {"top_1_accuracy": 0.5}
     done = {"event": "done", "rank": 0, "metrics": {"top_1_accuracy": 0.7, "top_5_accuracy": 0.9, "loss": 1.1},
             "checkpoint": "/zoo/checkpoint/j/last.ckpt", "epochs": 3}
-    assert logparse.result_from_events([*events, done]) == {
-        "metrics": {"top_1_accuracy": 0.7, "top_5_accuracy": 0.9, "loss": 1.1}, "top1": 0.7, "top5": 0.9,
-        "checkpoint": "/zoo/checkpoint/j/last.ckpt"}
-    assert logparse.result_from_events([]) is None
+    assert logparse.record_from_events([*events, done]) == done  # the done event as printed wins over evals
+    assert logparse.record_from_events([]) is None
 
 
 def test_last_lines_are_bounded() -> None:
