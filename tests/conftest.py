@@ -102,9 +102,14 @@ def cluster() -> Iterator[Cluster]:
                               timeout=timeout, env=env)
 
     # A test cluster left by an interrupted run is replaced: no test may depend on what an earlier one left.
-    cli("down", 180)
-    up = cli("up", 600)
-    if up.returncode != 0:
+    # A start that fails is tried once more from scratch (and says why it failed the first time).
+    for attempt in (1, 2):
+        cli("down", 180)
+        up = cli("up", 600)
+        if up.returncode == 0:
+            break
+        print(f"local test cluster: start {attempt} failed:\n{up.stdout}\n{up.stderr}", file=sys.stderr)
+    else:
         pytest.fail(f"local test cluster did not come up:\n{up.stdout}\n{up.stderr}", pytrace=False)
     kubeconfig = next(
         line.split("=", 1)[1]

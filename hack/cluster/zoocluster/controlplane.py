@@ -82,6 +82,7 @@ def _start(
         cwd=cfg.state_dir,
     )
     (cfg.pids / f"{name}.pid").write_text(f"{proc.pid}\n{marker}\n")
+    _STARTED[name] = proc
 
 
 def _https_get(cfg: ClusterConfig, path: str) -> tuple[int, str]:
@@ -97,14 +98,33 @@ def _https_get(cfg: ClusterConfig, path: str) -> tuple[int, str]:
         return 0, str(exc)
 
 
+# The processes `up` started in this process, so a failure can say how one ended (exit code or signal).
+_STARTED: dict[str, subprocess.Popen[bytes]] = {}
+
+
+def _exited(cfg: ClusterConfig, name: str) -> str | None:
+    """How a component ended ("exit code N", "killed by signal N"), or None while it runs.
+
+    A process `up` started itself is asked directly (its exit status); reading /proc for the recorded PID and
+    its command line instead gave false "exited" reports while etcd was starting (seen in CI)."""
+    proc = _STARTED.get(name)
+    if proc is not None:
+        code = proc.poll()
+        if code is None:
+            return None
+        return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+    return None if name in recorded(cfg) else "not running"
+
+
 def _wait(what: str, check: Callable[[], bool], timeout: float, cfg: ClusterConfig, log_name: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
-        if log_name and log_name not in recorded(cfg):
+        ended = _exited(cfg, log_name) if log_name else None
+        if ended is not None:
             tail = (cfg.logs / f"{log_name}.log").read_text(errors="replace").splitlines()[-15:]
-            raise ClusterError(f"{log_name} exited while waiting for {what}:\n" + "\n".join(tail))
+            raise ClusterError(f"{log_name} exited ({ended}) while waiting for {what}:\n" + "\n".join(tail))
         time.sleep(0.5)
     raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}; see {cfg.logs}")
 
