@@ -105,7 +105,10 @@ class Elector:
         try:
             while True:
                 try:
-                    held = await asyncio.wait_for(self._try(), RENEW_DEADLINE_SECONDS)
+                    # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that
+                    # arrives as the attempt completes, and the elector would then never stop (seen in CI).
+                    async with asyncio.timeout(RENEW_DEADLINE_SECONDS):
+                        held = await self._try()
                 except asyncio.CancelledError:
                     raise
                 except kube.ERRORS as err:  # the apiserver is unreachable: keep leading until the deadline

@@ -168,7 +168,9 @@ class WorkQueue:
                 if self._active >= self.concurrency:
                     timeout = None  # a finishing pass sets _wake
                 try:
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                    # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation.
+                    async with asyncio.timeout(timeout):
+                        await self._wake.wait()
                 except TimeoutError:
                     pass
         finally:
