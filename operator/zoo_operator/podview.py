@@ -45,6 +45,9 @@ class PodView:
     deleting: bool = False
     unschedulable: str | None = None
     kueue_finalizer: bool = False
+    # When the scheduler last changed its verdict on the pod (PodScheduled's lastTransitionTime, unless the pod
+    # is gated): a pod admitted by Kueue after minutes behind a gate starts its timeouts from there.
+    scheduling_since: float | None = None
     waiting_reason: str | None = None
     waiting_message: str | None = None
     running: bool = False
@@ -57,6 +60,14 @@ class PodView:
     # Volcano gang that is not ready. schedulingTimeoutSeconds does not count such a pod.
     queued: bool = False
     spec_hash: str = ""
+
+    @property
+    def waiting_since(self) -> float | None:
+        """Since when the pod waits for a node or for its start: its creation, or later when it was gated
+        until then (the scheduler's last verdict on it)."""
+        if self.created is None:
+            return None
+        return max(self.created, self.scheduling_since or self.created)
 
     @property
     def terminated(self) -> bool:
@@ -93,8 +104,13 @@ def view(body: Mapping[str, Any]) -> PodView:
     # Gated: spec.schedulingGates, or just ungated and not yet seen by the scheduler, whose PodScheduled condition
     # still says SchedulingGated (Kubernetes pod-scheduling-readiness: the scheduler sets that reason).
     queued = bool((body.get("spec") or {}).get("schedulingGates"))
+    scheduling_since = None
     for cond in status.get("conditions") or []:
-        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+        if cond.get("type") != "PodScheduled":
+            continue
+        if cond.get("reason") != "SchedulingGated":
+            scheduling_since = parse_time(cond.get("lastTransitionTime"))
+        if cond.get("status") == "False":
             if cond.get("reason") == "SchedulingGated":
                 queued = True
             else:
@@ -127,6 +143,7 @@ def view(body: Mapping[str, Any]) -> PodView:
         created=parse_time(meta.get("creationTimestamp")),
         deleting=bool(meta.get("deletionTimestamp")),
         unschedulable=unschedulable,
+        scheduling_since=scheduling_since,
         kueue_finalizer=c.KUEUE_FINALIZER in (meta.get("finalizers") or []),
         waiting_reason=waiting_reason,
         waiting_message=waiting_message,

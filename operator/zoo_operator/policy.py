@@ -173,9 +173,10 @@ def _finished(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float
 def _timeouts(job: JobSpec, pods: Sequence[PodView], now: float) -> Decision | None:
     limit = job.scheduling_timeout_seconds
     for pod in pods:
-        if pod.terminated or pod.running or pod.created is None or pod.queued:
+        since = pod.waiting_since
+        if pod.terminated or pod.running or since is None or pod.queued:
             continue  # a queued pod (gated, or a Volcano gang not admitted yet) waits for admission
-        waited = int(now - pod.created)
+        waited = int(now - since)
         if waited < limit:
             continue
         if pod.waiting_reason in c.IMAGE_PULL_REASONS:

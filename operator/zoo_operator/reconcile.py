@@ -341,7 +341,7 @@ def next_due(job: spec.JobSpec, decision: policy.Decision, pods: Sequence[PodVie
         times.append(restarted + policy.restart_backoff(attempt))
     limit = job.scheduling_timeout_seconds
     # Only pods policy would time out without any new event: not scheduled, or failing to pull their image.
-    waiting = [p.created for p in pods if p.created is not None
+    waiting = [p.waiting_since for p in pods if p.waiting_since is not None
                and not (p.running or p.terminated or p.deleting or p.queued)]
     if waiting:
         times.append(min(waiting) + limit)

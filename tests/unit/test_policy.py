@@ -314,3 +314,13 @@ def test_kueue_finalizer_released_only_from_deleted_pods_that_ended() -> None:
     )
     assert policy.kueue_release([running, ended_pod, gated, other]) == ("b", "c")
     assert policy.kueue_release([dataclasses.replace(ended_pod, kueue_finalizer=False)]) == ()
+
+
+def test_a_pod_admitted_after_a_long_gate_starts_its_timeout_when_admitted() -> None:
+    # Kueue kept the pod gated for an hour; it was scheduled 5 s ago and is still creating its container.
+    js = parse(ascend_job(replicas=1, runPolicy={"schedulingTimeoutSeconds": 20}))
+    admitted = PodView(name="asc-worker-0", index=0, created=NOW - 3600, scheduling_since=NOW - 5, node="n1",
+                       waiting_reason="ContainerCreating")
+    assert policy.decide(js, JobState(c.PENDING), [admitted], NOW).phase == c.PENDING
+    late = dataclasses.replace(admitted, scheduling_since=NOW - 30)
+    assert policy.decide(js, JobState(c.PENDING), [late], NOW).reason == c.REASON_POD_START_FAILED
