@@ -6,6 +6,7 @@ MINDIR (loaded back here and run on one batch) and fine-tuned.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,9 @@ def test_evaluate_export_and_fine_tune_a_finished_job_by_name(e2e: E2E, tmp_path
     status = _succeeded(e2e, TRAIN)
     result = status["result"]
     assert result["checkpointVolume"] == f"hostPath:{store}"
-    assert result["checkpoint"] == f"{TRAIN}/resnet50_bam-best.ckpt" and (store / result["checkpoint"]).is_file()
+    # The job's own directory <namespace>/<name>-<uid[:8]> on the volume (issue 15), relative to it (issue 13).
+    assert re.fullmatch(rf"{re.escape(e2e.namespace)}/{TRAIN}-[0-9a-f]{{8}}/resnet50_bam-best\.ckpt", result["checkpoint"])
+    assert (store / result["checkpoint"]).is_file()
     best = result["best"]
     assert result["metrics"] == best["metrics"] and 1 <= best["epoch"] <= 3
     assert result["last"]["epoch"] == 3 and (store / result["last"]["checkpoint"]).is_file()

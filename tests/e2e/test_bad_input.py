@@ -44,7 +44,7 @@ REFUSED = {
                          ["spec.runPolicy.backoffLimit", "greater than or equal to 0"]),
     "negative-classes": ({"dataset": {"volume": {"emptyDir": {}}, "trainPath": "train", "numClasses": -3}},
                          ["spec.dataset.numClasses"]),
-    "no-dataset": ({"dataset": None}, ["spec.dataset", "Required value"]),
+    "no-dataset": ({"dataset": None}, ["spec.dataset", "required"]),
     # Issue 11: a rank table with a device IP that is no IPv4 address would be "completed" and useless.
     "device-ip-banana": ({"device": {"type": "Ascend910"}, "replicas": 1, "rankTable": {"staticDevices": [
         {"podIndex": 0, "serverId": "10.0.0.1", "deviceId": "0", "deviceIp": "banana"}]}},
