@@ -74,6 +74,6 @@ def test_evaluate_export_and_fine_tune_a_finished_job_by_name(e2e: E2E, tmp_path
     tuned = _succeeded(e2e, TUNE)
     assert tuned["source"]["path"] == result["checkpoint"]
     log = e2e.logs(f"{TUNE}-worker-0")
-    assert f"from /zoo/from/{TRAIN}/resnet50_bam-best.ckpt" in log and "loaded 0 of" not in log
-    saved = (Path(store) / TUNE / "config.yaml").read_text()
+    assert f"from /zoo/from/{result['checkpoint']}" in log and "loaded 0 of" not in log
+    saved = ((Path(store) / tuned["result"]["checkpoint"]).parent / "config.yaml").read_text()
     assert "width: 8" in saved and "epochs: 1" in saved  # architecture from the source, epochs from the job
