@@ -13,14 +13,8 @@ if [[ "$(cat "$bin_dir/.version" 2>/dev/null)" == "$KUEUE_VERSION" && -x "$bin_d
   exit 0
 fi
 
-GO="${GO:-}"
-if [[ -z "$GO" ]]; then
-  if [[ -x /usr/local/go/bin/go ]]; then GO=/usr/local/go/bin/go; else GO="$(command -v go)"; fi
-fi
-# The same toolchain as the control plane (build.sh): any other Go than 1.26 fetches go1.26.8.
-if [[ "$("$GO" env GOVERSION)" != go1.26.* ]]; then
-  export GOTOOLCHAIN="${ZOO_GO_TOOLCHAIN:-go1.26.8}"
-fi
+# shellcheck source=hack/cluster/go-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
 echo "build-kueue.sh: building Kueue $KUEUE_VERSION into $bin_dir" >&2
 mkdir -p "$bin_dir"
 tmp="$(mktemp -d "$bin_dir/.build.XXXXXX")"

@@ -32,14 +32,8 @@ if built; then
   exit 0
 fi
 
-GO="${GO:-}"
-if [[ -z "$GO" ]]; then
-  if [[ -x /usr/local/go/bin/go ]]; then GO=/usr/local/go/bin/go; else GO="$(command -v go)"; fi
-fi
-# Go 1.27 builds an apiserver whose OpenAPI document is broken: any other Go than 1.26 fetches go1.26.8.
-if [[ "$("$GO" env GOVERSION)" != go1.26.* ]]; then
-  export GOTOOLCHAIN="${ZOO_GO_TOOLCHAIN:-go1.26.8}"
-fi
+# shellcheck source=hack/cluster/go-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
 echo "build.sh: building Kubernetes $K8S_VERSION control plane into $bin_dir (takes a while the first time)" >&2
 major="${K8S_VERSION#v}"; major="${major%%.*}"
 minor="${K8S_VERSION#v*.}"; minor="${minor%%.*}"

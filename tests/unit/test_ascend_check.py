@@ -6,17 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from test_launcher import TABLE  # the same two-node table zoo-launch is tested with
 
 from zoo_workloads.errors import ConfigError
 from zoo_workloads.training import ascend_check
-
-TABLE = {"version": "1.0", "server_count": "2", "server_list": [
-    {"server_id": "10.0.0.10", "device": [{"device_id": "2", "device_ip": "d", "rank_id": "0"},
-                                          {"device_id": "5", "device_ip": "d", "rank_id": "1"}],
-     "host_nic_ip": "reserve"},
-    {"server_id": "10.0.0.9", "device": [{"device_id": "0", "device_ip": "d", "rank_id": "2"},
-                                         {"device_id": "3", "device_ip": "d", "rank_id": "3"}],
-     "host_nic_ip": "reserve"}], "status": "completed"}
 
 
 def rank_env(tmp_path: Path, table: dict = TABLE, devices: tuple[int, ...] = (3,), **over: str) -> dict[str, str]:
