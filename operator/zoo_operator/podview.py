@@ -12,6 +12,8 @@ from typing import Any
 
 from zoo_operator import conditions as c
 
+# metav1.Time is serialized with second precision (RFC 3339 without fractions).
+TIMESTAMP_RESOLUTION_SECONDS = 1.0
 
 def parse_time(text: Any) -> float | None:
     """Unix seconds from an RFC 3339 timestamp as the apiserver writes it, or None."""
@@ -67,7 +69,9 @@ class PodView:
         until then (the scheduler's last verdict on it)."""
         if self.created is None:
             return None
-        return max(self.created, self.scheduling_since or self.created)
+        # API timestamps are truncated to whole seconds: the instant lies in [t, t + 1), so count from its end
+        # and a timeout never fires before its full time has passed.
+        return max(self.created, self.scheduling_since or self.created) + TIMESTAMP_RESOLUTION_SECONDS
 
     @property
     def terminated(self) -> bool:

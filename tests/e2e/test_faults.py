@@ -94,7 +94,9 @@ def test_killed_rank_restarts_the_whole_gang_which_then_succeeds(e2e: E2E, disru
     assert done["phase"] == "Succeeded", json.dumps(done, indent=1)[-3000:]
     assert done["restarts"] == 1 and done["progress"]["epoch"] == 2
     before, after = disrupted.before["kill1"], attempts(e2e, "kill1")
-    assert sorted(after) == sorted(before) == ["kill1-sched", "kill1-worker-0", "kill1-worker-1"]
+    assert sorted(before) == ["kill1-sched", "kill1-worker-0", "kill1-worker-1"]
+    # The scheduler pod may be gone already: cleanPodPolicy Running deletes it once the job has succeeded.
+    assert sorted(set(after) - {"kill1-sched"}) == ["kill1-worker-0", "kill1-worker-1"], after
     # Every pod of the gang was replaced (attempt 1), not only the killed one.
     assert all(after[n][1] == "1" and after[n][0] != before[n][0] for n in after), (before, after)
     events = e2e.events("kill1")

@@ -419,8 +419,8 @@ def test_next_due_covers_backoff_deadline_scheduling_and_ttl(monkeypatch: pytest
     assert h.last.next_due == T0 + 200  # the deadline; the new pods' events bring the next pass
     h.run(T0 + 1)  # the pods show up: a rate-limited status write (rank counts) is due first
     assert h.last.next_due == T0 + 5
-    h.run(T0 + 5)  # pods created at T0 (the harness's creationTimestamp), not scheduled: the timeout is next
-    assert h.last.next_due == T0 + 60
+    h.run(T0 + 5)  # pods created at T0 (the harness's creationTimestamp), not scheduled: the timeout is next,
+    assert h.last.next_due == T0 + 1 + 60  # counted from the end of the creation timestamp's second
     for name in ("demo-sched", "demo-worker-0"):
         h.set_running(name)
     h.run(T0 + 6)
