@@ -59,6 +59,10 @@ REASON_TRAINING_RESUMED = "TrainingResumed"  # training continued from a checkpo
 REASON_SPEC_CHANGED = "SpecChanged"
 REASON_SPEC_CHANGE_IGNORED = "SpecChangeIgnored"
 REASON_POD_LOST = "PodLost"
+# A pod of the gang stopped from outside (Kueue preemption, the scheduler's preemption, a drain): the gang restarts
+# from its checkpoint once admitted again, not counted against backoffLimit (as a Job's podFailurePolicy Ignore on
+# DisruptionTarget).
+REASON_EVICTED = "Evicted"
 REASON_POD_START_FAILED = "PodStartFailed"
 REASON_POD_START_BLOCKED = "PodStartBlocked"
 REASON_POLICY_DENIED = "PolicyDenied"

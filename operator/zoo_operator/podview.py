@@ -62,6 +62,11 @@ class PodView:
     # Volcano gang that is not ready. schedulingTimeoutSeconds does not count such a pod.
     queued: bool = False
     spec_hash: str = ""
+    # Who stopped the pod from outside, when its status says so: Kueue's TerminationTarget condition (set on
+    # each pod of a group just before deleting it on preemption/eviction; kueue pkg/controller/jobs/pod
+    # pod_controller.go Stop) or Kubernetes' DisruptionTarget (preemption by the scheduler, the Eviction API,
+    # taint manager, pod GC; kubernetes.io/docs/concepts/workloads/pods/disruptions/#pod-disruption-conditions).
+    evicted_by: str | None = None
 
     @property
     def waiting_since(self) -> float | None:
@@ -94,6 +99,8 @@ def _int_or(value: Any, default: int | None) -> int | None:
 # Volcano's PodScheduled message while the PodGroup cannot start yet ("x/x tasks in gang unschedulable: pod group
 # is not ready, x Pending, x minAvailable"; volcano-sh/volcano docs/design/scheduling-reason.md).
 VOLCANO_GANG_WAIT = "pod group is not ready"
+# Pod conditions that say the pod is being stopped from outside, not failing (condition type -> who).
+EVICTION_CONDITIONS = {"TerminationTarget": "Kueue", "DisruptionTarget": "Kubernetes"}
 
 
 def view(body: Mapping[str, Any]) -> PodView:
@@ -109,7 +116,10 @@ def view(body: Mapping[str, Any]) -> PodView:
     # still says SchedulingGated (Kubernetes pod-scheduling-readiness: the scheduler sets that reason).
     queued = bool((body.get("spec") or {}).get("schedulingGates"))
     scheduling_since = None
+    evicted_by = None
     for cond in status.get("conditions") or []:
+        if cond.get("type") in EVICTION_CONDITIONS and cond.get("status") == "True":
+            evicted_by = f"{EVICTION_CONDITIONS[cond['type']]}: {cond.get('reason') or cond['type']}"
         if cond.get("type") != "PodScheduled":
             continue
         if cond.get("reason") != "SchedulingGated":
@@ -148,6 +158,7 @@ def view(body: Mapping[str, Any]) -> PodView:
         deleting=bool(meta.get("deletionTimestamp")),
         unschedulable=unschedulable,
         scheduling_since=scheduling_since,
+        evicted_by=evicted_by,
         kueue_finalizer=c.KUEUE_FINALIZER in (meta.get("finalizers") or []),
         waiting_reason=waiting_reason,
         waiting_message=waiting_message,

@@ -229,6 +229,20 @@ def _pod_lost(job: JobSpec, state: JobState, current: Sequence[PodView], wanted:
                             f"pod {name} of the running gang is gone (deleted or evicted)", live)
 
 
+def _evicted(job: JobSpec, pods: Sequence[PodView], attempt: int, live: Sequence[PodView]) -> Decision | None:
+    """A pod of the current attempt stopped from outside (Kueue evicts a whole pod group one pod at a time; a
+    drain or the scheduler's preemption takes one): the whole gang stops and restarts from its checkpoint, which
+    is not the job's failure (not counted against backoffLimit). Under Kueue the new pods wait gated until the
+    workload is admitted again."""
+    pod = next((p for p in pods if p.evicted_by and p.attempt >= attempt), None)
+    if pod is None:
+        return None
+    return Decision(c.RESTARTING, c.REASON_EVICTED,
+                    f"pod {pod.name} evicted ({pod.evicted_by}); restarting all ranks from the checkpoint once "
+                    "admitted again (not counted against spec.runPolicy.backoffLimit)",
+                    delete=tuple(p.name for p in live), restart=True, stopped=True)
+
+
 def _restart_or_fail(job: JobSpec, state: JobState, reason: str, detail: str,
                      live: Sequence[PodView]) -> Decision:
     """A whole-gang restart counted against backoffLimit (graceful-stop restarts are not), or Failed when none
@@ -263,6 +277,9 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
     extra = tuple(p.name for p in live if p.name not in kept)
     ordered = sorted(current, key=lambda p: (-1 if p.index is None else p.index))
 
+    evicted = _evicted(job, pods, attempt, live)
+    if evicted is not None:
+        return evicted
     for pod in ordered:
         if pod.exit_code in c.PERMANENT_EXIT_CODES:
             return Decision(c.FAILED, c.REASON_PERMANENT_ERROR,
@@ -303,7 +320,7 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
         # after spec.replicas grew, would otherwise join the old gang's scheduler).
         if extra or wait > 0 or any(p.deleting for p in pods):
             create = ()
-        reason = c.REASON_STOPPED if state.reason == c.REASON_STOPPED else c.REASON_GANG_RESTART
+        reason = state.reason if state.reason in (c.REASON_STOPPED, c.REASON_EVICTED) else c.REASON_GANG_RESTART
         return Decision(c.RESTARTING, reason, state.message or "restarting all ranks",
                         create=create, delete=extra)
     if len(up) == len(wanted):

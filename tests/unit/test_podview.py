@@ -88,3 +88,13 @@ def test_gated_pod_is_queued_not_unschedulable() -> None:
 def test_kueue_finalizer() -> None:
     assert podview.view(pod({}, finalizers=[c.KUEUE_FINALIZER])).kueue_finalizer
     assert not podview.view(pod({}, finalizers=["other"])).kueue_finalizer
+
+
+def test_eviction_conditions_name_who_stopped_the_pod() -> None:
+    kueue = {"type": "TerminationTarget", "status": "True", "reason": "WorkloadEvicted", "message": "Preempted"}
+    drain = {"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"}
+    assert podview.view(pod({"conditions": [kueue]})).evicted_by == "Kueue: WorkloadEvicted"
+    assert podview.view(pod({"conditions": [drain]})).evicted_by == "Kubernetes: EvictionByEvictionAPI"
+    # A condition that is no longer true, or none at all: not evicted.
+    assert podview.view(pod({"conditions": [{**drain, "status": "False"}]})).evicted_by is None
+    assert podview.view(pod({})).evicted_by is None

@@ -241,6 +241,32 @@ def test_deleted_worker_of_running_gang_restarts_the_whole_gang() -> None:
     assert no_left.phase == c.FAILED and no_left.reason == c.REASON_BACKOFF_LIMIT
 
 
+def test_evicted_pod_stops_the_gang_without_spending_a_restart() -> None:
+    # Kueue stops a pod group one pod at a time (condition, then delete): the first evicted pod stops the gang.
+    pods = workers(2)
+    pods[1] = dataclasses.replace(pods[1], deleting=True, evicted_by="Kueue: WorkloadEvicted")
+    no_restarts = parse(ascend_job(replicas=2, runPolicy={"backoffLimit": 0}))
+    d = policy.decide(no_restarts, JobState(c.RUNNING), pods, NOW)
+    assert (d.phase, d.reason, d.restart, d.stopped) == (c.RESTARTING, c.REASON_EVICTED, True, True)
+    assert d.delete == ("asc-worker-0",) and "asc-worker-1 evicted (Kueue: WorkloadEvicted)" in d.message
+    # Next pass: the old attempt's pods are still terminating; nothing is created and the reason stays.
+    again = policy.decide(no_restarts, JobState(c.RESTARTING, c.REASON_EVICTED, restarts=1, stopped_restarts=1,
+                                                restart_time=NOW), pods, NOW + 1)
+    assert (again.phase, again.reason, again.create) == (c.RESTARTING, c.REASON_EVICTED, ())
+    # Once they are gone the whole new gang is created.
+    gone = policy.decide(no_restarts, JobState(c.RESTARTING, c.REASON_EVICTED, restarts=1, stopped_restarts=1,
+                                               restart_time=NOW - 600), [], NOW)
+    assert gone.create == (0, 1) and gone.reason == c.REASON_EVICTED
+    # The scheduler's preemption or a drain (DisruptionTarget) on a running, not yet deleted pod: the same.
+    drained = [dataclasses.replace(workers(2)[0], evicted_by="Kubernetes: EvictionByEvictionAPI"), workers(2)[1]]
+    d = policy.decide(no_restarts, JobState(c.RUNNING), drained, NOW)
+    assert d.reason == c.REASON_EVICTED and set(d.delete) == {"asc-worker-0", "asc-worker-1"}
+    # A pod of an older attempt that was evicted does not stop the new one.
+    old = dataclasses.replace(workers(1)[0], name="old", deleting=True, evicted_by="Kueue: WorkloadEvicted")
+    assert policy.decide(no_restarts, JobState(c.RUNNING, restarts=1), [old, *workers(2, attempt=1)],
+                         NOW).phase == c.RUNNING
+
+
 def test_missing_pods_of_a_pending_gang_are_still_created() -> None:
     assert policy.decide(JOB, JobState(c.PENDING), workers(1), NOW).create == (1,)
 
