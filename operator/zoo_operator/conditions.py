@@ -101,6 +101,10 @@ KUEUE_GROUP_COUNT_ANNOTATION = "kueue.x-k8s.io/pod-group-total-count"
 # Kueue's finalizer on the pods it manages (pkg/controller/jobs/pod: it keeps it on a pod group's deleted or failed
 # pods until replacement pods exist, which for our fixed pod names never happens unless we release it).
 KUEUE_FINALIZER = "kueue.x-k8s.io/managed"
+# Kueue counts a pod group finished only when all its pods succeeded, or none is active and a pod carries this
+# annotation (pod_controller.go Finished, isUnretriableGroup). A finished job's scheduler pod deleted by
+# cleanPodPolicy never succeeds, so without it the workload would hold its quota forever.
+KUEUE_RETRIABLE_ANNOTATION = "kueue.x-k8s.io/retriable-in-group"
 
 # Paths inside the pods.
 RANKTABLE_DIR = "/etc/zoo/ranktable"

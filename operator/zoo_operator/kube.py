@@ -383,6 +383,18 @@ async def pod_warnings(namespace: str, pod_name: str) -> list[tuple[str, str]]:
     return [(str(e.reason or ""), str(e.message or "")) for e in items]
 
 
+async def annotate_pod(namespace: str, name: str, annotations: dict[str, str]) -> None:
+    """Merge annotations into a pod (a pod already gone is fine)."""
+    core = await _core()
+    try:
+        await call(lambda: unparsed(lambda: core.patch_namespaced_pod(
+            name, namespace, {"metadata": {"annotations": annotations}}, _content_type=_MERGE,
+            _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS)), f"patch pod {namespace}/{name}")
+    except ApiException as err:
+        if err.status != 404:
+            raise
+
+
 async def remove_pod_finalizer(namespace: str, name: str, finalizer: str) -> None:
     """Remove one finalizer from a pod (a JSON patch that tests the list first, so a concurrent change is not
     overwritten; a conflict or a pod already gone is left for the next pass)."""

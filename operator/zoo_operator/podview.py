@@ -47,6 +47,7 @@ class PodView:
     deleting: bool = False
     unschedulable: str | None = None
     kueue_finalizer: bool = False
+    kueue_unretriable: bool = False  # c.KUEUE_RETRIABLE_ANNOTATION is "false"
     # When the scheduler last changed its verdict on the pod (PodScheduled's lastTransitionTime, unless the pod
     # is gated): a pod admitted by Kueue after minutes behind a gate starts its timeouts from there.
     scheduling_since: float | None = None
@@ -160,6 +161,7 @@ def view(body: Mapping[str, Any]) -> PodView:
         scheduling_since=scheduling_since,
         evicted_by=evicted_by,
         kueue_finalizer=c.KUEUE_FINALIZER in (meta.get("finalizers") or []),
+        kueue_unretriable=annotations.get(c.KUEUE_RETRIABLE_ANNOTATION) == "false",
         waiting_reason=waiting_reason,
         waiting_message=waiting_message,
         running=running,

@@ -156,6 +156,14 @@ def kueue_release(pods: Sequence[PodView]) -> tuple[str, ...]:
     return tuple(p.name for p in pods if p.deleting and p.kueue_finalizer and (p.terminated or not p.node))
 
 
+def kueue_unretriable(phase: str, pods: Sequence[PodView]) -> tuple[str, ...]:
+    """Pods of a finished job to mark unretriable for Kueue (c.KUEUE_RETRIABLE_ANNOTATION), so that its pod group
+    finishes and frees the quota even though cleanPodPolicy deletes pods that never succeed."""
+    if phase not in c.FINISHED_PHASES:
+        return ()
+    return tuple(p.name for p in pods if p.kueue_finalizer and not p.kueue_unretriable)
+
+
 def _finished(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -> Decision:
     ttl = job.ttl_seconds_after_finished
     expired = ttl is not None and state.completion_time is not None and now >= state.completion_time + ttl

@@ -115,6 +115,7 @@ class Plan:
     config_map: Obj | None = None  # the rank-table ConfigMap, when its data changed
     delete: tuple[str, ...] = ()
     release: tuple[str, ...] = ()  # deleted pods whose Kueue finalizer the operator removes (policy.kueue_release)
+    unretriable: tuple[str, ...] = ()  # a finished job's Kueue pods to mark (policy.kueue_unretriable)
     create: list[Obj] = dataclasses.field(default_factory=list)
     delete_job: bool = False
     events: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
@@ -362,7 +363,8 @@ def plan(body: Mapping[str, Any], job: spec.JobSpec, pods: Sequence[PodView], se
     meta = body.get("metadata") or {}
     generation = int(meta.get("generation") or 0)
     # issue 15: Kueue holds the deleted pods of a preempted group until replaced; ours reuse their names.
-    out = Plan(delete=decision.delete, release=policy.kueue_release(pods))
+    out = Plan(delete=decision.delete, release=policy.kueue_release(pods),
+               unretriable=policy.kueue_unretriable(decision.phase, pods))
     if decision.delete_job:
         out.events.append(("Normal", c.REASON_TTL_EXPIRED,
                            "spec.runPolicy.ttlSecondsAfterFinished passed: deleting the job"))
@@ -500,6 +502,9 @@ async def execute(body: Mapping[str, Any], the_plan: Plan, prev: Mapping[str, An
             if mem.refusal is not None:
                 log.warning("%s/%s: %s", job_ns, job_name, admission.quote(mem.refusal))
 
+    if the_plan.unretriable:  # before any delete: Kueue must see the mark on the pods that remain
+        await bounded(lambda name=name: kube.annotate_pod(job_ns, name, {c.KUEUE_RETRIABLE_ANNOTATION: "false"})
+                      for name in the_plan.unretriable)
     if the_plan.release:
         await bounded(lambda name=name: kube.remove_pod_finalizer(job_ns, name, c.KUEUE_FINALIZER)
                       for name in the_plan.release)

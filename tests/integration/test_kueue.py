@@ -121,9 +121,9 @@ def _queued_job(name: str, dataset: dict[str, Any], hyper: dict[str, Any], **sch
     return cpu_job(name, replicas=1, hyperparameters=hyper, dataset=dataset,
                    resources={"requests": {"cpu": "100m"}},
                    scheduling={"queue": "lq", **scheduling},
-                   # cleanPodPolicy None: a scheduler pod the operator deletes at success would leave Kueue's
-                   # pod group unfinished (it waits for a replacement), holding the quota (README, Queues).
-                   runPolicy={"backoffLimit": 0, "schedulingTimeoutSeconds": 20, "cleanPodPolicy": "None"})
+                   # The default cleanPodPolicy (Running) deletes the scheduler pod at success: the second job
+                   # of (b) is admitted only if the operator still lets Kueue finish the first's pod group.
+                   runPolicy={"backoffLimit": 0, "schedulingTimeoutSeconds": 20})
 
 
 def test_job_admitted_and_second_job_waits_behind_full_quota(kueue: Any, namespace: str, operator: OperatorProcess,
@@ -173,12 +173,13 @@ def test_preempted_job_waits_gated_and_runs_again(kueue: Any, namespace: str, op
             and not {p["metadata"]["uid"] for p in pods} & low_uids
             and all(GATE in [g["name"] for g in p["spec"].get("schedulingGates") or []] for p in pods)),
             timeout=180)
+        # A preemption is not a failure: a restart from the checkpoint, none of backoffLimit (0) spent.
+        low = job_status(kueue, namespace, "low")
+        assert (low["phase"], low["reason"]) == ("Restarting", "Evicted") and "Kueue" in low["message"], low
         high = wait_phase(kueue, namespace, "high", {"Succeeded", "Failed"}, timeout=480)
         assert high["phase"] == "Succeeded", high.get("message")
         low = job_status(kueue, namespace, "low")
         assert low["phase"] != "Failed", low.get("message")
-        # A preemption is not a failure: a restart from the checkpoint, none of backoffLimit (0) spent.
-        assert low["reason"] == "Evicted" and "Kueue" in low["message"], low
         assert low["restarts"] == low["stoppedRestarts"] == 1, low
         wait_phase(kueue, namespace, "low", {"Running"}, timeout=240)
         assert not any(pod_gates(kueue, namespace, "modelzoo.io/job-name=low").values())

@@ -31,7 +31,7 @@ class FakeKube:
         self.calls: list[str] = []
         self.warnings: dict[str, list[tuple[str, str]]] = {}
         for name in ("create", "put_config_map", "delete_pod", "pod_log", "patch_job_status", "delete_job",
-                     "pod_warnings"):
+                     "pod_warnings", "annotate_pod", "remove_pod_finalizer"):
             monkeypatch.setattr(kube, name, getattr(self, name))
 
     async def create(self, obj: dict[str, Any]) -> bool:
@@ -67,6 +67,12 @@ class FakeKube:
         self.calls.append(f"events {name}")
         return self.warnings.get(name, [])
 
+    async def annotate_pod(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
+        self.calls.append(f"annotate Pod {name} {sorted(annotations.items())}")
+
+    async def remove_pod_finalizer(self, namespace: str, name: str, finalizer: str) -> None:
+        self.calls.append(f"release Pod {name}")
+
     def pods(self) -> list[dict[str, Any]]:
         return [o for (kind, _), o in sorted(self.objects.items()) if kind == "Pod"]
 
@@ -90,6 +96,7 @@ class Harness:
             body["metadata"]["annotations"] = {**pod["metadata"].get("annotations", {}),
                                                **extra.get("annotations", {})}
             body["status"] = extra.get("status", {"phase": "Pending"})
+            body["metadata"]["finalizers"] = extra.get("finalizers", [])
             out.append(podview.view(body))
         return out
 
@@ -544,3 +551,30 @@ def test_times_that_passed_never_make_a_job_due_at_once(monkeypatch: pytest.Monk
     h.run(T0 + 1000)  # long past created + 60 s: the pods never started (issue 11: the job fails, with why)
     assert (h.body["status"]["phase"], h.body["status"]["reason"]) == (c.FAILED, c.REASON_POD_START_FAILED)
     assert h.last.next_due is None or h.last.next_due > T0 + 1000  # never due at once again: no spin
+
+
+def test_finished_kueue_job_marks_its_pods_unretriable_before_deleting_any(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kueue finishes a pod group only when every pod succeeded, or none is active and one is marked
+    unretriable: cleanPodPolicy Running deletes the scheduler pod, which never succeeds."""
+    fake = FakeKube(monkeypatch)
+    h = Harness(fake, job(replicas=1))
+    h.run(T0)
+    for name in ("demo-sched", "demo-worker-0"):
+        h.set_running(name)
+        h.pod_state[name]["finalizers"] = [c.KUEUE_FINALIZER]
+    h.run(T0 + 1)
+    assert not any(call.startswith("annotate") for call in fake.calls)  # running: no mark
+    h.set_exit("demo-worker-0", 0)
+    fake.calls.clear()
+    h.run(T0 + 2)
+    assert h.body["status"]["phase"] == c.SUCCEEDED
+    marks = [i for i, call in enumerate(fake.calls) if call.startswith("annotate Pod")]
+    mark = str([(c.KUEUE_RETRIABLE_ANNOTATION, "false")])
+    assert sorted(fake.calls[i] for i in marks) == [f"annotate Pod demo-sched {mark}",
+                                                     f"annotate Pod demo-worker-0 {mark}"]
+    assert "delete Pod demo-sched" not in fake.calls  # cleanPodPolicy acts on the next pass, after the mark
+    for name in ("demo-sched", "demo-worker-0"):
+        h.pod_state[name].setdefault("annotations", {})[c.KUEUE_RETRIABLE_ANNOTATION] = "false"
+    fake.calls.clear()
+    h.run(T0 + 3)
+    assert "delete Pod demo-sched" in fake.calls and not any(call.startswith("annotate") for call in fake.calls)
