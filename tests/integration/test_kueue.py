@@ -163,8 +163,11 @@ def test_preempted_job_waits_gated_and_runs_again(kueue: Any, namespace: str, op
     dataset = _data(tmp_path)
     long_run = {**TINY, "epochs": 1000}
     try:
-        apply(kueue, namespace, _queued_job("low", dataset, long_run, priorityClassName=low_pc))
-        wait_phase(kueue, namespace, "low", {"Running"}, timeout=240)
+        low_job = _queued_job("low", dataset, {**long_run, "save_checkpoint_epochs": 1}, priorityClassName=low_pc)
+        low_job["spec"]["checkpoint"] = {"hostPath": str(tmp_path / "checkpoints")}  # durable: survives the pods
+        apply(kueue, namespace, low_job)
+        wait_for("low's first checkpoint", lambda: job_status(kueue, namespace, "low").get("lastCheckpoint"),
+                 timeout=240)
         low_uids = {p["metadata"]["uid"] for p in items(kueue, namespace, "pods", "modelzoo.io/job-name=low")}
         apply(kueue, namespace, _queued_job("high", dataset, {**TINY, "epochs": 10}, priorityClassName=high_pc))
         # Kueue evicts low's pod group (deletes its pods); the operator creates them again, gated.
@@ -183,6 +186,11 @@ def test_preempted_job_waits_gated_and_runs_again(kueue: Any, namespace: str, op
         assert low["restarts"] == low["stoppedRestarts"] == 1, low
         wait_phase(kueue, namespace, "low", {"Running"}, timeout=240)
         assert not any(pod_gates(kueue, namespace, "modelzoo.io/job-name=low").values())
+        # Readmitted, it trains on from its checkpoint instead of from epoch 1.
+        resumes = wait_for("low resumed from its checkpoint",
+                           lambda: job_status(kueue, namespace, "low").get("resumes"), timeout=240)
+        assert resumes[-1]["restart"] == 1 and resumes[-1]["epoch"] >= 1, resumes
+        assert 0 <= resumes[-1]["lostSteps"] <= TINY["steps_per_epoch"], resumes
     finally:
         kueue.kubectl("delete", "priorityclass", low_pc, high_pc, "--wait=false", check=False)
         cleanup_queues(kueue, namespace)
