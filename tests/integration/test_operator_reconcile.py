@@ -28,9 +28,6 @@ def node_ips(cluster: Any) -> dict[str, str]:
 
 
 @pytest.mark.slow  # about a minute: two attempts of MindSpore starting and failing on 4 ranks
-@pytest.mark.xfail(reason="known, open: the test turns the twin's NPU simulation off through podTemplate env "
-                          "ZOO_ASCEND_SIMULATE, which the platform policy (issue 11) now refuses like every ZOO_* "
-                          "name; it needs another way to run without the simulated NPU", strict=False)
 def test_ascend_job_gets_owned_objects_and_a_completed_rank_table(ztj_crd: Any, namespace: str,
                                                                    operator: OperatorProcess,
                                                                    tmp_path: Path) -> None:
@@ -43,8 +40,9 @@ def test_ascend_job_gets_owned_objects_and_a_completed_rank_table(ztj_crd: Any, 
                   replicas=4, runPolicy={"backoffLimit": 1, "cleanPodPolicy": "None"},
                   dataset={"volume": {"hostPath": {"path": str(tmp_path / "data")}}, "trainPath": "train",
                            "numClasses": 3},
-                  # Turn off the local cluster's simulated NPU: MindSpore then meets this machine as it is.
-                  podTemplate={"env": [{"name": "ZOO_ASCEND_SIMULATE", "value": "0"}]})
+                  # The nodes without the simulated NPU (hack/cluster/nodes.yaml): MindSpore meets this machine.
+                  podTemplate={"nodeSelector": {"zoo.local/ascend-plugin": "nosim"},
+                               "tolerations": [{"key": "zoo.local/no-npu", "operator": "Exists"}]})
     apply(ztj_crd, namespace, job)
     uid = get(ztj_crd, namespace, "ztj", "npu")["metadata"]["uid"]
     pods = wait_for("4 worker pods", lambda: (p := pods_of(ztj_crd, namespace, "npu")) and len(p) == 4 and p)

@@ -24,6 +24,10 @@ def test_base_env_points_at_the_image_and_the_real_api_server():
     assert (env["KUBERNETES_SERVICE_HOST"], env["KUBERNETES_SERVICE_PORT"]) == ("127.0.0.1", "6443")
     assert env["ASCEND_VISIBLE_DEVICES"] == "2,3" and env["PYTHONUNBUFFERED"] == "1"
     assert "ASCEND_VISIBLE_DEVICES" not in base_env(Image(Path("/r")), POD, "h", 1, [])
+    assert env["ZOO_ASCEND_SIMULATE"] == "1"
+    # A node configured without the simulated NPU: the plugin's variables only, never the switch.
+    real = base_env(Image(Path("/r")), POD, "h", 1, [2, 3], simulate=False)
+    assert real["ASCEND_VISIBLE_DEVICES"] == "2,3" and not any(k.startswith("ZOO_ASCEND") for k in real)
 
 
 def test_mounts_cover_hosts_termination_log_volumes_and_subpaths(tmp_path: Path):

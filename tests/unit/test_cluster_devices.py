@@ -56,6 +56,9 @@ def test_plugin_config_from_nodes_yaml_and_environment():
     assert not devices.plugin_config({"volcano": True}, {"ZOO_ASCEND_PLUGIN_VOLCANO": "false"}).volcano
     with pytest.raises(ValueError, match="generation"):
         devices.plugin_config({"generation": "v8"}, {})
+    assert devices.plugin_config({}, {}).simulate and not devices.plugin_config({"simulate": False}, {}).simulate
+    with pytest.raises(ValueError, match="simulate"):
+        devices.plugin_config({"simulate": "no"}, {})
 
 
 def test_volcano_mode_refuses_pods_volcano_did_not_place():

@@ -17,7 +17,7 @@ SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def base_env(
-    image: Image, pod: dict[str, Any], api_host: str, api_port: int, device_ids: list[int]
+    image: Image, pod: dict[str, Any], api_host: str, api_port: int, device_ids: list[int], simulate: bool = True
 ) -> dict[str, str]:
     """The environment before the container's own env: PATH of the image, HOSTNAME, the API server address
     (the real one: ClusterIPs are not routable here) and, on Ascend nodes, the devices the pod holds."""
@@ -31,7 +31,7 @@ def base_env(
         "KUBERNETES_PORT": f"tcp://{api_host}:{api_port}",
         **image.env,
     }
-    env.update(devices.container_env(device_ids))
+    env.update(devices.container_env(device_ids, simulate))
     return env
 
 

@@ -33,10 +33,14 @@ class PluginConfig:
     volcano: bool = False
     annotate_delay: float = 3.0
     """Seconds after the container starts before the annotation appears (the real plugin's loop runs every ~5 s)."""
+    simulate: bool = True
+    """Whether the node's containers get the simulated NPU (SIMULATE_ENV). False: an Ascend node whose NPUs are
+    absent, as a real node with a broken driver: everything else as above, and MindSpore meets the machine as is."""
 
 
 def plugin_config(raw: dict[str, Any] | None, env: dict[str, str] | None = None) -> PluginConfig:
-    """A node's plugin settings: nodes.yaml `devicePlugin: {generation, volcano, annotateDelaySeconds}`, where
+    """A node's plugin settings: nodes.yaml `devicePlugin: {generation, volcano, annotateDelaySeconds, simulate}`,
+    where
     ZOO_ASCEND_PLUGIN_GENERATION / ZOO_ASCEND_PLUGIN_VOLCANO in the kubelet's environment win (tests set them)."""
     env = dict(os.environ) if env is None else env
     raw = raw or {}
@@ -46,7 +50,10 @@ def plugin_config(raw: dict[str, Any] | None, env: dict[str, str] | None = None)
     volcano_env = env.get("ZOO_ASCEND_PLUGIN_VOLCANO")
     volcano = volcano_env == "true" if volcano_env else bool(raw.get("volcano", False))
     delay = float(env.get("ZOO_ASCEND_ANNOTATE_DELAY") or raw.get("annotateDelaySeconds", 3.0))
-    return PluginConfig(generation, volcano, delay)
+    simulate = raw.get("simulate", True)
+    if not isinstance(simulate, bool):
+        raise ValueError(f"devicePlugin.simulate: must be true or false, got {simulate!r}")
+    return PluginConfig(generation, volcano, delay, simulate)
 
 
 def requested_devices(pod: dict[str, Any], resource: str = ASCEND_RESOURCE) -> int:
@@ -164,9 +171,9 @@ def node_files(root: Path) -> dict[str, Path]:
     return {DRIVER_PATH: driver, NPU_SMI_PATH: smi}
 
 
-def container_env(ids: list[int]) -> dict[str, str]:
+def container_env(ids: list[int], simulate: bool = True) -> dict[str, str]:
     """What the plugin and the runtime put into a container holding `ids` (pkg/common/common.go,
-    SetAscendRuntimeEnv), plus the simulation switch only the local cluster sets."""
+    SetAscendRuntimeEnv), plus the simulation switch only the local cluster sets (on nodes that simulate)."""
     if not ids:
         return {}
-    return {"ASCEND_VISIBLE_DEVICES": ",".join(str(i) for i in ids), **SIMULATE_ENV}
+    return {"ASCEND_VISIBLE_DEVICES": ",".join(str(i) for i in ids), **(SIMULATE_ENV if simulate else {})}

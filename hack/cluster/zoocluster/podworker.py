@@ -326,7 +326,8 @@ class PodWorker(threading.Thread):
     def _start(self, pod: dict[str, Any], spec: dict[str, Any], state: ContainerState) -> None:
         image = images.resolve(self.ctx.images, state.image)
         assert image is not None
-        base = containers.base_env(image, pod, self.ctx.api_host, self.ctx.api_port, self.device_ids)
+        simulate = (self.node.plugin or devices.PluginConfig()).simulate
+        base = containers.base_env(image, pod, self.ctx.api_host, self.ctx.api_port, self.device_ids, simulate)
         try:
             env = envvars.container_env(
                 pod, spec, base, self.pod_ip, self.node.ip, self.ctx.configmap, self.ctx.secret
