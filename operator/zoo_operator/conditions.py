@@ -90,6 +90,10 @@ ROLE_WORKER = "worker"
 ROLE_SCHEDULER = "scheduler"
 # Which whole-gang attempt a pod belongs to: pods of an older attempt are deleted, never reused.
 ANNOTATION_ATTEMPT = "modelzoo.io/attempt"
+# The launch ConfigMap's key (a file next to hccl.json) naming the attempt whose pods the table lists; a pod of
+# attempt N (env ZOO_ATTEMPT, from its annotation) takes no rank from a table of another attempt, which the kubelet
+# may still show it for a minute (ConfigMap volumes refresh every 60-90 s; ../shared/ASCEND.md).
+RANKTABLE_ATTEMPT_KEY = "attempt"
 # Hash of the spec fields that define the gang (spec.gang_hash): a pod of another spec is never kept in the gang.
 ANNOTATION_SPEC_HASH = "modelzoo.io/spec-hash"
 ASCEND_ANNOTATION = "ascend.kubectl.kubernetes.io/ascend-910-configuration"  # huawei.com/Ascend910 (910, 910B, A3)

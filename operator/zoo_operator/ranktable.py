@@ -28,6 +28,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from zoo_operator import conditions as c
+
 INITIALIZING = "initializing"
 COMPLETED = "completed"
 HARDWARE_TYPE = "Ascend910"
@@ -151,13 +153,15 @@ INDENT_LIMIT = 256 * 1024
 """Bytes of indented hccl.json above which it is written compact: indentation doubles a 4096-rank table."""
 
 
-def config_map_data(devices: Sequence[Device], rank_size: int, version: str = "1.0") -> dict[str, str]:
-    """The ConfigMap's data: hccl.json (pods derive their rank from it), indented unless that makes it big."""
+def config_map_data(devices: Sequence[Device], rank_size: int, version: str = "1.0",
+                    attempt: int = 0) -> dict[str, str]:
+    """The ConfigMap's data: hccl.json (pods derive their rank from it), indented unless that makes it big, and
+    the attempt whose pods it lists (c.RANKTABLE_ATTEMPT_KEY)."""
     table = build(devices, rank_size, version)
     text = json.dumps(table, indent=2)
     if len(text) > INDENT_LIMIT:
         text = json.dumps(table, separators=(",", ":"))
-    return {"hccl.json": text}
+    return {"hccl.json": text, c.RANKTABLE_ATTEMPT_KEY: str(attempt)}
 
 
 def devices_from_allocations(allocations: Sequence[Mapping[str, Any]]) -> list[Device]:

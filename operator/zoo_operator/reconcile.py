@@ -296,14 +296,17 @@ async def ensure_objects(job: spec.JobSpec, objs: Sequence[Obj], mem: JobMemory,
 
 
 def rank_table(job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory,
-               active: bool) -> tuple[status.RankTableInfo, Obj | None]:
+               active: bool, attempt: int = 0) -> tuple[status.RankTableInfo, Obj | None]:
     """The rank table's status, and the ConfigMap to write when its data changed (None otherwise).
 
-    The table is rebuilt and serialised only when the device inputs changed since the last pass."""
-    inputs = (job.uid, job.replicas, job.rank_table_version, rank_table_inputs(pods))
+    Only pods of `attempt` count: on a gang restart the table goes back to initializing at once, marked with the
+    new attempt, and never lists a device of the old gang. The table is rebuilt and serialised only when the
+    device inputs changed since the last pass."""
+    pods = [p for p in pods if p.attempt == attempt]
+    inputs = (job.uid, job.replicas, job.rank_table_version, attempt, rank_table_inputs(pods))
     if inputs != mem.rank_table_inputs or mem.rank_table_built is None:
         devices = devices_of(job, pods, mem.parsed_annotations)
-        mem.rank_table_built = ranktable.config_map_data(devices, job.replicas, job.rank_table_version)
+        mem.rank_table_built = ranktable.config_map_data(devices, job.replicas, job.rank_table_version, attempt)
         ordered = ranktable.order(devices)  # the table's rank order: its first device is rank 0
         mem.rank0_of_table = ordered[0].pod_name if ordered and len(devices) == job.replicas else ""
         mem.rank_table_devices = len(devices)
@@ -371,9 +374,10 @@ def plan(body: Mapping[str, Any], job: spec.JobSpec, pods: Sequence[PodView], se
         out.delete_job = True
         return out
     active = decision.phase not in c.FINISHED_PHASES and decision.phase != c.SUSPENDED
+    attempt = state.restarts + (1 if decision.restart else 0)
     table = None
     if job.launch == "ranktable":
-        table, out.config_map = rank_table(job, pods, mem, active)
+        table, out.config_map = rank_table(job, pods, mem, active, attempt)
         if out.config_map is not None and table.status == ranktable.COMPLETED:
             out.events.append(("Normal", c.REASON_RANK_TABLE_COMPLETED,
                                f"rank table of {job.replicas} devices completed"))
@@ -419,7 +423,6 @@ def plan(body: Mapping[str, Any], job: spec.JobSpec, pods: Sequence[PodView], se
                                                  c.REASON_PODS_ADMITTED, "the apiserver admitted the pods", now)
     new = limits.bound_status(new)  # issue 11: a status the apiserver always accepts, whatever logs and messages
     deferred = _status_write(out, prev, new, mem, settings, now)
-    attempt = state.restarts + (1 if decision.restart else 0)
     out.create = [render.pod(job, index, attempt) for index in decision.create]
     if active and first not in decision.delete:
         running = next((p for p in pods if p.name == first and p.running and not p.terminated), None)

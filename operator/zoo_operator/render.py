@@ -214,7 +214,9 @@ def env(job: JobSpec, role: str, index: int | None) -> list[Obj]:
         # zoo-launch finds its rank in hccl.json by (node IP, physical NPU): HOST_IP here, ASCEND_VISIBLE_DEVICES
         # from the device plugin, or the static map's server and device (docs/contracts.md).
         out += [{"name": "RANK_TABLE_FILE", "value": f"{c.RANKTABLE_DIR}/hccl.json"},
-                _field_env("HOST_IP", "status.hostIP")]
+                _field_env("HOST_IP", "status.hostIP"),
+                # The pod's attempt: it waits for the table of its own attempt (c.RANKTABLE_ATTEMPT_KEY).
+                _field_env("ZOO_ATTEMPT", f"metadata.annotations['{c.ANNOTATION_ATTEMPT}']")]
         # spec.parse sorts a static map by index and refuses one that misses a worker: entry i is worker i.
         static = job.static_devices[index] if job.static_devices and index is not None else None
         if static is not None:

@@ -57,7 +57,7 @@ def test_plugin_config_from_nodes_yaml_and_environment():
     with pytest.raises(ValueError, match="generation"):
         devices.plugin_config({"generation": "v8"}, {})
     assert devices.plugin_config({}, {}).simulate and not devices.plugin_config({"simulate": False}, {}).simulate
-    with pytest.raises(ValueError, match="simulate"):
+    with pytest.raises(TypeError, match="simulate"):
         devices.plugin_config({"simulate": "no"}, {})
 
 

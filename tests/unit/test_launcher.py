@@ -77,6 +77,19 @@ def test_wait_returns_once_a_thread_completes_the_table(tmp_path):
     assert 0.25 < time.monotonic() - started < 5
 
 
+def test_wait_takes_no_rank_from_another_attempts_table(tmp_path):
+    # The old gang's completed table lists this very device: a pod of attempt 2 waits for its own attempt's.
+    table = tmp_path / "hccl.json"
+    table.write_text(json.dumps(TABLE))
+    (tmp_path / "attempt").write_text("1")
+    with pytest.raises(RankTableTimeout, match="of attempt 2 \\(the table is of attempt 1\\)"):
+        launch.wait_for_rank(table, "10.0.0.10", [2], timeout=0.2, poll=0.05, attempt="2")
+    (tmp_path / "attempt").write_text("2")
+    assert launch.wait_for_rank(table, "10.0.0.10", [2], timeout=1, poll=0.05, attempt="2") == ("0", 2)
+    # Without an attempt (a table from `zoo-operator render`, or an older operator) the table alone counts.
+    assert launch.wait_for_rank(table, "10.0.0.10", [2], timeout=1, poll=0.05) == ("0", 2)
+
+
 def test_wait_times_out(tmp_path):
     table = tmp_path / "hccl.json"
     table.write_text(json.dumps({"status": "initializing"}))

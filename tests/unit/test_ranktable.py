@@ -30,8 +30,8 @@ def test_golden_two_servers_four_devices() -> None:
     devices = [dev("j-worker-0", "10.0.0.9", "1"), dev("j-worker-1", "10.0.0.10", "3"),
                dev("j-worker-2", "10.0.0.9", "0"), dev("j-worker-3", "10.0.0.10", "2")]
     data = ranktable.config_map_data(devices, 4)
-    # Text equality: key order and formatting are part of the format. Nothing else is in the ConfigMap.
-    assert data == {"hccl.json": (GOLDEN / "hccl_1.0_two_servers.json").read_text().rstrip("\n")}
+    # Text equality: key order and formatting are part of the format. Beside it only the attempt it is of.
+    assert data == {"hccl.json": (GOLDEN / "hccl_1.0_two_servers.json").read_text().rstrip("\n"), "attempt": "0"}
 
 
 def test_servers_are_ordered_as_strings() -> None:
@@ -127,7 +127,8 @@ def test_both_plugin_generations_give_the_same_table_one_server_per_node(generat
     devices = [ranktable.parse_annotation(json.dumps(generation(*p))) for p in reversed(PLACEMENT)]
     assert {d.server_id for d in devices} == {"10.0.0.9", "10.0.0.10"}  # the node IP, never the pod UID
     data = ranktable.config_map_data(devices, 16)
-    assert data == {"hccl.json": (GOLDEN / "hccl_1.0_16_ranks_two_nodes.json").read_text().rstrip("\n")}
+    assert data == {"hccl.json": (GOLDEN / "hccl_1.0_16_ranks_two_nodes.json").read_text().rstrip("\n"),
+                    "attempt": "0"}
     table = json.loads(data["hccl.json"])
     assert table["server_count"] == "2"
     # Ranks dense in node order (IP as a string: 10.0.0.10 first), then physical device id.

@@ -154,7 +154,8 @@ def test_ascend_job_lifecycle(monkeypatch: pytest.MonkeyPatch) -> None:
     assert table["status"] == "completed"
     assert [s["server_id"] for s in table["server_list"]] == ["10.0.0.10", "10.0.0.2"]
     assert table["server_list"][0]["device"] == [{"device_id": "5", "device_ip": "192.168.100.106", "rank_id": "0"}]
-    assert set(fake.objects[("ConfigMap", "asc-ranktable")]["data"]) == {"hccl.json"}
+    assert fake.objects[("ConfigMap", "asc-ranktable")]["data"]["attempt"] == "0"
+    assert set(fake.objects[("ConfigMap", "asc-ranktable")]["data"]) == {"hccl.json", "attempt"}
     st = h.body["status"]
     assert st["phase"] == c.RUNNING and st["rankTable"]["status"] == "completed"
     assert any(e[1] == c.REASON_RANK_TABLE_COMPLETED for e in h.events)
@@ -388,9 +389,9 @@ def test_rank_table_is_rebuilt_only_when_devices_change(monkeypatch: pytest.Monk
     built: list[int] = []
     real = reconcile.ranktable.config_map_data
 
-    def counting(devices: Any, replicas: int, version: str) -> dict[str, str]:
+    def counting(devices: Any, replicas: int, version: str, attempt: int = 0) -> dict[str, str]:
         built.append(len(devices))
-        return real(devices, replicas, version)
+        return real(devices, replicas, version, attempt)
 
     monkeypatch.setattr(reconcile.ranktable, "config_map_data", counting)
     h = Harness(fake, ascend_job(replicas=2))
@@ -578,3 +579,31 @@ def test_finished_kueue_job_marks_its_pods_unretriable_before_deleting_any(monke
     fake.calls.clear()
     h.run(T0 + 3)
     assert "delete Pod demo-sched" in fake.calls and not any(call.startswith("annotate") for call in fake.calls)
+
+
+def test_gang_restart_resets_the_rank_table_to_the_new_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The old gang's completed table must not reach the new pods as if it were theirs: the restart pass writes
+    an initializing table marked with the new attempt, and the old pods' devices are never listed again."""
+    fake = FakeKube(monkeypatch)
+    h = Harness(fake, ascend_job(replicas=2, runPolicy={"backoffLimit": 2}))
+    h.run(T0)
+    for i, (server, dev) in enumerate((("10.0.0.2", "0"), ("10.0.0.10", "5"))):
+        h.set_running(f"asc-worker-{i}", {"pod_name": f"asc-worker-{i}", "server_id": server,
+                                          "devices": [{"device_id": dev, "device_ip": f"192.168.100.10{i}"}]})
+    h.run(T0 + 1)
+    assert hccl(fake, "asc-ranktable")["status"] == "completed"
+    h.set_exit("asc-worker-1", 75)
+    h.run(T0 + 2)
+    data = fake.objects[("ConfigMap", "asc-ranktable")]["data"]
+    assert h.body["status"]["phase"] == c.RESTARTING
+    assert data["attempt"] == "1" and json.loads(data["hccl.json"])["status"] == "initializing"
+    assert json.loads(data["hccl.json"]).get("server_list", []) == []
+    h.pod_state.clear()
+    h.run(T0 + 30)  # the new gang (attempt 1) is created; its devices complete the attempt-1 table
+    assert [p["metadata"]["annotations"][c.ANNOTATION_ATTEMPT] for p in fake.pods()] == ["1", "1"]
+    for i in range(2):
+        h.set_running(f"asc-worker-{i}", {"pod_name": f"asc-worker-{i}", "server_id": "10.0.0.2",
+                                          "devices": [{"device_id": str(4 + i), "device_ip": f"192.168.100.1{i}"}]})
+    h.run(T0 + 31)
+    data = fake.objects[("ConfigMap", "asc-ranktable")]["data"]
+    assert data["attempt"] == "1" and json.loads(data["hccl.json"])["status"] == "completed"

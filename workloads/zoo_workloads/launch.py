@@ -25,6 +25,8 @@ from zoo_workloads.events import failure_message, write_termination
 DEFAULT_RANKTABLE_TIMEOUT = 600.0  # ConfigMap volume updates take 60-90 s on real nodes
 DEFAULT_RESOLVE_TIMEOUT = 300.0
 POLL_SECONDS = 1.0
+# Next to hccl.json: the attempt whose pods the table lists (the operator's RANKTABLE_ATTEMPT_KEY; contracts.md).
+ATTEMPT_FILE = "attempt"
 
 
 def split_command(argv: Sequence[str]) -> list[str]:
@@ -120,20 +122,27 @@ def wait_for_rank(
     rank_size: int | None = None,
     poll: float = POLL_SECONDS,
     clock: Callable[[], float] = time.monotonic,
+    attempt: str = "",
 ) -> tuple[str, int]:
     """Poll until the rank table is completed and lists this pod's device; RankTableTimeout after `timeout` s.
 
     A completed table that does not list the device is waited on too: it may be a previous attempt's table that
-    the kubelet has not replaced yet (ConfigMap volumes lag 60-90 s on real nodes).
+    the kubelet has not replaced yet (ConfigMap volumes lag 60-90 s on real nodes). Given the pod's `attempt`,
+    only a table marked with it counts (the `attempt` file next to hccl.json, written by the operator in the
+    same ConfigMap, which the kubelet swaps in whole): an old gang's table may list this very device, under
+    another rank.
     """
     deadline = clock() + timeout
+    marker = rank_table.parent / ATTEMPT_FILE
     while True:
-        found = lookup_rank(_read(rank_table), server, physical, rank_size)
+        current = not attempt or _read(marker).strip() == attempt
+        found = lookup_rank(_read(rank_table), server, physical, rank_size) if current else None
         if found is not None:
             return found
         if clock() >= deadline:
+            of = f" of attempt {attempt} (the table is of attempt {_read(marker).strip() or '?'})" if not current else ""
             raise RankTableTimeout(
-                f"rank table {rank_table} not completed with device {list(physical)} of server {server} "
+                f"rank table {rank_table}{of} not completed with device {list(physical)} of server {server} "
                 f"after {timeout:.0f}s"
             )
         time.sleep(poll)
@@ -187,7 +196,8 @@ def prepare_environment(env: dict[str, str]) -> dict[str, str]:
         timeout = _float_env(env, "ZOO_RANKTABLE_TIMEOUT", DEFAULT_RANKTABLE_TIMEOUT)
         size = env.get("RANK_SIZE", "")
         rank_size = int(size) if size.isdigit() else None
-        rank_id, phys = wait_for_rank(Path(env["RANK_TABLE_FILE"]), server, physical, timeout, rank_size)
+        rank_id, phys = wait_for_rank(Path(env["RANK_TABLE_FILE"]), server, physical, timeout, rank_size,
+                                      attempt=env.get("ZOO_ATTEMPT", ""))
         # hccl.json keeps the physical id; MindSpore gets the logical one (0 in a one-NPU pod).
         return {"RANK_ID": rank_id, "DEVICE_ID": str(logical_device(phys, visible)),
                 "ZOO_PHYSICAL_DEVICE_ID": str(phys)}

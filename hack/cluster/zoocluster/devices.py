@@ -52,7 +52,7 @@ def plugin_config(raw: dict[str, Any] | None, env: dict[str, str] | None = None)
     delay = float(env.get("ZOO_ASCEND_ANNOTATE_DELAY") or raw.get("annotateDelaySeconds", 3.0))
     simulate = raw.get("simulate", True)
     if not isinstance(simulate, bool):
-        raise ValueError(f"devicePlugin.simulate: must be true or false, got {simulate!r}")
+        raise TypeError(f"devicePlugin.simulate: must be true or false, got {simulate!r}")
     return PluginConfig(generation, volcano, delay, simulate)
 
 
