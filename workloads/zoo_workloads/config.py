@@ -119,6 +119,10 @@ PARAMS: dict[str, Param] = {
     "eval_batch_size": _int_param("evaluation batch size (0 = batch_size)", 0, 65536),
     "num_parallel_workers": _int_param("data pipeline workers per rank", 1, 64),
     "mode": Param("choice", "MindSpore execution mode", choices=("graph", "pynative")),
+    "sink_size": _int_param("Ascend data sink: steps per sink, a divisor of the steps per epoch (0 = automatic: "
+                            "about 5 s of steps at ascend_step_ms)", 0, 10**9),
+    "ascend_step_ms": _float_param("the model's reference Ascend step time in ms (the seed's), which sizes the "
+                                   "automatic data sink", 0.0, 60_000.0, minimum_open=True),
     "resume": Param("path", "checkpoint to resume from (optimizer state included)", nullable=True),
     "pretrained": Param("path", "checkpoint whose network weights start the run (fine-tuning)", nullable=True),
     "crop_min_scale": _float_param("smallest area fraction of the random resized crop (1.0: no random crop)", 0.0, 1.0,

@@ -23,7 +23,7 @@ from zoo_workloads.data import pipeline
 from zoo_workloads.errors import ConfigError, Stopped
 from zoo_workloads.events import EventLog, format_result_line, format_step_line
 from zoo_workloads.models import create_model, model_kwargs, model_spec
-from zoo_workloads.training import ascend_check, checkpoints, distributed, lr, metrics, optim, results
+from zoo_workloads.training import ascend_check, checkpoints, distributed, lr, metrics, optim, results, sink
 
 
 @dataclass
@@ -116,48 +116,50 @@ class StopRequest:
 
 
 class ZooCallback(Callback):
-    """Per-step and per-epoch log events, evaluation and checkpoints during Model.train."""
+    """Per-step and per-epoch log events, evaluation and checkpoints during Model.train.
 
-    def __init__(self, run: Run, skip_steps: int = 0) -> None:
+    It counts the position itself (epoch, step within it) rather than trusting MindSpore's epoch counter: with a
+    data sink (Ascend) MindSpore calls back once per sink of `per_call` steps and calls a sink an epoch. Real
+    epochs end on sink boundaries (sink.sink_size divides the steps per epoch), so the epoch's end, its
+    evaluation, checkpoints and a graceful stop all happen in step_end."""
+
+    def __init__(self, run: Run, skip_steps: int = 0, start_epoch: int = 0, per_call: int = 1) -> None:
         super().__init__()
         self.run = run
         self.step_start = self.epoch_start = time.time()
         self.losses: list[float] = []
+        self.per_call = per_call
+        self.epoch = start_epoch + 1  # the real epoch being trained (1-based)
         # A run resumed mid-epoch starts its first epoch after `skip_steps` steps (the sampler skips them too).
-        self.skip_steps = skip_steps
-        self.step_in_epoch = 0
-
-    def on_train_epoch_begin(self, run_context: Any) -> None:
-        self.epoch_start = self.step_start = time.time()
-        self.losses = []
-        self.step_in_epoch, self.skip_steps = self.skip_steps, 0
+        self.step_in_epoch = skip_steps
 
     def on_train_step_end(self, run_context: Any) -> None:
         cb = run_context.original_args()
         out = cb.net_outputs
-        loss = float((out[0] if isinstance(out, (tuple, list)) else out).asnumpy())
+        loss = float((out[0] if isinstance(out, (tuple, list)) else out).asnumpy())  # a sink's: its last step's
         self.losses.append(loss)
         now = time.time()
         r = self.run
         steps = r.train.steps
-        self.step_in_epoch += 1
-        step = self.step_in_epoch
-        ips = r.global_batch / max(now - self.step_start, 1e-9)
+        self.step_in_epoch += self.per_call
+        step, epoch = self.step_in_epoch, self.epoch
+        ips = self.per_call * r.global_batch / max(now - self.step_start, 1e-9)
         self.step_start = now
-        r.log.human(format_step_line(cb.cur_epoch_num, step, loss))
-        r.log.emit("step", epoch=cb.cur_epoch_num, step=step, steps_per_epoch=steps, loss=loss,
+        r.log.human(format_step_line(epoch, step, loss))
+        r.log.emit("step", epoch=epoch, step=step, steps_per_epoch=steps, loss=loss,
                    images_per_second=round(ips, 2))
         r.log.progress(step, steps, loss)
         if not np.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss} at epoch {cb.cur_epoch_num} step {step}")
-        if r.stop.requested and step < steps:  # at an epoch's end, on_train_epoch_end checkpoints and stops
-            r.stop_now(cb.cur_epoch_num, step, cb.train_network)
-
-    def on_train_epoch_end(self, run_context: Any) -> None:
-        cb = run_context.original_args()
-        self.run.end_epoch(cb.cur_epoch_num, self.losses, time.time() - self.epoch_start, cb.train_network)
-        if self.run.stop.requested and cb.cur_epoch_num < int(self.run.p["epochs"]):
-            self.run.stop_now(cb.cur_epoch_num, self.run.train.steps, cb.train_network)
+            raise FloatingPointError(f"loss became {loss} at epoch {epoch} step {step}")
+        if step < steps:
+            if r.stop.requested:  # at an epoch's end, the checkpoint of the epoch serves the stop
+                r.stop_now(epoch, step, cb.train_network)
+            return
+        r.end_epoch(epoch, self.losses, now - self.epoch_start, cb.train_network)
+        self.epoch, self.step_in_epoch, self.losses = epoch + 1, 0, []
+        self.epoch_start = self.step_start = time.time()
+        if r.stop.requested and epoch < int(r.p["epochs"]):
+            r.stop_now(epoch, steps, cb.train_network)
 
 
 class Run:
@@ -367,16 +369,23 @@ class Run:
         if self.stop.requested:  # SIGTERM while loading data or the model: nothing new to save
             raise Stopped(f"stopped by signal {self.stop.signal} before training began")
         if skip and start < epochs:
-            # Resumed mid-epoch: first the rest of that epoch (its own pipeline: same order, done steps left out).
+            # Resumed mid-epoch: first the rest of that epoch (its own pipeline: same order, done steps left out),
+            # step by step (a sink must divide it).
             rest = self.rest_of_epoch(start, skip)
-            self.model.train(start + 1, rest.dataset, callbacks=[ZooCallback(self, skip)], dataset_sink_mode=False,
-                             initial_epoch=start)
+            self.model.train(start + 1, rest.dataset, callbacks=[ZooCallback(self, skip, start)],
+                             dataset_sink_mode=False, initial_epoch=start)
             start += 1
         if self.train.sampler is not None:
             self.train.sampler.epoch = start  # data order is seeded per epoch: a resumed epoch sees its own order
         if start < epochs:
-            self.model.train(epochs, self.train.dataset, callbacks=[ZooCallback(self)], dataset_sink_mode=False,
-                             initial_epoch=start)
+            size = self.sink_size()
+            if size:
+                sinks, first = sink.train_epochs(epochs, start, self.train.steps, size)
+                self.model.train(sinks, self.train.dataset, callbacks=[ZooCallback(self, 0, start, size)],
+                                 dataset_sink_mode=True, sink_size=size, initial_epoch=first)
+            else:
+                self.model.train(epochs, self.train.dataset, callbacks=[ZooCallback(self, 0, start)],
+                                 dataset_sink_mode=False, initial_epoch=start)
         # The metrics reported are those of the checkpoint reported (the best, else the last), never the last
         # epoch's paired with the best epoch's weights.
         summary = self.ledger.summary()
@@ -384,6 +393,15 @@ class Run:
             summary["metrics"] = {**self.last_metrics, "loss": self.last_loss}
         self.log.emit("done", epochs=epochs, **summary)
         return {**summary, "epochs": epochs}
+
+    def sink_size(self) -> int:
+        """Steps per data sink on Ascend (sink.sink_size), 0 for step-by-step training elsewhere (MindSpore
+        ignores sink mode on CPU, and the local cluster's simulated NPU trains on CPU)."""
+        if self.args.device != "Ascend":
+            return 0
+        size = sink.sink_size(self.train.steps, float(self.p["ascend_step_ms"]), int(self.p["sink_size"]))
+        self.log.human(f"data sink: {size} steps per sink ({self.train.steps} per epoch)")
+        return size
 
     def run_record(self) -> dict[str, Any]:
         """What config.yaml says about the run beyond hyperparameters: classes and data (zoo-eval --run reads it)."""

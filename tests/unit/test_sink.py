@@ -1,0 +1,106 @@
+"""Ascend data sink: the sink size, Model.train's epochs in sinks, and the callback fed one call per sink."""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import numpy as np
+import pytest
+
+from zoo_workloads.errors import ConfigError
+from zoo_workloads.training import runner, sink
+
+
+def test_divisors() -> None:
+    assert sink.divisors(1) == [1]
+    assert sink.divisors(36) == [1, 2, 3, 4, 6, 9, 12, 18, 36]
+    assert sink.divisors(5338) == [1, 2, 17, 34, 157, 314, 2669, 5338]  # the seed's multigrain epoch
+
+
+def test_automatic_size_is_about_five_seconds_and_divides_the_epoch() -> None:
+    # resnet50_bam at the seed's 101 ms/step: at most 49 steps per 5 s; 1251 steps (ImageNet, 8 x 128) = 3*3*139.
+    assert sink.sink_size(1251, 101.0) == 9
+    assert sink.sink_size(1000, 101.0) == 40  # 40 divides 1000, 49 does not
+    assert sink.sink_size(5338, 20.4) == 157  # multigrain: 245 steps fit 5 s; 157 is the largest divisor below
+    assert sink.sink_size(22, 263.483) == 11  # glore: 18 fit; of 22's divisors 11
+    assert sink.sink_size(7, 10_000.0) == 1  # a step longer than the target: one step per sink
+    for steps in range(1, 300):
+        size = sink.sink_size(steps, 101.0)
+        assert steps % size == 0 and 1 <= size <= 49
+
+
+def test_requested_size_must_divide_the_epoch() -> None:
+    assert sink.sink_size(100, 101.0, requested=25) == 25
+    with pytest.raises(ConfigError, match=r"sink_size: 30 does not divide the 100 steps per epoch .*1, 2, 4, 5"):
+        sink.sink_size(100, 101.0, requested=30)
+
+
+def test_train_epochs_counts_sinks() -> None:
+    assert sink.train_epochs(epochs=4, start=0, steps_per_epoch=22, size=11) == (8, 0)
+    assert sink.train_epochs(epochs=4, start=2, steps_per_epoch=22, size=11) == (8, 4)
+
+
+class FakeRun:
+    """What ZooCallback uses of a Run, recording what it does."""
+
+    def __init__(self, steps: int, epochs: int) -> None:
+        self.train = types.SimpleNamespace(steps=steps)
+        self.p = {"epochs": epochs}
+        self.global_batch = 8
+        self.stop = runner.StopRequest()
+        self.events: list[tuple[Any, ...]] = []
+        self.log = types.SimpleNamespace(human=lambda text: None, progress=lambda *a: None,
+                                         emit=lambda kind, **f: self.events.append((kind, f.get("epoch"),
+                                                                                     f.get("step"))))
+
+    def end_epoch(self, epoch: int, losses: list[float], seconds: float, net: Any) -> None:
+        self.events.append(("end_epoch", epoch, len(losses)))
+
+    def stop_now(self, epoch: int, step: int, net: Any) -> None:
+        self.events.append(("stop_now", epoch, step))
+        raise RuntimeError("stopped")
+
+
+class Tensor:
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def asnumpy(self) -> np.ndarray:
+        return np.array(self.value, dtype=np.float32)
+
+
+def call(cb: runner.ZooCallback, loss: float = 1.0) -> None:
+    args = types.SimpleNamespace(net_outputs=Tensor(loss), train_network=None, cur_epoch_num=-1)
+    cb.on_train_step_end(types.SimpleNamespace(original_args=lambda: args))
+
+
+def test_callback_one_call_per_sink_keeps_real_epochs_and_steps() -> None:
+    run = FakeRun(steps=6, epochs=2)
+    cb = runner.ZooCallback(run, per_call=3)  # MindSpore calls back every 3 steps and calls that an epoch
+    for _ in range(4):
+        call(cb)
+    assert run.events == [("step", 1, 3), ("step", 1, 6), ("end_epoch", 1, 2),
+                          ("step", 2, 3), ("step", 2, 6), ("end_epoch", 2, 2)]
+
+
+def test_callback_resumed_epoch_and_graceful_stop_at_a_sink_boundary() -> None:
+    run = FakeRun(steps=6, epochs=4)
+    cb = runner.ZooCallback(run, start_epoch=2, per_call=2)  # epochs 1-2 done: the next is epoch 3
+    call(cb)
+    run.stop.request()
+    with pytest.raises(RuntimeError, match="stopped"):
+        call(cb)
+    assert run.events == [("step", 3, 2), ("step", 3, 4), ("stop_now", 3, 4)]
+    # Stepwise (CPU), resumed mid-epoch after 4 of 6 steps: the epoch ends after 2 more calls.
+    run = FakeRun(steps=6, epochs=4)
+    cb = runner.ZooCallback(run, skip_steps=4, start_epoch=2)
+    call(cb)
+    call(cb)
+    assert run.events == [("step", 3, 5), ("step", 3, 6), ("end_epoch", 3, 2)]
+
+
+def test_callback_refuses_a_non_finite_loss() -> None:
+    cb = runner.ZooCallback(FakeRun(steps=6, epochs=1), per_call=3)
+    with pytest.raises(FloatingPointError, match="epoch 1 step 3"):
+        call(cb, float("nan"))
