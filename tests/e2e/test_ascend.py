@@ -147,3 +147,28 @@ def test_a_gang_that_cannot_fit_whole_gets_no_pod_bound(e2e: E2E) -> None:
     status = e2e.wait_phase(job, {"Failed", "Succeeded"}, timeout=120)
     assert status["phase"] == "Failed" and status["reason"] == "SchedulingTimeout", status
     assert not [p for p in e2e.pods(job) if p["spec"].get("nodeName")]
+
+
+def test_dynamic_launch_on_ascend_trains_without_a_rank_table(e2e: E2E) -> None:
+    """msrun-style launch on Ascend: a scheduler pod (no NPU) and two workers that each drive their NPU as
+    logical device 0; no rank table is written or waited for."""
+    job = "ascdyn"
+    body = ascend_job(e2e, job, "v7", replicas=2)
+    body["spec"].update(launch="dynamic", device={"type": "Ascend910", "perNode": 2})
+    e2e.apply(body)
+    status = e2e.wait_phase(job, {"Succeeded", "Failed"}, timeout=600)
+    assert status["phase"] == "Succeeded", json.dumps(status, indent=1)[-4000:]
+    assert e2e.get("configmap", f"{job}-ranktable") is None and "rankTable" not in status
+    pods = {p["metadata"]["name"]: p for p in e2e.pods(job)}
+    assert set(pods) >= {f"{job}-worker-0", f"{job}-worker-1"}
+    sched = pods.get(f"{job}-sched")  # cleanPodPolicy None keeps it
+    assert sched is not None and "huawei.com/Ascend910" not in json.dumps(sched["spec"]["containers"])
+    for i in range(2):
+        pod = pods[f"{job}-worker-{i}"]
+        assert pod["spec"]["containers"][0]["resources"]["limits"]["huawei.com/Ascend910"] == "1"
+        log = e2e.logs(f"{job}-worker-{i}")
+        assert "zoo-launch: DEVICE_ID=0\n" in log and "RANK_TABLE_FILE" not in log, log[-2000:]
+        assert "the Ascend checks passed" in log, log[-2000:]
+    # Both workers on one node (perNode 2), of the chosen plugin generation.
+    assert {pods[f"{job}-worker-{i}"]["spec"]["nodeName"] for i in range(2)} <= {"ascend-node-1", "ascend-node-2"}
+    assert len({pods[f"{job}-worker-{i}"]["spec"]["nodeName"] for i in range(2)}) == 1
