@@ -108,3 +108,35 @@ def test_suspend_mid_epoch_checkpoints_and_resume_continues_from_it(
     steps = [(e["epoch"], e["step"]) for e in map(json.loads, (ln for ln in log.splitlines() if ln.startswith("{")))
              if e["event"] == "step"]
     assert steps[0] == (2, stopped_at + 1) and steps[-1] == (3, STEPS)
+
+
+def test_corrupted_newest_checkpoint_is_skipped_for_the_one_before(
+        e2e: E2E, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The epoch-2 checkpoint is damaged on disk (a bit flipped mid-file, as a bad disk or a torn copy would) while
+    the job trains epoch 3; its rank is then killed. The restarted gang verifies the newest checkpoint, skips it
+    with a Warning Event and resumes from epoch 1's."""
+    storage = tmp_path_factory.mktemp("corrupt-checkpoints")
+    steps = 3 * STEPS  # a longer epoch 3: the kill lands well before its end (and its checkpoint)
+    body = tiny_job("corrupt", "resnet50_bam", e2e.data["digits"], replicas=1, evaluate=None, classes=10,
+                    **{**HYPER, "epochs": 3, "steps_per_epoch": steps})
+    body["spec"]["checkpoint"] = {"hostPath": str(storage)}
+    body["spec"]["runPolicy"] = {"backoffLimit": 1}
+    e2e.apply(body)
+    deadline = time.monotonic() + 900
+    while not in_epoch(e2e, "corrupt-worker-0", 3):
+        assert time.monotonic() < deadline, "job corrupt never reached epoch 3"
+        assert e2e.status("corrupt").get("phase") not in ("Succeeded", "Failed"), e2e.status("corrupt")
+        time.sleep(0.5)
+    (newest,) = storage.rglob("resnet50_bam-2.ckpt")
+    raw = bytearray(newest.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    newest.write_bytes(bytes(raw))
+    kill_training(e2e.namespace, "corrupt-worker-0")
+
+    status = e2e.wait_phase("corrupt", {"Succeeded", "Failed"}, timeout=900)
+    assert status["phase"] == "Succeeded", json.dumps(status, indent=1)[-4000:]
+    (resume,) = status["resumes"]
+    assert (resume["restart"], resume["epoch"], resume["step"]) == (1, 1, steps), resume
+    assert resume["path"].endswith("/resnet50_bam-1.ckpt")
+    warnings = [e for e in e2e.events("corrupt") if e["type"] == "Warning" and e["reason"] == "CheckpointInvalid"]
+    assert warnings and "resnet50_bam-2.ckpt" in warnings[0]["message"], warnings
