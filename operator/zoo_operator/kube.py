@@ -246,6 +246,14 @@ async def follow_log(namespace: str, name: str, tail_lines: int, idle_timeout: f
         name, namespace, container="worker", follow=True, tail_lines=tail_lines, _preload_content=False,
         _request_timeout=aiohttp.ClientTimeout(total=None, sock_connect=REQUEST_TIMEOUT_SECONDS)),
         f"follow log of {namespace}/{name}")
+    if not 200 <= resp.status < 300:
+        # Unread responses are not checked by the client: a container that is not started yet answers 400 with
+        # a Status body, which must not pass for a log line.
+        body = (await resp.read()).decode("utf-8", "replace")
+        resp.release()
+        err = ApiException(status=resp.status, reason=resp.reason)
+        err.body = body
+        raise err
     try:
         while True:
             async with asyncio.timeout(idle_timeout):
