@@ -399,7 +399,12 @@ class Run:
         ignores sink mode on CPU, and the local cluster's simulated NPU trains on CPU)."""
         if self.args.device != "Ascend":
             return 0
-        size = sink.sink_size(self.train.steps, float(self.p["ascend_step_ms"]), int(self.p["sink_size"]))
+        requested = int(self.p["sink_size"])
+        if not requested and self.p["optimizer"] == "thor":
+            # THOR's Model splits sinks by its own update frequency; the ModelZoo's THOR scripts (multigrain's,
+            # resnet's) sink whole epochs, so the automatic size does too.
+            requested = self.train.steps
+        size = sink.sink_size(self.train.steps, float(self.p["ascend_step_ms"]), requested)
         self.log.human(f"data sink: {size} steps per sink ({self.train.steps} per epoch)")
         return size
 
