@@ -15,6 +15,7 @@ from zoo_operator import conditions as c
 # metav1.Time is serialized with second precision (RFC 3339 without fractions).
 TIMESTAMP_RESOLUTION_SECONDS = 1.0
 
+
 def parse_time(text: Any) -> float | None:
     """Unix seconds from an RFC 3339 timestamp as the apiserver writes it, or None."""
     if not isinstance(text, str) or not text:

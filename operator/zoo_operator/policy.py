@@ -237,7 +237,7 @@ def _pod_lost(job: JobSpec, state: JobState, current: Sequence[PodView], wanted:
                             f"pod {name} of the running gang is gone (deleted or evicted)", live)
 
 
-def _evicted(job: JobSpec, pods: Sequence[PodView], attempt: int, live: Sequence[PodView]) -> Decision | None:
+def _evicted(pods: Sequence[PodView], attempt: int, live: Sequence[PodView]) -> Decision | None:
     """A pod of the current attempt stopped from outside (Kueue evicts a whole pod group one pod at a time; a
     drain or the scheduler's preemption takes one): the whole gang stops and restarts from its checkpoint, which
     is not the job's failure (not counted against backoffLimit). Under Kueue the new pods wait gated until the
@@ -285,7 +285,7 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
     extra = tuple(p.name for p in live if p.name not in kept)
     ordered = sorted(current, key=lambda p: (-1 if p.index is None else p.index))
 
-    evicted = _evicted(job, pods, attempt, live)
+    evicted = _evicted(pods, attempt, live)
     if evicted is not None:
         return evicted
     for pod in ordered:

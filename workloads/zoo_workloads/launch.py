@@ -135,12 +135,13 @@ def wait_for_rank(
     deadline = clock() + timeout
     marker = rank_table.parent / ATTEMPT_FILE
     while True:
-        current = not attempt or _read(marker).strip() == attempt
+        seen = _read(marker).strip()
+        current = not attempt or seen == attempt
         found = lookup_rank(_read(rank_table), server, physical, rank_size) if current else None
         if found is not None:
             return found
         if clock() >= deadline:
-            of = f" of attempt {attempt} (the table is of attempt {_read(marker).strip() or '?'})" if not current else ""
+            of = f" of attempt {attempt} (the table is of attempt {seen or '?'})" if not current else ""
             raise RankTableTimeout(
                 f"rank table {rank_table}{of} not completed with device {list(physical)} of server {server} "
                 f"after {timeout:.0f}s"

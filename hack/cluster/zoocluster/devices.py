@@ -40,8 +40,7 @@ class PluginConfig:
 
 def plugin_config(raw: dict[str, Any] | None, env: dict[str, str] | None = None) -> PluginConfig:
     """A node's plugin settings: nodes.yaml `devicePlugin: {generation, volcano, annotateDelaySeconds, simulate}`,
-    where
-    ZOO_ASCEND_PLUGIN_GENERATION / ZOO_ASCEND_PLUGIN_VOLCANO in the kubelet's environment win (tests set them)."""
+    where ZOO_ASCEND_PLUGIN_GENERATION / ZOO_ASCEND_PLUGIN_VOLCANO in the kubelet's environment win (tests set them)."""
     env = dict(os.environ) if env is None else env
     raw = raw or {}
     generation = env.get("ZOO_ASCEND_PLUGIN_GENERATION") or str(raw.get("generation", "v7"))
