@@ -1,6 +1,6 @@
 """Pods the apiserver refuses at creation: what the job does about it (pure).
 
-The executor (reconcile.execute) records a refusal as data: a 403 from Pod Security admission, RBAC or a
+The executor (executor.py) records a refusal as data: a 403 from Pod Security admission, RBAC or a
 ResourceQuota, a 422 from a validating webhook or a LimitRange. A quota refusal may clear by itself when other
 pods end, so the job waits, with the condition PodsAdmitted=False (reason QuotaExceeded) quoting the refusal,
 until spec.runPolicy.schedulingTimeoutSeconds after the first refusal; any other refusal fails the job at once.
@@ -10,9 +10,11 @@ Either way a failing job deletes the pods it already has, so nothing keeps holdi
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from zoo_operator import conditions as c
+from zoo_operator import policy as run_policy
 from zoo_operator.podview import PodView
 from zoo_operator.policy import Decision, JobState
 from zoo_operator.spec import JobSpec
@@ -71,3 +73,12 @@ def due(job: JobSpec, refusal: Refusal | None, now: float) -> float | None:
     if not refusal.quota:
         return now
     return min(now + QUOTA_RETRY_SECONDS, refusal.since + job.scheduling_timeout_seconds)
+
+
+def decide_pass(job: JobSpec, prev: Mapping[str, Any], pods: Sequence[PodView], refusal: Refusal | None,
+                now: float) -> tuple[JobState, Decision]:
+    """The pass's decision: run policy, overridden by a refusal the apiserver gave (pure). Observe asks it to
+    know which logs to read before pods go; the planner asks it again on the same data and gets the same."""
+    state = run_policy.state_from_status(prev)
+    decision = run_policy.decide(job, state, pods, now)
+    return state, decide(job, state, pods, refusal, now, decision) or decision

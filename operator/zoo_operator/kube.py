@@ -196,6 +196,22 @@ async def create(obj: Obj) -> bool:
     return True
 
 
+async def serves(api_version: str, plural: str) -> bool:
+    """Whether the cluster serves the resource `plural` of `api_version` (group/version), read from API
+    discovery, which every authenticated user may read (system:discovery)."""
+    api = await _client()
+    try:
+        found = await call(lambda: api.call_api(
+            f"/apis/{api_version}", "GET", auth_settings=["BearerToken"], response_type="object",
+            _return_http_data_only=True, _request_timeout=REQUEST_TIMEOUT_SECONDS), f"discover {api_version}")
+    except ApiException as err:
+        if err.status == 404:
+            return False
+        raise
+    resources = found.get("resources") if isinstance(found, dict) else None
+    return any(isinstance(r, dict) and r.get("name") == plural for r in resources or [])
+
+
 async def put_config_map(obj: Obj) -> None:
     """Set a ConfigMap's data (merge patch: keys not in it are kept), creating the ConfigMap if it is gone."""
     meta = obj["metadata"]

@@ -30,22 +30,23 @@ def needs_look(pod: PodView, now: float) -> bool:
                 and now - pod.created >= START_WARNING_AFTER_SECONDS)
 
 
-async def fold(namespace: str, pods: Sequence[PodView], cache: Cache, now: float) -> list[PodView]:
-    """The pods, with a stuck pod's newest Warning Event as its waiting_message; `cache` (per job) is updated."""
+async def fold(namespace: str, pods: Sequence[PodView], cache: Cache,
+               now: float) -> tuple[list[PodView], Cache]:
+    """The pods, with a stuck pod's newest Warning Event as its waiting_message, and the job's cache after
+    this pass's reads (a new dict: the executor stores it, the caller's `cache` is left as it was)."""
+    live = {p.uid for p in pods}
+    after: Cache = {uid: seen for uid, seen in cache.items() if uid in live}
     out: list[PodView] = []
     reads = 0
     for pod in pods:
         if needs_look(pod, now):
-            seen = cache.get(pod.uid)
+            seen = after.get(pod.uid)
             due = seen is None or now - seen[0] >= START_WARNING_REREAD_SECONDS
             if due and reads < START_WARNING_READS_PER_PASS:
                 reads += 1
                 warnings = await kube.pod_warnings(namespace, pod.name)
-                seen = cache[pod.uid] = (now, ": ".join(warnings[-1]) if warnings else "")
+                seen = after[pod.uid] = (now, ": ".join(warnings[-1]) if warnings else "")
             if seen and seen[1]:
                 pod = dataclasses.replace(pod, waiting_message=seen[1])
         out.append(pod)
-    live = {p.uid for p in pods}
-    for uid in [u for u in cache if u not in live]:
-        del cache[uid]
-    return out
+    return out, after

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
-from zoo_operator import kube, metrics, reconcile, workqueue
+from zoo_operator import executor, kube, memory, metrics, observe, reconcile, workqueue
 from zoo_operator.podview import PodView
 from zoo_operator.settings import Settings
 
@@ -50,7 +50,7 @@ class Runner:
         self.objects = objects
         self.clock = clock
         self.bodies: dict[str, Mapping[str, Any]] = {}
-        self.memories: dict[str, reconcile.JobMemory] = {}
+        self.memories: dict[str, memory.JobMemory] = {}
         self.queue = workqueue.WorkQueue(self.pass_one, concurrency)
         # key -> (pod name, pod uid, task) of the followed rank-0 log.
         self.followers: dict[str, tuple[str, str, asyncio.Task[None]]] = {}
@@ -86,7 +86,7 @@ class Runner:
         if key in self.bodies:
             self.queue.add(key)
 
-    def _emit(self, body: Mapping[str, Any]) -> reconcile.EventSink:
+    def _emit(self, body: Mapping[str, Any]) -> executor.EventSink:
         def emit(kind: str, reason: str, message: str) -> None:
             task = asyncio.get_running_loop().create_task(kube.post_event(dict(body), kind, reason, message))
             self._posting.add(task)
@@ -105,7 +105,7 @@ class Runner:
         ns, name = str(meta.get("namespace")), str(meta.get("name"))
         mem = self.memories.get(key)
         if mem is None or mem.uid != uid:
-            mem = self.memories[key] = reconcile.JobMemory(uid=uid)  # a new job of the same name starts afresh
+            mem = self.memories[key] = memory.JobMemory(uid=uid)  # a new job of the same name starts afresh
         pods = [p for p in self.pods(ns, name) if p.owner_uid == uid]
         existing = self.objects(ns, name) if self.objects is not None else None
         now = self.clock()
@@ -154,8 +154,8 @@ class Runner:
                 return
             mem.logs.pop(pod, None)
             try:
-                async for line in kube.follow_log(namespace, pod, reconcile.LOG_POLL_LINES, FOLLOW_IDLE_SECONDS):
-                    if reconcile.feed_lines(mem, pod, uid, (line,), tail):
+                async for line in kube.follow_log(namespace, pod, observe.LOG_POLL_LINES, FOLLOW_IDLE_SECONDS):
+                    if memory.feed_lines(mem, pod, uid, (line,), tail):
                         self._progressed(key)
                 self.queue.add(key)  # the stream ended: most likely the container did
                 return

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from operator_jobs import job
 
-from zoo_operator import kube, reconcile, runner
+from zoo_operator import kube, memory, observe, planner, reconcile, runner
 from zoo_operator.podview import PodView
 from zoo_operator.settings import Settings
 
@@ -27,7 +27,7 @@ def test_observe_touch_and_forget() -> None:
         r.observe(body("b", "u2"))
         r.observe({"metadata": {"name": "no-uid"}})
         assert sorted(r.bodies) == ["ns1/a", "ns1/b"] and len(r.queue.keys) == 2
-        r.memories["ns1/a"] = reconcile.JobMemory()
+        r.memories["ns1/a"] = memory.JobMemory()
         r.observe(body("a", "u1", deletionTimestamp="2026-01-01T00:00:00Z"))
         assert sorted(r.bodies) == ["ns1/b"] and "ns1/a" not in r.memories
         r.touch("ns1", "unknown")  # a pod of a job the runner does not know: nothing queued
@@ -41,14 +41,14 @@ def test_events_drive_passes_and_a_failing_job_does_not_stop_the_others(monkeypa
     seen: list[tuple[str, int]] = []
     events: list[tuple[str, str]] = []
 
-    async def fake_reconcile(b: dict, pods: list[PodView], settings: Settings, mem: reconcile.JobMemory,
-                             now: float, emit: Any, existing: Any = None) -> reconcile.Plan:
+    async def fake_reconcile(b: dict, pods: list[PodView], settings: Settings, mem: memory.JobMemory,
+                             now: float, emit: Any, existing: Any = None) -> planner.Plan:
         name = b["metadata"]["name"]
         seen.append((name, len(pods)))
         emit("Normal", "Seen", name)
         if name == "broken":
             raise RuntimeError("boom")
-        return reconcile.Plan(next_due=None if name == "done" else now + 0.05)
+        return planner.Plan(next_due=None if name == "done" else now + 0.05)
 
     async def post_event(b: dict, kind: str, reason: str, message: str) -> None:
         events.append((reason, message))
@@ -81,13 +81,13 @@ def test_events_drive_passes_and_a_failing_job_does_not_stop_the_others(monkeypa
 
 
 def test_a_new_job_of_the_same_name_starts_with_a_fresh_memory(monkeypatch: pytest.MonkeyPatch) -> None:
-    mems: list[reconcile.JobMemory] = []
+    mems: list[memory.JobMemory] = []
 
-    async def fake_reconcile(b: dict, pods: list[PodView], settings: Settings, mem: reconcile.JobMemory,
-                             now: float, emit: Any, existing: Any = None) -> reconcile.Plan:
+    async def fake_reconcile(b: dict, pods: list[PodView], settings: Settings, mem: memory.JobMemory,
+                             now: float, emit: Any, existing: Any = None) -> planner.Plan:
         mem.last_written = {"phase": "Succeeded"}  # what the old job's passes left
         mems.append(mem)
-        return reconcile.Plan()
+        return planner.Plan()
 
     monkeypatch.setattr(reconcile, "reconcile", fake_reconcile)
     r = runner.Runner(Settings(), lambda ns, name: [])
@@ -112,9 +112,9 @@ def test_rank0_log_is_followed_and_progress_enqueues_the_job(monkeypatch: pytest
         while (line := await lines.get()) is not None:
             yield line
 
-    async def fake_reconcile(b: dict, pods: list[PodView], settings: Settings, mem: reconcile.JobMemory,
-                             now: float, emit: Any, existing: Any = None) -> reconcile.Plan:
-        return reconcile.Plan(follow="demo-worker-0")
+    async def fake_reconcile(b: dict, pods: list[PodView], settings: Settings, mem: memory.JobMemory,
+                             now: float, emit: Any, existing: Any = None) -> planner.Plan:
+        return planner.Plan(follow="demo-worker-0")
 
     monkeypatch.setattr(kube, "follow_log", follow_log)
     monkeypatch.setattr(reconcile, "reconcile", fake_reconcile)
@@ -126,7 +126,7 @@ def test_rank0_log_is_followed_and_progress_enqueues_the_job(monkeypatch: pytest
         r.observe(body("demo", "u1"))
         await asyncio.sleep(0.02)
         passes = r.passes
-        assert opened == [("demo-worker-0", reconcile.LOG_POLL_LINES)] and passes == 1
+        assert opened == [("demo-worker-0", observe.LOG_POLL_LINES)] and passes == 1
         await lines.put('{"event": "step", "ts": 1, "rank": 0, "epoch": 1, "step": 3}')
         await asyncio.sleep(0.1)
         assert r.memories["ns1/demo"].logs["demo-worker-0"].progress["step"] == 3

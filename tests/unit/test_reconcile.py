@@ -11,7 +11,7 @@ import pytest
 from operator_jobs import ascend_job, job
 
 from zoo_operator import conditions as c
-from zoo_operator import kube, podview, reconcile
+from zoo_operator import executor, kube, memory, planner, podview, ranktable, reconcile
 from zoo_operator.settings import Settings
 
 SETTINGS = Settings(status_interval_seconds=5.0, log_tail_lines=2)
@@ -31,7 +31,7 @@ class FakeKube:
         self.calls: list[str] = []
         self.warnings: dict[str, list[tuple[str, str]]] = {}
         for name in ("create", "put_config_map", "delete_pod", "pod_log", "patch_job_status", "delete_job",
-                     "pod_warnings", "annotate_pod", "remove_pod_finalizer"):
+                     "pod_warnings", "annotate_pod", "remove_pod_finalizer", "serves"):
             monkeypatch.setattr(kube, name, getattr(self, name))
 
     async def create(self, obj: dict[str, Any]) -> bool:
@@ -43,6 +43,10 @@ class FakeKube:
             return False
         self.objects[key] = obj
         return True
+
+    async def serves(self, api_version: str, plural: str) -> bool:
+        self.calls.append(f"discover {api_version}")
+        return self.volcano or not api_version.startswith("scheduling.volcano.sh/")
 
     async def put_config_map(self, obj: dict[str, Any]) -> None:
         self.calls.append(f"put ConfigMap {obj['metadata']['name']}")
@@ -81,10 +85,10 @@ class Harness:
     """Runs passes the way the kopf timer does, applying status patches to the body in between."""
 
     def __init__(self, fake: FakeKube, body: dict[str, Any]) -> None:
-        self.fake, self.body, self.mem = fake, body, reconcile.JobMemory()
+        self.fake, self.body, self.mem = fake, body, memory.JobMemory()
         self.events: list[tuple[str, str, str]] = []
         self.pod_state: dict[str, dict[str, Any]] = {}
-        self.last = reconcile.Plan()
+        self.last = planner.Plan()
 
     def views(self) -> list[podview.PodView]:
         out = []
@@ -232,7 +236,7 @@ def test_progress_writes_are_rate_limited(monkeypatch: pytest.MonkeyPatch) -> No
     step = {"event": "step", "ts": 1, "rank": 0, "epoch": 1, "step": 3, "steps_per_epoch": 9, "loss": 2.5,
             "images_per_second": 7.0}
     # What the runner's follower does with each streamed line of rank 0's log.
-    assert reconcile.feed_lines(h.mem, "demo-worker-0", "uid-demo-worker-0", [json.dumps(step)], 2)
+    assert memory.feed_lines(h.mem, "demo-worker-0", "uid-demo-worker-0", [json.dumps(step)], 2)
     h.run(T0 + 2)  # the last write was 1 s ago: not yet, but the pass says when
     assert "step" not in h.body["status"].get("progress", {})
     assert h.last.next_due == T0 + 1 + SETTINGS.status_interval_seconds
@@ -240,8 +244,8 @@ def test_progress_writes_are_rate_limited(monkeypatch: pytest.MonkeyPatch) -> No
     assert h.body["status"]["progress"] == {"epoch": 1, "step": 3, "stepsPerEpoch": 9, "loss": 2.5,
                                             "imagesPerSecond": 7.0, "updateTime": podview.format_time(T0 + 6.5),
                                             "stage": "Training", "display": "1", "stepDisplay": "3/9"}
-    assert reconcile.feed_lines(h.mem, "demo-worker-0", "uid-demo-worker-0", [json.dumps({**step, "step": 4})], 2)
-    assert not reconcile.feed_lines(h.mem, "demo-worker-0", "uid-demo-worker-0", ["a person's line"], 2)
+    assert memory.feed_lines(h.mem, "demo-worker-0", "uid-demo-worker-0", [json.dumps({**step, "step": 4})], 2)
+    assert not memory.feed_lines(h.mem, "demo-worker-0", "uid-demo-worker-0", ["a person's line"], 2)
     writes = fake.calls.count("patch status")
     h.run(T0 + 12)
     h.run(T0 + 13)
@@ -387,13 +391,13 @@ def test_kubelet_warning_of_a_pod_that_cannot_start_reaches_status(monkeypatch: 
 def test_rank_table_is_rebuilt_only_when_devices_change(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeKube(monkeypatch)
     built: list[int] = []
-    real = reconcile.ranktable.config_map_data
+    real = ranktable.config_map_data
 
     def counting(devices: Any, replicas: int, version: str, attempt: int = 0) -> dict[str, str]:
         built.append(len(devices))
         return real(devices, replicas, version, attempt)
 
-    monkeypatch.setattr(reconcile.ranktable, "config_map_data", counting)
+    monkeypatch.setattr(ranktable, "config_map_data", counting)
     h = Harness(fake, ascend_job(replicas=2))
     h.run(T0)
     h.run(T0 + 1)
@@ -467,7 +471,7 @@ def test_pods_are_created_concurrently_and_bounded(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(kube, "create", create)
     h = Harness(fake, ascend_job(replicas=200))
     h.run(T0)
-    assert len(fake.pods()) == 200 and peak == reconcile.WRITES_IN_FLIGHT
+    assert len(fake.pods()) == 200 and peak == executor.WRITES_IN_FLIGHT
 
 
 def refusing(fake: FakeKube, monkeypatch: pytest.MonkeyPatch, allowed: int, code: int, message: str) -> list[int]:

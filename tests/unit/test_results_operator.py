@@ -12,7 +12,7 @@ import pytest
 from operator_jobs import job
 
 from zoo_operator import conditions as c
-from zoo_operator import kube, logparse, reconcile, render, results, spec
+from zoo_operator import kube, logparse, memory, reconcile, render, results, spec
 from zoo_operator.settings import Settings
 
 SETTINGS = Settings()
@@ -210,7 +210,7 @@ def _pass(body, mem, events, now=T0):
 def test_reconcile_resolves_from_once_and_keeps_it_in_status(monkeypatch):
     fake = Fake(monkeypatch, {"tiny": finished_source()})
     body = job("ev", task="evaluate", replicas=1, **{"from": {"job": "tiny"}})
-    mem, events = reconcile.JobMemory(), []
+    mem, events = memory.JobMemory(), []
     _pass(body, mem, events)
     pods = [o for o in fake.created if o["kind"] == "Pod"]
     assert [p["metadata"]["name"] for p in pods] == ["ev-worker-0"]
@@ -228,14 +228,14 @@ def test_reconcile_resolves_from_once_and_keeps_it_in_status(monkeypatch):
 def test_reconcile_fails_a_job_whose_source_is_unusable(monkeypatch):
     fake = Fake(monkeypatch, {})
     body = job("ev", task="evaluate", replicas=1, **{"from": {"job": "gone"}})
-    _pass(body, reconcile.JobMemory(), [])
+    _pass(body, memory.JobMemory(), [])
     assert not fake.created
     assert fake.patches[-1]["phase"] == c.FAILED and "no such ZooTrainingJob" in fake.patches[-1]["message"]
 
 
 def test_reconcile_warns_once_when_checkpoints_are_ephemeral(monkeypatch):
     fake = Fake(monkeypatch, {})
-    body, mem, events = job("tr"), reconcile.JobMemory(), []
+    body, mem, events = job("tr"), memory.JobMemory(), []
     _pass(body, mem, events)
     cond = next(x for x in fake.patches[-1]["conditions"] if x["type"] == c.CHECKPOINTS_EPHEMERAL)
     assert cond["status"] == "True" and cond["reason"] == c.REASON_EPHEMERAL_VOLUME
@@ -259,7 +259,7 @@ def test_export_on_ascend_also_writes_air_and_runs_without_a_rank_table():
 
 def test_reconcile_waits_in_pending_for_a_running_source_then_starts(monkeypatch):
     fake = Fake(monkeypatch, {"tiny": finished_source(phase="Running")})
-    body, mem, events = job("ev", task="evaluate", replicas=1, **{"from": {"job": "tiny"}}), reconcile.JobMemory(), []
+    body, mem, events = job("ev", task="evaluate", replicas=1, **{"from": {"job": "tiny"}}), memory.JobMemory(), []
     _pass(body, mem, events)
     assert not fake.created
     assert fake.patches[-1]["phase"] == c.PENDING and fake.patches[-1]["reason"] == c.REASON_WAITING_FOR_SOURCE

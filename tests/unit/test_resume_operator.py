@@ -12,7 +12,7 @@ from test_policy import NOW, ended, parse, workers
 from test_reconcile import T0, FakeKube, Harness
 
 from zoo_operator import conditions as c
-from zoo_operator import logparse, podview, policy, reconcile, status
+from zoo_operator import logparse, memory, podview, policy, status
 from zoo_operator.policy import JobState
 
 JOB = parse(ascend_job(replicas=2, runPolicy={"backoffLimit": 1}))
@@ -113,7 +113,7 @@ def test_reconcile_reports_checkpoints_resumes_and_warnings(monkeypatch: pytest.
         line({"event": "checkpoint", "ts": T0 + 3, "rank": 0, "epoch": 2, "step": 4, "global_step": 8,
               "path": "/zoo/checkpoint/x/m-2.ckpt", "time": T0 + 3})]
     # What the runner's follower does with rank 0's streamed log lines.
-    reconcile.feed_lines(h.mem, "demo-worker-0", "uid-demo-worker-0", lines, 5)
+    memory.feed_lines(h.mem, "demo-worker-0", "uid-demo-worker-0", lines, 5)
     h.run(T0 + 10)
     st = h.body["status"]
     assert st["lastCheckpoint"]["epoch"] == 2 and st["lastCheckpoint"]["path"].endswith("m-2.ckpt")

@@ -1,0 +1,154 @@
+"""Stage 3 of a pass: carry out a Plan, the only code of the pass that writes (reconcile.py).
+
+Order: Kueue marks and finalizers; the job's fixed objects (Service, launch ConfigMap, PodGroup); then, with pods
+to delete, the rank table and status first (a restart is counted even if the operator dies before its pods go),
+the deletions, then the creations; with none, the rank table, status and creations go out together. Events follow
+the status write. Writes of one kind go out concurrently, at most WRITES_IN_FLIGHT at once.
+
+What the executor learns by writing (the apiserver refused a pod, a PodGroup API is gone, when status was last
+written) it records in the job's memory, where the next pass's planner reads it; the plan's own memory update
+is applied last, once its writes are done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from zoo_operator import admission, kube, metrics, render
+from zoo_operator import conditions as c
+from zoo_operator.memory import JobMemory
+from zoo_operator.planner import Obj, Plan, earliest
+
+log = logging.getLogger(__name__)
+# Pod creations and deletions in flight at once, per pass.
+WRITES_IN_FLIGHT = 64
+
+EventSink = Callable[[str, str, str], None]  # (type Normal|Warning, reason, message)
+
+
+async def bounded(calls: Iterable[Callable[[], Awaitable[Any]]], limit: int = WRITES_IN_FLIGHT) -> None:
+    """Run the calls with at most `limit` in flight; all are tried, then the first error is raised."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(make: Callable[[], Awaitable[Any]]) -> None:
+        async with gate:
+            await make()
+
+    results = await asyncio.gather(*(one(m) for m in calls), return_exceptions=True)
+    for res in results:
+        if isinstance(res, BaseException):
+            raise res
+
+
+def record_refusal(before: admission.Refusal | None, refused: Sequence[kube.Refused],
+                   now: float) -> admission.Refusal | None:
+    """The refusal to remember after a round of creations (None when every pod was admitted); a quota that
+    keeps refusing keeps the time it first did."""
+    if not refused:
+        return None
+    first = refused[0]
+    quota = admission.Refusal(first.name, first.code, first.message, now)
+    since = before.since if before is not None and before.quota == quota.quota else now
+    return dataclasses.replace(quota, since=since)
+
+
+async def create_pods(objs: Sequence[Obj]) -> list[kube.Refused]:
+    """Create the pods, WRITES_IN_FLIGHT at a time; refusals are returned as data, other errors raised."""
+    refused: list[kube.Refused] = []
+
+    async def one(obj: Obj) -> None:
+        try:
+            await kube.create(obj)
+        except kube.Refused as err:
+            refused.append(err)
+
+    await bounded(lambda obj=obj: one(obj) for obj in objs)
+    return refused
+
+
+async def _ensure(the_plan: Plan, mem: JobMemory, emit: EventSink) -> None:
+    """Create the job's fixed objects (all at once); a PodGroup API gone since observe is recorded, not raised."""
+    created: list[bool] = []
+
+    async def one(obj: Obj) -> None:
+        if obj["kind"] != "PodGroup":
+            created.append(await kube.create(obj))
+            return
+        try:
+            await kube.create(obj)
+        except kube.MissingAPI as err:
+            hint = render.gang_missing_hint(the_plan.job) if the_plan.job is not None else ""
+            mem.pod_group_error = f"{err}; {hint}"
+            emit("Warning", c.REASON_VOLCANO_MISSING, mem.pod_group_error)
+
+    await bounded(lambda obj=obj: one(obj) for obj in the_plan.ensure)
+    if any(created) and the_plan.created_event is not None:
+        emit(*the_plan.created_event)
+    elif any(created):
+        log.info("recreated a missing Service or launch ConfigMap: %s",
+                 ", ".join(f"{o['kind']} {o['metadata']['name']}" for o in the_plan.ensure))
+
+
+async def execute(body: Mapping[str, Any], the_plan: Plan, prev: Mapping[str, Any], mem: JobMemory,
+                  now: float, emit: EventSink) -> Plan:
+    """Carry out a plan (see the module doc); returns it, its `next_due` moved earlier when a refusal met
+    now makes the job due again (admission.due)."""
+    meta = body.get("metadata") or {}
+    job_ns, job_name = str(meta.get("namespace")), str(meta.get("name"))
+    for problem in the_plan.problems:
+        log.warning("%s/%s: %s", job_ns, job_name, problem)
+    if the_plan.delete_job:
+        for event in the_plan.events:
+            emit(*event)
+        await kube.delete_job(job_ns, job_name)
+        the_plan.memory.apply(mem)
+        return the_plan
+
+    async def put_table() -> None:
+        if the_plan.config_map is not None:
+            await kube.put_config_map(the_plan.config_map)
+            mem.rank_table_data = the_plan.config_map["data"]
+
+    async def write_status() -> None:
+        if the_plan.status_patch is not None and the_plan.status is not None:
+            await kube.patch_job_status(job_ns, job_name, the_plan.status_patch)
+            mem.last_status_write = now
+            mem.last_written = dict(the_plan.status)
+            metrics.observe_job(body, prev, the_plan.status)  # console: counters, gauges, histograms (issue 12)
+            if the_plan.urgent:
+                new = the_plan.status
+                log.info("%s/%s: %s %s: %s", job_ns, job_name, new.get("phase"), new.get("reason"),
+                         new.get("message"))
+        for event in the_plan.events:
+            emit(*event)
+
+    async def create() -> None:
+        if the_plan.create:
+            refused = await create_pods(the_plan.create)
+            mem.refusal = record_refusal(mem.refusal, refused, now)
+            if mem.refusal is not None:
+                log.warning("%s/%s: %s", job_ns, job_name, admission.quote(mem.refusal))
+
+    if the_plan.unretriable:  # before any delete: Kueue must see the mark on the pods that remain
+        await bounded(lambda name=name: kube.annotate_pod(job_ns, name, {c.KUEUE_RETRIABLE_ANNOTATION: "false"})
+                      for name in the_plan.unretriable)
+    if the_plan.release:
+        await bounded(lambda name=name: kube.remove_pod_finalizer(job_ns, name, c.KUEUE_FINALIZER)
+                      for name in the_plan.release)
+    if the_plan.ensure:
+        await _ensure(the_plan, mem, emit)
+    if the_plan.delete:
+        await put_table()
+        await write_status()
+        await bounded(lambda name=name: kube.delete_pod(job_ns, name) for name in the_plan.delete)
+        await create()
+    else:
+        await bounded([put_table, write_status, create])
+    the_plan.memory.apply(mem)
+    if the_plan.active and the_plan.job is not None and mem.refusal is not None:  # refused now: come back
+        the_plan.next_due = earliest(the_plan.next_due, admission.due(the_plan.job, mem.refusal, now))
+    return the_plan

@@ -1,0 +1,124 @@
+"""Stage 1 of a pass: every read the pass makes, once, before anything is decided (reconcile.py).
+
+`observe` gathers into one `Observation` what the planner needs besides the job body and its pods (which the
+runner brings from its watch indexes):
+- the kubelet's newest Warning Event of a pod that does not start (podwarnings.py; a few per pass, cached);
+- for `spec.from`, the named job, until status.source records it (issue 13);
+- whether the cluster serves the job's PodGroup API, once per job that asks for a gang;
+- the log tails of pods that ended and were not read yet, and of running pods the pass is about to delete
+  (a restart, a suspend), so that every rank's last lines reach status.
+
+Which tails are needed depends on what run policy will decide: observe asks the same pure decision the planner
+uses (admission.decide_pass), so the reads are complete before the planner runs and it never reads itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from zoo_operator import admission, kube, podwarnings, policy, render, results, spec, status
+from zoo_operator import conditions as c
+from zoo_operator.memory import JobMemory, rank0, starting_status
+from zoo_operator.podview import PodView
+from zoo_operator.settings import Settings
+
+# Enough lines to find the latest step/epoch event even when people-lines interleave.
+LOG_POLL_LINES = 200
+LOG_CONCURRENCY = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class Tail:
+    """The last lines of one pod's log, read in this pass."""
+
+    uid: str
+    text: str
+    terminated: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Observation:
+    """Everything one pass knows about one job: plain data, the planner's only input besides memory."""
+
+    body: Mapping[str, Any]
+    pods: tuple[PodView, ...]
+    now: float
+    # (kind, name) of the job's Service and launch ConfigMap that exist, None when not known (no index).
+    existing: Collection[tuple[str, str]] | None = None
+    source: Mapping[str, Any] | None = None  # the job spec.from names, when it was read now
+    source_read: bool = False  # whether `source` was read (None then means: no such job)
+    pod_group_served: bool | None = None  # whether the PodGroup API is served; None = not asked this pass
+    tails: Mapping[str, Tail] = dataclasses.field(default_factory=dict)
+    pod_warnings: dict[str, tuple[float, str]] | None = None  # podwarnings' cache after this pass's reads
+
+
+def needs_source(job: spec.JobSpec, prev: Mapping[str, Any]) -> bool:
+    """Whether the job spec.from names must be read: not yet recorded in status.source, job not finished."""
+    return bool(job.from_job) and results.Source.from_status(prev.get("source")) is None \
+        and prev.get("phase") not in c.FINISHED_PHASES
+
+
+def tails_to_read(job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory,
+                  decision: policy.Decision) -> list[PodView]:
+    """Pods whose log tail is read now: those that ended, once each; before a restart or suspend deletes
+    running ranks, those too (small jobs only). Big jobs keep lines only for rank 0 and failed ranks."""
+    if decision.delete_job:
+        return []
+    going = set(decision.delete) if len(pods) <= status.MAX_RANKS_WITH_LINES else set()
+    todo = []
+    for p in pods:
+        entry = mem.logs.get(p.name)
+        if entry is not None and entry.uid == p.uid and entry.final:
+            continue
+        if p.terminated or (p.running and p.name in going):
+            todo.append(p)
+    if len(pods) > status.MAX_RANKS_WITH_LINES:
+        first = rank0(job, pods, mem.logs, mem.table.rank0)
+        todo = [p for p in todo if p.name == first or p.failed]
+    return todo
+
+
+async def read_tails(pods: Sequence[PodView], namespace: str, tail: int) -> dict[str, Tail]:
+    """The last lines of each pod's log (bounded concurrency); pods whose log is gone are left out."""
+    gate = asyncio.Semaphore(LOG_CONCURRENCY)
+    out: dict[str, Tail] = {}
+
+    async def one(pod: PodView) -> None:
+        async with gate:
+            text = await kube.pod_log(namespace, pod.name, max(tail, LOG_POLL_LINES))
+        if text is not None:
+            out[pod.name] = Tail(pod.uid, text, pod.terminated)
+
+    await asyncio.gather(*(one(p) for p in pods))
+    return out
+
+
+async def observe(body: Mapping[str, Any], pods: Sequence[PodView], settings: Settings, mem: JobMemory,
+                  now: float, existing: Collection[tuple[str, str]] | None = None) -> Observation:
+    """Read everything this pass of this job needs (see the module doc)."""
+    base = Observation(body=body, pods=tuple(pods), now=now, existing=existing)
+    try:
+        job = spec.parse(body, settings)
+    except spec.InvalidSpec:
+        return base  # the planner reports it; nothing else is read
+    prev = starting_status(body, mem, valid=True)
+    folded, warnings = await podwarnings.fold(job.namespace, pods, mem.pod_warnings, now)
+    base = dataclasses.replace(base, pods=tuple(folded), pod_warnings=warnings)
+    if needs_source(job, prev):
+        source = await kube.get_job(job.namespace, str(job.from_job))
+        base = dataclasses.replace(base, source=source, source_read=True)
+        try:
+            job = dataclasses.replace(job, source=results.resolve_source(job, source))
+        except results.SourceError:
+            return base  # the planner reports why; the job waits or is refused
+    if job.gang and mem.ensured_uid != job.uid:
+        group = render.pod_group(job)
+        base = dataclasses.replace(base, pod_group_served=await kube.serves(group["apiVersion"], "podgroups"))
+    _, decision = admission.decide_pass(job, prev, base.pods, mem.refusal, now)
+    todo = tails_to_read(job, base.pods, mem, decision)
+    if todo:
+        base = dataclasses.replace(base, tails=await read_tails(todo, job.namespace, settings.log_tail_lines))
+    return base
