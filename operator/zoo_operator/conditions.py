@@ -5,6 +5,8 @@ One place, so status computation, policy, rendering and tests cannot drift apart
 
 from __future__ import annotations
 
+from zoo_workloads import contract
+
 # Phases (status.phase).
 PENDING = "Pending"
 RUNNING = "Running"
@@ -71,13 +73,14 @@ REASON_QUOTA_EXCEEDED = "QuotaExceeded"
 REASON_PODS_ADMITTED = "PodsAdmitted"
 
 # Exit codes (docs/contracts.md).
-EXIT_CONFIG_ERROR = 64
-EXIT_DATASET_MISSING = 66
-EXIT_RETRYABLE = 75
-# The workload stopped on SIGTERM after checkpointing (zoo_workloads.errors.EXIT_STOPPED): restarted, and the
-# restart is not counted against backoffLimit.
-EXIT_STOPPED = 79
-PERMANENT_EXIT_CODES = frozenset({EXIT_CONFIG_ERROR, EXIT_DATASET_MISSING})
+# Exit codes and their classes are a fact of the border: zoo_workloads.contract.
+EXIT_CONFIG_ERROR = contract.EXIT_CONFIG
+EXIT_DATASET_MISSING = contract.EXIT_DATASET_MISSING
+EXIT_RETRYABLE = contract.EXIT_RETRYABLE
+# The workload stopped on SIGTERM after checkpointing: restarted, and the restart is not counted against
+# backoffLimit.
+EXIT_STOPPED = contract.EXIT_STOPPED
+PERMANENT_EXIT_CODES = contract.PERMANENT_EXIT_CODES
 
 # Labels and annotations (docs/contracts.md).
 LABEL_JOB = "modelzoo.io/job-name"
@@ -93,7 +96,7 @@ ANNOTATION_ATTEMPT = "modelzoo.io/attempt"
 # The launch ConfigMap's key (a file next to hccl.json) naming the attempt whose pods the table lists; a pod of
 # attempt N (env ZOO_ATTEMPT, from its annotation) takes no rank from a table of another attempt, which the kubelet
 # may still show it for a minute (ConfigMap volumes refresh every 60-90 s; ../shared/ASCEND.md).
-RANKTABLE_ATTEMPT_KEY = "attempt"
+RANKTABLE_ATTEMPT_KEY = contract.ATTEMPT_FILE
 # Hash of the spec fields that define the gang (spec.gang_hash): a pod of another spec is never kept in the gang.
 ANNOTATION_SPEC_HASH = "modelzoo.io/spec-hash"
 ASCEND_ANNOTATION = "ascend.kubectl.kubernetes.io/ascend-910-configuration"  # huawei.com/Ascend910 (910, 910B, A3)
@@ -111,12 +114,14 @@ KUEUE_FINALIZER = "kueue.x-k8s.io/managed"
 KUEUE_RETRIABLE_ANNOTATION = "kueue.x-k8s.io/retriable-in-group"
 
 # Paths inside the pods.
-RANKTABLE_DIR = "/etc/zoo/ranktable"
-DATA_DIR = "/zoo/data"
-CHECKPOINT_DIR = "/zoo/checkpoint"
-TERMINATION_LOG = "/dev/termination-log"
+# Paths inside the pods (zoo_workloads.contract).
+RANKTABLE_DIR = contract.RANKTABLE_DIR
+RANKTABLE_FILE = contract.RANKTABLE_FILE
+DATA_DIR = contract.DATA_DIR
+CHECKPOINT_DIR = contract.CHECKPOINT_DIR
+TERMINATION_LOG = contract.TERMINATION_LOG
 # spec.from: the named job's checkpoint volume (read-only, except for export, which writes next to it).
-FROM_DIR = "/zoo/from"
+FROM_DIR = contract.FROM_DIR
 
 # spec.task: what the pods run (docs/contracts.md).
 TASK_TRAIN = "train"

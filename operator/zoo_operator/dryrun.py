@@ -1,17 +1,18 @@
 """The dry run behind `zoo-operator render`: every object the operator would create for a job, as YAML.
 
-Pure apart from reading the input texts. Raises `RenderError` (one line) on bad input.
+It is the reconcile pass's own planner (planner.plan) run on an observation of the job with no pods, so the
+dry run shows exactly what the first pass would create. Pure apart from reading the input texts. Raises
+`RenderError` (one line) on bad input.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import Any
 
 import yaml
 
-from zoo_operator import ranktable, render, results, schema, spec
+from zoo_operator import memory, observe, planner, ranktable, render, results, schema, spec
 from zoo_operator.settings import Settings
 
 DRY_RUN_UID = "00000000-0000-0000-0000-000000000000"
@@ -66,26 +67,29 @@ def objects(job_text: str, settings: Settings, allocations_text: str | None = No
     except spec.InvalidSpec as err:
         raise RenderError(f"invalid {schema.KIND}: {err}") from None
     if job.from_job:  # the named job is not at hand in a dry run: its default layout stands in for it
-        job = dataclasses.replace(job, source=results.assumed_source(job))
+        body = {**body, "status": {"source": results.assumed_source(job).status()}}
     data = None
-    if job.launch == "ranktable":
-        devices = [ranktable.Device(render.worker_name(job, d.pod_index), d.server_id, d.device_id, d.device_ip,
-                                    d.super_device_id) for d in job.static_devices]
-        if allocations_text is not None:
-            if devices:
-                raise RenderError("--allocations: the job already has spec.rankTable.staticDevices")
-            devices = load_allocations(allocations_text)
-            names = {render.worker_name(job, i) for i in range(job.replicas)}
-            for dev in devices:
-                if dev.pod_name not in names:
-                    raise RenderError(f"allocations: pod {dev.pod_name!r} is not a worker of job {job.name} "
-                                      f"({render.worker_name(job, 0)} .. {render.worker_name(job, job.replicas - 1)})")
-            if len({d.pod_name for d in devices}) != len(devices):
-                raise RenderError("allocations: a pod is listed twice")
+    if job.launch == "ranktable" and allocations_text is not None:
+        if job.static_devices:
+            raise RenderError("--allocations: the job already has spec.rankTable.staticDevices")
+        devices = load_allocations(allocations_text)
+        names = {render.worker_name(job, i) for i in range(job.replicas)}
+        for dev in devices:
+            if dev.pod_name not in names:
+                raise RenderError(f"allocations: pod {dev.pod_name!r} is not a worker of job {job.name} "
+                                  f"({render.worker_name(job, 0)} .. {render.worker_name(job, job.replicas - 1)})")
+        if len({d.pod_name for d in devices}) != len(devices):
+            raise RenderError("allocations: a pod is listed twice")
         data = ranktable.config_map_data(devices, job.replicas, job.rank_table_version)
     elif allocations_text is not None:
         raise RenderError("--allocations: only for launch ranktable (spec.device.type Ascend910)")
-    return render.all_objects(job, data)
+    seen = observe.Observation(body={**body, "metadata": meta}, pods=(), now=0.0, pod_group_served=True)
+    first = planner.plan(seen, memory.JobMemory(uid=job.uid), settings)
+    table = first.config_map
+    if data is not None:  # the devices the allocations file says the device plugin would give the pods
+        table = render.launch_config_map(job, data)
+    ensured = [table if table is not None and o["kind"] == "ConfigMap" else o for o in first.ensure]
+    return ensured + first.create
 
 
 class _Dumper(yaml.SafeDumper):

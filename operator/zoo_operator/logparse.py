@@ -13,7 +13,9 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-EVENTS = frozenset({"start", "step", "epoch", "eval", "checkpoint", "done", "resume", "checkpoint_invalid"})
+from zoo_workloads import contract
+
+EVENTS = frozenset(contract.EVENTS)
 MAX_LINE_CHARS = 240
 # MindSpore's own log banners, e.g. `[WARNING] ME(8:140...,MainProcess):2026-12-02-03:14:40.123.456 [file] text`
 # (module tags ME, MD, DEVICE, GE, CORE, ...). DEBUG/INFO/WARNING ones are noise in status; ERROR ones are kept.

@@ -12,7 +12,18 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from zoo_operator import admission, limits, logparse, policy, podwarnings, ranktable, render, results, spec, status
+from zoo_operator import (
+    admission,
+    limits,
+    logparse,
+    podwarnings,
+    policy,
+    ranktable,
+    render,
+    results,
+    spec,
+    status,
+)
 from zoo_operator import conditions as c
 from zoo_operator.memory import JobMemory, MemoryUpdate, PodLog, TableCache, rank0, read_tail, starting_status
 from zoo_operator.observe import Observation
@@ -287,9 +298,8 @@ def _plan_job(obs: Observation, job: spec.JobSpec, pods: Sequence[PodView], mem:
     if active:
         out.ensure = objects_to_ensure(job, mem, obs.existing, obs.pod_group_served)
         if out.ensure and mem.ensured_uid != job.uid:
-            out.created_event = ("Normal", c.REASON_JOB_CREATED,
-                                 f"created Service {job.name} and ConfigMap {render.launch_config_map_name(job)}; "
-                                 "creating the pods")
+            made = f"created Service {job.name} and ConfigMap {render.launch_config_map_name(job)}"
+            out.created_event = ("Normal", c.REASON_JOB_CREATED, f"{made}; creating the pods")
     attempt = state.restarts + (1 if decision.restart else 0)
     table = None
     table_cache: TableCache | None = None

@@ -25,7 +25,7 @@ RESERVED_ENV_PREFIXES = ("ZOO_", "MS_", "RANK_", "POD_")
 RESERVED_ENV = ("DEVICE_ID", "RANK_TABLE_FILE")
 # Volume names and mount paths the operator uses itself.
 RESERVED_VOLUMES = ("zoo-data", "zoo-checkpoint", "zoo-ranktable")
-RESERVED_MOUNT_ROOTS = (c.DATA_DIR, c.CHECKPOINT_DIR, c.RANKTABLE_DIR, "/dev/termination-log")
+RESERVED_MOUNT_ROOTS = (c.DATA_DIR, c.CHECKPOINT_DIR, c.RANKTABLE_DIR, c.TERMINATION_LOG)
 
 
 def _under(path: str, root: str) -> bool:

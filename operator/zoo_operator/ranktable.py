@@ -161,7 +161,7 @@ def config_map_data(devices: Sequence[Device], rank_size: int, version: str = "1
     text = json.dumps(table, indent=2)
     if len(text) > INDENT_LIMIT:
         text = json.dumps(table, separators=(",", ":"))
-    return {"hccl.json": text, c.RANKTABLE_ATTEMPT_KEY: str(attempt)}
+    return {c.RANKTABLE_FILE: text, c.RANKTABLE_ATTEMPT_KEY: str(attempt)}
 
 
 def devices_from_allocations(allocations: Sequence[Mapping[str, Any]]) -> list[Device]:

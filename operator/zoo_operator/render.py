@@ -15,8 +15,9 @@ from zoo_operator import ascend, schema
 from zoo_operator import conditions as c
 from zoo_operator.spec import DEFAULT_SCHED_PORT, JobSpec, gang_hash
 from zoo_workloads import config as model_config
+from zoo_workloads import contract
 
-CONFIG_FILE = "config.yaml"  # a run's saved config (zoo_workloads.training.results.CONFIG_FILE)
+CONFIG_FILE = contract.CONFIG_FILE  # a run's saved config
 
 Obj = dict[str, Any]
 _DEVICE_FLAG = {"Ascend910": "Ascend", "GPU": "GPU", "CPU": "CPU"}

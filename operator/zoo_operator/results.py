@@ -18,8 +18,9 @@ from zoo_operator import conditions as c
 from zoo_operator import logparse, status
 from zoo_operator.policy import Decision
 from zoo_operator.spec import JobSpec
+from zoo_workloads import contract
 
-CONFIG_FILE = "config.yaml"  # zoo_workloads.training.results.CONFIG_FILE (the operator does not import MindSpore)
+CONFIG_FILE = contract.CONFIG_FILE
 
 
 class SourceError(ValueError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from zoo_workloads import config as model_config
+from zoo_workloads import contract
 
 GROUP = "modelzoo.io"
 VERSION = "v1alpha1"
@@ -333,8 +334,8 @@ def _spec_rules() -> list[Schema]:
         },
         {
             "rule": "self.device.type != 'CPU' || !has(self.hyperparameters) || !has(self.hyperparameters.optimizer)"
-            " || self.hyperparameters.optimizer != 'thor'",
-            "message": "spec.hyperparameters.optimizer: thor has no CPU kernels; use momentum or nesterov on CPU",
+            f" || self.hyperparameters.optimizer != '{contract.THOR}'",
+            "message": f"spec.hyperparameters.optimizer: {contract.THOR_ON_CPU}",
         },
         {
             "rule": "has(self.dataset) || (has(self.task) && self.task == 'export')",

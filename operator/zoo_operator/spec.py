@@ -19,6 +19,7 @@ from zoo_operator import ascend, platform_policy, schema
 from zoo_operator import conditions as c
 from zoo_operator.settings import Settings
 from zoo_workloads import config as model_config
+from zoo_workloads import contract
 from zoo_workloads.config import quote
 
 DEFAULT_RESOURCE = {"Ascend910": "huawei.com/Ascend910", "GPU": "nvidia.com/gpu"}
@@ -258,10 +259,12 @@ def _hyperparameters(raw: Any, model: str | None, device_type: str | None, probl
         else:
             known[key] = value
     # The effective optimizer, default included: multigrain defaults to THOR, which has no CPU kernels.
-    if device_type == "CPU" and {**defaults, **known}.get("optimizer") == "thor":
-        how = "set" if params.get("optimizer") == "thor" else f"{model}'s default"
-        problems.append(f"spec.hyperparameters.optimizer: thor ({how}) has no CPU kernels; "
-                        "set momentum or nesterov on CPU")
+    optimizer = {**defaults, **known}.get("optimizer")
+    how = "set" if params.get("optimizer") == optimizer else f"{model}'s default"
+    problem = contract.optimizer_problem(optimizer, contract.DEVICE_ASCEND if device_type == "Ascend910"
+                                         else device_type, how)
+    if problem:
+        problems.append(f"spec.hyperparameters.optimizer: {problem}")
     return params
 
 

@@ -44,7 +44,7 @@ def test_thor_on_cpu_exits_64(tmp_path, tiny_images):
     result = run_entry("zoo-train", ["--model", "multigrain", "--data-dir", str(tiny_images / "train"),
                                      "--num-classes", "2", "--output-dir", str(tmp_path / "o"), "--device", "CPU"],
                        tmp_path)
-    _assert_failed(result, 64, "ConfigError", "THOR has no CPU kernels")
+    _assert_failed(result, 64, "ConfigError", "thor has no CPU kernels")
 
 
 def test_usage_error_exits_64(tmp_path):

@@ -9,14 +9,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-EXIT_OK = 0
-EXIT_UNEXPECTED = 1
-EXIT_CONFIG = 64
-EXIT_DATASET_MISSING = 66
-EXIT_RETRYABLE = 75
-# A graceful stop (SIGTERM from a deletion, suspend, preemption or eviction): a checkpoint was written at a step
-# boundary first. Retryable, and the operator does not count it against backoffLimit (docs/contracts.md).
-EXIT_STOPPED = 79
+from zoo_workloads.contract import (  # the exit codes are a fact of the border (contract.py)
+    EXIT_CONFIG,
+    EXIT_DATASET_MISSING,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RETRYABLE,
+    EXIT_STOPPED,
+    EXIT_UNEXPECTED,
+)
+
+__all__ = ["EXIT_CONFIG", "EXIT_DATASET_MISSING", "EXIT_OK", "EXIT_RETRYABLE", "EXIT_STOPPED", "EXIT_UNEXPECTED",
+           "ConfigError", "DatasetMissing", "Failure", "PeerLost", "RankTableTimeout", "Stopped", "ZooError",
+           "classify", "one_line"]
 
 # Substrings of MindSpore's (lower-cased) error messages when a peer dies or a collective times out.
 _PEER_LOST_MARKERS = (
@@ -115,7 +120,7 @@ def classify(exc: BaseException) -> Failure:
     if isinstance(exc, ZooError):
         return Failure(exc.exit_code, exc.reason, one_line(str(exc)), exc.retryable)
     if isinstance(exc, KeyboardInterrupt):
-        return Failure(130, "Interrupted", "interrupted", True)
+        return Failure(EXIT_INTERRUPTED, "Interrupted", "interrupted", True)
     message = one_line(f"{type(exc).__name__}: {exc}")
     if isinstance(exc, (RuntimeError, TimeoutError, ConnectionError)):
         lowered = str(exc).lower()

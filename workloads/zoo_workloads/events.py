@@ -14,11 +14,12 @@ import sys
 import time
 from typing import Any, TextIO
 
+from zoo_workloads import contract
 from zoo_workloads.errors import Failure
 
-DEFAULT_TERMINATION_LOG = "/dev/termination-log"
-TERMINATION_LIMIT = 4096
-EVENTS = ("start", "step", "epoch", "eval", "checkpoint", "done", "resume", "checkpoint_invalid")
+DEFAULT_TERMINATION_LOG = contract.TERMINATION_LOG
+TERMINATION_LIMIT = contract.TERMINATION_LIMIT
+EVENTS = contract.EVENTS
 
 
 def _clean(value: Any) -> Any:
@@ -128,7 +129,7 @@ def encode_termination(message: dict[str, Any]) -> str:
 
 def termination_path() -> str:
     """The termination-message file: $ZOO_TERMINATION_LOG, else the Kubernetes default."""
-    return os.environ.get("ZOO_TERMINATION_LOG") or DEFAULT_TERMINATION_LOG
+    return os.environ.get(contract.ENV_TERMINATION_LOG) or DEFAULT_TERMINATION_LOG
 
 
 def write_termination(message: dict[str, Any], path: str | None = None) -> bool:

@@ -19,14 +19,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from zoo_workloads import contract
 from zoo_workloads.errors import EXIT_CONFIG, ConfigError, RankTableTimeout, ZooError, classify
 from zoo_workloads.events import failure_message, write_termination
 
 DEFAULT_RANKTABLE_TIMEOUT = 600.0  # ConfigMap volume updates take 60-90 s on real nodes
 DEFAULT_RESOLVE_TIMEOUT = 300.0
 POLL_SECONDS = 1.0
-# Next to hccl.json: the attempt whose pods the table lists (the operator's RANKTABLE_ATTEMPT_KEY; contracts.md).
-ATTEMPT_FILE = "attempt"
+# Next to hccl.json: the attempt whose pods the table lists (contracts.md).
+ATTEMPT_FILE = contract.ATTEMPT_FILE
 
 
 def split_command(argv: Sequence[str]) -> list[str]:
@@ -179,7 +180,7 @@ def _float_env(env: dict[str, str], name: str, default: float) -> float:
 def ranktable_identity(env: dict[str, str]) -> tuple[str, list[int]]:
     """(node IP, physical NPU ids) of this pod: ZOO_ASCEND_SERVER_ID/ZOO_ASCEND_DEVICE_ID (static device map)
     or HOST_IP (status.hostIP) and ASCEND_VISIBLE_DEVICES (the device plugin's)."""
-    server = env.get("ZOO_ASCEND_SERVER_ID") or env.get("HOST_IP", "")
+    server = env.get("ZOO_ASCEND_SERVER_ID") or env.get(contract.ENV_HOST_IP, "")
     if not server:
         raise ConfigError("HOST_IP: required with RANK_TABLE_FILE (the node IP that names this pod's server)")
     devices = env.get("ZOO_ASCEND_DEVICE_ID") or env.get("ASCEND_VISIBLE_DEVICES", "")
@@ -191,27 +192,27 @@ def ranktable_identity(env: dict[str, str]) -> tuple[str, list[int]]:
 
 def prepare_environment(env: dict[str, str]) -> dict[str, str]:
     """The variables to add for this pod's launch kind (ranktable, dynamic or standalone)."""
-    if env.get("RANK_TABLE_FILE"):
+    if env.get(contract.ENV_RANK_TABLE_FILE):
         server, physical = ranktable_identity(env)
         visible = visible_devices(env["ASCEND_VISIBLE_DEVICES"]) if env.get("ASCEND_VISIBLE_DEVICES") else physical
         timeout = _float_env(env, "ZOO_RANKTABLE_TIMEOUT", DEFAULT_RANKTABLE_TIMEOUT)
-        size = env.get("RANK_SIZE", "")
+        size = env.get(contract.ENV_RANK_SIZE, "")
         rank_size = int(size) if size.isdigit() else None
-        rank_id, phys = wait_for_rank(Path(env["RANK_TABLE_FILE"]), server, physical, timeout, rank_size,
-                                      attempt=env.get("ZOO_ATTEMPT", ""))
+        rank_id, phys = wait_for_rank(Path(env[contract.ENV_RANK_TABLE_FILE]), server, physical, timeout, rank_size,
+                                      attempt=env.get(contract.ENV_ATTEMPT, ""))
         # hccl.json keeps the physical id; MindSpore gets the logical one (0 in a one-NPU pod).
-        return {"RANK_ID": rank_id, "DEVICE_ID": str(logical_device(phys, visible)),
+        return {contract.ENV_RANK_ID: rank_id, contract.ENV_DEVICE_ID: str(logical_device(phys, visible)),
                 "ZOO_PHYSICAL_DEVICE_ID": str(phys)}
-    if env.get("MS_ROLE"):
-        host = env.get("MS_SCHED_HOST", "")
+    if env.get(contract.ENV_MS_ROLE):
+        host = env.get(contract.ENV_MS_SCHED_HOST, "")
         if not host:
             raise ConfigError("MS_SCHED_HOST: required with MS_ROLE (the scheduler's host name)")
         timeout = _float_env(env, "ZOO_RESOLVE_TIMEOUT", DEFAULT_RESOLVE_TIMEOUT)
-        extra = {"MS_SCHED_HOST": resolve_host(host, timeout)}
+        extra = {contract.ENV_MS_SCHED_HOST: resolve_host(host, timeout)}
         if env.get("ASCEND_VISIBLE_DEVICES"):
             # Dynamic launch on Ascend (no rank table): one process per pod drives the pod's first NPU, which is
             # logical device 0 inside the container whatever its physical id.
-            extra["DEVICE_ID"] = str(logical_device(visible_devices(env["ASCEND_VISIBLE_DEVICES"])[0],
+            extra[contract.ENV_DEVICE_ID] = str(logical_device(visible_devices(env["ASCEND_VISIBLE_DEVICES"])[0],
                                                     visible_devices(env["ASCEND_VISIBLE_DEVICES"])))
         return extra
     return {}

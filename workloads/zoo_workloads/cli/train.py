@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from zoo_workloads import config
+from zoo_workloads import config, contract
 from zoo_workloads.cli.common import add_run_config_args, guarded, parser, quiet_native_logs
 from zoo_workloads.errors import ConfigError, DatasetMissing
 from zoo_workloads.events import success_message, write_termination
@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ConfigError(f"--num-classes: must be >= 1, got {args.num_classes}")
         if params["optimizer"] == "thor" and args.device == "CPU":
             raise ConfigError("optimizer thor: THOR has no CPU kernels; use --set optimizer=momentum on CPU")
-        scheduler = os.environ.get("MS_ROLE") == "MS_SCHED"  # serves the cluster only; may not mount the data
+        scheduler = os.environ.get(contract.ENV_MS_ROLE) == contract.MS_ROLE_SCHEDULER  # serves the cluster only; may not mount the data
         for flag, path in (("--data-dir", args.data_dir), ("--eval-dir", args.eval_dir)):
             if not scheduler and path is not None and not Path(path).is_dir():
                 raise DatasetMissing(f"{flag}: dataset directory {path} does not exist")

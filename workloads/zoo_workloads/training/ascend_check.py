@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from zoo_workloads import contract
 from zoo_workloads.errors import ConfigError
 from zoo_workloads.launch import lookup_rank, visible_devices
 
@@ -62,13 +63,13 @@ def problems(env: dict[str, str]) -> list[str]:
                    if (m := re.fullmatch(r"davinci(\d+)", p.name)))
     if files != visible:
         out.append(f"NPU device files {files} in {device_dir} are not the visible devices {visible}")
-    raw_device = env.get("DEVICE_ID", "")
+    raw_device = env.get(contract.ENV_DEVICE_ID, "")
     if not raw_device.isdigit() or int(raw_device) >= len(visible):
         out.append(f"DEVICE_ID {raw_device!r} is not a logical device 0..{len(visible) - 1} of this container "
                    f"(physical {visible}); set_device would fail")
-    size = env.get("RANK_SIZE", "")
+    size = env.get(contract.ENV_RANK_SIZE, "")
     rank_size = int(size) if size.isdigit() else 0
-    table_file = env.get("RANK_TABLE_FILE", "")
+    table_file = env.get(contract.ENV_RANK_TABLE_FILE, "")
     if table_file:  # rank-table launch; the dynamic launch (msrun style) has none
         try:
             text = Path(table_file).read_text(encoding="utf-8")
@@ -78,10 +79,10 @@ def problems(env: dict[str, str]) -> list[str]:
         out += _table_problems(table, rank_size)
         if not out and raw_device.isdigit():
             physical = visible[int(raw_device)]
-            found = lookup_rank(text, env.get("HOST_IP", ""), [physical])
+            found = lookup_rank(text, env.get(contract.ENV_HOST_IP, ""), [physical])
             if found is None:
                 out.append(f"rank table lists no NPU {physical} of server {env.get('HOST_IP')!r}")
-            elif found[0] != env.get("RANK_ID"):
+            elif found[0] != env.get(contract.ENV_RANK_ID):
                 out.append(f"RANK_ID {env.get('RANK_ID')!r} but the table gives NPU {physical} of "
                            f"{env.get('HOST_IP')} rank {found[0]}")
     timeout = env.get("HCCL_CONNECT_TIMEOUT")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from zoo_workloads import contract
 from zoo_workloads.errors import ConfigError
 
 
@@ -35,15 +36,15 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
 
 def detect(env: dict[str, str]) -> Launch:
     """The launch kind of this process from its environment variables."""
-    device_id = _int(env, "DEVICE_ID", 0)
-    role = env.get("MS_ROLE", "")
+    device_id = _int(env, contract.ENV_DEVICE_ID, 0)
+    role = env.get(contract.ENV_MS_ROLE, "")
     if role:
-        if role not in ("MS_SCHED", "MS_WORKER"):
+        if role not in (contract.MS_ROLE_SCHEDULER, contract.MS_ROLE_WORKER):
             raise ConfigError(f"MS_ROLE: {role!r} is not one of MS_SCHED, MS_WORKER")
-        size = _int(env, "MS_WORKER_NUM", _int(env, "RANK_SIZE", 1))
-        return Launch("dynamic", "scheduler" if role == "MS_SCHED" else "worker", size, device_id)
-    size = _int(env, "RANK_SIZE", 1)
-    if env.get("RANK_TABLE_FILE") and size > 1:
+        size = _int(env, contract.ENV_MS_WORKER_NUM, _int(env, contract.ENV_RANK_SIZE, 1))
+        return Launch("dynamic", "scheduler" if role == contract.MS_ROLE_SCHEDULER else "worker", size, device_id)
+    size = _int(env, contract.ENV_RANK_SIZE, 1)
+    if env.get(contract.ENV_RANK_TABLE_FILE) and size > 1:
         return Launch("ranktable", "worker", size, device_id)
     return Launch("single", "worker", 1, device_id)
 
@@ -54,7 +55,7 @@ def init(launch: Launch) -> tuple[int, int]:
         return 0, 1
     if launch.kind == "simulated":
         # The local cluster's simulated NPUs (training.ascend_check): the rank from zoo-launch, no collectives.
-        return _int(dict(os.environ), "RANK_ID", 0), launch.rank_size
+        return _int(dict(os.environ), contract.ENV_RANK_ID, 0), launch.rank_size
     import mindspore as ms
     from mindspore.communication import get_group_size, get_rank
     from mindspore.communication import init as ms_init

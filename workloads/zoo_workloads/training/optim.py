@@ -13,6 +13,7 @@ from typing import Any
 import mindspore as ms
 from mindspore import nn
 
+from zoo_workloads import contract
 from zoo_workloads.errors import ConfigError
 from zoo_workloads.models import freeze_except
 
@@ -44,9 +45,10 @@ def build_optimizer(
         trainable = list(net.trainable_params())
     lr = ms.Tensor(lrs, ms.float32)
     kind = params["optimizer"]
-    if kind == "thor":
-        if device == "CPU":
-            raise ConfigError("optimizer thor: THOR has no CPU kernels; use optimizer=momentum on CPU")
+    if kind == contract.THOR:
+        problem = contract.optimizer_problem(kind, device)
+        if problem:
+            raise ConfigError(f"optimizer {problem}")
         steps = len(lrs) // int(params["epochs"])
         damping = ms.Tensor(
             thor_damping(float(params.get("thor_damping_init", 0.03)), float(params.get("thor_damping_decay", 0.87)),

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-RESULT_FILE = "result.json"
-CONFIG_FILE = "config.yaml"
+from zoo_workloads import contract
+
+RESULT_FILE = contract.RESULT_FILE
+CONFIG_FILE = contract.CONFIG_FILE
 PRIMARY_METRIC = "top_1_accuracy"
 KINDS = ("best", "last")
 

@@ -18,7 +18,7 @@ import numpy as np
 from mindspore import nn
 from mindspore.train import Callback, FixedLossScaleManager, Model
 
-from zoo_workloads import config
+from zoo_workloads import config, contract
 from zoo_workloads.data import pipeline
 from zoo_workloads.errors import ConfigError, Stopped
 from zoo_workloads.events import EventLog, format_result_line, format_step_line
@@ -201,8 +201,9 @@ class Run:
     def build_model(self) -> None:
         """Network, loss, optimizer and the MindSpore Model (with AMP, loss scale or THOR)."""
         p, a = self.p, self.args
-        if p["optimizer"] == "thor" and a.device == "CPU":
-            raise ConfigError("optimizer thor: THOR has no CPU kernels; use --set optimizer=momentum on CPU")
+        problem = contract.optimizer_problem(p["optimizer"], a.device)
+        if problem:
+            raise ConfigError(f"optimizer {problem} (--set optimizer=momentum)")
         try:
             self.net = create_model(a.model, a.num_classes, image_size=int(p["image_size"]),
                                     width=int(p["width"]), layers=p.get("layers"), **model_kwargs(a.model, p))
@@ -400,7 +401,7 @@ class Run:
         if self.args.device != "Ascend":
             return 0
         requested = int(self.p["sink_size"])
-        if not requested and self.p["optimizer"] == "thor":
+        if not requested and self.p["optimizer"] == contract.THOR:
             # THOR's Model splits sinks by its own update frequency; the ModelZoo's THOR scripts (multigrain's,
             # resnet's) sink whole epochs, so the automatic size does too.
             requested = self.train.steps
