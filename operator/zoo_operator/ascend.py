@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from zoo_operator import conditions as c
 from zoo_operator import schema
 
 Obj = dict[str, Any]
@@ -19,8 +20,9 @@ Obj = dict[str, Any]
 ACCELERATOR_TYPE_LABEL = "accelerator-type"
 HOST_ARCH_LABEL = "host-arch"
 HOST_ARCHES = ("huawei-arm", "huawei-x86")
-DRIVER_PATH = "/usr/local/Ascend/driver"
-NPU_SMI_PATH = "/usr/local/bin/npu-smi"
+DRIVER_PATH = c.ASCEND_DRIVER_DIR
+NPU_SMI_PATH = c.NPU_SMI_FILE
+HCCL_TIMEOUT_ENV = "HCCL_CONNECT_TIMEOUT"
 HCCL_CONNECT_TIMEOUT_SECONDS = 600
 """HCCL_CONNECT_TIMEOUT (s): ranks see the completed rank table up to 60-90 s apart (ConfigMap volume updates
 travel with the kubelet's sync period), so HCCL's default of 120 s leaves too little margin; 600 matches
@@ -81,7 +83,7 @@ def volumes(pod: AscendPod) -> tuple[list[Obj], list[Obj]]:
 
 def env() -> list[Obj]:
     """HCCL settings every rank gets (before the job's own podTemplate.env, which may override them)."""
-    return [{"name": "HCCL_CONNECT_TIMEOUT", "value": str(HCCL_CONNECT_TIMEOUT_SECONDS)}]
+    return [{"name": HCCL_TIMEOUT_ENV, "value": str(HCCL_CONNECT_TIMEOUT_SECONDS)}]
 
 
 def group_of(index: int, per_node: int) -> int:

@@ -123,6 +123,17 @@ TERMINATION_LOG = contract.TERMINATION_LOG
 # spec.from: the named job's checkpoint volume (read-only, except for export, which writes next to it).
 FROM_DIR = contract.FROM_DIR
 
+# Volumes and mount paths the operator itself puts into the pods it renders (render.py, ascend.py): the platform
+# policy reserves exactly these for the operator, and tests/unit/test_reserved_names.py renders every kind of job
+# to prove that nothing render emits is missing here (the apiserver refuses a pod with a duplicate name or path).
+SHM_DIR = "/dev/shm"
+ASCEND_DRIVER_DIR = "/usr/local/Ascend/driver"
+NPU_SMI_FILE = "/usr/local/bin/npu-smi"
+OWN_VOLUMES = ("zoo-data", "zoo-checkpoint", "zoo-ranktable", "zoo-from", "zoo-dshm", "zoo-ascend-driver",
+               "zoo-npu-smi")
+OWN_MOUNT_PATHS = (DATA_DIR, CHECKPOINT_DIR, RANKTABLE_DIR, FROM_DIR, TERMINATION_LOG)
+ASCEND_MOUNT_PATHS = (SHM_DIR, ASCEND_DRIVER_DIR, NPU_SMI_FILE)  # only Ascend pods get these (ascend.volumes)
+
 # spec.task: what the pods run (docs/contracts.md).
 TASK_TRAIN = "train"
 TASK_EVALUATE = "evaluate"

@@ -14,18 +14,20 @@ import posixpath
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from zoo_operator import ascend
 from zoo_operator import conditions as c
 from zoo_operator.settings import Settings
+from zoo_workloads import contract
 
 # Refused as hostPath whatever ZOO_POLICY_HOST_PATH_PREFIXES says: the node's system and runtime directories.
 SYSTEM_PATHS = ("/", "/etc", "/proc", "/sys", "/dev", "/boot", "/root", "/run", "/var/run", "/var/lib/kubelet",
                 "/var/lib/docker", "/var/lib/containerd", "/var/log", "/usr", "/bin", "/sbin", "/lib", "/lib64")
 # The operator's own variables: a job setting them would break the launch contract (docs/contracts.md).
 RESERVED_ENV_PREFIXES = ("ZOO_", "MS_", "RANK_", "POD_")
-RESERVED_ENV = ("DEVICE_ID", "RANK_TABLE_FILE")
+RESERVED_ENV = (contract.ENV_DEVICE_ID, contract.ENV_RANK_TABLE_FILE, contract.ENV_HOST_IP, ascend.HCCL_TIMEOUT_ENV)
 # Volume names and mount paths the operator uses itself.
-RESERVED_VOLUMES = ("zoo-data", "zoo-checkpoint", "zoo-ranktable")
-RESERVED_MOUNT_ROOTS = (c.DATA_DIR, c.CHECKPOINT_DIR, c.RANKTABLE_DIR, c.TERMINATION_LOG)
+RESERVED_VOLUMES = c.OWN_VOLUMES
+RESERVED_MOUNT_ROOTS = c.OWN_MOUNT_PATHS + c.ASCEND_MOUNT_PATHS  # an Ascend job's; other jobs: c.OWN_MOUNT_PATHS
 
 
 def _under(path: str, root: str) -> bool:
@@ -72,16 +74,16 @@ def _volume_problems(i: int, volume: Mapping[str, Any], settings: Settings) -> l
     return out
 
 
-def _mount_problems(i: int, mount: Mapping[str, Any]) -> list[str]:
+def _mount_problems(i: int, mount: Mapping[str, Any], roots: Sequence[str]) -> list[str]:
     field = f"spec.podTemplate.volumeMounts[{i}]"
     out: list[str] = []
     if mount.get("name") in RESERVED_VOLUMES:
         out.append(f"{field}.name: {mount.get('name')} is the operator's own volume; it is mounted already")
     path = mount.get("mountPath")
     if isinstance(path, str) and any(_under(posixpath.normpath(path), root) or _under(root, posixpath.normpath(path))
-                                     for root in RESERVED_MOUNT_ROOTS):
+                                     for root in roots):
         out.append(f"{field}.mountPath: {posixpath.normpath(path)} overlaps a path the operator mounts "
-                   f"({', '.join(RESERVED_MOUNT_ROOTS)})")
+                   f"({', '.join(roots)})")
     return out
 
 
@@ -133,8 +135,10 @@ def priority_class_problem(name: str | None, settings: Settings) -> str | None:
 
 def problems(*, dataset_volume: Mapping[str, Any], checkpoint_volume: Mapping[str, Any],
              volumes: Sequence[Any], volume_mounts: Sequence[Any], env: Sequence[Any], tolerations: Sequence[Any],
-             priority_class_name: str | None, settings: Settings) -> list[str]:
-    """Every way the job's pod additions break the platform policy, one line each starting with the field."""
+             priority_class_name: str | None, settings: Settings, ascend: bool = True) -> list[str]:
+    """Every way the job's pod additions break the platform policy, one line each starting with the field.
+    `ascend`: the job runs on Ascend NPUs, whose pods get the operator's Ascend mounts too."""
+    roots = RESERVED_MOUNT_ROOTS if ascend else c.OWN_MOUNT_PATHS
     out: list[str] = []
     for field, volume in (("spec.dataset.volume", dataset_volume), ("spec.checkpoint.volume", checkpoint_volume)):
         host = volume.get("hostPath")
@@ -146,7 +150,7 @@ def problems(*, dataset_volume: Mapping[str, Any], checkpoint_volume: Mapping[st
             out += _volume_problems(i, volume, settings)
     for i, mount in enumerate(volume_mounts):
         if isinstance(mount, Mapping):
-            out += _mount_problems(i, mount)
+            out += _mount_problems(i, mount, roots)
     for i, var in enumerate(env):
         if isinstance(var, Mapping):
             out += _env_problems(i, var, settings)

@@ -472,7 +472,7 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
     problems += platform_policy.problems(
         dataset_volume=dataset_volume, checkpoint_volume=ckpt_volume, volumes=pod_extras["volumes"],
         volume_mounts=pod_extras["volume_mounts"], env=pod_extras["env"], tolerations=pod_extras["tolerations"],
-        priority_class_name=priority, settings=settings)
+        priority_class_name=priority, settings=settings, ascend=device_type == "Ascend910")
     if problems:
         raise InvalidSpec(problems)
     assert model is not None and device_type is not None and train_path is not None and num_classes is not None

@@ -201,3 +201,21 @@ def test_training_step_compiles_in_graph_mode(name: str, graph_mode: None) -> No
     losses = [float(step(_small_input(name, 6), labels).asnumpy()) for _ in range(3)]
     assert all(math.isfinite(v) for v in losses)
     assert losses[-1] < losses[0]  # the same batch three times: the loss must go down
+
+
+def test_create_model_builds_the_smallest_shapes_the_table_allows() -> None:
+    """Whatever the hyperparameter table accepts for image_size and layers, create_model builds (issue 20)."""
+    from zoo_workloads import config as model_config
+    from zoo_workloads.models import create_model
+
+    low = int(model_config.PARAMS["image_size"].minimum or 0)
+    assert model_config.check("image_size", low) is None and model_config.check("image_size", low - 1)
+    assert model_config.check("layers", [1] * model_config.STAGES) is None
+    assert model_config.check("layers", [1] * (model_config.STAGES - 1))
+    import mindspore as ms
+    import numpy as np
+
+    net = create_model("resnet50_bam", 4, image_size=low, width=8, layers=[1] * model_config.STAGES)
+    net.set_train(False)
+    out = net(ms.Tensor(np.zeros((1, 3, low, low), np.float32)))
+    assert tuple(out.shape) == (1, 4)

@@ -150,3 +150,15 @@ def test_malformed_objects_do_not_crash() -> None:
     for body in ({}, {"spec": None}, {"spec": "text"}, {"metadata": {"name": "a"}, "spec": {"device": 3}}):
         with pytest.raises(spec.InvalidSpec):
             parse(body)
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ({"image_size": 12}, "spec.hyperparameters.image_size: 12 is out of range: must be an integer >= 16"),
+    ({"layers": [1, 1]}, "spec.hyperparameters.layers: [1, 1] is invalid: must be a list of 4 integers >= 1"),
+    ({"layers": [1, 1, 1, 1, 1]}, "spec.hyperparameters.layers: [1, 1, 1, 1, 1] is invalid"),
+])
+def test_model_shapes_create_model_cannot_build_are_refused_naming_the_field(params: dict, expected: str) -> None:
+    """The table says exactly what create_model builds (issue 20: these passed the operator, then exited 64)."""
+    with pytest.raises(spec.InvalidSpec) as err:
+        spec.parse(job(hyperparameters={"epochs": 1, **params}), Settings())
+    assert expected in str(err.value)

@@ -81,7 +81,7 @@ def test_every_key_of_every_model_is_declared_with_a_meaning_and_its_default_in_
     ("width", 7, "width: 7 is out of range: must be an integer >= 2 and <= 4096, even"),
     ("autoaugment", 1, "autoaugment: 1 is invalid: must be true or false"),
     ("lr_mode", "exp", "lr_mode: 'exp' is invalid: must be one of linear, poly, cosine, steps"),
-    ("layers", [1, 0], "layers: [1, 0] is invalid: must be a list of integers >= 1, or null"),
+    ("layers", [1, 0], "layers: [1, 0] is invalid: must be a list of 4 integers >= 1, or null"),
     ("pretrained", "x" * 5000, "pretrained: too long (5000 characters): must be at most 1024"),
     ("seed", True, "seed: True is not a number"),
 ])

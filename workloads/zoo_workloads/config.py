@@ -23,6 +23,11 @@ _CONFIG_PACKAGE = "zoo_workloads.configs"
 
 # Longest piece of a user's value quoted back in an error message (a 900 KB value is never repeated).
 QUOTE_CHARS = 200
+# What create_model builds (models/registry.py checks against these, so the table and the builder agree): the
+# trunk's four stages, and the smallest input its five halvings keep at least one pixel of.
+STAGES = 4
+MIN_IMAGE_SIZE = 16
+MAX_LIST_ITEMS = 16
 
 
 def quote(value: Any, limit: int = QUOTE_CHARS) -> str:
@@ -51,6 +56,7 @@ class Param:
     nullable: bool = False
     even: bool = False
     max_length: int = 1024
+    length: int | None = None  # int_list: exactly this many entries (None: 1 to MAX_LIST_ITEMS)
 
     def range_text(self) -> str:
         """The allowed values in words: `> 0`, `>= 0 and < 1`, `one of a, b`, `true or false`..."""
@@ -61,7 +67,8 @@ class Param:
         elif self.kind in ("str", "path"):
             text = f"a string of at most {self.max_length} characters"
         elif self.kind == "int_list":
-            text = f"a list of integers >= {_num(self.minimum)}"
+            count = f"{self.length}" if self.length else f"1 to {MAX_LIST_ITEMS}"
+            text = f"a list of {count} integers >= {_num(self.minimum)}"
         else:
             parts = []
             if self.minimum is not None:
@@ -92,7 +99,8 @@ PARAMS: dict[str, Param] = {
     "epochs": _int_param("passes over the training set", 1, _BIG),
     "batch_size": _int_param("images per rank per step", 1, 65536),
     "steps_per_epoch": _int_param("steps per epoch; 0 = the whole (sharded) dataset", 0, 10**9),
-    "image_size": _int_param("side of the square training crop, in pixels", 8, 4096),
+    # The trunk halves the input five times; create_model builds from 16 px up (models/registry.py checks this).
+    "image_size": _int_param("side of the square training crop, in pixels", MIN_IMAGE_SIZE, 4096),
     "lr_mode": Param("choice", "learning-rate schedule", choices=("linear", "poly", "cosine", "steps")),
     "lr_init": _float_param("learning rate at the start of warmup", 0.0),
     "lr_max": _float_param("peak learning rate (after warmup)", 0.0, minimum_open=True),
@@ -110,7 +118,8 @@ PARAMS: dict[str, Param] = {
     "save_checkpoint_epochs": _int_param("save a checkpoint every N epochs (0 = only at the end)", 0, _BIG),
     "keep_checkpoint_max": _int_param("checkpoints kept on disk", 0, _BIG),
     "seed": _int_param("random seed", 0, 2**32 - 1),
-    "layers": Param("int_list", "blocks per stage, e.g. [1, 1, 1, 1]; null = the model's own", 1, nullable=True),
+    "layers": Param("int_list", "blocks per stage, e.g. [1, 1, 1, 1]; null = the model's own", 1, nullable=True,
+                    length=STAGES),
     "lr_power": _float_param("exponent of the poly schedule", 0.0, 100.0, minimum_open=True),
     "cosine_epochs": _int_param(">0: per-epoch cosine over this many epochs; 0: per-step cosine", 0, _BIG),
     "autoaugment": Param("bool", "AutoAugment (ImageNet policy) after the random crop"),
@@ -166,7 +175,8 @@ def check(key: str, value: Any) -> str | None:
             return f"{key}: too long ({len(value)} characters): must be at most {param.max_length}"
         ok = isinstance(value, str) and bool(value)
     elif kind == "int_list":
-        ok = isinstance(value, list) and 0 < len(value) <= 16 and all(
+        ok = isinstance(value, list) and (
+            len(value) == param.length if param.length else 0 < len(value) <= MAX_LIST_ITEMS) and all(
             isinstance(n, int) and not isinstance(n, bool) and n >= (param.minimum or 0) for n in value)
     else:
         return _check_number(key, param, value)

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from mindspore import nn
 
+from zoo_workloads import config
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -81,8 +83,8 @@ def create_model(
         raise ValueError(f"width must be an even integer >= 2, got {width!r}")
     if image_size is None:
         image_size = spec.input_shape[-1]
-    if not isinstance(image_size, int) or image_size < 16:
-        raise ValueError(f"image_size must be an integer >= 16, got {image_size!r}")
-    if layers is not None and (len(layers) != 4 or any(not isinstance(n, int) or n < 1 for n in layers)):
-        raise ValueError(f"layers must be 4 positive integers (blocks per stage), got {layers!r}")
+    if not isinstance(image_size, int) or image_size < config.MIN_IMAGE_SIZE:
+        raise ValueError(f"image_size must be an integer >= {config.MIN_IMAGE_SIZE}, got {image_size!r}")
+    if layers is not None and (len(layers) != config.STAGES or any(not isinstance(n, int) or n < 1 for n in layers)):
+        raise ValueError(f"layers must be {config.STAGES} positive integers (blocks per stage), got {layers!r}")
     return builder(num_classes, image_size=image_size, width=width, layers=layers, **model_kwargs)
