@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from zoo_operator import memory, observe, planner, ranktable, render, results, schema, spec
+from zoo_operator import memory, planner, ranktable, render, results, schema, spec
 from zoo_operator.settings import Settings
 
 DRY_RUN_UID = "00000000-0000-0000-0000-000000000000"
@@ -83,7 +83,7 @@ def objects(job_text: str, settings: Settings, allocations_text: str | None = No
         data = ranktable.config_map_data(devices, job.replicas, job.rank_table_version)
     elif allocations_text is not None:
         raise RenderError("--allocations: only for launch ranktable (spec.device.type Ascend910)")
-    seen = observe.Observation(body={**body, "metadata": meta}, pods=(), now=0.0, pod_group_served=True)
+    seen = memory.Observation(body={**body, "metadata": meta}, pods=(), now=0.0, pod_group_served=True)
     first = planner.plan(seen, memory.JobMemory(uid=job.uid), settings)
     table = first.config_map
     if data is not None:  # the devices the allocations file says the device plugin would give the pods

@@ -1,4 +1,5 @@
-"""What the operator remembers of one job between passes (kopf's per-object memo), and its plain helpers.
+"""The data of a pass: what the operator remembers of one job between passes (kopf's per-object memo) and
+what one pass observed of it (`Observation`: observe.py -> planner.py), with their plain helpers.
 
 Everything here can be rebuilt from the cluster after an operator restart. Who writes which part:
 - the log follower (runner.py) folds rank 0's streamed lines with `feed_lines`: an input channel, not a pass;
@@ -9,7 +10,7 @@ Everything here can be rebuilt from the cluster after an operator restart. Who w
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from zoo_operator import admission, history, logparse, ranktable, render, spec
@@ -137,3 +138,28 @@ def starting_status(body: Mapping[str, Any], mem: JobMemory, *, valid: bool) -> 
     if valid and prev.get("reason") == c.REASON_INVALID_SPEC and prev.get("observedGeneration") != generation:
         return {}
     return prev
+
+
+@dataclasses.dataclass(frozen=True)
+class Tail:
+    """The last lines of one pod's log, read in this pass."""
+
+    uid: str
+    text: str
+    terminated: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Observation:
+    """Everything one pass knows about one job: plain data, the planner's only input besides memory."""
+
+    body: Mapping[str, Any]
+    pods: tuple[PodView, ...]
+    now: float
+    # (kind, name) of the job's Service and launch ConfigMap that exist, None when not known (no index).
+    existing: Collection[tuple[str, str]] | None = None
+    source: Mapping[str, Any] | None = None  # the job spec.from names, when it was read now
+    source_read: bool = False  # whether `source` was read (None then means: no such job)
+    pod_group_served: bool | None = None  # whether the PodGroup API is served; None = not asked this pass
+    tails: Mapping[str, Tail] = dataclasses.field(default_factory=dict)
+    pod_warnings: dict[str, tuple[float, str]] | None = None  # podwarnings' cache after this pass's reads

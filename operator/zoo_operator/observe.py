@@ -21,38 +21,13 @@ from typing import Any
 
 from zoo_operator import admission, kube, podwarnings, policy, render, results, spec, status
 from zoo_operator import conditions as c
-from zoo_operator.memory import JobMemory, rank0, starting_status
+from zoo_operator.memory import JobMemory, Observation, Tail, rank0, starting_status
 from zoo_operator.podview import PodView
 from zoo_operator.settings import Settings
 
 # Enough lines to find the latest step/epoch event even when people-lines interleave.
 LOG_POLL_LINES = 200
 LOG_CONCURRENCY = 16
-
-
-@dataclasses.dataclass(frozen=True)
-class Tail:
-    """The last lines of one pod's log, read in this pass."""
-
-    uid: str
-    text: str
-    terminated: bool
-
-
-@dataclasses.dataclass(frozen=True)
-class Observation:
-    """Everything one pass knows about one job: plain data, the planner's only input besides memory."""
-
-    body: Mapping[str, Any]
-    pods: tuple[PodView, ...]
-    now: float
-    # (kind, name) of the job's Service and launch ConfigMap that exist, None when not known (no index).
-    existing: Collection[tuple[str, str]] | None = None
-    source: Mapping[str, Any] | None = None  # the job spec.from names, when it was read now
-    source_read: bool = False  # whether `source` was read (None then means: no such job)
-    pod_group_served: bool | None = None  # whether the PodGroup API is served; None = not asked this pass
-    tails: Mapping[str, Tail] = dataclasses.field(default_factory=dict)
-    pod_warnings: dict[str, tuple[float, str]] | None = None  # podwarnings' cache after this pass's reads
 
 
 def needs_source(job: spec.JobSpec, prev: Mapping[str, Any]) -> bool:
@@ -105,7 +80,7 @@ async def observe(body: Mapping[str, Any], pods: Sequence[PodView], settings: Se
     except spec.InvalidSpec:
         return base  # the planner reports it; nothing else is read
     prev = starting_status(body, mem, valid=True)
-    folded, warnings = await podwarnings.fold(job.namespace, pods, mem.pod_warnings, now)
+    folded, warnings = await fold_pod_warnings(job.namespace, pods, mem.pod_warnings, now)
     base = dataclasses.replace(base, pods=tuple(folded), pod_warnings=warnings)
     if needs_source(job, prev):
         source = await kube.get_job(job.namespace, str(job.from_job))
@@ -122,3 +97,25 @@ async def observe(body: Mapping[str, Any], pods: Sequence[PodView], settings: Se
     if todo:
         base = dataclasses.replace(base, tails=await read_tails(todo, job.namespace, settings.log_tail_lines))
     return base
+
+
+async def fold_pod_warnings(namespace: str, pods: Sequence[PodView], cache: podwarnings.Cache,
+               now: float) -> tuple[list[PodView], podwarnings.Cache]:
+    """The pods, with a stuck pod's newest Warning Event as its waiting_message, and the job's cache after
+    this pass's reads (a new dict: the executor stores it, the caller's `cache` is left as it was)."""
+    live = {p.uid for p in pods}
+    after: podwarnings.Cache = {uid: seen for uid, seen in cache.items() if uid in live}
+    out: list[PodView] = []
+    reads = 0
+    for pod in pods:
+        if podwarnings.needs_look(pod, now):
+            seen = after.get(pod.uid)
+            due = seen is None or now - seen[0] >= podwarnings.START_WARNING_REREAD_SECONDS
+            if due and reads < podwarnings.START_WARNING_READS_PER_PASS:
+                reads += 1
+                warnings = await kube.pod_warnings(namespace, pod.name)
+                seen = after[pod.uid] = (now, ": ".join(warnings[-1]) if warnings else "")
+            if seen and seen[1]:
+                pod = dataclasses.replace(pod, waiting_message=seen[1])
+        out.append(pod)
+    return out, after

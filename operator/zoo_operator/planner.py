@@ -25,8 +25,16 @@ from zoo_operator import (
     status,
 )
 from zoo_operator import conditions as c
-from zoo_operator.memory import JobMemory, MemoryUpdate, PodLog, TableCache, rank0, read_tail, starting_status
-from zoo_operator.observe import Observation
+from zoo_operator.memory import (
+    JobMemory,
+    MemoryUpdate,
+    Observation,
+    PodLog,
+    TableCache,
+    rank0,
+    read_tail,
+    starting_status,
+)
 from zoo_operator.podview import PodView, parse_time
 from zoo_operator.settings import Settings
 

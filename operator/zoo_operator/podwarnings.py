@@ -1,4 +1,4 @@
-"""Why a pod cannot start, when only an Event says so: fold the kubelet's newest Warning Event into the pod view.
+"""Why a pod cannot start, when only an Event says so: which pods to look at (pure; observe.py reads the Events).
 
 A real kubelet that cannot mount a volume leaves the container waiting as ContainerCreating without a message
 and reports the reason as a Warning Event `FailedMount` on the pod (kubernetes pkg/kubelet/events/event.go,
@@ -9,10 +9,6 @@ each at most every START_WARNING_REREAD_SECONDS, and at most START_WARNING_READS
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Sequence
-
-from zoo_operator import kube
 from zoo_operator.podview import PodView
 
 START_WARNING_AFTER_SECONDS = 5.0
@@ -28,25 +24,3 @@ def needs_look(pod: PodView, now: float) -> bool:
     return bool(pod.node and not pod.running and not pod.terminated and not pod.deleting
                 and not pod.waiting_message and pod.created is not None
                 and now - pod.created >= START_WARNING_AFTER_SECONDS)
-
-
-async def fold(namespace: str, pods: Sequence[PodView], cache: Cache,
-               now: float) -> tuple[list[PodView], Cache]:
-    """The pods, with a stuck pod's newest Warning Event as its waiting_message, and the job's cache after
-    this pass's reads (a new dict: the executor stores it, the caller's `cache` is left as it was)."""
-    live = {p.uid for p in pods}
-    after: Cache = {uid: seen for uid, seen in cache.items() if uid in live}
-    out: list[PodView] = []
-    reads = 0
-    for pod in pods:
-        if needs_look(pod, now):
-            seen = after.get(pod.uid)
-            due = seen is None or now - seen[0] >= START_WARNING_REREAD_SECONDS
-            if due and reads < START_WARNING_READS_PER_PASS:
-                reads += 1
-                warnings = await kube.pod_warnings(namespace, pod.name)
-                seen = after[pod.uid] = (now, ": ".join(warnings[-1]) if warnings else "")
-            if seen and seen[1]:
-                pod = dataclasses.replace(pod, waiting_message=seen[1])
-        out.append(pod)
-    return out, after

@@ -17,8 +17,7 @@ from operator_jobs import ascend_job, job
 
 from zoo_operator import admission, planner, podview
 from zoo_operator import conditions as c
-from zoo_operator.memory import JobMemory
-from zoo_operator.observe import Observation, Tail
+from zoo_operator.memory import JobMemory, Observation, Tail
 from zoo_operator.podview import PodView
 from zoo_operator.settings import Settings
 
