@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -66,7 +67,7 @@ async def create_pods(objs: Sequence[Obj]) -> list[kube.Refused]:
         except kube.Refused as err:
             refused.append(err)
 
-    await bounded(lambda obj=obj: one(obj) for obj in objs)
+    await bounded(functools.partial(one, obj) for obj in objs)
     return refused
 
 
@@ -85,7 +86,7 @@ async def _ensure(the_plan: Plan, mem: JobMemory, emit: EventSink) -> None:
             mem.pod_group_error = f"{err}; {hint}"
             emit("Warning", c.REASON_VOLCANO_MISSING, mem.pod_group_error)
 
-    await bounded(lambda obj=obj: one(obj) for obj in the_plan.ensure)
+    await bounded(functools.partial(one, obj) for obj in the_plan.ensure)
     if any(created) and the_plan.created_event is not None:
         emit(*the_plan.created_event)
     elif any(created):
@@ -134,17 +135,17 @@ async def execute(body: Mapping[str, Any], the_plan: Plan, prev: Mapping[str, An
                 log.warning("%s/%s: %s", job_ns, job_name, admission.quote(mem.refusal))
 
     if the_plan.unretriable:  # before any delete: Kueue must see the mark on the pods that remain
-        await bounded(lambda name=name: kube.annotate_pod(job_ns, name, {c.KUEUE_RETRIABLE_ANNOTATION: "false"})
+        await bounded(functools.partial(kube.annotate_pod, job_ns, name, {c.KUEUE_RETRIABLE_ANNOTATION: "false"})
                       for name in the_plan.unretriable)
     if the_plan.release:
-        await bounded(lambda name=name: kube.remove_pod_finalizer(job_ns, name, c.KUEUE_FINALIZER)
+        await bounded(functools.partial(kube.remove_pod_finalizer, job_ns, name, c.KUEUE_FINALIZER)
                       for name in the_plan.release)
     if the_plan.ensure:
         await _ensure(the_plan, mem, emit)
     if the_plan.delete:
         await put_table()
         await write_status()
-        await bounded(lambda name=name: kube.delete_pod(job_ns, name) for name in the_plan.delete)
+        await bounded(functools.partial(kube.delete_pod, job_ns, name) for name in the_plan.delete)
         await create()
     else:
         await bounded([put_table, write_status, create])

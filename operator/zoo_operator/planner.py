@@ -130,7 +130,7 @@ def rank_table(job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory, activ
     rebuilt and serialised only when the device inputs changed since it was last built."""
     pods = [p for p in pods if p.attempt == attempt]
     inputs = (job.uid, job.replicas, job.rank_table_version, attempt, rank_table_inputs(pods))
-    cache, parsed, problems = mem.table, None, []
+    cache, parsed, problems = mem.table, None, list[str]()
     if inputs != cache.inputs or cache.built is None:
         devices, parsed, problems = devices_of(job, pods, mem.parsed_annotations)
         ordered = ranktable.order(devices)  # the table's rank order: its first device is rank 0

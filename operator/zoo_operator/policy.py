@@ -30,7 +30,7 @@ def restart_backoff(restarts: int) -> float:
     """Seconds to wait before recreating the pods of restart number `restarts` (1-based)."""
     if restarts <= 0:
         return 0.0
-    return min(RESTART_BACKOFF_SECONDS * 2 ** (restarts - 1), RESTART_BACKOFF_MAX_SECONDS)
+    return min(RESTART_BACKOFF_SECONDS * 2.0 ** (restarts - 1), RESTART_BACKOFF_MAX_SECONDS)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -201,7 +201,8 @@ def eta_seconds(progress: Mapping[str, Any], history: Sequence[Mapping[str, Any]
     epochs, epoch, spe = progress.get("epochs"), progress.get("epoch"), progress.get("stepsPerEpoch")
     if not (isinstance(epochs, int) and isinstance(epoch, int) and isinstance(spe, int) and spe > 0):
         return None
-    step = progress.get("step") if isinstance(progress.get("step"), int) else 0
+    raw_step = progress.get("step")
+    step = raw_step if isinstance(raw_step, int) else 0
     remaining = max(0, (epochs - epoch) * spe + (spe - min(step, spe)))
     per_step = None
     timed = [e for e in history if isinstance(e.get("seconds"), (int, float)) and e["seconds"] > 0]
@@ -295,7 +296,8 @@ def lost_steps(progress: Mapping[str, Any] | None, resumed_global_step: Any) -> 
     """Steps trained before a restart that are trained again: the last progress seen minus the resume point."""
     p = progress or {}
     epoch, step, per_epoch = p.get("epoch"), p.get("step"), p.get("stepsPerEpoch")
-    if not all(isinstance(v, int) for v in (epoch, step, per_epoch, resumed_global_step)):
+    if not (isinstance(epoch, int) and isinstance(step, int) and isinstance(per_epoch, int)
+            and isinstance(resumed_global_step, int)):
         return None
     return max(0, (epoch - 1) * per_epoch + step - resumed_global_step)
 
