@@ -16,9 +16,9 @@ import time
 
 import mindspore as ms
 import mindspore.dataset as ds
-from mindspore.dataset import vision
 from mindspore import nn
 from mindspore.communication import get_group_size, get_rank, init
+from mindspore.dataset import vision
 from mindspore.train import Callback, Model
 
 from zoo_workloads.report import Reporter
