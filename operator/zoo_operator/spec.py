@@ -453,6 +453,10 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
         if replicas != 1:
             problems.append(f"spec.replicas: spec.task {task} runs one process; set 1, got {replicas}")
         launch = c.LAUNCH_SINGLE  # one process: no scheduler pod, no rank table
+    if model == schema.CUSTOM_MODEL and replicas == 1 and spec.get("launch") is None:
+        # One process of your own: no cluster to join, so no scheduler pod (whose early exit would leave the
+        # worker resolving its name) and no rank table.
+        launch = c.LAUNCH_SINGLE
     if launch == "ranktable" and device_type not in (None, "Ascend910"):
         problems.append("spec.launch: ranktable requires spec.device.type Ascend910; use dynamic for GPU and CPU")
 

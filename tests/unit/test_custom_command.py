@@ -42,6 +42,9 @@ def test_command_job_parses_with_its_image_command_and_args() -> None:
     assert js.image == "me/train:1" and js.working_dir == "/work"
     assert js.launch == "dynamic" and js.pod_count == 3  # the scheduler runs the same command
     assert not spec.parse(job(), SETTINGS).custom
+    one = spec.parse(custom(replicas=1), SETTINGS)
+    assert one.launch == "single" and one.pod_count == 1  # one process: no scheduler pod to wait for
+    assert spec.parse(custom(replicas=1, launch="dynamic"), SETTINGS).pod_count == 2
 
 
 def test_dataset_is_optional_with_a_command() -> None:

@@ -11,13 +11,21 @@ Each call prints one JSON line that the operator already reads from the built-in
 "Log lines"), so EPOCH, LOSS, TOP-1 and `kubectl ztj` work for any script. A script that cannot import this
 module may print the same lines itself: `{"event": "step", "ts": <unix s>, "rank": 0, "epoch": 1, "step": 5,
 "loss": 0.71}`. Without any of them the job still runs, and succeeds when every rank exits 0.
+
+A script that must stay unchanged (a ModelZoo train.py) can be run under `python -m zoo_workloads.report
+[--epochs N] -- python train.py ...`: its output passes through, and MindSpore's LossMonitor lines
+(`epoch: 1 step: 5, loss is 0.71`) become `step` and `epoch` events.
 Pure Python, standard library only: it works in any image where zoo_workloads is importable.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import signal
+import subprocess
 import sys
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 from zoo_workloads import contract
@@ -95,3 +103,65 @@ class Reporter:
 
 report = Reporter()
 """The process's reporter (rank from the environment); `Reporter(rank=get_rank())` after init() for another."""
+
+
+# mindspore.train.LossMonitor's line (also the built-in workload's human line): "epoch: 1 step: 5, loss is 0.71".
+LOSS_LINE = re.compile(r"epoch:\s*(\d+)\s+step:\s*(\d+),\s*loss is\s*([-+0-9.eE]+|nan|inf)")
+
+
+class LineFollower:
+    """Turns LossMonitor lines into step events, and a finished epoch (the next epoch's first line, or the end)
+    into an epoch event with the mean loss of its lines."""
+
+    def __init__(self, reporter: Reporter, epochs: int | None = None) -> None:
+        self.reporter, self.epochs = reporter, epochs
+        self.epoch: int | None = None
+        self.losses: list[float] = []
+
+    def line(self, text: str) -> None:
+        match = LOSS_LINE.search(text)
+        if match is None:
+            return
+        epoch, step, loss = int(match.group(1)), int(match.group(2)), float(match.group(3))
+        if self.epoch is not None and epoch != self.epoch:
+            self.end_epoch()
+        self.epoch = epoch
+        self.losses.append(loss)
+        self.reporter.step(epoch=epoch, step=step, loss=loss)
+
+    def end_epoch(self) -> None:
+        if self.epoch is not None and self.losses:
+            self.reporter.epoch(epoch=self.epoch, epochs=self.epochs, loss=sum(self.losses) / len(self.losses))
+        self.losses = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """python -m zoo_workloads.report [--epochs N] -- COMMAND...: run COMMAND, pass its output through and
+    report its LossMonitor lines; exits with COMMAND's exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--" not in args or args.index("--") == len(args) - 1:
+        print("usage: python -m zoo_workloads.report [--epochs N] -- COMMAND [ARGS...]", file=sys.stderr)
+        return contract.EXIT_CONFIG
+    own, command = args[: args.index("--")], args[args.index("--") + 1 :]
+    epochs = int(own[own.index("--epochs") + 1]) if "--epochs" in own else None
+    reporter = Reporter()
+    follower = LineFollower(reporter, epochs)
+    if epochs is not None:
+        reporter.start(epochs=epochs)
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    # SIGTERM (deletion, suspend, preemption) goes to the command, which decides how to stop.
+    signal.signal(signal.SIGTERM, lambda signum, _frame: child.send_signal(signum))
+    assert child.stdout is not None
+    for text in child.stdout:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        follower.line(text)
+    code = child.wait()
+    follower.end_epoch()
+    if code == 0:
+        reporter.done(epochs=follower.epoch)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
