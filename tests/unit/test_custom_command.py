@@ -3,6 +3,7 @@ the launch preamble, and the reporting helper's lines read back by the operator'
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -217,3 +218,58 @@ def test_example_job_parses_and_runs_its_script_with_the_spec_paths() -> None:
     js = spec.parse(body, SETTINGS)
     assert js.custom and js.replicas == 2 and js.device_type == "CPU"
     assert "$(ZOO_DATA_DIR)" in js.user_args and "$(ZOO_OUTPUT_DIR)" in js.user_args
+
+
+def test_line_follower_turns_loss_monitor_lines_into_events() -> None:
+    from zoo_workloads.report import LineFollower
+
+    out = io.StringIO()
+    follow = LineFollower(Reporter(rank=0, stream=out), epochs=2)
+    for text in ["=======Training Begin========", "epoch: 1 step: 1, loss is 6.9", "epoch: 1 step: 2, loss is 6.5",
+                 "epoch time: 10.0 ms, per step time: 5.0 ms", "epoch: 2 step: 2, loss is 5.5"]:
+        follow.line(text)
+    follow.end_epoch()
+    events = logparse.parse_lines(out.getvalue())
+    assert [(e["event"], e.get("epoch"), e.get("loss")) for e in events] == [
+        ("step", 1, 6.9), ("step", 1, 6.5), ("epoch", 1, 6.7), ("step", 2, 5.5), ("epoch", 2, 5.5)]
+    assert logparse.fold_progress({}, events)["epochs"] == 2
+
+
+def test_report_module_runs_a_command_and_keeps_its_exit_code(tmp_path: Path) -> None:
+    env = {**os.environ, "RANK_ID": "0"}
+    env.pop(contract.ENV_TERMINATION_LOG, None)
+    code = "print('epoch: 1 step: 3, loss is 0.25'); raise SystemExit(7)"
+    proc = subprocess.run([sys.executable, "-m", "zoo_workloads.report", "--epochs", "1", "--", sys.executable,
+                           "-c", code], capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert proc.returncode == 7
+    lines = proc.stdout.splitlines()
+    assert "epoch: 1 step: 3, loss is 0.25" in lines  # the command's own output passes through
+    assert [e["event"] for e in logparse.parse_lines(proc.stdout)] == ["start", "step", "epoch"]  # no done on 7
+
+
+def test_run_seed_job_sets_the_seeds_flags_from_the_spec(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "hack" / "modelzoo"))
+    import run_seed
+
+    seed = tmp_path / "research" / "cv" / "resnet50_bam"
+    (seed / "src").mkdir(parents=True)
+    (seed / "train.py").write_text("print('train')\n")
+    (seed / "src" / "config.py").write_text("cfg = {}\n")
+    (seed / "ascend310_infer").mkdir()
+    (seed / "ascend310_infer" / "skip.py").write_text("")
+    files = run_seed.sources(seed)
+    assert sorted(files) == ["src/config.py", "train.py"]
+    body = run_seed.job("research/cv/resnet50_bam", files, replicas=8, device="Ascend910", data="/d", image="i:1")
+    assert body["spec"]["args"] == ["--device_target", "Ascend", "--device_num", "8"]
+    assert body["spec"]["podTemplate"]["env"] == [{"name": "DEVICE_NUM", "value": "8"}]
+    items = body["spec"]["podTemplate"]["volumes"][0]["configMap"]["items"]
+    assert {"key": "src__config.py", "path": "src/config.py"} in items
+    # The seed's config has no data-path flag: a podTemplate hostPath, which the platform policy must allow.
+    assert "hostPath volumes in podTemplate are not allowed" in str(
+        pytest.raises(spec.InvalidSpec, spec.parse, {**body, "metadata": {"name": "s", "namespace": "n"}}, SETTINGS).value)
+    admin = dataclasses.replace(SETTINGS, policy_volume_kinds=(*SETTINGS.policy_volume_kinds, "hostPath"))
+    js = spec.parse({**body, "metadata": {**body["metadata"], "namespace": "ns", "uid": "u"}}, admin)
+    assert js.custom and js.launch == "ranktable" and js.working_dir == "/modelzoo"
+    cpu = run_seed.job("research/cv/resnet50_bam", files, replicas=2, device="CPU", data="/d", image="i:1")
+    assert cpu["spec"]["args"] == ["--is_distributed", "1"] and spec.parse(
+        {**cpu, "metadata": {**cpu["metadata"], "namespace": "ns", "uid": "u"}}, admin).launch == "dynamic"
