@@ -175,12 +175,13 @@ def task_command(job: JobSpec) -> list[str]:
 # check, MS_SCHED_HOST resolved). An image without it: a rank-table launch fails at once (exit 64, permanent: only
 # zoo-launch can find the pod's rank in hccl.json); a dynamic launch resolves MS_SCHED_HOST with getent (workers
 # may start before the scheduler's DNS name exists) and runs the command. Needs /bin/sh in the image. The
-# command and its arguments are the shell's positional parameters ("$@"), never parsed by the shell.
+# command and its arguments are the shell's positional parameters ("$@"), never parsed by the shell. No `$(` in
+# it: the kubelet expands $(VAR) in a container's command (backquotes and expr instead).
 LAUNCH_PREAMBLE = (
     'if command -v zoo-launch >/dev/null 2>&1; then exec zoo-launch -- "$@"; fi; '
     'if [ -n "$RANK_TABLE_FILE" ]; then echo "zoo: the image has no zoo-launch, which the rank-table launch '
     'needs (pip install zoo-workloads in the image)" >&2; exit 64; fi; '
-    'if [ -n "$MS_SCHED_HOST" ]; then n=0; until a=$(getent hosts "$MS_SCHED_HOST"); do n=$((n+1)); '
+    'if [ -n "$MS_SCHED_HOST" ]; then n=0; until a=`getent hosts "$MS_SCHED_HOST"`; do n=`expr $n + 1`; '
     'if [ "$n" -ge 300 ]; then echo "zoo: cannot resolve MS_SCHED_HOST $MS_SCHED_HOST" >&2; exit 75; fi; '
     'sleep 1; done; MS_SCHED_HOST=${a%% *}; export MS_SCHED_HOST; fi; '
     'exec "$@"'

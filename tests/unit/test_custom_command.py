@@ -88,6 +88,16 @@ def test_crd_rules_say_the_same_as_the_parser() -> None:
     assert spec_schema["properties"]["command"]["minItems"] == 1
 
 
+def test_golden_custom_script_worker_pod() -> None:
+    """render.pod of manifests/examples/custom-script/job.yaml, worker 1, attempt 2."""
+    import yaml
+    repo = Path(__file__).resolve().parents[2]
+    body = yaml.safe_load((repo / "manifests" / "examples" / "custom-script" / "job.yaml").read_text())
+    body["metadata"].update(namespace="research", uid="0f1e2d3c-aaaa-bbbb-cccc-000000000001", generation=1)
+    golden = yaml.safe_load((repo / "tests" / "unit" / "golden" / "pod_custom_script_worker_1.yaml").read_text())
+    assert render.pod(spec.parse(body, SETTINGS), 1, attempt=2) == golden
+
+
 def test_rendered_pod_runs_the_command_through_the_preamble() -> None:
     js = spec.parse(custom(workingDir="/work"), SETTINGS)
     pod = render.pod(js, 1, attempt=0)
@@ -142,6 +152,11 @@ def _sh(job_env: dict[str, str], tmp_path: Path, with_launcher: bool, *cmd: str)
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin", **job_env}
     return subprocess.run(["/bin/sh", "-c", render.LAUNCH_PREAMBLE, "zoo-launch", *cmd], env=env,
                           capture_output=True, text=True, timeout=30, check=False)
+
+
+def test_preamble_survives_the_kubelets_variable_expansion() -> None:
+    # Kubernetes expands $(VAR) in command and args (and $$ to $): the preamble must hold neither.
+    assert "$(" not in render.LAUNCH_PREAMBLE and "$$" not in render.LAUNCH_PREAMBLE
 
 
 def test_preamble_uses_zoo_launch_when_the_image_has_it(tmp_path: Path) -> None:
