@@ -260,7 +260,8 @@ def plan(obs: Observation, mem: JobMemory, settings: Settings) -> Plan:
     except spec.InvalidSpec as err:
         prev = starting_status(body, mem, valid=False)
         out = Plan(previous=prev)
-        status_write(out, prev, status.invalid(prev, str(err), generation, now), mem, settings, now)
+        invalid = {**status.invalid(prev, str(err), generation, now), "model": spec.display_model(body.get("spec") or {})}
+        status_write(out, prev, invalid, mem, settings, now)
         return out
     prev = starting_status(body, mem, valid=True)
     warnings = MemoryUpdate(pod_warnings=obs.pod_warnings)
@@ -333,6 +334,7 @@ def _plan_job(obs: Observation, job: spec.JobSpec, pods: Sequence[PodView], mem:
                          or prev.get("result"),
                          created=was_created,
                          history=entry.history if entry else None)  # console: status.history (issue 12)
+    new["model"] = spec.display_model(obs.body.get("spec") or {})  # the MODEL column: a built-in or custom:<script>
     out.events.extend(decision.events)  # issue 11: e.g. SpecChangeIgnored on a finished job
     # issue 13: what the job was built from, and a warning when its checkpoints die with its pods.
     if job.source is not None:

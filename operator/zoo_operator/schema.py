@@ -587,7 +587,7 @@ def _status() -> Schema:
 def printer_columns() -> list[Schema]:
     """The columns `kubectl get ztj` shows."""
     return [
-        {"name": "Model", "type": "string", "jsonPath": ".spec.model"},
+        {"name": "Model", "type": "string", "jsonPath": ".status.model"},
         {"name": "Devices", "type": "integer", "jsonPath": ".spec.replicas"},
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
         {"name": "Stage", "type": "string", "jsonPath": ".status.progress.stage",

@@ -56,7 +56,7 @@ def test_own_script_trains_on_two_ranks_and_reports(e2e: E2E) -> None:
     assert [h["epoch"] for h in status["history"]] == [1, 2] and "top1" in status["history"][-1]
     assert 0.0 <= status["result"]["top1"] <= 1.0 and status["result"]["checkpoint"].endswith("mlp.ckpt")
     shown = columns(e2e, "custom-script", "-o", "wide")
-    assert shown["MODEL"] in ("", "<none>")  # until status.model is written (see docs/contracts.md)
+    assert shown["MODEL"] == "custom:train.py"  # status.model (spec.display_model)
     assert shown["PHASE"] == "Succeeded" and shown["EPOCH"] == "2/2" and float(shown["LOSS"]) > 0
     assert float(shown["TOP-1"]) == status["result"]["top1"] and shown["COMMAND"] == "python"
     log = e2e.logs("custom-script-worker-0")
