@@ -202,7 +202,7 @@ async def serves(api_version: str, plural: str) -> bool:
     api = await _client()
     try:
         found = await call(lambda: api.call_api(
-            f"/apis/{api_version}", "GET", auth_settings=["BearerToken"], response_type="object",
+            f"/apis/{api_version}", "GET", auth_settings=["BearerToken"], response_types_map={200: "object"},
             _return_http_data_only=True, _request_timeout=REQUEST_TIMEOUT_SECONDS), f"discover {api_version}")
     except ApiException as err:
         if err.status == 404:

@@ -7,6 +7,8 @@ field); what it cannot check (hyperparameter keys, static device maps) is checke
 
 from __future__ import annotations
 
+import functools
+
 from typing import Any
 
 from zoo_workloads import config as model_config
@@ -47,6 +49,9 @@ MAX_ARGS_ITEMS = 1024
 MAX_ARG = 4096
 # What the MODEL column (status.model) shows for a job that runs spec.command.
 CUSTOM_MODEL = "custom"
+# spec.checkpoint.stopGracePeriodSeconds' default: a checkpoint of the seeds' largest models at the slowest
+# storage we met takes well under a minute; twice that leaves room for the step in flight.
+STOP_GRACE_SECONDS = 120
 
 
 def _str(description: str, **extra: Any) -> Schema:
@@ -163,8 +168,8 @@ def _spec() -> Schema:
                          minimum=0, maximum=10000),
             "stopGracePeriodSeconds": _int(
                 "The pods' terminationGracePeriodSeconds: on SIGTERM (deletion, suspend, preemption) a rank "
-                "finishes its step and writes a checkpoint within this time (default 120).",
-                minimum=1, maximum=86400),
+                "finishes its step and writes a checkpoint within this time.",
+                minimum=1, maximum=86400, default=STOP_GRACE_SECONDS),
         },
         **{"x-kubernetes-validations": [{
             "rule": "(has(self.claimName) ? 1 : 0) + (has(self.hostPath) ? 1 : 0) + (has(self.volume) ? 1 : 0) <= 1",
@@ -343,6 +348,25 @@ def _spec() -> Schema:
     )
 
 
+@functools.cache
+def _spec_tree() -> Schema:
+    return {"type": "object", "properties": {"spec": _spec()}}
+
+
+def field(path: str) -> Schema:
+    """The OpenAPI schema of one field by its path (`spec.runPolicy.backoffLimit`): the one source of its type,
+    bounds, enum and default, which spec.py reads instead of repeating them. KeyError for an unknown path."""
+    node = _spec_tree()
+    for part in path.split("."):
+        node = node["properties"][part]
+    return node
+
+
+def _thor_default_models() -> list[str]:
+    return [m for m in model_config.model_names()
+            if model_config.default_hyperparameters(m).get("optimizer") == contract.THOR]
+
+
 def _spec_rules() -> list[Schema]:
     """Cross-field rules; each message names the field and what is allowed."""
     return [
@@ -362,6 +386,16 @@ def _spec_rules() -> list[Schema]:
             "rule": "self.device.type != 'CPU' || !has(self.hyperparameters) || !has(self.hyperparameters.optimizer)"
             f" || self.hyperparameters.optimizer != '{contract.THOR}'",
             "message": f"spec.hyperparameters.optimizer: {contract.THOR_ON_CPU}",
+        },
+        {
+            # A model whose default optimizer is THOR (the workload's table) must name another one on CPU.
+            "rule": "self.device.type != 'CPU' || !has(self.model) || !(self.model in "
+                    f"{_thor_default_models()}) || (has(self.hyperparameters) && has(self.hyperparameters.optimizer))",
+            "message": f"spec.hyperparameters.optimizer: the model's default optimizer {contract.THOR_ON_CPU}",
+        },
+        {
+            "rule": "!has(self.device.chip) || self.device.type == 'Ascend910'",
+            "message": "spec.device.chip: only for spec.device.type Ascend910",
         },
         {
             "rule": "has(self.dataset) || (has(self.task) && self.task == 'export') || has(self.command)",

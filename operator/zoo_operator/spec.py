@@ -28,7 +28,7 @@ DEFAULT_SCHED_PORT = 8118
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _VOLUME_SOURCES = ("persistentVolumeClaim", "hostPath", "nfs", "emptyDir")
 # Seconds a rank gets on SIGTERM to finish its step and write a checkpoint (spec.checkpoint.stopGracePeriodSeconds).
-DEFAULT_STOP_GRACE_SECONDS = 120
+DEFAULT_STOP_GRACE_SECONDS = schema.STOP_GRACE_SECONDS
 
 
 class InvalidSpec(ValueError):
@@ -164,8 +164,17 @@ def _list(value: Any, path: str, problems: list[str]) -> list[Any]:
     return value
 
 
-def _int(value: Any, path: str, problems: list[str], *, minimum: int, maximum: int | None = None,
-         default: int | None = None) -> int | None:
+_NO_DEFAULT = object()
+
+
+def _int(value: Any, path: str, problems: list[str], *, minimum: int | None = None, maximum: int | None = None,
+         default: Any = _NO_DEFAULT) -> int | None:
+    """An integer field; bounds and default come from the CRD's schema (schema.field) unless given here (only
+    bounds the schema cannot state, such as a pod index below spec.replicas)."""
+    declared = schema.field(path) if minimum is None else {}
+    minimum = int(declared.get("minimum", 0)) if minimum is None else minimum
+    maximum = declared.get("maximum") if maximum is None else maximum
+    default = declared.get("default") if default is _NO_DEFAULT else default
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int):
@@ -178,7 +187,13 @@ def _int(value: Any, path: str, problems: list[str], *, minimum: int, maximum: i
     return value
 
 
-def _enum(value: Any, path: str, allowed: list[str], problems: list[str], default: str | None) -> str | None:
+def _enum(value: Any, path: str, allowed: Sequence[str] | None, problems: list[str],
+          default: Any = _NO_DEFAULT) -> str | None:
+    """A choice; the allowed values and the default come from the CRD's schema unless given here (spec.model's
+    come from the workload's model table, which the schema reads too)."""
+    declared = schema.field(path)
+    allowed = list(declared["enum"]) if allowed is None else list(allowed)
+    default = declared.get("default") if default is _NO_DEFAULT else default
     if value is None:
         return default
     if value not in allowed:
@@ -427,26 +442,25 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
     elif "model" not in spec:
         problems.append(f"spec.model: required; one of {', '.join(model_config.model_names())}")
     device = _map(spec.get("device"), "spec.device", problems)
-    device_type = _enum(device.get("type"), "spec.device.type", schema.DEVICE_TYPES, problems, None)
+    device_type = _enum(device.get("type"), "spec.device.type", None, problems)
     if device_type is None and "type" not in device:
         problems.append(f"spec.device.type: required; one of {', '.join(schema.DEVICE_TYPES)}")
     resource_name = _str(device.get("resourceName"), "spec.device.resourceName", problems)
     if device_type == "CPU" and resource_name:
         problems.append("spec.device.resourceName: CPU jobs request no device resource; remove it")
     resource_name = None if device_type == "CPU" else resource_name or DEFAULT_RESOURCE.get(device_type or "")
-    per_node = _int(device.get("perNode"), "spec.device.perNode", problems, minimum=1, maximum=64)
-    replicas = _int(spec.get("replicas"), "spec.replicas", problems, minimum=1, maximum=4096, default=1) or 1
+    per_node = _int(device.get("perNode"), "spec.device.perNode", problems)
+    replicas = _int(spec.get("replicas"), "spec.replicas", problems) or 1
     if per_node and replicas % per_node:
         problems.append(f"spec.replicas must be a multiple of spec.device.perNode ({replicas} % {per_node} != 0)")
     default_launch = "ranktable" if device_type == "Ascend910" else "dynamic"
-    launch = _enum(spec.get("launch"), "spec.launch", schema.LAUNCH_MODES, problems, default_launch)
-    task = _enum(spec.get("task"), "spec.task", list(c.TASKS), problems, c.TASK_TRAIN) or c.TASK_TRAIN
+    launch = _enum(spec.get("launch"), "spec.launch", None, problems, default_launch)
+    task = _enum(spec.get("task"), "spec.task", None, problems) or c.TASK_TRAIN
     source = _map(spec.get("from"), "spec.from", problems)
     from_job = _str(source.get("job"), "spec.from.job", problems)
     if source and from_job is None and "job" not in source:
         problems.append("spec.from.job: required, the name of a Succeeded ZooTrainingJob in this namespace")
-    from_checkpoint = _enum(source.get("checkpoint"), "spec.from.checkpoint", list(c.CHECKPOINT_KINDS), problems,
-                            "best") or "best"
+    from_checkpoint = _enum(source.get("checkpoint"), "spec.from.checkpoint", None, problems) or "best"
     if task != c.TASK_TRAIN:
         if not source:
             problems.append(f"spec.from: required for spec.task {task} (the job whose checkpoint to use)")
@@ -468,7 +482,7 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
     if dataset and train_path is None and "trainPath" not in dataset:
         problems.append("spec.dataset.trainPath: required, a path relative to the volume root")
     eval_path = _relative_path(dataset.get("evalPath"), "spec.dataset.evalPath", problems)
-    num_classes = _int(dataset.get("numClasses"), "spec.dataset.numClasses", problems, minimum=2, maximum=1000000)
+    num_classes = _int(dataset.get("numClasses"), "spec.dataset.numClasses", problems)
     if dataset and num_classes is None and "numClasses" not in dataset:
         problems.append("spec.dataset.numClasses: required, an integer >= 2")
     if task == c.TASK_EXPORT and not dataset:
@@ -486,18 +500,16 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
     ckpt_path = (_relative_path(ckpt.get("path"), "spec.checkpoint.path", problems)
                  or default_checkpoint_path(meta))
     resume_from = _relative_path(ckpt.get("resumeFrom"), "spec.checkpoint.resumeFrom", problems)
-    ckpt_keep = _int(ckpt.get("keep"), "spec.checkpoint.keep", problems, minimum=0, maximum=10000)
-    stop_grace = _int(ckpt.get("stopGracePeriodSeconds"), "spec.checkpoint.stopGracePeriodSeconds", problems,
-                      minimum=1, maximum=86400, default=DEFAULT_STOP_GRACE_SECONDS)
+    ckpt_keep = _int(ckpt.get("keep"), "spec.checkpoint.keep", problems)
+    stop_grace = _int(ckpt.get("stopGracePeriodSeconds"), "spec.checkpoint.stopGracePeriodSeconds", problems)
 
-    chip = _enum(device.get("chip"), "spec.device.chip", ascend.CHIP_NAMES, problems, None)
+    chip = _enum(device.get("chip"), "spec.device.chip", None, problems)
     if chip is not None and device_type != "Ascend910":
         problems.append("spec.device.chip: only for spec.device.type Ascend910")
     chip = (chip or settings.ascend_chip) if device_type == "Ascend910" else None
     rank_table = _map(spec.get("rankTable"), "spec.rankTable", problems)
     chip_version = ascend.CHIPS[chip].rank_table_version if chip in ascend.CHIPS else "1.0"
-    rt_version = _enum(rank_table.get("version"), "spec.rankTable.version", schema.RANK_TABLE_VERSIONS, problems,
-                       chip_version)
+    rt_version = _enum(rank_table.get("version"), "spec.rankTable.version", None, problems, chip_version)
     if chip in ascend.CHIPS and rt_version != chip_version:
         # HCCL rejects a rank table whose version does not match the chip.
         problems.append(f"spec.rankTable.version: chip {chip} needs rank table {chip_version}, got {rt_version}")
@@ -511,7 +523,7 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
     # pods Volcano placed); spec.scheduling.gang: false opts out.
     volcano_default = device_type == "Ascend910" and settings.ascend_volcano
     gang = bool(sched.get("gang", volcano_default))
-    backend = _enum(sched.get("gangBackend"), "spec.scheduling.gangBackend", schema.GANG_BACKENDS, problems,
+    backend = _enum(sched.get("gangBackend"), "spec.scheduling.gangBackend", None, problems,
                     "volcano" if volcano_default else settings.gang_backend)
     scheduler_name = _str(sched.get("schedulerName"), "spec.scheduling.schedulerName", problems)
     if gang and backend == "volcano" and scheduler_name not in (None, "volcano"):
@@ -520,17 +532,15 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
         problems.append("spec.scheduling.schedulerName: leave it unset with gangBackend kubernetes (the "
                         "kube-scheduler schedules the gang)")
     run = {
-        "backoff_limit": _int(policy.get("backoffLimit"), "spec.runPolicy.backoffLimit", problems, minimum=0,
-                              maximum=100, default=3),
+        # Bounds, choices and defaults: the CRD's schema (schema.field), never repeated here.
+        "backoff_limit": _int(policy.get("backoffLimit"), "spec.runPolicy.backoffLimit", problems),
         "active_deadline_seconds": _int(policy.get("activeDeadlineSeconds"), "spec.runPolicy.activeDeadlineSeconds",
-                                        problems, minimum=1),
+                                        problems),
         "ttl_seconds_after_finished": _int(policy.get("ttlSecondsAfterFinished"),
-                                           "spec.runPolicy.ttlSecondsAfterFinished", problems, minimum=0),
-        "clean_pod_policy": _enum(policy.get("cleanPodPolicy"), "spec.runPolicy.cleanPodPolicy",
-                                  schema.CLEAN_POD_POLICIES, problems, "Running"),
+                                           "spec.runPolicy.ttlSecondsAfterFinished", problems),
+        "clean_pod_policy": _enum(policy.get("cleanPodPolicy"), "spec.runPolicy.cleanPodPolicy", None, problems),
         "scheduling_timeout_seconds": _int(policy.get("schedulingTimeoutSeconds"),
-                                           "spec.runPolicy.schedulingTimeoutSeconds", problems, minimum=1,
-                                           default=600),
+                                           "spec.runPolicy.schedulingTimeoutSeconds", problems),
         "suspend": bool(policy.get("suspend", False)),
     }
     template = _map(spec.get("podTemplate"), "spec.podTemplate", problems)
