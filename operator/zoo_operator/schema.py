@@ -8,7 +8,6 @@ field); what it cannot check (hyperparameter keys, static device maps) is checke
 from __future__ import annotations
 
 import functools
-
 from typing import Any
 
 from zoo_workloads import config as model_config
