@@ -88,7 +88,7 @@ def start_times(e2e: E2E, pod: str) -> list[float]:
 
 def stale_job(e2e: E2E, name: str) -> dict[str, Any]:
     body = tiny_job(name, "resnet50_bam", e2e.data["images"], replicas=2, evaluate=None,
-                    epochs=2, steps_per_epoch=40, batch_size=2)
+                    epochs=6, steps_per_epoch=40, batch_size=2)  # ~1 min: killed mid-training
     body["spec"].update(
         image="zoo-operator/workload-ascend:0.1.0",
         device={"type": "Ascend910"},
