@@ -376,7 +376,10 @@ def pod(job: JobSpec, index: int | None, attempt: int) -> Obj:
         # perNode: one server group per node, different groups on different nodes.
         spec["affinity"] = ascend.placement({c.LABEL_JOB: job.name, c.LABEL_ROLE: c.ROLE_WORKER},
                                             c.LABEL_SERVER_GROUP, int(extra_labels[c.LABEL_SERVER_GROUP]))
-    optional = {"nodeSelector": selector, "tolerations": job.tolerations,
+    node_affinity = npu_node_exclusion(job)
+    if node_affinity:
+        spec["affinity"] = {**spec.get("affinity", {}), "nodeAffinity": node_affinity}
+    optional = {"nodeSelector": selector, "tolerations": tolerations(job),
                 "schedulerName": job.scheduler_name, "priorityClassName": job.priority_class_name}
     spec.update({k: v for k, v in optional.items() if v})
     if job.gang and job.gang_backend == "kubernetes":
@@ -384,6 +387,52 @@ def pod(job: JobSpec, index: int | None, attempt: int) -> Obj:
     metadata = _meta(job, name, extra_labels)
     metadata["annotations"] = annotations
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+
+
+# Scheduling hygiene on clusters that mix CPU/GPU and Ascend nodes (docs/contracts.md "Node placement").
+# The node labels MindCluster puts on NPU nodes: `accelerator` (huawei-Ascend910 | huawei-Ascend310 |
+# huawei-Ascend310P, the Ascend device plugin's DaemonSet selects nodes by it) and `node.kubernetes.io/npu.chip.name`
+# (the chip the device plugin reports, e.g. 910B3); MindCluster docs, "Kubernetes identifiers" / "Native Kubernetes
+# Objects", node label table.
+NPU_ACCELERATOR_LABEL = "accelerator"
+NPU_ACCELERATOR_VALUES = ("huawei-Ascend910", "huawei-Ascend310", "huawei-Ascend310P")
+NPU_CHIP_LABEL = "node.kubernetes.io/npu.chip.name"
+NPU_NODE_LABELS = (NPU_ACCELERATOR_LABEL, NPU_CHIP_LABEL, ascend.ACCELERATOR_TYPE_LABEL)
+# Taints of NPU nodes that Ascend pods tolerate: `huawei.com/Ascend910` (NoSchedule; MindCluster's own device-plugin
+# DaemonSet tolerates it, ascend-device-plugin build/ascendplugin-910.yaml, the extended resource's name as the
+# taint key, as Kubernetes' ExtendedResourceToleration admission does for any extended resource) and
+# `npu.huawei.com/NPU` (NoSchedule; tolerated by ascend-device-plugin's Volcano-mode DaemonSets).
+NPU_TOLERATIONS: tuple[Obj, ...] = (
+    {"key": "huawei.com/Ascend910", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": "npu.huawei.com/NPU", "operator": "Exists", "effect": "NoSchedule"},
+)
+
+
+def npu_node_exclusion(job: JobSpec) -> Obj | None:
+    """A required node affinity keeping a CPU or GPU job's pods off nodes that advertise Ascend NPUs, or None.
+
+    None for Ascend jobs, and when the user asked for NPU nodes: their podTemplate.nodeSelector names one of the NPU
+    node labels (NPU_NODE_LABELS), e.g. `accelerator: huawei-Ascend910` for a CPU job that should run there. Both
+    requirements sit in one term (ANDed); a node without either label matches, as NotIn and DoesNotExist match
+    a missing label."""
+    if job.device_type == "Ascend910":
+        return None
+    if any(key in job.node_selector for key in NPU_NODE_LABELS):
+        return None
+    term = {"matchExpressions": [
+        {"key": NPU_ACCELERATOR_LABEL, "operator": "NotIn", "values": list(NPU_ACCELERATOR_VALUES)},
+        {"key": NPU_CHIP_LABEL, "operator": "DoesNotExist"},
+    ]}
+    return {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}}
+
+
+def tolerations(job: JobSpec) -> list[Obj]:
+    """The pod's tolerations: an Ascend job's NPU_TOLERATIONS (those the user's podTemplate.tolerations do not
+    already list), then the user's own, unchanged."""
+    own = list(job.tolerations)
+    if job.device_type != "Ascend910":
+        return own
+    return [dict(t) for t in NPU_TOLERATIONS if t not in own] + own
 
 
 def pods(job: JobSpec, attempt: int) -> list[Obj]:

@@ -41,6 +41,14 @@ def test_demo_job_trains_and_reports_progress_and_accuracy(e2e: E2E) -> None:
     assert progress["epoch"] == progress["epochs"] == 4 and progress["step"] == progress["stepsPerEpoch"] == 22
     assert status["ranks"]["succeeded"] == 2 and status["ranks"]["failed"] == 0
     assert status.get("restarts", 0) == 0
+    # The CPU ranks ran on CPU nodes: nodes advertising NPUs are kept for NPU jobs (render.npu_node_exclusion).
+    nodes = {n["metadata"]["name"]: n for n in
+             json.loads(e2e.cluster.kubectl("get", "nodes", "-o", "json").stdout)["items"]}
+    placed = {p["metadata"]["name"]: p["spec"]["nodeName"] for p in e2e.pods(JOB) if p["spec"].get("nodeName")}
+    assert {f"{JOB}-worker-0", f"{JOB}-worker-1"} <= set(placed), placed
+    for pod, node in placed.items():
+        assert "huawei.com/Ascend910" not in nodes[node]["status"]["capacity"], (pod, node)
+        assert "accelerator" not in nodes[node]["metadata"]["labels"], (pod, node)
 
     # Progress was visible while training, and it moved: several steps, more than one epoch, a loss each time.
     assert len(seen) >= 3, f"progress seen only {len(seen)} times while Running"

@@ -7,6 +7,7 @@ import dataclasses
 import json
 from typing import Any
 
+import merge_patch
 import pytest
 from operator_jobs import ascend_job, job
 
@@ -108,12 +109,8 @@ class Harness:
         self.last = asyncio.run(reconcile.reconcile(self.body, self.views(), SETTINGS, self.mem, now,
                                                     lambda *e: self.events.append(e)))
         for patch in self.fake.status_patches:
-            st = self.body.setdefault("status", {})
-            for key, value in patch.items():
-                if value is None:
-                    st.pop(key, None)
-                else:
-                    st[key] = value
+            # As the apiserver applies a merge patch to the status subresource: RFC 7386, recursively.
+            self.body["status"] = merge_patch.apply(self.body.get("status") or {}, patch)
         self.fake.status_patches.clear()
 
     def set_running(self, name: str, annotation: dict[str, Any] | None = None) -> None:

@@ -267,3 +267,63 @@ def test_static_devices_tell_each_pod_its_server_and_npu() -> None:
         env = env_of(render.pod(js, i, 0))
         assert (env["ZOO_ASCEND_SERVER_ID"], env["ZOO_ASCEND_DEVICE_ID"]) == (f"10.0.0.{1 + i // 2}", str(7 - i))
     assert "ZOO_ASCEND_SERVER_ID" not in env_of(render.pod(parse(ascend_job()), 0, 0))
+
+
+# ---- scheduling hygiene: CPU/GPU pods off NPU nodes, Ascend pods tolerate NPU taints (issue 21) ----
+
+NPU_NODE = {"accelerator": "huawei-Ascend910", "node.kubernetes.io/npu.chip.name": "910B3",
+            "accelerator-type": "module-910b-8"}
+
+
+def node_affinity_admits(pod: dict, node_labels: dict[str, str]) -> bool:
+    """Whether the pod's required node affinity admits a node with these labels (the kube-scheduler's
+    NodeAffinity filter for the operators used here: In, NotIn, Exists, DoesNotExist; terms ORed, expressions ANDed)."""
+    required = ((pod["spec"].get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution")
+    if not required:
+        return True
+
+    def ok(expr: dict) -> bool:
+        has, value = expr["key"] in node_labels, node_labels.get(expr["key"])
+        return {"In": lambda: has and value in expr["values"], "NotIn": lambda: not has or value not in expr["values"],
+                "Exists": lambda: has, "DoesNotExist": lambda: not has}[expr["operator"]]()
+
+    return any(all(ok(e) for e in term["matchExpressions"]) for term in required["nodeSelectorTerms"])
+
+
+@pytest.mark.parametrize("device", [{"type": "CPU"}, {"type": "GPU"}])
+def test_cpu_and_gpu_pods_stay_off_npu_nodes(device: dict) -> None:
+    job_spec = parse(job(device=device, launch="dynamic"))
+    for pod in render.pods(job_spec, 0):  # the scheduler pod too: it is a CPU process
+        assert not node_affinity_admits(pod, NPU_NODE), pod["metadata"]["name"]
+        for key in ("accelerator", "node.kubernetes.io/npu.chip.name"):  # either label keeps the pod off
+            value = NPU_NODE[key]
+            assert not node_affinity_admits(pod, {"kubernetes.io/hostname": "n", key: value})
+        assert node_affinity_admits(pod, {"kubernetes.io/hostname": "cpu-node-1"})
+        assert node_affinity_admits(pod, {"accelerator": "nvidia-tesla-t4"})  # a GPU node's own label
+        assert "tolerations" not in pod["spec"]
+
+
+def test_a_user_node_selector_on_an_npu_label_lifts_the_exclusion() -> None:
+    body = job(podTemplate={"nodeSelector": {"accelerator": "huawei-Ascend910"}})
+    pod = render.pod(parse(body), 0, 0)
+    assert "nodeAffinity" not in (pod["spec"].get("affinity") or {})
+    assert pod["spec"]["nodeSelector"] == {"accelerator": "huawei-Ascend910"}
+    other = render.pod(parse(job(podTemplate={"nodeSelector": {"disk": "ssd"}})), 0, 0)
+    assert not node_affinity_admits(other, {**NPU_NODE, "disk": "ssd"})  # an unrelated selector does not
+
+
+def test_ascend_pods_tolerate_npu_taints_and_keep_the_users_own() -> None:
+    pods = render.pods(parse(ascend_job(replicas=2)), 0)
+    for pod in pods:
+        assert pod["spec"]["tolerations"] == list(render.NPU_TOLERATIONS)
+        assert node_affinity_admits(pod, NPU_NODE)
+    mine = [{"key": "team", "operator": "Equal", "value": "vision", "effect": "NoSchedule"},
+            {"key": "huawei.com/Ascend910", "operator": "Exists", "effect": "NoSchedule"}]
+    pod = render.pod(parse(ascend_job(replicas=2, podTemplate={"tolerations": mine})), 0, 0)
+    assert pod["spec"]["tolerations"] == [render.NPU_TOLERATIONS[1], *mine]  # no duplicate of the user's own
+
+
+def test_ascend_per_node_affinity_is_kept_next_to_the_tolerations() -> None:
+    pod = render.pod(parse(ascend_job(replicas=16, device={"type": "Ascend910", "perNode": 8})), 9, 0)
+    assert set(pod["spec"]["affinity"]) == {"podAffinity", "podAntiAffinity"}

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from zoocluster import apiproxy, devices, images, logserver, nodes
+from zoocluster import apiproxy, devices, images, logserver, nodes, propagation
 from zoocluster.config import REPO, ClusterConfig
 from zoocluster.informer import Informer
 from zoocluster.kubeapi import ApiError, Client, Credentials
@@ -48,7 +48,9 @@ class Kubelet:
             count = int(spec.capacity.get(devices.ASCEND_RESOURCE, "0"))
             allocator = devices.DeviceAllocator(count) if count else None
             plugin = devices.plugin_config(spec.device_plugin) if count else None
-            self.nodes[spec.name] = NodeInfo(spec.name, nodes.node_ip(cfg.node_subnet, i), i, allocator, plugin)
+            timing = propagation.parse(spec.config_map_sync, ascend=bool(count))
+            self.nodes[spec.name] = NodeInfo(spec.name, nodes.node_ip(cfg.node_subnet, i), i, allocator, plugin,
+                                             timing)
         self.ips = nodes.IpPool(cfg.pod_prefix)
         self.workers: dict[str, PodWorker] = {}
         self._changed = threading.Event()

@@ -26,6 +26,8 @@ class NodeSpec:
     """Ascend nodes: the fake device plugin's settings (devices.plugin_config)."""
     taints: list[dict[str, str]] = field(default_factory=list)
     """core/v1 Taints of the node (keeps ordinary pods off a special node)."""
+    config_map_sync: dict[str, Any] = field(default_factory=dict)
+    """When updated ConfigMaps/Secrets reach the node's pods (propagation.parse; empty: that node kind's default)."""
 
 
 def parse_nodes(doc: dict[str, Any]) -> list[NodeSpec]:
@@ -44,6 +46,7 @@ def parse_nodes(doc: dict[str, Any]) -> list[NodeSpec]:
                 capacity={str(k): str(v) for k, v in (item.get("capacity") or {}).items()},
                 device_plugin=dict(item.get("devicePlugin") or {}),
                 taints=[dict(t) for t in item.get("taints") or []],
+                config_map_sync=dict(item.get("configMapSync") or {}),
             )
         )
     names = [n.name for n in out]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from zoocluster import containers, devices, envvars, hosts, images
+from zoocluster import containers, devices, envvars, hosts, images, propagation
 from zoocluster.kubeapi import ApiError, Client
 from zoocluster.podstatus import (
     ContainerState,
@@ -40,6 +40,8 @@ class NodeInfo:
     index: int
     allocator: devices.DeviceAllocator | None
     plugin: devices.PluginConfig | None = None
+    timing: propagation.Propagation = propagation.FAST
+    """When updated ConfigMaps/Secrets reach this node's pods (nodes.yaml configMapSync)."""
 
 
 class KubeletContext(Protocol):
@@ -85,7 +87,8 @@ class PodWorker(threading.Thread):
         self.node = ctx.node(pod["spec"]["nodeName"])
         self.dir = ctx.state_dir / "pods" / self.uid
         node_files = devices.node_files(ctx.state_dir / "nodes" / self.node.name) if self.node.allocator else {}
-        self.volumes = PodVolumes(self.dir, ctx.client, ctx.configmap, ctx.secret, node_files)
+        clock = propagation.VolumeClock(self.node.timing, self.uid, time.monotonic())
+        self.volumes = PodVolumes(self.dir, ctx.client, ctx.configmap, ctx.secret, node_files, clock)
         spec = pod["spec"]
         self.init_specs: list[dict[str, Any]] = spec.get("initContainers") or []
         self.main_specs: list[dict[str, Any]] = spec["containers"]

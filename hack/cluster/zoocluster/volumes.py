@@ -17,6 +17,7 @@ from typing import Any
 
 from zoocluster.envvars import ConfigError, Lookup, field_value
 from zoocluster.kubeapi import ApiError, Client
+from zoocluster.propagation import VolumeClock
 
 
 def write_payload(target: Path, files: dict[str, bytes], mode: int = 0o644) -> bool:
@@ -92,8 +93,11 @@ class PodVolumes:
         configmaps: Lookup,
         secrets: Lookup,
         node_files: dict[str, Path] | None = None,
+        clock: VolumeClock | None = None,
     ) -> None:
         self.root = pod_dir / "volumes"
+        # When an updated ConfigMap/Secret reaches this pod's volumes (propagation.py); None: at once.
+        self.clock = clock
         # hostPaths that exist on this (fake) node only, e.g. an Ascend node's driver (devices.node_files).
         self.node_files = node_files or {}
         self.client = client
@@ -137,21 +141,31 @@ class PodVolumes:
         elif "configMap" in vol:
             files = self._object_files(ns, vol["configMap"], secret=False)
             if files is not None:
-                write_payload(target, files, _mode(vol["configMap"]))
+                self._write_when_due(name, target, files, _mode(vol["configMap"]))
         elif "secret" in vol:
             ref = {**vol["secret"], "name": vol["secret"].get("secretName", "")}
             files = self._object_files(ns, ref, secret=True)
             if files is not None:
-                write_payload(target, files, _mode(vol["secret"], 0o644))
+                self._write_when_due(name, target, files, _mode(vol["secret"], 0o644))
         elif "downwardAPI" in vol:
             write_payload(target, self._downward(pod, vol["downwardAPI"].get("items") or [], pod_ip, host_ip))
         elif "projected" in vol:
-            write_payload(
-                target, self._projected(pod, vol["projected"], pod_ip, host_ip), _mode(vol["projected"])
+            self._write_when_due(
+                name, target, self._projected(pod, vol["projected"], pod_ip, host_ip), _mode(vol["projected"])
             )
         else:
             kinds = sorted(k for k in vol if k != "name")
             raise ConfigError(f"volume {name}: type {kinds} is not supported by the local kubelet")
+
+    def _write_when_due(self, name: str, target: Path, files: dict[str, bytes], mode: int) -> None:
+        """Write a ConfigMap/Secret/projected volume: the first time at once, an update when the node's resync
+        would deliver it (propagation.VolumeClock)."""
+        if self.clock is not None:
+            due = self.clock.offer(name, files, time.monotonic())
+            if due is None:
+                return
+            files = due
+        write_payload(target, files, mode)
 
     def _object_files(self, ns: str, ref: dict[str, Any], secret: bool) -> dict[str, bytes] | None:
         # A real kubelet says `configmap "<name>" not found` / `secret "<name>" not found` (the API's NotFound).
