@@ -271,6 +271,36 @@ def load(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"checkpoint {path}: cannot load: {' '.join(str(err).split())[:300]}") from err
 
 
+NON_NETWORK_PREFIXES = ("moments.", "accum.", "momentum.", "global_step", "learning_rate", "damping", "epoch",
+                        "step", "best_top1", "scale_sense", "current_iterator_step", "last_overflow_iterator_step")
+
+
+def network_entries(cell: Any, model: str, data: dict[str, Any], path: str | Path = "") -> dict[str, Any]:
+    """The checkpoint dict with a ModelZoo-layout network renamed to our names (models.modelzoo); ConfigError
+    naming every parameter that is missing or has another shape. Never a partial load."""
+    from zoo_workloads.models import modelzoo
+
+    own = {p.name: tuple(p.shape) for p in cell.get_parameters()}
+    if modelzoo.is_reference_layout(model, data, own):
+        data = modelzoo.from_reference(model, data, own)
+    problems = modelzoo.match_network(data, own)
+    if problems:
+        extra = [k for k in data if k not in own and not k.startswith(NON_NETWORK_PREFIXES)]
+        raise ConfigError(modelzoo.describe_problems(str(path), model, problems, extra))
+    return data
+
+
+def load_network(cell: Any, model: str, path: str | Path) -> int:
+    """Load a checkpoint's network weights (ours or the ModelZoo reference's layout) into cell, every parameter
+    required (optimizer state ignored); returns the number of parameters loaded. For `pretrained`."""
+    import mindspore as ms
+
+    data = network_entries(cell, model, load(path), path)
+    own = {p.name for p in cell.get_parameters()}
+    ms.load_param_into_net(cell, {k: v for k, v in data.items() if k in own}, strict_load=True)
+    return len(own)
+
+
 def restore(cell: Any, path: str | Path) -> tuple[int, float]:
     """Load a checkpoint into cell (extra entries are ignored); returns (epoch, best_top1) stored in it."""
     import mindspore as ms

@@ -231,11 +231,9 @@ class Run:
         self.eval_net = Logits(self.net, self.spec.outputs == "logits+embedding")
 
     def _load_pretrained(self, path: str) -> None:
-        data = checkpoints.load(path)
-        own = {p.name: p for p in self.net.get_parameters()}
-        usable = {k: v for k, v in data.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
-        ms.load_param_into_net(self.net, usable, strict_load=False)
-        self.log.human(f"loaded {len(usable)} of {len(own)} parameters from {path}")
+        # Every parameter must match (ours or the ModelZoo reference's names): a partial load is an error.
+        loaded = checkpoints.load_network(self.net, self.args.model, path)
+        self.log.human(f"loaded all {loaded} parameters from {path}")
 
     def end_epoch(self, epoch: int, losses: list[float], seconds: float, train_net: nn.Cell) -> None:
         """Epoch event, evaluation when due, checkpoints when due."""
