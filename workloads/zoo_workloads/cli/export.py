@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         net = create_model(inputs.model, inputs.num_classes, image_size=int(params["image_size"]),
                            width=int(params["width"]), layers=params.get("layers"),
                            **model_kwargs(inputs.model, params))
-        epoch, _ = checkpoints.restore(net, inputs.checkpoint)
+        epoch, _ = checkpoints.restore(net, inputs.checkpoint, inputs.model)
         net = runner.Logits(net, spec.outputs == "logits+embedding")
         net.set_train(False)
         shape = input_shape(spec.input_kind, params, args.batch_size)

@@ -301,8 +301,9 @@ def load_network(cell: Any, model: str, path: str | Path) -> int:
     return len(own)
 
 
-def restore(cell: Any, path: str | Path) -> tuple[int, float]:
-    """Load a checkpoint into cell (extra entries are ignored); returns (epoch, best_top1) stored in it."""
+def restore(cell: Any, path: str | Path, model: str | None = None) -> tuple[int, float]:
+    """Load a checkpoint into cell (extra entries are ignored; every network parameter required, in our layout
+    or, with `model`, the ModelZoo reference's); returns (epoch, best_top1) stored in it."""
     import mindspore as ms
 
     data = load(path)
@@ -311,8 +312,27 @@ def restore(cell: Any, path: str | Path) -> tuple[int, float]:
     data.pop("step", None)
     for schedule in ("learning_rate", "damping"):
         data.pop(schedule, None)  # recomputed from the config; global_step indexes into the new one
+    if model is not None:
+        from zoo_workloads.models import modelzoo
+
+        own_names = [p.name for p in cell.get_parameters()]
+        if modelzoo.is_reference_layout(model, data, own_names):
+            data = modelzoo.from_reference(model, data, own_names)
+    _refuse_mismatch(cell, data, path, model)
     missing, _ = ms.load_param_into_net(cell, data, strict_load=False)
     trained = [name for name in missing if "moments" not in name and "global_step" not in name]
     if len(trained) == len(list(cell.get_parameters())):
         raise ConfigError(f"checkpoint {path}: none of its parameters match this model")
     return epoch, best
+
+
+def _refuse_mismatch(cell: Any, data: dict[str, Any], path: str | Path, model: str | None) -> None:
+    """ConfigError naming each network parameter of cell that data lacks or holds in another shape (optimizer
+    state is not required: a weights-only checkpoint resumes with fresh moments); nothing when none match at
+    all (restore's own 'none of its parameters' error says that better)."""
+    from zoo_workloads.models import modelzoo
+
+    own = {p.name: tuple(p.shape) for p in cell.get_parameters() if not p.name.startswith(NON_NETWORK_PREFIXES)}
+    problems = modelzoo.match_network(data, own)
+    if problems and len(problems) < len(own):
+        raise ConfigError(modelzoo.describe_problems(str(path), model or "this model", problems, []))

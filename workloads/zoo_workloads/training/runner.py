@@ -332,7 +332,7 @@ class Run:
                            f"this run has {self.train.steps}: resuming at the next epoch boundary")
             position = checkpoints.Position(position.global_step, position.epoch, self.train.steps,
                                             self.train.steps)
-        _, self.best_top1 = checkpoints.restore(self.model.train_network, found.path)
+        _, self.best_top1 = checkpoints.restore(self.model.train_network, found.path, self.args.model)
         self.last_ckpt, self.last_ckpt_position = str(found.path), position
         done, skip = position.resume_point()
         # What the earlier attempts saved (best's epoch and metrics); epochs after `done` are redone.
@@ -357,7 +357,7 @@ class Run:
         start, skip = self.auto_resume()
         resume = self.args.resume or self.p.get("resume")
         if resume and self.last_ckpt is None:
-            start, self.best_top1 = checkpoints.restore(self.model.train_network, resume)
+            start, self.best_top1 = checkpoints.restore(self.model.train_network, resume, self.args.model)
             self.log.human(f"resumed from {resume} at epoch {start}")
             # What the earlier attempt saved (best's epoch and metrics); epochs after `start` are redone.
             self.ledger = results.read(self.ckpt_dir)
