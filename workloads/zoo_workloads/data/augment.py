@@ -124,5 +124,5 @@ def shift_hue(img: Image.Image, shift: float) -> Image.Image:
     if shift == 0:
         return img
     h, s, v = img.convert("HSV").split()
-    hue = (np.asarray(h, dtype=np.int16) + int(round(shift * 255))) % 256
+    hue = (np.asarray(h, dtype=np.int16) + round(shift * 255)) % 256
     return Image.merge("HSV", (Image.fromarray(hue.astype(np.uint8), "L"), s, v)).convert("RGB")

@@ -123,8 +123,10 @@ class Bottleneck(nn.Cell):
         # gamma 0: each residual block starts as the identity (Goyal et al., arXiv 1706.02677).
         self.bn3 = batch_norm_nd(dims, out_ch, norm, zero_gamma=zero_init_last)
         self.relu = nn.ReLU()
-        self.attn = attn if attn is not None else nn.Identity()
+        # shortcut before attn: parameters are ordered as registered, and GENet's reference registers its
+        # down_layer before the gather-excite (models/modelzoo.py keeps the reference's order)
         self.shortcut = shortcut if shortcut is not None else nn.Identity()
+        self.attn = attn if attn is not None else nn.Identity()
 
     def construct(self, x: Tensor) -> Tensor:
         out = self.relu(self.bn1(self.conv1(x)))

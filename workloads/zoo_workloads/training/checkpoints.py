@@ -275,14 +275,25 @@ NON_NETWORK_PREFIXES = ("moments.", "accum.", "momentum.", "global_step", "learn
                         "step", "best_top1", "scale_sense", "current_iterator_step", "last_overflow_iterator_step")
 
 
-def network_entries(cell: Any, model: str, data: dict[str, Any], path: str | Path = "") -> dict[str, Any]:
+CLASSIFIER = ("fc.weight", "fc.bias")  # the trunk's final Dense (ResNet.fc)
+
+
+def network_entries(cell: Any, model: str, data: dict[str, Any], path: str | Path = "",
+                    new_classifier: bool = False) -> dict[str, Any]:
     """The checkpoint dict with a ModelZoo-layout network renamed to our names (models.modelzoo); ConfigError
-    naming every parameter that is missing or has another shape. Never a partial load."""
+    naming every parameter that is missing or has another shape. Never a partial load, with one stated
+    exception: new_classifier drops the classifier when only its class count differs (fine-tuning ImageNet
+    weights to K classes keeps a fresh fc; the caller says so in the log)."""
     from zoo_workloads.models import modelzoo
 
     own = {p.name: tuple(p.shape) for p in cell.get_parameters()}
     if modelzoo.is_reference_layout(model, data, own):
         data = modelzoo.from_reference(model, data, own)
+    if new_classifier and all(k in data for k in CLASSIFIER):
+        weight = tuple(data[CLASSIFIER[0]].shape)
+        if weight != own[CLASSIFIER[0]] and weight[1:] == own[CLASSIFIER[0]][1:]:
+            data = {k: v for k, v in data.items() if k not in CLASSIFIER}
+            own = {k: v for k, v in own.items() if k not in CLASSIFIER}
     problems = modelzoo.match_network(data, own)
     if problems:
         extra = [k for k in data if k not in own and not k.startswith(NON_NETWORK_PREFIXES)]
@@ -290,15 +301,16 @@ def network_entries(cell: Any, model: str, data: dict[str, Any], path: str | Pat
     return data
 
 
-def load_network(cell: Any, model: str, path: str | Path) -> int:
+def load_network(cell: Any, model: str, path: str | Path, new_classifier: bool = False) -> int:
     """Load a checkpoint's network weights (ours or the ModelZoo reference's layout) into cell, every parameter
-    required (optimizer state ignored); returns the number of parameters loaded. For `pretrained`."""
+    required (optimizer state ignored; the classifier too, unless new_classifier and only its class count
+    differs); returns the number of parameters loaded. For `pretrained`."""
     import mindspore as ms
 
-    data = network_entries(cell, model, load(path), path)
-    own = {p.name for p in cell.get_parameters()}
-    ms.load_param_into_net(cell, {k: v for k, v in data.items() if k in own}, strict_load=True)
-    return len(own)
+    data = network_entries(cell, model, load(path), path, new_classifier)
+    usable = {p.name: data[p.name] for p in cell.get_parameters() if p.name in data}
+    ms.load_param_into_net(cell, usable, strict_load=False)
+    return len(usable)
 
 
 def restore(cell: Any, path: str | Path, model: str | None = None) -> tuple[int, float]:

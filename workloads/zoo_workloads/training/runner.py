@@ -232,8 +232,13 @@ class Run:
 
     def _load_pretrained(self, path: str) -> None:
         # Every parameter must match (ours or the ModelZoo reference's names): a partial load is an error.
-        loaded = checkpoints.load_network(self.net, self.args.model, path)
-        self.log.human(f"loaded all {loaded} parameters from {path}")
+        loaded = checkpoints.load_network(self.net, self.args.model, path, new_classifier=True)
+        total = len(list(self.net.get_parameters()))
+        if loaded < total:  # only the classifier can be left out: the checkpoint has another class count
+            self.log.human(f"loaded {loaded} of {total} parameters from {path}; the classifier (fc) starts fresh: "
+                           f"the checkpoint's has another number of classes")
+        else:
+            self.log.human(f"loaded all {loaded} parameters from {path}")
 
     def end_epoch(self, epoch: int, losses: list[float], seconds: float, train_net: nn.Cell) -> None:
         """Epoch event, evaluation when due, checkpoints when due."""
