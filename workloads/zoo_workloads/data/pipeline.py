@@ -117,12 +117,13 @@ class _AugmentedImages:
 
 
 def image_transforms(params: dict[str, Any], training: bool) -> list:
-    """The per-image operations of the seeds, for training or evaluation."""
+    """The per-image C++ operations: evaluation's whole chain from the encoded bytes; training's after the keyed
+    decode + crop + flip + jitter of the source (_AugmentedImages)."""
     size = int(params["image_size"])
     if not training:
         return [V.Decode(), V.Resize(round(size * 256 / 224)), V.CenterCrop(size),
                 V.Normalize(IMAGENET_MEAN, IMAGENET_STD), V.HWC2CHW()]
-    return [*random_ops_cxx(params), V.Normalize(IMAGENET_MEAN, IMAGENET_STD), V.HWC2CHW()]
+    return keyed_image_transforms(params)
 
 
 def keyed_augment(params: dict[str, Any]) -> augment.Augment:
@@ -135,26 +136,6 @@ def keyed_image_transforms(params: dict[str, Any]) -> list:
     """The C++ ops after the keyed augmentation: AutoAugment if on (not resume-exact), Normalize, HWC2CHW."""
     ops: list = [V.AutoAugment(V.AutoAugmentPolicy.IMAGENET)] if params.get("autoaugment") else []
     return [*ops, V.Normalize(IMAGENET_MEAN, IMAGENET_STD), V.HWC2CHW()]
-
-
-def random_ops_cxx(params: dict[str, Any]) -> list:
-    """The training ops as MindSpore's C++ random ops (decode included): one stream per pipeline, so NOT
-    resume-exact; kept for reference, the training pipeline uses keyed_augment."""
-    size = int(params["image_size"])
-    min_scale = float(params.get("crop_min_scale", 0.08))
-    if min_scale >= 1.0:  # the whole image: no random crop (RandomResizedCrop would still jitter the aspect ratio)
-        ops: list = [V.Decode(), V.Resize(size), V.CenterCrop(size)]
-    else:
-        ops = [V.Decode(), V.RandomResizedCrop(size, scale=(min_scale, 1.0))]
-    if params.get("random_flip", True):
-        ops.append(V.RandomHorizontalFlip(0.5))
-    if params.get("autoaugment"):
-        ops.append(V.AutoAugment(V.AutoAugmentPolicy.IMAGENET))
-    jitter = float(params.get("color_jitter") or 0.0)
-    if jitter > 0:
-        # BAM's 0.4/0.4/0.4/0.1: hue jitter is a quarter of the others.
-        ops.append(V.RandomColorAdjust(brightness=jitter, contrast=jitter, saturation=jitter, hue=jitter / 4))
-    return ops
 
 
 def image_dataset(
@@ -177,13 +158,16 @@ def image_dataset(
     workers = int(params.get("num_parallel_workers", 2))
     if training:
         source: Any = _AugmentedImages(samples, keyed_augment(params), seed, sampler.slots())
-        transforms = keyed_image_transforms(params)
+        transforms = image_transforms(params, training)
         # AutoAugment draws from the pipeline's C++ stream: its draws follow the worker order unless there is one.
         if params.get("autoaugment"):
             workers = 1
     else:
         source, transforms = _EncodedImages(samples), image_transforms(params, training)
-    data = ds.GeneratorDataset(source, ["image", "label"], sampler=sampler, python_multiprocessing=False)
+    # Training decodes and augments in the source (Python threads; PIL releases the GIL while decoding/resizing):
+    # the same worker count there. Output order follows the sampler whatever the count.
+    data = ds.GeneratorDataset(source, ["image", "label"], sampler=sampler, python_multiprocessing=False,
+                               num_parallel_workers=workers if training else 1)
     data = data.map(transforms, input_columns="image", num_parallel_workers=workers)
     data = data.map(T.TypeCast(ms.int32), input_columns="label")
     spec = _batch(data, len(sampler), params, training)
