@@ -24,7 +24,7 @@ from typing import Any
 import mindspore as ms
 import numpy as np
 
-from zoo_workloads.models import create_model
+from zoo_workloads.models import create_model, modelzoo
 from zoo_workloads.models.layers.glore import GloreUnit
 from zoo_workloads.training import checkpoints
 
@@ -44,12 +44,12 @@ REFERENCES: dict[str, tuple[str, str, Any, dict[str, Any], tuple[int, ...]]] = {
 }
 
 
-def build_reference(modelzoo: Path, model: str) -> ms.nn.Cell:
+def build_reference(root: Path, model: str) -> ms.nn.Cell:
     """The reference network, its `src` package imported from its ModelZoo directory."""
     directory, module, build, _, _ = REFERENCES[model]
     for name in [n for n in sys.modules if n == "src" or n.startswith("src.")]:
         del sys.modules[name]  # every ModelZoo model calls its package `src`
-    sys.path.insert(0, str(modelzoo / "research" / "cv" / directory))
+    sys.path.insert(0, str(root / "research" / "cv" / directory))
     try:
         return build(importlib.import_module(module))
     finally:
@@ -79,8 +79,8 @@ def manifest(net: ms.nn.Cell) -> list[dict[str, Any]]:
     return [{"order": i, "name": p.name, "shape": list(p.shape)} for i, p in enumerate(net.get_parameters())]
 
 
-def compare(modelzoo: Path, model: str, manifests: Path | None, batch: int = 2) -> dict[str, Any]:
-    ref = build_reference(modelzoo, model)
+def compare(modelzoo_dir: Path, model: str, manifests: Path | None, batch: int = 2) -> dict[str, Any]:
+    ref = build_reference(modelzoo_dir, model)
     if manifests is not None:
         manifests.mkdir(parents=True, exist_ok=True)
         (manifests / f"{model}.json").write_text(json.dumps(
@@ -96,8 +96,14 @@ def compare(modelzoo: Path, model: str, manifests: Path | None, batch: int = 2) 
         path = Path(tmp) / f"{model}-modelzoo.ckpt"
         ms.save_checkpoint(ref, str(path))
         loaded = checkpoints.load_network(ours, model, path)  # raises on any mismatch
+    # The other direction: ours, written in the reference's layout, loads into a fresh reference network with
+    # nothing left out (what its eval.py does with a checkpoint).
+    names = [p.name for p in ours.get_parameters()]
+    back = modelzoo.to_reference(model, {p.name: p for p in ours.get_parameters()}, names)
+    not_loaded, _ = ms.load_param_into_net(build_reference(modelzoo_dir, model), back, strict_load=True)
     x = ms.Tensor(np.random.default_rng(0).standard_normal((batch, *shape)).astype(np.float32))
-    row: dict[str, Any] = {"model": model, "parameters": loaded, "input": list(x.shape)}
+    row: dict[str, Any] = {"model": model, "parameters": loaded, "input": list(x.shape),
+                           "reverse_not_loaded": len(not_loaded)}
     for mode, train in (("eval", False), ("train", True)):
         ref.set_train(train)
         ours.set_train(train)
@@ -125,11 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
-    print("| model | params loaded | input | max abs logit (eval) | eval max abs diff | eval rel | train max abs diff "
+    print("| model | params loaded | ours -> reference: not loaded | input | max abs logit (eval) | eval max abs diff | eval rel | train max abs diff "
           "| train rel |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['model']} | {r['parameters']} | {'x'.join(map(str, r['input']))} | {r['eval_max_ref']:.3g} "
+        print(f"| {r['model']} | {r['parameters']} | {r['reverse_not_loaded']} | {'x'.join(map(str, r['input']))} | {r['eval_max_ref']:.3g} "
               f"| {r['eval_max_abs']:.2e} "
               f"| {r['eval_rel']:.2e} | {r['train_max_abs']:.2e} | {r['train_rel']:.2e} |")
     return 0
