@@ -46,7 +46,7 @@ def glore_res200(num_classes: int, *, image_size: int, width: int, layers: list[
     layers = layers or RESNET200
     return ResNet(
         num_classes, layers=layers, width=width, input_size=(image_size, image_size),
-        block="preact", norm=GLORE_NORM,
+        block="preact", norm=GLORE_NORM, pool_same=True,  # the reference's stem MaxPool2d(pad_mode="same")
         insert_after_block=at_positions(_glore, scale_positions({1: [11, 17], 2: [15, 23, 31]}, RESNET200, layers)),
     )
 
