@@ -3,9 +3,9 @@
 An uninterrupted 4-epoch run is the reference. A run killed in epoch 3 and restarted resumes from the epoch-2
 checkpoint; a run stopped by SIGTERM mid-epoch 3 writes a step checkpoint and resumes from that step; a run whose
 newest checkpoint is corrupted resumes from the one before. Each ends with weights and optimizer state identical,
-bit for bit, to the reference, and trains exactly the steps after its checkpoint. The augmentations are made
-deterministic (crop scale 1, no flip): MindSpore's dataset RNG belongs to the pipeline, not the epoch, so with
-random crops a resumed epoch draws other crops (same samples, same order) and the weights then differ.
+bit for bit, to the reference, and trains exactly the steps after its checkpoint. Augmentation is ON (random
+resized crop, flip, colour jitter): each sample's draws are keyed by (seed, epoch, slot) (data/augment.py), so a
+resumed epoch draws the same crops as the uninterrupted one.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from zoo_workloads.training import checkpoints, runner
 MODEL = "resnet50_bam"
 EPOCHS, STEPS = 4, 3
 SETTINGS = ["width=8", "layers=[1, 1, 1, 1]", "image_size=32", f"epochs={EPOCHS}", f"steps_per_epoch={STEPS}",
-            "batch_size=16", "lr_mode=cosine", "lr_max=0.1", "warmup_epochs=1", "crop_min_scale=1.0",
-            "random_flip=false", "color_jitter=0", "eval_interval=0", "save_checkpoint_epochs=1",
+            "batch_size=16", "lr_mode=cosine", "lr_max=0.1", "warmup_epochs=1", "crop_min_scale=0.08",
+            "random_flip=true", "color_jitter=0.4", "eval_interval=0", "save_checkpoint_epochs=1",
             "keep_checkpoint_max=0",
             "mode=pynative"]
 

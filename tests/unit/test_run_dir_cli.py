@@ -64,3 +64,17 @@ def test_eval_and_export_from_a_run_directory(tmp_path: Path):
                                     str(out / "config.yaml"), "--set", "epochs=1", "--set", "steps_per_epoch=1"],
                       _dir(tmp_path / "a"))
     assert again.code == 0, again.stderr[-3000:]
+
+    # The MindSpore ModelZoo's layout (issue 22): written under the reference network's names, read back by
+    # zoo-eval to the same metrics.
+    mz = run_entry("zoo-export", ["--run", str(out), "--format", "MODELZOO"], _dir(tmp_path / "m"))
+    assert mz.code == 0, mz.stderr[-3000:]
+    written = Path(mz.termination["artifact"])
+    assert written == out / "resnet50_bam-best-modelzoo.ckpt" and written.is_file()
+    names = ms.load_checkpoint(str(written)).keys()
+    assert {"conv1.weight", "bn1.gamma", "bam1.channel_att.gate_c.1.weight", "layer1.0.downsample.0.weight"} <= names
+    assert not any(name.startswith("stem.") for name in names)
+    ev_mz = run_entry("zoo-eval", ["--run", str(out), "--checkpoint", str(written)], _dir(tmp_path / "z"))
+    assert ev_mz.code == 0, ev_mz.stderr[-3000:]
+    for key in ("top_1_accuracy", "top_5_accuracy"):
+        assert ev_mz.termination["metrics"][key] == pytest.approx(best["metrics"][key], abs=1e-6)

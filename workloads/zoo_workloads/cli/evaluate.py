@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         net = create_model(inputs.model, inputs.num_classes, image_size=int(params["image_size"]),
                            width=int(params["width"]), layers=params.get("layers"),
                            **model_kwargs(inputs.model, params))
-        epoch, _ = checkpoints.restore(net, inputs.checkpoint)
+        epoch, _ = checkpoints.restore(net, inputs.checkpoint, inputs.model)
         log = EventLog(0)
         # Progress like training's: one pass over the eval set is "epoch 1 of 1", a batch a step.
         log.emit("start", model=inputs.model, rank_size=1, epochs=1, steps_per_epoch=data.steps,

@@ -5,7 +5,9 @@
 
 With --run, the model and its architecture settings come from the run's saved config.yaml; the output defaults
 to <RUN_DIR>/<model>-<best|last|epoch>. A MINDIR is loaded back and run on one batch before the export counts as
-done (AIR is compiled for Ascend and cannot be loaded back on other devices).
+done (AIR is compiled for Ascend and cannot be loaded back on other devices). MODELZOO writes <output>-modelzoo.ckpt with
+the network's parameters under the MindSpore ModelZoo reference network's names (models/modelzoo.py), for the
+reference's own eval.py; only for the models that have a reference table.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from zoo_workloads.cli.common import add_run_config_args, guarded, parser, quiet
 from zoo_workloads.errors import ConfigError
 from zoo_workloads.events import success_message, write_termination
 
-FORMATS = ("MINDIR", "AIR", "ONNX")
+FORMATS = ("MINDIR", "AIR", "ONNX", "MODELZOO")
 
 
 def input_shape(input_kind: str, params: dict, batch_size: int) -> tuple[int, ...]:
@@ -45,7 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="file name without extension (MindSpore adds .mindir); default with --run: next to the "
                         "checkpoint")
     p.add_argument("--format", default="MINDIR",
-                   help=f"one of {', '.join(FORMATS)}, or several separated by commas (MINDIR,AIR on Ascend)")
+                   help=f"one of {', '.join(FORMATS)}, or several separated by commas (MINDIR,AIR on Ascend); "
+                        "MODELZOO: a .ckpt under the ModelZoo reference network's parameter names")
     p.add_argument("--batch-size", type=int, default=1)
     add_run_config_args(p)
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
@@ -65,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import mindspore as ms
         import numpy as np
 
-        from zoo_workloads.models import create_model, model_kwargs, model_spec
+        from zoo_workloads.models import create_model, model_kwargs, model_spec, modelzoo
         from zoo_workloads.training import checkpoints, runner
 
         runner.configure(args.device, "graph", 0)
@@ -73,13 +76,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         net = create_model(inputs.model, inputs.num_classes, image_size=int(params["image_size"]),
                            width=int(params["width"]), layers=params.get("layers"),
                            **model_kwargs(inputs.model, params))
-        epoch, _ = checkpoints.restore(net, inputs.checkpoint)
+        epoch, _ = checkpoints.restore(net, inputs.checkpoint, inputs.model)
+        if "MODELZOO" in formats and not modelzoo.covered(inputs.model):
+            raise ConfigError(f"--format MODELZOO: {inputs.model} has no ModelZoo reference table "
+                              f"(covered: {', '.join(sorted(modelzoo.RULES))})")
+        trunk = net
         net = runner.Logits(net, spec.outputs == "logits+embedding")
         net.set_train(False)
         shape = input_shape(spec.input_kind, params, args.batch_size)
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         artifacts = []
         for fmt in formats:
+            if fmt == "MODELZOO":
+                own = {p.name: p for p in trunk.get_parameters()}
+                renamed = modelzoo.to_reference(inputs.model, own, own)
+                # -modelzoo: never the name of the checkpoint it came from (<model>-best.ckpt)
+                ms.save_checkpoint([{"name": k, "data": v} for k, v in renamed.items()], f"{output}-modelzoo.ckpt")
+                artifacts.append(f"{output}-modelzoo.ckpt")
+                print(f"wrote {inputs.model} under the ModelZoo reference's names to {artifacts[-1]}", flush=True)
+                continue
             ms.export(net, ms.Tensor(np.zeros(shape, np.float32)), file_name=output, file_format=fmt)
             artifacts.append(f"{output}.{fmt.lower()}")
             print(f"exported {inputs.model} {shape} to {artifacts[-1]}", flush=True)

@@ -3,6 +3,10 @@
 Images: Decode + RandomResizedCrop + flip [+ AutoAugment (ImageNet policy) | + colour jitter] + Normalize for
 training; Resize(size * 256 / 224) + CenterCrop for evaluation. Videos: 16-frame clips resized and centre-cropped
 to image_size, normalised with the UCF101 statistics of the seed. Samples are sharded by rank.
+
+Training's random crop, flip and colour jitter, and a clip's start frame, are drawn per sample from a stream keyed
+by (seed, epoch, slot) (data/augment.py): the sampler hands each sample its key, so a resumed epoch, any worker
+count and each rank's shard draw exactly what an uninterrupted run draws. AutoAugment alone is MindSpore's C++ op.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import mindspore.dataset.vision as V
 import numpy as np
 from PIL import Image
 
-from zoo_workloads.data import layouts, video
+from zoo_workloads.data import augment, layouts, video
 from zoo_workloads.data.sampling import shard_indices
 
 IMAGENET_MEAN = [0.485 * 255, 0.456 * 255, 0.406 * 255]
@@ -41,13 +45,18 @@ class DataSpec:
 
 
 class ShardSampler(ds.Sampler):
-    """Per-epoch shuffled, sharded (and optionally repeated) indices; see sampling.shard_indices."""
+    """Per-epoch shuffled, sharded (and optionally repeated) indices; see sampling.shard_indices.
+
+    keyed: yield augment.pack_key(epoch, slot, sample) instead of the bare sample index, slot being the sample's
+    position in the epoch's order over all ranks (position * num_shards + shard_id): the source unpacks it and
+    seeds that sample's augmentation with it."""
 
     def __init__(self, size: int, num_shards: int, shard_id: int, shuffle: bool, seed: int, repeats: int,
-                 window: tuple[int, int] | None = None, epoch: int = 0) -> None:
+                 window: tuple[int, int] | None = None, epoch: int = 0, keyed: bool = False) -> None:
         self.size, self.num_shards, self.shard_id = size, num_shards, shard_id
         self.shuffle, self.seed, self.repeats = shuffle, seed, repeats
         self.epoch = epoch
+        self.keyed = keyed
         # Samples [skip, end) of each epoch's order only: the rest of an epoch that a resumed run had begun.
         self.window = window
         super().__init__()  # reads len(self), so the fields come first
@@ -55,10 +64,19 @@ class ShardSampler(ds.Sampler):
     def __iter__(self):
         order = shard_indices(self.size, self.num_shards, self.shard_id, shuffle=self.shuffle, seed=self.seed,
                               epoch=self.epoch, repeats=self.repeats)
-        self.epoch += 1
-        if self.window is not None:
-            order = order[self.window[0]:self.window[1]]
-        return iter(order)
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        start, end = self.window if self.window is not None else (0, len(order))
+        if not self.keyed:
+            return iter(order[start:end])
+        slots = len(order) * self.num_shards
+        return iter([augment.pack_key(epoch, pos * self.num_shards + self.shard_id, order[pos], slots, self.size)
+                     for pos in range(start, min(end, len(order)))])
+
+    def slots(self) -> int:
+        """Slots of one epoch over all ranks (the key's modulus, see augment.pack_key)."""
+        full = shard_indices(self.size, self.num_shards, self.shard_id, shuffle=False, seed=0, epoch=0,
+                             repeats=self.repeats)
+        return len(full) * self.num_shards
 
     def __len__(self) -> int:
         full = len(shard_indices(self.size, self.num_shards, self.shard_id, shuffle=False, seed=0, epoch=0,
@@ -80,27 +98,44 @@ class _EncodedImages:
         return len(self.samples)
 
 
+class _AugmentedImages:
+    """Training source: (augmented HWC uint8 image, label) for a sampler key; the crop, flip and jitter are drawn
+    from augment.sample_rng(seed, epoch, slot) of the key (module doc)."""
+
+    def __init__(self, samples: list[tuple[str, int]], aug: augment.Augment, seed: int, slots: int) -> None:
+        self.samples, self.aug, self.seed, self.slots = samples, aug, seed, slots
+
+    def __getitem__(self, key: int) -> tuple[np.ndarray, np.ndarray]:
+        epoch, slot, index = augment.unpack_key(key, self.slots, len(self.samples))
+        path, label = self.samples[index]
+        with Image.open(path) as img:
+            image = self.aug(img.convert("RGB"), augment.sample_rng(self.seed, epoch, slot))
+        return image, np.array(label, dtype=np.int32)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+
 def image_transforms(params: dict[str, Any], training: bool) -> list:
-    """The per-image operations of the seeds, for training or evaluation."""
+    """The per-image C++ operations: evaluation's whole chain from the encoded bytes; training's after the keyed
+    decode + crop + flip + jitter of the source (_AugmentedImages)."""
     size = int(params["image_size"])
     if not training:
         return [V.Decode(), V.Resize(round(size * 256 / 224)), V.CenterCrop(size),
                 V.Normalize(IMAGENET_MEAN, IMAGENET_STD), V.HWC2CHW()]
-    min_scale = float(params.get("crop_min_scale", 0.08))
-    if min_scale >= 1.0:  # the whole image: no random crop (RandomResizedCrop would still jitter the aspect ratio)
-        ops: list = [V.Decode(), V.Resize(size), V.CenterCrop(size)]
-    else:
-        ops = [V.Decode(), V.RandomResizedCrop(size, scale=(min_scale, 1.0))]
-    if params.get("random_flip", True):
-        ops.append(V.RandomHorizontalFlip(0.5))
-    if params.get("autoaugment"):
-        ops.append(V.AutoAugment(V.AutoAugmentPolicy.IMAGENET))
-    jitter = float(params.get("color_jitter") or 0.0)
-    if jitter > 0:
-        # BAM's 0.4/0.4/0.4/0.1: hue jitter is a quarter of the others.
-        ops.append(V.RandomColorAdjust(brightness=jitter, contrast=jitter, saturation=jitter, hue=jitter / 4))
-    ops += [V.Normalize(IMAGENET_MEAN, IMAGENET_STD), V.HWC2CHW()]
-    return ops
+    return keyed_image_transforms(params)
+
+
+def keyed_augment(params: dict[str, Any]) -> augment.Augment:
+    """The per-sample keyed crop/flip/jitter of training (data/augment.py)."""
+    return augment.Augment(int(params["image_size"]), float(params.get("crop_min_scale", 0.08)),
+                           bool(params.get("random_flip", True)), float(params.get("color_jitter") or 0.0))
+
+
+def keyed_image_transforms(params: dict[str, Any]) -> list:
+    """The C++ ops after the keyed augmentation: AutoAugment if on (not resume-exact), Normalize, HWC2CHW."""
+    ops: list = [V.AutoAugment(V.AutoAugmentPolicy.IMAGENET)] if params.get("autoaugment") else []
+    return [*ops, V.Normalize(IMAGENET_MEAN, IMAGENET_STD), V.HWC2CHW()]
 
 
 def image_dataset(
@@ -118,11 +153,22 @@ def image_dataset(
     names = classes if classes is not None else layouts.list_classes(root)
     samples = layouts.scan_image_folder(root, names)
     repeats = int(params.get("repeated_augment", 1)) if training else 1
-    sampler = ShardSampler(len(samples), rank_size, rank, training, int(params["seed"]), repeats, window, epoch)
-    data = ds.GeneratorDataset(_EncodedImages(samples), ["image", "label"], sampler=sampler,
-                               python_multiprocessing=False)
+    seed = int(params["seed"])
+    sampler = ShardSampler(len(samples), rank_size, rank, training, seed, repeats, window, epoch, keyed=training)
     workers = int(params.get("num_parallel_workers", 2))
-    data = data.map(image_transforms(params, training), input_columns="image", num_parallel_workers=workers)
+    if training:
+        source: Any = _AugmentedImages(samples, keyed_augment(params), seed, sampler.slots())
+        transforms = image_transforms(params, training)
+        # AutoAugment draws from the pipeline's C++ stream: its draws follow the worker order unless there is one.
+        if params.get("autoaugment"):
+            workers = 1
+    else:
+        source, transforms = _EncodedImages(samples), image_transforms(params, training)
+    # Training decodes and augments in the source (Python threads; PIL releases the GIL while decoding/resizing):
+    # the same worker count there. Output order follows the sampler whatever the count.
+    data = ds.GeneratorDataset(source, ["image", "label"], sampler=sampler, python_multiprocessing=False,
+                               num_parallel_workers=workers if training else 1)
+    data = data.map(transforms, input_columns="image", num_parallel_workers=workers)
     data = data.map(T.TypeCast(ms.int32), input_columns="label")
     spec = _batch(data, len(sampler), params, training)
     spec.sampler = sampler
@@ -148,7 +194,8 @@ class _Clips:
     def __init__(self, videos: list[layouts.Video], params: dict[str, Any], training: bool) -> None:
         self.videos, self.training = videos, training
         self.length, self.size = int(params.get("clip_length", 16)), int(params["image_size"])
-        self.rng = random.Random(int(params["seed"]))
+        self.seed = int(params["seed"])
+        self.slots = 1  # set by video_dataset to the sampler's slots (training keys, see augment.pack_key)
         self.items: list[tuple[int, list[int] | None]] = []
         for v_index, item in enumerate(videos):
             if training:
@@ -167,9 +214,13 @@ class _Clips:
             return np.asarray(img.crop((left, top, left + self.size, top + self.size)), dtype=np.float32)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rng = None
+        if self.training:  # a sampler key: the clip's start is drawn from (seed, epoch, slot), resume-exact
+            epoch, slot, index = augment.unpack_key(index, self.slots, len(self.items))
+            rng = random.Random(f"{self.seed}:{epoch}:{slot}")
         v_index, window = self.items[index]
         item = self.videos[v_index]
-        frames = window or video.train_clip(item.frames, self.length, self.rng)
+        frames = window or video.train_clip(item.frames, self.length, rng or random.Random(self.seed))
         clip = np.stack([self._frame(item.directory, f) for f in frames]) / 255.0
         clip = ((clip - VIDEO_MEAN) / VIDEO_STD).transpose(3, 0, 1, 2).astype(np.float32)  # C, T, H, W
         return clip, np.array(item.label, dtype=np.int32), np.array(v_index, dtype=np.int32)
@@ -186,7 +237,9 @@ def video_dataset(
     split = layouts.find_split_json(root)
     labels, videos = layouts.load_videos(root, split, "training" if training else "validation")
     source = _Clips(videos, params, training)
-    sampler = ShardSampler(len(source), rank_size, rank, training, int(params["seed"]), 1, window, epoch)
+    sampler = ShardSampler(len(source), rank_size, rank, training, int(params["seed"]), 1, window, epoch,
+                           keyed=training)
+    source.slots = sampler.slots()
     data = ds.GeneratorDataset(source, ["image", "label", "video"], sampler=sampler, python_multiprocessing=False)
     if training:
         data = data.project(["image", "label"])

@@ -27,6 +27,7 @@ from zoo_workloads.models.layers.common import (
     conv_nd,
     conv_out_size,
     max_pool_nd,
+    same_out_size,
 )
 
 EXPANSION = 4
@@ -42,6 +43,7 @@ class BlockSite:
     feat_size: tuple[int, ...]  # its spatial size: (H, W) or (T, H, W)
     dims: int  # 2 (images) or 3 (clips)
     norm: NormConfig  # the model's BatchNorm settings
+    same: bool = False  # the model's strided convs use pad_mode='same' (ResNet's conv_same)
 
 
 ModuleFactory = Callable[[BlockSite], nn.Cell | None]
@@ -87,10 +89,11 @@ def _shortcut(
     (ResNet-D); 'preact' = strided 1x1 conv alone (the block's pre-activation BN precedes it)."""
     if kind == "preact":
         return conv_nd(dims, in_ch, out_ch, 1, stride=stride)
-    if kind == "avgdown" and stride != 1:
-        return nn.SequentialCell(
-            [avg_down_nd(dims, stride), conv_nd(dims, in_ch, out_ch, 1), batch_norm_nd(dims, out_ch, norm)]
-        )
+    if kind == "avgdown":
+        # Index 0 is the pool also at stride 1 (an identity there), so the conv/BN keep the reference's indices
+        # (glore_res50's down_sample_layer.1/.2, with AvgPool2d(1, 1) at .0).
+        pool = avg_down_nd(dims, stride) if stride != 1 else nn.Identity()
+        return nn.SequentialCell([pool, conv_nd(dims, in_ch, out_ch, 1), batch_norm_nd(dims, out_ch, norm)])
     return nn.SequentialCell([conv_nd(dims, in_ch, out_ch, 1, stride=stride), batch_norm_nd(dims, out_ch, norm)])
 
 
@@ -108,19 +111,22 @@ class Bottleneck(nn.Cell):
         shortcut: nn.Cell | None,
         attn: nn.Cell | None,
         zero_init_last: bool,
+        same: bool = False,
     ) -> None:
         super().__init__()
         out_ch = mid * EXPANSION
         self.conv1 = conv_nd(dims, in_ch, mid, 1)
         self.bn1 = batch_norm_nd(dims, mid, norm)
-        self.conv2 = conv_nd(dims, mid, mid, 3, stride=stride)
+        self.conv2 = conv_nd(dims, mid, mid, 3, stride=stride, same=same)
         self.bn2 = batch_norm_nd(dims, mid, norm)
         self.conv3 = conv_nd(dims, mid, out_ch, 1)
         # gamma 0: each residual block starts as the identity (Goyal et al., arXiv 1706.02677).
         self.bn3 = batch_norm_nd(dims, out_ch, norm, zero_gamma=zero_init_last)
         self.relu = nn.ReLU()
-        self.attn = attn if attn is not None else nn.Identity()
+        # shortcut before attn: parameters are ordered as registered, and GENet's reference registers its
+        # down_layer before the gather-excite (models/modelzoo.py keeps the reference's order)
         self.shortcut = shortcut if shortcut is not None else nn.Identity()
+        self.attn = attn if attn is not None else nn.Identity()
 
     def construct(self, x: Tensor) -> Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
@@ -143,9 +149,10 @@ class PreActBottleneck(nn.Cell):
         shortcut: nn.Cell | None,
         attn: nn.Cell | None,
         zero_init_last: bool,
+        same: bool = False,
     ) -> None:
         super().__init__()
-        del zero_init_last  # the branch ends in a conv: there is no last BN to zero
+        del zero_init_last, same  # no last BN to zero; the glore_res200 reference pads its 3x3 symmetrically
         out_ch = mid * EXPANSION
         self.bn1 = batch_norm_nd(dims, in_ch, norm)
         self.conv1 = conv_nd(dims, in_ch, mid, 1)
@@ -192,7 +199,13 @@ class ResNet(nn.Cell):
         insert_after_stage: ModuleFactory | None = None,
         pool: Callable[[int, int], nn.Cell] | None = None,
         return_embedding: bool = False,
+        conv_same: bool = False,
+        pool_same: bool = False,
+        stem_norm: NormConfig | None = None,
     ) -> None:
+        """conv_same / pool_same: the stem convs and the blocks' 3x3 convs / the stem's max pool use MindSpore's
+        pad_mode='same', as the model's ModelZoo reference does (layers.common.conv_nd); stem_norm: the stem's
+        BatchNorm settings where the reference's differ from the blocks' (GENet)."""
         super().__init__()
         dims = len(input_size)
         if dims not in (2, 3):
@@ -200,7 +213,8 @@ class ResNet(nn.Cell):
         if len(layers) != 4 or min(layers) < 1:
             raise ValueError(f"layers must be 4 positive block counts, got {list(layers)}")
         self.preact = block == "preact"
-        self.stem, size = _build_stem(stem, dims, in_channels, width, stem_stride, norm, tuple(input_size))
+        self.stem, size = _build_stem(stem, dims, in_channels, width, stem_stride, stem_norm or norm,
+                                      tuple(input_size), conv_same, pool_same)
         stages, in_ch = [], width
         for stage, (count, stride) in enumerate(zip(layers, (1, 2, 2, 2), strict=True)):
             cells: list[nn.Cell] = []
@@ -208,21 +222,23 @@ class ResNet(nn.Cell):
             for index in range(count):
                 s = stride if index == 0 else 1
                 size = ceil_div_size(size, s)
-                site = BlockSite(stage, index, mid * EXPANSION, size, dims, norm)
+                site = BlockSite(stage, index, mid * EXPANSION, size, dims, norm, conv_same)
                 proj = None
                 if index == 0 and (s != 1 or in_ch != mid * EXPANSION):
                     proj = _shortcut("preact" if self.preact else shortcut, dims, in_ch, mid * EXPANSION, s, norm)
                 attn = block_attn(site) if block_attn else None
                 cells.append(
                     BLOCKS[block](
-                        in_ch, mid, s, dims=dims, norm=norm, shortcut=proj, attn=attn, zero_init_last=zero_init_last
+                        in_ch, mid, s, dims=dims, norm=norm, shortcut=proj, attn=attn, zero_init_last=zero_init_last,
+                        same=conv_same,
                     )
                 )
                 extra = insert_after_block(site) if insert_after_block else None
                 if extra is not None:
                     cells.append(extra)
                 in_ch = mid * EXPANSION
-            after = insert_after_stage(BlockSite(stage, -1, in_ch, size, dims, norm)) if insert_after_stage else None
+            after = (insert_after_stage(BlockSite(stage, -1, in_ch, size, dims, norm, conv_same))
+                     if insert_after_stage else None)
             if after is not None:
                 cells.append(after)
             stages.append(nn.SequentialCell(cells))
@@ -277,20 +293,24 @@ def _build_stem(
     stride: int | tuple[int, ...],
     norm: NormConfig,
     size: tuple[int, ...],
+    conv_same: bool = False,
+    pool_same: bool = False,
 ) -> tuple[nn.Cell, tuple[int, ...]]:
     """'plain': 7x7 conv (stride) -> BN -> ReLU -> 3x3/2 max pool. 'deep' (ResNet-C/D): three 3x3 convs
     in -> w/2 (stride 2) -> w/2 -> w, each with BN + ReLU, then the max pool. Returns the stem and its output size."""
     if kind == "plain":
-        cells = [conv_nd(dims, in_ch, width, 7, stride=stride, padding=3), batch_norm_nd(dims, width, norm), nn.ReLU()]
-        size = conv_out_size(size, 7, stride, 3)
+        cells = [conv_nd(dims, in_ch, width, 7, stride=stride, padding=3, same=conv_same),
+                 batch_norm_nd(dims, width, norm), nn.ReLU()]
+        size = same_out_size(size, stride) if conv_same else conv_out_size(size, 7, stride, 3)
     elif kind == "deep":
         half = width // 2
         cells = []
         for i, (cin, cout) in enumerate([(in_ch, half), (half, half), (half, width)]):
             s = stride if i == 0 else 1
-            cells += [conv_nd(dims, cin, cout, 3, stride=s), batch_norm_nd(dims, cout, norm), nn.ReLU()]
-            size = conv_out_size(size, 3, s, 1)
+            cells += [conv_nd(dims, cin, cout, 3, stride=s, same=conv_same), batch_norm_nd(dims, cout, norm),
+                      nn.ReLU()]
+            size = same_out_size(size, s) if conv_same else conv_out_size(size, 3, s, 1)
     else:
         raise ValueError(f"stem must be 'plain' or 'deep', got {kind!r}")
-    cells.append(max_pool_nd(dims, 3, 2, 1))
-    return nn.SequentialCell(cells), conv_out_size(size, 3, 2, 1)
+    cells.append(max_pool_nd(dims, 3, 2, 1, same=pool_same))
+    return nn.SequentialCell(cells), same_out_size(size, 2) if pool_same else conv_out_size(size, 3, 2, 1)

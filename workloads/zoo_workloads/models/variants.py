@@ -32,7 +32,7 @@ def glore_res50(num_classes: int, *, image_size: int, width: int, layers: list[i
     layers = layers or RESNET50
     return ResNet(
         num_classes, layers=layers, width=width, input_size=(image_size, image_size),
-        stem="deep", shortcut="avgdown", norm=GLORE_NORM, zero_init_last=True,
+        stem="deep", shortcut="avgdown", norm=GLORE_NORM, zero_init_last=True, conv_same=True, pool_same=True,
         insert_after_block=at_positions(_glore, scale_positions({2: [0, 2, 4]}, RESNET50, layers)),
     )
 
@@ -46,7 +46,7 @@ def glore_res200(num_classes: int, *, image_size: int, width: int, layers: list[
     layers = layers or RESNET200
     return ResNet(
         num_classes, layers=layers, width=width, input_size=(image_size, image_size),
-        block="preact", norm=GLORE_NORM,
+        block="preact", norm=GLORE_NORM, pool_same=True,  # the reference's stem MaxPool2d(pad_mode="same")
         insert_after_block=at_positions(_glore, scale_positions({1: [11, 17], 2: [15, 23, 31]}, RESNET200, layers)),
     )
 
@@ -63,7 +63,7 @@ def resnet50_bam(num_classes: int, *, image_size: int, width: int, layers: list[
 
     return ResNet(
         num_classes, layers=layers or RESNET50, width=width, input_size=(image_size, image_size),
-        insert_after_stage=bam,
+        insert_after_stage=bam, pool_same=True,
     )
 
 
@@ -81,11 +81,13 @@ def genet_res50(
     def ge(site: BlockSite) -> nn.Cell:
         return GatherExcite(
             site.channels, (site.feat_size[0], site.feat_size[1]), extra=bool(ge_extra), mlp=bool(ge_mlp),
-            pre_downsample=site.stage == 0, norm=site.norm,
+            pre_downsample=site.stage == 0, norm=site.norm, same=site.same,
         )
 
+    # The reference's stem BN has eps 1e-4 (its _bn), the blocks' Conv2dBnAct BNs MindSpore's default 1e-5.
     return ResNet(
-        num_classes, layers=layers or RESNET50, width=width, input_size=(image_size, image_size), block_attn=ge
+        num_classes, layers=layers or RESNET50, width=width, input_size=(image_size, image_size), block_attn=ge,
+        conv_same=True, pool_same=True, stem_norm=NormConfig(eps=1e-4),
     )
 
 
@@ -117,5 +119,5 @@ def resnet3d(
         raise ValueError(f"clip_length must be a positive integer, got {clip_length!r}")
     return ResNet(
         num_classes, layers=layers or RESNET50, width=width, input_size=(clip_length, image_size, image_size),
-        stem_stride=(1, 2, 2), zero_init_last=True,
+        stem_stride=(1, 2, 2), zero_init_last=True, pool_same=True,
     )

@@ -271,8 +271,51 @@ def load(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"checkpoint {path}: cannot load: {' '.join(str(err).split())[:300]}") from err
 
 
-def restore(cell: Any, path: str | Path) -> tuple[int, float]:
-    """Load a checkpoint into cell (extra entries are ignored); returns (epoch, best_top1) stored in it."""
+NON_NETWORK_PREFIXES = ("moments.", "accum.", "momentum.", "global_step", "learning_rate", "damping", "epoch",
+                        "step", "best_top1", "scale_sense", "current_iterator_step", "last_overflow_iterator_step")
+
+
+CLASSIFIER = ("fc.weight", "fc.bias")  # the trunk's final Dense (ResNet.fc)
+
+
+def network_entries(cell: Any, model: str, data: dict[str, Any], path: str | Path = "",
+                    new_classifier: bool = False) -> dict[str, Any]:
+    """The checkpoint dict with a ModelZoo-layout network renamed to our names (models.modelzoo); ConfigError
+    naming every parameter that is missing or has another shape. Never a partial load, with one stated
+    exception: new_classifier drops the classifier when only its class count differs (fine-tuning ImageNet
+    weights to K classes keeps a fresh fc; the caller says so in the log)."""
+    from zoo_workloads.models import modelzoo
+
+    own = {p.name: tuple(p.shape) for p in cell.get_parameters()}
+    if modelzoo.is_reference_layout(model, data, own):
+        data = modelzoo.from_reference(model, data, own)
+    if new_classifier and all(k in data for k in CLASSIFIER):
+        weight = tuple(data[CLASSIFIER[0]].shape)
+        if weight != own[CLASSIFIER[0]] and weight[1:] == own[CLASSIFIER[0]][1:]:
+            data = {k: v for k, v in data.items() if k not in CLASSIFIER}
+            own = {k: v for k, v in own.items() if k not in CLASSIFIER}
+    problems = modelzoo.match_network(data, own)
+    if problems:
+        extra = [k for k in data if k not in own and not k.startswith(NON_NETWORK_PREFIXES)]
+        raise ConfigError(modelzoo.describe_problems(str(path), model, problems, extra))
+    return data
+
+
+def load_network(cell: Any, model: str, path: str | Path, new_classifier: bool = False) -> int:
+    """Load a checkpoint's network weights (ours or the ModelZoo reference's layout) into cell, every parameter
+    required (optimizer state ignored; the classifier too, unless new_classifier and only its class count
+    differs); returns the number of parameters loaded. For `pretrained`."""
+    import mindspore as ms
+
+    data = network_entries(cell, model, load(path), path, new_classifier)
+    usable = {p.name: data[p.name] for p in cell.get_parameters() if p.name in data}
+    ms.load_param_into_net(cell, usable, strict_load=False)
+    return len(usable)
+
+
+def restore(cell: Any, path: str | Path, model: str | None = None) -> tuple[int, float]:
+    """Load a checkpoint into cell (extra entries are ignored; every network parameter required, in our layout
+    or, with `model`, the ModelZoo reference's); returns (epoch, best_top1) stored in it."""
     import mindspore as ms
 
     data = load(path)
@@ -281,8 +324,27 @@ def restore(cell: Any, path: str | Path) -> tuple[int, float]:
     data.pop("step", None)
     for schedule in ("learning_rate", "damping"):
         data.pop(schedule, None)  # recomputed from the config; global_step indexes into the new one
+    if model is not None:
+        from zoo_workloads.models import modelzoo
+
+        own_names = [p.name for p in cell.get_parameters()]
+        if modelzoo.is_reference_layout(model, data, own_names):
+            data = modelzoo.from_reference(model, data, own_names)
+    _refuse_mismatch(cell, data, path, model)
     missing, _ = ms.load_param_into_net(cell, data, strict_load=False)
     trained = [name for name in missing if "moments" not in name and "global_step" not in name]
     if len(trained) == len(list(cell.get_parameters())):
         raise ConfigError(f"checkpoint {path}: none of its parameters match this model")
     return epoch, best
+
+
+def _refuse_mismatch(cell: Any, data: dict[str, Any], path: str | Path, model: str | None) -> None:
+    """ConfigError naming each network parameter of cell that data lacks or holds in another shape (optimizer
+    state is not required: a weights-only checkpoint resumes with fresh moments); nothing when none match at
+    all (restore's own 'none of its parameters' error says that better)."""
+    from zoo_workloads.models import modelzoo
+
+    own = {p.name: tuple(p.shape) for p in cell.get_parameters() if not p.name.startswith(NON_NETWORK_PREFIXES)}
+    problems = modelzoo.match_network(data, own)
+    if problems and len(problems) < len(own):
+        raise ConfigError(modelzoo.describe_problems(str(path), model or "this model", problems, []))

@@ -231,11 +231,14 @@ class Run:
         self.eval_net = Logits(self.net, self.spec.outputs == "logits+embedding")
 
     def _load_pretrained(self, path: str) -> None:
-        data = checkpoints.load(path)
-        own = {p.name: p for p in self.net.get_parameters()}
-        usable = {k: v for k, v in data.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
-        ms.load_param_into_net(self.net, usable, strict_load=False)
-        self.log.human(f"loaded {len(usable)} of {len(own)} parameters from {path}")
+        # Every parameter must match (ours or the ModelZoo reference's names): a partial load is an error.
+        loaded = checkpoints.load_network(self.net, self.args.model, path, new_classifier=True)
+        total = len(list(self.net.get_parameters()))
+        if loaded < total:  # only the classifier can be left out: the checkpoint has another class count
+            self.log.human(f"loaded {loaded} of {total} parameters from {path}; the classifier (fc) starts fresh: "
+                           f"the checkpoint's has another number of classes")
+        else:
+            self.log.human(f"loaded all {loaded} parameters from {path}")
 
     def end_epoch(self, epoch: int, losses: list[float], seconds: float, train_net: nn.Cell) -> None:
         """Epoch event, evaluation when due, checkpoints when due."""
@@ -334,7 +337,7 @@ class Run:
                            f"this run has {self.train.steps}: resuming at the next epoch boundary")
             position = checkpoints.Position(position.global_step, position.epoch, self.train.steps,
                                             self.train.steps)
-        _, self.best_top1 = checkpoints.restore(self.model.train_network, found.path)
+        _, self.best_top1 = checkpoints.restore(self.model.train_network, found.path, self.args.model)
         self.last_ckpt, self.last_ckpt_position = str(found.path), position
         done, skip = position.resume_point()
         # What the earlier attempts saved (best's epoch and metrics); epochs after `done` are redone.
@@ -359,7 +362,7 @@ class Run:
         start, skip = self.auto_resume()
         resume = self.args.resume or self.p.get("resume")
         if resume and self.last_ckpt is None:
-            start, self.best_top1 = checkpoints.restore(self.model.train_network, resume)
+            start, self.best_top1 = checkpoints.restore(self.model.train_network, resume, self.args.model)
             self.log.human(f"resumed from {resume} at epoch {start}")
             # What the earlier attempt saved (best's epoch and metrics); epochs after `start` are redone.
             self.ledger = results.read(self.ckpt_dir)

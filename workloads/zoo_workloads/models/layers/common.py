@@ -43,13 +43,19 @@ def conv_nd(
     dilation: int = 1,
     groups: int = 1,
     bias: bool = False,
+    same: bool = False,
 ) -> nn.Cell:
     """A 2D or 3D convolution with explicit (PyTorch-style) symmetric padding; default keeps 'same' size at stride 1.
 
-    Explicit padding rather than MindSpore's pad_mode='same' so that stride-2 layers align like the papers' code.
+    same=True: MindSpore's pad_mode='same' instead, for the layers where the ModelZoo reference uses it. At stride
+    1 with an odd kernel that is the same symmetric padding; at stride 2 it pads the total (k - s) or (k - 1)
+    with the extra pixel at the bottom/right, which samples a grid shifted by one pixel against symmetric padding
+    (MindSpore nn.Conv2d docs, pad_mode), so with the same weights the outputs differ.
     """
     kernel = _tuple(kernel_size, dims)
-    if padding is None:
+    if same:
+        padding = 0
+    elif padding is None:
         padding = dilation * (max(kernel) - 1) // 2
     conv_cls = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[dims]
     stride_arg = _tuple(stride, dims) if dims > 1 else stride
@@ -59,7 +65,7 @@ def conv_nd(
         out_channels,
         kernel_arg,
         stride=stride_arg,
-        pad_mode="pad" if padding else "valid",
+        pad_mode="same" if same else "pad" if padding else "valid",
         padding=padding,
         dilation=dilation,
         group=groups,
@@ -76,9 +82,17 @@ def batch_norm_nd(dims: int, channels: int, norm: NormConfig, *, zero_gamma: boo
     )
 
 
-def max_pool_nd(dims: int, kernel_size: int, stride: int, padding: int) -> nn.Cell:
-    """Max pooling with explicit symmetric padding (the stems' 3x3/2, padding 1)."""
+def same_out_size(size: Sequence[int], stride: IntOrTuple) -> tuple[int, ...]:
+    """Spatial size after a pad_mode='same' conv/pool: ceil(n / s) per axis, whatever the kernel."""
+    return ceil_div_size(size, stride)
+
+
+def max_pool_nd(dims: int, kernel_size: int, stride: int, padding: int, *, same: bool = False) -> nn.Cell:
+    """Max pooling with explicit symmetric padding (the stems' 3x3/2, padding 1), or pad_mode='same' (the
+    ModelZoo references' stem pool: at stride 2 the extra padding goes bottom/right, see conv_nd)."""
     pool_cls = nn.MaxPool2d if dims == 2 else nn.MaxPool3d
+    if same:
+        return pool_cls(kernel_size=kernel_size, stride=stride, pad_mode="same")
     return pool_cls(kernel_size=kernel_size, stride=stride, pad_mode="pad", padding=padding)
 
 
