@@ -37,6 +37,7 @@ FILE_OF_KIND = {
     "Role": "rbac.yaml",
     "RoleBinding": "rbac.yaml",
     "Deployment": "deployment.yaml",
+    "NetworkPolicy": "deployment.yaml",
 }
 
 
