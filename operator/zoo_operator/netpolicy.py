@@ -25,7 +25,7 @@ from typing import Any
 
 from zoo_operator import conditions as c
 from zoo_operator import render
-from zoo_operator.spec import DEFAULT_SCHED_PORT, JobSpec
+from zoo_operator.spec import JobSpec
 
 Obj = dict[str, Any]
 
