@@ -370,3 +370,25 @@ def load_run(path: str | Path) -> tuple[str, dict[str, Any], dict[str, Any]]:
         raise ConfigError(f"{path}: not a run's saved config (no `model` key)")
     run = values.get("run") if isinstance(values.get("run"), dict) else {}
     return model, {k: v for k, v in values.items() if k not in RUN_KEYS}, dict(run)
+
+
+# Host memory of one rank's container, per device type and model: (request, limit) as Kubernetes quantities.
+# The operator gives every rank container both (spec.resources overrides either), so one job cannot starve a
+# node; the Ascend pods' memory-backed /dev/shm is sized within the limit (zoo_operator.memlimits). The request
+# is what a rank needs at the defaults (batch and image size, num_parallel_workers data workers); the limit
+# leaves room for larger batches and the data pipeline's peaks. Ascend and GPU ranks hold a host-side copy of the
+# data pipeline's queues and the framework's pinned buffers, hence far more than a CPU rank of a tiny test.
+RANK_MEMORY: dict[str, tuple[str, str]] = {"CPU": ("1Gi", "8Gi"), "GPU": ("8Gi", "32Gi"),
+                                           "Ascend910": ("16Gi", "64Gi")}
+# Models whose ranks need more: the 200-layer trunk, and 3D video clips (clip_length frames per sample).
+RANK_MEMORY_MODEL: dict[str, dict[str, tuple[str, str]]] = {
+    "glore_res200": {"CPU": ("2Gi", "12Gi"), "GPU": ("12Gi", "48Gi"), "Ascend910": ("24Gi", "96Gi")},
+    "resnet3d": {"CPU": ("2Gi", "16Gi"), "GPU": ("16Gi", "64Gi"), "Ascend910": ("32Gi", "128Gi")},
+}
+# The dynamic launch's scheduler process: it imports MindSpore and networks the workers, nothing more.
+SCHEDULER_MEMORY: tuple[str, str] = ("512Mi", "2Gi")
+
+
+def rank_memory(model: str, device_type: str) -> tuple[str, str]:
+    """(request, limit) of one rank's container memory for a model on a device type (CPU, GPU, Ascend910)."""
+    return RANK_MEMORY_MODEL.get(model, {}).get(device_type) or RANK_MEMORY[device_type]
