@@ -146,6 +146,8 @@ def _overrides(job: JobSpec) -> list[str]:
         value = job.hyperparameters[key]
         if key in CHECKPOINT_HYPERPARAMETERS and isinstance(value, str) and value and not value.startswith("/"):
             value = f"{c.CHECKPOINT_DIR}/{value}"
+        if key in CHECKPOINT_HYPERPARAMETERS and isinstance(value, str) and value:
+            value = posixpath.normpath(value)  # issue 24: `a//b/./c` as `a/b/c` (spec.parse refused `..`)
         cmd += ["--set", f"{key}={set_value(value)}"]
     return cmd
 
@@ -192,7 +194,7 @@ def command(job: JobSpec) -> list[str]:
         # A new run: the source's own `resume` (if it was resumed) must not carry over.
         cmd += ["--set", f"pretrained={set_value(_from_path(job.source.checkpoint))}", "--set", "resume=null"]
     if job.resume_from:
-        cmd += ["--set", f"resume={set_value(f'{c.CHECKPOINT_DIR}/{job.resume_from}')}"]
+        cmd += ["--set", f"resume={set_value(posixpath.normpath(f'{c.CHECKPOINT_DIR}/{job.resume_from}'))}"]
     return cmd
 
 

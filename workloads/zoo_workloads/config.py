@@ -227,6 +227,52 @@ def default_hyperparameters(model: str) -> dict[str, Any]:
     return merged
 
 
+MAX_YAML_DEPTH = 8
+"""Deepest nesting of collections a YAML text may have (hyperparameter values are scalars or flat lists)."""
+MAX_YAML_BYTES = 1 << 20
+"""Largest YAML text read (a --config file, a --set value, a job file for `zoo-operator render`)."""
+
+
+class UnsafeYAML(yaml.YAMLError):
+    """YAML refused for its shape (anchors, aliases, nesting, size), not for its syntax."""
+
+
+class _SafeLoader(yaml.SafeLoader):
+    """SafeLoader that refuses anchors and aliases (an alias bomb, "billion laughs", expands a few hundred bytes
+    into gigabytes: https://en.wikipedia.org/wiki/Billion_laughs_attack) and nesting deeper than MAX_YAML_DEPTH.
+    Nothing we read needs either: configs are flat mappings of scalars and short lists."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise UnsafeYAML(f"YAML anchors and aliases are not allowed (line {event.start_mark.line + 1})")
+        depth = getattr(self, "_zoo_depth", 0)
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            if depth >= MAX_YAML_DEPTH:
+                raise UnsafeYAML(f"YAML nested deeper than {MAX_YAML_DEPTH} levels "
+                                     f"(line {event.start_mark.line + 1})")
+            self._zoo_depth = depth + 1
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self._zoo_depth = depth
+        return super().compose_node(parent, index)
+
+
+def safe_yaml(text: str) -> Any:
+    """yaml.safe_load without anchors, aliases, deep nesting or more than MAX_YAML_BYTES; yaml.YAMLError else."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_YAML_BYTES:
+        raise UnsafeYAML(f"YAML text larger than {MAX_YAML_BYTES} bytes")
+    return yaml.load(text, Loader=_SafeLoader)  # a SafeLoader subclass
+
+
+def safe_yaml_all(text: str) -> list[Any]:
+    """safe_yaml for a multi-document stream."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_YAML_BYTES:
+        raise UnsafeYAML(f"YAML text larger than {MAX_YAML_BYTES} bytes")
+    return list(yaml.load_all(text, Loader=_SafeLoader))  # a SafeLoader subclass
+
+
 def parse_value(raw: str) -> Any:
     """A `--set` value: JSON first (what the operator writes, so `1e-05` is a float and `"0.5"` a string),
     else a YAML scalar as a person types it (`cosine`, `yes`, `[1, 1, 1, 1]`). Empty means null."""
@@ -235,7 +281,7 @@ def parse_value(raw: str) -> Any:
     try:
         return json.loads(raw)
     except ValueError:
-        return yaml.safe_load(raw)
+        return safe_yaml(raw)
 
 
 def parse_set(item: str) -> tuple[str, Any]:
@@ -293,7 +339,7 @@ def encode_value(value: Any) -> str:
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a --config YAML file: a flat mapping of hyperparameters."""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = safe_yaml(Path(path).read_text(encoding="utf-8"))
     except OSError as err:
         raise ConfigError(f"--config {path}: cannot read: {err.strerror}") from err
     except yaml.YAMLError as err:
