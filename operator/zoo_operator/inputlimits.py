@@ -70,15 +70,10 @@ def path_problem(field: str, text: str, *, relative_only: bool) -> str | None:
 
 
 def _yaml_problem(field: str, text: str) -> str | None:
-    """A string a person's `--set` would hand to YAML (not JSON): anchors, aliases or deep nesting refused,
-    as the workload's loader refuses them (zoo_workloads.config.safe_yaml)."""
+    """A string read the way the workload reads a `--set` value (zoo_workloads.config.parse_value: JSON, else
+    YAML): anchors, aliases or deep nesting refused, as the workload's loader refuses them."""
     try:
-        json.loads(text)
-        return None
-    except ValueError:
-        pass
-    try:
-        model_config.safe_yaml(text)
+        model_config.parse_value(text)
     except model_config.UnsafeYAML as err:
         return f"{field}: {err}"
     except yaml.YAMLError:

@@ -28,9 +28,8 @@ _QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:[eE]([+-]?\d+)|(Ki|Mi|Gi|
 def parse_quantity(value: Any) -> Decimal:
     """A Kubernetes quantity (`64Gi`, `512M`, `1e9`, 1024) as a number; ValueError on anything else
     (the grammar of k8s.io/apimachinery resource.Quantity)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError(f"not a quantity: {value!r}")
-    match = _QUANTITY.match(str(value).strip())
+    text = "" if isinstance(value, bool) or not isinstance(value, (int, float, str)) else str(value).strip()
+    match = _QUANTITY.match(text)
     if not match:
         raise ValueError(f"not a quantity: {value!r}")
     number, exponent, suffix = match.groups()

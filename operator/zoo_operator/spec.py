@@ -464,7 +464,7 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
         problems.append(f"spec.image: too long ({len(image)} characters): must be at most {schema.MAX_IMAGE}")
         image = None
     resources = _map(spec.get("resources"), "spec.resources", problems)
-    problems += inputlimits.problems(spec)  # issue 24: sizes, YAML shapes, path and reference rules
+    problems[:0] = inputlimits.problems(spec)  # issue 24: sizes, YAML shapes, paths, references (listed first)
     queue = _str(sched.get("queue"), "spec.scheduling.queue", problems)
     priority = _str(sched.get("priorityClassName"), "spec.scheduling.priorityClassName", problems)
     name = str(meta.get("name") or "")

@@ -279,9 +279,20 @@ def parse_value(raw: str) -> Any:
     if not raw.strip():
         return None
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
     except ValueError:
         return safe_yaml(raw)
+    if _nesting(value) > MAX_YAML_DEPTH:
+        raise UnsafeYAML(f"value nested deeper than {MAX_YAML_DEPTH} levels")
+    return value
+
+
+def _nesting(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_nesting(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_nesting(v) for v in value), default=0)
+    return 0
 
 
 def parse_set(item: str) -> tuple[str, Any]:
