@@ -248,3 +248,16 @@ def test_chart_policy_and_job_policies_follow_the_value():
     assert env_of(template({"networkPolicy.enabled": "false"}))["ZOO_NETWORK_POLICY"] == "false"
     rules = one(template({"networkPolicy.enabled": "false"}), "ClusterRole", "zoo-operator")["rules"]
     assert not [r for r in rules if "networkpolicies" in r["resources"]]
+
+
+def test_settings_read_the_chart_values() -> None:
+    from zoo_operator import settings
+
+    assert settings.from_env({}).network_policy and not settings.from_env({}).network_policy_restrict_egress
+    cfg = settings.from_env({"ZOO_NETWORK_POLICY": "false", "ZOO_NETWORK_POLICY_RESTRICT_EGRESS": "true"})
+    assert not cfg.network_policy and cfg.network_policy_restrict_egress
+    with pytest.raises(ValueError, match="ZOO_NETWORK_POLICY"):
+        settings.from_env({"ZOO_NETWORK_POLICY": "maybe"})
+    env = env_of(template({"networkPolicy.restrictEgress": "true"}))
+    assert settings.from_env({k: v for k, v in env.items() if not v.startswith("fieldRef:")}
+                             ).network_policy_restrict_egress
