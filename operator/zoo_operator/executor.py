@@ -94,8 +94,8 @@ async def _ensure(the_plan: Plan, mem: JobMemory, emit: EventSink) -> None:
                  ", ".join(f"{o['kind']} {o['metadata']['name']}" for o in the_plan.ensure))
 
 
-async def execute(body: Mapping[str, Any], the_plan: Plan, prev: Mapping[str, Any], mem: JobMemory,
-                  now: float, emit: EventSink) -> Plan:
+async def execute(body: Mapping[str, Any], the_plan: Plan, mem: JobMemory, now: float,
+                  emit: EventSink) -> Plan:
     """Carry out a plan (see the module doc); returns it, its `next_due` moved earlier when a refusal met
     now makes the job due again (admission.due)."""
     meta = body.get("metadata") or {}
@@ -119,7 +119,7 @@ async def execute(body: Mapping[str, Any], the_plan: Plan, prev: Mapping[str, An
             await kube.patch_job_status(job_ns, job_name, the_plan.status_patch)
             mem.last_status_write = now
             mem.last_written = dict(the_plan.status)
-            metrics.observe_job(body, prev, the_plan.status)  # console: counters, gauges, histograms (issue 12)
+            metrics.observe_job(body, the_plan.previous, the_plan.status)  # console: counters, gauges, histograms (issue 12)
             if the_plan.urgent:
                 new = the_plan.status
                 log.info("%s/%s: %s %s: %s", job_ns, job_name, new.get("phase"), new.get("reason"),

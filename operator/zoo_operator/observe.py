@@ -1,6 +1,6 @@
 """Stage 1 of a pass: every read the pass makes, once, before anything is decided (reconcile.py).
 
-`observe` gathers into one `Observation` what the planner needs besides the job body and its pods (which the
+`read_job` reads into one `Observation` what the planner needs besides the job body and its pods (which the
 runner brings from its watch indexes):
 - the kubelet's newest Warning Event of a pod that does not start (podwarnings.py; a few per pass, cached);
 - for `spec.from`, the named job, until status.source records it (issue 13);
@@ -32,8 +32,8 @@ LOG_CONCURRENCY = 16
 
 def needs_source(job: spec.JobSpec, prev: Mapping[str, Any]) -> bool:
     """Whether the job spec.from names must be read: not yet recorded in status.source, job not finished."""
-    return bool(job.from_job) and results.Source.from_status(prev.get("source")) is None \
-        and prev.get("phase") not in c.FINISHED_PHASES
+    return (bool(job.from_job) and results.Source.from_status(prev.get("source")) is None
+            and prev.get("phase") not in c.FINISHED_PHASES)
 
 
 def tails_to_read(job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory,
@@ -71,8 +71,14 @@ async def read_tails(pods: Sequence[PodView], namespace: str, tail: int) -> dict
     return out
 
 
-async def observe(body: Mapping[str, Any], pods: Sequence[PodView], settings: Settings, mem: JobMemory,
-                  now: float, existing: Collection[tuple[str, str]] | None = None) -> Observation:
+async def read_job(
+    body: Mapping[str, Any],
+    pods: Sequence[PodView],
+    settings: Settings,
+    mem: JobMemory,
+    now: float,
+    existing: Collection[tuple[str, str]] | None = None,
+) -> Observation:
     """Read everything this pass of this job needs (see the module doc)."""
     base = Observation(body=body, pods=tuple(pods), now=now, existing=existing)
     try:

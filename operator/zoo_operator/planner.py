@@ -70,6 +70,7 @@ class Plan:
     active: bool = False  # the job is neither finished nor suspended (a refusal met now makes it due again)
     job: spec.JobSpec | None = None  # the parsed spec the plan was made for (None when it does not parse)
     memory: MemoryUpdate = dataclasses.field(default_factory=MemoryUpdate)
+    previous: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # the status the pass started from
     problems: tuple[str, ...] = ()  # inputs the pass could not use (a device annotation that does not parse)
 
 
@@ -258,15 +259,16 @@ def plan(obs: Observation, mem: JobMemory, settings: Settings) -> Plan:
         job = spec.parse(body, settings)
     except spec.InvalidSpec as err:
         prev = starting_status(body, mem, valid=False)
-        out = Plan()
-        status_write(out, prev, status.invalid(prev, str(err), generation, now), mem, settings, now)
+        out = Plan(previous=prev)
+        invalid = {**status.invalid(prev, str(err), generation, now), "model": spec.display_model(body.get("spec") or {})}
+        status_write(out, prev, invalid, mem, settings, now)
         return out
     prev = starting_status(body, mem, valid=True)
     warnings = MemoryUpdate(pod_warnings=obs.pod_warnings)
     if job.from_job:  # issue 13: evaluate/export/fine-tune from a finished job's checkpoint
         job, problem = _source(job, obs, prev)
         if problem:
-            out = Plan(memory=warnings)
+            out = Plan(memory=warnings, previous=prev)
             new = (results.waiting_status(prev, str(problem), generation, now) if problem.waiting
                    else status.invalid(prev, str(problem), generation, now))
             status_write(out, prev, new, mem, settings, now)
@@ -285,7 +287,8 @@ def _plan_job(obs: Observation, job: spec.JobSpec, pods: Sequence[PodView], mem:
     now = obs.now
     # issue 15: Kueue holds the deleted pods of a preempted group until replaced; ours reuse their names.
     out = Plan(delete=decision.delete, release=policy.kueue_release(pods),
-               unretriable=policy.kueue_unretriable(decision.phase, pods), memory=warnings, job=job)
+               unretriable=policy.kueue_unretriable(decision.phase, pods), memory=warnings, job=job,
+               previous=prev)
     if decision.delete_job:
         out.events.append(("Normal", c.REASON_TTL_EXPIRED,
                            "spec.runPolicy.ttlSecondsAfterFinished passed: deleting the job"))
@@ -331,6 +334,7 @@ def _plan_job(obs: Observation, job: spec.JobSpec, pods: Sequence[PodView], mem:
                          or prev.get("result"),
                          created=was_created,
                          history=entry.history if entry else None)  # console: status.history (issue 12)
+    new["model"] = spec.display_model(obs.body.get("spec") or {})  # the MODEL column: a built-in or custom:<script>
     out.events.extend(decision.events)  # issue 11: e.g. SpecChangeIgnored on a finished job
     # issue 13: what the job was built from, and a warning when its checkpoints die with its pods.
     if job.source is not None:

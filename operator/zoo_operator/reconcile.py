@@ -18,7 +18,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from zoo_operator import executor, observe, planner
-from zoo_operator.memory import JobMemory, starting_status
+from zoo_operator.memory import JobMemory
 from zoo_operator.podview import PodView
 from zoo_operator.settings import Settings
 
@@ -27,7 +27,6 @@ async def reconcile(body: Mapping[str, Any], pods: Sequence[PodView], settings: 
                     now: float, emit: executor.EventSink,
                     existing: Collection[tuple[str, str]] | None = None) -> planner.Plan:
     """One pass over one job; returns the plan it carried out (its `next_due` says when to come back)."""
-    seen = await observe.observe(body, pods, settings, mem, now, existing)
+    seen = await observe.read_job(body, pods, settings, mem, now, existing)
     the_plan = planner.plan(seen, mem, settings)
-    prev = starting_status(body, mem, valid=the_plan.job is not None)
-    return await executor.execute(body, the_plan, prev, mem, now, emit)
+    return await executor.execute(body, the_plan, mem, now, emit)

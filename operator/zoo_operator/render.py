@@ -174,8 +174,45 @@ def task_command(job: JobSpec) -> list[str]:
     return cmd + _overrides(job)
 
 
+# spec.command runs through zoo-launch when the image has it (the rank-table wait, RANK_ID/DEVICE_ID, the attempt
+# check, MS_SCHED_HOST resolved). An image without it: a rank-table launch fails at once (exit 64, permanent: only
+# zoo-launch can find the pod's rank in hccl.json); a dynamic launch resolves MS_SCHED_HOST with getent (workers
+# may start before the scheduler's DNS name exists) and runs the command. Needs /bin/sh in the image. The
+# command and its arguments are the shell's positional parameters ("$@"), never parsed by the shell. No `$(` in
+# it: the kubelet expands $(VAR) in a container's command (backquotes and expr instead).
+LAUNCH_PREAMBLE = (
+    'if command -v zoo-launch >/dev/null 2>&1; then exec zoo-launch -- "$@"; fi; '
+    'if [ -n "$RANK_TABLE_FILE" ]; then echo "zoo: the image has no zoo-launch, which the rank-table launch '
+    'needs (pip install zoo-workloads in the image)" >&2; exit 64; fi; '
+    'if [ -n "$MS_SCHED_HOST" ]; then n=0; until a=`getent hosts "$MS_SCHED_HOST"`; do n=`expr $n + 1`; '
+    'if [ "$n" -ge 300 ]; then echo "zoo: cannot resolve MS_SCHED_HOST $MS_SCHED_HOST" >&2; exit 75; fi; '
+    'sleep 1; done; MS_SCHED_HOST=${a%% *}; export MS_SCHED_HOST; fi; '
+    'exec "$@"'
+)
+
+
+def user_command(job: JobSpec) -> list[str]:
+    """The container command of a spec.command job: the launch preamble, then the user's command and args."""
+    return ["/bin/sh", "-c", LAUNCH_PREAMBLE, "zoo-launch", *job.user_command, *job.user_args]
+
+
+def user_env(job: JobSpec) -> list[Obj]:
+    """What a spec.command job's script can read instead of the built-in models' flags (docs/contracts.md
+    "Your own command"); Kubernetes expands $(ZOO_DATA_DIR) etc. in spec.args."""
+    out: list[Obj] = [{"name": "ZOO_DEVICE", "value": _DEVICE_FLAG[job.device_type]},
+                      {"name": "ZOO_OUTPUT_DIR", "value": f"{c.CHECKPOINT_DIR}/{job.checkpoint_path}"}]
+    if job.num_classes:  # a dataset was given
+        out += [{"name": "ZOO_DATA_DIR", "value": f"{c.DATA_DIR}/{job.train_path}"},
+                {"name": "ZOO_NUM_CLASSES", "value": str(job.num_classes)}]
+    if job.eval_path:
+        out.append({"name": "ZOO_EVAL_DIR", "value": f"{c.DATA_DIR}/{job.eval_path}"})
+    return out
+
+
 def command(job: JobSpec) -> list[str]:
     """The container command of every rank (contracts.md)."""
+    if job.custom:
+        return user_command(job)
     if job.task != c.TASK_TRAIN:
         return task_command(job)
     cmd = ["zoo-launch", "--", "zoo-train", "--model", job.model, "--data-dir", f"{c.DATA_DIR}/{job.train_path}"]
@@ -234,6 +271,8 @@ def env(job: JobSpec, role: str, index: int | None) -> list[Obj]:
                 {"name": "MS_NODE_ID", "value": "sched" if index is None else str(index)}]
     if job.ascend is not None and role == c.ROLE_WORKER:
         out += ascend.env()
+    if job.custom:
+        out += user_env(job)
     return out + [dict(var) for var in job.env]
 
 
@@ -325,6 +364,8 @@ def pod(job: JobSpec, index: int | None, attempt: int) -> Obj:
         "terminationMessagePolicy": "File",
         "securityContext": container_security_context(job),
     }
+    if job.working_dir:
+        container["workingDir"] = job.working_dir
     resources = _resources(job, with_device=index is not None)
     if resources:
         container["resources"] = resources

@@ -41,6 +41,12 @@ MAX_IMAGE = 512
 MAX_NAME = 253
 MAX_PATH = 1024
 MAX_ENV_VALUE = 32768
+# spec.command / spec.args (your own command instead of a built-in model): bounds of the lists and of one item.
+MAX_COMMAND_ITEMS = 64
+MAX_ARGS_ITEMS = 1024
+MAX_ARG = 4096
+# What the MODEL column (status.model) shows for a job that runs spec.command.
+CUSTOM_MODEL = "custom"
 
 
 def _str(description: str, **extra: Any) -> Schema:
@@ -294,8 +300,28 @@ def _spec() -> Schema:
     return _obj(
         "What to train, on what, and how.",
         {
-            "model": _str("ModelZoo model.", enum=model_config.model_names()),
-            "image": _str("Workload image (default from the operator settings by device type).", maxLength=MAX_IMAGE),
+            "model": _str("ModelZoo model (or spec.command: your own command instead).",
+                          enum=model_config.model_names()),
+            "image": _str("Workload image (default from the operator settings by device type; required with "
+                          "spec.command).", maxLength=MAX_IMAGE),
+            "command": {
+                "type": "array",
+                "description": "Your own command instead of a built-in model (with spec.image): run on every rank "
+                               "(and the dynamic launch's scheduler) through zoo-launch when the image has it, "
+                               "with the rank table or dynamic-launch environment set (docs/contracts.md "
+                               "\"Your own command\"). Not with spec.model.",
+                "minItems": 1,
+                "maxItems": MAX_COMMAND_ITEMS,
+                "items": {"type": "string", "minLength": 1, "maxLength": MAX_ARG},
+            },
+            "args": {
+                "type": "array",
+                "description": "Arguments appended to spec.command.",
+                "maxItems": MAX_ARGS_ITEMS,
+                "items": {"type": "string", "maxLength": MAX_ARG},
+            },
+            "workingDir": _str("Working directory of spec.command (default: the image's).", pattern="^/",
+                               maxLength=MAX_PATH),
             "device": device,
             "replicas": _int("Ranks = devices = worker pods.", minimum=1, maximum=4096, default=1),
             "launch": _str("How ranks find each other (default: ranktable on Ascend910, dynamic elsewhere).",
@@ -312,8 +338,8 @@ def _spec() -> Schema:
             "scheduling": scheduling,
             "podTemplate": pod_template,
         },
-        required=["model", "device"],
-        **{"x-kubernetes-validations": _spec_rules()},
+        required=["device"],
+        **{"x-kubernetes-validations": _spec_rules() + _command_rules()},
     )
 
 
@@ -338,7 +364,7 @@ def _spec_rules() -> list[Schema]:
             "message": f"spec.hyperparameters.optimizer: {contract.THOR_ON_CPU}",
         },
         {
-            "rule": "has(self.dataset) || (has(self.task) && self.task == 'export')",
+            "rule": "has(self.dataset) || (has(self.task) && self.task == 'export') || has(self.command)",
             "message": "spec.dataset: required (volume, trainPath, numClasses) unless spec.task is export",
         },
         {
@@ -361,6 +387,36 @@ def _spec_rules() -> list[Schema]:
             "rule": "!has(self.rankTable) || !has(self.rankTable.staticDevices)"
             " || self.rankTable.staticDevices.all(d, d.podIndex < self.replicas)",
             "message": "spec.rankTable.staticDevices[].podIndex must be less than spec.replicas",
+        },
+    ]
+
+
+def _command_rules() -> list[Schema]:
+    """spec.command (your own command) against spec.model and what only a built-in model understands."""
+    return [
+        {
+            "rule": "has(self.model) || has(self.command)",
+            "message": "spec.model: required (a built-in model), or spec.command with spec.image to run your own",
+        },
+        {
+            "rule": "!has(self.model) || !has(self.command)",
+            "message": "spec.model and spec.command are mutually exclusive: a built-in model, or your own command",
+        },
+        {
+            "rule": "!has(self.command) || has(self.image)",
+            "message": "spec.image: required with spec.command (the image that holds your command)",
+        },
+        {
+            "rule": "has(self.command) || (!has(self.args) && !has(self.workingDir))",
+            "message": "spec.args and spec.workingDir: only with spec.command",
+        },
+        {
+            "rule": "!has(self.command) || !has(self.hyperparameters)",
+            "message": "spec.hyperparameters: only for a built-in spec.model; pass your own flags in spec.args",
+        },
+        {
+            "rule": "!has(self.command) || ((!has(self.task) || self.task == 'train') && !has(self.from))",
+            "message": "spec.task and spec.from: only for a built-in spec.model (spec.command runs as written)",
         },
     ]
 
@@ -417,6 +473,7 @@ def _status() -> Schema:
     return _obj(
         "What the operator observed.",
         {
+            "model": _str(f"spec.model, or for spec.command `{CUSTOM_MODEL}:` and the command's basename."),
             "phase": _str("Pending, Running, Restarting, Succeeded, Failed or Suspended.", enum=PHASES),
             "reason": _str("Reason of the current phase."),
             "message": _str("Detail of the current phase."),
@@ -530,7 +587,7 @@ def _status() -> Schema:
 def printer_columns() -> list[Schema]:
     """The columns `kubectl get ztj` shows."""
     return [
-        {"name": "Model", "type": "string", "jsonPath": ".spec.model"},
+        {"name": "Model", "type": "string", "jsonPath": ".status.model"},
         {"name": "Devices", "type": "integer", "jsonPath": ".spec.replicas"},
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
         {"name": "Stage", "type": "string", "jsonPath": ".status.progress.stage",
@@ -546,6 +603,8 @@ def printer_columns() -> list[Schema]:
         {"name": "Restarts", "type": "integer", "jsonPath": ".status.restarts", "priority": 1},
         {"name": "Reason", "type": "string", "jsonPath": ".status.reason", "priority": 1},
         {"name": "Images/s", "type": "number", "jsonPath": ".status.progress.imagesPerSecond", "priority": 1},
+        {"name": "Command", "type": "string", "jsonPath": ".spec.command[0]", "priority": 1,
+         "description": "spec.command's program (jobs that run your own command)."},
     ]
 
 

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import ipaddress
 import json
+import posixpath
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -128,6 +129,16 @@ class JobSpec:
     # spec.image as written (None: the operator's default, which is not part of the gang's identity, so an
     # operator upgrade with a new default image does not restart running jobs).
     spec_image: str | None = None
+    # issue 26: your own command instead of a built-in model (spec.command, spec.args, spec.workingDir); model is
+    # then schema.CUSTOM_MODEL. Empty for a built-in model.
+    user_command: tuple[str, ...] = ()
+    user_args: tuple[str, ...] = ()
+    working_dir: str | None = None
+
+    @property
+    def custom(self) -> bool:
+        """Whether the job runs the user's own command (spec.command) rather than a built-in model."""
+        return bool(self.user_command)
 
     @property
     def pod_count(self) -> int:
@@ -312,9 +323,15 @@ GANG_FIELDS = ("model", "spec_image", "device_type", "resource_name", "per_node"
                "env", "volumes", "volume_mounts", "scheduler_name", "priority_class_name", "queue", "gang")
 
 
+# spec.command's fields: part of the gang only when set, so the hash of every built-in job stays what it was (an
+# operator upgrade must not restart running gangs).
+COMMAND_GANG_FIELDS = ("user_command", "user_args", "working_dir")
+
+
 def gang_hash(job: JobSpec) -> str:
     """A short, stable hash of the gang-defining fields (pods carry it as an annotation)."""
     fields = {name: getattr(job, name) for name in GANG_FIELDS}
+    fields.update({name: getattr(job, name) for name in COMMAND_GANG_FIELDS if getattr(job, name)})
     text = json.dumps(fields, sort_keys=True, default=lambda o: dataclasses.asdict(o))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -337,13 +354,77 @@ def _check_name(name: str, replicas: int, problems: list[str]) -> None:
         problems.append(f"metadata.name: too long; pod name {quote(longest)} must be at most 63 characters")
 
 
+def _string_list(value: Any, path: str, problems: list[str], *, max_items: int, non_empty: bool) -> tuple[str, ...]:
+    """A list of strings (spec.command, spec.args), each bounded like the CRD bounds it."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        problems.append(f"{path}: must be a list of strings, got {quote(value, 60)}")
+        return ()
+    if non_empty and not value:
+        problems.append(f"{path}: must not be empty (the program to run, then its arguments)")
+    if len(value) > max_items:
+        problems.append(f"{path}: at most {max_items} items, got {len(value)}")
+        return ()
+    out: list[str] = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or (non_empty and not item):
+            problems.append(f"{path}[{i}]: must be a non-empty string, got {quote(item, 60)}")
+        elif len(item) > schema.MAX_ARG:
+            problems.append(f"{path}[{i}]: too long ({len(item)} characters): must be at most {schema.MAX_ARG}")
+        else:
+            out.append(item)
+    return tuple(out)
+
+
+def user_command(spec: Mapping[str, Any], problems: list[str]) -> tuple[tuple[str, ...], tuple[str, ...], str | None]:
+    """spec.command, spec.args and spec.workingDir checked against each other and spec.model (the CRD's
+    _command_rules, said the same way): (command, args, workingDir), command empty for a built-in model."""
+    given = "command" in spec and spec.get("command") is not None
+    command = _string_list(spec.get("command"), "spec.command", problems, max_items=schema.MAX_COMMAND_ITEMS,
+                           non_empty=True)
+    args = _string_list(spec.get("args"), "spec.args", problems, max_items=schema.MAX_ARGS_ITEMS, non_empty=False)
+    working_dir = _str(spec.get("workingDir"), "spec.workingDir", problems, schema.MAX_PATH)
+    if working_dir is not None and not working_dir.startswith("/"):
+        problems.append(f"spec.workingDir: must be an absolute path, got {quote(working_dir)}")
+    if not given:
+        if "args" in spec or "workingDir" in spec:
+            problems.append("spec.args and spec.workingDir: only with spec.command")
+        return (), (), None
+    if spec.get("model") is not None:
+        problems.append("spec.model and spec.command are mutually exclusive: a built-in model, or your own command")
+    if not spec.get("image"):
+        problems.append("spec.image: required with spec.command (the image that holds your command)")
+    if spec.get("hyperparameters") is not None:
+        problems.append("spec.hyperparameters: only for a built-in spec.model; pass your own flags in spec.args")
+    if spec.get("task") not in (None, c.TASK_TRAIN) or spec.get("from") is not None:
+        problems.append("spec.task and spec.from: only for a built-in spec.model (spec.command runs as written)")
+    return command, args, working_dir
+
+
+def display_model(spec: Mapping[str, Any]) -> str:
+    """What the MODEL column (status.model) shows: spec.model, or `custom:<basename of spec.command[0]>`."""
+    model = spec.get("model")
+    if isinstance(model, str) and model:
+        return model
+    command = spec.get("command")
+    if isinstance(command, list) and command and isinstance(command[0], str) and command[0]:
+        # `python train.py`: the script says more than the interpreter.
+        shown = next((a for a in command[1:] if isinstance(a, str) and a.endswith(".py")), command[0])
+        return f"{schema.CUSTOM_MODEL}:{posixpath.basename(shown.rstrip('/'))}"[:64]
+    return schema.CUSTOM_MODEL if command else ""
+
+
 def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
     """A validated, defaulted JobSpec from a ZooTrainingJob object; raises InvalidSpec listing every problem."""
     problems: list[str] = []
     meta = _map(body.get("metadata"), "metadata", problems)
     spec = _map(body.get("spec"), "spec", problems)
     model = _enum(spec.get("model"), "spec.model", model_config.model_names(), problems, None)
-    if "model" not in spec:
+    command, args, working_dir = user_command(spec, problems)
+    if command or (spec.get("command") is not None and "model" not in spec):
+        model = schema.CUSTOM_MODEL
+    elif "model" not in spec:
         problems.append(f"spec.model: required; one of {', '.join(model_config.model_names())}")
     device = _map(spec.get("device"), "spec.device", problems)
     device_type = _enum(device.get("type"), "spec.device.type", schema.DEVICE_TYPES, problems, None)
@@ -372,11 +453,15 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
         if replicas != 1:
             problems.append(f"spec.replicas: spec.task {task} runs one process; set 1, got {replicas}")
         launch = c.LAUNCH_SINGLE  # one process: no scheduler pod, no rank table
+    if model == schema.CUSTOM_MODEL and replicas == 1 and spec.get("launch") is None:
+        # One process of your own: no cluster to join, so no scheduler pod (whose early exit would leave the
+        # worker resolving its name) and no rank table.
+        launch = c.LAUNCH_SINGLE
     if launch == "ranktable" and device_type not in (None, "Ascend910"):
         problems.append("spec.launch: ranktable requires spec.device.type Ascend910; use dynamic for GPU and CPU")
 
     dataset = _map(spec.get("dataset"), "spec.dataset", problems)
-    if not dataset and task != c.TASK_EXPORT:
+    if not dataset and task != c.TASK_EXPORT and model != schema.CUSTOM_MODEL:
         problems.append("spec.dataset: required (volume, trainPath, numClasses)")
     dataset_volume = _volume(dataset.get("volume"), "spec.dataset.volume", problems) if dataset else {}
     train_path = _relative_path(dataset.get("trainPath"), "spec.dataset.trainPath", problems)
@@ -388,8 +473,11 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
         problems.append("spec.dataset.numClasses: required, an integer >= 2")
     if task == c.TASK_EXPORT and not dataset:
         dataset_volume, train_path, num_classes = {"emptyDir": {}}, ".", 0  # export reads classes from the run
+    if model == schema.CUSTOM_MODEL and not dataset:
+        dataset_volume, train_path, num_classes = {"emptyDir": {}}, ".", 0  # your command reads what it reads
 
-    hyper = _hyperparameters(spec.get("hyperparameters"), model, device_type, problems)
+    hyper = _hyperparameters(spec.get("hyperparameters"), None if model == schema.CUSTOM_MODEL else model,
+                             device_type, problems)
     ckpt = _map(spec.get("checkpoint"), "spec.checkpoint", problems)
     ckpt_volume = _checkpoint_volume(ckpt, problems)
     if source and ckpt.get("resumeFrom"):
@@ -522,4 +610,7 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
         fs_group=settings.pod_fs_group,
         supplemental_groups=settings.pod_supplemental_groups,
         spec_image=image or None,
+        user_command=command,
+        user_args=args,
+        working_dir=working_dir,
     )

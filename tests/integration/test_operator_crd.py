@@ -29,7 +29,7 @@ def test_crd_serves_jobs_with_defaults_and_columns(ztj_crd: Any, namespace: str)
     header = ztj_crd.kubectl("get", "ztj", "-n", namespace).stdout.splitlines()[0].split()
     assert header == ["NAME", "MODEL", "DEVICES", "PHASE", "STAGE", "EPOCH", "STEP", "LOSS", "TOP-1", "ETA", "AGE"]
     wide = ztj_crd.kubectl("get", "ztj", "-n", namespace, "-o", "wide").stdout.splitlines()[0].split()
-    assert wide[-3:] == ["RESTARTS", "REASON", "IMAGES/S"]
+    assert wide[-4:] == ["RESTARTS", "REASON", "IMAGES/S", "COMMAND"]
 
 
 BAD = [

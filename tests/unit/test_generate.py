@@ -44,7 +44,7 @@ def test_crd_identity_and_columns() -> None:
     assert version["name"] == "v1alpha1" and version["subresources"] == {"status": {}}
     names = [c["name"].upper() for c in version["additionalPrinterColumns"]]
     assert names == ["MODEL", "DEVICES", "PHASE", "STAGE", "EPOCH", "STEP", "LOSS", "TOP-1", "ETA", "AGE",
-                     "RESTARTS", "REASON", "IMAGES/S"]
+                     "RESTARTS", "REASON", "IMAGES/S", "COMMAND"]
 
 
 def test_model_enum_comes_from_the_model_defaults() -> None:

@@ -30,6 +30,7 @@ def _kinds() -> list[dict[str, Any]]:
     for task in ("evaluate", "export"):
         bodies.append(job(task=task, replicas=1, **{"from": {"job": "src"}}))
     bodies.append(job(**{"from": {"job": "src"}}))
+    bodies.append(job(model=None, hyperparameters=None, image="mine:1", command=["python", "train.py"]))  # issue 26
     return bodies
 
 

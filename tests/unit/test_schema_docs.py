@@ -31,7 +31,7 @@ def test_every_field_has_a_description() -> None:
 def _field(path: str) -> dict[str, Any] | None:
     node: dict[str, Any] | None = _root()
     for part in path.strip(".").split("."):
-        node = (node or {}).get("properties", {}).get(part)
+        node = (node or {}).get("properties", {}).get(part.split("[")[0])  # .spec.command[0]: the list itself
     return node
 
 

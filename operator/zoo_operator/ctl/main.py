@@ -29,6 +29,7 @@ from typing import Any
 from zoo_operator import conditions as c
 from zoo_operator import schema
 from zoo_operator.ctl import views
+from zoo_operator.spec import display_model  # spec.model, or custom:<script> for spec.command (issue 26)
 
 FINISHED = c.FINISHED_PHASES
 WATCH_RANKS = 32  # watch reads the log tails of at most this many ranks per redraw
@@ -221,7 +222,7 @@ def _render(job: dict[str, Any], rows: list[dict[str, str]], events: list[dict[s
     meta, spec = job.get("metadata") or {}, job.get("spec") or {}
     head = Text()
     head.append(f"{meta.get('namespace')}/{meta.get('name')}", style="bold")
-    head.append(f"  {spec.get('model')} x{spec.get('replicas', 1)} {(spec.get('device') or {}).get('type', '')}  ")
+    head.append(f"  {display_model(spec)} x{spec.get('replicas', 1)} {(spec.get('device') or {}).get('type', '')}  ")
     phase = str(st.get("phase") or "Pending")
     head.append(phase, style={"Running": "green", "Succeeded": "bold green", "Failed": "bold red",
                               "Restarting": "yellow"}.get(phase, "cyan"))
@@ -312,7 +313,7 @@ def cmd_plot(k: Kubectl, args: argparse.Namespace) -> int:
     if not history:
         raise CtlError(f"{args.job}: no epoch has finished yet (status.history is empty)")
     spec = job.get("spec") or {}
-    title = f"{args.job} ({spec.get('model')}, {spec.get('replicas', 1)} ranks)"
+    title = f"{args.job} ({display_model(spec)}, {spec.get('replicas', 1)} ranks)"
     spe = (st.get("progress") or {}).get("stepsPerEpoch") if args.by == "step" else 1
     if not isinstance(spe, int) or spe < 1:
         raise CtlError(f"{args.job}: steps per epoch not known yet; plot by epoch")
@@ -337,7 +338,7 @@ def cmd_describe(k: Kubectl, args: argparse.Namespace) -> int:
     st, spec, meta = job.get("status") or {}, job.get("spec") or {}, job.get("metadata") or {}
     # Off a terminal (a pipe, a file) rich would wrap at 80 columns; a report reads better unwrapped.
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-    console.print(f"[bold]{meta.get('namespace')}/{meta.get('name')}[/]  model {spec.get('model')}, "
+    console.print(f"[bold]{meta.get('namespace')}/{meta.get('name')}[/]  model {display_model(spec)}, "
                   f"{spec.get('replicas', 1)} x {(spec.get('device') or {}).get('type')}")
     console.print(f"Phase: [bold]{st.get('phase', 'Pending')}[/] ({st.get('reason', '')}) {st.get('message', '')}",
                   markup=True)
