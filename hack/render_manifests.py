@@ -2,7 +2,7 @@
 
 `kubectl apply -k manifests/base` must install the same operator as `helm install` with default values.
 This script runs `helm template` with the chart's defaults (the CRD excluded: `zoo-operator generate` writes
-manifests/base/crd.yaml) and writes namespace.yaml, rbac.yaml and deployment.yaml. `--check` compares
+manifests/base/crd.yaml) and writes namespace.yaml, rbac.yaml, deployment.yaml and networkpolicy.yaml. `--check` compares
 instead of writing and exits 1 naming every stale file; tests/unit/test_chart_manifests.py does the same.
 
 Usage: python hack/render_manifests.py [--check] [--helm PATH]
@@ -37,6 +37,7 @@ FILE_OF_KIND = {
     "Role": "rbac.yaml",
     "RoleBinding": "rbac.yaml",
     "Deployment": "deployment.yaml",
+    "NetworkPolicy": "networkpolicy.yaml",
 }
 
 

@@ -7,11 +7,12 @@ Volcano PodGroup (gang scheduling). Names, labels and environment follow docs/co
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import posixpath
 from typing import Any
 
-from zoo_operator import ascend, schema
+from zoo_operator import ascend, memlimits, schema
 from zoo_operator import conditions as c
 from zoo_operator.spec import DEFAULT_SCHED_PORT, JobSpec, gang_hash
 from zoo_workloads import config as model_config
@@ -145,6 +146,8 @@ def _overrides(job: JobSpec) -> list[str]:
         value = job.hyperparameters[key]
         if key in CHECKPOINT_HYPERPARAMETERS and isinstance(value, str) and value and not value.startswith("/"):
             value = f"{c.CHECKPOINT_DIR}/{value}"
+        if key in CHECKPOINT_HYPERPARAMETERS and isinstance(value, str) and value:
+            value = posixpath.normpath(value)  # issue 24: `a//b/./c` as `a/b/c` (spec.parse refused `..`)
         cmd += ["--set", f"{key}={set_value(value)}"]
     return cmd
 
@@ -228,7 +231,7 @@ def command(job: JobSpec) -> list[str]:
         # A new run: the source's own `resume` (if it was resumed) must not carry over.
         cmd += ["--set", f"pretrained={set_value(_from_path(job.source.checkpoint))}", "--set", "resume=null"]
     if job.resume_from:
-        cmd += ["--set", f"resume={set_value(f'{c.CHECKPOINT_DIR}/{job.resume_from}')}"]
+        cmd += ["--set", f"resume={set_value(posixpath.normpath(f'{c.CHECKPOINT_DIR}/{job.resume_from}'))}"]
     return cmd
 
 
@@ -278,7 +281,15 @@ def _resources(job: JobSpec, with_device: bool) -> Obj:
     if with_device and job.resource_name:
         res.setdefault("limits", {})[job.resource_name] = 1
         res.setdefault("requests", {})[job.resource_name] = 1
+    # Issue 24: memory on every container, so one job cannot starve a node (memlimits; spec.resources wins).
+    request, limit = _memory(job, scheduler=not with_device)
+    res.setdefault("requests", {})["memory"] = request
+    res.setdefault("limits", {})["memory"] = limit
     return res
+
+
+def _memory(job: JobSpec, scheduler: bool = False) -> tuple[str, str]:
+    return memlimits.container_memory(job.model, job.device_type, job.resources, scheduler=scheduler)
 
 
 def _volumes(job: JobSpec, worker: bool = True) -> tuple[list[Obj], list[Obj]]:
@@ -296,7 +307,9 @@ def _volumes(job: JobSpec, worker: bool = True) -> tuple[list[Obj], list[Obj]]:
         volumes.append({"name": "zoo-ranktable", "configMap": {"name": ranktable_config_map_name(job)}})
         mounts.append({"name": "zoo-ranktable", "mountPath": c.RANKTABLE_DIR, "readOnly": True})
     if job.ascend is not None and worker:
-        more_volumes, more_mounts = ascend.volumes(job.ascend)
+        # /dev/shm is memory-backed: sized within the container's memory limit (memlimits.shm_size).
+        shm = memlimits.shm_size(job.ascend.shm_size, _memory(job)[1])
+        more_volumes, more_mounts = ascend.volumes(dataclasses.replace(job.ascend, shm_size=shm))
         volumes += more_volumes
         mounts += more_mounts
     return volumes + [dict(v) for v in job.volumes], mounts + [dict(m) for m in job.volume_mounts]

@@ -133,6 +133,16 @@ class Settings:
     """ZOO_POLICY_DENIED_ENV (comma-separated names): env names podTemplate may not set (they change which code
     runs). The operator's own variables (ZOO_*, MS_*, RANK_*, POD_*, DEVICE_ID) are always refused."""
 
+    network_policy: bool = True
+    """ZOO_NETWORK_POLICY (true|false): give every job a NetworkPolicy that admits only the job's own pods to its
+    scheduler and HCCL ports (zoo_operator.netpolicy). On by default; it only acts where the CNI enforces
+    policies, and costs nothing where it does not."""
+
+    network_policy_restrict_egress: bool = False
+    """ZOO_NETWORK_POLICY_RESTRICT_EGRESS (true|false): the job's pods may then reach only each other and the
+    cluster DNS. Off by default: datasets, pretrained weights and logs may live anywhere; a platform team that
+    knows its egress turns it on."""
+
     def listen_url(self, port: int, path: str = "") -> str:
         """http://host:port/path on listen_host (an IPv6 address gets brackets)."""
         host = f"[{self.listen_host}]" if ":" in self.listen_host else self.listen_host
@@ -239,6 +249,9 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         pod_run_as_group=_int(env, "ZOO_POD_RUN_AS_GROUP", defaults.pod_run_as_group, 0),
         pod_fs_group=_int(env, "ZOO_POD_FS_GROUP", defaults.pod_fs_group, 0),
         pod_supplemental_groups=_ints(env, "ZOO_POD_SUPPLEMENTAL_GROUPS"),
+        network_policy=_bool(env, "ZOO_NETWORK_POLICY", defaults.network_policy),
+        network_policy_restrict_egress=_bool(env, "ZOO_NETWORK_POLICY_RESTRICT_EGRESS",
+                                             defaults.network_policy_restrict_egress),
         **policy_settings(env),
     )
 

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from zoo_operator import ascend, platform_policy, schema
+from zoo_operator import ascend, inputlimits, platform_policy, schema
 from zoo_operator import conditions as c
 from zoo_operator.settings import Settings
 from zoo_workloads import config as model_config
@@ -562,6 +562,7 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
         problems.append(f"spec.image: too long ({len(image)} characters): must be at most {schema.MAX_IMAGE}")
         image = None
     resources = _map(spec.get("resources"), "spec.resources", problems)
+    problems[:0] = inputlimits.problems(spec)  # issue 24: sizes, YAML shapes, paths, references (listed first)
     queue = _str(sched.get("queue"), "spec.scheduling.queue", problems)
     priority = _str(sched.get("priorityClassName"), "spec.scheduling.priorityClassName", problems)
     name = str(meta.get("name") or "")

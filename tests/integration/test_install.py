@@ -179,6 +179,8 @@ def test_chart_rbac_grants_what_the_operator_needs_and_no_more(cluster, namespac
         (v, "zootrainingjobs/status.modelzoo.io", namespace): True for v in ("get", "patch", "update")
     }
     expected |= {(v, r, namespace): True for r in ("pods", "services", "configmaps") for v in CHILD_VERBS}
+    # Each job's NetworkPolicy (issue 24, networkPolicy.enabled by default).
+    expected |= {(v, "networkpolicies.networking.k8s.io", namespace): True for v in CHILD_VERBS}
     expected |= {
         ("get", "pods/log", namespace): True,
         ("create", "events", namespace): True,

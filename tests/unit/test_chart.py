@@ -23,6 +23,8 @@ JOB_RULES = (
     }
     | {(g, "events", v) for g in ("", "events.k8s.io") for v in ("create", "patch")}
     | {("", "events", "list")}  # why a pod cannot start (FailedMount), issue 11
+    # Each job's NetworkPolicy (issue 24; networkPolicy.enabled, on by default).
+    | {("networking.k8s.io", "networkpolicies", v) for v in ("get", "list", "watch", "create", "delete", "patch")}
 )
 GANG_RULES = {
     (group, "podgroups", v) for v in ("get", "list", "watch", "create", "delete", "patch")
@@ -71,6 +73,7 @@ def test_default_objects():
         ("ClusterRoleBinding", "zoo-operator"),
         ("ClusterRoleBinding", "zoo-operator-discovery"),
         ("Deployment", "zoo-operator"),
+        ("NetworkPolicy", "zoo-operator"),
         ("Role", "zoo-operator-leader"),
         ("RoleBinding", "zoo-operator-leader"),
         ("ServiceAccount", "zoo-operator"),
@@ -164,6 +167,8 @@ def test_env_maps_values_onto_operator_settings():
         "ZOO_METRICS_PORT": "0",
         "ZOO_HEALTH_PORT": "8181",
         "ZOO_LISTEN_HOST": "fieldRef:status.podIP",
+        "ZOO_NETWORK_POLICY": "true",
+        "ZOO_NETWORK_POLICY_RESTRICT_EGRESS": "false",
         "ZOO_POD_RUN_AS_USER": "1000",
         "ZOO_POD_RUN_AS_GROUP": "1000",
         "ZOO_POD_FS_GROUP": "1000",

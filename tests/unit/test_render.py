@@ -137,7 +137,9 @@ def test_dynamic_launch_environment() -> None:
         "/dev/termination-log")
     assert w["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert "RANK_TABLE_FILE" not in w
-    assert "resources" not in worker["spec"]["containers"][0]  # CPU: no device request
+    # CPU: no device request, only the memory every rank gets (zoo_workloads.config.RANK_MEMORY).
+    assert worker["spec"]["containers"][0]["resources"] == {"requests": {"memory": "1Gi"},
+                                                             "limits": {"memory": "8Gi"}}
 
 
 def test_command_and_hyperparameters() -> None:
@@ -164,8 +166,9 @@ def test_set_values_read_back_with_their_type(value: object, text: str) -> None:
 def test_device_resources_and_user_resources() -> None:
     js = parse(ascend_job(resources={"limits": {"memory": "8Gi"}, "requests": {"cpu": "2"}}))
     res = render.pod(js, 0, 0)["spec"]["containers"][0]["resources"]
+    # A memory limit set alone caps the default request (16Gi on Ascend), so the pod stays valid.
     assert res == {"limits": {"memory": "8Gi", "huawei.com/Ascend910": 1},
-                   "requests": {"cpu": "2", "huawei.com/Ascend910": 1}}
+                   "requests": {"cpu": "2", "huawei.com/Ascend910": 1, "memory": "8Gi"}}
 
 
 def test_ranktable_mount_is_a_directory_never_subpath() -> None:

@@ -227,15 +227,72 @@ def default_hyperparameters(model: str) -> dict[str, Any]:
     return merged
 
 
+MAX_YAML_DEPTH = 8
+"""Deepest nesting of collections a YAML text may have (hyperparameter values are scalars or flat lists)."""
+MAX_YAML_BYTES = 1 << 20
+"""Largest YAML text read (a --config file, a --set value, a job file for `zoo-operator render`)."""
+
+
+class UnsafeYAML(yaml.YAMLError):
+    """YAML refused for its shape (anchors, aliases, nesting, size), not for its syntax."""
+
+
+class _SafeLoader(yaml.SafeLoader):
+    """SafeLoader that refuses anchors and aliases (an alias bomb, "billion laughs", expands a few hundred bytes
+    into gigabytes: https://en.wikipedia.org/wiki/Billion_laughs_attack) and nesting deeper than MAX_YAML_DEPTH.
+    Nothing we read needs either: configs are flat mappings of scalars and short lists."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise UnsafeYAML(f"YAML anchors and aliases are not allowed (line {event.start_mark.line + 1})")
+        depth = getattr(self, "_zoo_depth", 0)
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            if depth >= MAX_YAML_DEPTH:
+                raise UnsafeYAML(f"YAML nested deeper than {MAX_YAML_DEPTH} levels "
+                                     f"(line {event.start_mark.line + 1})")
+            self._zoo_depth = depth + 1
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self._zoo_depth = depth
+        return super().compose_node(parent, index)
+
+
+def safe_yaml(text: str) -> Any:
+    """yaml.safe_load without anchors, aliases, deep nesting or more than MAX_YAML_BYTES; yaml.YAMLError else."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_YAML_BYTES:
+        raise UnsafeYAML(f"YAML text larger than {MAX_YAML_BYTES} bytes")
+    return yaml.load(text, Loader=_SafeLoader)  # a SafeLoader subclass
+
+
+def safe_yaml_all(text: str) -> list[Any]:
+    """safe_yaml for a multi-document stream."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_YAML_BYTES:
+        raise UnsafeYAML(f"YAML text larger than {MAX_YAML_BYTES} bytes")
+    return list(yaml.load_all(text, Loader=_SafeLoader))  # a SafeLoader subclass
+
+
 def parse_value(raw: str) -> Any:
     """A `--set` value: JSON first (what the operator writes, so `1e-05` is a float and `"0.5"` a string),
     else a YAML scalar as a person types it (`cosine`, `yes`, `[1, 1, 1, 1]`). Empty means null."""
     if not raw.strip():
         return None
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
     except ValueError:
-        return yaml.safe_load(raw)
+        return safe_yaml(raw)
+    if _nesting(value) > MAX_YAML_DEPTH:
+        raise UnsafeYAML(f"value nested deeper than {MAX_YAML_DEPTH} levels")
+    return value
+
+
+def _nesting(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_nesting(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_nesting(v) for v in value), default=0)
+    return 0
 
 
 def parse_set(item: str) -> tuple[str, Any]:
@@ -293,7 +350,7 @@ def encode_value(value: Any) -> str:
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a --config YAML file: a flat mapping of hyperparameters."""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = safe_yaml(Path(path).read_text(encoding="utf-8"))
     except OSError as err:
         raise ConfigError(f"--config {path}: cannot read: {err.strerror}") from err
     except yaml.YAMLError as err:
@@ -370,3 +427,25 @@ def load_run(path: str | Path) -> tuple[str, dict[str, Any], dict[str, Any]]:
         raise ConfigError(f"{path}: not a run's saved config (no `model` key)")
     run = values.get("run") if isinstance(values.get("run"), dict) else {}
     return model, {k: v for k, v in values.items() if k not in RUN_KEYS}, dict(run)
+
+
+# Host memory of one rank's container, per device type and model: (request, limit) as Kubernetes quantities.
+# The operator gives every rank container both (spec.resources overrides either), so one job cannot starve a
+# node; the Ascend pods' memory-backed /dev/shm is sized within the limit (zoo_operator.memlimits). The request
+# is what a rank needs at the defaults (batch and image size, num_parallel_workers data workers); the limit
+# leaves room for larger batches and the data pipeline's peaks. Ascend and GPU ranks hold a host-side copy of the
+# data pipeline's queues and the framework's pinned buffers, hence far more than a CPU rank of a tiny test.
+RANK_MEMORY: dict[str, tuple[str, str]] = {"CPU": ("1Gi", "8Gi"), "GPU": ("8Gi", "32Gi"),
+                                           "Ascend910": ("16Gi", "64Gi")}
+# Models whose ranks need more: the 200-layer trunk, and 3D video clips (clip_length frames per sample).
+RANK_MEMORY_MODEL: dict[str, dict[str, tuple[str, str]]] = {
+    "glore_res200": {"CPU": ("2Gi", "12Gi"), "GPU": ("12Gi", "48Gi"), "Ascend910": ("24Gi", "96Gi")},
+    "resnet3d": {"CPU": ("2Gi", "16Gi"), "GPU": ("16Gi", "64Gi"), "Ascend910": ("32Gi", "128Gi")},
+}
+# The dynamic launch's scheduler process: it imports MindSpore and networks the workers, nothing more.
+SCHEDULER_MEMORY: tuple[str, str] = ("512Mi", "2Gi")
+
+
+def rank_memory(model: str, device_type: str) -> tuple[str, str]:
+    """(request, limit) of one rank's container memory for a model on a device type (CPU, GPU, Ascend910)."""
+    return RANK_MEMORY_MODEL.get(model, {}).get(device_type) or RANK_MEMORY[device_type]

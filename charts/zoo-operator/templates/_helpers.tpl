@@ -58,6 +58,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{/* The operator image: repository and tag, the tag defaulting to the chart's appVersion. */}}
 {{- define "zoo-operator.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- with .Values.image.digest }}@{{ . }}{{ end }}
 {{- end }}
 
 {{/* A workload image: the value if set, else zoo-operator/workload-<kind>:<appVersion>. Call with (list . kind). */}}
@@ -66,6 +67,26 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- $kind := index . 1 }}
 {{- $set := index $root.Values.images.workload $kind }}
 {{- default (printf "zoo-operator/workload-%s:%s" $kind $root.Chart.AppVersion) $set }}
+{{- with index $root.Values.images.workload (printf "%sDigest" $kind) }}@{{ . }}{{ end }}
+{{- end }}
+
+{{/*
+The Ascend image of one chip for ZOO_IMAGE_ASCEND_<chip>: ascendChips.<key> as set; with a digest in
+ascendChipsDigest.<key>, the image the operator would pick for that chip (ascendChips, else ascend, else the
+per-chip default of zoo_operator.settings.Settings.image_for) pinned @digest. Call with (list . chip key).
+*/}}
+{{- define "zoo-operator.ascendChipImage" -}}
+{{- $root := index . 0 }}
+{{- $chip := index . 1 }}
+{{- $key := index . 2 }}
+{{- $set := index $root.Values.images.workload.ascendChips $key | default "" }}
+{{- $digest := index ($root.Values.images.workload.ascendChipsDigest | default dict) $key | default "" }}
+{{- if $digest }}
+{{- $default := printf "zoo-operator/workload-ascend:%s-%s" $root.Chart.AppVersion (lower $chip) }}
+{{- printf "%s@%s" (default (default $default $root.Values.images.workload.ascend) $set) $digest }}
+{{- else }}
+{{- $set }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -95,6 +116,12 @@ behalf). Shared by the ClusterRole (all namespaces) and the per-namespace Roles 
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+{{- if .Values.networkPolicy.enabled }}
+# Each job's NetworkPolicy (zoo_operator.netpolicy), created and deleted with the job.
+- apiGroups: ["networking.k8s.io"]
+  resources: ["networkpolicies"]
+  verbs: ["get", "list", "watch", "create", "delete", "patch"]
+{{- end }}
 {{- if or .Values.gang.enabled .Values.ascend.volcano }}
 - apiGroups: ["scheduling.volcano.sh"]
   resources: ["podgroups"]

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from zoo_workloads import contract
 from zoo_workloads.errors import ConfigError
 
 _CKPT_FILE = re.compile(r"^(?P<model>.+)-(?P<epoch>\d+)(?:_(?P<step>\d+))?\.ckpt$")
@@ -210,6 +211,27 @@ def _complete_elsewhere(name: str, peers: list[Path]) -> bool:
     return all(read_manifest(peer / name) is not None for peer in peers)
 
 
+# The volumes a checkpoint path may lie on (contract.py): below them no component may be a symbolic link.
+VOLUME_ROOTS = (Path(contract.CHECKPOINT_DIR), Path(contract.FROM_DIR))
+
+
+def symlink_problem(path: Path, roots: tuple[Path, ...] = VOLUME_ROOTS) -> str | None:
+    """Why `path` must not be read as a checkpoint, or None: it, its manifest, or a directory between it and the
+    volume it lies on is a symbolic link. Whoever can write to a shared checkpoint volume could otherwise plant a
+    link that makes a job resume from (or read) a file outside its own run directory. Paths outside the volumes
+    (weights baked into the image) are the image's business."""
+    if ".." in path.parts:
+        return f"{path}: '..' is not allowed in a checkpoint path"
+    root = next((r for r in roots if path == r or r in path.parents), None)
+    candidates = [path, manifest_path(path)]
+    if root is not None:
+        candidates += [p for p in path.parents if root in p.parents]
+    for item in candidates:
+        if item.is_symlink():
+            return f"{item} is a symbolic link: checkpoints are read only from real files in their volume"
+    return None
+
+
 def newest_complete(directory: Path, model: str, peers: list[Path] | None = None) -> Found:
     """The newest verified checkpoint of `model` in directory (the epoch and mid-epoch files, never -best).
 
@@ -221,7 +243,7 @@ def newest_complete(directory: Path, model: str, peers: list[Path] | None = None
     if not directory.is_dir():
         return Found(None, None)
     for path in reversed(saved_files(directory, model)):
-        why = verify(path)
+        why = symlink_problem(path) or verify(path)
         if why is None and peers and not _complete_elsewhere(path.name, peers):
             why = "not completed by every rank"
         if why is None:
@@ -263,6 +285,9 @@ def load(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint; ConfigError (a permanent failure) when it does not exist or is unreadable."""
     import mindspore as ms
 
+    link = symlink_problem(Path(path))
+    if link is not None:
+        raise ConfigError(f"checkpoint {link}")
     if not Path(path).is_file():
         raise ConfigError(f"checkpoint {path} does not exist")
     try:
