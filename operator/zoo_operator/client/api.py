@@ -98,7 +98,7 @@ class _Loop:
 
 
 def _explain(err: ApiException, what: str) -> ClientError:
-    reason = kube._message(err)  # noqa: SLF001 - the Status message, shared with the operator's own errors
+    reason = kube._message(err)
     if err.status == 404:
         return ClientError(f"{what}: not found ({reason}); is the zoo-operator chart installed here?")
     if err.status == 409:
@@ -153,6 +153,10 @@ class ZooClient:
     def delete(self, name: str) -> None:
         """Delete a job (its pods go with it); a job that is gone already is fine."""
         self._call(kube.delete_job(self.namespace, name), f"delete {name}")
+
+    def patch(self, name: str, patch: Mapping[str, Any]) -> None:
+        """Merge-patch the job's metadata or spec (RFC 7386)."""
+        self._call(kube.patch_job(self.namespace, name, dict(patch)), f"patch {name}")
 
     def suspend(self, name: str, suspend: bool = True) -> None:
         """Set spec.runPolicy.suspend: the operator stops the pods and keeps the job (and its history)."""

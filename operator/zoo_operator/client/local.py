@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zoo_workloads import contract
-
 from zoo_operator import conditions as c
 from zoo_operator import render
 from zoo_operator.client.api import build_job
 from zoo_operator.settings import Settings
 from zoo_operator.spec import parse
+from zoo_workloads import contract
 
 Obj = dict[str, Any]
 

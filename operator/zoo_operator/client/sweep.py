@@ -68,7 +68,7 @@ def _sample(key: str, dist: Any, rng: random.Random) -> Any:
         value = math.exp(rng.uniform(math.log(lo), math.log(hi)))
     else:
         value = rng.uniform(lo, hi)
-    return int(round(value)) if dist.get("int") else float(f"{value:.6g}")
+    return round(value) if dist.get("int") else float(f"{value:.6g}")
 
 
 def random_points(space: Mapping[str, Any], trials: int, seed: int) -> list[dict[str, Any]]:
@@ -185,3 +185,36 @@ def _cell(value: Any) -> str:
     if value is None:
         return "-"
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _value(text: str) -> Any:
+    """A flag value parsed as YAML (`0.1` a float, `4` an int, `sgd` a string), as `zoo-train --set` does."""
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def parse_grid_flag(text: str) -> tuple[str, list[Any]]:
+    """`KEY=V1,V2,...` -> (KEY, [V1, V2, ...])."""
+    key, sep, values = text.partition("=")
+    if not sep or not key or not values:
+        raise SweepError(f"--grid {text!r}: write KEY=VALUE1,VALUE2,...")
+    return key, [_value(v) for v in values.split(",")]
+
+
+def parse_random_flag(text: str) -> tuple[str, Any]:
+    """`KEY=MIN:MAX[:log][:int]` (a range) or `KEY=A,B,C` (a choice) -> (KEY, distribution for random_points)."""
+    key, sep, rest = text.partition("=")
+    if not sep or not key or not rest:
+        raise SweepError(f"--random {text!r}: write KEY=MIN:MAX[:log][:int] or KEY=A,B,C")
+    if ":" not in rest:
+        return key, [_value(v) for v in rest.split(",")]
+    parts = rest.split(":")
+    flags = set(parts[2:])
+    if len(parts) < 2 or flags - {"log", "int"}:
+        raise SweepError(f"--random {text!r}: write KEY=MIN:MAX[:log][:int]")
+    try:
+        lo, hi = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise SweepError(f"--random {text!r}: MIN and MAX must be numbers") from None
+    return key, {"min": lo, "max": hi, "log": "log" in flags, "int": "int" in flags}
