@@ -2,7 +2,8 @@
 
 The processes get what the pods would get: the container command and environment that `zoo_operator.render`
 builds for each pod of the job (zoo-launch -> zoo-train, MindSpore's dynamic-cluster variables MS_ROLE,
-MS_SCHED_HOST, MS_SCHED_PORT, MS_WORKER_NUM, MS_NODE_ID for more than one rank, with a scheduler process first),
+MS_SCHED_HOST, MS_SCHED_PORT, MS_WORKER_NUM, MS_NODE_ID for more than one rank, with a scheduler process first;
+one rank runs standalone, without them),
 with the pod paths /zoo/data and /zoo/checkpoint mapped to local folders and the scheduler on 127.0.0.1.
 MindSpore's dynamic cluster: https://www.mindspore.cn/docs/en/master/model_train/parallel/dynamic_cluster.html
 """
@@ -80,14 +81,18 @@ def plan(job: Mapping[str, Any], data_dir: str | Path, output_dir: str | Path, *
     sched_port = str(port or free_port())
     procs = []
     for pod in render.pods(spec, 0):
+        labels = pod["metadata"].get("labels") or {}
+        if spec.replicas == 1 and labels.get(c.LABEL_ROLE) == c.ROLE_SCHEDULER:
+            continue  # one rank runs standalone: no MindSpore scheduler, no MS_* variables
         container = pod["spec"]["containers"][0]
         env = {e["name"]: str(e["value"]) for e in container.get("env") or [] if "value" in e}
+        if spec.replicas == 1:
+            env = {k: v for k, v in env.items() if not k.startswith("MS_")}
         env = {k: _local_path(v, data, out) for k, v in env.items()}
         if "MS_ROLE" in env:
             env.update(MS_SCHED_HOST="127.0.0.1", MS_SCHED_PORT=sched_port)
         env[contract.ENV_TERMINATION_LOG] = str(out / f"termination-{pod['metadata']['name']}.log")
         argv = [_local_path(a, data, out) for a in [*container.get("command", []), *container.get("args", [])]]
-        labels = pod["metadata"].get("labels") or {}
         rank = labels.get(c.LABEL_RANK)
         procs.append(LocalProcess(labels.get(c.LABEL_ROLE, c.ROLE_WORKER), None if rank is None else int(rank),
                                   argv, env))
