@@ -488,8 +488,9 @@ async def list_pods(namespace: str, selector: str) -> list[Obj]:
     resp = await call(lambda: core.list_namespaced_pod(namespace, label_selector=selector, _preload_content=False,
                                                        _request_timeout=REQUEST_TIMEOUT_SECONDS),
                       f"list pods in {namespace}")
-    body = json.loads(await resp.read())
-    resp.release()
+    raw: Any = resp  # unparsed (_preload_content=False): the aiohttp response, not a V1PodList
+    body = json.loads(await raw.read())
+    raw.release()
     return list(body.get("items") or [])
 
 

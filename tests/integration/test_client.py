@@ -25,8 +25,8 @@ def test_create_list_wait_suspend_delete(ztj_crd: Any, operator: Any, namespace:
     made = zc.create(body=cpu_job("c1", replicas=1, runPolicy={"suspend": True}), labels={"modelzoo.io/sweep": "t"})
     assert made["metadata"]["name"] == "c1" and made["metadata"]["uid"]
     zc.create("c2", body=cpu_job("ignored", replicas=1, runPolicy={"suspend": True}))
-    assert [j["metadata"]["name"] for j in zc.list({"modelzoo.io/sweep": "t"})] == ["c1"]
-    assert [j["metadata"]["name"] for j in zc.list()] == ["c1", "c2"]
+    assert [j["metadata"]["name"] for j in zc.list_jobs({"modelzoo.io/sweep": "t"})] == ["c1"]
+    assert [j["metadata"]["name"] for j in zc.list_jobs()] == ["c1", "c2"]
 
     # The operator picks the suspended job up and says so; waiting for another phase times out naming it.
     assert zc.wait("c1", ("Suspended",), timeout=60, interval=0.5)["phase"] == "Suspended"
@@ -45,9 +45,9 @@ def test_create_list_wait_suspend_delete(ztj_crd: Any, operator: Any, namespace:
     zc.delete("c1")  # gone already is fine
     zc.delete("c2")
     deadline = time.monotonic() + 60
-    while zc.list() and time.monotonic() < deadline:
+    while zc.list_jobs() and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert zc.list() == []
+    assert zc.list_jobs() == []
 
 
 def test_errors_say_what_went_wrong(ztj_crd: Any, namespace: str) -> None:

@@ -188,7 +188,7 @@ class ZooClient:
         """status.history: one entry per epoch (epoch, loss, top1, top5)."""
         return list(self.status(name).get("history") or [])
 
-    def list(self, selector: str | Mapping[str, str] = "") -> list[Obj]:
+    def list_jobs(self, selector: str | Mapping[str, str] = "") -> list[Obj]:
         """Jobs of this namespace matching a label selector ("a=b,c" or a dict), by name."""
         if isinstance(selector, Mapping):
             selector = ",".join(f"{k}={v}" for k, v in selector.items())

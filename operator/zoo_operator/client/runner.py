@@ -57,11 +57,11 @@ def run(zc: ZooClient, sweep: Sweep, *, timeout: float = 3600.0, interval: float
     """Run `sweep` to the end (every trial finished or stopped) and return its trials. Trials that exist
     already (a rerun of the same sweep) are adopted, not recreated."""
     bodies = sweep.bodies()
-    existing = {j["metadata"]["name"] for j in zc.list({LABEL_SWEEP: sweep.name})}
+    existing = {j["metadata"]["name"] for j in zc.list_jobs({LABEL_SWEEP: sweep.name})}
     pending = [b for b in bodies if b["metadata"]["name"] not in existing]
     deadline = time.monotonic() + timeout
     while True:
-        jobs = {j["metadata"]["name"]: j for j in zc.list({LABEL_SWEEP: sweep.name})}
+        jobs = {j["metadata"]["name"]: j for j in zc.list_jobs({LABEL_SWEEP: sweep.name})}
         active = [n for n, j in jobs.items() if not _done(j)]
         room = len(pending) if sweep.queued else max(0, sweep.parallel - len(active))
         for body in pending[:room]:
