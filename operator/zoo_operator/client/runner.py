@@ -13,7 +13,15 @@ from typing import Any
 
 from zoo_operator import conditions as c
 from zoo_operator.client.api import ZooClient, validate
-from zoo_operator.client.sweep import LABEL_SWEEP, StopRule, check_name, losers, trial_body, trial_name
+from zoo_operator.client.sweep import (
+    ANNOTATION_PARAMS,
+    LABEL_SWEEP,
+    StopRule,
+    check_name,
+    losers,
+    trial_body,
+    trial_name,
+)
 
 ANNOTATION_STOPPED = "modelzoo.io/sweep-stopped"  # why the sweep stopped this trial (the rule, as text)
 
@@ -66,7 +74,7 @@ def run(zc: ZooClient, sweep: Sweep, *, timeout: float = 3600.0, interval: float
         room = len(pending) if sweep.queued else max(0, sweep.parallel - len(active))
         for body in pending[:room]:
             zc.create(body=body)
-            say(f"created {body['metadata']['name']} {body['metadata']['annotations']}")
+            say(f"created {body['metadata']['name']} {body['metadata']['annotations'][ANNOTATION_PARAMS]}")
         pending = pending[room:]
         if sweep.stop is not None:
             histories = {n: (j.get("status") or {}).get("history") or [] for n, j in jobs.items()}
