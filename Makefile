@@ -4,7 +4,8 @@ UV_VERSION := 0.13.9
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test test-unit lint lock generate manifests cluster-build cluster-up cluster-down
+.PHONY: setup demo test test-unit lint lock generate manifests cluster-build cluster-build-control-plane \
+	cluster-build-kueue cluster-up cluster-down
 
 ## setup: install uv (pinned) and the locked development environment into .venv
 setup:
@@ -12,8 +13,9 @@ setup:
 	uv sync --frozen
 	hack/install-tools.sh
 
-## demo: local cluster + chart-installed operator + one real 2-rank training job, shown until it succeeds
-demo: setup cluster-build
+## demo: local cluster + chart-installed operator + one real 2-rank training job, shown until it succeeds.
+## Builds only the control plane; ZOO_DEMO_KUEUE=1 also builds and starts Kueue.
+demo: setup cluster-build-control-plane $(if $(ZOO_DEMO_KUEUE),cluster-build-kueue)
 	hack/demo/demo.sh
 
 ## test: every test tier (unit, integration, e2e); what CI runs
@@ -42,8 +44,14 @@ manifests: setup
 	$(PY) hack/render_manifests.py
 
 ## cluster-build: build (once, cached in ~/.cache/zoo-operator) the control plane and Kueue; install etcd if missing
-cluster-build:
+cluster-build: cluster-build-control-plane cluster-build-kueue
+
+## cluster-build-control-plane: kube-apiserver, kube-controller-manager, kube-scheduler (and etcd) alone
+cluster-build-control-plane:
 	hack/cluster/build.sh
+
+## cluster-build-kueue: the Kueue manager (the tests of spec.scheduling.queue use it)
+cluster-build-kueue:
 	hack/cluster/build-kueue.sh
 
 ## cluster-up: start the local cluster (real control plane + process kubelet); prints KUBECONFIG

@@ -22,7 +22,7 @@ trap 'rm -rf "$tmp"' EXIT
 cd "$here/kueue"
 # Kueue's Makefile stamps the version into sigs.k8s.io/kueue/pkg/version (Makefile: LD_FLAGS).
 ldflags="-s -w -X sigs.k8s.io/kueue/pkg/version.GitVersion=$KUEUE_VERSION -X sigs.k8s.io/kueue/pkg/version.GitCommit=zoo-operator-module-build"
-CGO_ENABLED=0 GOFLAGS=-mod=readonly "$GO" build -p "${ZOO_BUILD_JOBS:-2}" -trimpath -ldflags "$ldflags" \
+run_with_heartbeat "Kueue" env CGO_ENABLED=0 GOFLAGS=-mod=readonly "$GO" build -p "${ZOO_BUILD_JOBS:-2}" -trimpath -ldflags "$ldflags" \
   -o "$tmp/kueue" sigs.k8s.io/kueue/cmd/kueue
 mv -f "$tmp/kueue" "$bin_dir/kueue"
 echo "$KUEUE_VERSION" > "$bin_dir/.version"

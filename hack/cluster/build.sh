@@ -48,7 +48,8 @@ tmp="$(mktemp -d "$bin_dir/.build.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 cd "$here/k8s"
 # -p 2 keeps a shared 2-core machine usable; CGO off gives the same static binaries as the upstream release.
-CGO_ENABLED=0 GOFLAGS=-mod=readonly "$GO" build -p "${ZOO_BUILD_JOBS:-2}" -trimpath -ldflags "$ldflags" -o "$tmp/" \
+run_with_heartbeat "kube-apiserver, kube-controller-manager, kube-scheduler" \
+  env CGO_ENABLED=0 GOFLAGS=-mod=readonly "$GO" build -p "${ZOO_BUILD_JOBS:-2}" -trimpath -ldflags "$ldflags" -o "$tmp/" \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
   k8s.io/kubernetes/cmd/kube-scheduler
 for b in "${binaries[@]}"; do mv -f "$tmp/$b" "$bin_dir/$b"; done

@@ -7,7 +7,7 @@
 # The operator watches only the demo's namespace. The tests never use this cluster (they start one of their own with
 # other ports and state, README.md "Local cluster"), so `make demo` and `make test` work in either order.
 #
-# Settings (environment): ZOO_DEMO_DATA (dataset directory, default /tmp/zoo-data/digits), ZOO_DEMO_NAMESPACE
+# Settings (environment): ZOO_DEMO_KUEUE (non-empty: also start Kueue; `make demo` then builds it too), ZOO_DEMO_DATA (dataset directory, default /tmp/zoo-data/digits), ZOO_DEMO_NAMESPACE
 # (default zoo-demo), ZOO_DEMO_TIMEOUT (seconds to wait for the job, default 1200), ZOO_DEMO_HEALTH_PORT (the
 # operator's /healthz port; default 8080, or a free port when 8080 is taken: the local kubelet runs pods as host
 # processes), and the ZOO_CLUSTER_* variables of the local cluster (README.md, "Local cluster").
@@ -27,12 +27,16 @@ export PATH="$repo/.cache/bin:$repo/.venv/bin:$PATH"
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 
-say "Local cluster (hack/cluster/zoo-cluster up)"
+say "Local cluster (hack/cluster/zoo-cluster up: etcd, kube-apiserver, controller-manager, scheduler, kubelet)"
 up="$("$repo/hack/cluster/zoo-cluster" up)" || die "the local cluster did not come up"
 echo "$up"
 KUBECONFIG="$(sed -n 's/^ *export KUBECONFIG=//p' <<<"$up")"
 export KUBECONFIG
 kubectl get nodes
+if [[ -n "${ZOO_DEMO_KUEUE:-}" ]]; then
+  say "Kueue (asked for with ZOO_DEMO_KUEUE): hack/cluster/zoo-cluster kueue"
+  "$repo/hack/cluster/zoo-cluster" kueue
+fi
 
 say "Dataset: zoo-data digits --out $data"
 if [[ -f "$data/.complete" ]]; then

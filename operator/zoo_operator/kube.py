@@ -81,7 +81,8 @@ async def _load_config() -> None:
         config.load_incluster_config()
     except ConfigException:
         # KUBECONFIG as it is now (the client library reads it once, when it is imported).
-        await config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None)
+        await config.load_kube_config(config_file=_kubeconfig or os.environ.get("KUBECONFIG") or None,
+                                      context=_context)
 
 
 async def _stream_client() -> client.ApiClient:
@@ -438,3 +439,70 @@ async def remove_pod_finalizer(namespace: str, name: str, finalizer: str) -> Non
     except ApiException as err:
         if err.status not in (404, 409, 422):
             raise
+
+
+# ---- the Python client (zoo_operator.client, issue 26) ------------------------------------------------------------
+
+def configure(kubeconfig: str | None = None, context: str | None = None) -> None:
+    """Use this kubeconfig file and context instead of the defaults (the client's connection settings); takes
+    effect before the first request only."""
+    global _kubeconfig, _context
+    _kubeconfig, _context = kubeconfig, context
+
+
+_kubeconfig: str | None = None
+_context: str | None = None
+
+
+async def create_job(obj: Obj) -> Obj:
+    """Create a ZooTrainingJob; returns it as stored. Errors (409 exists, 422 invalid) are raised."""
+    custom = await _custom()
+    ns = obj["metadata"].get("namespace") or "default"
+    created = await call(lambda: custom.create_namespaced_custom_object(
+        schema.GROUP, schema.VERSION, ns, schema.PLURAL, obj, _request_timeout=REQUEST_TIMEOUT_SECONDS),
+        f"create job {ns}/{obj['metadata'].get('name')}")
+    return created if isinstance(created, dict) else {}
+
+
+async def list_jobs(namespace: str, selector: str = "") -> list[Obj]:
+    """ZooTrainingJobs in `namespace` matching the label selector."""
+    custom = await _custom()
+    out = await call(lambda: custom.list_namespaced_custom_object(
+        schema.GROUP, schema.VERSION, namespace, schema.PLURAL, label_selector=selector,
+        _request_timeout=REQUEST_TIMEOUT_SECONDS), f"list jobs in {namespace}")
+    return list(out.get("items") or []) if isinstance(out, dict) else []
+
+
+async def patch_job(namespace: str, name: str, patch: Obj) -> None:
+    """Merge-patch a ZooTrainingJob (its spec or metadata)."""
+    custom = await _custom()
+    await call(lambda: unparsed(lambda: custom.patch_namespaced_custom_object(
+        schema.GROUP, schema.VERSION, namespace, schema.PLURAL, name, patch, _content_type=_MERGE,
+        _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS)), f"patch job {namespace}/{name}")
+
+
+async def list_pods(namespace: str, selector: str) -> list[Obj]:
+    """Pods matching the label selector, as plain dicts."""
+    api = await _client()
+    core = client.CoreV1Api(api)
+    resp = await call(lambda: core.list_namespaced_pod(namespace, label_selector=selector, _preload_content=False,
+                                                       _request_timeout=REQUEST_TIMEOUT_SECONDS),
+                      f"list pods in {namespace}")
+    raw: Any = resp  # unparsed (_preload_content=False): the aiohttp response, not a V1PodList
+    body = json.loads(await raw.read())
+    raw.release()
+    return list(body.get("items") or [])
+
+
+async def pod_log_timestamped(namespace: str, name: str) -> str | None:
+    """The whole log of the pod's worker container with RFC 3339 timestamps (`kubectl logs --timestamps`), or
+    None when it cannot be read (yet)."""
+    core = await _core()
+    try:
+        text = await call(lambda: core.read_namespaced_pod_log(
+            name, namespace, container="worker", timestamps=True, _request_timeout=REQUEST_TIMEOUT_SECONDS),
+            f"log of {namespace}/{name}")
+    except (ApiException, TimeoutError, aiohttp.ClientError, ConnectionError) as err:
+        log.debug("no log for %s/%s: %s", namespace, name, err)
+        return None
+    return text if isinstance(text, str) else None

@@ -4,6 +4,8 @@
   kubectl ztj watch JOB                  live per-rank progress, phase and events
   kubectl ztj plot JOB [-o FILE.png]     loss and top-1 against epoch (PNG and a text chart)
   kubectl ztj describe JOB               timeline, restarts, ranks, result, rank table
+  kubectl ztj sweep -f JOB.yaml --name S --grid lr=0.1,0.01 | --random lr=1e-4:1e-1:log --trials 8
+  kubectl ztj compare S [-o S.png]       the trials of sweep S: table, best first, and their curves
 
 Talks to the cluster through the kubectl binary (like every kubectl plugin, so --kubeconfig, --context and
 -n/--namespace mean exactly what they mean to kubectl; see
@@ -389,6 +391,134 @@ def cmd_describe(k: Kubectl, args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- sweep and compare (issue 26; docs/sweeps.md) ----------------------------------------------------------------
+
+def _namespace(k: Kubectl, args: argparse.Namespace) -> str:
+    """-n, else the current context's namespace, else default (what kubectl itself would use)."""
+    ns = getattr(args, "namespace", None) or k.maybe("config", "view", "--minify", "-o", "jsonpath={..namespace}")
+    return (ns or "").strip() or "default"
+
+
+def cmd_sweep(k: Kubectl, args: argparse.Namespace) -> int:
+    import yaml
+
+    from zoo_operator.client import runner, sweep
+    from zoo_operator.client.api import ClientError, ZooClient
+    from zoo_operator.spec import InvalidSpec
+
+    try:
+        template = yaml.safe_load(Path(args.file).read_text()) if args.file != "-" else yaml.safe_load(sys.stdin)
+        if args.grid and args.random:
+            raise sweep.SweepError("give --grid or --random, not both")
+        if args.grid:
+            points = sweep.grid(dict(sweep.parse_grid_flag(g) for g in args.grid))
+        elif args.random:
+            points = sweep.random_points(dict(sweep.parse_random_flag(r) for r in args.random), args.trials,
+                                         args.seed)
+        else:
+            raise sweep.SweepError("give the space: --grid KEY=V1,V2 or --random KEY=MIN:MAX[:log]")
+        stop = sweep.StopRule(args.metric, args.stop_after) if args.stop_after else None
+        plan = runner.Sweep(args.name, template, points, parallel=args.parallel, stop=stop)
+        bodies = plan.bodies()
+        if args.dry_run:
+            for body in bodies:
+                print(body["metadata"]["name"], body["metadata"]["annotations"][sweep.ANNOTATION_PARAMS])
+            return 0
+        zc = ZooClient(_namespace(k, args), kubeconfig=getattr(args, "kubeconfig", None),
+                       context=getattr(args, "context", None))
+        print(f"sweep {args.name}: {len(bodies)} trials, "
+              + ("queued through Kueue" if plan.queued else f"at most {args.parallel} at once"))
+        runner.run(zc, plan, timeout=args.timeout, interval=args.interval)
+    except (OSError, yaml.YAMLError, sweep.SweepError, InvalidSpec, ClientError, TimeoutError) as err:
+        raise CtlError(str(err)) from None
+    args.job = args.name
+    args.output = args.output or f"{args.name}.png"
+    return cmd_compare(k, args)
+
+
+def cmd_compare(k: Kubectl, args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from zoo_operator.client import sweep
+
+    name = args.job
+    jobs = k.json("get", f"{schema.PLURAL}.{schema.GROUP}", "-l", f"{sweep.LABEL_SWEEP}={name}")["items"]
+    if not jobs:
+        raise CtlError(f"no ZooTrainingJobs with label {sweep.LABEL_SWEEP}={name}")
+    header, rows = sweep.compare_rows(jobs, args.metric)
+    table = Table(title=f"Sweep {name}: {len(rows)} trials, best {args.metric} first", title_justify="left")
+    for col in header:
+        table.add_column(col, justify="right" if col not in ("TRIAL", "PHASE") else "left")
+    for row in rows:
+        table.add_row(*row)
+    Console(force_terminal=_colour(sys.stdout, args.color)).print(table)
+    if args.output != "-":
+        path = Path(args.output or f"{name}.png")
+        curves = {j["metadata"]["name"]: (j.get("status") or {}).get("history") or [] for j in jobs}
+        write_compare_png(path, f"sweep {name}", curves)
+        print(f"wrote {path}")
+    return 0
+
+
+def write_compare_png(path: Path, title: str, curves: dict[str, list[dict[str, Any]]]) -> None:
+    """Every trial's loss and top-1 against epoch, one line per trial, two panels (Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), dpi=100)
+    for trial, history in sorted(curves.items()):
+        for ax, key in ((left, "loss"), (right, "top1")):
+            points = views.series(history, key)
+            if points:
+                ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=3, label=trial)
+    left.set(title="training loss", xlabel="epoch", ylabel="loss")
+    right.set(title="top-1 accuracy", xlabel="epoch", ylabel="top-1")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="small")
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def add_sweep_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    """`sweep` and `compare`."""
+    sweep = sub.add_parser("sweep", parents=[common], help="grid or random search: one labelled job per trial")
+    sweep.add_argument("-f", "--file", required=True, help="the job template (YAML; '-' = stdin)")
+    sweep.add_argument("--name", required=True, help="sweep name: label modelzoo.io/sweep, trials NAME-0, NAME-1..")
+    sweep.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                       help="a hyperparameter and its values; every combination is a trial (repeatable)")
+    sweep.add_argument("--random", action="append", default=[], metavar="KEY=MIN:MAX[:log][:int]|KEY=A,B",
+                       help="a hyperparameter's range or choices, sampled --trials times (repeatable)")
+    sweep.add_argument("--trials", type=int, default=8, help="random search: number of trials")
+    sweep.add_argument("--seed", type=int, default=0, help="random search: seed (same seed, same trials)")
+    sweep.add_argument("--parallel", type=int, default=2,
+                       help="trials running at once (ignored when the template names spec.scheduling.queue)")
+    sweep.add_argument("--stop-after", type=int, default=0, metavar="EPOCH",
+                       help="median stopping from this epoch on (0: off); see docs/sweeps.md")
+    sweep.add_argument("--metric", choices=["top1", "top5", "loss"], default="top1")
+    sweep.add_argument("--timeout", type=float, default=6 * 3600.0, help="seconds for the whole sweep")
+    sweep.add_argument("--interval", type=float, default=5.0, help="seconds between polls")
+    sweep.add_argument("--dry-run", action="store_true", help="print the trials and create nothing")
+    sweep.add_argument("-o", "--output", help="PNG of the trials' curves at the end (default NAME.png)")
+    sweep.add_argument("--color", choices=["auto", "always", "never"], default="auto")
+    sweep.set_defaults(func=cmd_sweep)
+    compare = sub.add_parser("compare", parents=[common], help="a sweep's trials: table and curves (PNG)")
+    compare.add_argument("job", metavar="SWEEP")
+    compare.add_argument("--metric", choices=["top1", "top5", "loss"], default="top1")
+    compare.add_argument("-o", "--output", help="PNG file (default SWEEP.png; '-' = table only)")
+    compare.add_argument("--color", choices=["auto", "always", "never"], default="auto")
+    compare.set_defaults(func=cmd_compare)
+
+
 # ---- entry point -------------------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -399,7 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-n", "--namespace", default=argparse.SUPPRESS, help="namespace of the job")
     parser = argparse.ArgumentParser(prog="kubectl ztj", description=__doc__.splitlines()[0], parents=[common],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.splitlines()[2:7]))
+                                     epilog="\n".join(__doc__.splitlines()[2:9]))
     sub = parser.add_subparsers(dest="command", required=True)
     logs = sub.add_parser("logs", parents=[common], help="all ranks' logs merged in time order")
     logs.add_argument("job")
@@ -423,6 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
     describe = sub.add_parser("describe", parents=[common], help="timeline, restarts, ranks, result, rank table")
     describe.add_argument("job")
     describe.set_defaults(func=cmd_describe)
+    add_sweep_parsers(sub, common)
     return parser
 
 
