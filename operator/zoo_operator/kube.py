@@ -179,6 +179,10 @@ async def create(obj: Obj) -> bool:
         elif kind == "ConfigMap":
             await call(lambda: unparsed(lambda: core.create_namespaced_config_map(
                 ns, obj, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS)), what)
+        elif kind == "NetworkPolicy":
+            net = client.NetworkingV1Api(await _client())
+            await call(lambda: unparsed(lambda: net.create_namespaced_network_policy(
+                ns, obj, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS)), what)
         elif kind == "PodGroup":
             group, version = obj["apiVersion"].split("/")
             custom = await _custom()

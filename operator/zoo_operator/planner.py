@@ -16,6 +16,7 @@ from zoo_operator import (
     admission,
     limits,
     logparse,
+    netpolicy,
     podwarnings,
     policy,
     ranktable,
@@ -147,11 +148,16 @@ def rank_table(job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory, activ
                      tuple(problems))
 
 
-def objects_to_ensure(job: spec.JobSpec, mem: JobMemory, existing: Any,
-                      pod_group_served: bool | None) -> list[Obj]:
-    """Service, launch ConfigMap and PodGroup to create: those `existing` lacks (kind, name), or, when it is
-    not known, all of them on the first pass for this job. No PodGroup where its API is not served."""
-    group = [render.pod_group(job)] if job.gang and mem.ensured_uid != job.uid and pod_group_served else []
+def objects_to_ensure(job: spec.JobSpec, mem: JobMemory, existing: Any, pod_group_served: bool | None,
+                      settings: Settings) -> list[Obj]:
+    """Service, launch ConfigMap, PodGroup and NetworkPolicy to create: the Service and ConfigMap that
+    `existing` lacks (kind, name), or, when it is not known, all of them on the first pass for this job; the
+    PodGroup (where its API is served) and the NetworkPolicy (issue 24, chart value networkPolicy.enabled) on the
+    first pass for this job (they are not watched: the operator does not need them after creating them)."""
+    first = mem.ensured_uid != job.uid
+    group = [render.pod_group(job)] if job.gang and first and pod_group_served else []
+    if settings.network_policy and first:
+        group.append(netpolicy.network_policy(job, restrict_egress=settings.network_policy_restrict_egress))
     if existing is None:
         if mem.ensured_uid == job.uid:
             return []
@@ -307,7 +313,7 @@ def _plan_job(obs: Observation, job: spec.JobSpec, pods: Sequence[PodView], mem:
         if pod_group_error:
             out.events.append(("Warning", c.REASON_VOLCANO_MISSING, pod_group_error))
     if active:
-        out.ensure = objects_to_ensure(job, mem, obs.existing, obs.pod_group_served)
+        out.ensure = objects_to_ensure(job, mem, obs.existing, obs.pod_group_served, settings)
         if out.ensure and mem.ensured_uid != job.uid:
             made = f"created Service {job.name} and ConfigMap {render.launch_config_map_name(job)}"
             out.created_event = ("Normal", c.REASON_JOB_CREATED, f"{made}; creating the pods")

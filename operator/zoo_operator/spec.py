@@ -13,7 +13,7 @@ import ipaddress
 import json
 import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from zoo_operator import ascend, inputlimits, platform_policy, schema

@@ -34,7 +34,7 @@ def test_render_ascend_job_with_allocations(tmp_path: Path, capsys: pytest.Captu
     code, objs, err = render(capsys, "-f", write(tmp_path, ascend_job(replicas=2)),
                              "--allocations", write(tmp_path, json.dumps(alloc), "alloc.json"))
     assert code == 0 and err == ""
-    assert [o["kind"] for o in objs] == ["Service", "ConfigMap", "Pod", "Pod"]
+    assert [o["kind"] for o in objs] == ["Service", "ConfigMap", "NetworkPolicy", "Pod", "Pod"]
     table = json.loads(objs[1]["data"]["hccl.json"])
     assert table["status"] == "completed"
     assert [s["server_id"] for s in table["server_list"]] == ["10.0.0.10", "10.0.0.9"]
@@ -48,7 +48,7 @@ def test_render_without_allocations_is_initializing(tmp_path: Path, capsys: pyte
 def test_render_dynamic_job(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, objs, _ = render(capsys, "-f", write(tmp_path, job()))
     assert code == 0
-    assert [o["metadata"]["name"] for o in objs] == ["demo", "demo-launch", "demo-sched", "demo-worker-0",
+    assert [o["metadata"]["name"] for o in objs] == ["demo", "demo-launch", "demo", "demo-sched", "demo-worker-0",
                                                      "demo-worker-1"]
 
 

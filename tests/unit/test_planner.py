@@ -128,7 +128,7 @@ ASCEND_ANNOTATION = {"pod_name": "asc-worker-0", "server_id": "10.0.0.2",
 
 ROWS = [
     Row("a new job creates its objects and every pod", job(), now=T0, phase=c.PENDING, reason=c.REASON_PODS_PENDING,
-        create=NAMES, check=lambda p: [o["kind"] for o in p.ensure] == ["Service", "ConfigMap"]),
+        create=NAMES, check=lambda p: [o["kind"] for o in p.ensure] == ["Service", "ConfigMap", "NetworkPolicy"]),
     Row("all ranks running", with_status(job(), phase=c.PENDING), running(*NAMES), phase=c.RUNNING,
         reason=c.REASON_ALL_RANKS_RUNNING, create=(), delete=(), check=_follow_rank0),
     Row("a retryable failure restarts the whole gang",

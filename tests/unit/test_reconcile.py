@@ -135,7 +135,7 @@ def test_ascend_job_lifecycle(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeKube(monkeypatch)
     h = Harness(fake, ascend_job(replicas=2))
     h.run(T0)
-    assert {k for k in fake.objects} == {("Service", "asc"), ("ConfigMap", "asc-ranktable"),
+    assert {k for k in fake.objects} == {("Service", "asc"), ("ConfigMap", "asc-ranktable"), ("NetworkPolicy", "asc"),
                                          ("Pod", "asc-worker-0"), ("Pod", "asc-worker-1")}
     assert h.body["status"]["phase"] == c.PENDING
     assert h.body["status"]["rankTable"]["status"] == "initializing"

@@ -39,8 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Cheap checks first, before MindSpore loads: a pod with a permanent error should fail in a second.
         if args.num_classes < 1:
             raise ConfigError(f"--num-classes: must be >= 1, got {args.num_classes}")
-        if params["optimizer"] == "thor" and args.device == "CPU":
-            raise ConfigError("optimizer thor: THOR has no CPU kernels; use --set optimizer=momentum on CPU")
+        problem = contract.optimizer_problem(params["optimizer"], args.device)
+        if problem:
+            raise ConfigError(f"optimizer {problem} (--set optimizer=momentum)")
         scheduler = os.environ.get(contract.ENV_MS_ROLE) == contract.MS_ROLE_SCHEDULER  # serves the cluster only; may not mount the data
         for flag, path in (("--data-dir", args.data_dir), ("--eval-dir", args.eval_dir)):
             if not scheduler and path is not None and not Path(path).is_dir():

@@ -222,7 +222,7 @@ class Run:
         opt = optim.build_optimizer(self.net_with_loss, p, lr.learning_rates(schedule), scale, a.device)
         manager = FixedLossScaleManager(scale, drop_overflow_update=False) if scale != 1.0 else None
         self.model = Model(self.net_with_loss, optimizer=opt, amp_level=self.amp, loss_scale_manager=manager)
-        if p["optimizer"] == "thor":
+        if p["optimizer"] == contract.THOR:
             from mindspore.train.train_thor import ConvertModelUtils
 
             self.model = ConvertModelUtils().convert_to_thor_model(
@@ -426,8 +426,9 @@ def configure(device: str, mode: str, device_id: int) -> None:
 
 def train(args: RunArgs, log_stream: Any = None) -> dict[str, Any]:
     """Run training for the command line `args`; raises ZooError subclasses for known failures."""
-    if args.params["optimizer"] == "thor" and args.device == "CPU":
-        raise ConfigError("optimizer thor: THOR has no CPU kernels; use --set optimizer=momentum on CPU")
+    problem = contract.optimizer_problem(args.params["optimizer"], args.device)
+    if problem:
+        raise ConfigError(f"optimizer {problem} (--set optimizer=momentum)")
     launch = distributed.detect(dict(os.environ))
     if args.device == "Ascend" and ascend_check.simulated(dict(os.environ)):
         # Only the local cluster's kubelet sets the switch: check what HCCL would, then train on CPU without it.
