@@ -4,7 +4,9 @@ UV_VERSION := 0.13.9
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test test-unit lint lock generate manifests cluster-build cluster-build-control-plane \
+LINT_PATHS := operator workloads tests hack benchmarks
+
+.PHONY: setup demo test test-unit lint lint-checks lock generate manifests cluster-build cluster-build-control-plane \
 	cluster-build-kueue cluster-up cluster-down
 
 ## setup: install uv (pinned) and the locked development environment into .venv
@@ -18,18 +20,24 @@ setup:
 demo: setup cluster-build-control-plane $(if $(ZOO_DEMO_KUEUE),cluster-build-kueue)
 	hack/demo/demo.sh
 
-## test: every test tier (unit, integration, e2e); what CI runs
+## test: the lint checks, then every test tier (unit, integration, e2e); what CI runs
 test: setup cluster-build
-	$(VENV)/bin/ruff check operator workloads tests hack benchmarks
+	$(MAKE) --no-print-directory lint-checks
 	$(VENV)/bin/pytest tests
 
 ## test-unit: the fast tier alone (no cluster)
 test-unit: setup
 	$(VENV)/bin/pytest tests/unit
 
-## lint: ruff over the Python packages, the local cluster and tests
+## lint: ruff (rules and format), mypy (strict for the decision modules and the border) and import-linter (layers)
 lint: setup
-	$(VENV)/bin/ruff check operator workloads tests hack benchmarks
+	$(MAKE) --no-print-directory lint-checks
+
+lint-checks:
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 ## lock: re-resolve uv.lock after changing a pyproject.toml
 lock:

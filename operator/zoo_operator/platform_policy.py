@@ -11,7 +11,7 @@ Messages name fields and env var names, never an env value.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from zoo_operator import ascend
@@ -134,7 +134,8 @@ def priority_class_problem(name: str | None, settings: Settings) -> str | None:
 
 
 def problems(*, dataset_volume: Mapping[str, Any], checkpoint_volume: Mapping[str, Any],
-             volumes: Sequence[Any], volume_mounts: Sequence[Any], env: Sequence[Any], tolerations: Sequence[Any],
+             volumes: Collection[Any], volume_mounts: Collection[Any], env: Collection[Any],
+             tolerations: Collection[Any],
              priority_class_name: str | None, settings: Settings, ascend: bool = True) -> list[str]:
     """Every way the job's pod additions break the platform policy, one line each starting with the field.
     `ascend`: the job runs on Ascend NPUs, whose pods get the operator's Ascend mounts too."""

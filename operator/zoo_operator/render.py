@@ -242,33 +242,33 @@ def _field_env(name: str, path: str) -> Obj:
 def env(job: JobSpec, role: str, index: int | None) -> list[Obj]:
     """Environment of one pod: identity, launch variables, then the job's own podTemplate.env."""
     out: list[Obj] = [
-        {"name": "ZOO_JOB_NAME", "value": job.name},
-        {"name": "ZOO_JOB_NAMESPACE", "value": job.namespace},
-        {"name": "ZOO_MODEL", "value": job.model},
-        _field_env("POD_NAME", "metadata.name"),
-        _field_env("POD_NAMESPACE", "metadata.namespace"),
-        _field_env("POD_IP", "status.podIP"),
-        {"name": "RANK_SIZE", "value": str(job.replicas)},
-        {"name": "ZOO_TERMINATION_LOG", "value": c.TERMINATION_LOG},
+        {"name": contract.ENV_JOB_NAME, "value": job.name},
+        {"name": contract.ENV_JOB_NAMESPACE, "value": job.namespace},
+        {"name": contract.ENV_MODEL, "value": job.model},
+        _field_env(contract.ENV_POD_NAME, "metadata.name"),
+        _field_env(contract.ENV_POD_NAMESPACE, "metadata.namespace"),
+        _field_env(contract.ENV_POD_IP, "status.podIP"),
+        {"name": contract.ENV_RANK_SIZE, "value": str(job.replicas)},
+        {"name": contract.ENV_TERMINATION_LOG, "value": c.TERMINATION_LOG},
     ]
     if job.launch == "ranktable":
         # zoo-launch finds its rank in hccl.json by (node IP, physical NPU): HOST_IP here, ASCEND_VISIBLE_DEVICES
         # from the device plugin, or the static map's server and device (docs/contracts.md).
-        out += [{"name": "RANK_TABLE_FILE", "value": f"{c.RANKTABLE_DIR}/hccl.json"},
-                _field_env("HOST_IP", "status.hostIP"),
+        out += [{"name": contract.ENV_RANK_TABLE_FILE, "value": f"{c.RANKTABLE_DIR}/hccl.json"},
+                _field_env(contract.ENV_HOST_IP, "status.hostIP"),
                 # The pod's attempt: it waits for the table of its own attempt (c.RANKTABLE_ATTEMPT_KEY).
-                _field_env("ZOO_ATTEMPT", f"metadata.annotations['{c.ANNOTATION_ATTEMPT}']")]
+                _field_env(contract.ENV_ATTEMPT, f"metadata.annotations['{c.ANNOTATION_ATTEMPT}']")]
         # spec.parse sorts a static map by index and refuses one that misses a worker: entry i is worker i.
         static = job.static_devices[index] if job.static_devices and index is not None else None
         if static is not None:
             out += [{"name": "ZOO_ASCEND_SERVER_ID", "value": static.server_id},
                     {"name": "ZOO_ASCEND_DEVICE_ID", "value": static.device_id}]
     elif job.launch == "dynamic":
-        out += [{"name": "MS_ROLE", "value": "MS_SCHED" if role == c.ROLE_SCHEDULER else "MS_WORKER"},
-                {"name": "MS_SCHED_HOST", "value": scheduler_host(job)},
-                {"name": "MS_SCHED_PORT", "value": str(DEFAULT_SCHED_PORT)},
-                {"name": "MS_WORKER_NUM", "value": str(job.replicas)},
-                {"name": "MS_NODE_ID", "value": "sched" if index is None else str(index)}]
+        out += [{"name": contract.ENV_MS_ROLE, "value": contract.MS_ROLE_SCHEDULER if role == c.ROLE_SCHEDULER else contract.MS_ROLE_WORKER},
+                {"name": contract.ENV_MS_SCHED_HOST, "value": scheduler_host(job)},
+                {"name": contract.ENV_MS_SCHED_PORT, "value": str(DEFAULT_SCHED_PORT)},
+                {"name": contract.ENV_MS_WORKER_NUM, "value": str(job.replicas)},
+                {"name": contract.ENV_MS_NODE_ID, "value": "sched" if index is None else str(index)}]
     if job.ascend is not None and role == c.ROLE_WORKER:
         out += ascend.env()
     if job.custom:

@@ -288,7 +288,7 @@ def _hyperparameters(raw: Any, model: str | None, device_type: str | None, probl
     optimizer = {**defaults, **known}.get("optimizer")
     how = "set" if params.get("optimizer") == optimizer else f"{model}'s default"
     problem = contract.optimizer_problem(optimizer, contract.DEVICE_ASCEND if device_type == "Ascend910"
-                                         else device_type, how)
+                                         else device_type or "", how)
     if problem:
         problems.append(f"spec.hyperparameters.optimizer: {problem}")
     return params
@@ -605,8 +605,8 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
         gang_backend=str(backend),
         queue=queue,
         priority_class_name=priority,
-        **run,
-        **pod_extras,
+        **run,  # type: ignore[arg-type]  # typed per key in JobSpec
+        **pod_extras,  # type: ignore[arg-type]  # typed per key in JobSpec
         ascend=None if chip is None else ascend.AscendPod(
             chip=chip, accelerator_type=settings.accelerator_type(chip, ascend.CHIPS[chip].accelerator_type),
             host_arch=settings.ascend_host_arch, driver_mounts=settings.ascend_driver_mounts,

@@ -35,7 +35,7 @@ def test_crop_box_stays_inside_and_covers_the_scale():
     rng = np.random.default_rng(0)
     for _ in range(200):
         left, top, w, h = aug.crop_box(60, 40, rng)
-        assert 0 <= left and left + w <= 60 and 0 <= top and top + h <= 40
+        assert left >= 0 and left + w <= 60 and top >= 0 and top + h <= 40
         assert w * h >= 0.5 * 60 * 40 * 0.9  # rounding of w, h
 
 

@@ -66,7 +66,7 @@ def test_dashboard_queries_name_exported_metrics():
             "process_resident_memory_bytes"} <= used
     for panel in dashboard["panels"]:
         grid = panel["gridPos"]
-        assert 0 <= grid["x"] and grid["x"] + grid["w"] <= 24, panel["title"]
+        assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 24, panel["title"]
 
 
 def test_dashboard_config_map_carries_the_json():

@@ -172,7 +172,7 @@ class PodWorker(threading.Thread):
         if time.monotonic() - self._last_refresh > 1.0:
             self._refresh(pod)
         policy = pod["spec"].get("restartPolicy", "Always")
-        for spec, state in zip(self.init_specs, self.init):
+        for spec, state in zip(self.init_specs, self.init, strict=False):
             if state.state == "terminated" and state.exit_code == 0:
                 continue
             self._drive(pod, spec, state, policy if policy != "Always" else "OnFailure")
@@ -181,7 +181,7 @@ class PodWorker(threading.Thread):
             for waiting in self.main:
                 waiting.reason = "PodInitializing"
             return
-        for spec, state in zip(self.main_specs, self.main):
+        for spec, state in zip(self.main_specs, self.main, strict=False):
             self._drive(pod, spec, state, policy)
         phase = pod_phase(policy, self.init, self.main)
         if phase in ("Succeeded", "Failed") and not any(p.poll() is None for p in self.procs.values()):

@@ -57,7 +57,7 @@ def mount_all(mounts: list[dict[str, Any]], created_log: Path) -> None:
     log_fd = os.open(created_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     mounted: list[tuple[str, str]] = []
     try:
-        for m, fd in zip(mounts, fds):
+        for m, fd in zip(mounts, fds, strict=True):
             created = _ensure_target(Path(m["target"]), bool(m.get("file")))
             if created:
                 lines = "".join(f"{mountplan.host_location(str(c), mounted)}\n" for c in created)

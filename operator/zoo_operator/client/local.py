@@ -89,7 +89,7 @@ def plan(job: Mapping[str, Any], data_dir: str | Path, output_dir: str | Path, *
         if spec.replicas == 1:
             env = {k: v for k, v in env.items() if not k.startswith("MS_")}
         env = {k: _local_path(v, data, out) for k, v in env.items()}
-        if "MS_ROLE" in env:
+        if contract.ENV_MS_ROLE in env:
             env.update(MS_SCHED_HOST="127.0.0.1", MS_SCHED_PORT=sched_port)
         env[contract.ENV_TERMINATION_LOG] = str(out / f"termination-{pod['metadata']['name']}.log")
         argv = [_local_path(a, data, out) for a in [*container.get("command", []), *container.get("args", [])]]

@@ -81,10 +81,10 @@ def problems(env: dict[str, str]) -> list[str]:
             physical = visible[int(raw_device)]
             found = lookup_rank(text, env.get(contract.ENV_HOST_IP, ""), [physical])
             if found is None:
-                out.append(f"rank table lists no NPU {physical} of server {env.get('HOST_IP')!r}")
+                out.append(f"rank table lists no NPU {physical} of server {env.get(contract.ENV_HOST_IP)!r}")
             elif found[0] != env.get(contract.ENV_RANK_ID):
-                out.append(f"RANK_ID {env.get('RANK_ID')!r} but the table gives NPU {physical} of "
-                           f"{env.get('HOST_IP')} rank {found[0]}")
+                out.append(f"RANK_ID {env.get(contract.ENV_RANK_ID)!r} but the table gives NPU {physical} of "
+                           f"{env.get(contract.ENV_HOST_IP)} rank {found[0]}")
     timeout = env.get("HCCL_CONNECT_TIMEOUT")
     lo, hi = HCCL_TIMEOUT_RANGE
     if timeout is not None and not (timeout.isdigit() and lo <= int(timeout) <= hi):
