@@ -46,7 +46,11 @@ def first_step_ts(log_texts: Iterable[str]) -> float | None:
                 event = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(event, dict) and event.get("event") == "step" and isinstance(event.get("ts"), (int, float)):
+            if (
+                isinstance(event, dict)
+                and event.get("event") == "step"
+                and isinstance(event.get("ts"), (int, float))
+            ):
                 best = event["ts"] if best is None else min(best, event["ts"])
     return best
 
@@ -62,28 +66,39 @@ def status_changes(objects: Iterable[dict[str, Any]]) -> int:
     return count
 
 
-def summarize(applied: float, running: float | None, first_step: float | None, succeeded: float | None,
-              writes: int) -> dict[str, Any]:
+def summarize(
+    applied: float, running: float | None, first_step: float | None, succeeded: float | None, writes: int
+) -> dict[str, Any]:
     """The benchmark's numbers from wall-clock instants (unix seconds)."""
+
     def since(t: float | None) -> float | None:
         return None if t is None else round(t - applied, 1)
 
     minutes = None if succeeded is None else (succeeded - applied) / 60
-    return {"apply_to_all_pods_running_s": since(running), "apply_to_first_step_s": since(first_step),
-            "apply_to_succeeded_s": since(succeeded), "status_writes": writes,
-            "status_writes_per_job_minute": None if not minutes else round(writes / minutes, 2)}
+    return {
+        "apply_to_all_pods_running_s": since(running),
+        "apply_to_first_step_s": since(first_step),
+        "apply_to_succeeded_s": since(succeeded),
+        "status_writes": writes,
+        "status_writes_per_job_minute": None if not minutes else round(writes / minutes, 2),
+    }
 
 
 class Kube:
     """kubectl/helm with the benchmark's KUBECONFIG."""
 
     def __init__(self, kubeconfig: str) -> None:
-        self.env = {**os.environ, "KUBECONFIG": kubeconfig, "PATH": f"{REPO / '.cache' / 'bin'}:{os.environ['PATH']}"}
+        self.env = {
+            **os.environ,
+            "KUBECONFIG": kubeconfig,
+            "PATH": f"{REPO / '.cache' / 'bin'}:{os.environ['PATH']}",
+        }
 
     def run(self, *cmd: str, input: str | None = None, check: bool = True) -> str:
         """Run a command; its stdout."""
-        proc = subprocess.run(cmd, input=input, capture_output=True, text=True, env=self.env, timeout=600,
-                              check=False)
+        proc = subprocess.run(
+            cmd, input=input, capture_output=True, text=True, env=self.env, timeout=600, check=False
+        )
         if check and proc.returncode != 0:
             raise SystemExit(f"{' '.join(cmd)}: {proc.stderr.strip()}")
         return proc.stdout
@@ -94,9 +109,24 @@ class Watch:
 
     def __init__(self, kube: Kube, namespace: str) -> None:
         self.versions: list[dict[str, Any]] = []
-        self.proc = subprocess.Popen(["kubectl", "-n", namespace, "get", "ztj", "-w", "-o", "json",
-                                      "--field-selector", f"metadata.name={JOB}"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=kube.env)
+        self.proc = subprocess.Popen(
+            [
+                "kubectl",
+                "-n",
+                namespace,
+                "get",
+                "ztj",
+                "-w",
+                "-o",
+                "json",
+                "--field-selector",
+                f"metadata.name={JOB}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=kube.env,
+        )
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
 
@@ -129,8 +159,9 @@ def _free_port() -> int:
 def _kubeconfig() -> str:
     if os.environ.get("KUBECONFIG"):
         return os.environ["KUBECONFIG"]
-    out = subprocess.run([str(REPO / "hack" / "cluster" / "zoo-cluster"), "up"], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [str(REPO / "hack" / "cluster" / "zoo-cluster"), "up"], capture_output=True, text=True, check=True
+    ).stdout
     return next(ln.split("=", 1)[1] for ln in out.splitlines() if ln.strip().startswith("export KUBECONFIG="))
 
 
@@ -146,18 +177,25 @@ def measure(kube: Kube, namespace: str, data: Path, timeout: float) -> dict[str,
     running = succeeded = None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and succeeded is None:
-        pods = json.loads(kube.run("kubectl", "-n", namespace, "get", "pods", "-l", f"modelzoo.io/job-name={JOB}",
-                                   "-o", "json"))["items"]
+        pods = json.loads(
+            kube.run(
+                "kubectl", "-n", namespace, "get", "pods", "-l", f"modelzoo.io/job-name={JOB}", "-o", "json"
+            )
+        )["items"]
         if running is None and len(pods) == 3 and all(p["status"].get("phase") == "Running" for p in pods):
             running = time.time()
         phase = kube.run("kubectl", "-n", namespace, "get", "ztj", JOB, "-o", "jsonpath={.status.phase}")
         if phase == "Failed":
-            raise SystemExit(f"the job failed: {kube.run('kubectl', '-n', namespace, 'get', 'ztj', JOB, '-o', 'yaml')}")
+            raise SystemExit(
+                f"the job failed: {kube.run('kubectl', '-n', namespace, 'get', 'ztj', JOB, '-o', 'yaml')}"
+            )
         if phase == "Succeeded":
             succeeded = time.time()
         time.sleep(0.5)
-    logs = [kube.run("kubectl", "-n", namespace, "logs", f"{JOB}-worker-{i}", "--tail=-1", check=False)
-            for i in (0, 1)]
+    logs = [
+        kube.run("kubectl", "-n", namespace, "logs", f"{JOB}-worker-{i}", "--tail=-1", check=False)
+        for i in (0, 1)
+    ]
     time.sleep(2)
     writes = status_changes(watch.stop())
     result = summarize(applied, running, first_step_ts(logs), succeeded, writes)
@@ -181,17 +219,34 @@ def main(argv: list[str] | None = None) -> int:
     namespace, release = f"bench-{tag}", f"zoo-bench-{tag}"
     kube.run("kubectl", "create", "namespace", namespace)
     has_crd = kube.run("kubectl", "get", "crd", "zootrainingjobs.modelzoo.io", check=False) != ""
-    kube.run("helm", "install", release, str(REPO / "charts" / "zoo-operator"), "-n", namespace,
-             "--set", f"fullnameOverride={release}", "--set", f"watchNamespaces={{{namespace}}}",
-             "--set", f"health.port={_free_port()}", "--set", f"crds.enabled={str(not has_crd).lower()}",
-             "--wait", "--timeout", "5m")
+    kube.run(
+        "helm",
+        "install",
+        release,
+        str(REPO / "charts" / "zoo-operator"),
+        "-n",
+        namespace,
+        "--set",
+        f"fullnameOverride={release}",
+        "--set",
+        f"watchNamespaces={{{namespace}}}",
+        "--set",
+        f"health.port={_free_port()}",
+        "--set",
+        f"crds.enabled={str(not has_crd).lower()}",
+        "--wait",
+        "--timeout",
+        "5m",
+    )
     try:
         kube.run("kubectl", "-n", namespace, "rollout", "status", f"deployment/{release}", "--timeout=180s")
         while kube.run("kubectl", "-n", namespace, "get", "serviceaccount", "default", check=False) == "":
             time.sleep(0.2)
         result = measure(kube, namespace, data, args.timeout)
     finally:
-        kube.run("kubectl", "-n", namespace, "delete", "ztj", JOB, "--wait=true", "--timeout=120s", check=False)
+        kube.run(
+            "kubectl", "-n", namespace, "delete", "ztj", JOB, "--wait=true", "--timeout=120s", check=False
+        )
         kube.run("helm", "uninstall", release, "-n", namespace, check=False)
         kube.run("kubectl", "delete", "namespace", namespace, "--wait=false", check=False)
     result["cpus"] = os.cpu_count()

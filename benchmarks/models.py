@@ -21,8 +21,16 @@ import numpy as np
 
 
 def bench_model(
-    name: str, *, image_size: int, batch: int, steps: int, warmup: int, width: int, layers: list[int] | None,
-    clip_length: int, num_classes: int,
+    name: str,
+    *,
+    image_size: int,
+    batch: int,
+    steps: int,
+    warmup: int,
+    width: int,
+    layers: list[int] | None,
+    clip_length: int,
+    num_classes: int,
 ) -> dict[str, Any]:
     """Build `name`, run warmup + steps training steps on random data; plain-data timings."""
     import mindspore as ms
@@ -59,15 +67,23 @@ def bench_model(
     step_s = (time.perf_counter() - start) / steps
     cpu_s = (time.process_time() - cpu_start) / steps
     return {
-        "model": name, "input": list(shape), "parameters": count_params(model), "warmup_s": round(warm_s, 3),
-        "step_ms": round(step_s * 1000, 1), "cpu_ms": round(cpu_s * 1000, 1), "images_per_second": round(batch / step_s, 2), "loss": final,
+        "model": name,
+        "input": list(shape),
+        "parameters": count_params(model),
+        "warmup_s": round(warm_s, 3),
+        "step_ms": round(step_s * 1000, 1),
+        "cpu_ms": round(cpu_s * 1000, 1),
+        "images_per_second": round(batch / step_s, 2),
+        "loss": final,
         "mode": "graph" if ms.get_context("mode") == ms.GRAPH_MODE else "pynative",
         "device": ms.get_context("device_target"),
     }
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--models", nargs="+", default=None, help="default: every registered model")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--clip-length", type=int, default=8, help="frames per clip for video models")
@@ -75,7 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--width", type=int, default=64, help="trunk base width (64 = full size)")
-    parser.add_argument("--layers", type=int, nargs=4, default=None, help="blocks per stage (default: the paper's)")
+    parser.add_argument(
+        "--layers", type=int, nargs=4, default=None, help="blocks per stage (default: the paper's)"
+    )
     parser.add_argument("--num-classes", type=int, default=10)
     parser.add_argument("--mode", choices=["graph", "pynative"], default="graph")
     parser.add_argument("--device", choices=["CPU", "GPU", "Ascend"], default="CPU")
@@ -103,18 +121,30 @@ def main(argv: list[str] | None = None) -> int:
     if ms.get_context("device_target") != args.device:  # set_device fails once the runtime has started
         ms.set_device(args.device)
     if not args.json:
-        print(f"{'model':<14} {'input':<22} {'params':>10} {'warmup s':>9} {'step ms':>9} {'cpu ms':>9} {'img/s':>8}")
+        print(
+            f"{'model':<14} {'input':<22} {'params':>10} {'warmup s':>9} {'step ms':>9} {'cpu ms':>9} {'img/s':>8}"
+        )
     for name in names:
         row = bench_model(
-            name, image_size=args.image_size, batch=args.batch, steps=args.steps, warmup=args.warmup,
-            width=args.width, layers=args.layers, clip_length=args.clip_length, num_classes=args.num_classes,
+            name,
+            image_size=args.image_size,
+            batch=args.batch,
+            steps=args.steps,
+            warmup=args.warmup,
+            width=args.width,
+            layers=args.layers,
+            clip_length=args.clip_length,
+            num_classes=args.num_classes,
         )
         if args.json:
             print(json.dumps(row), flush=True)
         else:
             shape = "x".join(str(n) for n in row["input"])
-            print(f"{name:<14} {shape:<22} {row['parameters']:>10,} {row['warmup_s']:>9.1f} "
-                  f"{row['step_ms']:>9.1f} {row['cpu_ms']:>9.1f} {row['images_per_second']:>8.2f}", flush=True)
+            print(
+                f"{name:<14} {shape:<22} {row['parameters']:>10,} {row['warmup_s']:>9.1f} "
+                f"{row['step_ms']:>9.1f} {row['cpu_ms']:>9.1f} {row['images_per_second']:>8.2f}",
+                flush=True,
+            )
     return 0
 
 

@@ -33,14 +33,34 @@ NUM_CLASSES = 10
 # BAM's and GENet's references fix 224 px (a 7x7 average pool; depthwise kernels 56/28/14/7); the others run
 # smaller inputs to keep the CPU time low.
 REFERENCES: dict[str, tuple[str, str, Any, dict[str, Any], tuple[int, ...]]] = {
-    "glore_res50": ("glore_res", "src.glore_resnet", lambda m: m.glore_resnet50(class_num=NUM_CLASSES),
-                    {"image_size": 64}, (3, 64, 64)),
-    "resnet50_bam": ("resnet50_bam", "src.ResNet50_BAM",
-                     lambda m: m.ResidualNet("ImageNet", 50, NUM_CLASSES, "BAM"), {"image_size": 224}, (3, 224, 224)),
-    "genet_res50": ("GENet_Res50", "src.GENet", lambda m: m.GE_resnet50(class_num=NUM_CLASSES),
-                    {"image_size": 224}, (3, 224, 224)),
-    "resnet3d": ("resnet3d", "src.ResNet3D", lambda m: m.generate_model(n_classes=NUM_CLASSES),
-                 {"image_size": 48, "clip_length": 8}, (3, 8, 48, 48)),
+    "glore_res50": (
+        "glore_res",
+        "src.glore_resnet",
+        lambda m: m.glore_resnet50(class_num=NUM_CLASSES),
+        {"image_size": 64},
+        (3, 64, 64),
+    ),
+    "resnet50_bam": (
+        "resnet50_bam",
+        "src.ResNet50_BAM",
+        lambda m: m.ResidualNet("ImageNet", 50, NUM_CLASSES, "BAM"),
+        {"image_size": 224},
+        (3, 224, 224),
+    ),
+    "genet_res50": (
+        "GENet_Res50",
+        "src.GENet",
+        lambda m: m.GE_resnet50(class_num=NUM_CLASSES),
+        {"image_size": 224},
+        (3, 224, 224),
+    ),
+    "resnet3d": (
+        "resnet3d",
+        "src.ResNet3D",
+        lambda m: m.generate_model(n_classes=NUM_CLASSES),
+        {"image_size": 48, "clip_length": 8},
+        (3, 8, 48, 48),
+    ),
 }
 
 
@@ -83,9 +103,18 @@ def compare(modelzoo_dir: Path, model: str, manifests: Path | None, batch: int =
     ref = build_reference(modelzoo_dir, model)
     if manifests is not None:
         manifests.mkdir(parents=True, exist_ok=True)
-        (manifests / f"{model}.json").write_text(json.dumps(
-            {"model": model, "source": f"mindspore-ai/models research/cv/{REFERENCES[model][0]}",
-             "num_classes": NUM_CLASSES, "parameters": manifest(ref)}, indent=1) + "\n")
+        (manifests / f"{model}.json").write_text(
+            json.dumps(
+                {
+                    "model": model,
+                    "source": f"mindspore-ai/models research/cv/{REFERENCES[model][0]}",
+                    "num_classes": NUM_CLASSES,
+                    "parameters": manifest(ref),
+                },
+                indent=1,
+            )
+            + "\n"
+        )
     randomize(ref)
     _, _, _, kwargs, shape = REFERENCES[model]
     ours = create_model(model, NUM_CLASSES, **kwargs)
@@ -102,8 +131,12 @@ def compare(modelzoo_dir: Path, model: str, manifests: Path | None, batch: int =
     back = modelzoo.to_reference(model, {p.name: p for p in ours.get_parameters()}, names)
     not_loaded, _ = ms.load_param_into_net(build_reference(modelzoo_dir, model), back, strict_load=True)
     x = ms.Tensor(np.random.default_rng(0).standard_normal((batch, *shape)).astype(np.float32))
-    row: dict[str, Any] = {"model": model, "parameters": loaded, "input": list(x.shape),
-                           "reverse_not_loaded": len(not_loaded)}
+    row: dict[str, Any] = {
+        "model": model,
+        "parameters": loaded,
+        "input": list(x.shape),
+        "reverse_not_loaded": len(not_loaded),
+    }
     for mode, train in (("eval", False), ("train", True)):
         ref.set_train(train)
         ours.set_train(train)
@@ -131,13 +164,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
-    print("| model | params loaded | ours -> reference: not loaded | input | max abs logit (eval) | eval max abs diff | eval rel | train max abs diff "
-          "| train rel |")
+    print(
+        "| model | params loaded | ours -> reference: not loaded | input | max abs logit (eval) | eval max abs diff | eval rel | train max abs diff "
+        "| train rel |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['model']} | {r['parameters']} | {r['reverse_not_loaded']} | {'x'.join(map(str, r['input']))} | {r['eval_max_ref']:.3g} "
-              f"| {r['eval_max_abs']:.2e} "
-              f"| {r['eval_rel']:.2e} | {r['train_max_abs']:.2e} | {r['train_rel']:.2e} |")
+        print(
+            f"| {r['model']} | {r['parameters']} | {r['reverse_not_loaded']} | {'x'.join(map(str, r['input']))} | {r['eval_max_ref']:.3g} "
+            f"| {r['eval_max_abs']:.2e} "
+            f"| {r['eval_rel']:.2e} | {r['train_max_abs']:.2e} | {r['train_rel']:.2e} |"
+        )
     return 0
 
 

@@ -46,6 +46,7 @@ ANNOTATION = "ascend.kubectl.kubernetes.io/ascend-910-configuration"
 
 # -- pure helpers (unit-tested) ---------------------------------------------------------------------------------
 
+
 def nodes_needed(devices: int, per_node: int = NPUS_PER_NODE) -> int:
     """Fake nodes that hold `devices` one-device pods."""
     return -(-devices // per_node)
@@ -62,14 +63,18 @@ def node_labels() -> dict[str, str]:
     from zoo_operator import ascend, settings
 
     defaults = settings.Settings()
-    return {BENCH_LABEL: "true", ascend.ACCELERATOR_TYPE_LABEL: ascend.CHIPS[defaults.ascend_chip].accelerator_type,
-            ascend.HOST_ARCH_LABEL: defaults.ascend_host_arch}
+    return {
+        BENCH_LABEL: "true",
+        ascend.ACCELERATOR_TYPE_LABEL: ascend.CHIPS[defaults.ascend_chip].accelerator_type,
+        ascend.HOST_ARCH_LABEL: defaults.ascend_host_arch,
+    }
 
 
 def fake_node(index: int) -> dict[str, Any]:
     """A Node object with 8 Ascend devices, labelled and tainted so only benchmark pods land there."""
     return {
-        "apiVersion": "v1", "kind": "Node",
+        "apiVersion": "v1",
+        "kind": "Node",
         "metadata": {"name": f"bench-node-{index}", "labels": node_labels()},
         "spec": {"taints": [{"key": BENCH_LABEL, "value": "true", "effect": "NoSchedule"}]},
     }
@@ -79,18 +84,30 @@ def fake_node_status(index: int) -> dict[str, Any]:
     """The status a kubelet would report: Ready, capacity = allocatable, one InternalIP."""
     capacity = {"cpu": "192", "memory": "1536Gi", "pods": "110", ASCEND_RESOURCE: str(NPUS_PER_NODE)}
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    return {"status": {
-        "capacity": capacity, "allocatable": capacity,
-        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "benchmark node",
-                        "lastHeartbeatTime": now, "lastTransitionTime": now}],
-        "addresses": [{"type": "InternalIP", "address": node_ip(index)}],
-    }}
+    return {
+        "status": {
+            "capacity": capacity,
+            "allocatable": capacity,
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "KubeletReady",
+                    "message": "benchmark node",
+                    "lastHeartbeatTime": now,
+                    "lastTransitionTime": now,
+                }
+            ],
+            "addresses": [{"type": "InternalIP", "address": node_ip(index)}],
+        }
+    }
 
 
 def bench_job(name: str, replicas: int) -> dict[str, Any]:
     """A rank-table Ascend job of `replicas` ranks whose pods go only to the fake nodes."""
     return {
-        "apiVersion": "modelzoo.io/v1alpha1", "kind": "ZooTrainingJob",
+        "apiVersion": "modelzoo.io/v1alpha1",
+        "kind": "ZooTrainingJob",
         "metadata": {"name": name},
         "spec": {
             "model": "resnet50_bam",
@@ -99,24 +116,33 @@ def bench_job(name: str, replicas: int) -> dict[str, Any]:
             "replicas": replicas,
             "dataset": {"volume": {"emptyDir": {}}, "trainPath": "train", "numClasses": 10},
             "hyperparameters": {"epochs": 1, "batch_size": 4},
-            "podTemplate": {"nodeSelector": {BENCH_LABEL: "true"},
-                            "tolerations": [{"key": BENCH_LABEL, "operator": "Exists", "effect": "NoSchedule"}]},
+            "podTemplate": {
+                "nodeSelector": {BENCH_LABEL: "true"},
+                "tolerations": [{"key": BENCH_LABEL, "operator": "Exists", "effect": "NoSchedule"}],
+            },
         },
     }
 
 
 def device_annotation(pod: str, node_index: int, device: int) -> str:
     """The device plugin's annotation for one pod holding `device` on fake node `node_index`."""
-    return json.dumps({"pod_name": pod, "server_id": node_ip(node_index),
-                       "devices": [{"device_id": str(device), "device_ip": f"192.168.{node_index % 250}.{device}"}]})
+    return json.dumps(
+        {
+            "pod_name": pod,
+            "server_id": node_ip(node_index),
+            "devices": [{"device_id": str(device), "device_ip": f"192.168.{node_index % 250}.{device}"}],
+        }
+    )
 
 
 def floor_pods(body: Mapping[str, Any], namespace: str) -> list[dict[str, Any]]:
     """The pod objects the operator would create for `body`, for the bare client (no owner to point at)."""
     from zoo_operator import render, settings, spec
 
-    job = spec.parse({**body, "metadata": {**body["metadata"], "namespace": namespace, "uid": "floor"}},
-                     settings.Settings())
+    job = spec.parse(
+        {**body, "metadata": {**body["metadata"], "namespace": namespace, "uid": "floor"}},
+        settings.Settings(),
+    )
     pods = render.pods(job, 0)
     for pod in pods:
         pod["metadata"].pop("ownerReferences", None)
@@ -152,18 +178,23 @@ def ratio(op: float, floor: float) -> str:
 
 def table(rows: Sequence[Mapping[str, Any]]) -> str:
     """The markdown table of the results."""
-    head = ("| scenario | pods | pods created, operator / floor (ratio) | last annotation -> table completed | "
-            "operator CPU-s idle | API requests per idle minute | peak RSS |")
+    head = (
+        "| scenario | pods | pods created, operator / floor (ratio) | last annotation -> table completed | "
+        "operator CPU-s idle | API requests per idle minute | peak RSS |"
+    )
     out = [head, "|---|---|---|---|---|---|---|"]
     for r in rows:
-        out.append(f"| {r['scenario']} | {r['pods']} | {r['op_created_s']:.2f} s / {r['floor_created_s']:.2f} s "
-                   f"({ratio(r['op_created_s'], r['floor_created_s'])}x) | {r['table_s']:.2f} s | "
-                   f"{r['idle_cpu_s']:.2f} in {r['idle_s']:.0f} s | {r['idle_requests_per_min']:.1f} | "
-                   f"{r['peak_rss_mib']:.0f} MiB |")
+        out.append(
+            f"| {r['scenario']} | {r['pods']} | {r['op_created_s']:.2f} s / {r['floor_created_s']:.2f} s "
+            f"({ratio(r['op_created_s'], r['floor_created_s'])}x) | {r['table_s']:.2f} s | "
+            f"{r['idle_cpu_s']:.2f} in {r['idle_s']:.0f} s | {r['idle_requests_per_min']:.1f} | "
+            f"{r['peak_rss_mib']:.0f} MiB |"
+        )
     return "\n".join(out)
 
 
 # -- the operator child -----------------------------------------------------------------------------------------
+
 
 def operator_child(stats_path: str) -> int:
     """Run the operator in this process; SIGUSR1 writes its request counter to `stats_path`."""
@@ -177,6 +208,7 @@ def operator_child(stats_path: str) -> int:
 
 
 # -- the run ----------------------------------------------------------------------------------------------------
+
 
 async def bounded(calls: Iterable[Callable[[], Awaitable[Any]]], limit: int = IN_FLIGHT) -> None:
     """Run the calls, `limit` at a time."""
@@ -220,7 +252,9 @@ class Bench:
     async def pod_names(self, ns: str) -> list[Any]:
         return (await self.core.list_namespaced_pod(ns)).items
 
-    async def wait(self, what: str, check: Callable[[], Awaitable[bool]], timeout: float, every: float = 0.1) -> None:
+    async def wait(
+        self, what: str, check: Callable[[], Awaitable[bool]], timeout: float, every: float = 0.1
+    ) -> None:
         deadline = time.monotonic() + timeout
         while not await check():
             if time.monotonic() > deadline:
@@ -254,8 +288,9 @@ class Bench:
 
         async def watch_pods() -> None:
             """A raw watch (one JSON event a line): the time each pod was first seen."""
-            resp = await self.core.list_namespaced_pod(self.op_ns, watch=True, timeout_seconds=900,
-                                                       _preload_content=False)
+            resp = await self.core.list_namespaced_pod(
+                self.op_ns, watch=True, timeout_seconds=900, _preload_content=False
+            )
             try:
                 while raw := await resp.content.readline():
                     event = json.loads(raw)
@@ -280,8 +315,12 @@ class Bench:
         poller = asyncio.get_running_loop().create_task(poll_pods())
         await asyncio.sleep(1.0)  # the watch is open
         start = time.monotonic()
-        await bounded(lambda b=b: self.custom.create_namespaced_custom_object(
-            "modelzoo.io", "v1alpha1", self.op_ns, "zootrainingjobs", b) for b in bodies)
+        await bounded(
+            lambda b=b: self.custom.create_namespaced_custom_object(
+                "modelzoo.io", "v1alpha1", self.op_ns, "zootrainingjobs", b
+            )
+            for b in bodies
+        )
         await asyncio.wait_for(done.wait(), 1200)
         created = seen_at[0] - start
         note(f"operator: {total} pods created in {created:.2f} s")
@@ -302,14 +341,22 @@ class Bench:
             node = int(p.spec.node_name.rsplit("-", 1)[1])
             device = slots[p.spec.node_name] = slots.get(p.spec.node_name, -1) + 1
             patches.append((p.metadata.name, device_annotation(p.metadata.name, node, device)))
-        await bounded(lambda name=name, ann=ann: self.core.patch_namespaced_pod(
-            name, self.op_ns, {"metadata": {"annotations": {ANNOTATION: ann}}}) for name, ann in patches)
+        await bounded(
+            lambda name=name, ann=ann: self.core.patch_namespaced_pod(
+                name, self.op_ns, {"metadata": {"annotations": {ANNOTATION: ann}}}
+            )
+            for name, ann in patches
+        )
         last = time.monotonic()
 
         async def tables_complete() -> bool:
             cms = (await self.core.list_namespaced_config_map(self.op_ns)).items
-            complete = sum(1 for cm in cms if cm.metadata.name.endswith("-ranktable")
-                           and table_status((cm.data or {}).get("hccl.json")) == "completed")
+            complete = sum(
+                1
+                for cm in cms
+                if cm.metadata.name.endswith("-ranktable")
+                and table_status((cm.data or {}).get("hccl.json")) == "completed"
+            )
             return complete >= len(bodies)
 
         await self.wait("rank tables completed", tables_complete, 600, every=0.05)
@@ -319,7 +366,8 @@ class Bench:
 
     async def remove_jobs(self) -> None:
         await self.custom.delete_collection_namespaced_custom_object(
-            "modelzoo.io", "v1alpha1", self.op_ns, "zootrainingjobs")
+            "modelzoo.io", "v1alpha1", self.op_ns, "zootrainingjobs"
+        )
         await self.clear(self.op_ns)
 
     async def teardown(self, nodes: int) -> None:
@@ -338,11 +386,20 @@ class OperatorProcess:
     def __init__(self, namespace: str, kubeconfig: str, workdir: Path) -> None:
         self.stats = workdir / "operator-stats.json"
         self.log = workdir / "operator.log"
-        env = {**os.environ, "KUBECONFIG": kubeconfig, "ZOO_WATCH_NAMESPACES": namespace, "ZOO_HEALTH_PORT": "0",
-               "ZOO_METRICS_PORT": "0"}
+        env = {
+            **os.environ,
+            "KUBECONFIG": kubeconfig,
+            "ZOO_WATCH_NAMESPACES": namespace,
+            "ZOO_HEALTH_PORT": "0",
+            "ZOO_METRICS_PORT": "0",
+        }
         with self.log.open("wb") as out:
-            self.proc = subprocess.Popen([sys.executable, __file__, "--operator-child", str(self.stats)],
-                                         stdout=out, stderr=subprocess.STDOUT, env=env)
+            self.proc = subprocess.Popen(
+                [sys.executable, __file__, "--operator-child", str(self.stats)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
 
     def wait_ready(self, timeout: float = 300) -> None:
         deadline = time.monotonic() + timeout
@@ -374,8 +431,9 @@ class OperatorProcess:
             self.proc.kill()
 
 
-async def scenario(bench: Bench, op: OperatorProcess, name: str, bodies: list[dict[str, Any]],
-                   idle: float) -> dict[str, Any]:
+async def scenario(
+    bench: Bench, op: OperatorProcess, name: str, bodies: list[dict[str, Any]], idle: float
+) -> dict[str, Any]:
     note(f"scenario {name}")
     floor_s = await bench.floor(bodies)
     op_s, table_s = await bench.operator_run(bodies)
@@ -383,9 +441,17 @@ async def scenario(bench: Bench, op: OperatorProcess, name: str, bodies: list[di
     cpu0, req0 = op.cpu(), await op.requests()
     await asyncio.sleep(idle)
     cpu1, req1 = op.cpu(), await op.requests()
-    row = {"scenario": name, "pods": sum(b["spec"]["replicas"] for b in bodies), "op_created_s": op_s,
-           "floor_created_s": floor_s, "table_s": table_s, "idle_s": idle, "idle_cpu_s": cpu1 - cpu0,
-           "idle_requests_per_min": (req1 - req0) * 60 / idle, "peak_rss_mib": op.rss()}
+    row = {
+        "scenario": name,
+        "pods": sum(b["spec"]["replicas"] for b in bodies),
+        "op_created_s": op_s,
+        "floor_created_s": floor_s,
+        "table_s": table_s,
+        "idle_s": idle,
+        "idle_cpu_s": cpu1 - cpu0,
+        "idle_requests_per_min": (req1 - req0) * 60 / idle,
+        "peak_rss_mib": op.rss(),
+    }
     print(json.dumps(row), flush=True)
     await bench.remove_jobs()
     return row
@@ -396,8 +462,10 @@ def install_crd(kubeconfig: str) -> None:
     kubectl = [str(REPO / ".cache" / "bin" / "kubectl"), f"--kubeconfig={kubeconfig}"]
     crd = REPO / "manifests" / "base" / "crd.yaml"
     subprocess.run([*kubectl, "apply", "--server-side", "--force-conflicts", "-f", str(crd)], check=True)
-    subprocess.run([*kubectl, "wait", "--for=condition=Established", "crd/zootrainingjobs.modelzoo.io",
-                    "--timeout=60s"], check=True)
+    subprocess.run(
+        [*kubectl, "wait", "--for=condition=Established", "crd/zootrainingjobs.modelzoo.io", "--timeout=60s"],
+        check=True,
+    )
 
 
 async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:

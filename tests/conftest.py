@@ -31,8 +31,11 @@ _TIER_ORDER = {"unit": 0, "integration": 1, "e2e": 2}
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the tiers in order of cost: unit, integration, then end-to-end (pytest would sort e2e first)."""
+
     def tier(item: pytest.Item) -> int:
-        parts = item.path.relative_to(REPO / "tests").parts if item.path.is_relative_to(REPO / "tests") else ()
+        parts = (
+            item.path.relative_to(REPO / "tests").parts if item.path.is_relative_to(REPO / "tests") else ()
+        )
         return _TIER_ORDER.get(parts[0], 1) if len(parts) > 1 else 1
 
     items.sort(key=tier)  # stable: the order within a tier is kept
@@ -98,8 +101,9 @@ def cluster() -> Iterator[Cluster]:
     env = cluster_config.suite_env(dict(os.environ))
 
     def cli(command: str, timeout: float) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(CLUSTER_CLI), command], check=False, capture_output=True, text=True,
-                              timeout=timeout, env=env)
+        return subprocess.run(
+            [str(CLUSTER_CLI), command], check=False, capture_output=True, text=True, timeout=timeout, env=env
+        )
 
     # A test cluster left by an interrupted run is replaced: no test may depend on what an earlier one left.
     # A start that fails is tried once more from scratch (and says why it failed the first time).

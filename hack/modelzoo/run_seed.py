@@ -30,8 +30,11 @@ SEEDS: dict[str, dict[str, Any]] = {
         # MS_* variables) and takes rank and size from it. On Ascend: --device_target Ascend and
         # --device_num N, DEVICE_NUM N (the script reads the env var, as its run_distribute_train.sh sets it),
         # DEVICE_ID and RANK_TABLE_FILE from the operator and zoo-launch.
-        "flags": {"CPU": ["--is_distributed", "1"], "GPU": ["--device_target", "GPU", "--is_distributed", "1"],
-                  "Ascend910": ["--device_target", "Ascend", "--device_num", "{replicas}"]},
+        "flags": {
+            "CPU": ["--is_distributed", "1"],
+            "GPU": ["--device_target", "GPU", "--is_distributed", "1"],
+            "Ascend910": ["--device_target", "Ascend", "--device_num", "{replicas}"],
+        },
         "env": {"Ascend910": {"DEVICE_NUM": "{replicas}"}},
         "epochs": 160,  # src/config.py epoch_size
         "data_path": "/data/ILSVRC2012_train",  # src/config.py data_path
@@ -48,7 +51,9 @@ def sources(seed_dir: Path) -> dict[str, str]:
         if not SKIP_DIRS & set(rel.parts[:-1]):
             out[rel.as_posix()] = path.read_text(encoding="utf-8")
     if "train.py" not in out:
-        raise SystemExit(f"{seed_dir}: no train.py (is --modelzoo the root of a mindspore-ai/models checkout?)")
+        raise SystemExit(
+            f"{seed_dir}: no train.py (is --modelzoo the root of a mindspore-ai/models checkout?)"
+        )
     return out
 
 
@@ -58,11 +63,17 @@ def key(rel: str) -> str:
 
 
 def config_map(name: str, files: dict[str, str]) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name},
-            "data": {key(rel): text for rel, text in files.items()}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name},
+        "data": {key(rel): text for rel, text in files.items()},
+    }
 
 
-def job(seed: str, files: dict[str, str], *, replicas: int, device: str, data: str, image: str) -> dict[str, Any]:
+def job(
+    seed: str, files: dict[str, str], *, replicas: int, device: str, data: str, image: str
+) -> dict[str, Any]:
     """The ZooTrainingJob that runs the seed's train.py as written, on `replicas` ranks."""
     info = SEEDS[seed]
     fill = {"replicas": str(replicas)}
@@ -75,8 +86,16 @@ def job(seed: str, files: dict[str, str], *, replicas: int, device: str, data: s
         "metadata": {"name": info["name"], "labels": {"modelzoo.io/seed": seed.rsplit("/", 1)[-1]}},
         "spec": {
             "image": image,
-            "command": ["python", "-m", "zoo_workloads.report", "--epochs", str(info["epochs"]), "--",
-                        "python", "train.py"],
+            "command": [
+                "python",
+                "-m",
+                "zoo_workloads.report",
+                "--epochs",
+                str(info["epochs"]),
+                "--",
+                "python",
+                "train.py",
+            ],
             "args": flags,
             "workingDir": workdir,
             "device": {"type": device},
@@ -85,8 +104,13 @@ def job(seed: str, files: dict[str, str], *, replicas: int, device: str, data: s
             "podTemplate": {
                 "env": env,
                 "volumes": [
-                    {"name": "seed", "configMap": {"name": info["name"], "items": [
-                        {"key": key(rel), "path": rel} for rel in files]}},
+                    {
+                        "name": "seed",
+                        "configMap": {
+                            "name": info["name"],
+                            "items": [{"key": key(rel), "path": rel} for rel in files],
+                        },
+                    },
                     # The seed's config names its data path and has no flag for it: the dataset goes there.
                     {"name": "seed-data", "hostPath": {"path": data, "type": "Directory"}},
                 ],
@@ -100,8 +124,14 @@ def job(seed: str, files: dict[str, str], *, replicas: int, device: str, data: s
 
 
 def kubectl(*args: str, body: dict[str, Any] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["kubectl", *args], input=json.dumps(body) if body else None, capture_output=True,
-                          text=True, check=False, timeout=120)
+    return subprocess.run(
+        ["kubectl", *args],
+        input=json.dumps(body) if body else None,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

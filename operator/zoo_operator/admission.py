@@ -47,8 +47,14 @@ def quote(refusal: Refusal) -> str:
     return f"the apiserver refused pod {refusal.pod} ({refusal.code}): {text}"
 
 
-def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], refusal: Refusal | None, now: float,
-           policy: Decision | None = None) -> Decision | None:
+def decide(
+    job: JobSpec,
+    state: JobState,
+    pods: Sequence[PodView],
+    refusal: Refusal | None,
+    now: float,
+    policy: Decision | None = None,
+) -> Decision | None:
     """Fail the job for a refusal (deleting its live pods), or None to let run policy (`policy`) decide.
 
     While a quota refuses pods, a scheduling or image-pull timeout of the admitted ones (due no later, as they
@@ -62,8 +68,9 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], refusal: Refu
     message = quote(refusal)
     if refusal.quota:
         message += f" (waited {int(now - refusal.since)}s: spec.runPolicy.schedulingTimeoutSeconds={limit})"
-    return Decision(c.FAILED, c.REASON_ADMISSION_REFUSED, message,
-                    delete=tuple(p.name for p in pods if not p.deleting))
+    return Decision(
+        c.FAILED, c.REASON_ADMISSION_REFUSED, message, delete=tuple(p.name for p in pods if not p.deleting)
+    )
 
 
 def due(job: JobSpec, refusal: Refusal | None, now: float) -> float | None:
@@ -75,8 +82,9 @@ def due(job: JobSpec, refusal: Refusal | None, now: float) -> float | None:
     return min(now + QUOTA_RETRY_SECONDS, refusal.since + job.scheduling_timeout_seconds)
 
 
-def decide_pass(job: JobSpec, prev: Mapping[str, Any], pods: Sequence[PodView], refusal: Refusal | None,
-                now: float) -> tuple[JobState, Decision]:
+def decide_pass(
+    job: JobSpec, prev: Mapping[str, Any], pods: Sequence[PodView], refusal: Refusal | None, now: float
+) -> tuple[JobState, Decision]:
     """The pass's decision: run policy, overridden by a refusal the apiserver gave (pure). Observe asks it to
     know which logs to read before pods go; the planner asks it again on the same data and gets the same."""
     state = run_policy.state_from_status(prev)

@@ -43,7 +43,9 @@ class Chip:
 CHIPS: dict[str, Chip] = {
     "910": Chip("910", "module", "1.0", "910", "Ascend 910 (910A), Atlas 800 9000, 8 NPUs per server"),
     "910B": Chip("910B", "module-910b-8", "1.0", "910b", "Ascend 910B, Atlas 800T A2, 8 NPUs per server"),
-    "A3": Chip("A3", "module-a3-16-super-pod", "1.2", "a3", "Ascend 910C, Atlas 900 A3 SuperPoD, rank table 1.2"),
+    "A3": Chip(
+        "A3", "module-a3-16-super-pod", "1.2", "a3", "Ascend 910C, Atlas 900 A3 SuperPoD, rank table 1.2"
+    ),
 }
 CHIP_NAMES = list(CHIPS)
 assert CHIP_NAMES == schema.ASCEND_CHIPS, "one list of chips: schema.ASCEND_CHIPS"
@@ -74,10 +76,14 @@ def volumes(pod: AscendPod) -> tuple[list[Obj], list[Obj]]:
     vols: list[Obj] = [{"name": "zoo-dshm", "emptyDir": shm}]
     mounts: list[Obj] = [{"name": "zoo-dshm", "mountPath": "/dev/shm"}]
     if pod.driver_mounts:
-        vols += [{"name": "zoo-ascend-driver", "hostPath": {"path": DRIVER_PATH, "type": "Directory"}},
-                 {"name": "zoo-npu-smi", "hostPath": {"path": NPU_SMI_PATH, "type": "File"}}]
-        mounts += [{"name": "zoo-ascend-driver", "mountPath": DRIVER_PATH, "readOnly": True},
-                   {"name": "zoo-npu-smi", "mountPath": NPU_SMI_PATH, "readOnly": True}]
+        vols += [
+            {"name": "zoo-ascend-driver", "hostPath": {"path": DRIVER_PATH, "type": "Directory"}},
+            {"name": "zoo-npu-smi", "hostPath": {"path": NPU_SMI_PATH, "type": "File"}},
+        ]
+        mounts += [
+            {"name": "zoo-ascend-driver", "mountPath": DRIVER_PATH, "readOnly": True},
+            {"name": "zoo-npu-smi", "mountPath": NPU_SMI_PATH, "readOnly": True},
+        ]
     return vols, mounts
 
 
@@ -99,13 +105,19 @@ def placement(labels: dict[str, str], group_label: str, group: int) -> Obj:
     of every other group; MindCluster's samples use the same anti-affinity between the pods of one job.
     """
     same = {"matchLabels": {**labels, group_label: str(group)}}
-    other = {"matchLabels": dict(labels),
-             "matchExpressions": [{"key": group_label, "operator": "Exists"},
-                                  {"key": group_label, "operator": "NotIn", "values": [str(group)]}]}
+    other = {
+        "matchLabels": dict(labels),
+        "matchExpressions": [
+            {"key": group_label, "operator": "Exists"},
+            {"key": group_label, "operator": "NotIn", "values": [str(group)]},
+        ],
+    }
     host = "kubernetes.io/hostname"
     return {
-        "podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
-            {"labelSelector": same, "topologyKey": host}]},
-        "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
-            {"labelSelector": other, "topologyKey": host}]},
+        "podAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [{"labelSelector": same, "topologyKey": host}]
+        },
+        "podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [{"labelSelector": other, "topologyKey": host}]
+        },
     }

@@ -16,8 +16,11 @@ from zoo_operator import settings as settings_mod
 def _cmd_generate(args: argparse.Namespace) -> int:
     root = Path(args.root)
     if args.check:
-        stale = [str(rel) for rel, text in generate.outputs().items()
-                 if not (root / rel).exists() or (root / rel).read_text(encoding="utf-8") != text]
+        stale = [
+            str(rel)
+            for rel, text in generate.outputs().items()
+            if not (root / rel).exists() or (root / rel).read_text(encoding="utf-8") != text
+        ]
         if stale:
             print(f"stale generated files (run `make generate`): {', '.join(stale)}", file=sys.stderr)
             return 1
@@ -56,8 +59,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     settings = handlers.SETTINGS
     liveness = settings.listen_url(settings.health_port, "/healthz") if settings.health_port else None
     kopf.configure(verbose=args.verbose)
-    kopf.run(standalone=True, clusterwide=not settings.watch_namespaces, namespaces=settings.watch_namespaces,
-             liveness_endpoint=liveness)
+    kopf.run(
+        standalone=True,
+        clusterwide=not settings.watch_namespaces,
+        namespaces=settings.watch_namespaces,
+        liveness_endpoint=liveness,
+    )
     return 0
 
 
@@ -71,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(func=_cmd_generate)
     ren = sub.add_parser("render", help="print every object the operator would create for a job (dry run)")
     ren.add_argument("-f", "--filename", required=True, help="ZooTrainingJob YAML file ('-' = stdin)")
-    ren.add_argument("--allocations", help="JSON list of device-plugin annotations {pod_name, server_id, devices}")
+    ren.add_argument(
+        "--allocations", help="JSON list of device-plugin annotations {pod_name, server_id, devices}"
+    )
     ren.set_defaults(func=_cmd_render)
     run = sub.add_parser("run", help="run the operator (settings from ZOO_* environment variables)")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")

@@ -28,8 +28,18 @@ POD_GROUP_READY = "PodGroupReady"
 # A warning, True while the job's checkpoints live on a volume that dies with its pods (emptyDir).
 CHECKPOINTS_EPHEMERAL = "CheckpointsEphemeral"
 PODS_ADMITTED = "PodsAdmitted"
-CONDITION_TYPES = (CREATED, RANK_TABLE_READY, RUNNING_CONDITION, RESTARTING_CONDITION, SUCCEEDED_CONDITION,
-                   FAILED_CONDITION, SUSPENDED_CONDITION, POD_GROUP_READY, CHECKPOINTS_EPHEMERAL, PODS_ADMITTED)
+CONDITION_TYPES = (
+    CREATED,
+    RANK_TABLE_READY,
+    RUNNING_CONDITION,
+    RESTARTING_CONDITION,
+    SUCCEEDED_CONDITION,
+    FAILED_CONDITION,
+    SUSPENDED_CONDITION,
+    POD_GROUP_READY,
+    CHECKPOINTS_EPHEMERAL,
+    PODS_ADMITTED,
+)
 
 # Reasons (conditions, status.reason, Events).
 REASON_INVALID_SPEC = "InvalidSpec"
@@ -55,7 +65,9 @@ REASON_TTL_EXPIRED = "TTLExpired"
 REASON_EPHEMERAL_VOLUME = "EmptyDirVolume"
 REASON_WAITING_FOR_SOURCE = "WaitingForSource"
 REASON_STOPPED = "StoppedGracefully"  # ranks checkpointed on SIGTERM and exited 79: restart, not counted
-REASON_CHECKPOINT_INVALID = "CheckpointInvalid"  # a damaged/partial checkpoint was skipped on resume (Warning)
+REASON_CHECKPOINT_INVALID = (
+    "CheckpointInvalid"  # a damaged/partial checkpoint was skipped on resume (Warning)
+)
 REASON_TRAINING_RESUMED = "TrainingResumed"  # training continued from a checkpoint (Normal)
 # Issue 11: spec changes and pods that cannot start.
 REASON_SPEC_CHANGED = "SpecChanged"
@@ -99,8 +111,12 @@ ANNOTATION_ATTEMPT = "modelzoo.io/attempt"
 RANKTABLE_ATTEMPT_KEY = contract.ATTEMPT_FILE
 # Hash of the spec fields that define the gang (spec.gang_hash): a pod of another spec is never kept in the gang.
 ANNOTATION_SPEC_HASH = "modelzoo.io/spec-hash"
-ASCEND_ANNOTATION = "ascend.kubectl.kubernetes.io/ascend-910-configuration"  # huawei.com/Ascend910 (910, 910B, A3)
-ASCEND_NPU_ANNOTATION = "ascend.kubectl.kubernetes.io/ascend-npu-configuration"  # huawei.com/npu (newer chips)
+ASCEND_ANNOTATION = (
+    "ascend.kubectl.kubernetes.io/ascend-910-configuration"  # huawei.com/Ascend910 (910, 910B, A3)
+)
+ASCEND_NPU_ANNOTATION = (
+    "ascend.kubectl.kubernetes.io/ascend-npu-configuration"  # huawei.com/npu (newer chips)
+)
 VOLCANO_GROUP_ANNOTATION = "scheduling.k8s.io/group-name"
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 KUEUE_GROUP_LABEL = "kueue.x-k8s.io/pod-group-name"
@@ -129,8 +145,15 @@ FROM_DIR = contract.FROM_DIR
 SHM_DIR = "/dev/shm"
 ASCEND_DRIVER_DIR = "/usr/local/Ascend/driver"
 NPU_SMI_FILE = "/usr/local/bin/npu-smi"
-OWN_VOLUMES = ("zoo-data", "zoo-checkpoint", "zoo-ranktable", "zoo-from", "zoo-dshm", "zoo-ascend-driver",
-               "zoo-npu-smi")
+OWN_VOLUMES = (
+    "zoo-data",
+    "zoo-checkpoint",
+    "zoo-ranktable",
+    "zoo-from",
+    "zoo-dshm",
+    "zoo-ascend-driver",
+    "zoo-npu-smi",
+)
 OWN_MOUNT_PATHS = (DATA_DIR, CHECKPOINT_DIR, RANKTABLE_DIR, FROM_DIR, TERMINATION_LOG)
 ASCEND_MOUNT_PATHS = (SHM_DIR, ASCEND_DRIVER_DIR, NPU_SMI_FILE)  # only Ascend pods get these (ascend.volumes)
 
@@ -147,5 +170,12 @@ LAUNCH_SINGLE = "single"
 IMAGE_PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"})
 # Waiting reasons that say a container cannot be created as specified (a missing ConfigMap/Secret/key, a bad
 # command): reported at once, failed after schedulingTimeoutSeconds (they may heal, e.g. a Secret created late).
-START_PROBLEM_REASONS = frozenset({"CreateContainerConfigError", "CreateContainerError", "RunContainerError",
-                                   "PreCreateHookError", "PostStartHookError"})
+START_PROBLEM_REASONS = frozenset(
+    {
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+        "PreCreateHookError",
+        "PostStartHookError",
+    }
+)

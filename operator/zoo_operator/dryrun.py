@@ -33,7 +33,9 @@ def load_job(text: str) -> dict[str, Any]:
         raise RenderError(f"job file must hold exactly one {schema.KIND}, found {len(jobs)}")
     job = jobs[0]
     if job.get("apiVersion") != f"{schema.GROUP}/{schema.VERSION}":
-        raise RenderError(f"apiVersion: must be {schema.GROUP}/{schema.VERSION}, got {job.get('apiVersion')!r}")
+        raise RenderError(
+            f"apiVersion: must be {schema.GROUP}/{schema.VERSION}, got {job.get('apiVersion')!r}"
+        )
     return job
 
 
@@ -76,8 +78,10 @@ def objects(job_text: str, settings: Settings, allocations_text: str | None = No
         names = {render.worker_name(job, i) for i in range(job.replicas)}
         for dev in devices:
             if dev.pod_name not in names:
-                raise RenderError(f"allocations: pod {dev.pod_name!r} is not a worker of job {job.name} "
-                                  f"({render.worker_name(job, 0)} .. {render.worker_name(job, job.replicas - 1)})")
+                raise RenderError(
+                    f"allocations: pod {dev.pod_name!r} is not a worker of job {job.name} "
+                    f"({render.worker_name(job, 0)} .. {render.worker_name(job, job.replicas - 1)})"
+                )
         if len({d.pod_name for d in devices}) != len(devices):
             raise RenderError("allocations: a pod is listed twice")
         data = ranktable.config_map_data(devices, job.replicas, job.rank_table_version)

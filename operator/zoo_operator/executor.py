@@ -45,8 +45,9 @@ async def bounded(calls: Iterable[Callable[[], Awaitable[Any]]], limit: int = WR
             raise res
 
 
-def record_refusal(before: admission.Refusal | None, refused: Sequence[kube.Refused],
-                   now: float) -> admission.Refusal | None:
+def record_refusal(
+    before: admission.Refusal | None, refused: Sequence[kube.Refused], now: float
+) -> admission.Refusal | None:
     """The refusal to remember after a round of creations (None when every pod was admitted); a quota that
     keeps refusing keeps the time it first did."""
     if not refused:
@@ -90,12 +91,15 @@ async def _ensure(the_plan: Plan, mem: JobMemory, emit: EventSink) -> None:
     if any(created) and the_plan.created_event is not None:
         emit(*the_plan.created_event)
     elif any(created):
-        log.info("recreated a missing Service or launch ConfigMap: %s",
-                 ", ".join(f"{o['kind']} {o['metadata']['name']}" for o in the_plan.ensure))
+        log.info(
+            "recreated a missing Service or launch ConfigMap: %s",
+            ", ".join(f"{o['kind']} {o['metadata']['name']}" for o in the_plan.ensure),
+        )
 
 
-async def execute(body: Mapping[str, Any], the_plan: Plan, mem: JobMemory, now: float,
-                  emit: EventSink) -> Plan:
+async def execute(
+    body: Mapping[str, Any], the_plan: Plan, mem: JobMemory, now: float, emit: EventSink
+) -> Plan:
     """Carry out a plan (see the module doc); returns it, its `next_due` moved earlier when a refusal met
     now makes the job due again (admission.due)."""
     meta = body.get("metadata") or {}
@@ -119,11 +123,19 @@ async def execute(body: Mapping[str, Any], the_plan: Plan, mem: JobMemory, now: 
             await kube.patch_job_status(job_ns, job_name, the_plan.status_patch)
             mem.last_status_write = now
             mem.last_written = dict(the_plan.status)
-            metrics.observe_job(body, the_plan.previous, the_plan.status)  # console: counters, gauges, histograms (issue 12)
+            metrics.observe_job(
+                body, the_plan.previous, the_plan.status
+            )  # console: counters, gauges, histograms (issue 12)
             if the_plan.urgent:
                 new = the_plan.status
-                log.info("%s/%s: %s %s: %s", job_ns, job_name, new.get("phase"), new.get("reason"),
-                         new.get("message"))
+                log.info(
+                    "%s/%s: %s %s: %s",
+                    job_ns,
+                    job_name,
+                    new.get("phase"),
+                    new.get("reason"),
+                    new.get("message"),
+                )
         for event in the_plan.events:
             emit(*event)
 
@@ -135,11 +147,15 @@ async def execute(body: Mapping[str, Any], the_plan: Plan, mem: JobMemory, now: 
                 log.warning("%s/%s: %s", job_ns, job_name, admission.quote(mem.refusal))
 
     if the_plan.unretriable:  # before any delete: Kueue must see the mark on the pods that remain
-        await bounded(functools.partial(kube.annotate_pod, job_ns, name, {c.KUEUE_RETRIABLE_ANNOTATION: "false"})
-                      for name in the_plan.unretriable)
+        await bounded(
+            functools.partial(kube.annotate_pod, job_ns, name, {c.KUEUE_RETRIABLE_ANNOTATION: "false"})
+            for name in the_plan.unretriable
+        )
     if the_plan.release:
-        await bounded(functools.partial(kube.remove_pod_finalizer, job_ns, name, c.KUEUE_FINALIZER)
-                      for name in the_plan.release)
+        await bounded(
+            functools.partial(kube.remove_pod_finalizer, job_ns, name, c.KUEUE_FINALIZER)
+            for name in the_plan.release
+        )
     if the_plan.ensure:
         await _ensure(the_plan, mem, emit)
     if the_plan.delete:

@@ -25,8 +25,14 @@ SETTINGS = settings_mod.from_env()
 
 
 @kopf.on.startup()
-async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, zoo_pods: kopf.Index, zoo_services: kopf.Index,
-                zoo_config_maps: kopf.Index, **_: Any) -> None:
+async def start(
+    settings: kopf.OperatorSettings,
+    memo: kopf.Memo,
+    zoo_pods: kopf.Index,
+    zoo_services: kopf.Index,
+    zoo_config_maps: kopf.Index,
+    **_: Any,
+) -> None:
     """Configure kopf, start /metrics and the reconcile loop."""
     # kopf's per-object log lines are not turned into Events; the reconciler posts its own for every transition.
     settings.posting.level = logging.WARNING
@@ -42,7 +48,8 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, zoo_pods: kopf
     def objects(namespace: str, name: str) -> set[tuple[str, str]]:
         key = (namespace, name)
         return {("Service", n) for n in zoo_services.get(key, [])} | {
-            ("ConfigMap", n) for n in zoo_config_maps.get(key, [])}
+            ("ConfigMap", n) for n in zoo_config_maps.get(key, [])
+        }
 
     memo["runner"] = job_runner = runner.Runner(SETTINGS, lookup, objects)
     election = leader.from_env()

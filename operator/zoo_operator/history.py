@@ -55,14 +55,17 @@ def thin(entries: Sequence[Mapping[str, Any]], limit: int = MAX_ENTRIES) -> list
             return [first, *kept, last]
 
 
-def fold(history: Sequence[Mapping[str, Any]], events: Iterable[Mapping[str, Any]],
-         limit: int = MAX_ENTRIES) -> list[dict[str, Any]]:
+def fold(
+    history: Sequence[Mapping[str, Any]], events: Iterable[Mapping[str, Any]], limit: int = MAX_ENTRIES
+) -> list[dict[str, Any]]:
     """History after `events` (rank 0's parsed log events, in log order), starting from `history`.
 
     A newer `epoch` event for an epoch lower than entries already kept means the training went back (a restart
     without a checkpoint): those later entries belong to the earlier attempt and are dropped.
     """
-    by_epoch: dict[int, dict[str, Any]] = {int(e["epoch"]): dict(e) for e in history if _epoch(e.get("epoch"))}
+    by_epoch: dict[int, dict[str, Any]] = {
+        int(e["epoch"]): dict(e) for e in history if _epoch(e.get("epoch"))
+    }
     for ev in events:
         kind = ev.get("event")
         epoch = _epoch(ev.get("epoch"))
@@ -74,9 +77,11 @@ def fold(history: Sequence[Mapping[str, Any]], events: Iterable[Mapping[str, Any
                     if seen is not None and int(ts) > seen:
                         del by_epoch[later]
             entry = by_epoch.setdefault(epoch, {"epoch": epoch})
-            for key, value in (("loss", _num(ev.get("loss"))),
-                               ("imagesPerSecond", _num(ev.get("images_per_second"))),
-                               ("seconds", _num(ev.get("epoch_seconds"), 4))):
+            for key, value in (
+                ("loss", _num(ev.get("loss"))),
+                ("imagesPerSecond", _num(ev.get("images_per_second"))),
+                ("seconds", _num(ev.get("epoch_seconds"), 4)),
+            ):
                 if value is not None:
                     entry[key] = value
             if ts is not None:
@@ -90,8 +95,9 @@ def fold(history: Sequence[Mapping[str, Any]], events: Iterable[Mapping[str, Any
     return thin(list(by_epoch.values()), limit)
 
 
-def merge(kept: Sequence[Mapping[str, Any]], fresh: Sequence[Mapping[str, Any]],
-          limit: int = MAX_ENTRIES) -> list[dict[str, Any]]:
+def merge(
+    kept: Sequence[Mapping[str, Any]], fresh: Sequence[Mapping[str, Any]], limit: int = MAX_ENTRIES
+) -> list[dict[str, Any]]:
     """The history in status (`kept`) updated with a freshly folded one (`fresh`, from the current rank 0's log):
     fresh entries win per epoch, and fresh entries newer than kept later epochs drop those (see `fold`)."""
     if not fresh:

@@ -86,8 +86,10 @@ def hyperparameter_problems(params: Mapping[str, Any]) -> list[str]:
     out: list[str] = []
     total = _size(params)
     if total > MAX_HYPERPARAMETER_BYTES:
-        out.append(f"spec.hyperparameters: too large ({total} bytes as JSON): must be at most "
-                   f"{MAX_HYPERPARAMETER_BYTES}")
+        out.append(
+            f"spec.hyperparameters: too large ({total} bytes as JSON): must be at most "
+            f"{MAX_HYPERPARAMETER_BYTES}"
+        )
     for key, value in params.items():
         field = f"spec.hyperparameters.{str(key)[:80]}"
         if _depth(value) > MAX_VALUE_DEPTH:
@@ -104,8 +106,13 @@ def hyperparameter_problems(params: Mapping[str, Any]) -> list[str]:
 def pod_template_problems(template: Mapping[str, Any]) -> list[str]:
     """Counts of podTemplate entries and the size of its env."""
     out: list[str] = []
-    counts = {"env": MAX_ENV_ENTRIES, "volumes": MAX_VOLUMES, "volumeMounts": MAX_VOLUME_MOUNTS,
-              "tolerations": MAX_TOLERATIONS, "nodeSelector": MAX_NODE_SELECTOR}
+    counts = {
+        "env": MAX_ENV_ENTRIES,
+        "volumes": MAX_VOLUMES,
+        "volumeMounts": MAX_VOLUME_MOUNTS,
+        "tolerations": MAX_TOLERATIONS,
+        "nodeSelector": MAX_NODE_SELECTOR,
+    }
     for key, limit in counts.items():
         value = template.get(key)
         if isinstance(value, (list, Mapping)) and len(value) > limit:
@@ -119,11 +126,15 @@ def pod_template_problems(template: Mapping[str, Any]) -> list[str]:
             value = var.get("value")
             if isinstance(value, str) and len(value) > MAX_ENV_VALUE:
                 # The name, never the value: env values may be secrets (DESIGN.md).
-                out.append(f"spec.podTemplate.env[{i}].value: too long ({len(value)} characters): must be at most "
-                           f"{MAX_ENV_VALUE}")
+                out.append(
+                    f"spec.podTemplate.env[{i}].value: too long ({len(value)} characters): must be at most "
+                    f"{MAX_ENV_VALUE}"
+                )
             total += len(str(var.get("name", "")).encode()) + len(str(value or "").encode())
         if total > MAX_ENV_BYTES:
-            out.append(f"spec.podTemplate.env: {total} bytes of names and values: must be at most {MAX_ENV_BYTES}")
+            out.append(
+                f"spec.podTemplate.env: {total} bytes of names and values: must be at most {MAX_ENV_BYTES}"
+            )
     return out
 
 
@@ -132,20 +143,28 @@ def from_problems(source: Mapping[str, Any]) -> list[str]:
     out: list[str] = []
     for key in source:
         if key not in FROM_KEYS:
-            hint = (" (cross-namespace references are not allowed: spec.from names a job in this namespace)"
-                    if key == "namespace" else "")
+            hint = (
+                " (cross-namespace references are not allowed: spec.from names a job in this namespace)"
+                if key == "namespace"
+                else ""
+            )
             out.append(f"spec.from.{str(key)[:40]}: unknown field; allowed: {', '.join(FROM_KEYS)}{hint}")
     job = source.get("job")
     if isinstance(job, str) and job and not (len(job) <= 253 and _DNS_SUBDOMAIN.match(job)):
-        out.append("spec.from.job: must be the name of a ZooTrainingJob in this namespace (a DNS subdomain name, "
-                   "at most 253 characters; no namespace/ prefix)")
+        out.append(
+            "spec.from.job: must be the name of a ZooTrainingJob in this namespace (a DNS subdomain name, "
+            "at most 253 characters; no namespace/ prefix)"
+        )
     return out
 
 
 def checkpoint_problems(ckpt: Mapping[str, Any]) -> list[str]:
     """spec.checkpoint.path and resumeFrom: NUL refused (the `..` and absolute rules are spec.parse's own)."""
-    return [f"spec.checkpoint.{key}: must not contain a NUL character" for key in ("path", "resumeFrom")
-            if isinstance(ckpt.get(key), str) and "\x00" in ckpt[key]]
+    return [
+        f"spec.checkpoint.{key}: must not contain a NUL character"
+        for key in ("path", "resumeFrom")
+        if isinstance(ckpt.get(key), str) and "\x00" in ckpt[key]
+    ]
 
 
 def problems(spec: Mapping[str, Any]) -> list[str]:

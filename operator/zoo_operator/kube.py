@@ -81,8 +81,9 @@ async def _load_config() -> None:
         config.load_incluster_config()
     except ConfigException:
         # KUBECONFIG as it is now (the client library reads it once, when it is imported).
-        await config.load_kube_config(config_file=_kubeconfig or os.environ.get("KUBECONFIG") or None,
-                                      context=_context)
+        await config.load_kube_config(
+            config_file=_kubeconfig or os.environ.get("KUBECONFIG") or None, context=_context
+        )
 
 
 async def _stream_client() -> client.ApiClient:
@@ -171,23 +172,51 @@ async def create(obj: Obj) -> bool:
     core, what = await _core(), f"create {kind} {ns}/{obj['metadata'].get('name')}"
     try:
         if kind == "Pod":
-            await call(lambda: unparsed(lambda: core.create_namespaced_pod(
-                ns, obj, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS)), what)
+            await call(
+                lambda: unparsed(
+                    lambda: core.create_namespaced_pod(
+                        ns, obj, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS
+                    )
+                ),
+                what,
+            )
         elif kind == "Service":
-            await call(lambda: unparsed(lambda: core.create_namespaced_service(
-                ns, obj, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS)), what)
+            await call(
+                lambda: unparsed(
+                    lambda: core.create_namespaced_service(
+                        ns, obj, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS
+                    )
+                ),
+                what,
+            )
         elif kind == "ConfigMap":
-            await call(lambda: unparsed(lambda: core.create_namespaced_config_map(
-                ns, obj, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS)), what)
+            await call(
+                lambda: unparsed(
+                    lambda: core.create_namespaced_config_map(
+                        ns, obj, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS
+                    )
+                ),
+                what,
+            )
         elif kind == "NetworkPolicy":
             net = client.NetworkingV1Api(await _client())
-            await call(lambda: unparsed(lambda: net.create_namespaced_network_policy(
-                ns, obj, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS)), what)
+            await call(
+                lambda: unparsed(
+                    lambda: net.create_namespaced_network_policy(
+                        ns, obj, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS
+                    )
+                ),
+                what,
+            )
         elif kind == "PodGroup":
             group, version = obj["apiVersion"].split("/")
             custom = await _custom()
-            await call(lambda: custom.create_namespaced_custom_object(
-                group, version, ns, "podgroups", obj, _request_timeout=REQUEST_TIMEOUT_SECONDS), what)
+            await call(
+                lambda: custom.create_namespaced_custom_object(
+                    group, version, ns, "podgroups", obj, _request_timeout=REQUEST_TIMEOUT_SECONDS
+                ),
+                what,
+            )
         else:
             raise ValueError(f"kube.create: unsupported kind {kind}")
     except ApiException as err:
@@ -206,9 +235,17 @@ async def serves(api_version: str, plural: str) -> bool:
     discovery, which every authenticated user may read (system:discovery)."""
     api = await _client()
     try:
-        found = await call(lambda: api.call_api(
-            f"/apis/{api_version}", "GET", auth_settings=["BearerToken"], response_types_map={200: "object"},
-            _return_http_data_only=True, _request_timeout=REQUEST_TIMEOUT_SECONDS), f"discover {api_version}")
+        found = await call(
+            lambda: api.call_api(
+                f"/apis/{api_version}",
+                "GET",
+                auth_settings=["BearerToken"],
+                response_types_map={200: "object"},
+                _return_http_data_only=True,
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            ),
+            f"discover {api_version}",
+        )
     except ApiException as err:
         if err.status == 404:
             return False
@@ -222,9 +259,19 @@ async def put_config_map(obj: Obj) -> None:
     meta = obj["metadata"]
     core = await _core()
     try:
-        await call(lambda: unparsed(lambda: core.patch_namespaced_config_map(
-            meta["name"], meta["namespace"], {"data": obj["data"]}, _content_type=_MERGE, _preload_content=False,
-            _request_timeout=REQUEST_TIMEOUT_SECONDS)), f"patch ConfigMap {meta['name']}")
+        await call(
+            lambda: unparsed(
+                lambda: core.patch_namespaced_config_map(
+                    meta["name"],
+                    meta["namespace"],
+                    {"data": obj["data"]},
+                    _content_type=_MERGE,
+                    _preload_content=False,
+                    _request_timeout=REQUEST_TIMEOUT_SECONDS,
+                )
+            ),
+            f"patch ConfigMap {meta['name']}",
+        )
     except ApiException as err:
         if err.status != 404:
             raise
@@ -235,9 +282,14 @@ async def delete_pod(namespace: str, name: str) -> None:
     """Delete a pod; gone already is fine."""
     core = await _core()
     try:
-        await call(lambda: unparsed(lambda: core.delete_namespaced_pod(
-            name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS)),
-                   f"delete Pod {namespace}/{name}")
+        await call(
+            lambda: unparsed(
+                lambda: core.delete_namespaced_pod(
+                    name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS
+                )
+            ),
+            f"delete Pod {namespace}/{name}",
+        )
     except ApiException as err:
         if err.status != 404:
             raise
@@ -247,9 +299,16 @@ async def pod_log(namespace: str, name: str, tail_lines: int) -> str | None:
     """The last `tail_lines` lines of the pod's worker container, or None if they cannot be read (yet)."""
     core = await _core()
     try:
-        text = await call(lambda: core.read_namespaced_pod_log(
-            name, namespace, container="worker", tail_lines=tail_lines, _request_timeout=REQUEST_TIMEOUT_SECONDS),
-            f"log of {namespace}/{name}")
+        text = await call(
+            lambda: core.read_namespaced_pod_log(
+                name,
+                namespace,
+                container="worker",
+                tail_lines=tail_lines,
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            ),
+            f"log of {namespace}/{name}",
+        )
     except (ApiException, TimeoutError, aiohttp.ClientError, ConnectionError) as err:
         log.debug("no log for %s/%s: %s", namespace, name, err)
         return None
@@ -263,10 +322,18 @@ async def follow_log(namespace: str, name: str, tail_lines: int, idle_timeout: f
     for `idle_timeout` seconds (the caller reconnects), ApiException when the log cannot be read (yet).
     """
     core = client.CoreV1Api(await _stream_client())
-    resp = await call(lambda: core.read_namespaced_pod_log(
-        name, namespace, container="worker", follow=True, tail_lines=tail_lines, _preload_content=False,
-        _request_timeout=aiohttp.ClientTimeout(total=None, sock_connect=REQUEST_TIMEOUT_SECONDS)),
-        f"follow log of {namespace}/{name}")
+    resp = await call(
+        lambda: core.read_namespaced_pod_log(
+            name,
+            namespace,
+            container="worker",
+            follow=True,
+            tail_lines=tail_lines,
+            _preload_content=False,
+            _request_timeout=aiohttp.ClientTimeout(total=None, sock_connect=REQUEST_TIMEOUT_SECONDS),
+        ),
+        f"follow log of {namespace}/{name}",
+    )
     if not 200 <= resp.status < 300:
         # Unread responses are not checked by the client: a container that is not started yet answers 400 with
         # a Status body, which must not pass for a log line.
@@ -289,9 +356,22 @@ async def follow_log(namespace: str, name: str, tail_lines: int, idle_timeout: f
 async def patch_job_status(namespace: str, name: str, patch: Obj) -> None:
     """Merge-patch the status subresource of a ZooTrainingJob."""
     custom = await _custom()
-    await call(lambda: unparsed(lambda: custom.patch_namespaced_custom_object_status(
-        schema.GROUP, schema.VERSION, namespace, schema.PLURAL, name, {"status": patch}, _content_type=_MERGE,
-        _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS)), f"patch status of {namespace}/{name}")
+    await call(
+        lambda: unparsed(
+            lambda: custom.patch_namespaced_custom_object_status(
+                schema.GROUP,
+                schema.VERSION,
+                namespace,
+                schema.PLURAL,
+                name,
+                {"status": patch},
+                _content_type=_MERGE,
+                _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            )
+        ),
+        f"patch status of {namespace}/{name}",
+    )
 
 
 async def post_event(job: Obj, kind: str, reason: str, message: str) -> None:
@@ -302,8 +382,13 @@ async def post_event(job: Obj, kind: str, reason: str, message: str) -> None:
         "apiVersion": "v1",
         "kind": "Event",
         "metadata": {"generateName": f"{meta.get('name', 'job')}.", "namespace": meta.get("namespace")},
-        "involvedObject": {"apiVersion": f"{schema.GROUP}/{schema.VERSION}", "kind": schema.KIND,
-                           "name": meta.get("name"), "namespace": meta.get("namespace"), "uid": meta.get("uid")},
+        "involvedObject": {
+            "apiVersion": f"{schema.GROUP}/{schema.VERSION}",
+            "kind": schema.KIND,
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "uid": meta.get("uid"),
+        },
         "type": kind,
         "reason": reason,
         "message": message[:1024],
@@ -314,19 +399,34 @@ async def post_event(job: Obj, kind: str, reason: str, message: str) -> None:
     }
     try:
         core = await _core()
-        await call(lambda: core.create_namespaced_event(meta.get("namespace"), event,
-                                                        _request_timeout=REQUEST_TIMEOUT_SECONDS), "post event")
+        await call(
+            lambda: core.create_namespaced_event(
+                meta.get("namespace"), event, _request_timeout=REQUEST_TIMEOUT_SECONDS
+            ),
+            "post event",
+        )
     except (ApiException, TimeoutError, aiohttp.ClientError, ConnectionError) as err:
-        log.warning("could not post event %s for %s/%s: %s", reason, meta.get("namespace"), meta.get("name"), err)
+        log.warning(
+            "could not post event %s for %s/%s: %s", reason, meta.get("namespace"), meta.get("name"), err
+        )
 
 
 async def delete_job(namespace: str, name: str) -> None:
     """Delete a ZooTrainingJob (its objects go with it through ownerReferences); gone already is fine."""
     custom = await _custom()
     try:
-        await call(lambda: custom.delete_namespaced_custom_object(
-            schema.GROUP, schema.VERSION, namespace, schema.PLURAL, name, propagation_policy="Background",
-            _request_timeout=REQUEST_TIMEOUT_SECONDS), f"delete job {namespace}/{name}")
+        await call(
+            lambda: custom.delete_namespaced_custom_object(
+                schema.GROUP,
+                schema.VERSION,
+                namespace,
+                schema.PLURAL,
+                name,
+                propagation_policy="Background",
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            ),
+            f"delete job {namespace}/{name}",
+        )
     except ApiException as err:
         if err.status != 404:
             raise
@@ -340,9 +440,10 @@ async def get_lease(namespace: str, name: str) -> Obj | None:
     """A coordination.k8s.io/v1 Lease as a dict, or None when there is none."""
     api, c = await _coordination(), await _client()
     try:
-        lease = await call(lambda: api.read_namespaced_lease(name, namespace,
-                                                             _request_timeout=REQUEST_TIMEOUT_SECONDS),
-                           f"get lease {namespace}/{name}")
+        lease = await call(
+            lambda: api.read_namespaced_lease(name, namespace, _request_timeout=REQUEST_TIMEOUT_SECONDS),
+            f"get lease {namespace}/{name}",
+        )
     except ApiException as err:
         if err.status == 404:
             return None
@@ -353,11 +454,17 @@ async def get_lease(namespace: str, name: str) -> Obj | None:
 async def create_lease(namespace: str, name: str, spec: Obj) -> bool:
     """Create the Lease with `spec`; False when another replica created it first."""
     api = await _coordination()
-    body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+    body = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
     try:
-        await call(lambda: api.create_namespaced_lease(namespace, body, _request_timeout=REQUEST_TIMEOUT_SECONDS),
-                   f"create lease {namespace}/{name}")
+        await call(
+            lambda: api.create_namespaced_lease(namespace, body, _request_timeout=REQUEST_TIMEOUT_SECONDS),
+            f"create lease {namespace}/{name}",
+        )
     except ApiException as err:
         if err.status == 409:
             return False
@@ -369,13 +476,23 @@ async def replace_lease(lease: Obj, spec: Obj) -> bool:
     """Replace the Lease's spec, if nobody changed it since it was read (resourceVersion); False otherwise."""
     api = await _coordination()
     meta = lease["metadata"]
-    body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-            "metadata": {"name": meta["name"], "namespace": meta["namespace"],
-                         "resourceVersion": meta["resourceVersion"]}, "spec": spec}
+    body = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "resourceVersion": meta["resourceVersion"],
+        },
+        "spec": spec,
+    }
     try:
-        await call(lambda: api.replace_namespaced_lease(meta["name"], meta["namespace"], body,
-                                                        _request_timeout=REQUEST_TIMEOUT_SECONDS),
-                   f"replace lease {meta['namespace']}/{meta['name']}")
+        await call(
+            lambda: api.replace_namespaced_lease(
+                meta["name"], meta["namespace"], body, _request_timeout=REQUEST_TIMEOUT_SECONDS
+            ),
+            f"replace lease {meta['namespace']}/{meta['name']}",
+        )
     except ApiException as err:
         if err.status == 409:
             return False
@@ -387,9 +504,17 @@ async def get_job(namespace: str, name: str) -> Obj | None:
     """A ZooTrainingJob as a plain dict, or None when it does not exist (spec.from names another job)."""
     custom = await _custom()
     try:
-        obj = await call(lambda: custom.get_namespaced_custom_object(
-            schema.GROUP, schema.VERSION, namespace, schema.PLURAL, name, _request_timeout=REQUEST_TIMEOUT_SECONDS),
-            f"get job {namespace}/{name}")
+        obj = await call(
+            lambda: custom.get_namespaced_custom_object(
+                schema.GROUP,
+                schema.VERSION,
+                namespace,
+                schema.PLURAL,
+                name,
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            ),
+            f"get job {namespace}/{name}",
+        )
     except ApiException as err:
         if err.status == 404:
             return None
@@ -402,9 +527,15 @@ async def pod_warnings(namespace: str, pod_name: str) -> list[tuple[str, str]]:
     they cannot be read. Issue 11: a pod stuck in ContainerCreating says why only here."""
     core = await _core()
     try:
-        found = await call(lambda: core.list_namespaced_event(
-            namespace, field_selector=f"involvedObject.kind=Pod,involvedObject.name={pod_name},type=Warning",
-            limit=50, _request_timeout=REQUEST_TIMEOUT_SECONDS), f"list events {namespace}/{pod_name}")
+        found = await call(
+            lambda: core.list_namespaced_event(
+                namespace,
+                field_selector=f"involvedObject.kind=Pod,involvedObject.name={pod_name},type=Warning",
+                limit=50,
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            ),
+            f"list events {namespace}/{pod_name}",
+        )
     except (ApiException, TimeoutError, aiohttp.ClientError, ConnectionError) as err:
         log.debug("no events for %s/%s: %s", namespace, pod_name, err)
         return []
@@ -416,9 +547,19 @@ async def annotate_pod(namespace: str, name: str, annotations: dict[str, str]) -
     """Merge annotations into a pod (a pod already gone is fine)."""
     core = await _core()
     try:
-        await call(lambda: unparsed(lambda: core.patch_namespaced_pod(
-            name, namespace, {"metadata": {"annotations": annotations}}, _content_type=_MERGE,
-            _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS)), f"patch pod {namespace}/{name}")
+        await call(
+            lambda: unparsed(
+                lambda: core.patch_namespaced_pod(
+                    name,
+                    namespace,
+                    {"metadata": {"annotations": annotations}},
+                    _content_type=_MERGE,
+                    _preload_content=False,
+                    _request_timeout=REQUEST_TIMEOUT_SECONDS,
+                )
+            ),
+            f"patch pod {namespace}/{name}",
+        )
     except ApiException as err:
         if err.status != 404:
             raise
@@ -429,23 +570,38 @@ async def remove_pod_finalizer(namespace: str, name: str, finalizer: str) -> Non
     overwritten; a conflict or a pod already gone is left for the next pass)."""
     core = await _core()
     try:
-        pod = await call(lambda: core.read_namespaced_pod(name, namespace, _request_timeout=REQUEST_TIMEOUT_SECONDS),
-                         f"get pod {namespace}/{name}")
+        pod = await call(
+            lambda: core.read_namespaced_pod(name, namespace, _request_timeout=REQUEST_TIMEOUT_SECONDS),
+            f"get pod {namespace}/{name}",
+        )
         current = list(pod.metadata.finalizers or [])
         if finalizer not in current:
             return
-        patch = [{"op": "test", "path": "/metadata/finalizers", "value": current},
-                 {"op": "replace", "path": "/metadata/finalizers", "value": [f for f in current if f != finalizer]}]
-        await call(lambda: core.patch_namespaced_pod(name, namespace, patch,
-                                                     _content_type="application/json-patch+json",
-                                                     _request_timeout=REQUEST_TIMEOUT_SECONDS),
-                   f"patch pod {namespace}/{name}")
+        patch = [
+            {"op": "test", "path": "/metadata/finalizers", "value": current},
+            {
+                "op": "replace",
+                "path": "/metadata/finalizers",
+                "value": [f for f in current if f != finalizer],
+            },
+        ]
+        await call(
+            lambda: core.patch_namespaced_pod(
+                name,
+                namespace,
+                patch,
+                _content_type="application/json-patch+json",
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            ),
+            f"patch pod {namespace}/{name}",
+        )
     except ApiException as err:
         if err.status not in (404, 409, 422):
             raise
 
 
 # ---- the Python client (zoo_operator.client, issue 26) ------------------------------------------------------------
+
 
 def configure(kubeconfig: str | None = None, context: str | None = None) -> None:
     """Use this kubeconfig file and context instead of the defaults (the client's connection settings); takes
@@ -462,36 +618,66 @@ async def create_job(obj: Obj) -> Obj:
     """Create a ZooTrainingJob; returns it as stored. Errors (409 exists, 422 invalid) are raised."""
     custom = await _custom()
     ns = obj["metadata"].get("namespace") or "default"
-    created = await call(lambda: custom.create_namespaced_custom_object(
-        schema.GROUP, schema.VERSION, ns, schema.PLURAL, obj, _request_timeout=REQUEST_TIMEOUT_SECONDS),
-        f"create job {ns}/{obj['metadata'].get('name')}")
+    created = await call(
+        lambda: custom.create_namespaced_custom_object(
+            schema.GROUP, schema.VERSION, ns, schema.PLURAL, obj, _request_timeout=REQUEST_TIMEOUT_SECONDS
+        ),
+        f"create job {ns}/{obj['metadata'].get('name')}",
+    )
     return created if isinstance(created, dict) else {}
 
 
 async def list_jobs(namespace: str, selector: str = "") -> list[Obj]:
     """ZooTrainingJobs in `namespace` matching the label selector."""
     custom = await _custom()
-    out = await call(lambda: custom.list_namespaced_custom_object(
-        schema.GROUP, schema.VERSION, namespace, schema.PLURAL, label_selector=selector,
-        _request_timeout=REQUEST_TIMEOUT_SECONDS), f"list jobs in {namespace}")
+    out = await call(
+        lambda: custom.list_namespaced_custom_object(
+            schema.GROUP,
+            schema.VERSION,
+            namespace,
+            schema.PLURAL,
+            label_selector=selector,
+            _request_timeout=REQUEST_TIMEOUT_SECONDS,
+        ),
+        f"list jobs in {namespace}",
+    )
     return list(out.get("items") or []) if isinstance(out, dict) else []
 
 
 async def patch_job(namespace: str, name: str, patch: Obj) -> None:
     """Merge-patch a ZooTrainingJob (its spec or metadata)."""
     custom = await _custom()
-    await call(lambda: unparsed(lambda: custom.patch_namespaced_custom_object(
-        schema.GROUP, schema.VERSION, namespace, schema.PLURAL, name, patch, _content_type=_MERGE,
-        _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS)), f"patch job {namespace}/{name}")
+    await call(
+        lambda: unparsed(
+            lambda: custom.patch_namespaced_custom_object(
+                schema.GROUP,
+                schema.VERSION,
+                namespace,
+                schema.PLURAL,
+                name,
+                patch,
+                _content_type=_MERGE,
+                _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            )
+        ),
+        f"patch job {namespace}/{name}",
+    )
 
 
 async def list_pods(namespace: str, selector: str) -> list[Obj]:
     """Pods matching the label selector, as plain dicts."""
     api = await _client()
     core = client.CoreV1Api(api)
-    resp = await call(lambda: core.list_namespaced_pod(namespace, label_selector=selector, _preload_content=False,
-                                                       _request_timeout=REQUEST_TIMEOUT_SECONDS),
-                      f"list pods in {namespace}")
+    resp = await call(
+        lambda: core.list_namespaced_pod(
+            namespace,
+            label_selector=selector,
+            _preload_content=False,
+            _request_timeout=REQUEST_TIMEOUT_SECONDS,
+        ),
+        f"list pods in {namespace}",
+    )
     raw: Any = resp  # unparsed (_preload_content=False): the aiohttp response, not a V1PodList
     body = json.loads(await raw.read())
     raw.release()
@@ -503,9 +689,12 @@ async def pod_log_timestamped(namespace: str, name: str) -> str | None:
     None when it cannot be read (yet)."""
     core = await _core()
     try:
-        text = await call(lambda: core.read_namespaced_pod_log(
-            name, namespace, container="worker", timestamps=True, _request_timeout=REQUEST_TIMEOUT_SECONDS),
-            f"log of {namespace}/{name}")
+        text = await call(
+            lambda: core.read_namespaced_pod_log(
+                name, namespace, container="worker", timestamps=True, _request_timeout=REQUEST_TIMEOUT_SECONDS
+            ),
+            f"log of {namespace}/{name}",
+        )
     except (ApiException, TimeoutError, aiohttp.ClientError, ConnectionError) as err:
         log.debug("no log for %s/%s: %s", namespace, name, err)
         return None

@@ -58,8 +58,9 @@ def _micro_time(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def step(lease_spec: Mapping[str, Any] | None, identity: str, now: float,
-         lease_seconds: int = LEASE_SECONDS) -> dict[str, Any] | None:
+def step(
+    lease_spec: Mapping[str, Any] | None, identity: str, now: float, lease_seconds: int = LEASE_SECONDS
+) -> dict[str, Any] | None:
     """The Lease spec to write now to hold (or take) the lease, or None when another holder's lease is live.
 
     `lease_spec` is the current spec (None when there is no Lease yet)."""
@@ -83,8 +84,9 @@ def step(lease_spec: Mapping[str, Any] | None, identity: str, now: float,
 class Elector:
     """Runs `lead` while this replica holds the Lease; cancels it as soon as it may not."""
 
-    def __init__(self, cfg: Config, lead: Callable[[], Awaitable[None]],
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, cfg: Config, lead: Callable[[], Awaitable[None]], clock: Callable[[], float] = time.time
+    ) -> None:
         self.cfg, self.lead, self.clock = cfg, lead, clock
         self.leading = False
 
@@ -119,8 +121,12 @@ class Elector:
                     last_renew = now
                 lost = held is False or (held is None and now - last_renew > RENEW_DEADLINE_SECONDS)
                 if held and task is None:
-                    log.info("leader election: %s leads (lease %s/%s)", self.cfg.identity, self.cfg.namespace,
-                             self.cfg.name)
+                    log.info(
+                        "leader election: %s leads (lease %s/%s)",
+                        self.cfg.identity,
+                        self.cfg.namespace,
+                        self.cfg.name,
+                    )
                     self.leading = True
                     task = asyncio.get_running_loop().create_task(self.lead())
                 elif lost and task is not None:

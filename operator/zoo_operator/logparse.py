@@ -88,7 +88,9 @@ def fold_progress(progress: dict[str, Any], events: Iterable[dict[str, Any]]) ->
             put("epochs", _count(ev.get("epochs")))
             put("stepsPerEpoch", _count(ev.get("steps_per_epoch")))
             batch, ranks = _count(ev.get("batch_size")), _count(ev.get("rank_size")) or 1
-            put("globalBatchSize", batch * ranks if batch else None)  # images per step, all ranks (for the ETA)
+            put(
+                "globalBatchSize", batch * ranks if batch else None
+            )  # images per step, all ranks (for the ETA)
         elif kind == "step":
             put("epoch", _count(ev.get("epoch")))
             put("step", _count(ev.get("step")))
@@ -108,8 +110,11 @@ def fold_progress(progress: dict[str, Any], events: Iterable[dict[str, Any]]) ->
 
 def result_from_metrics(metrics: Any, checkpoint: Any) -> dict[str, Any]:
     """status.result from a metrics mapping: top1/top5 pulled out, every finite number kept in `metrics`."""
-    clean = {str(k): float(v) for k, v in (metrics or {}).items() if _number(v) is not None} \
-        if isinstance(metrics, dict) else {}
+    clean = (
+        {str(k): float(v) for k, v in (metrics or {}).items() if _number(v) is not None}
+        if isinstance(metrics, dict)
+        else {}
+    )
     result: dict[str, Any] = {"metrics": clean}
     for key, name in (("top1", "top_1_accuracy"), ("top5", "top_5_accuracy")):
         if name in clean:
@@ -158,10 +163,20 @@ def fold_checkpoints(state: dict[str, Any], events: Iterable[dict[str, Any]]) ->
         kind = ev["event"]
         epoch, step, path = _count(ev.get("epoch")), _count(ev.get("step")), ev.get("path")
         if kind == "checkpoint" and epoch is not None and isinstance(path, str) and not ev.get("best"):
-            out["last"] = {"epoch": epoch, "step": step, "path": path, "ts": _number(ev.get("time") or ev.get("ts"))}
+            out["last"] = {
+                "epoch": epoch,
+                "step": step,
+                "path": path,
+                "ts": _number(ev.get("time") or ev.get("ts")),
+            }
         elif kind == "resume" and epoch is not None and isinstance(path, str):
-            out["resume"] = {"epoch": epoch, "step": step, "global_step": _count(ev.get("global_step")),
-                             "path": path, "ts": _number(ev.get("ts"))}
+            out["resume"] = {
+                "epoch": epoch,
+                "step": step,
+                "global_step": _count(ev.get("global_step")),
+                "path": path,
+                "ts": _number(ev.get("ts")),
+            }
         elif kind == "checkpoint_invalid" and isinstance(path, str):
             pair = [path, str(ev.get("reason") or "invalid")[:MAX_LINE_CHARS]]
             if pair not in invalid:

@@ -19,10 +19,27 @@ from zoo_workloads import config as model_config
 SHM_FRACTION = Decimal(1) / 2
 """Most of the memory limit /dev/shm may take (and its size when the platform sets none)."""
 
-_SUFFIX: dict[str, Decimal | int] = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
-           "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": 1, "k": 10**3, "M": 10**6,
-           "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
-_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:[eE]([+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?)$")
+_SUFFIX: dict[str, Decimal | int] = {
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": 1,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
+}
+_QUANTITY = re.compile(
+    r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:[eE]([+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?)$"
+)
 
 
 def parse_quantity(value: Any) -> Decimal:
@@ -47,13 +64,15 @@ def format_bytes(value: Decimal) -> str:
     return str(whole)
 
 
-def container_memory(model: str, device_type: str, resources: Mapping[str, Any], *,
-                     scheduler: bool = False) -> tuple[str, str]:
+def container_memory(
+    model: str, device_type: str, resources: Mapping[str, Any], *, scheduler: bool = False
+) -> tuple[str, str]:
     """(request, limit) of a rank container's memory: spec.resources where set, else the table's default.
     A limit set alone caps the default request; a request set alone above the default limit raises the limit
     to it (Kubernetes refuses a request above the limit)."""
-    default_req, default_lim = model_config.SCHEDULER_MEMORY if scheduler else model_config.rank_memory(
-        model, device_type)
+    default_req, default_lim = (
+        model_config.SCHEDULER_MEMORY if scheduler else model_config.rank_memory(model, device_type)
+    )
     req = (resources.get("requests") or {}).get("memory")
     lim = (resources.get("limits") or {}).get("memory")
     if req is None and lim is None:

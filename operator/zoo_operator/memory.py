@@ -62,7 +62,9 @@ class JobMemory:
     logs: dict[str, PodLog] = dataclasses.field(default_factory=dict)
     # Planned state (written by the executor from Plan.memory):
     table: TableCache = TableCache()
-    parsed_annotations: dict[str, tuple[str, ranktable.Device | None]] = dataclasses.field(default_factory=dict)
+    parsed_annotations: dict[str, tuple[str, ranktable.Device | None]] = dataclasses.field(
+        default_factory=dict
+    )
     announced: frozenset[str] = frozenset()  # checkpoint Events already emitted
     # pod uid -> (when read, the kubelet's newest Warning Event on a pod that does not start): podwarnings.py
     pod_warnings: dict[str, tuple[float, str]] = dataclasses.field(default_factory=dict)

@@ -45,35 +45,70 @@ class Registry:
 
     def __init__(self, process: bool = True) -> None:
         reg = self.registry = CollectorRegistry()
-        self.created = Counter("zoo_jobs_created", "ZooTrainingJobs whose pods the operator created for the first "
-                               "time.", registry=reg)
+        self.created = Counter(
+            "zoo_jobs_created",
+            "ZooTrainingJobs whose pods the operator created for the first time.",
+            registry=reg,
+        )
         self.succeeded = Counter("zoo_jobs_succeeded", "ZooTrainingJobs that succeeded.", registry=reg)
-        self.failed = Counter("zoo_jobs_failed", "ZooTrainingJobs that failed, by reason.", ["reason"], registry=reg)
+        self.failed = Counter(
+            "zoo_jobs_failed", "ZooTrainingJobs that failed, by reason.", ["reason"], registry=reg
+        )
         self.restarts_total = Counter("zoo_job_restarts", "Whole-gang restarts, all jobs.", registry=reg)
-        self.epoch = Gauge("zoo_job_epoch", "Current epoch of the job (rank 0, 1-based).", JOB_LABELS, registry=reg)
+        self.epoch = Gauge(
+            "zoo_job_epoch", "Current epoch of the job (rank 0, 1-based).", JOB_LABELS, registry=reg
+        )
         self.epochs = Gauge("zoo_job_epochs", "Epochs the job trains.", JOB_LABELS, registry=reg)
-        self.step = Gauge("zoo_job_step", "Step within the current epoch (rank 0, 1-based).", JOB_LABELS,
-                          registry=reg)
+        self.step = Gauge(
+            "zoo_job_step", "Step within the current epoch (rank 0, 1-based).", JOB_LABELS, registry=reg
+        )
         self.loss = Gauge("zoo_job_loss", "Latest training loss (rank 0).", JOB_LABELS, registry=reg)
-        self.top1 = Gauge("zoo_job_top1", "Top-1 accuracy of the latest evaluation (0..1).", JOB_LABELS,
-                          registry=reg)
-        self.images = Gauge("zoo_job_images_per_second", "Training throughput, all ranks (images/s).", JOB_LABELS,
-                            registry=reg)
-        self.restarts = Gauge("zoo_job_restarts_current", "Whole-gang restarts of the job so far.", JOB_LABELS,
-                              registry=reg)
-        self.ranks = Gauge("zoo_job_ranks", "Worker pods of the job by state.", [*JOB_LABELS, "state"],
-                           registry=reg)
-        self.phase = Gauge("zoo_job_phase", "1 for the job's current phase, 0 for the others.",
-                           [*JOB_LABELS, "phase"], registry=reg)
-        self.to_running = Histogram("zoo_job_apply_to_running_seconds", "From a job's creation to all of its "
-                                    "ranks running, first attempt.", buckets=LATENCY_BUCKETS, registry=reg)
-        self.to_first_step = Histogram("zoo_job_apply_to_first_step_seconds", "From a job's creation to its first "
-                                       "training step (includes graph compilation).", buckets=LATENCY_BUCKETS,
-                                       registry=reg)
-        self.duration = Histogram("zoo_job_duration_seconds", "From a job's creation to its completion, by outcome.",
-                                  ["outcome"], buckets=DURATION_BUCKETS, registry=reg)
-        self.build = Gauge("zoo_operator_build_info", "Always 1; the labels say which operator runs.",
-                           ["version", "python"], registry=reg)
+        self.top1 = Gauge(
+            "zoo_job_top1", "Top-1 accuracy of the latest evaluation (0..1).", JOB_LABELS, registry=reg
+        )
+        self.images = Gauge(
+            "zoo_job_images_per_second",
+            "Training throughput, all ranks (images/s).",
+            JOB_LABELS,
+            registry=reg,
+        )
+        self.restarts = Gauge(
+            "zoo_job_restarts_current", "Whole-gang restarts of the job so far.", JOB_LABELS, registry=reg
+        )
+        self.ranks = Gauge(
+            "zoo_job_ranks", "Worker pods of the job by state.", [*JOB_LABELS, "state"], registry=reg
+        )
+        self.phase = Gauge(
+            "zoo_job_phase",
+            "1 for the job's current phase, 0 for the others.",
+            [*JOB_LABELS, "phase"],
+            registry=reg,
+        )
+        self.to_running = Histogram(
+            "zoo_job_apply_to_running_seconds",
+            "From a job's creation to all of its ranks running, first attempt.",
+            buckets=LATENCY_BUCKETS,
+            registry=reg,
+        )
+        self.to_first_step = Histogram(
+            "zoo_job_apply_to_first_step_seconds",
+            "From a job's creation to its first training step (includes graph compilation).",
+            buckets=LATENCY_BUCKETS,
+            registry=reg,
+        )
+        self.duration = Histogram(
+            "zoo_job_duration_seconds",
+            "From a job's creation to its completion, by outcome.",
+            ["outcome"],
+            buckets=DURATION_BUCKETS,
+            registry=reg,
+        )
+        self.build = Gauge(
+            "zoo_operator_build_info",
+            "Always 1; the labels say which operator runs.",
+            ["version", "python"],
+            registry=reg,
+        )
         self.build.labels(VERSION, platform.python_version()).set(1)
         self._per_job = (self.epoch, self.epochs, self.step, self.loss, self.top1, self.images, self.restarts)
         if process:
@@ -108,12 +143,29 @@ def _label_sets(gauge: Gauge) -> list[tuple[str, ...]]:
 
 
 REGISTRY = Registry()
-NAMES = ("zoo_jobs_created_total", "zoo_jobs_succeeded_total", "zoo_jobs_failed_total", "zoo_job_restarts_total",
-         "zoo_job_epoch", "zoo_job_epochs", "zoo_job_step", "zoo_job_loss", "zoo_job_top1",
-         "zoo_job_images_per_second", "zoo_job_restarts_current", "zoo_job_ranks", "zoo_job_phase",
-         "zoo_job_apply_to_running_seconds", "zoo_job_apply_to_first_step_seconds", "zoo_job_duration_seconds",
-         "zoo_operator_build_info", "process_cpu_seconds_total", "process_resident_memory_bytes",
-         "process_start_time_seconds", "python_info")
+NAMES = (
+    "zoo_jobs_created_total",
+    "zoo_jobs_succeeded_total",
+    "zoo_jobs_failed_total",
+    "zoo_job_restarts_total",
+    "zoo_job_epoch",
+    "zoo_job_epochs",
+    "zoo_job_step",
+    "zoo_job_loss",
+    "zoo_job_top1",
+    "zoo_job_images_per_second",
+    "zoo_job_restarts_current",
+    "zoo_job_ranks",
+    "zoo_job_phase",
+    "zoo_job_apply_to_running_seconds",
+    "zoo_job_apply_to_first_step_seconds",
+    "zoo_job_duration_seconds",
+    "zoo_operator_build_info",
+    "process_cpu_seconds_total",
+    "process_resident_memory_bytes",
+    "process_start_time_seconds",
+    "python_info",
+)
 
 
 def observe_transition(old: Mapping[str, Any], new: Mapping[str, Any], registry: Registry = REGISTRY) -> None:
@@ -127,7 +179,11 @@ def observe_transition(old: Mapping[str, Any], new: Mapping[str, Any], registry:
         registry.failed.labels(str(new.get("reason") or "Unknown")).inc()
     restarts_before = old.get("restarts") if isinstance(old.get("restarts"), int) else 0
     restarts_after = new.get("restarts") if isinstance(new.get("restarts"), int) else 0
-    if isinstance(restarts_before, int) and isinstance(restarts_after, int) and restarts_after > restarts_before:
+    if (
+        isinstance(restarts_before, int)
+        and isinstance(restarts_after, int)
+        and restarts_after > restarts_before
+    ):
         registry.restarts_total.inc(restarts_after - restarts_before)
 
 
@@ -142,19 +198,28 @@ def _has_cond(st: Mapping[str, Any], ctype: str) -> bool:
     return any(cond.get("type") == ctype for cond in st.get("conditions") or [])
 
 
-def observe_job(body: Mapping[str, Any], old: Mapping[str, Any], new: Mapping[str, Any],
-                registry: Registry = REGISTRY) -> None:
+def observe_job(
+    body: Mapping[str, Any], old: Mapping[str, Any], new: Mapping[str, Any], registry: Registry = REGISTRY
+) -> None:
     """Transitions, per-job gauges and latency histograms from the status `old` -> `new` of job `body`."""
     observe_transition(old, new, registry)
     meta, spec = body.get("metadata") or {}, body.get("spec") or {}
     labels = (str(meta.get("namespace") or ""), str(meta.get("name") or ""), str(spec.get("model") or ""))
     prog = new.get("progress") or {}
-    for gauge, value in ((registry.epoch, prog.get("epoch")), (registry.epochs, prog.get("epochs")),
-                         (registry.step, prog.get("step")), (registry.loss, prog.get("loss")),
-                         (registry.top1, (new.get("result") or {}).get("top1")
-                          if (new.get("result") or {}).get("top1") is not None
-                          else next((e["top1"] for e in reversed(new.get("history") or []) if "top1" in e), None)),
-                         (registry.images, prog.get("imagesPerSecond")), (registry.restarts, new.get("restarts"))):
+    for gauge, value in (
+        (registry.epoch, prog.get("epoch")),
+        (registry.epochs, prog.get("epochs")),
+        (registry.step, prog.get("step")),
+        (registry.loss, prog.get("loss")),
+        (
+            registry.top1,
+            (new.get("result") or {}).get("top1")
+            if (new.get("result") or {}).get("top1") is not None
+            else next((e["top1"] for e in reversed(new.get("history") or []) if "top1" in e), None),
+        ),
+        (registry.images, prog.get("imagesPerSecond")),
+        (registry.restarts, new.get("restarts")),
+    ):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             gauge.labels(*labels).set(value)
     ranks = new.get("ranks") or {}
@@ -192,6 +257,7 @@ def forget_job(namespace: str, name: str, registry: Registry = REGISTRY) -> None
 
 async def serve(port: int, registry: Registry = REGISTRY, host: str = "0.0.0.0") -> web.AppRunner:
     """Serve /metrics on host:port; returns the runner (call `cleanup()` to stop)."""
+
     async def handle(_: web.Request) -> web.Response:
         resp = web.Response(body=generate_latest(registry.registry))
         resp.headers["Content-Type"] = CONTENT_TYPE_LATEST

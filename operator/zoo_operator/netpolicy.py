@@ -51,15 +51,26 @@ def gang_ports(job: JobSpec) -> list[Obj]:
     if job.launch == "dynamic":
         # Every TCP port: the workers' collective listeners are on OS-chosen ports (module docstring).
         return [{"protocol": "TCP", "port": 1, "endPort": 65535}]
-    return [{"protocol": "TCP", "port": HCCL_HOST_PORT_BASE,
-             "endPort": HCCL_HOST_PORT_BASE + HCCL_HOST_PORT_COUNT - 1}]
+    return [
+        {
+            "protocol": "TCP",
+            "port": HCCL_HOST_PORT_BASE,
+            "endPort": HCCL_HOST_PORT_BASE + HCCL_HOST_PORT_COUNT - 1,
+        }
+    ]
 
 
 def _dns_egress() -> Obj:
     """Egress to the cluster DNS (kube-dns / CoreDNS in kube-system, both label their pods k8s-app=kube-dns)."""
-    return {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-                    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
-            "ports": [{"protocol": "UDP", "port": DNS_PORT}, {"protocol": "TCP", "port": DNS_PORT}]}
+    return {
+        "to": [
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+            }
+        ],
+        "ports": [{"protocol": "UDP", "port": DNS_PORT}, {"protocol": "TCP", "port": DNS_PORT}],
+    }
 
 
 def network_policy(job: JobSpec, *, restrict_egress: bool = False) -> Obj:
@@ -74,7 +85,15 @@ def network_policy(job: JobSpec, *, restrict_egress: bool = False) -> Obj:
         # To each other on any port (a pod's outgoing connection may use any destination port it listens on)
         # and to DNS, which resolves the headless Service names of the peers.
         policy_spec["egress"] = [{"to": peers}, _dns_egress()]
-    metadata = {"name": name(job), "namespace": job.namespace, "labels": render.labels(job),
-                "ownerReferences": [render.owner_reference(job)]}
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": metadata,
-            "spec": policy_spec}
+    metadata = {
+        "name": name(job),
+        "namespace": job.namespace,
+        "labels": render.labels(job),
+        "ownerReferences": [render.owner_reference(job)],
+    }
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata,
+        "spec": policy_spec,
+    }

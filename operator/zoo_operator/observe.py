@@ -32,12 +32,16 @@ LOG_CONCURRENCY = 16
 
 def needs_source(job: spec.JobSpec, prev: Mapping[str, Any]) -> bool:
     """Whether the job spec.from names must be read: not yet recorded in status.source, job not finished."""
-    return (bool(job.from_job) and results.Source.from_status(prev.get("source")) is None
-            and prev.get("phase") not in c.FINISHED_PHASES)
+    return (
+        bool(job.from_job)
+        and results.Source.from_status(prev.get("source")) is None
+        and prev.get("phase") not in c.FINISHED_PHASES
+    )
 
 
-def tails_to_read(job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory,
-                  decision: policy.Decision) -> list[PodView]:
+def tails_to_read(
+    job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory, decision: policy.Decision
+) -> list[PodView]:
     """Pods whose log tail is read now: those that ended, once each; before a restart or suspend deletes
     running ranks, those too (small jobs only). Big jobs keep lines only for rank 0 and failed ranks."""
     if decision.delete_job:
@@ -105,8 +109,9 @@ async def read_job(
     return base
 
 
-async def fold_pod_warnings(namespace: str, pods: Sequence[PodView], cache: podwarnings.Cache,
-               now: float) -> tuple[list[PodView], podwarnings.Cache]:
+async def fold_pod_warnings(
+    namespace: str, pods: Sequence[PodView], cache: podwarnings.Cache, now: float
+) -> tuple[list[PodView], podwarnings.Cache]:
     """The pods, with a stuck pod's newest Warning Event as its waiting_message, and the job's cache after
     this pass's reads (a new dict: the executor stores it, the caller's `cache` is left as it was)."""
     live = {p.uid for p in pods}

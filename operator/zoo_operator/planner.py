@@ -57,11 +57,15 @@ class Plan:
     status: dict[str, Any] | None = None  # the new status, when it is written now
     status_patch: dict[str, Any] | None = None
     urgent: bool = False
-    ensure: list[Obj] = dataclasses.field(default_factory=list)  # Service, launch ConfigMap, PodGroup if missing
+    ensure: list[Obj] = dataclasses.field(
+        default_factory=list
+    )  # Service, launch ConfigMap, PodGroup if missing
     created_event: Event | None = None  # posted when `ensure` created something for a job seen the first time
     config_map: Obj | None = None  # the rank-table ConfigMap, when its data changed
     delete: tuple[str, ...] = ()
-    release: tuple[str, ...] = ()  # deleted pods whose Kueue finalizer the operator removes (policy.kueue_release)
+    release: tuple[
+        str, ...
+    ] = ()  # deleted pods whose Kueue finalizer the operator removes (policy.kueue_release)
     unretriable: tuple[str, ...] = ()  # a finished job's Kueue pods to mark (policy.kueue_unretriable)
     create: list[Obj] = dataclasses.field(default_factory=list)
     delete_job: bool = False
@@ -75,17 +79,29 @@ class Plan:
     problems: tuple[str, ...] = ()  # inputs the pass could not use (a device annotation that does not parse)
 
 
-def devices_of(job: spec.JobSpec, pods: Sequence[PodView],
-               cache: Mapping[str, tuple[str, ranktable.Device | None]]
-               ) -> tuple[list[ranktable.Device], dict[str, tuple[str, ranktable.Device | None]], list[str]]:
+def devices_of(
+    job: spec.JobSpec, pods: Sequence[PodView], cache: Mapping[str, tuple[str, ranktable.Device | None]]
+) -> tuple[list[ranktable.Device], dict[str, tuple[str, ranktable.Device | None]], list[str]]:
     """The devices of the current workers (from the static map, else from the device-plugin annotations), the
     annotation cache after parsing only annotations that are new (pod name -> (annotation, device)), and one
     problem line per annotation that does not parse."""
     workers = {p.index: p for p in pods if p.role == c.ROLE_WORKER and not p.deleting and p.index is not None}
     if job.static_devices:
-        return [ranktable.Device(render.worker_name(job, d.pod_index), d.server_id, d.device_id, d.device_ip,
-                                 d.super_device_id, workers[d.pod_index].ip if d.pod_index in workers else None)
-                for d in job.static_devices], dict(cache), []
+        return (
+            [
+                ranktable.Device(
+                    render.worker_name(job, d.pod_index),
+                    d.server_id,
+                    d.device_id,
+                    d.device_ip,
+                    d.super_device_id,
+                    workers[d.pod_index].ip if d.pod_index in workers else None,
+                )
+                for d in job.static_devices
+            ],
+            dict(cache),
+            [],
+        )
     after: dict[str, tuple[str, ranktable.Device | None]] = {}
     devices, problems = [], []
     for pod in workers.values():
@@ -109,9 +125,16 @@ def devices_of(job: spec.JobSpec, pods: Sequence[PodView],
 
 def rank_table_inputs(pods: Sequence[PodView]) -> tuple[Any, ...]:
     """What the rank table depends on in the pods (their device annotations and IPs): a cheap change key."""
-    return tuple(sorted((p.name, p.index, p.device_annotation, p.ip, p.host_ip) for p in pods
-                        if p.role == c.ROLE_WORKER and not p.deleting and p.index is not None
-                        and (p.device_annotation or p.ip)))
+    return tuple(
+        sorted(
+            (p.name, p.index, p.device_annotation, p.ip, p.host_ip)
+            for p in pods
+            if p.role == c.ROLE_WORKER
+            and not p.deleting
+            and p.index is not None
+            and (p.device_annotation or p.ip)
+        )
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,8 +148,9 @@ class TablePlan:
     problems: tuple[str, ...] = ()
 
 
-def rank_table(job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory, active: bool,
-               attempt: int = 0) -> TablePlan:
+def rank_table(
+    job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory, active: bool, attempt: int = 0
+) -> TablePlan:
     """The rank table of `attempt`. Only pods of that attempt count: on a gang restart the table goes back to
     initializing at once, marked with the new attempt, and never lists a device of the old gang. The table is
     rebuilt and serialised only when the device inputs changed since it was last built."""
@@ -136,20 +160,25 @@ def rank_table(job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory, activ
     if inputs != cache.inputs or cache.built is None:
         devices, parsed, problems = devices_of(job, pods, mem.parsed_annotations)
         ordered = ranktable.order(devices)  # the table's rank order: its first device is rank 0
-        cache = TableCache(inputs=inputs,
-                           built=ranktable.config_map_data(devices, job.replicas, job.rank_table_version, attempt),
-                           devices=len(devices),
-                           rank0=ordered[0].pod_name if ordered and len(devices) == job.replicas else "")
+        cache = TableCache(
+            inputs=inputs,
+            built=ranktable.config_map_data(devices, job.replicas, job.rank_table_version, attempt),
+            devices=len(devices),
+            rank0=ordered[0].pod_name if ordered and len(devices) == job.replicas else "",
+        )
     state = ranktable.COMPLETED if cache.devices == job.replicas else ranktable.INITIALIZING
-    info = status.RankTableInfo(render.ranktable_config_map_name(job), job.rank_table_version, state,
-                                cache.devices)
+    info = status.RankTableInfo(
+        render.ranktable_config_map_name(job), job.rank_table_version, state, cache.devices
+    )
     changed = active and cache.built != mem.rank_table_data
-    return TablePlan(info, render.launch_config_map(job, cache.built) if changed else None, cache, parsed,
-                     tuple(problems))
+    return TablePlan(
+        info, render.launch_config_map(job, cache.built) if changed else None, cache, parsed, tuple(problems)
+    )
 
 
-def objects_to_ensure(job: spec.JobSpec, mem: JobMemory, existing: Any, pod_group_served: bool | None,
-                      settings: Settings) -> list[Obj]:
+def objects_to_ensure(
+    job: spec.JobSpec, mem: JobMemory, existing: Any, pod_group_served: bool | None, settings: Settings
+) -> list[Obj]:
     """Service, launch ConfigMap, PodGroup and NetworkPolicy to create: the Service and ConfigMap that
     `existing` lacks (kind, name), or, when it is not known, all of them on the first pass for this job; the
     PodGroup (where its API is served) and the NetworkPolicy (issue 24, chart value networkPolicy.enabled) on the
@@ -170,8 +199,15 @@ def objects_to_ensure(job: spec.JobSpec, mem: JobMemory, existing: Any, pod_grou
     return out + group
 
 
-def next_due(job: spec.JobSpec, decision: policy.Decision, pods: Sequence[PodView], new: Mapping[str, Any],
-             attempt: int, deferred: float | None, now: float) -> float | None:
+def next_due(
+    job: spec.JobSpec,
+    decision: policy.Decision,
+    pods: Sequence[PodView],
+    new: Mapping[str, Any],
+    attempt: int,
+    deferred: float | None,
+    now: float,
+) -> float | None:
     """When the job next needs a pass without any watch event: the earliest of TTL expiry, restart backoff end,
     activeDeadlineSeconds, a pending pod's scheduling timeout, a rate-limited status write and the resync;
     None for a finished or suspended job with nothing due."""
@@ -195,15 +231,21 @@ def next_due(job: spec.JobSpec, decision: policy.Decision, pods: Sequence[PodVie
         times.append(restarted + policy.restart_backoff(attempt))
     limit = job.scheduling_timeout_seconds
     # Only pods policy would time out without any new event: not scheduled, or failing to pull their image.
-    waiting = [p.waiting_since for p in pods if p.waiting_since is not None
-               and not (p.running or p.terminated or p.deleting or p.queued)]
+    waiting = [
+        p.waiting_since
+        for p in pods
+        if p.waiting_since is not None and not (p.running or p.terminated or p.deleting or p.queued)
+    ]
     if waiting:
         times.append(min(waiting) + limit)
     if any(podwarnings.needs_look(p, now) for p in pods):  # issue 11: re-read why a pod does not start
         times.append(now + podwarnings.START_WARNING_REREAD_SECONDS)
-    elif any(p.node and p.created is not None and not (p.running or p.terminated or p.deleting) for p in pods):
-        times.append(min(p.created for p in pods if p.created is not None)
-                     + podwarnings.START_WARNING_AFTER_SECONDS)
+    elif any(
+        p.node and p.created is not None and not (p.running or p.terminated or p.deleting) for p in pods
+    ):
+        times.append(
+            min(p.created for p in pods if p.created is not None) + podwarnings.START_WARNING_AFTER_SECONDS
+        )
     # A time that has passed was this pass's to act on: it never makes the job due at once again (no spin).
     future = [t for t in times if t > now]
     return min(future) if future else None
@@ -214,8 +256,9 @@ def earliest(a: float | None, b: float | None) -> float | None:
     return b if a is None else a if b is None else min(a, b)
 
 
-def status_write(out: Plan, prev: Mapping[str, Any], new: dict[str, Any], mem: JobMemory, settings: Settings,
-                 now: float) -> float | None:
+def status_write(
+    out: Plan, prev: Mapping[str, Any], new: dict[str, Any], mem: JobMemory, settings: Settings, now: float
+) -> float | None:
     """Put the status write into the plan; returns when a rate-limited write is due, None if none waits."""
     patch = status.patch_for(prev, new)
     if patch is None:
@@ -230,8 +273,9 @@ def status_write(out: Plan, prev: Mapping[str, Any], new: dict[str, Any], mem: J
     return None
 
 
-def final_record(job: spec.JobSpec, pods: Sequence[PodView], logs: Mapping[str, PodLog],
-                 first: str) -> dict[str, Any] | None:
+def final_record(
+    job: spec.JobSpec, pods: Sequence[PodView], logs: Mapping[str, PodLog], first: str
+) -> dict[str, Any] | None:
     """The final record (termination message or `done` event; results.in_user_terms makes it status.result):
     rank 0's termination message first, then any rank's, then the logs' done event."""
     ordered = sorted((p for p in pods if p.exit_code == 0), key=lambda p: p.name != first)
@@ -243,8 +287,9 @@ def final_record(job: spec.JobSpec, pods: Sequence[PodView], logs: Mapping[str, 
     return entry.result if entry else None
 
 
-def _source(job: spec.JobSpec, obs: Observation,
-            prev: Mapping[str, Any]) -> tuple[spec.JobSpec, results.SourceError | None]:
+def _source(
+    job: spec.JobSpec, obs: Observation, prev: Mapping[str, Any]
+) -> tuple[spec.JobSpec, results.SourceError | None]:
     """spec.from against the named job as observed; afterwards status.source holds it (issue 13)."""
     kept = results.Source.from_status(prev.get("source"))
     if kept is not None:
@@ -266,7 +311,10 @@ def plan(obs: Observation, mem: JobMemory, settings: Settings) -> Plan:
     except spec.InvalidSpec as err:
         prev = starting_status(body, mem, valid=False)
         out = Plan(previous=prev)
-        invalid = {**status.invalid(prev, str(err), generation, now), "model": spec.display_model(body.get("spec") or {})}
+        invalid = {
+            **status.invalid(prev, str(err), generation, now),
+            "model": spec.display_model(body.get("spec") or {}),
+        }
         status_write(out, prev, invalid, mem, settings, now)
         return out
     prev = starting_status(body, mem, valid=True)
@@ -275,8 +323,11 @@ def plan(obs: Observation, mem: JobMemory, settings: Settings) -> Plan:
         job, problem = _source(job, obs, prev)
         if problem:
             out = Plan(memory=warnings, previous=prev)
-            new = (results.waiting_status(prev, str(problem), generation, now) if problem.waiting
-                   else status.invalid(prev, str(problem), generation, now))
+            new = (
+                results.waiting_status(prev, str(problem), generation, now)
+                if problem.waiting
+                else status.invalid(prev, str(problem), generation, now)
+            )
             status_write(out, prev, new, mem, settings, now)
             if problem.waiting:
                 out.next_due = now + SOURCE_RECHECK_SECONDS
@@ -286,30 +337,56 @@ def plan(obs: Observation, mem: JobMemory, settings: Settings) -> Plan:
     return _plan_job(obs, job, pods, mem, settings, prev, state, decision, generation, warnings)
 
 
-def _plan_job(obs: Observation, job: spec.JobSpec, pods: Sequence[PodView], mem: JobMemory, settings: Settings,
-              prev: Mapping[str, Any], state: policy.JobState, decision: policy.Decision, generation: int,
-              warnings: MemoryUpdate) -> Plan:
+def _plan_job(
+    obs: Observation,
+    job: spec.JobSpec,
+    pods: Sequence[PodView],
+    mem: JobMemory,
+    settings: Settings,
+    prev: Mapping[str, Any],
+    state: policy.JobState,
+    decision: policy.Decision,
+    generation: int,
+    warnings: MemoryUpdate,
+) -> Plan:
     """The plan of a job whose spec is valid and whose source (if any) is resolved."""
     now = obs.now
     # issue 15: Kueue holds the deleted pods of a preempted group until replaced; ours reuse their names.
-    out = Plan(delete=decision.delete, release=policy.kueue_release(pods),
-               unretriable=policy.kueue_unretriable(decision.phase, pods), memory=warnings, job=job,
-               previous=prev)
+    out = Plan(
+        delete=decision.delete,
+        release=policy.kueue_release(pods),
+        unretriable=policy.kueue_unretriable(decision.phase, pods),
+        memory=warnings,
+        job=job,
+        previous=prev,
+    )
     if decision.delete_job:
-        out.events.append(("Normal", c.REASON_TTL_EXPIRED,
-                           "spec.runPolicy.ttlSecondsAfterFinished passed: deleting the job"))
+        out.events.append(
+            (
+                "Normal",
+                c.REASON_TTL_EXPIRED,
+                "spec.runPolicy.ttlSecondsAfterFinished passed: deleting the job",
+            )
+        )
         out.delete_job = True
         return out
     active = out.active = decision.phase not in c.FINISHED_PHASES and decision.phase != c.SUSPENDED
     logs = dict(mem.logs)
-    read = {name: read_tail(logs.get(name), tail.uid, tail.text, settings.log_tail_lines, tail.terminated)
-            for name, tail in obs.tails.items()}
+    read = {
+        name: read_tail(logs.get(name), tail.uid, tail.text, settings.log_tail_lines, tail.terminated)
+        for name, tail in obs.tails.items()
+    }
     logs.update(read)
     pod_group_error = mem.pod_group_error
     if job.gang and obs.pod_group_served is not None:
-        pod_group_error = None if obs.pod_group_served else (
-            f"{render.pod_group(job)['apiVersion']} PodGroup is not served by this cluster; "
-            f"{render.gang_missing_hint(job)}")
+        pod_group_error = (
+            None
+            if obs.pod_group_served
+            else (
+                f"{render.pod_group(job)['apiVersion']} PodGroup is not served by this cluster; "
+                f"{render.gang_missing_hint(job)}"
+            )
+        )
         if pod_group_error:
             out.events.append(("Warning", c.REASON_VOLCANO_MISSING, pod_group_error))
     if active:
@@ -326,21 +403,34 @@ def _plan_job(obs: Observation, job: spec.JobSpec, pods: Sequence[PodView], mem:
         table, out.config_map, table_cache, parsed = tp.info, tp.config_map, tp.cache, tp.parsed
         out.problems = tp.problems
         if out.config_map is not None and table.status == ranktable.COMPLETED:
-            out.events.append(("Normal", c.REASON_RANK_TABLE_COMPLETED,
-                               f"rank table of {job.replicas} devices completed"))
+            out.events.append(
+                ("Normal", c.REASON_RANK_TABLE_COMPLETED, f"rank table of {job.replicas} devices completed")
+            )
     first = rank0(job, pods, logs, table_cache.rank0 if table_cache is not None else mem.table.rank0)
     entry = logs.get(first)
     lines = {name: e.lines for name, e in logs.items()}
     created = bool(out.ensure)
-    was_created = created or any(x.get("type") == c.CREATED for x in prev.get("conditions") or []) or bool(pods)
-    new = status.compute(prev=prev, state=state, decision=decision, pods=pods, replicas=job.replicas,
-                         generation=generation, now=now, rank_table=table,
-                         progress=(entry.progress if entry else prev.get("progress") or {}), lines=lines,
-                         result=results.in_user_terms(final_record(job, pods, logs, first), job)
-                         or prev.get("result"),
-                         created=was_created,
-                         history=entry.history if entry else None)  # console: status.history (issue 12)
-    new["model"] = spec.display_model(obs.body.get("spec") or {})  # the MODEL column: a built-in or custom:<script>
+    was_created = (
+        created or any(x.get("type") == c.CREATED for x in prev.get("conditions") or []) or bool(pods)
+    )
+    new = status.compute(
+        prev=prev,
+        state=state,
+        decision=decision,
+        pods=pods,
+        replicas=job.replicas,
+        generation=generation,
+        now=now,
+        rank_table=table,
+        progress=(entry.progress if entry else prev.get("progress") or {}),
+        lines=lines,
+        result=results.in_user_terms(final_record(job, pods, logs, first), job) or prev.get("result"),
+        created=was_created,
+        history=entry.history if entry else None,
+    )  # console: status.history (issue 12)
+    new["model"] = spec.display_model(
+        obs.body.get("spec") or {}
+    )  # the MODEL column: a built-in or custom:<script>
     out.events.extend(decision.events)  # issue 11: e.g. SpecChangeIgnored on a finished job
     # issue 13: what the job was built from, and a warning when its checkpoints die with its pods.
     if job.source is not None:
@@ -349,8 +439,9 @@ def _plan_job(obs: Observation, job: spec.JobSpec, pods: Sequence[PodView], mem:
     if ephemeral and not any(x.get("type") == c.CHECKPOINTS_EPHEMERAL for x in new["conditions"]):
         out.events.append(("Warning", c.REASON_EPHEMERAL_VOLUME, ephemeral))
     if ephemeral:
-        new["conditions"] = status.set_condition(new["conditions"], c.CHECKPOINTS_EPHEMERAL, True,
-                                                 c.REASON_EPHEMERAL_VOLUME, ephemeral, now)
+        new["conditions"] = status.set_condition(
+            new["conditions"], c.CHECKPOINTS_EPHEMERAL, True, c.REASON_EPHEMERAL_VOLUME, ephemeral, now
+        )
     # Checkpoints (issue 15): status.lastCheckpoint/resumes from rank 0; an Event per resume and skipped file.
     new = status.with_checkpoints(new, prev, entry.checkpoints if entry else {})
     invalid = {name: e.checkpoints.get("invalid") or [] for name, e in logs.items()}
@@ -362,17 +453,30 @@ def _plan_job(obs: Observation, job: spec.JobSpec, pods: Sequence[PodView], mem:
     if job.gang:
         ok = pod_group_error is None
         new["conditions"] = status.set_condition(
-            new["conditions"], c.POD_GROUP_READY, ok,
+            new["conditions"],
+            c.POD_GROUP_READY,
+            ok,
             c.REASON_POD_GROUP_CREATED if ok else c.REASON_VOLCANO_MISSING,
-            "Volcano PodGroup created" if ok else str(pod_group_error), now)
+            "Volcano PodGroup created" if ok else str(pod_group_error),
+            now,
+        )
     refusal = mem.refusal
     if refusal is not None and refusal.quota and decision.phase not in c.FINISHED_PHASES:
-        new["conditions"] = status.set_condition(new["conditions"], c.PODS_ADMITTED, False,
-                                                 c.REASON_QUOTA_EXCEEDED, admission.quote(refusal), now)
+        new["conditions"] = status.set_condition(
+            new["conditions"], c.PODS_ADMITTED, False, c.REASON_QUOTA_EXCEEDED, admission.quote(refusal), now
+        )
     elif refusal is None and any(x.get("type") == c.PODS_ADMITTED for x in new["conditions"]):
-        new["conditions"] = status.set_condition(new["conditions"], c.PODS_ADMITTED, True,
-                                                 c.REASON_PODS_ADMITTED, "the apiserver admitted the pods", now)
-    new = limits.bound_status(new)  # issue 11: a status the apiserver always accepts, whatever logs and messages
+        new["conditions"] = status.set_condition(
+            new["conditions"],
+            c.PODS_ADMITTED,
+            True,
+            c.REASON_PODS_ADMITTED,
+            "the apiserver admitted the pods",
+            now,
+        )
+    new = limits.bound_status(
+        new
+    )  # issue 11: a status the apiserver always accepts, whatever logs and messages
     deferred = status_write(out, prev, new, mem, settings, now)
     out.create = [render.pod(job, index, attempt) for index in decision.create]
     if active and first not in decision.delete:
@@ -382,8 +486,12 @@ def _plan_job(obs: Observation, job: spec.JobSpec, pods: Sequence[PodView], mem:
     if active:
         out.next_due = earliest(out.next_due, admission.due(job, refusal, now))
     out.memory = dataclasses.replace(
-        warnings, logs=read, table=table_cache, parsed_annotations=parsed,
+        warnings,
+        logs=read,
+        table=table_cache,
+        parsed_annotations=parsed,
         announced=frozenset(announced) if announced != mem.announced else None,
         ensured_uid=job.uid if active else None,
-        pod_group_error=(pod_group_error,) if obs.pod_group_served is not None else None)
+        pod_group_error=(pod_group_error,) if obs.pod_group_served is not None else None,
+    )
     return out

@@ -20,14 +20,39 @@ from zoo_operator.settings import Settings
 from zoo_workloads import contract
 
 # Refused as hostPath whatever ZOO_POLICY_HOST_PATH_PREFIXES says: the node's system and runtime directories.
-SYSTEM_PATHS = ("/", "/etc", "/proc", "/sys", "/dev", "/boot", "/root", "/run", "/var/run", "/var/lib/kubelet",
-                "/var/lib/docker", "/var/lib/containerd", "/var/log", "/usr", "/bin", "/sbin", "/lib", "/lib64")
+SYSTEM_PATHS = (
+    "/",
+    "/etc",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/boot",
+    "/root",
+    "/run",
+    "/var/run",
+    "/var/lib/kubelet",
+    "/var/lib/docker",
+    "/var/lib/containerd",
+    "/var/log",
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib64",
+)
 # The operator's own variables: a job setting them would break the launch contract (docs/contracts.md).
 RESERVED_ENV_PREFIXES = ("ZOO_", "MS_", "RANK_", "POD_")
-RESERVED_ENV = (contract.ENV_DEVICE_ID, contract.ENV_RANK_TABLE_FILE, contract.ENV_HOST_IP, ascend.HCCL_TIMEOUT_ENV)
+RESERVED_ENV = (
+    contract.ENV_DEVICE_ID,
+    contract.ENV_RANK_TABLE_FILE,
+    contract.ENV_HOST_IP,
+    ascend.HCCL_TIMEOUT_ENV,
+)
 # Volume names and mount paths the operator uses itself.
 RESERVED_VOLUMES = c.OWN_VOLUMES
-RESERVED_MOUNT_ROOTS = c.OWN_MOUNT_PATHS + c.ASCEND_MOUNT_PATHS  # an Ascend job's; other jobs: c.OWN_MOUNT_PATHS
+RESERVED_MOUNT_ROOTS = (
+    c.OWN_MOUNT_PATHS + c.ASCEND_MOUNT_PATHS
+)  # an Ascend job's; other jobs: c.OWN_MOUNT_PATHS
 
 
 def _under(path: str, root: str) -> bool:
@@ -43,10 +68,14 @@ def host_path_problem(path: Any, field: str, settings: Settings) -> str | None:
         return f"{field}: {norm} is a system directory; the platform policy never allows it as a hostPath"
     prefixes = settings.policy_host_path_prefixes
     if not prefixes:
-        return f"{field}: hostPath volumes are not allowed by the platform policy; use a persistentVolumeClaim"
+        return (
+            f"{field}: hostPath volumes are not allowed by the platform policy; use a persistentVolumeClaim"
+        )
     if not any(_under(norm, p) for p in prefixes):
-        return (f"{field}: {norm} is outside the hostPath prefixes the platform policy allows "
-                f"({', '.join(prefixes)})")
+        return (
+            f"{field}: {norm} is outside the hostPath prefixes the platform policy allows "
+            f"({', '.join(prefixes)})"
+        )
     return None
 
 
@@ -59,15 +88,21 @@ def _volume_problems(i: int, volume: Mapping[str, Any], settings: Settings) -> l
         if kind == "name":
             continue
         if kind in ("secret", "projected") and not settings.policy_allow_secrets:
-            out.append(f"{field}.{kind}: Secret and projected (service-account token) volumes are not allowed by "
-                       "the platform policy")
+            out.append(
+                f"{field}.{kind}: Secret and projected (service-account token) volumes are not allowed by "
+                "the platform policy"
+            )
         elif kind not in settings.policy_volume_kinds and kind != "hostPath":
-            out.append(f"{field}.{kind}: volume kind not allowed by the platform policy (allowed: "
-                       f"{', '.join(settings.policy_volume_kinds) or 'none'})")
+            out.append(
+                f"{field}.{kind}: volume kind not allowed by the platform policy (allowed: "
+                f"{', '.join(settings.policy_volume_kinds) or 'none'})"
+            )
         elif kind == "hostPath":
             if "hostPath" not in settings.policy_volume_kinds:
-                out.append(f"{field}.hostPath: hostPath volumes in podTemplate are not allowed by the platform "
-                           "policy; use spec.dataset.volume or spec.checkpoint.volume")
+                out.append(
+                    f"{field}.hostPath: hostPath volumes in podTemplate are not allowed by the platform "
+                    "policy; use spec.dataset.volume or spec.checkpoint.volume"
+                )
             else:
                 problem = host_path_problem((source or {}).get("path"), f"{field}.hostPath.path", settings)
                 out += [problem] if problem else []
@@ -80,10 +115,13 @@ def _mount_problems(i: int, mount: Mapping[str, Any], roots: Sequence[str]) -> l
     if mount.get("name") in RESERVED_VOLUMES:
         out.append(f"{field}.name: {mount.get('name')} is the operator's own volume; it is mounted already")
     path = mount.get("mountPath")
-    if isinstance(path, str) and any(_under(posixpath.normpath(path), root) or _under(root, posixpath.normpath(path))
-                                     for root in roots):
-        out.append(f"{field}.mountPath: {posixpath.normpath(path)} overlaps a path the operator mounts "
-                   f"({', '.join(roots)})")
+    if isinstance(path, str) and any(
+        _under(posixpath.normpath(path), root) or _under(root, posixpath.normpath(path)) for root in roots
+    ):
+        out.append(
+            f"{field}.mountPath: {posixpath.normpath(path)} overlaps a path the operator mounts "
+            f"({', '.join(roots)})"
+        )
     return out
 
 
@@ -92,15 +130,20 @@ def _env_problems(i: int, var: Mapping[str, Any], settings: Settings) -> list[st
     name = str(var.get("name") or "")
     out: list[str] = []
     if name in settings.policy_denied_env:
-        out.append(f"{field}.name: {name} may not be set (platform policy: "
-                   f"{', '.join(settings.policy_denied_env)})")
+        out.append(
+            f"{field}.name: {name} may not be set (platform policy: {', '.join(settings.policy_denied_env)})"
+        )
     elif name in RESERVED_ENV or name.startswith(RESERVED_ENV_PREFIXES):
-        out.append(f"{field}.name: {name} is set by the operator ({', '.join(RESERVED_ENV_PREFIXES)}*, "
-                   f"{', '.join(RESERVED_ENV)})")
+        out.append(
+            f"{field}.name: {name} is set by the operator ({', '.join(RESERVED_ENV_PREFIXES)}*, "
+            f"{', '.join(RESERVED_ENV)})"
+        )
     source = var.get("valueFrom")
     if isinstance(source, Mapping) and "secretKeyRef" in source and not settings.policy_allow_secrets:
-        out.append(f"{field}.valueFrom.secretKeyRef: {name}: Secret references are not allowed by the platform "
-                   "policy")
+        out.append(
+            f"{field}.valueFrom.secretKeyRef: {name}: Secret references are not allowed by the platform "
+            "policy"
+        )
     return out
 
 
@@ -111,12 +154,18 @@ def _toleration_problems(i: int, tol: Any, settings: Settings) -> list[str]:
         return []
     key = tol.get("key") if isinstance(tol, Mapping) else None
     if not key:
-        return [f"{field}: a toleration without a key tolerates every taint; not allowed by the platform policy"]
+        return [
+            f"{field}: a toleration without a key tolerates every taint; not allowed by the platform policy"
+        ]
     if allowed and key not in allowed:
         return [f"{field}.key: {key} is not allowed by the platform policy (allowed: {', '.join(allowed)})"]
     if not allowed and "kubernetes.io/" in str(key):
-        return [(f"{field}.key: {key} is a Kubernetes taint (control plane, node conditions); not allowed by "
-                 "the platform policy")]
+        return [
+            (
+                f"{field}.key: {key} is a Kubernetes taint (control plane, node conditions); not allowed by "
+                "the platform policy"
+            )
+        ]
     return []
 
 
@@ -126,22 +175,35 @@ def priority_class_problem(name: str | None, settings: Settings) -> str | None:
     if not name or "*" in allowed:
         return None
     if allowed and name not in allowed:
-        return (f"spec.scheduling.priorityClassName: {name} is not allowed by the platform policy "
-                f"(allowed: {', '.join(allowed)})")
+        return (
+            f"spec.scheduling.priorityClassName: {name} is not allowed by the platform policy "
+            f"(allowed: {', '.join(allowed)})"
+        )
     if not allowed and name.startswith("system-"):
         return f"spec.scheduling.priorityClassName: {name} is reserved for the cluster's own components"
     return None
 
 
-def problems(*, dataset_volume: Mapping[str, Any], checkpoint_volume: Mapping[str, Any],
-             volumes: Collection[Any], volume_mounts: Collection[Any], env: Collection[Any],
-             tolerations: Collection[Any],
-             priority_class_name: str | None, settings: Settings, ascend: bool = True) -> list[str]:
+def problems(
+    *,
+    dataset_volume: Mapping[str, Any],
+    checkpoint_volume: Mapping[str, Any],
+    volumes: Collection[Any],
+    volume_mounts: Collection[Any],
+    env: Collection[Any],
+    tolerations: Collection[Any],
+    priority_class_name: str | None,
+    settings: Settings,
+    ascend: bool = True,
+) -> list[str]:
     """Every way the job's pod additions break the platform policy, one line each starting with the field.
     `ascend`: the job runs on Ascend NPUs, whose pods get the operator's Ascend mounts too."""
     roots = RESERVED_MOUNT_ROOTS if ascend else c.OWN_MOUNT_PATHS
     out: list[str] = []
-    for field, volume in (("spec.dataset.volume", dataset_volume), ("spec.checkpoint.volume", checkpoint_volume)):
+    for field, volume in (
+        ("spec.dataset.volume", dataset_volume),
+        ("spec.checkpoint.volume", checkpoint_volume),
+    ):
         host = volume.get("hostPath")
         if isinstance(host, Mapping):
             problem = host_path_problem(host.get("path"), f"{field}.hostPath.path", settings)

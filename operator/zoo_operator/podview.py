@@ -112,7 +112,9 @@ def view(body: Mapping[str, Any]) -> PodView:
     annotations = meta.get("annotations") or {}
     status = body.get("status") or {}
     role = labels.get(c.LABEL_ROLE, c.ROLE_WORKER)
-    owner = next((ref.get("uid", "") for ref in meta.get("ownerReferences") or [] if ref.get("controller")), "")
+    owner = next(
+        (ref.get("uid", "") for ref in meta.get("ownerReferences") or [] if ref.get("controller")), ""
+    )
     unschedulable = None
     # Gated: spec.schedulingGates, or just ungated and not yet seen by the scheduler, whose PodScheduled condition
     # still says SchedulingGated (Kubernetes pod-scheduling-readiness: the scheduler sets that reason).

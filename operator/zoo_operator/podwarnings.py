@@ -21,6 +21,12 @@ Cache = dict[str, tuple[float, str]]
 
 def needs_look(pod: PodView, now: float) -> bool:
     """Whether a pod is stuck before its container starts with nothing in its own status saying why."""
-    return bool(pod.node and not pod.running and not pod.terminated and not pod.deleting
-                and not pod.waiting_message and pod.created is not None
-                and now - pod.created >= START_WARNING_AFTER_SECONDS)
+    return bool(
+        pod.node
+        and not pod.running
+        and not pod.terminated
+        and not pod.deleting
+        and not pod.waiting_message
+        and pod.created is not None
+        and now - pod.created >= START_WARNING_AFTER_SECONDS
+    )

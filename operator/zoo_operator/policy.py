@@ -62,7 +62,8 @@ def state_from_status(status: Mapping[str, Any] | None) -> JobState:
         completion_time=parse_time(status.get("completionTime")),
         restart_time=parse_time(status.get("restartTime")),
         stopped_restarts=stopped if isinstance(stopped, int) and stopped >= 0 else 0,
-        observed_generation=status.get("observedGeneration") if isinstance(status.get("observedGeneration"), int)
+        observed_generation=status.get("observedGeneration")
+        if isinstance(status.get("observedGeneration"), int)
         else None,
     )
 
@@ -98,10 +99,12 @@ def in_user_terms(job: JobSpec, text: str) -> str:
     `spec.dataset.evalPath: validation (/zoo/data/validation in the pod)`, `volume "zoo-data"` names
     spec.dataset.volume."""
     terms: dict[str, str] = {}
-    for field, root, value in (("spec.dataset.trainPath", c.DATA_DIR, job.train_path),
-                               ("spec.dataset.evalPath", c.DATA_DIR, job.eval_path),
-                               ("spec.checkpoint.resumeFrom", c.CHECKPOINT_DIR, job.resume_from),
-                               ("spec.checkpoint.path", c.CHECKPOINT_DIR, job.checkpoint_path)):
+    for field, root, value in (
+        ("spec.dataset.trainPath", c.DATA_DIR, job.train_path),
+        ("spec.dataset.evalPath", c.DATA_DIR, job.eval_path),
+        ("spec.checkpoint.resumeFrom", c.CHECKPOINT_DIR, job.resume_from),
+        ("spec.checkpoint.path", c.CHECKPOINT_DIR, job.checkpoint_path),
+    ):
         if value:
             terms.setdefault(f"{root}/{value}", f"{field}: {value}")
     volumes = {"zoo-data": "spec.dataset.volume", "zoo-checkpoint": "spec.checkpoint.volume"}
@@ -171,11 +174,19 @@ def _finished(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float
     seen = state.observed_generation
     if seen is not None and job.generation > seen and state.reason != c.REASON_INVALID_SPEC:
         # Issue 11: the spec of a finished job now disagrees with what ran; say so once (observedGeneration moves).
-        text = (f"spec changed (generation {seen} -> {job.generation}) after the job {str(state.phase).lower()}: "
-                "not acted on; create a new ZooTrainingJob to train again")
+        text = (
+            f"spec changed (generation {seen} -> {job.generation}) after the job {str(state.phase).lower()}: "
+            "not acted on; create a new ZooTrainingJob to train again"
+        )
         events = (("Warning", c.REASON_SPEC_CHANGE_IGNORED, text),)
-    return Decision(str(state.phase), state.reason or "", state.message or "",
-                    delete=pods_to_clean(job.clean_pod_policy, pods), delete_job=expired, events=events)
+    return Decision(
+        str(state.phase),
+        state.reason or "",
+        state.message or "",
+        delete=pods_to_clean(job.clean_pod_policy, pods),
+        delete_job=expired,
+        events=events,
+    )
 
 
 def _timeouts(job: JobSpec, pods: Sequence[PodView], now: float) -> Decision | None:
@@ -188,19 +199,33 @@ def _timeouts(job: JobSpec, pods: Sequence[PodView], now: float) -> Decision | N
         if waited < limit:
             continue
         if pod.waiting_reason in c.IMAGE_PULL_REASONS:
-            return Decision(c.FAILED, c.REASON_IMAGE_PULL,
-                            f"pod {pod.name}: {pod.waiting_reason} for {waited}s "
-                            f"(spec.runPolicy.schedulingTimeoutSeconds={limit}): {pod.waiting_message or ''}".rstrip(": "))
+            return Decision(
+                c.FAILED,
+                c.REASON_IMAGE_PULL,
+                f"pod {pod.name}: {pod.waiting_reason} for {waited}s "
+                f"(spec.runPolicy.schedulingTimeoutSeconds={limit}): {pod.waiting_message or ''}".rstrip(
+                    ": "
+                ),
+            )
         if pod.node is None:
             why = pod.unschedulable or "not scheduled"
-            return Decision(c.FAILED, c.REASON_SCHEDULING_TIMEOUT,
-                            f"pod {pod.name} not scheduled after {waited}s "
-                            f"(spec.runPolicy.schedulingTimeoutSeconds={limit}): {why}")
+            return Decision(
+                c.FAILED,
+                c.REASON_SCHEDULING_TIMEOUT,
+                f"pod {pod.name} not scheduled after {waited}s "
+                f"(spec.runPolicy.schedulingTimeoutSeconds={limit}): {why}",
+            )
         # Scheduled but never started (a volume that cannot mount, a missing Secret, ContainerCreating forever).
         why = start_problem(pod) or pod.waiting_reason or "ContainerCreating"
-        return Decision(c.FAILED, c.REASON_POD_START_FAILED,
-                        in_user_terms(job, f"pod {pod.name} did not start in {waited}s "
-                                           f"(spec.runPolicy.schedulingTimeoutSeconds={limit}): {why}"))
+        return Decision(
+            c.FAILED,
+            c.REASON_POD_START_FAILED,
+            in_user_terms(
+                job,
+                f"pod {pod.name} did not start in {waited}s "
+                f"(spec.runPolicy.schedulingTimeoutSeconds={limit}): {why}",
+            ),
+        )
     return None
 
 
@@ -214,15 +239,27 @@ def _spec_changed(job: JobSpec, state: JobState, live: Sequence[PodView]) -> Dec
     stale = [p for p in live if p.spec_hash and p.spec_hash != current]
     if not stale:
         return None
-    seen = "" if state.observed_generation is None else f" (generation {state.observed_generation} -> " \
-        f"{job.generation})"
-    return Decision(c.RESTARTING, c.REASON_SPEC_CHANGED,
-                    f"spec changed{seen} while the gang ran: restarting all {len(live)} pods with the new spec "
-                    "(a running gang never gets a pod added or replaced)", delete=tuple(p.name for p in live))
+    seen = (
+        ""
+        if state.observed_generation is None
+        else f" (generation {state.observed_generation} -> {job.generation})"
+    )
+    return Decision(
+        c.RESTARTING,
+        c.REASON_SPEC_CHANGED,
+        f"spec changed{seen} while the gang ran: restarting all {len(live)} pods with the new spec "
+        "(a running gang never gets a pod added or replaced)",
+        delete=tuple(p.name for p in live),
+    )
 
 
-def _pod_lost(job: JobSpec, state: JobState, current: Sequence[PodView], wanted: Sequence[int | None],
-              live: Sequence[PodView]) -> Decision | None:
+def _pod_lost(
+    job: JobSpec,
+    state: JobState,
+    current: Sequence[PodView],
+    wanted: Sequence[int | None],
+    live: Sequence[PodView],
+) -> Decision | None:
     """A pod of a running gang that is gone (deleted by someone): the whole gang restarts, never one rank."""
     if state.phase != c.RUNNING or not current:
         # Nothing of the gang is left (e.g. Kueue preempted it by deleting every pod): the gang is recreated
@@ -233,8 +270,9 @@ def _pod_lost(job: JobSpec, state: JobState, current: Sequence[PodView], wanted:
     if not missing:
         return None
     name = render.scheduler_name(job) if missing[0] is None else render.worker_name(job, missing[0])
-    return _restart_or_fail(job, state, c.REASON_POD_LOST,
-                            f"pod {name} of the running gang is gone (deleted or evicted)", live)
+    return _restart_or_fail(
+        job, state, c.REASON_POD_LOST, f"pod {name} of the running gang is gone (deleted or evicted)", live
+    )
 
 
 def _evicted(pods: Sequence[PodView], attempt: int, live: Sequence[PodView]) -> Decision | None:
@@ -245,23 +283,36 @@ def _evicted(pods: Sequence[PodView], attempt: int, live: Sequence[PodView]) -> 
     pod = next((p for p in pods if p.evicted_by and p.attempt >= attempt), None)
     if pod is None:
         return None
-    return Decision(c.RESTARTING, c.REASON_EVICTED,
-                    f"pod {pod.name} evicted ({pod.evicted_by}); restarting all ranks from the checkpoint once "
-                    "admitted again (not counted against spec.runPolicy.backoffLimit)",
-                    delete=tuple(p.name for p in live), restart=True, stopped=True)
+    return Decision(
+        c.RESTARTING,
+        c.REASON_EVICTED,
+        f"pod {pod.name} evicted ({pod.evicted_by}); restarting all ranks from the checkpoint once "
+        "admitted again (not counted against spec.runPolicy.backoffLimit)",
+        delete=tuple(p.name for p in live),
+        restart=True,
+        stopped=True,
+    )
 
 
-def _restart_or_fail(job: JobSpec, state: JobState, reason: str, detail: str,
-                     live: Sequence[PodView]) -> Decision:
+def _restart_or_fail(
+    job: JobSpec, state: JobState, reason: str, detail: str, live: Sequence[PodView]
+) -> Decision:
     """A whole-gang restart counted against backoffLimit (graceful-stop restarts are not), or Failed when none
     is left."""
     counted = state.restarts - state.stopped_restarts
     if counted < job.backoff_limit:
-        return Decision(c.RESTARTING, reason,
-                        f"{detail}; restarting all ranks (restart {counted + 1} of {job.backoff_limit})",
-                        delete=tuple(p.name for p in live), restart=True)
-    return Decision(c.FAILED, c.REASON_BACKOFF_LIMIT,
-                    f"{detail}; no restarts left (spec.runPolicy.backoffLimit={job.backoff_limit})")
+        return Decision(
+            c.RESTARTING,
+            reason,
+            f"{detail}; restarting all ranks (restart {counted + 1} of {job.backoff_limit})",
+            delete=tuple(p.name for p in live),
+            restart=True,
+        )
+    return Decision(
+        c.FAILED,
+        c.REASON_BACKOFF_LIMIT,
+        f"{detail}; no restarts left (spec.runPolicy.backoffLimit={job.backoff_limit})",
+    )
 
 
 def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -> Decision:
@@ -270,37 +321,55 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
         return _finished(job, state, pods, now)
     live = [p for p in pods if not p.deleting]
     if job.suspend:
-        return Decision(c.SUSPENDED, c.REASON_SUSPENDED, "spec.runPolicy.suspend is true: pods deleted, status kept",
-                        delete=tuple(p.name for p in live))
+        return Decision(
+            c.SUSPENDED,
+            c.REASON_SUSPENDED,
+            "spec.runPolicy.suspend is true: pods deleted, status kept",
+            delete=tuple(p.name for p in live),
+        )
     attempt = state.restarts
     wanted: list[int | None] = ([None] if job.launch == "dynamic" else []) + list(range(job.replicas))
     changed = _spec_changed(job, state, live)
     if changed is not None:
         return changed
     # Linear in the pod count: membership tests below are on sets and ranges, never on lists.
-    current = [p for p in live if p.attempt >= attempt
-               and (p.role != c.ROLE_WORKER or (p.index is not None and 0 <= p.index < job.replicas))]
+    current = [
+        p
+        for p in live
+        if p.attempt >= attempt
+        and (p.role != c.ROLE_WORKER or (p.index is not None and 0 <= p.index < job.replicas))
+    ]
     # Pods of an older attempt, and workers beyond spec.replicas, are never reused.
     kept = {p.name for p in current}
     extra = tuple(p.name for p in live if p.name not in kept)
-    ordered = sorted(current, key=lambda p: (-1 if p.index is None else p.index))
+    ordered = sorted(current, key=lambda p: -1 if p.index is None else p.index)
 
     evicted = _evicted(pods, attempt, live)
     if evicted is not None:
         return evicted
     for pod in ordered:
         if pod.exit_code in c.PERMANENT_EXIT_CODES:
-            return Decision(c.FAILED, c.REASON_PERMANENT_ERROR,
-                            in_user_terms(job, _describe_exit(pod)) + " (permanent: not retried)")
+            return Decision(
+                c.FAILED,
+                c.REASON_PERMANENT_ERROR,
+                in_user_terms(job, _describe_exit(pod)) + " (permanent: not retried)",
+            )
     failed = [p for p in ordered if p.failed]
     if failed:
         detail = in_user_terms(job, _describe_exit(failed[0]))
         stopped = [p for p in failed if p.exit_code == c.EXIT_STOPPED]
-        if stopped:  # SIGTERM from outside (eviction, preemption): the ranks checkpointed; not the job's fault
-            return Decision(c.RESTARTING, c.REASON_STOPPED,
-                            f"{_describe_exit(stopped[0])}; restarting all ranks from the checkpoint (not counted "
-                            "against spec.runPolicy.backoffLimit)",
-                            delete=tuple(p.name for p in live), restart=True, stopped=True)
+        if (
+            stopped
+        ):  # SIGTERM from outside (eviction, preemption): the ranks checkpointed; not the job's fault
+            return Decision(
+                c.RESTARTING,
+                c.REASON_STOPPED,
+                f"{_describe_exit(stopped[0])}; restarting all ranks from the checkpoint (not counted "
+                "against spec.runPolicy.backoffLimit)",
+                delete=tuple(p.name for p in live),
+                restart=True,
+                stopped=True,
+            )
         return _restart_or_fail(job, state, c.REASON_GANG_RESTART, detail, live)
 
     workers = [p for p in ordered if p.role == c.ROLE_WORKER]
@@ -308,8 +377,11 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
         return Decision(c.SUCCEEDED, c.REASON_SUCCEEDED, f"all {job.replicas} ranks succeeded")
     deadline = job.active_deadline_seconds
     if deadline is not None and state.start_time is not None and now - state.start_time >= deadline:
-        return Decision(c.FAILED, c.REASON_DEADLINE,
-                        f"job ran longer than spec.runPolicy.activeDeadlineSeconds={deadline}")
+        return Decision(
+            c.FAILED,
+            c.REASON_DEADLINE,
+            f"job ran longer than spec.runPolicy.activeDeadlineSeconds={deadline}",
+        )
     lost = _pod_lost(job, state, ordered, wanted, live)
     if lost is not None:
         return lost
@@ -328,9 +400,12 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
         # after spec.replicas grew, would otherwise join the old gang's scheduler).
         if extra or wait > 0 or any(p.deleting for p in pods):
             create = ()
-        reason = state.reason if state.reason in (c.REASON_STOPPED, c.REASON_EVICTED) else c.REASON_GANG_RESTART
-        return Decision(c.RESTARTING, reason, state.message or "restarting all ranks",
-                        create=create, delete=extra)
+        reason = (
+            state.reason if state.reason in (c.REASON_STOPPED, c.REASON_EVICTED) else c.REASON_GANG_RESTART
+        )
+        return Decision(
+            c.RESTARTING, reason, state.message or "restarting all ranks", create=create, delete=extra
+        )
     if len(up) == len(wanted):
         return Decision(c.RUNNING, c.REASON_ALL_RANKS_RUNNING, f"all {len(wanted)} pods running")
     waiting = len(wanted) - len(up)
@@ -340,12 +415,21 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
         # Issue 11: the reason a pod cannot start is in status at once, not only in the pod's own status.
         pod, why = blocked
         limit = job.scheduling_timeout_seconds
-        return Decision(c.PENDING, c.REASON_POD_START_BLOCKED,
-                        in_user_terms(job, f"{message}; pod {pod.name} cannot start: {why} (the job fails after "
-                                           f"spec.runPolicy.schedulingTimeoutSeconds={limit})"), create=create)
+        return Decision(
+            c.PENDING,
+            c.REASON_POD_START_BLOCKED,
+            in_user_terms(
+                job,
+                f"{message}; pod {pod.name} cannot start: {why} (the job fails after "
+                f"spec.runPolicy.schedulingTimeoutSeconds={limit})",
+            ),
+            create=create,
+        )
     unscheduled = next((p for p in ordered if p.node is None and p.unschedulable and not p.terminated), None)
     if unscheduled is not None:
         # Waiting for room (devices, quota, an unbound PVC) is normal for a while; say what the scheduler says.
-        message += (f"; pod {unscheduled.name} not scheduled yet: {unscheduled.unschedulable} (the job fails after "
-                    f"spec.runPolicy.schedulingTimeoutSeconds={job.scheduling_timeout_seconds})")
+        message += (
+            f"; pod {unscheduled.name} not scheduled yet: {unscheduled.unschedulable} (the job fails after "
+            f"spec.runPolicy.schedulingTimeoutSeconds={job.scheduling_timeout_seconds})"
+        )
     return Decision(c.PENDING, c.REASON_PODS_PENDING, message, create=create)

@@ -95,8 +95,9 @@ def parse_annotation(text: str, host_ip: str | None = None) -> Device:
             raise ValueError("every device in the annotation needs a numeric device_id and a device_ip")
     node_ip = node_ip_of(data) or (host_ip if _is_ip(host_ip) else None)
     if node_ip is None:
-        raise ValueError("device annotation names no node IP (server_id is not an IP and host_ip/server_ip "
-                         "are missing)")
+        raise ValueError(
+            "device annotation names no node IP (server_id is not an IP and host_ip/server_ip are missing)"
+        )
     first = min(devices, key=lambda d: int(str(d["device_id"])))
     sdid = first.get("super_device_id")
     spid = data.get("super_pod_id")
@@ -130,21 +131,30 @@ def build(devices: Sequence[Device], rank_size: int, version: str = "1.0") -> di
         for dev in devs:
             entry = {"device_id": dev.device_id, "device_ip": dev.device_ip, "rank_id": str(rank)}
             if version == "1.2":
-                entry["super_device_id"] = dev.super_device_id if dev.super_device_id is not None else dev.device_id
+                entry["super_device_id"] = (
+                    dev.super_device_id if dev.super_device_id is not None else dev.device_id
+                )
             entries.append(entry)
             rank += 1
         server: dict[str, Any] = {"server_id": server_id, "device": entries, "host_nic_ip": "reserve"}
         if version == "1.2":
-            server.update(host_ip=server_id, container_ip=devs[0].container_ip or server_id,
-                          hardware_type=HARDWARE_TYPE)
+            server.update(
+                host_ip=server_id, container_ip=devs[0].container_ip or server_id, hardware_type=HARDWARE_TYPE
+            )
         server_list.append(server)
-    table: dict[str, Any] = {"version": version, "server_count": str(len(server_list)), "server_list": server_list}
+    table: dict[str, Any] = {
+        "version": version,
+        "server_count": str(len(server_list)),
+        "server_list": server_list,
+    }
     if version == "1.2":
         pods: dict[str, list[str]] = {}
         for server_id, devs in servers.items():
             pods.setdefault(devs[0].super_pod_id or "0", []).append(server_id)
-        table["super_pod_list"] = [{"super_pod_id": spid, "server_list": [{"server_id": s} for s in ids]}
-                                   for spid, ids in sorted(pods.items(), key=lambda kv: (len(kv[0]), kv[0]))]
+        table["super_pod_list"] = [
+            {"super_pod_id": spid, "server_list": [{"server_id": s} for s in ids]}
+            for spid, ids in sorted(pods.items(), key=lambda kv: (len(kv[0]), kv[0]))
+        ]
     table["status"] = COMPLETED if complete else INITIALIZING
     return table
 
@@ -153,8 +163,9 @@ INDENT_LIMIT = 256 * 1024
 """Bytes of indented hccl.json above which it is written compact: indentation doubles a 4096-rank table."""
 
 
-def config_map_data(devices: Sequence[Device], rank_size: int, version: str = "1.0",
-                    attempt: int = 0) -> dict[str, str]:
+def config_map_data(
+    devices: Sequence[Device], rank_size: int, version: str = "1.0", attempt: int = 0
+) -> dict[str, str]:
     """The ConfigMap's data: hccl.json (pods derive their rank from it), indented unless that makes it big, and
     the attempt whose pods it lists (c.RANKTABLE_ATTEMPT_KEY)."""
     table = build(devices, rank_size, version)

@@ -23,9 +23,15 @@ from zoo_operator.podview import PodView
 from zoo_operator.settings import Settings
 
 
-async def reconcile(body: Mapping[str, Any], pods: Sequence[PodView], settings: Settings, mem: JobMemory,
-                    now: float, emit: executor.EventSink,
-                    existing: Collection[tuple[str, str]] | None = None) -> planner.Plan:
+async def reconcile(
+    body: Mapping[str, Any],
+    pods: Sequence[PodView],
+    settings: Settings,
+    mem: JobMemory,
+    now: float,
+    emit: executor.EventSink,
+    existing: Collection[tuple[str, str]] | None = None,
+) -> planner.Plan:
     """One pass over one job; returns the plan it carried out (its `next_due` says when to come back)."""
     seen = await observe.read_job(body, pods, settings, mem, now, existing)
     the_plan = planner.plan(seen, mem, settings)

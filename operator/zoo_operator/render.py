@@ -56,13 +56,23 @@ def labels(job: JobSpec) -> dict[str, str]:
 
 def owner_reference(job: JobSpec) -> Obj:
     """The controller reference that makes the job own (and garbage-collect) an object."""
-    return {"apiVersion": f"{schema.GROUP}/{schema.VERSION}", "kind": schema.KIND, "name": job.name,
-            "uid": job.uid, "controller": True, "blockOwnerDeletion": True}
+    return {
+        "apiVersion": f"{schema.GROUP}/{schema.VERSION}",
+        "kind": schema.KIND,
+        "name": job.name,
+        "uid": job.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
 
 
 def _meta(job: JobSpec, name: str, extra_labels: dict[str, str] | None = None) -> Obj:
-    return {"name": name, "namespace": job.namespace, "labels": {**labels(job), **(extra_labels or {})},
-            "ownerReferences": [owner_reference(job)]}
+    return {
+        "name": name,
+        "namespace": job.namespace,
+        "labels": {**labels(job), **(extra_labels or {})},
+        "ownerReferences": [owner_reference(job)],
+    }
 
 
 def service(job: JobSpec) -> Obj:
@@ -86,10 +96,18 @@ def launch_config_map(job: JobSpec, ranktable_data: dict[str, str] | None = None
     if job.launch == "ranktable":
         data = ranktable_data or {}
     else:
-        data = {"scheduler.json": json.dumps({"host": scheduler_host(job), "port": DEFAULT_SCHED_PORT,
-                                              "worker_num": job.replicas}, indent=2)}
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(job, launch_config_map_name(job)),
-            "data": data}
+        data = {
+            "scheduler.json": json.dumps(
+                {"host": scheduler_host(job), "port": DEFAULT_SCHED_PORT, "worker_num": job.replicas},
+                indent=2,
+            )
+        }
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _meta(job, launch_config_map_name(job)),
+        "data": data,
+    }
 
 
 NATIVE_POD_GROUP_API = "scheduling.k8s.io/v1alpha2"
@@ -104,23 +122,34 @@ def pod_group(job: JobSpec) -> Obj:
     spec.schedulingGroup.podGroupName.
     """
     if job.gang_backend == "kubernetes":
-        return {"apiVersion": NATIVE_POD_GROUP_API, "kind": "PodGroup", "metadata": _meta(job, job.name),
-                "spec": {"schedulingPolicy": {"gang": {"minCount": job.pod_count}},
-                         **({"priorityClassName": job.priority_class_name} if job.priority_class_name else {})}}
+        return {
+            "apiVersion": NATIVE_POD_GROUP_API,
+            "kind": "PodGroup",
+            "metadata": _meta(job, job.name),
+            "spec": {
+                "schedulingPolicy": {"gang": {"minCount": job.pod_count}},
+                **({"priorityClassName": job.priority_class_name} if job.priority_class_name else {}),
+            },
+        }
     return {
         "apiVersion": "scheduling.volcano.sh/v1beta1",
         "kind": "PodGroup",
         "metadata": _meta(job, job.name),
-        "spec": {"minMember": job.pod_count, **({"queue": job.queue} if job.queue else {}),
-                 **({"priorityClassName": job.priority_class_name} if job.priority_class_name else {})},
+        "spec": {
+            "minMember": job.pod_count,
+            **({"queue": job.queue} if job.queue else {}),
+            **({"priorityClassName": job.priority_class_name} if job.priority_class_name else {}),
+        },
     }
 
 
 def gang_missing_hint(job: JobSpec) -> str:
     """What to do when the cluster does not serve the gang backend's PodGroup."""
     if job.gang_backend == "kubernetes":
-        return ("enable the kube-scheduler's gang scheduling (feature gates GenericWorkload and GangScheduling, "
-                "--runtime-config=scheduling.k8s.io/v1alpha2=true) or set spec.scheduling.gangBackend to volcano")
+        return (
+            "enable the kube-scheduler's gang scheduling (feature gates GenericWorkload and GangScheduling, "
+            "--runtime-config=scheduling.k8s.io/v1alpha2=true) or set spec.scheduling.gangBackend to volcano"
+        )
     return "install Volcano or set spec.scheduling.gang to false"
 
 
@@ -144,7 +173,12 @@ def _overrides(job: JobSpec) -> list[str]:
     cmd: list[str] = []
     for key in sorted(job.hyperparameters):
         value = job.hyperparameters[key]
-        if key in CHECKPOINT_HYPERPARAMETERS and isinstance(value, str) and value and not value.startswith("/"):
+        if (
+            key in CHECKPOINT_HYPERPARAMETERS
+            and isinstance(value, str)
+            and value
+            and not value.startswith("/")
+        ):
             value = f"{c.CHECKPOINT_DIR}/{value}"
         if key in CHECKPOINT_HYPERPARAMETERS and isinstance(value, str) and value:
             value = posixpath.normpath(value)  # issue 24: `a//b/./c` as `a/b/c` (spec.parse refused `..`)
@@ -158,16 +192,33 @@ def task_command(job: JobSpec) -> list[str]:
     src = job.source
     if src is None:
         raise ValueError(f"{job.name}: spec.from is not resolved")  # reconcile resolves it before rendering
-    run = ["--run", _from_path(src.run_dir), "--checkpoint", _from_path(src.checkpoint),
-           "--device", _DEVICE_FLAG[job.device_type]]
+    run = [
+        "--run",
+        _from_path(src.run_dir),
+        "--checkpoint",
+        _from_path(src.checkpoint),
+        "--device",
+        _DEVICE_FLAG[job.device_type],
+    ]
     if job.task == c.TASK_EVALUATE:
-        cmd = ["zoo-launch", "--", "zoo-eval", *run, "--data-dir", f"{c.DATA_DIR}/{job.eval_path or job.train_path}",
-               "--num-classes", str(job.num_classes)]
+        cmd = [
+            "zoo-launch",
+            "--",
+            "zoo-eval",
+            *run,
+            "--data-dir",
+            f"{c.DATA_DIR}/{job.eval_path or job.train_path}",
+            "--num-classes",
+            str(job.num_classes),
+        ]
     else:
         stem = f"{job.model}-{src.kind}"
         # Next to the source checkpoint, unless the job names a checkpoint volume of its own.
-        out = (f"{c.CHECKPOINT_DIR}/{job.checkpoint_path}/{stem}" if job.checkpoint_volume_set
-               else _from_path(posixpath.join(src.run_dir, stem)))
+        out = (
+            f"{c.CHECKPOINT_DIR}/{job.checkpoint_path}/{stem}"
+            if job.checkpoint_volume_set
+            else _from_path(posixpath.join(src.run_dir, stem))
+        )
         # MINDIR everywhere (loaded back and run once); on Ascend also AIR, as the seeds' export.py scripts do.
         fmt = "MINDIR,AIR" if job.device_type == "Ascend910" else "MINDIR"
         cmd = ["zoo-launch", "--", "zoo-export", *run, "--output", out, "--format", fmt]
@@ -186,7 +237,7 @@ LAUNCH_PREAMBLE = (
     'needs (pip install zoo-workloads in the image)" >&2; exit 64; fi; '
     'if [ -n "$MS_SCHED_HOST" ]; then n=0; until a=`getent hosts "$MS_SCHED_HOST"`; do n=`expr $n + 1`; '
     'if [ "$n" -ge 300 ]; then echo "zoo: cannot resolve MS_SCHED_HOST $MS_SCHED_HOST" >&2; exit 75; fi; '
-    'sleep 1; done; MS_SCHED_HOST=${a%% *}; export MS_SCHED_HOST; fi; '
+    "sleep 1; done; MS_SCHED_HOST=${a%% *}; export MS_SCHED_HOST; fi; "
     'exec "$@"'
 )
 
@@ -199,11 +250,15 @@ def user_command(job: JobSpec) -> list[str]:
 def user_env(job: JobSpec) -> list[Obj]:
     """What a spec.command job's script can read instead of the built-in models' flags (docs/contracts.md
     "Your own command"); Kubernetes expands $(ZOO_DATA_DIR) etc. in spec.args."""
-    out: list[Obj] = [{"name": "ZOO_DEVICE", "value": _DEVICE_FLAG[job.device_type]},
-                      {"name": "ZOO_OUTPUT_DIR", "value": f"{c.CHECKPOINT_DIR}/{job.checkpoint_path}"}]
+    out: list[Obj] = [
+        {"name": "ZOO_DEVICE", "value": _DEVICE_FLAG[job.device_type]},
+        {"name": "ZOO_OUTPUT_DIR", "value": f"{c.CHECKPOINT_DIR}/{job.checkpoint_path}"},
+    ]
     if job.num_classes:  # a dataset was given
-        out += [{"name": "ZOO_DATA_DIR", "value": f"{c.DATA_DIR}/{job.train_path}"},
-                {"name": "ZOO_NUM_CLASSES", "value": str(job.num_classes)}]
+        out += [
+            {"name": "ZOO_DATA_DIR", "value": f"{c.DATA_DIR}/{job.train_path}"},
+            {"name": "ZOO_NUM_CLASSES", "value": str(job.num_classes)},
+        ]
     if job.eval_path:
         out.append({"name": "ZOO_EVAL_DIR", "value": f"{c.DATA_DIR}/{job.eval_path}"})
     return out
@@ -215,17 +270,33 @@ def command(job: JobSpec) -> list[str]:
         return user_command(job)
     if job.task != c.TASK_TRAIN:
         return task_command(job)
-    cmd = ["zoo-launch", "--", "zoo-train", "--model", job.model, "--data-dir", f"{c.DATA_DIR}/{job.train_path}"]
+    cmd = [
+        "zoo-launch",
+        "--",
+        "zoo-train",
+        "--model",
+        job.model,
+        "--data-dir",
+        f"{c.DATA_DIR}/{job.train_path}",
+    ]
     if job.eval_path:
         cmd += ["--eval-dir", f"{c.DATA_DIR}/{job.eval_path}"]
-    cmd += ["--num-classes", str(job.num_classes), "--output-dir", f"{c.CHECKPOINT_DIR}/{job.checkpoint_path}",
-            "--device", _DEVICE_FLAG[job.device_type]]
+    cmd += [
+        "--num-classes",
+        str(job.num_classes),
+        "--output-dir",
+        f"{c.CHECKPOINT_DIR}/{job.checkpoint_path}",
+        "--device",
+        _DEVICE_FLAG[job.device_type],
+    ]
     if job.source is not None:
         # Fine-tune: the source run's settings (its saved config) under this job's overrides, its weights as
         # `pretrained` (network weights only: a new run, epochs from 1, new optimizer state).
         cmd += ["--config", _from_path(posixpath.join(job.source.run_dir, CONFIG_FILE))]
     cmd += _overrides(job)
-    if job.checkpoint_keep is not None:  # spec.checkpoint.keep wins over the hyperparameter of the same meaning
+    if (
+        job.checkpoint_keep is not None
+    ):  # spec.checkpoint.keep wins over the hyperparameter of the same meaning
         cmd += ["--set", f"keep_checkpoint_max={job.checkpoint_keep}"]
     if job.source is not None:
         # A new run: the source's own `resume` (if it was resumed) must not carry over.
@@ -254,21 +325,30 @@ def env(job: JobSpec, role: str, index: int | None) -> list[Obj]:
     if job.launch == "ranktable":
         # zoo-launch finds its rank in hccl.json by (node IP, physical NPU): HOST_IP here, ASCEND_VISIBLE_DEVICES
         # from the device plugin, or the static map's server and device (docs/contracts.md).
-        out += [{"name": contract.ENV_RANK_TABLE_FILE, "value": f"{c.RANKTABLE_DIR}/hccl.json"},
-                _field_env(contract.ENV_HOST_IP, "status.hostIP"),
-                # The pod's attempt: it waits for the table of its own attempt (c.RANKTABLE_ATTEMPT_KEY).
-                _field_env(contract.ENV_ATTEMPT, f"metadata.annotations['{c.ANNOTATION_ATTEMPT}']")]
+        out += [
+            {"name": contract.ENV_RANK_TABLE_FILE, "value": f"{c.RANKTABLE_DIR}/hccl.json"},
+            _field_env(contract.ENV_HOST_IP, "status.hostIP"),
+            # The pod's attempt: it waits for the table of its own attempt (c.RANKTABLE_ATTEMPT_KEY).
+            _field_env(contract.ENV_ATTEMPT, f"metadata.annotations['{c.ANNOTATION_ATTEMPT}']"),
+        ]
         # spec.parse sorts a static map by index and refuses one that misses a worker: entry i is worker i.
         static = job.static_devices[index] if job.static_devices and index is not None else None
         if static is not None:
-            out += [{"name": "ZOO_ASCEND_SERVER_ID", "value": static.server_id},
-                    {"name": "ZOO_ASCEND_DEVICE_ID", "value": static.device_id}]
+            out += [
+                {"name": "ZOO_ASCEND_SERVER_ID", "value": static.server_id},
+                {"name": "ZOO_ASCEND_DEVICE_ID", "value": static.device_id},
+            ]
     elif job.launch == "dynamic":
-        out += [{"name": contract.ENV_MS_ROLE, "value": contract.MS_ROLE_SCHEDULER if role == c.ROLE_SCHEDULER else contract.MS_ROLE_WORKER},
-                {"name": contract.ENV_MS_SCHED_HOST, "value": scheduler_host(job)},
-                {"name": contract.ENV_MS_SCHED_PORT, "value": str(DEFAULT_SCHED_PORT)},
-                {"name": contract.ENV_MS_WORKER_NUM, "value": str(job.replicas)},
-                {"name": contract.ENV_MS_NODE_ID, "value": "sched" if index is None else str(index)}]
+        out += [
+            {
+                "name": contract.ENV_MS_ROLE,
+                "value": contract.MS_ROLE_SCHEDULER if role == c.ROLE_SCHEDULER else contract.MS_ROLE_WORKER,
+            },
+            {"name": contract.ENV_MS_SCHED_HOST, "value": scheduler_host(job)},
+            {"name": contract.ENV_MS_SCHED_PORT, "value": str(DEFAULT_SCHED_PORT)},
+            {"name": contract.ENV_MS_WORKER_NUM, "value": str(job.replicas)},
+            {"name": contract.ENV_MS_NODE_ID, "value": "sched" if index is None else str(index)},
+        ]
     if job.ascend is not None and role == c.ROLE_WORKER:
         out += ascend.env()
     if job.custom:
@@ -277,7 +357,9 @@ def env(job: JobSpec, role: str, index: int | None) -> list[Obj]:
 
 
 def _resources(job: JobSpec, with_device: bool) -> Obj:
-    res = {k: dict(v) for k, v in job.resources.items() if k in ("requests", "limits") and isinstance(v, dict)}
+    res = {
+        k: dict(v) for k, v in job.resources.items() if k in ("requests", "limits") and isinstance(v, dict)
+    }
     if with_device and job.resource_name:
         res.setdefault("limits", {})[job.resource_name] = 1
         res.setdefault("requests", {})[job.resource_name] = 1
@@ -293,15 +375,24 @@ def _memory(job: JobSpec, scheduler: bool = False) -> tuple[str, str]:
 
 
 def _volumes(job: JobSpec, worker: bool = True) -> tuple[list[Obj], list[Obj]]:
-    volumes: list[Obj] = [{"name": "zoo-data", **job.dataset_volume},
-                          {"name": "zoo-checkpoint", **job.checkpoint_volume}]
-    mounts: list[Obj] = [{"name": "zoo-data", "mountPath": c.DATA_DIR, "readOnly": True},
-                         {"name": "zoo-checkpoint", "mountPath": c.CHECKPOINT_DIR}]
+    volumes: list[Obj] = [
+        {"name": "zoo-data", **job.dataset_volume},
+        {"name": "zoo-checkpoint", **job.checkpoint_volume},
+    ]
+    mounts: list[Obj] = [
+        {"name": "zoo-data", "mountPath": c.DATA_DIR, "readOnly": True},
+        {"name": "zoo-checkpoint", "mountPath": c.CHECKPOINT_DIR},
+    ]
     if job.source is not None:
         # spec.from: the named job's checkpoint volume; export writes its artifact next to the checkpoint.
         volumes.append({"name": "zoo-from", **job.source.volume})
-        mounts.append({"name": "zoo-from", "mountPath": c.FROM_DIR,
-                       "readOnly": not (job.task == c.TASK_EXPORT and not job.checkpoint_volume_set)})
+        mounts.append(
+            {
+                "name": "zoo-from",
+                "mountPath": c.FROM_DIR,
+                "readOnly": not (job.task == c.TASK_EXPORT and not job.checkpoint_volume_set),
+            }
+        )
     if job.launch == "ranktable":
         # A directory mount, never subPath: subPath mounts do not see ConfigMap updates.
         volumes.append({"name": "zoo-ranktable", "configMap": {"name": ranktable_config_map_name(job)}})
@@ -318,8 +409,11 @@ def _volumes(job: JobSpec, worker: bool = True) -> tuple[list[Obj], list[Obj]]:
 def pod_security_context(job: JobSpec) -> Obj:
     """The pod's securityContext: Pod Security `restricted` (non-root, RuntimeDefault seccomp) with the
     configured ids. Source of the rules: https://kubernetes.io/docs/concepts/security/pod-security-standards/"""
-    ctx: Obj = {"runAsUser": job.run_as_user, "runAsGroup": job.run_as_group,
-                "seccompProfile": {"type": "RuntimeDefault"}}
+    ctx: Obj = {
+        "runAsUser": job.run_as_user,
+        "runAsGroup": job.run_as_group,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
     if job.run_as_user != 0:
         ctx["runAsNonRoot"] = True
     if job.fs_group:
@@ -387,13 +481,20 @@ def pod(job: JobSpec, index: int | None, attempt: int) -> Obj:
         selector = {**ascend.node_selector(job.ascend), **selector}  # the job's own nodeSelector wins
     if index is not None and job.per_node:
         # perNode: one server group per node, different groups on different nodes.
-        spec["affinity"] = ascend.placement({c.LABEL_JOB: job.name, c.LABEL_ROLE: c.ROLE_WORKER},
-                                            c.LABEL_SERVER_GROUP, int(extra_labels[c.LABEL_SERVER_GROUP]))
+        spec["affinity"] = ascend.placement(
+            {c.LABEL_JOB: job.name, c.LABEL_ROLE: c.ROLE_WORKER},
+            c.LABEL_SERVER_GROUP,
+            int(extra_labels[c.LABEL_SERVER_GROUP]),
+        )
     node_affinity = npu_node_exclusion(job)
     if node_affinity:
         spec["affinity"] = {**spec.get("affinity", {}), "nodeAffinity": node_affinity}
-    optional = {"nodeSelector": selector, "tolerations": tolerations(job),
-                "schedulerName": job.scheduler_name, "priorityClassName": job.priority_class_name}
+    optional = {
+        "nodeSelector": selector,
+        "tolerations": tolerations(job),
+        "schedulerName": job.scheduler_name,
+        "priorityClassName": job.priority_class_name,
+    }
     spec.update({k: v for k, v in optional.items() if v})
     if job.gang and job.gang_backend == "kubernetes":
         spec["schedulingGroup"] = {"podGroupName": job.name}
@@ -432,10 +533,12 @@ def npu_node_exclusion(job: JobSpec) -> Obj | None:
         return None
     if any(key in job.node_selector for key in NPU_NODE_LABELS):
         return None
-    term = {"matchExpressions": [
-        {"key": NPU_ACCELERATOR_LABEL, "operator": "NotIn", "values": list(NPU_ACCELERATOR_VALUES)},
-        {"key": NPU_CHIP_LABEL, "operator": "DoesNotExist"},
-    ]}
+    term = {
+        "matchExpressions": [
+            {"key": NPU_ACCELERATOR_LABEL, "operator": "NotIn", "values": list(NPU_ACCELERATOR_VALUES)},
+            {"key": NPU_CHIP_LABEL, "operator": "DoesNotExist"},
+        ]
+    }
     return {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}}
 
 

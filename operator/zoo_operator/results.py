@@ -51,9 +51,15 @@ class Source:
 
     def status(self) -> dict[str, Any]:
         """status.source: what this job was built from (kept, so the source may change or go afterwards)."""
-        out: dict[str, Any] = {"job": self.job, "checkpoint": self.kind, "model": self.model,
-                               "volume": volume_ref(self.volume), "volumeSource": dict(self.volume),
-                               "path": self.checkpoint, "metrics": dict(self.metrics)}
+        out: dict[str, Any] = {
+            "job": self.job,
+            "checkpoint": self.kind,
+            "model": self.model,
+            "volume": volume_ref(self.volume),
+            "volumeSource": dict(self.volume),
+            "path": self.checkpoint,
+            "metrics": dict(self.metrics),
+        }
         if self.epoch is not None:
             out["epoch"] = self.epoch
         return out
@@ -67,9 +73,15 @@ class Source:
         if not isinstance(volume, Mapping) or not isinstance(path, str) or not path:
             return None
         epoch = data.get("epoch")
-        return cls(str(data.get("job", "")), str(data.get("checkpoint", "best")), str(data.get("model", "")),
-                   dict(volume), path, epoch if isinstance(epoch, int) else None,
-                   dict(data.get("metrics") or {}))
+        return cls(
+            str(data.get("job", "")),
+            str(data.get("checkpoint", "best")),
+            str(data.get("model", "")),
+            dict(volume),
+            path,
+            epoch if isinstance(epoch, int) else None,
+            dict(data.get("metrics") or {}),
+        )
 
 
 def volume_ref(volume: Mapping[str, Any]) -> str:
@@ -102,7 +114,7 @@ def _split(path: Any, job: JobSpec) -> tuple[str, str] | None:
         roots.append((c.FROM_DIR, job.source.volume))
     for root, volume in roots:
         if path.startswith(root + "/"):
-            return volume_ref(volume), path[len(root) + 1:]
+            return volume_ref(volume), path[len(root) + 1 :]
     return None
 
 
@@ -150,9 +162,11 @@ def ephemeral_checkpoints(job: JobSpec) -> str | None:
     """The CheckpointsEphemeral warning when a training job writes checkpoints where they die with its pods."""
     if job.task != "train" or not is_ephemeral(job.checkpoint_volume):
         return None
-    return ("spec.checkpoint.volume is an emptyDir (the default): checkpoints are deleted with the pods, so "
-            "status.result names files that will not exist, and neither resume nor spec.from can use them; "
-            "set spec.checkpoint.volume to a persistentVolumeClaim, nfs or hostPath volume")
+    return (
+        "spec.checkpoint.volume is an emptyDir (the default): checkpoints are deleted with the pods, so "
+        "status.result names files that will not exist, and neither resume nor spec.from can use them; "
+        "set spec.checkpoint.volume to a persistentVolumeClaim, nfs or hostPath volume"
+    )
 
 
 def resolve_source(job: JobSpec, source: Mapping[str, Any] | None) -> Source:
@@ -167,13 +181,17 @@ def resolve_source(job: JobSpec, source: Mapping[str, Any] | None) -> Source:
         phase = status.get("phase")
         if phase == c.FAILED:
             raise SourceError(f"{where} Failed; spec.from needs a Succeeded job")
-        raise SourceError(f"{where} is {phase or 'not started'}; waiting until it has Succeeded", waiting=True)
+        raise SourceError(
+            f"{where} is {phase or 'not started'}; waiting until it has Succeeded", waiting=True
+        )
     if spec.get("model") != job.model:
         raise SourceError(f"{where} trained {spec.get('model')}, not spec.model {job.model}")
     volume = dict((spec.get("checkpoint") or {}).get("volume") or {})
     if is_ephemeral(volume):
-        raise SourceError(f"{where} wrote its checkpoints to an emptyDir, gone with its pods; train it again "
-                          "with spec.checkpoint.volume set")
+        raise SourceError(
+            f"{where} wrote its checkpoints to an emptyDir, gone with its pods; train it again "
+            "with spec.checkpoint.volume set"
+        )
     result = status.get("result") or {}
     entry = result.get(kind)
     if not isinstance(entry, Mapping) or not isinstance(entry.get("checkpoint"), str):
@@ -184,11 +202,23 @@ def resolve_source(job: JobSpec, source: Mapping[str, Any] | None) -> Source:
             raise SourceError(f"{where} reports no {kind} checkpoint in status.result")
     path = str(entry["checkpoint"])
     if path.startswith("/") or ".." in path.split("/"):
-        raise SourceError(f"{where}: status.result.{kind}.checkpoint {path!r} is not a path inside its volume")
+        raise SourceError(
+            f"{where}: status.result.{kind}.checkpoint {path!r} is not a path inside its volume"
+        )
     epoch = entry.get("epoch")
-    return Source(str(name), str(kind), job.model, volume, path, epoch if isinstance(epoch, int) else None,
-                  {str(k): float(v) for k, v in (entry.get("metrics") or {}).items()
-                   if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    return Source(
+        str(name),
+        str(kind),
+        job.model,
+        volume,
+        path,
+        epoch if isinstance(epoch, int) else None,
+        {
+            str(k): float(v)
+            for k, v in (entry.get("metrics") or {}).items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        },
+    )
 
 
 def assumed_source(job: JobSpec) -> Source:
@@ -197,13 +227,25 @@ def assumed_source(job: JobSpec) -> Source:
     kind = job.from_checkpoint
     name = str(job.from_job)
     file = f"{job.model}-best.ckpt" if kind == "best" else f"{job.model}-LAST-EPOCH.ckpt"
-    return Source(name, kind, job.model, {"persistentVolumeClaim": {"claimName": f"{name}-checkpoint-volume"}},
-                  f"{name}/{file}", None, {})
+    return Source(
+        name,
+        kind,
+        job.model,
+        {"persistentVolumeClaim": {"claimName": f"{name}-checkpoint-volume"}},
+        f"{name}/{file}",
+        None,
+        {},
+    )
 
 
 def waiting_status(prev: Mapping[str, Any], message: str, generation: int, now: float) -> dict[str, Any]:
     """Status of a job whose spec.from job has not finished yet: Pending, nothing created, re-checked each pass."""
     decision = Decision(c.PENDING, c.REASON_WAITING_FOR_SOURCE, message)
-    return {"phase": c.PENDING, "reason": c.REASON_WAITING_FOR_SOURCE, "message": message,
-            "conditions": status.phase_conditions(prev.get("conditions") or [], decision, now, created=False),
-            "observedGeneration": generation, "restarts": 0}
+    return {
+        "phase": c.PENDING,
+        "reason": c.REASON_WAITING_FOR_SOURCE,
+        "message": message,
+        "conditions": status.phase_conditions(prev.get("conditions") or [], decision, now, created=False),
+        "observedGeneration": generation,
+        "restarts": 0,
+    }

@@ -43,8 +43,14 @@ def job_key(namespace: str, name: str) -> str:
 class Runner:
     """Known jobs, their memories and log followers; `run_forever` drives the work queue."""
 
-    def __init__(self, settings: Settings, pods: PodLookup, objects: ObjectLookup | None = None,
-                 concurrency: int = CONCURRENT_JOBS, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        pods: PodLookup,
+        objects: ObjectLookup | None = None,
+        concurrency: int = CONCURRENT_JOBS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.settings = settings
         self.pods = pods
         self.objects = objects
@@ -91,6 +97,7 @@ class Runner:
             task = asyncio.get_running_loop().create_task(kube.post_event(dict(body), kind, reason, message))
             self._posting.add(task)
             task.add_done_callback(self._posting.discard)
+
         return emit
 
     async def pass_one(self, key: str) -> float | None:
@@ -154,7 +161,9 @@ class Runner:
                 return
             mem.logs.pop(pod, None)
             try:
-                async for line in kube.follow_log(namespace, pod, observe.LOG_POLL_LINES, FOLLOW_IDLE_SECONDS):
+                async for line in kube.follow_log(
+                    namespace, pod, observe.LOG_POLL_LINES, FOLLOW_IDLE_SECONDS
+                ):
                     if memory.feed_lines(mem, pod, uid, (line,), tail):
                         self._progressed(key)
                 self.queue.add(key)  # the stream ended: most likely the container did
@@ -184,4 +193,3 @@ class Runner:
                 self._stop_follower(key)
             with contextlib.suppress(Exception):
                 await asyncio.gather(*self._posting, return_exceptions=True)
-

@@ -111,8 +111,13 @@ class Settings:
     must lie under one of these; empty = no hostPath at all. System directories (/, /etc, /proc, /var/run,
     /var/lib/kubelet, ...) are refused whatever the prefixes. Set it to your data roots (e.g. /data)."""
 
-    policy_volume_kinds: tuple[str, ...] = ("emptyDir", "configMap", "persistentVolumeClaim", "downwardAPI",
-                                            "ephemeral")
+    policy_volume_kinds: tuple[str, ...] = (
+        "emptyDir",
+        "configMap",
+        "persistentVolumeClaim",
+        "downwardAPI",
+        "ephemeral",
+    )
     """ZOO_POLICY_VOLUME_KINDS (comma-separated VolumeSource keys): kinds allowed in spec.podTemplate.volumes.
     hostPath, secret, projected (service-account tokens) and nfs are left out by default."""
 
@@ -128,8 +133,18 @@ class Settings:
     """ZOO_POLICY_PRIORITY_CLASSES (comma-separated): priority classes jobs may use; empty = any but system-*;
     `*` = any."""
 
-    policy_denied_env: tuple[str, ...] = ("LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "PATH", "PYTHONPATH",
-                                          "PYTHONHOME", "PYTHONSTARTUP", "PYTHONINSPECT", "BASH_ENV", "ENV")
+    policy_denied_env: tuple[str, ...] = (
+        "LD_PRELOAD",
+        "LD_LIBRARY_PATH",
+        "LD_AUDIT",
+        "PATH",
+        "PYTHONPATH",
+        "PYTHONHOME",
+        "PYTHONSTARTUP",
+        "PYTHONINSPECT",
+        "BASH_ENV",
+        "ENV",
+    )
     """ZOO_POLICY_DENIED_ENV (comma-separated names): env names podTemplate may not set (they change which code
     runs). The operator's own variables (ZOO_*, MS_*, RANK_*, POD_*, DEVICE_ID) are always refused."""
 
@@ -204,6 +219,8 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
 
 
 CHIPS = tuple(ASCEND_CHIPS)
+
+
 def policy_settings(env: Mapping[str, str]) -> dict[str, Any]:
     """The policy_* fields of Settings from the environment (a set but empty list variable means empty)."""
     defaults = Settings()
@@ -216,7 +233,9 @@ def policy_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "policy_volume_kinds": _names(env, "ZOO_POLICY_VOLUME_KINDS", defaults.policy_volume_kinds),
         "policy_allow_secrets": _bool(env, "ZOO_POLICY_ALLOW_SECRETS", defaults.policy_allow_secrets),
         "policy_toleration_keys": _names(env, "ZOO_POLICY_TOLERATION_KEYS", defaults.policy_toleration_keys),
-        "policy_priority_classes": _names(env, "ZOO_POLICY_PRIORITY_CLASSES", defaults.policy_priority_classes),
+        "policy_priority_classes": _names(
+            env, "ZOO_POLICY_PRIORITY_CLASSES", defaults.policy_priority_classes
+        ),
         "policy_denied_env": _names(env, "ZOO_POLICY_DENIED_ENV", defaults.policy_denied_env),
     }
 
@@ -239,8 +258,9 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         ascend_images={chip: v for chip in CHIPS if (v := env.get(f"ZOO_IMAGE_ASCEND_{chip}", "").strip())},
         ascend_chip=_choice(env, "ZOO_ASCEND_CHIP", CHIPS, defaults.ascend_chip),
         ascend_host_arch=_host_arch(env.get("ZOO_ASCEND_HOST_ARCH", "").strip(), defaults.ascend_host_arch),
-        ascend_accelerator_types={chip: v for chip in CHIPS
-                                  if (v := env.get(f"ZOO_ASCEND_ACCELERATOR_TYPE_{chip}", "").strip())},
+        ascend_accelerator_types={
+            chip: v for chip in CHIPS if (v := env.get(f"ZOO_ASCEND_ACCELERATOR_TYPE_{chip}", "").strip())
+        },
         ascend_driver_mounts=_bool(env, "ZOO_ASCEND_DRIVER_MOUNTS", defaults.ascend_driver_mounts),
         ascend_shm_size=env.get("ZOO_ASCEND_SHM_SIZE", "").strip(),
         ascend_volcano=_bool(env, "ZOO_ASCEND_VOLCANO", defaults.ascend_volcano),
@@ -250,8 +270,9 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         pod_fs_group=_int(env, "ZOO_POD_FS_GROUP", defaults.pod_fs_group, 0),
         pod_supplemental_groups=_ints(env, "ZOO_POD_SUPPLEMENTAL_GROUPS"),
         network_policy=_bool(env, "ZOO_NETWORK_POLICY", defaults.network_policy),
-        network_policy_restrict_egress=_bool(env, "ZOO_NETWORK_POLICY_RESTRICT_EGRESS",
-                                             defaults.network_policy_restrict_egress),
+        network_policy_restrict_egress=_bool(
+            env, "ZOO_NETWORK_POLICY_RESTRICT_EGRESS", defaults.network_policy_restrict_egress
+        ),
         **policy_settings(env),
     )
 

@@ -167,8 +167,15 @@ def _list(value: Any, path: str, problems: list[str]) -> list[Any]:
 _NO_DEFAULT = object()
 
 
-def _int(value: Any, path: str, problems: list[str], *, minimum: int | None = None, maximum: int | None = None,
-         default: Any = _NO_DEFAULT) -> int | None:
+def _int(
+    value: Any,
+    path: str,
+    problems: list[str],
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    default: Any = _NO_DEFAULT,
+) -> int | None:
     """An integer field; bounds and default come from the CRD's schema (schema.field) unless given here (only
     bounds the schema cannot state, such as a pod index below spec.replicas)."""
     declared = schema.field(path) if minimum is None else {}
@@ -187,8 +194,9 @@ def _int(value: Any, path: str, problems: list[str], *, minimum: int | None = No
     return value
 
 
-def _enum(value: Any, path: str, allowed: Sequence[str] | None, problems: list[str],
-          default: Any = _NO_DEFAULT) -> str | None:
+def _enum(
+    value: Any, path: str, allowed: Sequence[str] | None, problems: list[str], default: Any = _NO_DEFAULT
+) -> str | None:
     """A choice; the allowed values and the default come from the CRD's schema unless given here (spec.model's
     come from the workload's model table, which the schema reads too)."""
     declared = schema.field(path)
@@ -209,8 +217,10 @@ def _str(value: Any, path: str, problems: list[str], max_length: int = MAX_STRIN
         problems.append(f"{path}: must be a non-empty string")
         return None
     if len(value) > max_length:
-        problems.append(f"{path}: too long ({len(value)} characters): must be at most {max_length}, "
-                        f"got {quote(value, 60)}")
+        problems.append(
+            f"{path}: too long ({len(value)} characters): must be at most {max_length}, "
+            f"got {quote(value, 60)}"
+        )
         return None
     return value
 
@@ -220,7 +230,9 @@ def _relative_path(value: Any, path: str, problems: list[str]) -> str | None:
     if text is None:
         return None
     if text.startswith("/"):
-        problems.append(f"{path}: must be a relative path inside the volume (no leading /), got {quote(text)}")
+        problems.append(
+            f"{path}: must be a relative path inside the volume (no leading /), got {quote(text)}"
+        )
     elif ".." in text.split("/"):
         problems.append(f"{path}: must not contain '..' components, got {quote(text)}")
     return text
@@ -244,7 +256,9 @@ def _checkpoint_volume(ckpt: Mapping[str, Any], problems: list[str]) -> dict[str
     source, or an emptyDir (not durable: it goes with the pods)."""
     given = [key for key in ("claimName", "hostPath", "volume") if key in ckpt]
     if len(given) > 1:
-        problems.append(f"spec.checkpoint: set at most one of claimName, hostPath and volume (got {', '.join(given)})")
+        problems.append(
+            f"spec.checkpoint: set at most one of claimName, hostPath and volume (got {', '.join(given)})"
+        )
     claim, host = ckpt.get("claimName"), ckpt.get("hostPath")
     if "claimName" in ckpt:
         if not isinstance(claim, str) or not claim:
@@ -264,10 +278,16 @@ def default_checkpoint_path(meta: Mapping[str, Any]) -> str:
     finds the job's checkpoints and a new job that reuses the name (or the storage) does not."""
     name = str(meta.get("name") or "job")
     uid = str(meta.get("uid") or "")
-    return f"{meta.get('namespace') or 'default'}/{name}-{uid[:8]}" if uid else f"{meta.get('namespace') or 'default'}/{name}"
+    return (
+        f"{meta.get('namespace') or 'default'}/{name}-{uid[:8]}"
+        if uid
+        else f"{meta.get('namespace') or 'default'}/{name}"
+    )
 
 
-def _hyperparameters(raw: Any, model: str | None, device_type: str | None, problems: list[str]) -> dict[str, Any]:
+def _hyperparameters(
+    raw: Any, model: str | None, device_type: str | None, problems: list[str]
+) -> dict[str, Any]:
     params = _map(raw, "spec.hyperparameters", problems)
     if model is None:
         return params
@@ -275,8 +295,10 @@ def _hyperparameters(raw: Any, model: str | None, device_type: str | None, probl
     known: dict[str, Any] = {}
     for key, value in params.items():
         if key not in defaults:
-            problems.append(f"spec.hyperparameters.{_cut(str(key), 80)}: unknown hyperparameter for "
-                            f"{model}; allowed: {', '.join(sorted(defaults))}")
+            problems.append(
+                f"spec.hyperparameters.{_cut(str(key), 80)}: unknown hyperparameter for "
+                f"{model}; allowed: {', '.join(sorted(defaults))}"
+            )
             continue
         # The one declaration of type and range (zoo_workloads.config.PARAMS), the same check the workload makes.
         problem = model_config.check(key, value)
@@ -287,8 +309,9 @@ def _hyperparameters(raw: Any, model: str | None, device_type: str | None, probl
     # The effective optimizer, default included: multigrain defaults to THOR, which has no CPU kernels.
     optimizer = {**defaults, **known}.get("optimizer")
     how = "set" if params.get("optimizer") == optimizer else f"{model}'s default"
-    problem = contract.optimizer_problem(optimizer, contract.DEVICE_ASCEND if device_type == "Ascend910"
-                                         else device_type or "", how)
+    problem = contract.optimizer_problem(
+        optimizer, contract.DEVICE_ASCEND if device_type == "Ascend910" else device_type or "", how
+    )
     if problem:
         problems.append(f"spec.hyperparameters.optimizer: {problem}")
     return params
@@ -320,22 +343,50 @@ def _static_devices(raw: Any, replicas: int, problems: list[str]) -> tuple[Stati
         seen_index.add(index)
         seen_device.add((str(server), str(device)))
         sdid = entry.get("superDeviceId")
-        devices.append(StaticDevice(index, str(server), str(device), str(ip), None if sdid is None else str(sdid)))
+        devices.append(
+            StaticDevice(index, str(server), str(device), str(ip), None if sdid is None else str(sdid))
+        )
     missing = sorted(set(range(replicas)) - seen_index)
     if devices and missing:
         shown = ", ".join(map(str, missing[:8])) + (" ..." if len(missing) > 8 else "")
-        problems.append(f"spec.rankTable.staticDevices: must list every worker index 0..{replicas - 1}; "
-                        f"missing {shown}")
+        problems.append(
+            f"spec.rankTable.staticDevices: must list every worker index 0..{replicas - 1}; missing {shown}"
+        )
     return tuple(sorted(devices, key=lambda d: d.pod_index))
 
 
 # The JobSpec fields that define a running gang: a change to any of them is applied as a whole-gang restart, never
 # as a pod added to (or recreated into) the running gang. Run-policy fields (backoffLimit, deadlines, suspend...)
 # apply live.
-GANG_FIELDS = ("model", "spec_image", "device_type", "resource_name", "per_node", "replicas", "launch", "dataset_volume",
-               "train_path", "eval_path", "num_classes", "hyperparameters", "checkpoint_volume", "checkpoint_path",
-               "resume_from", "resources", "rank_table_version", "static_devices", "node_selector", "tolerations",
-               "env", "volumes", "volume_mounts", "scheduler_name", "priority_class_name", "queue", "gang")
+GANG_FIELDS = (
+    "model",
+    "spec_image",
+    "device_type",
+    "resource_name",
+    "per_node",
+    "replicas",
+    "launch",
+    "dataset_volume",
+    "train_path",
+    "eval_path",
+    "num_classes",
+    "hyperparameters",
+    "checkpoint_volume",
+    "checkpoint_path",
+    "resume_from",
+    "resources",
+    "rank_table_version",
+    "static_devices",
+    "node_selector",
+    "tolerations",
+    "env",
+    "volumes",
+    "volume_mounts",
+    "scheduler_name",
+    "priority_class_name",
+    "queue",
+    "gang",
+)
 
 
 # spec.command's fields: part of the gang only when set, so the hash of every built-in job stays what it was (an
@@ -364,12 +415,16 @@ def _check_name(name: str, replicas: int, problems: list[str]) -> None:
     # Pod names are hostnames (<= 63 chars) and the job name is a Service name (DNS-1035 label).
     longest = f"{name}-worker-{replicas - 1}"
     if not _DNS_LABEL.match(name):
-        problems.append(f"metadata.name: {quote(name)} must be a DNS-1035 label (a-z, 0-9, '-', starting with a letter)")
+        problems.append(
+            f"metadata.name: {quote(name)} must be a DNS-1035 label (a-z, 0-9, '-', starting with a letter)"
+        )
     elif len(longest) > 63:
         problems.append(f"metadata.name: too long; pod name {quote(longest)} must be at most 63 characters")
 
 
-def _string_list(value: Any, path: str, problems: list[str], *, max_items: int, non_empty: bool) -> tuple[str, ...]:
+def _string_list(
+    value: Any, path: str, problems: list[str], *, max_items: int, non_empty: bool
+) -> tuple[str, ...]:
     """A list of strings (spec.command, spec.args), each bounded like the CRD bounds it."""
     if value is None:
         return ()
@@ -386,19 +441,26 @@ def _string_list(value: Any, path: str, problems: list[str], *, max_items: int, 
         if not isinstance(item, str) or (non_empty and not item):
             problems.append(f"{path}[{i}]: must be a non-empty string, got {quote(item, 60)}")
         elif len(item) > schema.MAX_ARG:
-            problems.append(f"{path}[{i}]: too long ({len(item)} characters): must be at most {schema.MAX_ARG}")
+            problems.append(
+                f"{path}[{i}]: too long ({len(item)} characters): must be at most {schema.MAX_ARG}"
+            )
         else:
             out.append(item)
     return tuple(out)
 
 
-def user_command(spec: Mapping[str, Any], problems: list[str]) -> tuple[tuple[str, ...], tuple[str, ...], str | None]:
+def user_command(
+    spec: Mapping[str, Any], problems: list[str]
+) -> tuple[tuple[str, ...], tuple[str, ...], str | None]:
     """spec.command, spec.args and spec.workingDir checked against each other and spec.model (the CRD's
     _command_rules, said the same way): (command, args, workingDir), command empty for a built-in model."""
     given = "command" in spec and spec.get("command") is not None
-    command = _string_list(spec.get("command"), "spec.command", problems, max_items=schema.MAX_COMMAND_ITEMS,
-                           non_empty=True)
-    args = _string_list(spec.get("args"), "spec.args", problems, max_items=schema.MAX_ARGS_ITEMS, non_empty=False)
+    command = _string_list(
+        spec.get("command"), "spec.command", problems, max_items=schema.MAX_COMMAND_ITEMS, non_empty=True
+    )
+    args = _string_list(
+        spec.get("args"), "spec.args", problems, max_items=schema.MAX_ARGS_ITEMS, non_empty=False
+    )
     working_dir = _str(spec.get("workingDir"), "spec.workingDir", problems, schema.MAX_PATH)
     if working_dir is not None and not working_dir.startswith("/"):
         problems.append(f"spec.workingDir: must be an absolute path, got {quote(working_dir)}")
@@ -407,13 +469,19 @@ def user_command(spec: Mapping[str, Any], problems: list[str]) -> tuple[tuple[st
             problems.append("spec.args and spec.workingDir: only with spec.command")
         return (), (), None
     if spec.get("model") is not None:
-        problems.append("spec.model and spec.command are mutually exclusive: a built-in model, or your own command")
+        problems.append(
+            "spec.model and spec.command are mutually exclusive: a built-in model, or your own command"
+        )
     if not spec.get("image"):
         problems.append("spec.image: required with spec.command (the image that holds your command)")
     if spec.get("hyperparameters") is not None:
-        problems.append("spec.hyperparameters: only for a built-in spec.model; pass your own flags in spec.args")
+        problems.append(
+            "spec.hyperparameters: only for a built-in spec.model; pass your own flags in spec.args"
+        )
     if spec.get("task") not in (None, c.TASK_TRAIN) or spec.get("from") is not None:
-        problems.append("spec.task and spec.from: only for a built-in spec.model (spec.command runs as written)")
+        problems.append(
+            "spec.task and spec.from: only for a built-in spec.model (spec.command runs as written)"
+        )
     return command, args, working_dir
 
 
@@ -452,7 +520,9 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
     per_node = _int(device.get("perNode"), "spec.device.perNode", problems)
     replicas = _int(spec.get("replicas"), "spec.replicas", problems) or 1
     if per_node and replicas % per_node:
-        problems.append(f"spec.replicas must be a multiple of spec.device.perNode ({replicas} % {per_node} != 0)")
+        problems.append(
+            f"spec.replicas must be a multiple of spec.device.perNode ({replicas} % {per_node} != 0)"
+        )
     default_launch = "ranktable" if device_type == "Ascend910" else "dynamic"
     launch = _enum(spec.get("launch"), "spec.launch", None, problems, default_launch)
     task = _enum(spec.get("task"), "spec.task", None, problems) or c.TASK_TRAIN
@@ -472,7 +542,9 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
         # worker resolving its name) and no rank table.
         launch = c.LAUNCH_SINGLE
     if launch == "ranktable" and device_type not in (None, "Ascend910"):
-        problems.append("spec.launch: ranktable requires spec.device.type Ascend910; use dynamic for GPU and CPU")
+        problems.append(
+            "spec.launch: ranktable requires spec.device.type Ascend910; use dynamic for GPU and CPU"
+        )
 
     dataset = _map(spec.get("dataset"), "spec.dataset", problems)
     if not dataset and task != c.TASK_EXPORT and model != schema.CUSTOM_MODEL:
@@ -486,19 +558,27 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
     if dataset and num_classes is None and "numClasses" not in dataset:
         problems.append("spec.dataset.numClasses: required, an integer >= 2")
     if task == c.TASK_EXPORT and not dataset:
-        dataset_volume, train_path, num_classes = {"emptyDir": {}}, ".", 0  # export reads classes from the run
+        dataset_volume, train_path, num_classes = (
+            {"emptyDir": {}},
+            ".",
+            0,
+        )  # export reads classes from the run
     if model == schema.CUSTOM_MODEL and not dataset:
         dataset_volume, train_path, num_classes = {"emptyDir": {}}, ".", 0  # your command reads what it reads
 
-    hyper = _hyperparameters(spec.get("hyperparameters"), None if model == schema.CUSTOM_MODEL else model,
-                             device_type, problems)
+    hyper = _hyperparameters(
+        spec.get("hyperparameters"), None if model == schema.CUSTOM_MODEL else model, device_type, problems
+    )
     ckpt = _map(spec.get("checkpoint"), "spec.checkpoint", problems)
     ckpt_volume = _checkpoint_volume(ckpt, problems)
     if source and ckpt.get("resumeFrom"):
-        problems.append("spec.checkpoint.resumeFrom and spec.from: choose one (resume continues a run, from starts "
-                        "a new one from a finished job's weights)")
-    ckpt_path = (_relative_path(ckpt.get("path"), "spec.checkpoint.path", problems)
-                 or default_checkpoint_path(meta))
+        problems.append(
+            "spec.checkpoint.resumeFrom and spec.from: choose one (resume continues a run, from starts "
+            "a new one from a finished job's weights)"
+        )
+    ckpt_path = _relative_path(ckpt.get("path"), "spec.checkpoint.path", problems) or default_checkpoint_path(
+        meta
+    )
     resume_from = _relative_path(ckpt.get("resumeFrom"), "spec.checkpoint.resumeFrom", problems)
     ckpt_keep = _int(ckpt.get("keep"), "spec.checkpoint.keep", problems)
     stop_grace = _int(ckpt.get("stopGracePeriodSeconds"), "spec.checkpoint.stopGracePeriodSeconds", problems)
@@ -512,7 +592,9 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
     rt_version = _enum(rank_table.get("version"), "spec.rankTable.version", None, problems, chip_version)
     if chip in ascend.CHIPS and rt_version != chip_version:
         # HCCL rejects a rank table whose version does not match the chip.
-        problems.append(f"spec.rankTable.version: chip {chip} needs rank table {chip_version}, got {rt_version}")
+        problems.append(
+            f"spec.rankTable.version: chip {chip} needs rank table {chip_version}, got {rt_version}"
+        )
     static = _static_devices(rank_table.get("staticDevices"), replicas, problems)
     if static and device_type != "Ascend910":
         problems.append("spec.rankTable.staticDevices is only allowed with spec.device.type Ascend910")
@@ -523,30 +605,46 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
     # pods Volcano placed); spec.scheduling.gang: false opts out.
     volcano_default = device_type == "Ascend910" and settings.ascend_volcano
     gang = bool(sched.get("gang", volcano_default))
-    backend = _enum(sched.get("gangBackend"), "spec.scheduling.gangBackend", None, problems,
-                    "volcano" if volcano_default else settings.gang_backend)
+    backend = _enum(
+        sched.get("gangBackend"),
+        "spec.scheduling.gangBackend",
+        None,
+        problems,
+        "volcano" if volcano_default else settings.gang_backend,
+    )
     scheduler_name = _str(sched.get("schedulerName"), "spec.scheduling.schedulerName", problems)
     if gang and backend == "volcano" and scheduler_name not in (None, "volcano"):
-        problems.append("spec.scheduling.schedulerName must be 'volcano' (or unset) when spec.scheduling.gang is true")
+        problems.append(
+            "spec.scheduling.schedulerName must be 'volcano' (or unset) when spec.scheduling.gang is true"
+        )
     if gang and backend == "kubernetes" and scheduler_name is not None:
-        problems.append("spec.scheduling.schedulerName: leave it unset with gangBackend kubernetes (the "
-                        "kube-scheduler schedules the gang)")
+        problems.append(
+            "spec.scheduling.schedulerName: leave it unset with gangBackend kubernetes (the "
+            "kube-scheduler schedules the gang)"
+        )
     run = {
         # Bounds, choices and defaults: the CRD's schema (schema.field), never repeated here.
         "backoff_limit": _int(policy.get("backoffLimit"), "spec.runPolicy.backoffLimit", problems),
-        "active_deadline_seconds": _int(policy.get("activeDeadlineSeconds"), "spec.runPolicy.activeDeadlineSeconds",
-                                        problems),
-        "ttl_seconds_after_finished": _int(policy.get("ttlSecondsAfterFinished"),
-                                           "spec.runPolicy.ttlSecondsAfterFinished", problems),
-        "clean_pod_policy": _enum(policy.get("cleanPodPolicy"), "spec.runPolicy.cleanPodPolicy", None, problems),
-        "scheduling_timeout_seconds": _int(policy.get("schedulingTimeoutSeconds"),
-                                           "spec.runPolicy.schedulingTimeoutSeconds", problems),
+        "active_deadline_seconds": _int(
+            policy.get("activeDeadlineSeconds"), "spec.runPolicy.activeDeadlineSeconds", problems
+        ),
+        "ttl_seconds_after_finished": _int(
+            policy.get("ttlSecondsAfterFinished"), "spec.runPolicy.ttlSecondsAfterFinished", problems
+        ),
+        "clean_pod_policy": _enum(
+            policy.get("cleanPodPolicy"), "spec.runPolicy.cleanPodPolicy", None, problems
+        ),
+        "scheduling_timeout_seconds": _int(
+            policy.get("schedulingTimeoutSeconds"), "spec.runPolicy.schedulingTimeoutSeconds", problems
+        ),
         "suspend": bool(policy.get("suspend", False)),
     }
     template = _map(spec.get("podTemplate"), "spec.podTemplate", problems)
     pod_extras = {
-        "node_selector": {str(k): str(v) for k, v in
-                          _map(template.get("nodeSelector"), "spec.podTemplate.nodeSelector", problems).items()},
+        "node_selector": {
+            str(k): str(v)
+            for k, v in _map(template.get("nodeSelector"), "spec.podTemplate.nodeSelector", problems).items()
+        },
         "tolerations": _list(template.get("tolerations"), "spec.podTemplate.tolerations", problems),
         "env": _list(template.get("env"), "spec.podTemplate.env", problems),
         "volumes": _list(template.get("volumes"), "spec.podTemplate.volumes", problems),
@@ -562,19 +660,30 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
         problems.append(f"spec.image: too long ({len(image)} characters): must be at most {schema.MAX_IMAGE}")
         image = None
     resources = _map(spec.get("resources"), "spec.resources", problems)
-    problems[:0] = inputlimits.problems(spec)  # issue 24: sizes, YAML shapes, paths, references (listed first)
+    problems[:0] = inputlimits.problems(
+        spec
+    )  # issue 24: sizes, YAML shapes, paths, references (listed first)
     queue = _str(sched.get("queue"), "spec.scheduling.queue", problems)
     priority = _str(sched.get("priorityClassName"), "spec.scheduling.priorityClassName", problems)
     name = str(meta.get("name") or "")
     _check_name(name, replicas, problems)
     # The platform team's policy (chart values -> Settings.policy_*), checked before any pod exists.
     problems += platform_policy.problems(
-        dataset_volume=dataset_volume, checkpoint_volume=ckpt_volume, volumes=pod_extras["volumes"],
-        volume_mounts=pod_extras["volume_mounts"], env=pod_extras["env"], tolerations=pod_extras["tolerations"],
-        priority_class_name=priority, settings=settings, ascend=device_type == "Ascend910")
+        dataset_volume=dataset_volume,
+        checkpoint_volume=ckpt_volume,
+        volumes=pod_extras["volumes"],
+        volume_mounts=pod_extras["volume_mounts"],
+        env=pod_extras["env"],
+        tolerations=pod_extras["tolerations"],
+        priority_class_name=priority,
+        settings=settings,
+        ascend=device_type == "Ascend910",
+    )
     if problems:
         raise InvalidSpec(problems)
-    assert model is not None and device_type is not None and train_path is not None and num_classes is not None
+    assert (
+        model is not None and device_type is not None and train_path is not None and num_classes is not None
+    )
     return JobSpec(
         name=name,
         namespace=str(meta.get("namespace") or "default"),
@@ -607,10 +716,15 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
         priority_class_name=priority,
         **run,  # type: ignore[arg-type]  # typed per key in JobSpec
         **pod_extras,  # type: ignore[arg-type]  # typed per key in JobSpec
-        ascend=None if chip is None else ascend.AscendPod(
-            chip=chip, accelerator_type=settings.accelerator_type(chip, ascend.CHIPS[chip].accelerator_type),
-            host_arch=settings.ascend_host_arch, driver_mounts=settings.ascend_driver_mounts,
-            shm_size=settings.ascend_shm_size),
+        ascend=None
+        if chip is None
+        else ascend.AscendPod(
+            chip=chip,
+            accelerator_type=settings.accelerator_type(chip, ascend.CHIPS[chip].accelerator_type),
+            host_arch=settings.ascend_host_arch,
+            driver_mounts=settings.ascend_driver_mounts,
+            shm_size=settings.ascend_shm_size,
+        ),
         task=task,
         from_job=from_job,
         from_checkpoint=from_checkpoint,

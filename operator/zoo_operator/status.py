@@ -30,8 +30,9 @@ class RankTableInfo:
     devices_known: int
 
 
-def set_condition(conds: Sequence[Mapping[str, Any]], ctype: str, status: bool, reason: str, message: str,
-                  now: float) -> list[dict[str, Any]]:
+def set_condition(
+    conds: Sequence[Mapping[str, Any]], ctype: str, status: bool, reason: str, message: str, now: float
+) -> list[dict[str, Any]]:
     """Conditions with `ctype` set; lastTransitionTime moves only when the status flips."""
     value = "True" if status else "False"
     out: list[dict[str, Any]] = []
@@ -42,11 +43,25 @@ def set_condition(conds: Sequence[Mapping[str, Any]], ctype: str, status: bool, 
             continue
         found = True
         since = cond.get("lastTransitionTime") if cond.get("status") == value else None
-        out.append({"type": ctype, "status": value, "reason": reason, "message": message,
-                    "lastTransitionTime": since or format_time(now)})
+        out.append(
+            {
+                "type": ctype,
+                "status": value,
+                "reason": reason,
+                "message": message,
+                "lastTransitionTime": since or format_time(now),
+            }
+        )
     if not found:
-        out.append({"type": ctype, "status": value, "reason": reason, "message": message,
-                    "lastTransitionTime": format_time(now)})
+        out.append(
+            {
+                "type": ctype,
+                "status": value,
+                "reason": reason,
+                "message": message,
+                "lastTransitionTime": format_time(now),
+            }
+        )
     return out
 
 
@@ -54,14 +69,16 @@ def _has(conds: Sequence[Mapping[str, Any]], ctype: str) -> bool:
     return any(cond.get("type") == ctype for cond in conds)
 
 
-def phase_conditions(prev: Sequence[Mapping[str, Any]], decision: Decision, now: float,
-                     created: bool) -> list[dict[str, Any]]:
+def phase_conditions(
+    prev: Sequence[Mapping[str, Any]], decision: Decision, now: float, created: bool
+) -> list[dict[str, Any]]:
     """Conditions that follow from the phase: Created, Running, Restarting, Succeeded, Failed, Suspended."""
     conds = [dict(x) for x in prev]
     phase, reason, message = decision.phase, decision.reason, decision.message
     if created and not _has(conds, c.CREATED):
-        conds = set_condition(conds, c.CREATED, True, c.REASON_JOB_CREATED, "service, config map and pods created",
-                              now)
+        conds = set_condition(
+            conds, c.CREATED, True, c.REASON_JOB_CREATED, "service, config map and pods created", now
+        )
     flags = {
         c.RUNNING_CONDITION: phase == c.RUNNING,
         c.RESTARTING_CONDITION: phase == c.RESTARTING,
@@ -85,17 +102,26 @@ def rank_counts(pods: Sequence[PodView], replicas: int) -> dict[str, int]:
     succeeded = sum(1 for p in workers if p.terminated and not p.failed)
     failed = sum(1 for p in workers if p.failed)
     active = sum(1 for p in workers if p.running and not p.terminated)
-    return {"total": replicas, "pending": len(workers) - succeeded - failed - active, "active": active,
-            "succeeded": succeeded, "failed": failed}
+    return {
+        "total": replicas,
+        "pending": len(workers) - succeeded - failed - active,
+        "active": active,
+        "succeeded": succeeded,
+        "failed": failed,
+    }
 
 
-def rank_summaries(pods: Sequence[PodView], lines: Mapping[str, list[str]],
-                   previous: Sequence[Mapping[str, Any]] = ()) -> list[dict[str, Any]]:
+def rank_summaries(
+    pods: Sequence[PodView], lines: Mapping[str, list[str]], previous: Sequence[Mapping[str, Any]] = ()
+) -> list[dict[str, Any]]:
     """One bounded summary per rank; log lines of pods already gone are carried over from `previous`."""
     by_name: dict[str, dict[str, Any]] = {str(s.get("pod")): dict(s) for s in previous if s.get("pod")}
     for pod in pods:
-        summary: dict[str, Any] = {"rank": -1 if pod.index is None else pod.index, "pod": pod.name,
-                                   "phase": pod.phase}
+        summary: dict[str, Any] = {
+            "rank": -1 if pod.index is None else pod.index,
+            "pod": pod.name,
+            "phase": pod.phase,
+        }
         if pod.node:
             summary["node"] = pod.node
         reason = pod.terminated_reason or pod.waiting_reason
@@ -117,18 +143,35 @@ def rank_summaries(pods: Sequence[PodView], lines: Mapping[str, list[str]],
     return out
 
 
-def compute(*, prev: Mapping[str, Any], state: JobState, decision: Decision, pods: Sequence[PodView],
-            replicas: int, generation: int, now: float, rank_table: RankTableInfo | None,
-            progress: Mapping[str, Any], lines: Mapping[str, list[str]], result: Mapping[str, Any] | None,
-            created: bool, history: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+def compute(
+    *,
+    prev: Mapping[str, Any],
+    state: JobState,
+    decision: Decision,
+    pods: Sequence[PodView],
+    replicas: int,
+    generation: int,
+    now: float,
+    rank_table: RankTableInfo | None,
+    progress: Mapping[str, Any],
+    lines: Mapping[str, list[str]],
+    result: Mapping[str, Any] | None,
+    created: bool,
+    history: Sequence[Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
     """The complete new status."""
     restarts = state.restarts + (1 if decision.restart else 0)
     conds = phase_conditions(prev.get("conditions") or [], decision, now, created)
     if rank_table is not None:
         ready = rank_table.status == "completed"
-        conds = set_condition(conds, c.RANK_TABLE_READY, ready,
-                              c.REASON_RANK_TABLE_COMPLETED if ready else c.REASON_WAITING_FOR_DEVICES,
-                              f"{rank_table.devices_known} of {replicas} devices known", now)
+        conds = set_condition(
+            conds,
+            c.RANK_TABLE_READY,
+            ready,
+            c.REASON_RANK_TABLE_COMPLETED if ready else c.REASON_WAITING_FOR_DEVICES,
+            f"{rank_table.devices_known} of {replicas} devices known",
+            now,
+        )
     out: dict[str, Any] = {
         "phase": decision.phase,
         "reason": decision.reason,
@@ -140,7 +183,15 @@ def compute(*, prev: Mapping[str, Any], state: JobState, decision: Decision, pod
         "stoppedRestarts": state.stopped_restarts + (1 if decision.restart and decision.stopped else 0),
         "rankSummaries": rank_summaries(pods, lines, prev.get("rankSummaries") or []),
     }
-    for key in ("startTime", "completionTime", "restartTime", "progress", "result", "lastCheckpoint", "resumes"):
+    for key in (
+        "startTime",
+        "completionTime",
+        "restartTime",
+        "progress",
+        "result",
+        "lastCheckpoint",
+        "resumes",
+    ):
         if prev.get(key) is not None:
             out[key] = prev[key]
     if decision.phase == c.SUSPENDED or (state.phase == c.SUSPENDED and decision.phase != c.SUSPENDED):
@@ -152,8 +203,12 @@ def compute(*, prev: Mapping[str, Any], state: JobState, decision: Decision, pod
     if decision.phase in c.FINISHED_PHASES and not out.get("completionTime"):
         out["completionTime"] = format_time(now)
     if rank_table is not None:
-        out["rankTable"] = {"configMap": rank_table.config_map, "version": rank_table.version,
-                            "status": rank_table.status, "devicesKnown": rank_table.devices_known}
+        out["rankTable"] = {
+            "configMap": rank_table.config_map,
+            "version": rank_table.version,
+            "status": rank_table.status,
+            "devicesKnown": rank_table.devices_known,
+        }
     # History: per-epoch curve for the job's life (history.py), merged from rank 0's freshly folded one.
     kept_history = history_mod.merge(prev.get("history") or [], history or [])
     if kept_history:
@@ -166,7 +221,10 @@ def compute(*, prev: Mapping[str, Any], state: JobState, decision: Decision, pod
         before = dict(prev.get("progress") or {})
         since = before.pop("updateTime", None)
         current = {k: v for k, v in progress.items() if k != "updateTime"}
-        out["progress"] = {**current, "updateTime": since if current == before and since else format_time(now)}
+        out["progress"] = {
+            **current,
+            "updateTime": since if current == before and since else format_time(now),
+        }
     if result:
         out["result"] = dict(result)
     # Every condition says which generation of the spec it was computed from (API conventions).
@@ -215,8 +273,9 @@ def eta_seconds(progress: Mapping[str, Any], history: Sequence[Mapping[str, Any]
     return None if per_step is None else remaining * per_step
 
 
-def progress_view(progress: Mapping[str, Any], phase: str, history: Sequence[Mapping[str, Any]] = ()
-                  ) -> dict[str, Any]:
+def progress_view(
+    progress: Mapping[str, Any], phase: str, history: Sequence[Mapping[str, Any]] = ()
+) -> dict[str, Any]:
     """`progress` with what the printer columns show: stage, display (epoch `3/10`), stepDisplay (`120/1251`)
     and eta. A Succeeded job's progress is complete (last epoch, last step), never left mid-epoch."""
     out = {k: v for k, v in progress.items() if k not in ("stage", "display", "stepDisplay", "eta")}
@@ -234,13 +293,17 @@ def progress_view(progress: Mapping[str, Any], phase: str, history: Sequence[Map
         else:
             out["stage"] = STAGE_STARTING
     if isinstance(out.get("epoch"), int):
-        out["display"] = f"{out['epoch']}/{out['epochs']}" if isinstance(out.get("epochs"), int) \
-            else str(out["epoch"])
+        out["display"] = (
+            f"{out['epoch']}/{out['epochs']}" if isinstance(out.get("epochs"), int) else str(out["epoch"])
+        )
     elif isinstance(out.get("epochs"), int):
         out["display"] = f"0/{out['epochs']}"
     if isinstance(out.get("step"), int):
-        out["stepDisplay"] = f"{out['step']}/{out['stepsPerEpoch']}" if isinstance(out.get("stepsPerEpoch"), int) \
+        out["stepDisplay"] = (
+            f"{out['step']}/{out['stepsPerEpoch']}"
+            if isinstance(out.get("stepsPerEpoch"), int)
             else str(out["step"])
+        )
     if phase == c.RUNNING:
         eta = format_duration(eta_seconds(out, history))
         if eta:
@@ -296,8 +359,12 @@ def lost_steps(progress: Mapping[str, Any] | None, resumed_global_step: Any) -> 
     """Steps trained before a restart that are trained again: the last progress seen minus the resume point."""
     p = progress or {}
     epoch, step, per_epoch = p.get("epoch"), p.get("step"), p.get("stepsPerEpoch")
-    if not (isinstance(epoch, int) and isinstance(step, int) and isinstance(per_epoch, int)
-            and isinstance(resumed_global_step, int)):
+    if not (
+        isinstance(epoch, int)
+        and isinstance(step, int)
+        and isinstance(per_epoch, int)
+        and isinstance(resumed_global_step, int)
+    ):
         return None
     return max(0, (epoch - 1) * per_epoch + step - resumed_global_step)
 
@@ -309,15 +376,24 @@ def with_checkpoints(out: dict[str, Any], prev: Mapping[str, Any], ckpt: Mapping
     it lost against the progress recorded before it (`prev`)."""
     last = ckpt.get("last")
     if last and last.get("ts") is not None:
-        out["lastCheckpoint"] = {"epoch": last["epoch"], "step": last.get("step") or 0, "path": last["path"],
-                                 "time": format_time(last["ts"])}
+        out["lastCheckpoint"] = {
+            "epoch": last["epoch"],
+            "step": last.get("step") or 0,
+            "path": last["path"],
+            "time": format_time(last["ts"]),
+        }
     resume = ckpt.get("resume")
     if resume and resume.get("ts") is not None:
         when = format_time(resume["ts"])
         resumes = [dict(r) for r in out.get("resumes") or []]
         if not any(r.get("time") == when and r.get("path") == resume["path"] for r in resumes):
-            record: dict[str, Any] = {"restart": int(out.get("restarts") or 0), "epoch": resume["epoch"],
-                                      "step": resume.get("step") or 0, "path": resume["path"], "time": when}
+            record: dict[str, Any] = {
+                "restart": int(out.get("restarts") or 0),
+                "epoch": resume["epoch"],
+                "step": resume.get("step") or 0,
+                "path": resume["path"],
+                "time": when,
+            }
             lost = lost_steps(prev.get("progress"), resume.get("global_step"))
             if lost is not None:
                 record["lostSteps"] = lost
@@ -326,8 +402,9 @@ def with_checkpoints(out: dict[str, Any], prev: Mapping[str, Any], ckpt: Mapping
     return out
 
 
-def checkpoint_notices(prev: Mapping[str, Any], new: Mapping[str, Any],
-                       invalid: Mapping[str, Sequence[Sequence[str]]]) -> list[tuple[str, str, str, str]]:
+def checkpoint_notices(
+    prev: Mapping[str, Any], new: Mapping[str, Any], invalid: Mapping[str, Sequence[Sequence[str]]]
+) -> list[tuple[str, str, str, str]]:
     """(key, type, reason, message) of the Events checkpoints call for: a Normal one per resume new since
     `prev`, a Warning per damaged checkpoint a rank skipped (`invalid`: pod -> [path, why] pairs). The caller
     emits each key once."""
@@ -337,10 +414,22 @@ def checkpoint_notices(prev: Mapping[str, Any], new: Mapping[str, Any],
         if r in before:
             continue
         lost = f", {r['lostSteps']} steps trained again" if "lostSteps" in r else ""
-        out.append((f"resume:{r.get('time')}:{r.get('path')}", "Normal", c.REASON_TRAINING_RESUMED,
-                    f"training resumed from {r.get('path')} (epoch {r.get('epoch')} step {r.get('step')}){lost}"))
+        out.append(
+            (
+                f"resume:{r.get('time')}:{r.get('path')}",
+                "Normal",
+                c.REASON_TRAINING_RESUMED,
+                f"training resumed from {r.get('path')} (epoch {r.get('epoch')} step {r.get('step')}){lost}",
+            )
+        )
     for pod, pairs in invalid.items():
         for path, why in pairs:
-            out.append((f"invalid:{pod}:{path}", "Warning", c.REASON_CHECKPOINT_INVALID,
-                        f"{pod}: skipped checkpoint {path}: {why}; resumed from the previous complete one"))
+            out.append(
+                (
+                    f"invalid:{pod}:{path}",
+                    "Warning",
+                    c.REASON_CHECKPOINT_INVALID,
+                    f"{pod}: skipped checkpoint {path}: {why}; resumed from the previous complete one",
+                )
+            )
     return out

@@ -106,7 +106,9 @@ class KeyQueue:
 class WorkQueue:
     """The asyncio driver: `concurrency` workers take keys from a `KeyQueue` and run `worker` on them."""
 
-    def __init__(self, worker: Worker, concurrency: int = 16, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, worker: Worker, concurrency: int = 16, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.worker = worker
         self.concurrency = concurrency
         self.clock = clock
@@ -136,8 +138,14 @@ class WorkQueue:
             # Issue 11: a problem that repeats is logged once per change (bounded), not on every retry.
             text = f"{type(err).__name__}: {limits.cut(str(err), 2000)}"
             if self.log_memo.should_log(key, text):
-                log.error("%s: pass failed (%d in a row); retrying with backoff, logged again when the error "
-                          "changes: %s", key, failures, text, exc_info=len(str(err)) <= 2000)
+                log.error(
+                    "%s: pass failed (%d in a row); retrying with backoff, logged again when the error "
+                    "changes: %s",
+                    key,
+                    failures,
+                    text,
+                    exc_info=len(str(err)) <= 2000,
+                )
         else:
             self.keys.failures.pop(key, None)
             self.log_memo.clear(key)

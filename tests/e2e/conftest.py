@@ -29,8 +29,18 @@ CRD = "customresourcedefinition/zootrainingjobs.modelzoo.io"
 BIN = Path(sys.executable).parent
 # The chart's defaults (charts/zoo-operator/values.yaml = zoo_operator.settings.Settings).
 POLICY_VOLUME_KINDS = ["emptyDir", "configMap", "persistentVolumeClaim", "downwardAPI", "ephemeral"]
-POLICY_DENIED_ENV = ["LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "PATH", "PYTHONPATH", "PYTHONHOME",
-                     "PYTHONSTARTUP", "PYTHONINSPECT", "BASH_ENV", "ENV"]
+POLICY_DENIED_ENV = [
+    "LD_PRELOAD",
+    "LD_LIBRARY_PATH",
+    "LD_AUDIT",
+    "PATH",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONSTARTUP",
+    "PYTHONINSPECT",
+    "BASH_ENV",
+    "ENV",
+]
 
 
 def _free_port() -> int:
@@ -41,16 +51,21 @@ def _free_port() -> int:
 
 
 def _zoo_data(*args: str) -> None:
-    proc = subprocess.run([str(BIN / "zoo-data"), *args], capture_output=True, text=True, timeout=600, check=False)
+    proc = subprocess.run(
+        [str(BIN / "zoo-data"), *args], capture_output=True, text=True, timeout=600, check=False
+    )
     if proc.returncode != 0:
         pytest.fail(f"zoo-data {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}", pytrace=False)
 
 
 def _namespace(cluster: Any, name: str) -> None:
     cluster.kubectl("create", "namespace", name)
-    wait_for(f"the default service account of {name}",
-             lambda: cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0,
-             timeout=30, interval=0.2)
+    wait_for(
+        f"the default service account of {name}",
+        lambda: cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0,
+        timeout=30,
+        interval=0.2,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -58,10 +73,32 @@ def e2e_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Datasets on the host: digits (demo), synthetic images and video clips (per-model jobs)."""
     root = tmp_path_factory.mktemp("e2e-data")
     _zoo_data("digits", "--out", str(root / "digits"))
-    _zoo_data("synth", "--layout", "imagefolder", "--out", str(root / "images"), "--classes", "3",
-              "--per-class", "8", "--size", "32")
-    _zoo_data("synth", "--layout", "video", "--out", str(root / "video"), "--classes", "3", "--per-class", "4",
-              "--size", "32")
+    _zoo_data(
+        "synth",
+        "--layout",
+        "imagefolder",
+        "--out",
+        str(root / "images"),
+        "--classes",
+        "3",
+        "--per-class",
+        "8",
+        "--size",
+        "32",
+    )
+    _zoo_data(
+        "synth",
+        "--layout",
+        "video",
+        "--out",
+        str(root / "video"),
+        "--classes",
+        "3",
+        "--per-class",
+        "4",
+        "--size",
+        "32",
+    )
     return {"digits": root / "digits", "images": root / "images", "video": root / "video"}
 
 
@@ -73,20 +110,43 @@ def e2e(cluster: Any, e2e_data: dict[str, Path]) -> Iterator[E2E]:
     _namespace(cluster, env.namespace)
     has_crd = cluster.kubectl("get", CRD, check=False).returncode == 0
     started = time.monotonic()
-    cluster.helm("install", env.release, str(CHART), "-n", env.release_namespace, "--create-namespace",
-                 "--set", f"fullnameOverride={env.release}", "--set", f"watchNamespaces={{{env.namespace}}}", "--set", f"health.port={_free_port()}",
-                 "--set", f"crds.enabled={str(not has_crd).lower()}", "--set", "gang.enabled=true",
-                 # The chart's default platform policy, plus what test_ascend's rankcheck needs (a hostPath
-                 # volume in podTemplate and PATH): test_safe_by_default checks the rest is still refused.
-                 "--set-json", f"policy.volumeKinds={json.dumps([*POLICY_VOLUME_KINDS, 'hostPath'])}",
-                 "--set-json", f"policy.deniedEnv={json.dumps([n for n in POLICY_DENIED_ENV if n != 'PATH'])}",
-                 # /metrics on, so tests scrape what a Prometheus would (test_console.py).
-                 "--set", "metrics.enabled=true", "--set", f"metrics.port={_free_port()}",
-                 "--wait", "--timeout", "5m")
+    cluster.helm(
+        "install",
+        env.release,
+        str(CHART),
+        "-n",
+        env.release_namespace,
+        "--create-namespace",
+        "--set",
+        f"fullnameOverride={env.release}",
+        "--set",
+        f"watchNamespaces={{{env.namespace}}}",
+        "--set",
+        f"health.port={_free_port()}",
+        "--set",
+        f"crds.enabled={str(not has_crd).lower()}",
+        "--set",
+        "gang.enabled=true",
+        # The chart's default platform policy, plus what test_ascend's rankcheck needs (a hostPath
+        # volume in podTemplate and PATH): test_safe_by_default checks the rest is still refused.
+        "--set-json",
+        f"policy.volumeKinds={json.dumps([*POLICY_VOLUME_KINDS, 'hostPath'])}",
+        "--set-json",
+        f"policy.deniedEnv={json.dumps([n for n in POLICY_DENIED_ENV if n != 'PATH'])}",
+        # /metrics on, so tests scrape what a Prometheus would (test_console.py).
+        "--set",
+        "metrics.enabled=true",
+        "--set",
+        f"metrics.port={_free_port()}",
+        "--wait",
+        "--timeout",
+        "5m",
+    )
     try:
         cluster.kubectl("wait", "--for=condition=Established", CRD, "--timeout=60s")
-        cluster.kubectl("-n", env.release_namespace, "rollout", "status", f"deployment/{env.release}",
-                        "--timeout=180s")
+        cluster.kubectl(
+            "-n", env.release_namespace, "rollout", "status", f"deployment/{env.release}", "--timeout=180s"
+        )
         # The apiserver serves a new CRD's discovery a moment after Established; kubectl needs it.
         wait_for("ztj discovery", lambda: env.kubectl("get", "ztj", check=False).returncode == 0, timeout=30)
         print(f"e2e: operator {env.release} installed and running in {time.monotonic() - started:.1f}s")
@@ -100,13 +160,22 @@ def e2e(cluster: Any, e2e_data: dict[str, Path]) -> Iterator[E2E]:
 
 
 def _print_operator_log(env: E2E) -> None:
-    out = env.cluster.kubectl("logs", "-n", env.release_namespace, f"deployment/{env.release}", "--tail=40",
-                              check=False)
+    out = env.cluster.kubectl(
+        "logs", "-n", env.release_namespace, f"deployment/{env.release}", "--tail=40", check=False
+    )
     print(f"--- operator log (last lines) ---\n{out.stdout}{out.stderr}")
 
 
 def operator_pods(env: E2E) -> list[dict[str, Any]]:
     """The operator's pods (from the Helm release's Deployment)."""
-    out = env.cluster.kubectl("get", "pods", "-n", env.release_namespace, "-l",
-                              f"app.kubernetes.io/instance={env.release}", "-o", "json")
+    out = env.cluster.kubectl(
+        "get",
+        "pods",
+        "-n",
+        env.release_namespace,
+        "-l",
+        f"app.kubernetes.io/instance={env.release}",
+        "-o",
+        "json",
+    )
     return list(json.loads(out.stdout)["items"])

@@ -68,8 +68,14 @@ class E2E:
     def events(self, job: str) -> list[dict[str, Any]]:
         """Events about the job, in the order they were created (timestamps have whole seconds only; the
         operator posts each Event once, so the etcd revision in resourceVersion orders them)."""
-        out = self.kubectl("get", "events", "--field-selector",
-                           f"involvedObject.kind=ZooTrainingJob,involvedObject.name={job}", "-o", "json")
+        out = self.kubectl(
+            "get",
+            "events",
+            "--field-selector",
+            f"involvedObject.kind=ZooTrainingJob,involvedObject.name={job}",
+            "-o",
+            "json",
+        )
         items = json.loads(out.stdout)["items"]
         return sorted(items, key=lambda e: int(e["metadata"]["resourceVersion"]))
 
@@ -77,8 +83,14 @@ class E2E:
         """The pod's whole log through the API server (kubectl logs)."""
         return str(self.kubectl("logs", pod, "--tail=-1").stdout)
 
-    def wait_phase(self, job: str, phases: set[str], timeout: float,
-                   on_poll: Callable[[dict[str, Any]], None] | None = None, interval: float = 2.0) -> dict[str, Any]:
+    def wait_phase(
+        self,
+        job: str,
+        phases: set[str],
+        timeout: float,
+        on_poll: Callable[[dict[str, Any]], None] | None = None,
+        interval: float = 2.0,
+    ) -> dict[str, Any]:
         """Poll the job until its phase is in `phases` (calling on_poll with each status); returns the status."""
         deadline = time.monotonic() + timeout
         status: dict[str, Any] = {}
@@ -89,8 +101,11 @@ class E2E:
             if status.get("phase") in phases:
                 return status
             time.sleep(interval)
-        pytest.fail(f"job {job}: phase not in {sorted(phases)} after {timeout:.0f}s; last status:\n"
-                    f"{json.dumps(status, indent=1)[-4000:]}", pytrace=False)
+        pytest.fail(
+            f"job {job}: phase not in {sorted(phases)} after {timeout:.0f}s; last status:\n"
+            f"{json.dumps(status, indent=1)[-4000:]}",
+            pytrace=False,
+        )
 
 
 def wait_for(what: str, fn: Callable[[], Any], timeout: float, interval: float = 1.0) -> Any:
@@ -113,21 +128,47 @@ def demo_job(name: str, data: Path) -> dict[str, Any]:
     return dict(body)
 
 
-def tiny_job(name: str, model: str, data: Path, *, replicas: int = 1, train: str = "train",
-             evaluate: str | None = "val", classes: int = 3, **hyper: Any) -> dict[str, Any]:
+def tiny_job(
+    name: str,
+    model: str,
+    data: Path,
+    *,
+    replicas: int = 1,
+    train: str = "train",
+    evaluate: str | None = "val",
+    classes: int = 3,
+    **hyper: Any,
+) -> dict[str, Any]:
     """A reduced model (width 8, one block per stage, 32 px, 2 steps, PyNative: no graph compile) on CPU."""
-    params = {"width": 8, "layers": [1, 1, 1, 1], "image_size": 32, "epochs": 1, "steps_per_epoch": 2,
-              "batch_size": 4, "mode": "pynative", **hyper}
-    dataset: dict[str, Any] = {"volume": {"hostPath": {"path": str(data), "type": "Directory"}},
-                               "trainPath": train, "numClasses": classes}
+    params = {
+        "width": 8,
+        "layers": [1, 1, 1, 1],
+        "image_size": 32,
+        "epochs": 1,
+        "steps_per_epoch": 2,
+        "batch_size": 4,
+        "mode": "pynative",
+        **hyper,
+    }
+    dataset: dict[str, Any] = {
+        "volume": {"hostPath": {"path": str(data), "type": "Directory"}},
+        "trainPath": train,
+        "numClasses": classes,
+    }
     if evaluate:
         dataset["evalPath"] = evaluate
     return {
         "apiVersion": "modelzoo.io/v1alpha1",
         "kind": "ZooTrainingJob",
         "metadata": {"name": name},
-        "spec": {"model": model, "device": {"type": "CPU"}, "replicas": replicas, "dataset": dataset,
-                 "hyperparameters": params, "runPolicy": {"backoffLimit": 0}},
+        "spec": {
+            "model": model,
+            "device": {"type": "CPU"},
+            "replicas": replicas,
+            "dataset": dataset,
+            "hyperparameters": params,
+            "runPolicy": {"backoffLimit": 0},
+        },
     }
 
 

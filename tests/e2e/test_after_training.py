@@ -40,7 +40,9 @@ def test_evaluate_export_and_fine_tune_a_finished_job_by_name(e2e: E2E, tmp_path
     result = status["result"]
     assert result["checkpointVolume"] == f"hostPath:{store}"
     # The job's own directory <namespace>/<name>-<uid[:8]> on the volume (issue 15), relative to it (issue 13).
-    assert re.fullmatch(rf"{re.escape(e2e.namespace)}/{TRAIN}-[0-9a-f]{{8}}/resnet50_bam-best\.ckpt", result["checkpoint"])
+    assert re.fullmatch(
+        rf"{re.escape(e2e.namespace)}/{TRAIN}-[0-9a-f]{{8}}/resnet50_bam-best\.ckpt", result["checkpoint"]
+    )
     assert (store / result["checkpoint"]).is_file()
     best = result["best"]
     assert result["metrics"] == best["metrics"] and 1 <= best["epoch"] <= 3
@@ -58,7 +60,11 @@ def test_evaluate_export_and_fine_tune_a_finished_job_by_name(e2e: E2E, tmp_path
 
     exported = _succeeded(e2e, EXPORT)["result"]
     artifact = store / exported["artifact"]
-    assert exported["artifactVolume"] == f"hostPath:{store}" and artifact.suffix == ".mindir" and artifact.is_file()
+    assert (
+        exported["artifactVolume"] == f"hostPath:{store}"
+        and artifact.suffix == ".mindir"
+        and artifact.is_file()
+    )
     import mindspore as ms
     import numpy as np
 

@@ -25,7 +25,9 @@ from e2e_helpers import E2E, tiny_job, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ANNOTATION = "ascend.kubectl.kubernetes.io/ascend-910-configuration"
-PLUGIN_LABEL = "zoo.local/ascend-plugin"  # hack/cluster/nodes.yaml: v7 on ascend-node-1/2, v26 on ascend-node-3/4
+PLUGIN_LABEL = (
+    "zoo.local/ascend-plugin"  # hack/cluster/nodes.yaml: v7 on ascend-node-1/2, v26 on ascend-node-3/4
+)
 
 
 class TableWatch:
@@ -34,8 +36,23 @@ class TableWatch:
     def __init__(self, e2e: E2E, job: str) -> None:
         self.statuses: list[str] = []
         self.proc = subprocess.Popen(
-            ["kubectl", "-n", e2e.namespace, "get", "configmaps", "-l", f"modelzoo.io/job-name={job}", "-w",
-             "-o", "json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=e2e.cluster.env)
+            [
+                "kubectl",
+                "-n",
+                e2e.namespace,
+                "get",
+                "configmaps",
+                "-l",
+                f"modelzoo.io/job-name={job}",
+                "-w",
+                "-o",
+                "json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=e2e.cluster.env,
+        )
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
 
@@ -65,8 +82,15 @@ class TableWatch:
 
 def ascend_job(e2e: E2E, name: str, generation: str, replicas: int = 16, **run: Any) -> dict[str, Any]:
     """The tiny model as an Ascend910 rank-table job, perNode 8, native gang, on the nodes of one plugin generation."""
-    body = tiny_job(name, "resnet50_bam", e2e.data["images"], replicas=replicas, evaluate=None, batch_size=1,
-                    steps_per_epoch=1)
+    body = tiny_job(
+        name,
+        "resnet50_bam",
+        e2e.data["images"],
+        replicas=replicas,
+        evaluate=None,
+        batch_size=1,
+        steps_per_epoch=1,
+    )
     body["spec"].update(
         image="zoo-operator/workload-ascend:0.1.0",
         device={"type": "Ascend910", "perNode": 8},
@@ -79,8 +103,12 @@ def ascend_job(e2e: E2E, name: str, generation: str, replicas: int = 16, **run: 
 
 def node_ips(e2e: E2E) -> dict[str, str]:
     nodes = json.loads(e2e.cluster.kubectl("get", "nodes", "-o", "json").stdout)["items"]
-    return {n["metadata"]["name"]: next(a["address"] for a in n["status"]["addresses"] if a["type"] == "InternalIP")
-            for n in nodes}
+    return {
+        n["metadata"]["name"]: next(
+            a["address"] for a in n["status"]["addresses"] if a["type"] == "InternalIP"
+        )
+        for n in nodes
+    }
 
 
 @pytest.mark.parametrize("generation", ["v7", "v26"])
@@ -111,7 +139,9 @@ def test_16_ranks_per_node_8_train_on_two_fake_ascend_nodes(e2e: E2E, generation
     # The grouping rule: one server per node IP, whatever the annotation's server_id is.
     assert table["status"] == "completed" and table["server_count"] == "2"
     assert sorted(s["server_id"] for s in table["server_list"]) == sorted(ips[n] for n in by_node)
-    rank_of = {(s["server_id"], d["device_id"]): d["rank_id"] for s in table["server_list"] for d in s["device"]}
+    rank_of = {
+        (s["server_id"], d["device_id"]): d["rank_id"] for s in table["server_list"] for d in s["device"]
+    }
     assert sorted(map(int, rank_of.values())) == list(range(16))
     for name, pod in pods.items():
         plugin = json.loads(pod["metadata"]["annotations"][ANNOTATION])
@@ -170,5 +200,8 @@ def test_dynamic_launch_on_ascend_trains_without_a_rank_table(e2e: E2E) -> None:
         assert "zoo-launch: DEVICE_ID=0\n" in log and "RANK_TABLE_FILE" not in log, log[-2000:]
         assert "the Ascend checks passed" in log, log[-2000:]
     # Both workers on one node (perNode 2), of the chosen plugin generation.
-    assert {pods[f"{job}-worker-{i}"]["spec"]["nodeName"] for i in range(2)} <= {"ascend-node-1", "ascend-node-2"}
+    assert {pods[f"{job}-worker-{i}"]["spec"]["nodeName"] for i in range(2)} <= {
+        "ascend-node-1",
+        "ascend-node-2",
+    }
     assert len({pods[f"{job}-worker-{i}"]["spec"]["nodeName"] for i in range(2)}) == 1

@@ -40,8 +40,11 @@ def mounted_attempt(namespace: str, pod: str) -> str | None:
     None while the pod has no process."""
     for pid in pod_processes(namespace, pod):
         try:
-            env = dict(kv.split("=", 1) for kv in
-                       Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0") if "=" in kv)
+            env = dict(
+                kv.split("=", 1)
+                for kv in Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0")
+                if "=" in kv
+            )
             table = env.get("RANK_TABLE_FILE")
             if table:
                 return Path(f"/proc/{pid}/root{Path(table).parent}/attempt").read_text().strip()
@@ -87,8 +90,16 @@ def start_times(e2e: E2E, pod: str) -> list[float]:
 
 
 def stale_job(e2e: E2E, name: str) -> dict[str, Any]:
-    body = tiny_job(name, "resnet50_bam", e2e.data["images"], replicas=2, evaluate=None,
-                    epochs=6, steps_per_epoch=40, batch_size=2)  # ~1 min: killed mid-training
+    body = tiny_job(
+        name,
+        "resnet50_bam",
+        e2e.data["images"],
+        replicas=2,
+        evaluate=None,
+        epochs=6,
+        steps_per_epoch=40,
+        batch_size=2,
+    )  # ~1 min: killed mid-training
     body["spec"].update(
         image="zoo-operator/workload-ascend:0.1.0",
         device={"type": "Ascend910"},
@@ -109,19 +120,39 @@ def test_new_pods_never_train_on_the_previous_attempts_table(e2e: E2E) -> None:
     # Attempt 0 trains once its completed table has reached both pods (up to 90 s after it was written).
     wait_for("both ranks stepping", lambda: all(stepping(p) for p in workers), timeout=400, interval=2)
     old = e2e.get("configmap", f"{job}-ranktable")
-    assert old and old["data"]["attempt"] == "0" and json.loads(old["data"]["hccl.json"])["status"] == "completed"
+    assert (
+        old
+        and old["data"]["attempt"] == "0"
+        and json.loads(old["data"]["hccl.json"])["status"] == "completed"
+    )
     kill_training(e2e.namespace, "stale-worker-1")
     wait_for("the restart", lambda: e2e.status(job).get("restarts") == 1, timeout=120, interval=0.5)
     # The operator has reset the table to attempt 1, initializing. Put attempt 0's completed table back before the
     # new pods exist (the first restart waits 10 s), as a reset that has not landed would leave it.
     assert not [p for p in e2e.pods(job) if p["metadata"]["annotations"]["modelzoo.io/attempt"] == "1"]
-    e2e.kubectl("patch", "configmap", f"{job}-ranktable", "--type=merge",
-                "-p", json.dumps({"data": {"hccl.json": old["data"]["hccl.json"], "attempt": "0"}}))
+    e2e.kubectl(
+        "patch",
+        "configmap",
+        f"{job}-ranktable",
+        "--type=merge",
+        "-p",
+        json.dumps({"data": {"hccl.json": old["data"]["hccl.json"], "attempt": "0"}}),
+    )
     # Pods keep their names across attempts, so once attempt 1's pods exist the old processes are gone (the
     # kubelet removes a pod object only after its containers stopped): what the watch sees is the new pods' view.
-    wait_for("attempt 1's pods", lambda: sorted(
-        p["metadata"]["name"] for p in e2e.pods(job)
-        if p["metadata"]["annotations"]["modelzoo.io/attempt"] == "1") == workers, timeout=180, interval=0.5)
+    wait_for(
+        "attempt 1's pods",
+        lambda: (
+            sorted(
+                p["metadata"]["name"]
+                for p in e2e.pods(job)
+                if p["metadata"]["annotations"]["modelzoo.io/attempt"] == "1"
+            )
+            == workers
+        ),
+        timeout=180,
+        interval=0.5,
+    )
     watch = MountWatch(e2e.namespace, workers)
     try:
         done = e2e.wait_phase(job, {"Succeeded", "Failed"}, timeout=900)

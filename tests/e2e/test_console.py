@@ -28,23 +28,38 @@ JOB = "console"
 def tool_env(e2e: E2E) -> dict[str, str]:
     """What a user's shell has: KUBECONFIG, and kubectl plus the installed `kubectl-ztj` on PATH."""
     env = dict(e2e.cluster.env)
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), str(REPO / ".cache" / "bin"), env["PATH"]])
+    env["PATH"] = os.pathsep.join(
+        [str(Path(sys.executable).parent), str(REPO / ".cache" / "bin"), env["PATH"]]
+    )
     env.pop("NO_COLOR", None)
     return env
 
 
 def ztj(e2e: E2E, *args: str) -> subprocess.CompletedProcess[str]:
     """`kubectl ztj ...` through kubectl's plugin mechanism."""
-    return subprocess.run(["kubectl", "ztj", *args, "-n", e2e.namespace], capture_output=True, text=True,
-                          env=tool_env(e2e), timeout=120, check=False)
+    return subprocess.run(
+        ["kubectl", "ztj", *args, "-n", e2e.namespace],
+        capture_output=True,
+        text=True,
+        env=tool_env(e2e),
+        timeout=120,
+        check=False,
+    )
 
 
 def scrape(e2e: E2E) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """The operator's /metrics, sample -> value ({} while it does not answer)."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    service = e2e.cluster.kubectl("get", "service", f"{e2e.release}-metrics", "-n", e2e.release_namespace,
-                                  "-o", "jsonpath={.spec.ports[0].port}").stdout
+    service = e2e.cluster.kubectl(
+        "get",
+        "service",
+        f"{e2e.release}-metrics",
+        "-n",
+        e2e.release_namespace,
+        "-o",
+        "jsonpath={.spec.ports[0].port}",
+    ).stdout
     ip = operator_pods(e2e)[0]["status"]["podIP"]
     import urllib.request
 
@@ -60,7 +75,9 @@ def scrape(e2e: E2E) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return out
 
 
-def sample(metrics: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float | None:
+def sample(
+    metrics: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
+) -> float | None:
     """The value of the one sample of `name` whose labels include `labels`."""
     for (metric, have), value in metrics.items():
         if metric == name and set(labels.items()) <= set(have):
@@ -76,8 +93,9 @@ def tmux(tmp_path: Path) -> Any:
     socket = f"zoo-console-{secrets.token_hex(3)}"
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([binary, "-L", socket, *args], capture_output=True, text=True, timeout=30,
-                              check=False)
+        return subprocess.run(
+            [binary, "-L", socket, *args], capture_output=True, text=True, timeout=30, check=False
+        )
 
     yield run
     run("kill-server")
@@ -86,13 +104,19 @@ def tmux(tmp_path: Path) -> Any:
 def test_console_follows_a_two_rank_job(e2e: E2E, tmux: Any, tmp_path: Path) -> None:
     keep = Path(os.environ["ZOO_CONSOLE_CAPTURE_DIR"]) if os.environ.get("ZOO_CONSOLE_CAPTURE_DIR") else None
     e2e.apply(demo_job(JOB, e2e.data["digits"]))
-    wait_for("the job to start training", lambda: (e2e.status(JOB).get("progress") or {}).get("stage") == "Training",
-             timeout=600, interval=1)
+    wait_for(
+        "the job to start training",
+        lambda: (e2e.status(JOB).get("progress") or {}).get("stage") == "Training",
+        timeout=600,
+        interval=1,
+    )
 
     # watch, in a real 150x30 terminal, redrawn in place.
     env = tool_env(e2e)
-    command = (f"env -u COLUMNS -u LINES PATH={env['PATH']} KUBECONFIG={env['KUBECONFIG']} TERM=xterm-256color "
-               f"kubectl ztj watch {JOB} -n {e2e.namespace} --interval 1; sleep 600")
+    command = (
+        f"env -u COLUMNS -u LINES PATH={env['PATH']} KUBECONFIG={env['KUBECONFIG']} TERM=xterm-256color "
+        f"kubectl ztj watch {JOB} -n {e2e.namespace} --interval 1; sleep 600"
+    )
     assert tmux("new-session", "-d", "-s", "w", "-x", "150", "-y", "30", command).returncode == 0
 
     def screen() -> str:
@@ -105,9 +129,12 @@ def test_console_follows_a_two_rank_job(e2e: E2E, tmux: Any, tmp_path: Path) -> 
         return text if len(rank_row.findall(text)) == 2 and "Running" in text.splitlines()[0] else None
 
     # logs -f, started mid-training: it prints both ranks as they go and ends by itself when the job does.
-    follow = subprocess.Popen(["kubectl", "ztj", "logs", JOB, "-f", "--color", "never", "-n", e2e.namespace],
-                              stdout=open(tmp_path / "follow.txt", "w"), stderr=subprocess.STDOUT,  # noqa: SIM115
-                              env=tool_env(e2e))
+    follow = subprocess.Popen(
+        ["kubectl", "ztj", "logs", JOB, "-f", "--color", "never", "-n", e2e.namespace],
+        stdout=open(tmp_path / "follow.txt", "w"),  # noqa: SIM115  (the child keeps it open)
+        stderr=subprocess.STDOUT,
+        env=tool_env(e2e),
+    )
     mid = wait_for("watch to show both ranks training", mid_training, timeout=300, interval=1)
     (tmp_path / "watch.txt").write_text(mid)
     if keep:
@@ -124,8 +151,14 @@ def test_console_follows_a_two_rank_job(e2e: E2E, tmux: Any, tmp_path: Path) -> 
     # /metrics while training: this job's gauges.
     def training_metrics() -> Any:
         m = scrape(e2e)
-        return m if (sample(m, "zoo_job_ranks", job=JOB, state="active") == 2
-                     and (sample(m, "zoo_job_step", job=JOB) or 0) >= 1) else None
+        return (
+            m
+            if (
+                sample(m, "zoo_job_ranks", job=JOB, state="active") == 2
+                and (sample(m, "zoo_job_step", job=JOB) or 0) >= 1
+            )
+            else None
+        )
 
     running = wait_for("the job's gauges on /metrics", training_metrics, timeout=60, interval=2)
     assert sample(running, "zoo_job_phase", job=JOB, phase="Running") == 1
@@ -134,6 +167,7 @@ def test_console_follows_a_two_rank_job(e2e: E2E, tmux: Any, tmp_path: Path) -> 
 
     status = e2e.wait_phase(JOB, {"Succeeded", "Failed"}, timeout=900)
     assert status["phase"] == "Succeeded", status.get("message")
+
     def ended() -> str | None:  # the job's phase on the header line (pods show Succeeded a moment earlier)
         text = screen()
         return text if " Succeeded " in text.splitlines()[0] else None
@@ -145,8 +179,9 @@ def test_console_follows_a_two_rank_job(e2e: E2E, tmux: Any, tmp_path: Path) -> 
         follow.kill()
     followed = (tmp_path / "follow.txt").read_text().splitlines()
     for rank in (0, 1):
-        assert any(ln.startswith(f"[rank {rank}]") and "epoch: 4 step: 22, loss is" in ln for ln in followed), \
-            followed[-20:]
+        assert any(
+            ln.startswith(f"[rank {rank}]") and "epoch: 4 step: 22, loss is" in ln for ln in followed
+        ), followed[-20:]
     assert "stage=Done" in final and "epoch=4/4" in final, final
 
     # status.history: every epoch, with its loss and accuracy; lastLines are for people only.

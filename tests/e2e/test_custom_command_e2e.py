@@ -29,10 +29,18 @@ def example_job(name: str, data: Path, configmap: str) -> dict[str, Any]:
 
 def plain_job(name: str, code: str) -> dict[str, Any]:
     """One CPU rank running `python -c code`: no dataset, no reporting, one process (no scheduler pod)."""
-    return {"apiVersion": "modelzoo.io/v1alpha1", "kind": "ZooTrainingJob", "metadata": {"name": name},
-            "spec": {"image": "zoo-operator/workload-cpu:latest", "command": ["python", "-c", code],
-                     "device": {"type": "CPU"}, "replicas": 1,
-                     "runPolicy": {"backoffLimit": 0}}}
+    return {
+        "apiVersion": "modelzoo.io/v1alpha1",
+        "kind": "ZooTrainingJob",
+        "metadata": {"name": name},
+        "spec": {
+            "image": "zoo-operator/workload-cpu:latest",
+            "command": ["python", "-c", code],
+            "device": {"type": "CPU"},
+            "replicas": 1,
+            "runPolicy": {"backoffLimit": 0},
+        },
+    }
 
 
 def columns(e2e: E2E, job: str, *flags: str) -> dict[str, str]:

@@ -22,8 +22,14 @@ def test_demo_job_trains_and_reports_progress_and_accuracy(e2e: E2E) -> None:
 
     def record(status: dict[str, Any]) -> None:
         if status.get("phase") == "Running" and status.get("progress", {}).get("step"):
-            seen.append({"progress": dict(status["progress"]),
-                         "ranks": {s["pod"]: list(s.get("lastLines") or []) for s in status.get("rankSummaries", [])}})
+            seen.append(
+                {
+                    "progress": dict(status["progress"]),
+                    "ranks": {
+                        s["pod"]: list(s.get("lastLines") or []) for s in status.get("rankSummaries", [])
+                    },
+                }
+            )
 
     status = e2e.wait_phase(JOB, {"Succeeded", "Failed"}, timeout=900, on_poll=record)
     assert status["phase"] == "Succeeded", json.dumps(status, indent=1)[-4000:]
@@ -38,13 +44,19 @@ def test_demo_job_trains_and_reports_progress_and_accuracy(e2e: E2E) -> None:
     assert result["checkpoint"].startswith(f"{e2e.namespace}/{JOB}-") and "rank_" not in result["checkpoint"]
     assert result["best"]["metrics"]["top_1_accuracy"] == pytest.approx(result["top1"], abs=1e-4)
     progress = status["progress"]
-    assert progress["epoch"] == progress["epochs"] == 4 and progress["step"] == progress["stepsPerEpoch"] == 22
+    assert (
+        progress["epoch"] == progress["epochs"] == 4 and progress["step"] == progress["stepsPerEpoch"] == 22
+    )
     assert status["ranks"]["succeeded"] == 2 and status["ranks"]["failed"] == 0
     assert status.get("restarts", 0) == 0
     # The CPU ranks ran on CPU nodes: nodes advertising NPUs are kept for NPU jobs (render.npu_node_exclusion).
-    nodes = {n["metadata"]["name"]: n for n in
-             json.loads(e2e.cluster.kubectl("get", "nodes", "-o", "json").stdout)["items"]}
-    placed = {p["metadata"]["name"]: p["spec"]["nodeName"] for p in e2e.pods(JOB) if p["spec"].get("nodeName")}
+    nodes = {
+        n["metadata"]["name"]: n
+        for n in json.loads(e2e.cluster.kubectl("get", "nodes", "-o", "json").stdout)["items"]
+    }
+    placed = {
+        p["metadata"]["name"]: p["spec"]["nodeName"] for p in e2e.pods(JOB) if p["spec"].get("nodeName")
+    }
     assert {f"{JOB}-worker-0", f"{JOB}-worker-1"} <= set(placed), placed
     for pod, node in placed.items():
         assert "huawei.com/Ascend910" not in nodes[node]["status"]["capacity"], (pod, node)
@@ -58,8 +70,12 @@ def test_demo_job_trains_and_reports_progress_and_accuracy(e2e: E2E) -> None:
     # ... rank 0's step lines reached the status while it was Running (its log is followed as a stream; the
     # other ranks' lines are read once, when they end: issue 10), and every worker's lines are there at the end.
     workers = {f"{JOB}-worker-0", f"{JOB}-worker-1"}
-    ranks_stepping = {pod for s in seen for pod, lines in s["ranks"].items()
-                      if pod in workers and any(re.match(r"epoch: \d+ step: \d+, loss is", ln) for ln in lines)}
+    ranks_stepping = {
+        pod
+        for s in seen
+        for pod, lines in s["ranks"].items()
+        if pod in workers and any(re.match(r"epoch: \d+ step: \d+, loss is", ln) for ln in lines)
+    }
     assert ranks_stepping and ranks_stepping <= workers, ranks_stepping
     final_lines = {s["pod"]: s.get("lastLines") or [] for s in status.get("rankSummaries", [])}
     assert all(final_lines.get(pod) for pod in workers), final_lines

@@ -35,8 +35,9 @@ def model_jobs(e2e: E2E) -> dict[str, str]:
     jobs = {}
     for model in MODELS:
         if model == "resnet3d":
-            body = tiny_job(job_name(model), model, e2e.data["video"], train="frames", evaluate="frames",
-                            **EXTRA[model])
+            body = tiny_job(
+                job_name(model), model, e2e.data["video"], train="frames", evaluate="frames", **EXTRA[model]
+            )
         else:
             body = tiny_job(job_name(model), model, e2e.data["images"], **EXTRA.get(model, {}))
         e2e.apply(body)

@@ -38,8 +38,11 @@ def stepping(e2e: E2E, pod: str) -> bool:
 
 def attempts(e2e: E2E, job: str) -> dict[str, tuple[str, str]]:
     """Live pod name -> (uid, attempt annotation)."""
-    return {p["metadata"]["name"]: (p["metadata"]["uid"], p["metadata"]["annotations"]["modelzoo.io/attempt"])
-            for p in e2e.pods(job) if not p["metadata"].get("deletionTimestamp")}
+    return {
+        p["metadata"]["name"]: (p["metadata"]["uid"], p["metadata"]["annotations"]["modelzoo.io/attempt"])
+        for p in e2e.pods(job)
+        if not p["metadata"].get("deletionTimestamp")
+    }
 
 
 @dataclasses.dataclass
@@ -70,7 +73,9 @@ def disrupted(e2e: E2E) -> Disruptions:
                 done.killed[job] = kill_training(e2e.namespace, f"{job}-worker-1")
             elif job == "opr":
                 (done.old_operator,) = [p["metadata"]["name"] for p in operator_pods(e2e)]
-                e2e.cluster.kubectl("delete", "pod", done.old_operator, "-n", e2e.release_namespace, "--wait=false")
+                e2e.cluster.kubectl(
+                    "delete", "pod", done.old_operator, "-n", e2e.release_namespace, "--wait=false"
+                )
             else:
                 done.owned_before_delete = e2e.owned(job)
                 e2e.kubectl("delete", "ztj", job, "--wait=false")
@@ -108,8 +113,10 @@ def test_killed_rank_restarts_the_whole_gang_which_then_succeeds(e2e: E2E, disru
 def test_operator_restart_mid_training_duplicates_nothing(e2e: E2E, disrupted: Disruptions) -> None:
     def new_operator_running() -> bool:
         pods = operator_pods(e2e)
-        return any(p["metadata"]["name"] != disrupted.old_operator and p["status"].get("phase") == "Running"
-                   for p in pods)
+        return any(
+            p["metadata"]["name"] != disrupted.old_operator and p["status"].get("phase") == "Running"
+            for p in pods
+        )
 
     wait_for("the Deployment's new operator pod", new_operator_running, timeout=120)
     seen_pods: set[str] = set()
@@ -129,19 +136,28 @@ def test_operator_restart_mid_training_duplicates_nothing(e2e: E2E, disrupted: D
 
 
 def test_deleting_a_job_mid_training_removes_everything(e2e: E2E, disrupted: Disruptions) -> None:
-    assert disrupted.owned_before_delete == {"Pod": ["gone-sched", "gone-worker-0", "gone-worker-1"],
-                                             "Service": ["gone"], "ConfigMap": ["gone-launch"]}
+    assert disrupted.owned_before_delete == {
+        "Pod": ["gone-sched", "gone-worker-0", "gone-worker-1"],
+        "Service": ["gone"],
+        "ConfigMap": ["gone-launch"],
+    }
     wait_for("the job to be gone", lambda: e2e.get("ztj", "gone") is None, timeout=120)
-    wait_for("the job's pods, service and config map to be gone",
-             lambda: e2e.owned("gone") == {"Pod": [], "Service": [], "ConfigMap": []}, timeout=120)
+    wait_for(
+        "the job's pods, service and config map to be gone",
+        lambda: e2e.owned("gone") == {"Pod": [], "Service": [], "ConfigMap": []},
+        timeout=120,
+    )
     wait_for("the pod objects to be removed", lambda: not e2e.pods("gone"), timeout=120)
 
 
 SCHEDULING_TIMEOUT = 20
 STUCK = {
     "no-image": ({"image": "zoo-operator/no-such-image:1"}, "ImagePullFailed", "ErrImagePull"),
-    "no-node": ({"podTemplate": {"nodeSelector": {"zoo-e2e/nowhere": "true"}}}, "SchedulingTimeout",
-                "not scheduled"),
+    "no-node": (
+        {"podTemplate": {"nodeSelector": {"zoo-e2e/nowhere": "true"}}},
+        "SchedulingTimeout",
+        "not scheduled",
+    ),
 }
 
 
@@ -159,13 +175,16 @@ def stuck_jobs(e2e: E2E) -> dict[str, float]:
 
 
 @pytest.mark.parametrize("name", sorted(STUCK))
-def test_job_that_cannot_start_fails_after_the_scheduling_timeout(e2e: E2E, stuck_jobs: dict[str, float],
-                                                                  name: str) -> None:
+def test_job_that_cannot_start_fails_after_the_scheduling_timeout(
+    e2e: E2E, stuck_jobs: dict[str, float], name: str
+) -> None:
     _, reason, words = STUCK[name]
     status = e2e.wait_phase(name, {"Failed", "Succeeded", "Running"}, timeout=SCHEDULING_TIMEOUT + 60)
     waited = time.monotonic() - stuck_jobs[name]
     assert (status["phase"], status["reason"]) == ("Failed", reason), status
-    assert words in status["message"] and f"schedulingTimeoutSeconds={SCHEDULING_TIMEOUT}" in status["message"]
+    assert (
+        words in status["message"] and f"schedulingTimeoutSeconds={SCHEDULING_TIMEOUT}" in status["message"]
+    )
     assert waited >= SCHEDULING_TIMEOUT
     warnings = [e["reason"] for e in e2e.events(name) if e["type"] == "Warning"]
     assert reason in warnings

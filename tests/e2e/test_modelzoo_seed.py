@@ -28,8 +28,14 @@ def test_seed_train_py_runs_through_a_job(e2e: E2E) -> None:
     files = run_seed.sources(Path(MODELZOO) / seed)
     name = run_seed.SEEDS[seed]["name"]
     e2e.apply(run_seed.config_map(name, files))
-    body = run_seed.job(seed, files, replicas=2, device="CPU", data=str(e2e.data["digits"] / "train"),
-                        image="zoo-operator/workload-cpu:latest")
+    body = run_seed.job(
+        seed,
+        files,
+        replicas=2,
+        device="CPU",
+        data=str(e2e.data["digits"] / "train"),
+        image="zoo-operator/workload-cpu:latest",
+    )
     e2e.apply(body)
     status = e2e.wait_phase(name, {"Succeeded", "Failed"}, timeout=600)
     log = e2e.logs(f"{name}-worker-0")

@@ -19,23 +19,44 @@ from test_bad_input import bad_job
 pytestmark = [pytest.mark.e2e]
 
 POLICY = {
-    "host-root": ({"podTemplate": {"volumes": [{"name": "root", "hostPath": {"path": "/"}}],
-                                   "volumeMounts": [{"name": "root", "mountPath": "/host"}]}},
-                  # (the e2e release allows hostPath in podTemplate for test_ascend; "/" never is)
-                  "spec.podTemplate.volumes[0].hostPath.path: / is a system directory"),
-    "secret-volume": ({"podTemplate": {"volumes": [{"name": "s", "secret": {"secretName": "db"}}]}},
-                      "spec.podTemplate.volumes[0].secret"),
-    "ld-preload": ({"podTemplate": {"env": [{"name": "LD_PRELOAD", "value": "/tmp/x-secret-value.so"}]}},
-                   "spec.podTemplate.env[0].name: LD_PRELOAD may not be set"),
-    "secret-env": ({"podTemplate": {"env": [{"name": "PW", "valueFrom": {"secretKeyRef": {"name": "db",
-                                                                                         "key": "pw"}}}]}},
-                   "spec.podTemplate.env[0].valueFrom.secretKeyRef: PW"),
-    "tolerate-all": ({"podTemplate": {"tolerations": [{"operator": "Exists"}]}},
-                     "spec.podTemplate.tolerations[0]: a toleration without a key"),
-    "node-critical": ({"scheduling": {"priorityClassName": "system-node-critical"}},
-                      "spec.scheduling.priorityClassName: system-node-critical is reserved"),
-    "etc-dataset": ({"dataset": {"volume": {"hostPath": {"path": "/etc"}}, "trainPath": "x", "numClasses": 3}},
-                    "spec.dataset.volume.hostPath.path: /etc is a system directory"),
+    "host-root": (
+        {
+            "podTemplate": {
+                "volumes": [{"name": "root", "hostPath": {"path": "/"}}],
+                "volumeMounts": [{"name": "root", "mountPath": "/host"}],
+            }
+        },
+        # (the e2e release allows hostPath in podTemplate for test_ascend; "/" never is)
+        "spec.podTemplate.volumes[0].hostPath.path: / is a system directory",
+    ),
+    "secret-volume": (
+        {"podTemplate": {"volumes": [{"name": "s", "secret": {"secretName": "db"}}]}},
+        "spec.podTemplate.volumes[0].secret",
+    ),
+    "ld-preload": (
+        {"podTemplate": {"env": [{"name": "LD_PRELOAD", "value": "/tmp/x-secret-value.so"}]}},
+        "spec.podTemplate.env[0].name: LD_PRELOAD may not be set",
+    ),
+    "secret-env": (
+        {
+            "podTemplate": {
+                "env": [{"name": "PW", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}}]
+            }
+        },
+        "spec.podTemplate.env[0].valueFrom.secretKeyRef: PW",
+    ),
+    "tolerate-all": (
+        {"podTemplate": {"tolerations": [{"operator": "Exists"}]}},
+        "spec.podTemplate.tolerations[0]: a toleration without a key",
+    ),
+    "node-critical": (
+        {"scheduling": {"priorityClassName": "system-node-critical"}},
+        "spec.scheduling.priorityClassName: system-node-critical is reserved",
+    ),
+    "etc-dataset": (
+        {"dataset": {"volume": {"hostPath": {"path": "/etc"}}, "trainPath": "x", "numClasses": 3}},
+        "spec.dataset.volume.hostPath.path: /etc is a system directory",
+    ),
 }
 
 
@@ -44,13 +65,16 @@ def policy_jobs(e2e: E2E) -> dict[str, dict[str, Any]]:
     """All policy cases applied at once; case -> final status."""
     for case, (spec, _) in POLICY.items():
         e2e.apply(bad_job(f"pol-{case}", **spec))
-    return {case: e2e.wait_phase(f"pol-{case}", {"Failed", "Succeeded", "Running"}, timeout=120)
-            for case in POLICY}
+    return {
+        case: e2e.wait_phase(f"pol-{case}", {"Failed", "Succeeded", "Running"}, timeout=120)
+        for case in POLICY
+    }
 
 
 @pytest.mark.parametrize("case", sorted(POLICY))
-def test_platform_policy_refuses_before_any_pod(e2e: E2E, policy_jobs: dict[str, dict[str, Any]],
-                                                case: str) -> None:
+def test_platform_policy_refuses_before_any_pod(
+    e2e: E2E, policy_jobs: dict[str, dict[str, Any]], case: str
+) -> None:
     status, field = policy_jobs[case], POLICY[case][1]
     assert (status["phase"], status["reason"]) == ("Failed", "InvalidSpec"), status
     assert field in status["message"], status["message"]
@@ -72,16 +96,24 @@ def restricted(e2e: E2E) -> Iterator[None]:
 
 def test_pods_are_accepted_in_a_restricted_namespace(e2e: E2E, restricted: None) -> None:
     # Control: the namespace really enforces `restricted` (a plain pod is refused).
-    plain = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "plain"},
-             "spec": {"containers": [{"name": "c", "image": "zoo-operator/workload-cpu:x"}]}}
+    plain = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "plain"},
+        "spec": {"containers": [{"name": "c", "image": "zoo-operator/workload-cpu:x"}]},
+    }
     proc = e2e.kubectl("apply", "--dry-run=server", "-f", "-", input=json.dumps(plain), check=False)
     assert proc.returncode != 0 and "violates PodSecurity" in proc.stderr, proc.stderr
     # A job whose spec allows it (no hostPath: an emptyDir dataset) gets every pod created.
-    body = bad_job("restricted", replicas=1,
-                   dataset={"volume": {"emptyDir": {}}, "trainPath": "train", "numClasses": 3})
+    body = bad_job(
+        "restricted", replicas=1, dataset={"volume": {"emptyDir": {}}, "trainPath": "train", "numClasses": 3}
+    )
     e2e.apply(body)
-    pods = wait_for("the job's pods", lambda: e2e.pods("restricted") if len(e2e.pods("restricted")) == 2 else None,
-                    timeout=60)
+    pods = wait_for(
+        "the job's pods",
+        lambda: e2e.pods("restricted") if len(e2e.pods("restricted")) == 2 else None,
+        timeout=60,
+    )
     for pod in pods:
         assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
         assert pod["spec"]["automountServiceAccountToken"] is False
@@ -97,9 +129,11 @@ def test_dataset_path_typo_says_why_and_fails_in_time(e2e: E2E) -> None:
     body["spec"]["runPolicy"]["schedulingTimeoutSeconds"] = 25
     started = time.monotonic()
     e2e.apply(body)
-    blocked = wait_for("a PodStartBlocked status",
-                       lambda: e2e.status("typo") if e2e.status("typo").get("reason") == "PodStartBlocked" else None,
-                       timeout=60)
+    blocked = wait_for(
+        "a PodStartBlocked status",
+        lambda: e2e.status("typo") if e2e.status("typo").get("reason") == "PodStartBlocked" else None,
+        timeout=60,
+    )
     assert 'volume "zoo-data" (spec.dataset.volume)' in blocked["message"], blocked["message"]
     assert "doesn't exist" in blocked["message"], blocked["message"]
     status = e2e.wait_phase("typo", {"Failed", "Succeeded"}, timeout=90)
@@ -120,8 +154,11 @@ def test_deleted_worker_restarts_the_whole_gang(e2e: E2E) -> None:
     assert "lost-worker-1 of the running gang is gone" in status["message"], status
     assert status["restarts"] == 1
     assert any(e["reason"] == "PodLost" and e["type"] == "Warning" for e in e2e.events("lost"))
-    attempts = {p["metadata"]["annotations"]["modelzoo.io/attempt"] for p in e2e.pods("lost")
-                if not p["metadata"].get("deletionTimestamp")}
+    attempts = {
+        p["metadata"]["annotations"]["modelzoo.io/attempt"]
+        for p in e2e.pods("lost")
+        if not p["metadata"].get("deletionTimestamp")
+    }
     assert attempts <= {"1"}, f"no pod of the old attempt is kept or recreated: {attempts}"
     e2e.kubectl("delete", "ztj", "lost", "--wait=false")
 
@@ -153,14 +190,26 @@ def test_replicas_patch_restarts_the_gang_never_adds_a_pod(e2e: E2E) -> None:
 
 def test_edit_of_a_finished_job_is_recorded(e2e: E2E) -> None:
     """A finished job (here: failed, its dataset directory missing) edited afterwards: one Warning, no action."""
-    body = bad_job("edited", replicas=1, runPolicy={"schedulingTimeoutSeconds": 1},
-                   dataset={"volume": {"hostPath": {"path": "/tmp/zoo-no-such-dir", "type": "Directory"}},
-                            "trainPath": "train", "numClasses": 3})
+    body = bad_job(
+        "edited",
+        replicas=1,
+        runPolicy={"schedulingTimeoutSeconds": 1},
+        dataset={
+            "volume": {"hostPath": {"path": "/tmp/zoo-no-such-dir", "type": "Directory"}},
+            "trainPath": "train",
+            "numClasses": 3,
+        },
+    )
     e2e.apply(body)
     done = e2e.wait_phase("edited", {"Failed", "Succeeded"}, timeout=120)
-    e2e.kubectl("patch", "ztj", "edited", "--type=merge", "-p", '{"spec": {"hyperparameters": {"epochs": 7}}}')
-    warning = wait_for("a SpecChangeIgnored Event", lambda: [e for e in e2e.events("edited")
-                                                             if e["reason"] == "SpecChangeIgnored"], timeout=30)
+    e2e.kubectl(
+        "patch", "ztj", "edited", "--type=merge", "-p", '{"spec": {"hyperparameters": {"epochs": 7}}}'
+    )
+    warning = wait_for(
+        "a SpecChangeIgnored Event",
+        lambda: [e for e in e2e.events("edited") if e["reason"] == "SpecChangeIgnored"],
+        timeout=30,
+    )
     assert len(warning) == 1 and "generation 1 -> 2" in warning[0]["message"]
     time.sleep(4)
     assert len([e for e in e2e.events("edited") if e["reason"] == "SpecChangeIgnored"]) == 1

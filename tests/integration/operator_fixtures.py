@@ -25,26 +25,41 @@ READY_LINE = "Activity 'start' succeeded"
 @pytest.fixture(scope="session")
 def ztj_crd(cluster: Any) -> Any:
     """The cluster with the ZooTrainingJob CRD installed from manifests/base/crd.yaml and Established."""
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f",
-                    str(cluster.repo / "manifests" / "base" / "crd.yaml"))
+    cluster.kubectl(
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-f",
+        str(cluster.repo / "manifests" / "base" / "crd.yaml"),
+    )
     cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
     # The apiserver serves a new CRD's discovery a moment after Established; kubectl needs it.
-    wait_for("ztj discovery", lambda: cluster.kubectl("get", "ztj", "-A", check=False).returncode == 0, timeout=30)
+    wait_for(
+        "ztj discovery", lambda: cluster.kubectl("get", "ztj", "-A", check=False).returncode == 0, timeout=30
+    )
     return cluster
 
 
 class OperatorProcess:
     """A `zoo-operator run` subprocess; start/stop to test restarts."""
 
-    def __init__(self, cluster: Any, namespace: str, log_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, cluster: Any, namespace: str, log_path: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.cluster, self.namespace, self.log_path = cluster, namespace, log_path
         self.extra_env = dict(env or {})
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         """Start the operator (watching only the test namespace)."""
-        env = {**self.cluster.env, "ZOO_WATCH_NAMESPACES": self.namespace, "ZOO_STATUS_INTERVAL_SECONDS": "1",
-               "ZOO_HEALTH_PORT": "0", "ZOO_LOG_TAIL_LINES": "5", **self.extra_env}
+        env = {
+            **self.cluster.env,
+            "ZOO_WATCH_NAMESPACES": self.namespace,
+            "ZOO_STATUS_INTERVAL_SECONDS": "1",
+            "ZOO_HEALTH_PORT": "0",
+            "ZOO_LOG_TAIL_LINES": "5",
+            **self.extra_env,
+        }
         exe = Path(sys.executable).parent / "zoo-operator"
         started_before = self._log().count(READY_LINE)
         with self.log_path.open("ab") as log:
@@ -117,7 +132,9 @@ def cpu_job(name: str, **spec: Any) -> dict[str, Any]:
     return body
 
 
-def apply(cluster: Any, namespace: str, body: dict[str, Any], check: bool = True) -> subprocess.CompletedProcess[str]:
+def apply(
+    cluster: Any, namespace: str, body: dict[str, Any], check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """kubectl apply one object into the namespace."""
     return cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(body), check=check)
 
@@ -140,18 +157,28 @@ def job_status(cluster: Any, namespace: str, name: str) -> dict[str, Any]:
     return (body or {}).get("status") or {}
 
 
-def wait_phase(cluster: Any, namespace: str, name: str, phases: set[str], timeout: float = 90) -> dict[str, Any]:
+def wait_phase(
+    cluster: Any, namespace: str, name: str, phases: set[str], timeout: float = 90
+) -> dict[str, Any]:
     """Wait until the job's phase is one of `phases`; returns the status."""
+
     def check() -> dict[str, Any] | None:
         st = job_status(cluster, namespace, name)
         return st if st.get("phase") in phases else None
+
     return wait_for(f"job {name} phase in {sorted(phases)}", check, timeout=timeout, interval=1.0)
 
 
 def events(cluster: Any, namespace: str, name: str) -> list[dict[str, Any]]:
     """Events about the job."""
-    out = cluster.kubectl("get", "events", "-n", namespace, "--field-selector",
-                          f"involvedObject.name={name},involvedObject.kind=ZooTrainingJob", "-o", "json")
+    out = cluster.kubectl(
+        "get",
+        "events",
+        "-n",
+        namespace,
+        "--field-selector",
+        f"involvedObject.name={name},involvedObject.kind=ZooTrainingJob",
+        "-o",
+        "json",
+    )
     return json.loads(out.stdout)["items"]
-
-

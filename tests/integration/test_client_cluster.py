@@ -22,7 +22,9 @@ def _close_client() -> Any:
 
 def test_create_list_wait_suspend_delete(ztj_crd: Any, operator: Any, namespace: str) -> None:
     zc = ZooClient(namespace, kubeconfig=ztj_crd.kubeconfig)
-    made = zc.create(body=cpu_job("c1", replicas=1, runPolicy={"suspend": True}), labels={"modelzoo.io/sweep": "t"})
+    made = zc.create(
+        body=cpu_job("c1", replicas=1, runPolicy={"suspend": True}), labels={"modelzoo.io/sweep": "t"}
+    )
     assert made["metadata"]["name"] == "c1" and made["metadata"]["uid"]
     zc.create("c2", body=cpu_job("ignored", replicas=1, runPolicy={"suspend": True}))
     assert [j["metadata"]["name"] for j in zc.list_jobs({"modelzoo.io/sweep": "t"})] == ["c1"]
@@ -38,7 +40,9 @@ def test_create_list_wait_suspend_delete(ztj_crd: Any, operator: Any, namespace:
     zc.suspend("c1", False)
     assert get(ztj_crd, namespace, "ztj", "c1")["spec"]["runPolicy"]["suspend"] is False
     status = zc.wait("c1", timeout=120, interval=0.5)
-    assert status["phase"] == "Failed" and "DatasetMissing" in status.get("message", "") + status.get("reason", "")
+    assert status["phase"] == "Failed" and "DatasetMissing" in status.get("message", "") + status.get(
+        "reason", ""
+    )
     assert zc.result("c1") is None and isinstance(zc.history("c1"), list)
 
     zc.delete("c1")

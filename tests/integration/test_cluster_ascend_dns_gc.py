@@ -30,8 +30,10 @@ def test_ascend_pods_get_distinct_devices_and_the_annotation_after_start(kube: K
             f"{name} running", lambda n=name: kube.logs(n).strip() if kube.pod_phase(n) == "Running" else None
         )
         # Like MindCluster's plugin, the fake one annotates from a loop after the container has started.
-        pod = wait_for(f"{name} annotated", lambda n=name: (p := kube.get("pod", n))["metadata"].get(
-            "annotations", {}).get(ASCEND) and p)
+        pod = wait_for(
+            f"{name} annotated",
+            lambda n=name: (p := kube.get("pod", n))["metadata"].get("annotations", {}).get(ASCEND) and p,
+        )
         node = kube.get("node", pod["spec"]["nodeName"])
         ip = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
         value = json.loads(pod["metadata"]["annotations"][ASCEND])
@@ -122,7 +124,9 @@ def test_a_volcano_mode_device_plugin_refuses_pods_volcano_did_not_place(kube: K
 
     kube.apply(pod("npu-default", "default-scheduler"), pod("npu-volcano", "volcano"))
     wait_for("npu-volcano running", lambda: kube.pod_phase("npu-volcano") == "Running")
-    refused = wait_for("npu-default failed", lambda: (p := kube.get("pod", "npu-default"))["status"].get(
-        "phase") == "Failed" and p)
+    refused = wait_for(
+        "npu-default failed",
+        lambda: (p := kube.get("pod", "npu-default"))["status"].get("phase") == "Failed" and p,
+    )
     assert refused["status"]["reason"] == "UnexpectedAdmissionError"
     assert "not get valid pod" in refused["status"]["message"]

@@ -22,9 +22,17 @@ def test_nodes_are_ready_untainted_with_distinct_addresses(cluster):
         assert ready and ready[0]["status"] == "True"
         # Only the taints nodes.yaml gives (the Volcano-mode, no-NPU and stale-table Ascend nodes'); none from
         # conditions.
-        taints = [t for t in node["spec"].get("taints") or []
-                  if t["key"] not in ("zoo.local/volcano-mode", "zoo.local/no-npu", "zoo.local/stale-table",
-                                      "huawei.com/Ascend910")]
+        taints = [
+            t
+            for t in node["spec"].get("taints") or []
+            if t["key"]
+            not in (
+                "zoo.local/volcano-mode",
+                "zoo.local/no-npu",
+                "zoo.local/stale-table",
+                "huawei.com/Ascend910",
+            )
+        ]
         assert not taints, taints
         ips.add(next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP"))
         assert node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"] > 0

@@ -23,23 +23,37 @@ def test_edit_and_view_users_get_job_rights(cluster, namespace):
     release = f"zoo-{namespace}"
     ensure_crd(cluster)
     # The operator image is one the kubelet cannot pull: this test is about the users' roles only.
-    values = release_args(namespace, "--set", "crds.enabled=false", "--set",
-                          "image.repository=zoo-operator/not-pulled-in-this-test")
+    values = release_args(
+        namespace,
+        "--set",
+        "crds.enabled=false",
+        "--set",
+        "image.repository=zoo-operator/not-pulled-in-this-test",
+    )
     cluster.helm("install", release, CHART, "-n", namespace, *values)
     try:
         for user, role in (("alice", "edit"), ("bob", "view")):
             cluster.kubectl("create", "serviceaccount", user, "-n", namespace)
-            cluster.kubectl("create", "rolebinding", f"{user}-{role}", "-n", namespace, f"--clusterrole={role}",
-                            f"--serviceaccount={namespace}:{user}")
+            cluster.kubectl(
+                "create",
+                "rolebinding",
+                f"{user}-{role}",
+                "-n",
+                namespace,
+                f"--clusterrole={role}",
+                f"--serviceaccount={namespace}:{user}",
+            )
 
         def as_user(user: str, *args: str, **kw):
-            return cluster.kubectl(f"--as=system:serviceaccount:{namespace}:{user}", "-n", namespace, *args,
-                                   check=False, **kw)
+            return cluster.kubectl(
+                f"--as=system:serviceaccount:{namespace}:{user}", "-n", namespace, *args, check=False, **kw
+            )
 
         def aggregated() -> bool:
             rules = json.loads(cluster.kubectl("get", "clusterrole", "edit", "-o", "json").stdout)["rules"]
-            return any("zootrainingjobs" in r.get("resources", []) and "create" in r.get("verbs", [])
-                       for r in rules)
+            return any(
+                "zootrainingjobs" in r.get("resources", []) and "create" in r.get("verbs", []) for r in rules
+            )
 
         wait_for("the edit role to aggregate the job rules", aggregated, timeout=60)
         assert as_user("bob", "apply", "-f", "-", input=_job("by-bob")).returncode != 0  # view cannot create

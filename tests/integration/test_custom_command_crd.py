@@ -37,9 +37,15 @@ BAD = [
     (custom("c1", model="resnet50_bam"), "spec.model and spec.command are mutually exclusive"),
     (drop(custom("c2"), "image"), "spec.image: required with spec.command"),
     (custom("c3", hyperparameters={"epochs": 2}), "spec.hyperparameters: only for a built-in spec.model"),
-    (drop(cpu_job("c4", args=["--x"]), "hyperparameters"), "spec.args and spec.workingDir: only with spec.command"),
+    (
+        drop(cpu_job("c4", args=["--x"]), "hyperparameters"),
+        "spec.args and spec.workingDir: only with spec.command",
+    ),
     (drop(cpu_job("c5"), "model"), "spec.model: required (a built-in model), or spec.command"),
-    (custom("c6", task="evaluate", replicas=1, **{"from": {"job": "x"}}), "spec.task and spec.from: only for"),
+    (
+        custom("c6", task="evaluate", replicas=1, **{"from": {"job": "x"}}),
+        "spec.task and spec.from: only for",
+    ),
     (custom("c7", command=[]), "spec.command"),
     (custom("c8", command=["python", ""]), "spec.command[1]"),
     (custom("c9", workingDir="relative"), "spec.workingDir"),
@@ -47,8 +53,9 @@ BAD = [
 
 
 @pytest.mark.parametrize(("body", "message"), BAD, ids=[b["metadata"]["name"] for b, _ in BAD])
-def test_bad_commands_are_refused_naming_the_field(ztj_crd: Any, namespace: str, body: dict[str, Any],
-                                                   message: str) -> None:
+def test_bad_commands_are_refused_naming_the_field(
+    ztj_crd: Any, namespace: str, body: dict[str, Any], message: str
+) -> None:
     out = apply(ztj_crd, namespace, body, check=False)
     assert out.returncode != 0, f"{body['metadata']['name']} was accepted"
     assert message in out.stderr, out.stderr

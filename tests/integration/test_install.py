@@ -36,8 +36,11 @@ def ensure_crd(cluster) -> None:
         cluster.kubectl("apply", "-f", str(REPO / "manifests" / "base" / "crd.yaml"))
     cluster.kubectl("wait", "--for=condition=Established", CRD, "--timeout=60s")
     # Established comes a moment before discovery serves the new kind; a dry-run apply in that gap fails.
-    wait_for("the ztj kind in discovery",
-             lambda: cluster.kubectl("get", "zootrainingjobs", "-A", check=False).returncode == 0, timeout=60)
+    wait_for(
+        "the ztj kind in discovery",
+        lambda: cluster.kubectl("get", "zootrainingjobs", "-A", check=False).returncode == 0,
+        timeout=60,
+    )
 
 
 @pytest.fixture

@@ -24,7 +24,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 MANAGED_LABEL = "modelzoo.io/kueue-managed"
 GATE = "kueue.x-k8s.io/admission"
-TINY = {"width": 8, "layers": [1, 1, 1, 1], "image_size": 32, "epochs": 1, "steps_per_epoch": 3, "batch_size": 2}
+TINY = {
+    "width": 8,
+    "layers": [1, 1, 1, 1],
+    "image_size": 32,
+    "epochs": 1,
+    "steps_per_epoch": 3,
+    "batch_size": 2,
+}
 
 
 @pytest.fixture(scope="session")
@@ -36,8 +43,14 @@ def kueue(cluster: Any) -> Any:
     from zoocluster import config as cluster_config
 
     env = cluster_config.suite_env(dict(os.environ))
-    proc = subprocess.run([str(REPO / "hack" / "cluster" / "zoo-cluster"), "kueue"], capture_output=True, text=True,
-                          env=env, timeout=300, check=False)
+    proc = subprocess.run(
+        [str(REPO / "hack" / "cluster" / "zoo-cluster"), "kueue"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, f"zoo-cluster kueue failed:\n{proc.stdout}\n{proc.stderr}"
     return cluster
 
@@ -48,18 +61,37 @@ def queues(cluster: Any, namespace: str, cpu: str, preemption: bool = False) -> 
     cluster.kubectl("label", "namespace", namespace, f"{MANAGED_LABEL}=true")
     spec: dict[str, Any] = {
         "namespaceSelector": {},
-        "resourceGroups": [{"coveredResources": ["cpu"], "flavors": [
-            {"name": f"rf-{namespace}", "resources": [{"name": "cpu", "nominalQuota": cpu}]}]}],
+        "resourceGroups": [
+            {
+                "coveredResources": ["cpu"],
+                "flavors": [{"name": f"rf-{namespace}", "resources": [{"name": "cpu", "nominalQuota": cpu}]}],
+            }
+        ],
     }
     if preemption:
         spec["preemption"] = {"withinClusterQueue": "LowerPriority"}
     objects = [
-        {"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "ResourceFlavor", "metadata": {"name": f"rf-{namespace}"}},
-        {"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "ClusterQueue", "metadata": {"name": cq}, "spec": spec},
-        {"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "LocalQueue",
-         "metadata": {"name": "lq", "namespace": namespace}, "spec": {"clusterQueue": cq}},
+        {
+            "apiVersion": "kueue.x-k8s.io/v1beta2",
+            "kind": "ResourceFlavor",
+            "metadata": {"name": f"rf-{namespace}"},
+        },
+        {
+            "apiVersion": "kueue.x-k8s.io/v1beta2",
+            "kind": "ClusterQueue",
+            "metadata": {"name": cq},
+            "spec": spec,
+        },
+        {
+            "apiVersion": "kueue.x-k8s.io/v1beta2",
+            "kind": "LocalQueue",
+            "metadata": {"name": "lq", "namespace": namespace},
+            "spec": {"clusterQueue": cq},
+        },
     ]
-    cluster.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
+    cluster.kubectl(
+        "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects})
+    )
 
     def active() -> bool:
         out = cluster.kubectl("get", "clusterqueue", cq, "-o", "json", check=False)
@@ -77,8 +109,10 @@ def cleanup_queues(cluster: Any, namespace: str) -> None:
 
 def pod_gates(cluster: Any, namespace: str, selector: str) -> dict[str, list[str]]:
     """Each matching pod's scheduling gates."""
-    return {p["metadata"]["name"]: [g["name"] for g in p["spec"].get("schedulingGates") or []]
-            for p in items(cluster, namespace, "pods", selector)}
+    return {
+        p["metadata"]["name"]: [g["name"] for g in p["spec"].get("schedulingGates") or []]
+        for p in items(cluster, namespace, "pods", selector)
+    }
 
 
 def test_plain_pods_are_gated_admitted_and_queued(kueue: Any, namespace: str) -> None:
@@ -87,57 +121,118 @@ def test_plain_pods_are_gated_admitted_and_queued(kueue: Any, namespace: str) ->
     labels = {"kueue.x-k8s.io/queue-name": "lq"}
     cpu = {"resources": {"requests": {"cpu": "400m"}}}
     for name in ("first", "second"):
-        kueue.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(
-            python_pod(name, "import time; time.sleep(600)", labels=labels, container=cpu)))
-    wait_for("first Running", lambda: kueue.kubectl("get", "pod", "first", "-n", namespace, "-o",
-                                                    "jsonpath={.status.phase}").stdout == "Running", timeout=120)
+        kueue.kubectl(
+            "apply",
+            "-n",
+            namespace,
+            "-f",
+            "-",
+            input=json.dumps(python_pod(name, "import time; time.sleep(600)", labels=labels, container=cpu)),
+        )
+    wait_for(
+        "first Running",
+        lambda: (
+            kueue.kubectl("get", "pod", "first", "-n", namespace, "-o", "jsonpath={.status.phase}").stdout
+            == "Running"
+        ),
+        timeout=120,
+    )
     time.sleep(3)
     second = json.loads(kueue.kubectl("get", "pod", "second", "-n", namespace, "-o", "json").stdout)
     assert GATE in [g["name"] for g in second["spec"].get("schedulingGates", [])]
     kueue.kubectl("delete", "pod", "first", "-n", namespace, "--wait=false")
-    wait_for("second Running once first's quota is free",
-             lambda: kueue.kubectl("get", "pod", "second", "-n", namespace, "-o",
-                                   "jsonpath={.status.phase}").stdout == "Running", timeout=120)
+    wait_for(
+        "second Running once first's quota is free",
+        lambda: (
+            kueue.kubectl("get", "pod", "second", "-n", namespace, "-o", "jsonpath={.status.phase}").stdout
+            == "Running"
+        ),
+        timeout=120,
+    )
     cleanup_queues(kueue, namespace)
 
 
 def test_unlabelled_namespace_is_not_managed(kueue: Any, namespace: str) -> None:
     """A queue-name label outside the managed namespaces is ignored: the pod runs ungated."""
-    kueue.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(
-        python_pod("free", "print('ok')", labels={"kueue.x-k8s.io/queue-name": "lq"})))
+    kueue.kubectl(
+        "apply",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+        input=json.dumps(python_pod("free", "print('ok')", labels={"kueue.x-k8s.io/queue-name": "lq"})),
+    )
     body = json.loads(kueue.kubectl("get", "pod", "free", "-n", namespace, "-o", "json").stdout)
     assert not body["spec"].get("schedulingGates")
 
 
 def _data(tmp_path: Path) -> dict[str, Any]:
     data = tmp_path / "data"
-    subprocess.run([str(Path(sys.executable).parent / "zoo-data"), "synth", "--layout", "imagefolder", "--out",
-                    str(data), "--classes", "3", "--per-class", "4", "--size", "32"], check=True, timeout=120)
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "zoo-data"),
+            "synth",
+            "--layout",
+            "imagefolder",
+            "--out",
+            str(data),
+            "--classes",
+            "3",
+            "--per-class",
+            "4",
+            "--size",
+            "32",
+        ],
+        check=True,
+        timeout=120,
+    )
     return {"volume": {"hostPath": {"path": str(data)}}, "trainPath": "train", "numClasses": 3}
 
 
-def _queued_job(name: str, dataset: dict[str, Any], hyper: dict[str, Any], **scheduling: Any) -> dict[str, Any]:
+def _queued_job(
+    name: str, dataset: dict[str, Any], hyper: dict[str, Any], **scheduling: Any
+) -> dict[str, Any]:
     # replicas 1 on CPU: a dynamic launch, so two pods (scheduler + worker) of 100m each in one Kueue pod group.
-    return cpu_job(name, replicas=1, hyperparameters=hyper, dataset=dataset,
-                   resources={"requests": {"cpu": "100m"}},
-                   scheduling={"queue": "lq", **scheduling},
-                   # The default cleanPodPolicy (Running) deletes the scheduler pod at success: the second job
-                   # of (b) is admitted only if the operator still lets Kueue finish the first's pod group.
-                   runPolicy={"backoffLimit": 0, "schedulingTimeoutSeconds": 20})
+    return cpu_job(
+        name,
+        replicas=1,
+        hyperparameters=hyper,
+        dataset=dataset,
+        resources={"requests": {"cpu": "100m"}},
+        scheduling={"queue": "lq", **scheduling},
+        # The default cleanPodPolicy (Running) deletes the scheduler pod at success: the second job
+        # of (b) is admitted only if the operator still lets Kueue finish the first's pod group.
+        runPolicy={"backoffLimit": 0, "schedulingTimeoutSeconds": 20},
+    )
 
 
-def test_job_admitted_and_second_job_waits_behind_full_quota(kueue: Any, namespace: str, operator: OperatorProcess,
-                                                             tmp_path: Path) -> None:
+def test_job_admitted_and_second_job_waits_behind_full_quota(
+    kueue: Any, namespace: str, operator: OperatorProcess, tmp_path: Path
+) -> None:
     """(a) a queued job is admitted and runs; (b) the next one waits gated past schedulingTimeoutSeconds (20 s)
     without failing, and runs when the first finishes and frees the quota."""
     queues(kueue, namespace, "200m")  # one job's two pods
     dataset = _data(tmp_path)
     apply(kueue, namespace, _queued_job("first", dataset, {**TINY, "epochs": 600}))
-    wait_for("first's pods ungated", lambda: (g := pod_gates(kueue, namespace, "modelzoo.io/job-name=first"))
-             and len(g) == 2 and not any(g.values()), timeout=120)
+    wait_for(
+        "first's pods ungated",
+        lambda: (
+            (g := pod_gates(kueue, namespace, "modelzoo.io/job-name=first"))
+            and len(g) == 2
+            and not any(g.values())
+        ),
+        timeout=120,
+    )
     apply(kueue, namespace, _queued_job("second", dataset, TINY))
-    wait_for("second's pods created gated", lambda: (g := pod_gates(kueue, namespace, "modelzoo.io/job-name=second"))
-             and len(g) == 2 and all(GATE in v for v in g.values()), timeout=60)
+    wait_for(
+        "second's pods created gated",
+        lambda: (
+            (g := pod_gates(kueue, namespace, "modelzoo.io/job-name=second"))
+            and len(g) == 2
+            and all(GATE in v for v in g.values())
+        ),
+        timeout=60,
+    )
     time.sleep(25)  # past second's schedulingTimeoutSeconds (20)
     assert job_status(kueue, namespace, "first")["phase"] == "Running", "first finished too soon to prove (b)"
     second = job_status(kueue, namespace, "second")
@@ -151,31 +246,64 @@ def test_job_admitted_and_second_job_waits_behind_full_quota(kueue: Any, namespa
     cleanup_queues(kueue, namespace)
 
 
-def test_preempted_job_waits_gated_and_runs_again(kueue: Any, namespace: str, operator: OperatorProcess,
-                                                  tmp_path: Path) -> None:
+def test_preempted_job_waits_gated_and_runs_again(
+    kueue: Any, namespace: str, operator: OperatorProcess, tmp_path: Path
+) -> None:
     """(c) a higher-priority job preempts a running lower-priority one (Kueue orders by the pods' PriorityClass);
     the preempted job is not failed, waits gated, and runs again once admitted."""
     queues(kueue, namespace, "200m", preemption=True)
     low_pc, high_pc = f"low-{namespace}", f"high-{namespace}"
-    kueue.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [
-        {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": pc}, "value": value,
-         "preemptionPolicy": "Never"} for pc, value in ((low_pc, 100), (high_pc, 1000))]}))
+    kueue.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "List",
+                "items": [
+                    {
+                        "apiVersion": "scheduling.k8s.io/v1",
+                        "kind": "PriorityClass",
+                        "metadata": {"name": pc},
+                        "value": value,
+                        "preemptionPolicy": "Never",
+                    }
+                    for pc, value in ((low_pc, 100), (high_pc, 1000))
+                ],
+            }
+        ),
+    )
     dataset = _data(tmp_path)
     long_run = {**TINY, "epochs": 1000}
     try:
-        low_job = _queued_job("low", dataset, {**long_run, "save_checkpoint_epochs": 1}, priorityClassName=low_pc)
-        low_job["spec"]["checkpoint"] = {"hostPath": str(tmp_path / "checkpoints")}  # durable: survives the pods
+        low_job = _queued_job(
+            "low", dataset, {**long_run, "save_checkpoint_epochs": 1}, priorityClassName=low_pc
+        )
+        low_job["spec"]["checkpoint"] = {
+            "hostPath": str(tmp_path / "checkpoints")
+        }  # durable: survives the pods
         apply(kueue, namespace, low_job)
-        wait_for("low's first checkpoint", lambda: job_status(kueue, namespace, "low").get("lastCheckpoint"),
-                 timeout=240)
+        wait_for(
+            "low's first checkpoint",
+            lambda: job_status(kueue, namespace, "low").get("lastCheckpoint"),
+            timeout=240,
+        )
         low_uids = {p["metadata"]["uid"] for p in items(kueue, namespace, "pods", "modelzoo.io/job-name=low")}
-        apply(kueue, namespace, _queued_job("high", dataset, {**TINY, "epochs": 10}, priorityClassName=high_pc))
+        apply(
+            kueue, namespace, _queued_job("high", dataset, {**TINY, "epochs": 10}, priorityClassName=high_pc)
+        )
         # Kueue evicts low's pod group (deletes its pods); the operator creates them again, gated.
-        wait_for("low's pods replaced and gated", lambda: (
-            (pods := items(kueue, namespace, "pods", "modelzoo.io/job-name=low")) and len(pods) == 2
-            and not {p["metadata"]["uid"] for p in pods} & low_uids
-            and all(GATE in [g["name"] for g in p["spec"].get("schedulingGates") or []] for p in pods)),
-            timeout=180)
+        wait_for(
+            "low's pods replaced and gated",
+            lambda: (
+                (pods := items(kueue, namespace, "pods", "modelzoo.io/job-name=low"))
+                and len(pods) == 2
+                and not {p["metadata"]["uid"] for p in pods} & low_uids
+                and all(GATE in [g["name"] for g in p["spec"].get("schedulingGates") or []] for p in pods)
+            ),
+            timeout=180,
+        )
         # A preemption is not a failure: a restart from the checkpoint, none of backoffLimit (0) spent.
         low = job_status(kueue, namespace, "low")
         assert (low["phase"], low["reason"]) == ("Restarting", "Evicted") and "Kueue" in low["message"], low
@@ -187,8 +315,11 @@ def test_preempted_job_waits_gated_and_runs_again(kueue: Any, namespace: str, op
         wait_phase(kueue, namespace, "low", {"Running"}, timeout=240)
         assert not any(pod_gates(kueue, namespace, "modelzoo.io/job-name=low").values())
         # Readmitted, it trains on from its checkpoint instead of from epoch 1.
-        resumes = wait_for("low resumed from its checkpoint",
-                           lambda: job_status(kueue, namespace, "low").get("resumes"), timeout=240)
+        resumes = wait_for(
+            "low resumed from its checkpoint",
+            lambda: job_status(kueue, namespace, "low").get("resumes"),
+            timeout=240,
+        )
         assert resumes[-1]["restart"] == 1 and resumes[-1]["epoch"] >= 1, resumes
         assert 0 <= resumes[-1]["lostSteps"] <= TINY["steps_per_epoch"], resumes
     finally:

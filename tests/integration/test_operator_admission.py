@@ -13,17 +13,34 @@ pytestmark = pytest.mark.integration
 NO_NODE = {"nodeSelector": {"zoo-test/no-such-node": "true"}}
 
 
-def test_a_one_pod_quota_fails_the_job_and_frees_the_quota(ztj_crd: Any, namespace: str,
-                                                            operator: OperatorProcess) -> None:
-    quota = {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "one-pod"},
-             "spec": {"hard": {"pods": "1"}}}
+def test_a_one_pod_quota_fails_the_job_and_frees_the_quota(
+    ztj_crd: Any, namespace: str, operator: OperatorProcess
+) -> None:
+    quota = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "one-pod"},
+        "spec": {"hard": {"pods": "1"}},
+    }
     ztj_crd.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(quota))
-    wait_for("quota status", lambda: json.loads(ztj_crd.kubectl(
-        "get", "resourcequota", "one-pod", "-n", namespace, "-o", "json").stdout).get("status", {}).get("hard"))
-    apply(ztj_crd, namespace, cpu_job("quota", podTemplate=NO_NODE, runPolicy={"schedulingTimeoutSeconds": 8}))
+    wait_for(
+        "quota status",
+        lambda: (
+            json.loads(
+                ztj_crd.kubectl("get", "resourcequota", "one-pod", "-n", namespace, "-o", "json").stdout
+            )
+            .get("status", {})
+            .get("hard")
+        ),
+    )
+    apply(
+        ztj_crd, namespace, cpu_job("quota", podTemplate=NO_NODE, runPolicy={"schedulingTimeoutSeconds": 8})
+    )
 
     def waiting() -> dict[str, Any] | None:
-        st = json.loads(ztj_crd.kubectl("get", "ztj", "quota", "-n", namespace, "-o", "json").stdout).get("status")
+        st = json.loads(ztj_crd.kubectl("get", "ztj", "quota", "-n", namespace, "-o", "json").stdout).get(
+            "status"
+        )
         cond = next((x for x in (st or {}).get("conditions", []) if x["type"] == "PodsAdmitted"), None)
         return cond if cond and cond["status"] == "False" else None
 
@@ -32,5 +49,8 @@ def test_a_one_pod_quota_fails_the_job_and_frees_the_quota(ztj_crd: Any, namespa
     status = wait_phase(ztj_crd, namespace, "quota", {"Failed"}, timeout=60)
     # (the one admitted pod cannot be scheduled either: its timeout is reported as the quota refusal it waited on)
     assert status["reason"] == "AdmissionRefused" and "exceeded quota: one-pod" in status["message"]
-    wait_for("pods deleted", lambda: items(ztj_crd, namespace, "pods", "modelzoo.io/job-name=quota") == [],
-             timeout=60)
+    wait_for(
+        "pods deleted",
+        lambda: items(ztj_crd, namespace, "pods", "modelzoo.io/job-name=quota") == [],
+        timeout=60,
+    )

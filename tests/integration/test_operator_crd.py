@@ -22,12 +22,28 @@ def test_crd_serves_jobs_with_defaults_and_columns(ztj_crd: Any, namespace: str)
     stored = get(ztj_crd, namespace, "zootrainingjob", "good")
     assert stored is not None
     assert stored["spec"]["replicas"] == 1  # schema defaults applied by the apiserver
-    assert stored["spec"]["runPolicy"] == {"backoffLimit": 3, "cleanPodPolicy": "Running",
-                                           "schedulingTimeoutSeconds": 600, "suspend": False}
+    assert stored["spec"]["runPolicy"] == {
+        "backoffLimit": 3,
+        "cleanPodPolicy": "Running",
+        "schedulingTimeoutSeconds": 600,
+        "suspend": False,
+    }
     # No schema default for gang: the operator settings decide it (Volcano for Ascend where the chart says so).
     assert stored["spec"]["scheduling"] == {}
     header = ztj_crd.kubectl("get", "ztj", "-n", namespace).stdout.splitlines()[0].split()
-    assert header == ["NAME", "MODEL", "DEVICES", "PHASE", "STAGE", "EPOCH", "STEP", "LOSS", "TOP-1", "ETA", "AGE"]
+    assert header == [
+        "NAME",
+        "MODEL",
+        "DEVICES",
+        "PHASE",
+        "STAGE",
+        "EPOCH",
+        "STEP",
+        "LOSS",
+        "TOP-1",
+        "ETA",
+        "AGE",
+    ]
     wide = ztj_crd.kubectl("get", "ztj", "-n", namespace, "-o", "wide").stdout.splitlines()[0].split()
     assert wide[-4:] == ["RESTARTS", "REASON", "IMAGES/S", "COMMAND"]
 
@@ -39,30 +55,47 @@ BAD = [
     (cpu_job("b4", device={"type": "CPU", "resourceName": "nvidia.com/gpu"}), "spec.device.resourceName"),
     (cpu_job("b5", model="vgg16"), "spec.model"),
     (cpu_job("b6", replicas=0), "spec.replicas"),
-    (cpu_job("b7", scheduling={"gang": True, "schedulerName": "default-scheduler"}),
-     "spec.scheduling.schedulerName must be 'volcano'"),
+    (
+        cpu_job("b7", scheduling={"gang": True, "schedulerName": "default-scheduler"}),
+        "spec.scheduling.schedulerName must be 'volcano'",
+    ),
     (cpu_job("b8", runPolicy={"cleanPodPolicy": "Sometimes"}), "spec.runPolicy.cleanPodPolicy"),
-    (ascend("b9", replicas=2, rankTable={"staticDevices": [
-        {"podIndex": 5, "serverId": "10.0.0.1", "deviceId": "0", "deviceIp": "192.168.0.1"}]}),
-     "spec.rankTable.staticDevices[].podIndex must be less than spec.replicas"),
+    (
+        ascend(
+            "b9",
+            replicas=2,
+            rankTable={
+                "staticDevices": [
+                    {"podIndex": 5, "serverId": "10.0.0.1", "deviceId": "0", "deviceIp": "192.168.0.1"}
+                ]
+            },
+        ),
+        "spec.rankTable.staticDevices[].podIndex must be less than spec.replicas",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("body", "message"), BAD, ids=[b["metadata"]["name"] for b, _ in BAD])
-def test_bad_specs_are_refused_naming_the_field(ztj_crd: Any, namespace: str, body: dict[str, Any],
-                                                message: str) -> None:
+def test_bad_specs_are_refused_naming_the_field(
+    ztj_crd: Any, namespace: str, body: dict[str, Any], message: str
+) -> None:
     out = apply(ztj_crd, namespace, body, check=False)
     assert out.returncode != 0, f"{body['metadata']['name']} was accepted"
     assert message in out.stderr
     assert get(ztj_crd, namespace, "ztj", body["metadata"]["name"]) is None
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("trainPath", "/etc/passwd", "must be a relative path inside the volume"),
-    ("evalPath", "val/../../secret", "must not contain '..' components"),
-    ("volume", {"emptyDir": {}, "hostPath": {"path": "/data"}}, "spec.dataset.volume"),
-])
-def test_dataset_fields_are_checked(ztj_crd: Any, namespace: str, field: str, value: Any, message: str) -> None:
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("trainPath", "/etc/passwd", "must be a relative path inside the volume"),
+        ("evalPath", "val/../../secret", "must not contain '..' components"),
+        ("volume", {"emptyDir": {}, "hostPath": {"path": "/data"}}, "spec.dataset.volume"),
+    ],
+)
+def test_dataset_fields_are_checked(
+    ztj_crd: Any, namespace: str, field: str, value: Any, message: str
+) -> None:
     body = cpu_job("ds")
     body["spec"]["dataset"] = copy.deepcopy(body["spec"]["dataset"]) | {field: value}
     out = apply(ztj_crd, namespace, body, check=False)
@@ -70,15 +103,22 @@ def test_dataset_fields_are_checked(ztj_crd: Any, namespace: str, field: str, va
     assert f"spec.dataset.{field}" in out.stderr
 
 
-@pytest.mark.parametrize(("checkpoint", "message"), [
-    ({"claimName": "ckpt", "hostPath": "/var/zoo"}, "set at most one of claimName, hostPath and volume"),
-    ({"hostPath": "/var/zoo", "volume": {"emptyDir": {}}}, "set at most one of claimName, hostPath and volume"),
-    ({"hostPath": "var/zoo"}, "spec.checkpoint.hostPath"),
-    ({"claimName": "ckpt", "keep": -1}, "spec.checkpoint.keep"),
-    ({"claimName": "ckpt", "stopGracePeriodSeconds": 0}, "spec.checkpoint.stopGracePeriodSeconds"),
-])
-def test_checkpoint_storage_is_checked(ztj_crd: Any, namespace: str, checkpoint: dict[str, Any],
-                                       message: str) -> None:
+@pytest.mark.parametrize(
+    ("checkpoint", "message"),
+    [
+        ({"claimName": "ckpt", "hostPath": "/var/zoo"}, "set at most one of claimName, hostPath and volume"),
+        (
+            {"hostPath": "/var/zoo", "volume": {"emptyDir": {}}},
+            "set at most one of claimName, hostPath and volume",
+        ),
+        ({"hostPath": "var/zoo"}, "spec.checkpoint.hostPath"),
+        ({"claimName": "ckpt", "keep": -1}, "spec.checkpoint.keep"),
+        ({"claimName": "ckpt", "stopGracePeriodSeconds": 0}, "spec.checkpoint.stopGracePeriodSeconds"),
+    ],
+)
+def test_checkpoint_storage_is_checked(
+    ztj_crd: Any, namespace: str, checkpoint: dict[str, Any], message: str
+) -> None:
     out = apply(ztj_crd, namespace, cpu_job("ckpt", checkpoint=checkpoint), check=False)
     assert out.returncode != 0 and message in out.stderr, out.stderr
     good = cpu_job("ckpt-ok", checkpoint={"claimName": "ckpt", "keep": 3, "stopGracePeriodSeconds": 300})

@@ -18,10 +18,23 @@ SCRIPT = "import time\nfor i in range(4):\n    print(f'line {i}', flush=True)\n 
 
 
 def test_follow_log_streams_lines_as_they_come_and_ends_with_the_container(
-        cluster: Any, namespace: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "talker"},
-           "spec": {"restartPolicy": "Never", "containers": [
-               {"name": "worker", "image": "zoo-operator/workload-cpu:dev", "command": ["python", "-c", SCRIPT]}]}}
+    cluster: Any, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "talker"},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [
+                {
+                    "name": "worker",
+                    "image": "zoo-operator/workload-cpu:dev",
+                    "command": ["python", "-c", SCRIPT],
+                }
+            ],
+        },
+    }
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(pod))
     monkeypatch.setenv("KUBECONFIG", cluster.env["KUBECONFIG"])
 

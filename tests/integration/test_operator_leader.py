@@ -28,7 +28,8 @@ def pods_of(cluster: Any, ns: str, job: str) -> list[dict[str, Any]]:
 
 @pytest.mark.slow  # about a minute: two operator starts and a lease expiry
 def test_the_standby_takes_over_when_the_leader_dies_without_duplicating_pods(
-        ztj_crd: Any, namespace: str, tmp_path: Path) -> None:
+    ztj_crd: Any, namespace: str, tmp_path: Path
+) -> None:
     env = {"ZOO_LEADER_ELECTION_NAMESPACE": namespace}
     a = OperatorProcess(ztj_crd, namespace, tmp_path / "a.log", {**env, "ZOO_POD_NAME": "op-a"})
     b = OperatorProcess(ztj_crd, namespace, tmp_path / "b.log", {**env, "ZOO_POD_NAME": "op-b"})
@@ -50,16 +51,25 @@ def test_the_standby_takes_over_when_the_leader_dies_without_duplicating_pods(
         # The new leader adopts the pods (same uids, none added) and acts on the job.
         time.sleep(3)
         assert sorted(p["metadata"]["uid"] for p in pods_of(ztj_crd, namespace, "ha")) == uids
-        ztj_crd.kubectl("patch", "ztj", "ha", "-n", namespace, "--type=merge", "-p",
-                        '{"spec": {"runPolicy": {"suspend": true}}}')
+        ztj_crd.kubectl(
+            "patch",
+            "ztj",
+            "ha",
+            "-n",
+            namespace,
+            "--type=merge",
+            "-p",
+            '{"spec": {"runPolicy": {"suspend": true}}}',
+        )
         wait_phase(ztj_crd, namespace, "ha", {"Suspended"}, timeout=60)
         wait_for("pods deleted", lambda: pods_of(ztj_crd, namespace, "ha") == [], timeout=60)
 
         # A graceful stop releases the lease: the next replica takes over at once, not after the lease expiry.
         a.start()
         b.stop()
-        wait_for("op-a leads again", lambda: holder(ztj_crd, namespace) == "op-a",
-                 timeout=leader.LEASE_SECONDS - 1)
+        wait_for(
+            "op-a leads again", lambda: holder(ztj_crd, namespace) == "op-a", timeout=leader.LEASE_SECONDS - 1
+        )
     finally:
         for op in (a, b):
             op.stop()

@@ -12,18 +12,50 @@ import pytest
 from operator_fixtures import OperatorProcess, apply, cpu_job, items, wait_phase
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-TINY = {"width": 8, "layers": [1, 1, 1, 1], "image_size": 32, "epochs": 1, "steps_per_epoch": 3, "batch_size": 2}
+TINY = {
+    "width": 8,
+    "layers": [1, 1, 1, 1],
+    "image_size": 32,
+    "epochs": 1,
+    "steps_per_epoch": 3,
+    "batch_size": 2,
+}
 
 
-def test_dynamic_cpu_job_trains_and_reports(ztj_crd: Any, namespace: str, operator: OperatorProcess,
-                                            tmp_path: Path) -> None:
+def test_dynamic_cpu_job_trains_and_reports(
+    ztj_crd: Any, namespace: str, operator: OperatorProcess, tmp_path: Path
+) -> None:
     data = tmp_path / "data"
-    subprocess.run([str(Path(sys.executable).parent / "zoo-data"), "synth", "--layout", "imagefolder", "--out",
-                    str(data), "--classes", "3", "--per-class", "4", "--size", "32"], check=True, timeout=120)
-    job = cpu_job("tiny", replicas=2, hyperparameters=TINY,
-                  dataset={"volume": {"hostPath": {"path": str(data)}}, "trainPath": "train", "evalPath": "val",
-                           "numClasses": 3},
-                  runPolicy={"backoffLimit": 0})
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "zoo-data"),
+            "synth",
+            "--layout",
+            "imagefolder",
+            "--out",
+            str(data),
+            "--classes",
+            "3",
+            "--per-class",
+            "4",
+            "--size",
+            "32",
+        ],
+        check=True,
+        timeout=120,
+    )
+    job = cpu_job(
+        "tiny",
+        replicas=2,
+        hyperparameters=TINY,
+        dataset={
+            "volume": {"hostPath": {"path": str(data)}},
+            "trainPath": "train",
+            "evalPath": "val",
+            "numClasses": 3,
+        },
+        runPolicy={"backoffLimit": 0},
+    )
     apply(ztj_crd, namespace, job)
     status = wait_phase(ztj_crd, namespace, "tiny", {"Succeeded", "Failed"}, timeout=480)
     print("final status:", json.dumps(status, indent=1))
@@ -32,7 +64,9 @@ def test_dynamic_cpu_job_trains_and_reports(ztj_crd: Any, namespace: str, operat
     assert status["progress"]["epoch"] == 1 and status["progress"]["epochs"] == 1
     assert status["ranks"] == {"total": 2, "pending": 0, "active": 0, "succeeded": 2, "failed": 0}
     assert {s["pod"]: s.get("exitCode") for s in status["rankSummaries"] if s["rank"] >= 0} == {
-        "tiny-worker-0": 0, "tiny-worker-1": 0}
+        "tiny-worker-0": 0,
+        "tiny-worker-1": 0,
+    }
     succeeded = next(c for c in status["conditions"] if c["type"] == "Succeeded")
     assert succeeded["status"] == "True"
     # cleanPodPolicy Running (default): finished pods stay for their logs.

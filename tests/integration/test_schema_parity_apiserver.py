@@ -37,8 +37,18 @@ def test_operator_and_apiserver_agree_on_every_generated_case(ztj_crd: Any, name
         item = copy.deepcopy(body)
         item["metadata"] = {"name": f"parity-{i}", "namespace": namespace}
         items.append(item)
-    out = ztj_crd.kubectl("create", "--dry-run=server", "--validate=false", "-o", "name", "-f", "-", check=False,
-                          input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}), timeout=300)
+    out = ztj_crd.kubectl(
+        "create",
+        "--dry-run=server",
+        "--validate=false",
+        "-o",
+        "name",
+        "-f",
+        "-",
+        check=False,
+        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}),
+        timeout=300,
+    )
     admitted = {int(m) for m in re.findall(r"zootrainingjob\.modelzoo\.io/parity-(\d+)", out.stdout)}
     refused = {int(m) for m in re.findall(r'"parity-(\d+)" is invalid', out.stderr)}
     assert admitted | refused == set(range(len(generated))), (out.stdout[-1500:], out.stderr[-1500:])

@@ -86,8 +86,10 @@ def container(objects: list[dict[str, Any]]) -> dict[str, Any]:
 
 def env_of(objects: list[dict[str, Any]]) -> dict[str, str]:
     """The operator container's environment as a name -> value mapping; a fieldRef shows as `fieldRef:<path>`."""
-    return {e["name"]: e["value"] if "value" in e else f"fieldRef:{e['valueFrom']['fieldRef']['fieldPath']}"
-            for e in container(objects)["env"]}
+    return {
+        e["name"]: e["value"] if "value" in e else f"fieldRef:{e['valueFrom']['fieldRef']['fieldPath']}"
+        for e in container(objects)["env"]
+    }
 
 
 def rules_as_set(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:

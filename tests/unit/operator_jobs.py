@@ -16,8 +16,12 @@ def job(name: str = "demo", **spec: Any) -> dict[str, Any]:
             "model": "resnet50_bam",
             "device": {"type": "CPU"},
             "replicas": 2,
-            "dataset": {"volume": {"hostPath": {"path": "/data"}}, "trainPath": "train", "evalPath": "val",
-                        "numClasses": 10},
+            "dataset": {
+                "volume": {"hostPath": {"path": "/data"}},
+                "trainPath": "train",
+                "evalPath": "val",
+                "numClasses": 10,
+            },
             "hyperparameters": {"epochs": 1, "batch_size": 4, "lr_max": 0.1},
         },
     }

@@ -22,7 +22,11 @@ BASE: dict[str, Any] = {
         "model": "resnet50_bam",
         "device": {"type": "CPU"},
         "replicas": 1,
-        "dataset": {"volume": {"hostPath": {"path": "/tmp/zoo-data"}}, "trainPath": "train", "numClasses": 10},
+        "dataset": {
+            "volume": {"hostPath": {"path": "/tmp/zoo-data"}},
+            "trainPath": "train",
+            "numClasses": 10,
+        },
         "hyperparameters": {"epochs": 1},
     },
 }
@@ -49,7 +53,9 @@ def _set(body: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 def cases() -> list[tuple[str, dict[str, Any]]]:
     """(case id, job body) for every bounded integer and every enum of spec (arrays' items left out)."""
     out: list[tuple[str, dict[str, Any]]] = []
-    for path, field in _walk(schema.field("spec") | {"properties": schema.field("spec")["properties"]}, "spec"):
+    for path, field in _walk(
+        schema.field("spec") | {"properties": schema.field("spec")["properties"]}, "spec"
+    ):
         if path.startswith(("spec.rankTable.staticDevices", "spec.podTemplate")):
             continue
         values: list[Any] = []

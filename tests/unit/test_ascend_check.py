@@ -12,16 +12,26 @@ from zoo_workloads.errors import ConfigError
 from zoo_workloads.training import ascend_check
 
 
-def rank_env(tmp_path: Path, table: dict = TABLE, devices: tuple[int, ...] = (3,), **over: str) -> dict[str, str]:
+def rank_env(
+    tmp_path: Path, table: dict = TABLE, devices: tuple[int, ...] = (3,), **over: str
+) -> dict[str, str]:
     """The environment of physical NPU 3 on 10.0.0.9 (rank 3 of 4) as zoo-launch and the fake plugin leave it."""
     (tmp_path / "hccl.json").write_text(json.dumps(table))
     dev = tmp_path / "dev"
     dev.mkdir(exist_ok=True)
     for n in devices:
         (dev / f"davinci{n}").touch()
-    env = {"ZOO_ASCEND_SIMULATE": "1", "ZOO_ASCEND_DEVICE_DIR": str(dev), "ASCEND_VISIBLE_DEVICES": "3",
-           "DEVICE_ID": "0", "RANK_ID": "3", "RANK_SIZE": "4", "RANK_TABLE_FILE": str(tmp_path / "hccl.json"),
-           "HOST_IP": "10.0.0.9", "HCCL_CONNECT_TIMEOUT": "600"}
+    env = {
+        "ZOO_ASCEND_SIMULATE": "1",
+        "ZOO_ASCEND_DEVICE_DIR": str(dev),
+        "ASCEND_VISIBLE_DEVICES": "3",
+        "DEVICE_ID": "0",
+        "RANK_ID": "3",
+        "RANK_SIZE": "4",
+        "RANK_TABLE_FILE": str(tmp_path / "hccl.json"),
+        "HOST_IP": "10.0.0.9",
+        "HCCL_CONNECT_TIMEOUT": "600",
+    }
     return {**env, **over}
 
 
@@ -31,15 +41,21 @@ def test_a_consistent_rank_passes(tmp_path: Path) -> None:
     ascend_check.verify(env)
 
 
-@pytest.mark.parametrize(("over", "expected"), [
-    ({"DEVICE_ID": "3"}, "DEVICE_ID '3' is not a logical device 0..0"),  # the physical id: 7 of 8 ranks fail
-    ({"RANK_ID": "2"}, "RANK_ID '2' but the table gives NPU 3 of 10.0.0.9 rank 3"),
-    ({"RANK_SIZE": "8"}, "4 devices but RANK_SIZE is 8"),
-    ({"HOST_IP": "10.0.0.11"}, "lists no NPU 3 of server '10.0.0.11'"),
-    ({"ASCEND_VISIBLE_DEVICES": ""}, "ASCEND_VISIBLE_DEVICES is empty"),
-    ({"ASCEND_VISIBLE_DEVICES": "3,4"}, "device files [3] in"),
-    ({"HCCL_CONNECT_TIMEOUT": "30"}, "HCCL accepts 120..7200"),
-])
+@pytest.mark.parametrize(
+    ("over", "expected"),
+    [
+        (
+            {"DEVICE_ID": "3"},
+            "DEVICE_ID '3' is not a logical device 0..0",
+        ),  # the physical id: 7 of 8 ranks fail
+        ({"RANK_ID": "2"}, "RANK_ID '2' but the table gives NPU 3 of 10.0.0.9 rank 3"),
+        ({"RANK_SIZE": "8"}, "4 devices but RANK_SIZE is 8"),
+        ({"HOST_IP": "10.0.0.11"}, "lists no NPU 3 of server '10.0.0.11'"),
+        ({"ASCEND_VISIBLE_DEVICES": ""}, "ASCEND_VISIBLE_DEVICES is empty"),
+        ({"ASCEND_VISIBLE_DEVICES": "3,4"}, "device files [3] in"),
+        ({"HCCL_CONNECT_TIMEOUT": "30"}, "HCCL accepts 120..7200"),
+    ],
+)
 def test_what_hccl_would_refuse_is_refused(tmp_path: Path, over: dict[str, str], expected: str) -> None:
     with pytest.raises(ConfigError, match="Ascend environment") as info:
         ascend_check.verify(rank_env(tmp_path, **over))
@@ -47,7 +63,9 @@ def test_what_hccl_would_refuse_is_refused(tmp_path: Path, over: dict[str, str],
 
 
 def test_the_container_sees_only_its_own_npu(tmp_path: Path) -> None:
-    assert "are not the visible devices [3]" in " ".join(ascend_check.problems(rank_env(tmp_path, devices=(0, 3))))
+    assert "are not the visible devices [3]" in " ".join(
+        ascend_check.problems(rank_env(tmp_path, devices=(0, 3)))
+    )
 
 
 def test_incomplete_or_broken_tables(tmp_path: Path) -> None:

@@ -40,8 +40,16 @@ def test_crop_box_stays_inside_and_covers_the_scale():
 
 
 def _epoch(root: Path, params: dict, epoch: int, window=None, rank=0, workers=1) -> list[np.ndarray]:
-    spec = pipeline.build(root, {**params, "num_parallel_workers": workers}, "image", training=True, rank=rank,
-                          rank_size=2, window=window, epoch=epoch)
+    spec = pipeline.build(
+        root,
+        {**params, "num_parallel_workers": workers},
+        "image",
+        training=True,
+        rank=rank,
+        rank_size=2,
+        window=window,
+        epoch=epoch,
+    )
     return [b[0] for b in spec.dataset.create_tuple_iterator(num_epochs=1, output_numpy=True)]
 
 

@@ -22,9 +22,31 @@ def _load() -> ModuleType:
 
 def test_benchmark_reports_a_rate_per_model(capsys: pytest.CaptureFixture[str]) -> None:
     bench = _load()
-    argv = ["--models", "resnet3d", "glore_res50", "--image-size", "32", "--clip-length", "4", "--batch", "3",
-            "--steps", "1", "--warmup", "1", "--width", "8", "--layers", "1", "1", "1", "1", "--mode", "pynative",
-            "--json"]
+    argv = [
+        "--models",
+        "resnet3d",
+        "glore_res50",
+        "--image-size",
+        "32",
+        "--clip-length",
+        "4",
+        "--batch",
+        "3",
+        "--steps",
+        "1",
+        "--warmup",
+        "1",
+        "--width",
+        "8",
+        "--layers",
+        "1",
+        "1",
+        "1",
+        "1",
+        "--mode",
+        "pynative",
+        "--json",
+    ]
     assert bench.main(argv) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["model"] for r in rows] == ["resnet3d", "glore_res50"]

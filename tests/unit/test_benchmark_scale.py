@@ -30,10 +30,14 @@ def test_job_and_floor_pods_match_what_the_operator_creates() -> None:
     body = scale.bench_job("n16", 16)
     pods = scale.floor_pods(body, "floor-ns")
     assert [p["metadata"]["name"] for p in pods] == [f"n16-worker-{i}" for i in range(16)]
-    assert all("ownerReferences" not in p["metadata"] and p["metadata"]["namespace"] == "floor-ns" for p in pods)
+    assert all(
+        "ownerReferences" not in p["metadata"] and p["metadata"]["namespace"] == "floor-ns" for p in pods
+    )
     selector = pods[0]["spec"]["nodeSelector"]
     assert selector[scale.BENCH_LABEL] == "true"
-    assert selector.items() <= scale.fake_node(0)["metadata"]["labels"].items(), "the fake nodes must match the pods"
+    assert selector.items() <= scale.fake_node(0)["metadata"]["labels"].items(), (
+        "the fake nodes must match the pods"
+    )
     assert pods[0]["spec"]["containers"][0]["resources"]["limits"][scale.ASCEND_RESOURCE] in (1, "1")
     assert scale.ANNOTATION == c.ASCEND_ANNOTATION
 
@@ -50,7 +54,16 @@ def test_proc_parsing_and_the_table() -> None:
     stat = f"42 (python3 x) S 1 2 3 4 5 6 7 8 9 10 {3 * tick} {tick} 0 0"
     assert scale.cpu_seconds(stat) == 4.0
     assert scale.peak_rss_mib("VmRSS:\t 1000 kB\nVmHWM:\t  102400 kB\n") == 100.0
-    row = {"scenario": "1 job of 8", "pods": 8, "op_created_s": 1.0, "floor_created_s": 0.5, "table_s": 0.2,
-           "idle_s": 60, "idle_cpu_s": 0.1, "idle_requests_per_min": 0.0, "peak_rss_mib": 120.4}
+    row = {
+        "scenario": "1 job of 8",
+        "pods": 8,
+        "op_created_s": 1.0,
+        "floor_created_s": 0.5,
+        "table_s": 0.2,
+        "idle_s": 60,
+        "idle_cpu_s": 0.1,
+        "idle_requests_per_min": 0.0,
+        "peak_rss_mib": 120.4,
+    }
     out = scale.table([row])
     assert "| 1 job of 8 | 8 | 1.00 s / 0.50 s (2.00x) | 0.20 s | 0.10 in 60 s | 0.0 | 120 MiB |" in out

@@ -24,10 +24,14 @@ JOB_RULES = (
     | {(g, "events", v) for g in ("", "events.k8s.io") for v in ("create", "patch")}
     | {("", "events", "list")}  # why a pod cannot start (FailedMount), issue 11
     # Each job's NetworkPolicy (issue 24; networkPolicy.enabled, on by default).
-    | {("networking.k8s.io", "networkpolicies", v) for v in ("get", "list", "watch", "create", "delete", "patch")}
+    | {
+        ("networking.k8s.io", "networkpolicies", v)
+        for v in ("get", "list", "watch", "create", "delete", "patch")
+    }
 )
 GANG_RULES = {
-    (group, "podgroups", v) for v in ("get", "list", "watch", "create", "delete", "patch")
+    (group, "podgroups", v)
+    for v in ("get", "list", "watch", "create", "delete", "patch")
     for group in ("scheduling.volcano.sh", "scheduling.k8s.io")
 }
 DISCOVERY_RULES = {
@@ -104,8 +108,9 @@ def test_cluster_wide_rbac_verbs_exactly():
     # The one namespaced grant: the leader-election Lease, in the release namespace only.
     (role,) = find(objects, "Role")
     assert role["metadata"] == {**role["metadata"], "name": "zoo-operator-leader", "namespace": "zoo-system"}
-    assert rules_as_set(role["rules"]) == {("coordination.k8s.io", "leases", verb)
-                                           for verb in ("get", "create", "update")}
+    assert rules_as_set(role["rules"]) == {
+        ("coordination.k8s.io", "leases", verb) for verb in ("get", "create", "update")
+    }
     (leader_binding,) = find(objects, "RoleBinding")
     assert leader_binding["roleRef"]["name"] == "zoo-operator-leader"
 
@@ -125,7 +130,10 @@ def test_watch_namespaces_uses_a_role_per_namespace():
     # Nothing namespaced is granted to the operator cluster-wide; only kopf's discovery stays a ClusterRole
     # (besides the roles aggregated into the users' built-in edit/view roles).
     assert sorted(r["metadata"]["name"] for r in find(objects, "ClusterRole")) == [
-        "zoo-operator-discovery", "zoo-operator-edit", "zoo-operator-view"]
+        "zoo-operator-discovery",
+        "zoo-operator-edit",
+        "zoo-operator-view",
+    ]
     assert env_of(objects)["ZOO_WATCH_NAMESPACES"] == "team-a,team-b"
 
 
@@ -159,11 +167,18 @@ def test_env_maps_values_onto_operator_settings():
         "ZOO_IMAGE_CPU": "registry.local/cpu:1",
         "ZOO_IMAGE_GPU": f"zoo-operator/workload-gpu:{version}",
         "ZOO_IMAGE_ASCEND": "registry.local/ascend:2",
-        "ZOO_IMAGE_ASCEND_910": "", "ZOO_IMAGE_ASCEND_910B": "registry.local/ascend-910b:3", "ZOO_IMAGE_ASCEND_A3": "",
-        "ZOO_ASCEND_ACCELERATOR_TYPE_910": "", "ZOO_ASCEND_ACCELERATOR_TYPE_910B": "card-910b-2",
+        "ZOO_IMAGE_ASCEND_910": "",
+        "ZOO_IMAGE_ASCEND_910B": "registry.local/ascend-910b:3",
+        "ZOO_IMAGE_ASCEND_A3": "",
+        "ZOO_ASCEND_ACCELERATOR_TYPE_910": "",
+        "ZOO_ASCEND_ACCELERATOR_TYPE_910B": "card-910b-2",
         "ZOO_ASCEND_ACCELERATOR_TYPE_A3": "",
-        "ZOO_ASCEND_CHIP": "910B", "ZOO_ASCEND_HOST_ARCH": "huawei-arm", "ZOO_ASCEND_DRIVER_MOUNTS": "false",
-        "ZOO_ASCEND_SHM_SIZE": "", "ZOO_ASCEND_VOLCANO": "false", "ZOO_GANG_BACKEND": "volcano",
+        "ZOO_ASCEND_CHIP": "910B",
+        "ZOO_ASCEND_HOST_ARCH": "huawei-arm",
+        "ZOO_ASCEND_DRIVER_MOUNTS": "false",
+        "ZOO_ASCEND_SHM_SIZE": "",
+        "ZOO_ASCEND_VOLCANO": "false",
+        "ZOO_GANG_BACKEND": "volcano",
         "ZOO_METRICS_PORT": "0",
         "ZOO_HEALTH_PORT": "8181",
         "ZOO_LISTEN_HOST": "fieldRef:status.podIP",
@@ -179,7 +194,7 @@ def test_env_maps_values_onto_operator_settings():
         "ZOO_POLICY_TOLERATION_KEYS": "",
         "ZOO_POLICY_PRIORITY_CLASSES": "",
         "ZOO_POLICY_DENIED_ENV": "LD_PRELOAD,LD_LIBRARY_PATH,LD_AUDIT,PATH,PYTHONPATH,PYTHONHOME,PYTHONSTARTUP,"
-                                 "PYTHONINSPECT,BASH_ENV,ENV",
+        "PYTHONINSPECT,BASH_ENV,ENV",
         "ZOO_LEADER_ELECTION_NAMESPACE": "fieldRef:metadata.namespace",
         "ZOO_POD_NAME": "fieldRef:metadata.name",
     }
@@ -189,16 +204,26 @@ def test_chart_policy_values_reach_the_operator_settings():
     """Issue 11: the platform team's policy in values -> env -> Settings, the same numbers end to end."""
     from zoo_operator import settings
 
-    env = env_of(template({"policy.hostPathPrefixes": "{/data,/scratch}", "policy.allowSecrets": "true",
-                           "policy.priorityClasses": "{low}", "workloadSecurity.runAsUser": "2000",
-                           "workloadSecurity.supplementalGroups": "{1001}"}))
+    env = env_of(
+        template(
+            {
+                "policy.hostPathPrefixes": "{/data,/scratch}",
+                "policy.allowSecrets": "true",
+                "policy.priorityClasses": "{low}",
+                "workloadSecurity.runAsUser": "2000",
+                "workloadSecurity.supplementalGroups": "{1001}",
+            }
+        )
+    )
     cfg = settings.from_env({k: v for k, v in env.items() if not v.startswith("fieldRef:")})
     assert cfg.policy_host_path_prefixes == ("/data", "/scratch") and cfg.policy_allow_secrets
     assert cfg.policy_priority_classes == ("low",) and cfg.pod_run_as_user == 2000
     assert cfg.pod_supplemental_groups == (1001,)
-    assert settings.from_env({k: v for k, v in env_of(template()).items()
-                              if not v.startswith("fieldRef:")}) == dataclasses.replace(
-        settings.Settings(), image_cpu=cfg.image_cpu, image_gpu=cfg.image_gpu, image_ascend=cfg.image_ascend)
+    assert settings.from_env(
+        {k: v for k, v in env_of(template()).items() if not v.startswith("fieldRef:")}
+    ) == dataclasses.replace(
+        settings.Settings(), image_cpu=cfg.image_cpu, image_gpu=cfg.image_gpu, image_ascend=cfg.image_ascend
+    )
 
 
 def test_every_env_var_is_a_documented_operator_setting():

@@ -16,13 +16,22 @@ def test_probes_use_kopfs_health_endpoint() -> None:
 
 
 def test_digests_pin_every_image() -> None:
-    objects = template({"image.digest": DIGEST, "images.workload.cpuDigest": DIGEST,
-                        "images.workload.gpuDigest": OTHER, "images.workload.ascendChipsDigest.chip910b": DIGEST,
-                        "images.workload.ascendChips.chipA3": "r/a3:1", "images.workload.ascendChipsDigest.chipA3": OTHER})
+    objects = template(
+        {
+            "image.digest": DIGEST,
+            "images.workload.cpuDigest": DIGEST,
+            "images.workload.gpuDigest": OTHER,
+            "images.workload.ascendChipsDigest.chip910b": DIGEST,
+            "images.workload.ascendChips.chipA3": "r/a3:1",
+            "images.workload.ascendChipsDigest.chipA3": OTHER,
+        }
+    )
     c = container(objects)
     assert c["image"].startswith("zoo-operator/operator:") and c["image"].endswith(f"@{DIGEST}")
     env = env_of(objects)
-    assert env["ZOO_IMAGE_CPU"].startswith("zoo-operator/workload-cpu:") and env["ZOO_IMAGE_CPU"].endswith(DIGEST)
+    assert env["ZOO_IMAGE_CPU"].startswith("zoo-operator/workload-cpu:") and env["ZOO_IMAGE_CPU"].endswith(
+        DIGEST
+    )
     assert env["ZOO_IMAGE_GPU"].endswith("@" + OTHER)
     assert env["ZOO_IMAGE_ASCEND_910B"].startswith("zoo-operator/workload-ascend:")
     assert env["ZOO_IMAGE_ASCEND_910B"].endswith("-910b@" + DIGEST)

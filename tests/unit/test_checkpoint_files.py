@@ -67,8 +67,13 @@ def test_damaged_newest_checkpoint_is_skipped_for_the_previous(tmp_path: Path, d
     assert found.path == good and found.manifest is not None and found.manifest["epoch"] == 2
     assert [p for p, _ in found.skipped] == [newest]
     why = found.skipped[0][1]
-    expected = {"truncate": "size", "flip": "sha256", "no_manifest": "no manifest", "bad_manifest": "no manifest",
-                "grown": "size"}[damage]
+    expected = {
+        "truncate": "size",
+        "flip": "sha256",
+        "no_manifest": "no manifest",
+        "bad_manifest": "no manifest",
+        "grown": "size",
+    }[damage]
     assert expected in why
 
 
@@ -87,7 +92,12 @@ def test_mid_epoch_checkpoints_order_between_epochs(tmp_path: Path) -> None:
     _write(tmp_path, "m-10_1.ckpt", _pos(10, 1))
     _write(tmp_path, "m-2.ckpt", _pos(2))
     ck.best_path(tmp_path, "m").write_bytes(b"best")
-    assert [p.name for p in ck.saved_files(tmp_path, "m")] == ["m-1.ckpt", "m-2_3.ckpt", "m-2.ckpt", "m-10_1.ckpt"]
+    assert [p.name for p in ck.saved_files(tmp_path, "m")] == [
+        "m-1.ckpt",
+        "m-2_3.ckpt",
+        "m-2.ckpt",
+        "m-10_1.ckpt",
+    ]
     assert ck.saved_epochs(tmp_path, "m") == [1, 2]
     found = ck.newest_complete(tmp_path, "m")
     assert found.path == tmp_path / "m-10_1.ckpt"  # -best is never resumed from
@@ -122,8 +132,13 @@ def test_retention_keeps_the_last_k_with_their_manifests(tmp_path: Path) -> None
     removed = ck.prune(tmp_path, "m", 2)
     assert [p.name for p in removed] == ["m-1.ckpt", "m-2.ckpt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "m-3.ckpt", "m-3.ckpt.manifest.json", "m-4_1.ckpt", "m-4_1.ckpt.manifest.json", "m-best.ckpt",
-        "m_other-1.ckpt"]
+        "m-3.ckpt",
+        "m-3.ckpt.manifest.json",
+        "m-4_1.ckpt",
+        "m-4_1.ckpt.manifest.json",
+        "m-best.ckpt",
+        "m_other-1.ckpt",
+    ]
     assert ck.prune(tmp_path, "m", 0) == []
 
 
@@ -142,7 +157,13 @@ def test_recommit_replaces_the_old_manifest(tmp_path: Path) -> None:
 
 def test_graceful_stop_exit_code_is_one_fact_in_both_packages() -> None:
     assert errors.EXIT_STOPPED == conditions.EXIT_STOPPED
-    assert errors.EXIT_STOPPED not in (0, 1, errors.EXIT_CONFIG, errors.EXIT_DATASET_MISSING, errors.EXIT_RETRYABLE)
+    assert errors.EXIT_STOPPED not in (
+        0,
+        1,
+        errors.EXIT_CONFIG,
+        errors.EXIT_DATASET_MISSING,
+        errors.EXIT_RETRYABLE,
+    )
     assert errors.EXIT_STOPPED < 128  # never mistaken for "killed by a signal"
     failure = errors.classify(errors.Stopped("stopped"))
     assert (failure.exit_code, failure.reason, failure.retryable) == (errors.EXIT_STOPPED, "Stopped", True)

@@ -28,7 +28,10 @@ def test_claim_name_mounts_the_pvc() -> None:
 
 def test_host_path_is_created_on_the_node() -> None:
     pod = render.pod(parse(job(checkpoint={"hostPath": "/var/zoo"})), 0, 0)
-    assert _volume(pod) == {"name": "zoo-checkpoint", "hostPath": {"path": "/var/zoo", "type": "DirectoryOrCreate"}}
+    assert _volume(pod) == {
+        "name": "zoo-checkpoint",
+        "hostPath": {"path": "/var/zoo", "type": "DirectoryOrCreate"},
+    }
 
 
 def test_default_is_an_empty_dir_and_the_directory_is_per_job() -> None:
@@ -46,17 +49,26 @@ def test_default_is_an_empty_dir_and_the_directory_is_per_job() -> None:
     assert parse(job(checkpoint={"path": "shared/run"})).checkpoint_path == "shared/run"
 
 
-@pytest.mark.parametrize("given", [{"claimName": "a", "hostPath": "/b"},
-                                   {"claimName": "a", "volume": {"emptyDir": {}}},
-                                   {"hostPath": "relative"}])
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"claimName": "a", "hostPath": "/b"},
+        {"claimName": "a", "volume": {"emptyDir": {}}},
+        {"hostPath": "relative"},
+    ],
+)
 def test_conflicting_or_bad_storage_is_refused(given: dict) -> None:
     with pytest.raises(spec.InvalidSpec, match="spec.checkpoint"):
         parse(job(checkpoint=given))
 
 
 def test_keep_and_grace() -> None:
-    js = parse(job(checkpoint={"keep": 3, "resumeFrom": "x/y.ckpt"},
-                   hyperparameters={"epochs": 1, "keep_checkpoint_max": 10}))
+    js = parse(
+        job(
+            checkpoint={"keep": 3, "resumeFrom": "x/y.ckpt"},
+            hyperparameters={"epochs": 1, "keep_checkpoint_max": 10},
+        )
+    )
     cmd = render.command(js)
     sets = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--set"]
     # spec.checkpoint.keep comes after the hyperparameters (the last --set of a key wins), resume stays last

@@ -29,10 +29,21 @@ def render(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[di
 
 
 def test_render_ascend_job_with_allocations(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    alloc = [{"pod_name": f"asc-worker-{i}", "server_id": f"10.0.0.{9 + i}",
-              "devices": [{"device_id": str(i), "device_ip": f"192.168.100.{101 + i}"}]} for i in range(2)]
-    code, objs, err = render(capsys, "-f", write(tmp_path, ascend_job(replicas=2)),
-                             "--allocations", write(tmp_path, json.dumps(alloc), "alloc.json"))
+    alloc = [
+        {
+            "pod_name": f"asc-worker-{i}",
+            "server_id": f"10.0.0.{9 + i}",
+            "devices": [{"device_id": str(i), "device_ip": f"192.168.100.{101 + i}"}],
+        }
+        for i in range(2)
+    ]
+    code, objs, err = render(
+        capsys,
+        "-f",
+        write(tmp_path, ascend_job(replicas=2)),
+        "--allocations",
+        write(tmp_path, json.dumps(alloc), "alloc.json"),
+    )
     assert code == 0 and err == ""
     assert [o["kind"] for o in objs] == ["Service", "ConfigMap", "NetworkPolicy", "Pod", "Pod"]
     table = json.loads(objs[1]["data"]["hccl.json"])
@@ -40,7 +51,9 @@ def test_render_ascend_job_with_allocations(tmp_path: Path, capsys: pytest.Captu
     assert [s["server_id"] for s in table["server_list"]] == ["10.0.0.10", "10.0.0.9"]
 
 
-def test_render_without_allocations_is_initializing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_render_without_allocations_is_initializing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, objs, _ = render(capsys, "-f", write(tmp_path, ascend_job(replicas=2)))
     assert code == 0 and json.loads(objs[1]["data"]["hccl.json"])["status"] == "initializing"
 
@@ -48,24 +61,40 @@ def test_render_without_allocations_is_initializing(tmp_path: Path, capsys: pyte
 def test_render_dynamic_job(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, objs, _ = render(capsys, "-f", write(tmp_path, job()))
     assert code == 0
-    assert [o["metadata"]["name"] for o in objs] == ["demo", "demo-launch", "demo", "demo-sched", "demo-worker-0",
-                                                     "demo-worker-1"]
+    assert [o["metadata"]["name"] for o in objs] == [
+        "demo",
+        "demo-launch",
+        "demo",
+        "demo-sched",
+        "demo-worker-0",
+        "demo-worker-1",
+    ]
 
 
-@pytest.mark.parametrize(("content", "alloc", "expected"), [
-    ("a: [unclosed", None, "not valid YAML"),
-    ("kind: Pod\n", None, "exactly one ZooTrainingJob"),
-    (job(hyperparameters={"nope": 1}), None, "spec.hyperparameters.nope: unknown hyperparameter"),
-    (job(model="vgg"), None, "spec.model: must be one of"),
-    ({**job(), "apiVersion": "modelzoo.io/v2"}, None, "apiVersion: must be modelzoo.io/v1alpha1"),
-    (ascend_job(replicas=2), "{", "allocations: not JSON"),
-    (ascend_job(replicas=2), ('[{"pod_name": "other-worker-0", "server_id": "10.0.0.1", '
-                              '"devices": [{"device_id": "0", "device_ip": "i"}]}]'), "is not a worker of job asc"),
-    (ascend_job(replicas=2), '[{"pod_name": "asc-worker-0"}]', "allocations[0]: device annotation needs"),
-    (job(), "[]", "only for launch ranktable"),
-])
-def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: object,
-                                          alloc: str | None, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "alloc", "expected"),
+    [
+        ("a: [unclosed", None, "not valid YAML"),
+        ("kind: Pod\n", None, "exactly one ZooTrainingJob"),
+        (job(hyperparameters={"nope": 1}), None, "spec.hyperparameters.nope: unknown hyperparameter"),
+        (job(model="vgg"), None, "spec.model: must be one of"),
+        ({**job(), "apiVersion": "modelzoo.io/v2"}, None, "apiVersion: must be modelzoo.io/v1alpha1"),
+        (ascend_job(replicas=2), "{", "allocations: not JSON"),
+        (
+            ascend_job(replicas=2),
+            (
+                '[{"pod_name": "other-worker-0", "server_id": "10.0.0.1", '
+                '"devices": [{"device_id": "0", "device_ip": "i"}]}]'
+            ),
+            "is not a worker of job asc",
+        ),
+        (ascend_job(replicas=2), '[{"pod_name": "asc-worker-0"}]', "allocations[0]: device annotation needs"),
+        (job(), "[]", "only for launch ranktable"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: object, alloc: str | None, expected: str
+) -> None:
     args = ["-f", write(tmp_path, content)]
     if alloc is not None:
         args += ["--allocations", write(tmp_path, alloc, "alloc.json")]
@@ -81,8 +110,13 @@ def test_missing_file(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_console_script_exit_code(tmp_path: Path) -> None:
     exe = Path(sys.executable).parent / "zoo-operator"
-    proc = subprocess.run([str(exe), "render", "-f", write(tmp_path, job(replicas=0))], check=False,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(exe), "render", "-f", write(tmp_path, job(replicas=0))],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "spec.replicas" in proc.stderr and proc.stdout == ""
 
 

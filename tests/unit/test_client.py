@@ -14,8 +14,14 @@ from zoo_operator.client.api import merged_logs
 
 
 def test_build_job_from_keywords() -> None:
-    body = build_job("try-1", model="resnet50_bam", namespace="ns", replicas=2, device={"type": "CPU"},
-                     labels={"team": "a"})
+    body = build_job(
+        "try-1",
+        model="resnet50_bam",
+        namespace="ns",
+        replicas=2,
+        device={"type": "CPU"},
+        labels={"team": "a"},
+    )
     assert body["apiVersion"] == "modelzoo.io/v1alpha1" and body["kind"] == "ZooTrainingJob"
     assert body["metadata"] == {"name": "try-1", "namespace": "ns", "labels": {"team": "a"}}
     assert body["spec"] == {"model": "resnet50_bam", "replicas": 2, "device": {"type": "CPU"}}
@@ -47,8 +53,10 @@ def pod(name: str, rank: int) -> dict[str, Any]:
 
 
 def test_merged_logs_in_time_order_across_ranks() -> None:
-    logs = {"p0": "2026-01-01T00:00:01.000000000Z zero-a\n2026-01-01T00:00:03.000000000Z zero-b\n",
-            "p1": "2026-01-01T00:00:02.000000000Z one-a\n"}
+    logs = {
+        "p0": "2026-01-01T00:00:01.000000000Z zero-a\n2026-01-01T00:00:03.000000000Z zero-b\n",
+        "p1": "2026-01-01T00:00:02.000000000Z one-a\n",
+    }
     lines = merged_logs([pod("p0", 0), pod("p1", 1)], logs.get)
     assert [(ln.rank, ln.text) for ln in lines] == [(0, "zero-a"), (1, "one-a"), (0, "zero-b")]
     assert merged_logs([pod("p0", 0)], lambda _: None) == []
@@ -67,7 +75,11 @@ def test_local_plan_one_rank_runs_zoo_train_on_local_paths(tmp_path: Any) -> Non
 
 def test_local_plan_many_ranks_gets_the_dynamic_cluster_env(tmp_path: Any) -> None:
     procs = plan(job("two", replicas=2), tmp_path, tmp_path / "out", port=18118)
-    assert [(p.role, p.rank) for p in procs] == [(c.ROLE_SCHEDULER, None), (c.ROLE_WORKER, 0), (c.ROLE_WORKER, 1)]
+    assert [(p.role, p.rank) for p in procs] == [
+        (c.ROLE_SCHEDULER, None),
+        (c.ROLE_WORKER, 0),
+        (c.ROLE_WORKER, 1),
+    ]
     for p in procs:
         assert p.env["MS_SCHED_HOST"] == "127.0.0.1" and p.env["MS_SCHED_PORT"] == "18118"
         assert p.env["MS_WORKER_NUM"] == "2"

@@ -11,8 +11,10 @@ from zoo_workloads.training import ascend_check
 from zoocluster import containers, devices
 from zoocluster.devices import DeviceAllocator, annotation_value, ids_from_annotation, requested_devices
 
-POD = {"metadata": {"name": "job-worker-0", "uid": "0b5d6f7e-1111-4c2a-9d3e-5f6a7b8c9d0e"},
-       "spec": {"schedulerName": "default-scheduler"}}
+POD = {
+    "metadata": {"name": "job-worker-0", "uid": "0b5d6f7e-1111-4c2a-9d3e-5f6a7b8c9d0e"},
+    "spec": {"schedulerName": "default-scheduler"},
+}
 
 
 def test_allocation_is_lowest_free_first_and_released_ids_are_reused():
@@ -52,11 +54,16 @@ def test_plugin_config_from_nodes_yaml_and_environment():
     assert devices.plugin_config({}, {}) == devices.PluginConfig("v7", False, 3.0)
     cfg = devices.plugin_config({"generation": "v26", "volcano": True, "annotateDelaySeconds": 1}, {})
     assert cfg == devices.PluginConfig("v26", True, 1.0)
-    assert devices.plugin_config({"generation": "v26"}, {"ZOO_ASCEND_PLUGIN_GENERATION": "v7"}).generation == "v7"
+    assert (
+        devices.plugin_config({"generation": "v26"}, {"ZOO_ASCEND_PLUGIN_GENERATION": "v7"}).generation
+        == "v7"
+    )
     assert not devices.plugin_config({"volcano": True}, {"ZOO_ASCEND_PLUGIN_VOLCANO": "false"}).volcano
     with pytest.raises(ValueError, match="generation"):
         devices.plugin_config({"generation": "v8"}, {})
-    assert devices.plugin_config({}, {}).simulate and not devices.plugin_config({"simulate": False}, {}).simulate
+    assert (
+        devices.plugin_config({}, {}).simulate and not devices.plugin_config({"simulate": False}, {}).simulate
+    )
     with pytest.raises(TypeError, match="simulate"):
         devices.plugin_config({"simulate": "no"}, {})
 
@@ -74,7 +81,11 @@ def test_container_sees_only_its_device(tmp_path: Path):
     devices.write_device_files(directory, [2])
     assert [p.name for p in directory.iterdir()] == ["davinci2"]
     env = devices.container_env([2])
-    assert env == {"ASCEND_VISIBLE_DEVICES": "2", "ZOO_ASCEND_SIMULATE": "1", "ZOO_ASCEND_DEVICE_DIR": devices.DEVICE_DIR}
+    assert env == {
+        "ASCEND_VISIBLE_DEVICES": "2",
+        "ZOO_ASCEND_SIMULATE": "1",
+        "ZOO_ASCEND_DEVICE_DIR": devices.DEVICE_DIR,
+    }
     assert devices.container_env([]) == {}  # no NPU, no simulation switch
     pod = {"metadata": {"name": "p", "namespace": "n"}, "spec": {"volumes": []}}
     hosts, msg = tmp_path / "hosts", tmp_path / "msg"
@@ -85,7 +96,9 @@ def test_container_sees_only_its_device(tmp_path: Path):
 
 
 @pytest.mark.parametrize("generation", devices.GENERATIONS)
-def test_twin_annotations_give_every_rank_logical_device_0_and_a_consistent_rank(tmp_path: Path, generation: str):
+def test_twin_annotations_give_every_rank_logical_device_0_and_a_consistent_rank(
+    tmp_path: Path, generation: str
+):
     """16 pods, perNode 8, on two fake Ascend nodes: the plugin's annotations make the operator's table, from which
     zoo-launch derives every rank's RANK_ID and DEVICE_ID, which the workload's Ascend checks accept."""
     allocators = {1: DeviceAllocator(8), 2: DeviceAllocator(8)}
@@ -94,20 +107,35 @@ def test_twin_annotations_give_every_rank_logical_device_0_and_a_consistent_rank
         node = 1 + i // 8
         pod = {"metadata": {"name": f"j-worker-{i}", "uid": f"uid-{i:04d}"}, "spec": {}}
         (phys,) = allocators[node].allocate(pod["metadata"]["uid"], 1)
-        placed.append((pod, f"127.0.23.{node}", phys, annotation_value(pod, f"127.0.23.{node}", node, [phys],
-                                                                     generation)))
+        placed.append(
+            (
+                pod,
+                f"127.0.23.{node}",
+                phys,
+                annotation_value(pod, f"127.0.23.{node}", node, [phys], generation),
+            )
+        )
     table = ranktable.config_map_data([ranktable.parse_annotation(a) for *_, a in placed], 16)["hccl.json"]
     parsed = json.loads(table)
     assert parsed["server_count"] == "2" and [s["server_id"] for s in parsed["server_list"]] == [
-        "127.0.23.1", "127.0.23.2"]
+        "127.0.23.1",
+        "127.0.23.2",
+    ]
     (tmp_path / "hccl.json").write_text(table)
     ranks = []
     for pod, node_ip, phys, _ in placed:
-        env = {"RANK_TABLE_FILE": str(tmp_path / "hccl.json"), "HOST_IP": node_ip, "RANK_SIZE": "16",
-               "HCCL_CONNECT_TIMEOUT": "600", **devices.container_env([phys])}
+        env = {
+            "RANK_TABLE_FILE": str(tmp_path / "hccl.json"),
+            "HOST_IP": node_ip,
+            "RANK_SIZE": "16",
+            "HCCL_CONNECT_TIMEOUT": "600",
+            **devices.container_env([phys]),
+        }
         env.update(launch.prepare_environment(env))
         assert env["DEVICE_ID"] == "0"
-        env["ZOO_ASCEND_DEVICE_DIR"] = str(devices.write_device_files(tmp_path / pod["metadata"]["name"], [phys]))
+        env["ZOO_ASCEND_DEVICE_DIR"] = str(
+            devices.write_device_files(tmp_path / pod["metadata"]["name"], [phys])
+        )
         assert ascend_check.problems(env) == []
         ranks.append(int(env["RANK_ID"]))
     assert sorted(ranks) == list(range(16))
@@ -128,9 +156,15 @@ def test_an_ascend_node_has_the_driver_paths_pods_mount(tmp_path: Path):
     files = devices.node_files(tmp_path / "node")
     assert (files[devices.DRIVER_PATH] / "version.info").is_file() and files[devices.NPU_SMI_PATH].is_file()
     vols = PodVolumes(tmp_path / "pod", None, lambda ns, n: None, lambda ns, n: None, files)  # type: ignore[arg-type]
-    pod = {"metadata": {"namespace": "n", "name": "p"},
-           "spec": {"volumes": [{"name": "d", "hostPath": {"path": devices.DRIVER_PATH, "type": "Directory"}},
-                                {"name": "s", "hostPath": {"path": devices.NPU_SMI_PATH, "type": "File"}}]}}
+    pod = {
+        "metadata": {"namespace": "n", "name": "p"},
+        "spec": {
+            "volumes": [
+                {"name": "d", "hostPath": {"path": devices.DRIVER_PATH, "type": "Directory"}},
+                {"name": "s", "hostPath": {"path": devices.NPU_SMI_PATH, "type": "File"}},
+            ]
+        },
+    }
     vols.sync(pod, "127.203.0.9", "127.0.23.2")
     assert vols.host_path(pod["spec"]["volumes"][0]) == files[devices.DRIVER_PATH]
     # A node without the files (a CPU node) fails the pod, as a real node without the driver would.

@@ -18,19 +18,31 @@ def pod(*volumes: dict[str, Any]) -> dict[str, Any]:
 
 
 def volumes(tmp_path: Path) -> PodVolumes:
-    return PodVolumes(tmp_path / "pod", client=None, configmaps=lambda ns, name: None,  # type: ignore[arg-type]
-                      secrets=lambda ns, name: None)
+    return PodVolumes(
+        tmp_path / "pod",
+        client=None,
+        configmaps=lambda ns, name: None,  # type: ignore[arg-type]
+        secrets=lambda ns, name: None,
+    )
 
 
 def test_missing_host_path_of_a_checked_type(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-dir"
     with pytest.raises(ConfigError) as info:
-        volumes(tmp_path).sync(pod({"name": "zoo-data", "hostPath": {"path": str(missing), "type": "Directory"}}),
-                               "10.0.0.2", "10.0.0.1")
-    assert str(info.value) == f"MountVolume.SetUp failed for volume \"zoo-data\" : hostPath {missing} doesn't exist"
+        volumes(tmp_path).sync(
+            pod({"name": "zoo-data", "hostPath": {"path": str(missing), "type": "Directory"}}),
+            "10.0.0.2",
+            "10.0.0.1",
+        )
+    assert (
+        str(info.value)
+        == f'MountVolume.SetUp failed for volume "zoo-data" : hostPath {missing} doesn\'t exist'
+    )
 
 
 def test_missing_config_map(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
-        volumes(tmp_path).sync(pod({"name": "cfg", "configMap": {"name": "settings"}}), "10.0.0.2", "10.0.0.1")
+        volumes(tmp_path).sync(
+            pod({"name": "cfg", "configMap": {"name": "settings"}}), "10.0.0.2", "10.0.0.1"
+        )
     assert str(info.value) == 'MountVolume.SetUp failed for volume "cfg" : configmap "settings" not found'

@@ -56,4 +56,6 @@ def test_configuration_manages_pods_only_in_labelled_namespaces() -> None:
     assert cfg["managedJobsNamespaceSelector"] == {"matchLabels": {kueue.MANAGED_LABEL: "true"}}
     assert cfg["internalCertManagement"] == {"enable": False} and not cfg["manageJobsWithoutQueueName"]
     assert cfg["webhook"] == {"host": "127.0.0.1", "port": 37000, "certDir": "/certs"}
-    assert cfg["health"]["healthProbeBindAddress"] == "127.0.0.1:37001" and cfg["metrics"]["bindAddress"] == "0"
+    assert (
+        cfg["health"]["healthProbeBindAddress"] == "127.0.0.1:37001" and cfg["metrics"]["bindAddress"] == "0"
+    )

@@ -24,7 +24,14 @@ def kubelet_files(message: str = "/dev/termination-log") -> list[dict]:
 def test_volume_at_tmp_gets_the_image_dirs_below_it_bound_again_on_top():
     got = plan(kubelet_files(), [vol("/tmp", "/state/tmp"), vol("/data")], IMAGE_DIRS)
     targets = [m["target"] for m in got]
-    assert targets == ["/tmp", "/data", "/etc/hosts", "/dev/termination-log", f"{REPO}/.venv", f"{REPO}/operator"]
+    assert targets == [
+        "/tmp",
+        "/data",
+        "/etc/hosts",
+        "/dev/termination-log",
+        f"{REPO}/.venv",
+        f"{REPO}/operator",
+    ]
     venv = got[targets.index(f"{REPO}/.venv")]
     assert venv == {"source": f"{REPO}/.venv", "target": f"{REPO}/.venv", "readOnly": False, "file": False}
     # The interpreter under /root is not under any volume: nothing to re-expose.
@@ -33,7 +40,12 @@ def test_volume_at_tmp_gets_the_image_dirs_below_it_bound_again_on_top():
 
 def test_no_volume_above_the_image_means_no_extra_mounts():
     got = plan(kubelet_files(), [vol("/scratch"), vol(f"{REPO}/.venv/cache")], IMAGE_DIRS)
-    assert [m["target"] for m in got] == ["/scratch", "/etc/hosts", "/dev/termination-log", f"{REPO}/.venv/cache"]
+    assert [m["target"] for m in got] == [
+        "/scratch",
+        "/etc/hosts",
+        "/dev/termination-log",
+        f"{REPO}/.venv/cache",
+    ]
 
 
 def test_a_volume_at_or_inside_an_image_dir_still_wins():
@@ -78,7 +90,9 @@ def test_host_location_follows_the_topmost_bind():
 def test_container_mounts_include_the_plan(tmp_path: Path):
     pod = {"spec": {"volumes": [{"name": "tmp", "emptyDir": {}}]}}
     container = {"volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}
-    got = mounts(pod, container, lambda v: tmp_path / v["name"], tmp_path / "hosts", tmp_path / "m", [Path(REPO)])
+    got = mounts(
+        pod, container, lambda v: tmp_path / v["name"], tmp_path / "hosts", tmp_path / "m", [Path(REPO)]
+    )
     assert [m["target"] for m in got] == ["/tmp", "/etc/hosts", "/dev/termination-log", REPO]
 
 

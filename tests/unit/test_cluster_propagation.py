@@ -24,12 +24,15 @@ def test_defaults_are_the_real_kubelets_on_ascend_nodes_and_the_fast_path_elsewh
     assert ttl.worst_case_seconds == 120.0 and ttl.sync_seconds == 60.0
 
 
-@pytest.mark.parametrize(("raw", "words"), [
-    ({"syncSeconds": 0}, "configMapSync.syncSeconds: must be > 0"),
-    ({"jitter": -1}, "configMapSync.jitter: must be a number of seconds >= 0"),
-    ({"cacheTtlSeconds": "30s"}, "configMapSync.cacheTtlSeconds"),
-    ({"syncSecond": 1}, "unknown keys ['syncSecond']"),
-])
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        ({"syncSeconds": 0}, "configMapSync.syncSeconds: must be > 0"),
+        ({"jitter": -1}, "configMapSync.jitter: must be a number of seconds >= 0"),
+        ({"cacheTtlSeconds": "30s"}, "configMapSync.cacheTtlSeconds"),
+        ({"syncSecond": 1}, "unknown keys ['syncSecond']"),
+    ],
+)
 def test_bad_settings_name_the_field(raw: dict, words: str) -> None:
     with pytest.raises(ValueError, match=words.replace("[", r"\[").replace("]", r"\]")):
         propagation.parse(raw, ascend=True)
@@ -87,17 +90,26 @@ def test_a_change_undone_before_the_tick_is_not_written() -> None:
     assert clock.offer("v", "a", 60.0) is None
 
 
-def test_pod_volumes_keep_the_old_file_on_disk_until_the_resync(tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pod_volumes_keep_the_old_file_on_disk_until_the_resync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     now = [1000.0]
     monkeypatch.setattr(volumes.time, "monotonic", lambda: now[0])
     data = {"attempt": "0"}
     cms = {("ns", "t"): {"data": data}}
     clock = VolumeClock(Propagation(60.0, 0.0, 0.0), "uid", admitted=1000.0)
-    vols = volumes.PodVolumes(tmp_path, None, lambda ns, n: cms.get((ns, n)),  # type: ignore[arg-type]
-                              lambda ns, n: None, None, clock)
-    pod = {"metadata": {"namespace": "ns", "name": "p", "uid": "uid"},
-           "spec": {"volumes": [{"name": "table", "configMap": {"name": "t"}}]}}
+    vols = volumes.PodVolumes(
+        tmp_path,
+        None,
+        lambda ns, n: cms.get((ns, n)),  # type: ignore[arg-type]
+        lambda ns, n: None,
+        None,
+        clock,
+    )
+    pod = {
+        "metadata": {"namespace": "ns", "name": "p", "uid": "uid"},
+        "spec": {"volumes": [{"name": "table", "configMap": {"name": "t"}}]},
+    }
     vols.sync(pod, "10.0.0.1", "10.0.0.2")
     mounted = tmp_path / "volumes" / "table" / "attempt"
     assert mounted.read_text() == "0"

@@ -13,13 +13,26 @@ from pathlib import Path
 from zoo_workloads import contract
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = {"RANKTABLE_FILE", "ATTEMPT_FILE", "CONFIG_FILE", "RESULT_FILE", "TERMINATION_LOG", "RANKTABLE_DIR",
-          "DATA_DIR", "CHECKPOINT_DIR", "FROM_DIR", "RANK_TABLE_PATH"}
+SHARED = {
+    "RANKTABLE_FILE",
+    "ATTEMPT_FILE",
+    "CONFIG_FILE",
+    "RESULT_FILE",
+    "TERMINATION_LOG",
+    "RANKTABLE_DIR",
+    "DATA_DIR",
+    "CHECKPOINT_DIR",
+    "FROM_DIR",
+    "RANK_TABLE_PATH",
+}
 
 
 def _facts() -> set[str]:
-    return {v for k, v in vars(contract).items() if isinstance(v, str) and k.isupper()
-            and (k.startswith(("ENV_", "MS_ROLE_")) or k in SHARED)}
+    return {
+        v
+        for k, v in vars(contract).items()
+        if isinstance(v, str) and k.isupper() and (k.startswith(("ENV_", "MS_ROLE_")) or k in SHARED)
+    }
 
 
 def _modules() -> list[Path]:
@@ -31,7 +44,14 @@ def _modules() -> list[Path]:
 
 def test_no_module_spells_a_border_fact_itself() -> None:
     facts = _facts()
-    assert {"hccl.json", "attempt", "config.yaml", "/dev/termination-log", "RANK_TABLE_FILE", "MS_ROLE"} <= facts
+    assert {
+        "hccl.json",
+        "attempt",
+        "config.yaml",
+        "/dev/termination-log",
+        "RANK_TABLE_FILE",
+        "MS_ROLE",
+    } <= facts
     copies = []
     for path in _modules():
         for node in ast.walk(ast.parse(path.read_text())):
@@ -46,7 +66,10 @@ def test_event_names_and_exit_codes_have_one_home() -> None:
 
     assert events.EVENTS == contract.EVENTS and frozenset(contract.EVENTS) == logparse.EVENTS
     assert conditions.PERMANENT_EXIT_CODES is contract.PERMANENT_EXIT_CODES
-    assert errors.ConfigError.exit_code == contract.EXIT_CONFIG and errors.Stopped.exit_code == contract.EXIT_STOPPED
+    assert (
+        errors.ConfigError.exit_code == contract.EXIT_CONFIG
+        and errors.Stopped.exit_code == contract.EXIT_STOPPED
+    )
     for path in _modules():
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):

@@ -76,7 +76,8 @@ def test_ucf101_split_json_round_trip():
     split = layouts.ucf101_split(CLASS_IND, TRAIN, TEST, {"v_Archery_g08_c02": 120})
     assert split["labels"] == ["ApplyEyeMakeup", "Archery"]
     assert split["database"]["v_Archery_g08_c02"] == {
-        "subset": "training", "annotations": {"label": "Archery", "segment": [1, 121]}
+        "subset": "training",
+        "annotations": {"label": "Archery", "segment": [1, 121]},
     }
     _, val = layouts.parse_split_json(json.dumps(split), "validation")
     assert val == [("v_Archery_g01_c01", "Archery", 0)]
@@ -148,8 +149,24 @@ def test_zoo_data_cli_synth_and_ucf101_json(tmp_path, monkeypatch, capsys):
     from zoo_workloads.cli import data as data_cli
 
     monkeypatch.setenv("ZOO_TERMINATION_LOG", str(tmp_path / "term"))
-    assert data_cli.main(["synth", "--layout", "rp2k", "--out", str(tmp_path / "rp2k"), "--classes", "2",
-                          "--per-class", "2", "--size", "16"]) == 0
+    assert (
+        data_cli.main(
+            [
+                "synth",
+                "--layout",
+                "rp2k",
+                "--out",
+                str(tmp_path / "rp2k"),
+                "--classes",
+                "2",
+                "--per-class",
+                "2",
+                "--size",
+                "16",
+            ]
+        )
+        == 0
+    )
     assert layouts.list_classes(tmp_path / "rp2k" / "all" / "test") == ["class_000", "class_001"]
     (tmp_path / "classInd.txt").write_text(CLASS_IND)
     (tmp_path / "trainlist01.txt").write_text(TRAIN)
@@ -159,12 +176,41 @@ def test_zoo_data_cli_synth_and_ucf101_json(tmp_path, monkeypatch, capsys):
     for i in range(1, 4):
         (frames / video.frame_name(i)).write_bytes(b"")
     out = tmp_path / "frames" / "ucf101_01.json"
-    assert data_cli.main(["ucf101-json", "--class-ind", str(tmp_path / "classInd.txt"), "--train-list",
-                          str(tmp_path / "trainlist01.txt"), "--test-list", str(tmp_path / "testlist01.txt"),
-                          "--frames-dir", str(tmp_path / "frames"), "--out", str(out)]) == 0
+    assert (
+        data_cli.main(
+            [
+                "ucf101-json",
+                "--class-ind",
+                str(tmp_path / "classInd.txt"),
+                "--train-list",
+                str(tmp_path / "trainlist01.txt"),
+                "--test-list",
+                str(tmp_path / "testlist01.txt"),
+                "--frames-dir",
+                str(tmp_path / "frames"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     _, val = layouts.parse_split_json(out.read_text(), "validation")
     assert val == [("v_Archery_g01_c01", "Archery", 3)]
     # a missing list file is a dataset error (66), not a traceback
-    assert data_cli.main(["ucf101-json", "--class-ind", str(tmp_path / "nope.txt"), "--train-list", "x",
-                          "--test-list", "y", "--out", str(out)]) == 66
+    assert (
+        data_cli.main(
+            [
+                "ucf101-json",
+                "--class-ind",
+                str(tmp_path / "nope.txt"),
+                "--train-list",
+                "x",
+                "--test-list",
+                "y",
+                "--out",
+                str(out),
+            ]
+        )
+        == 66
+    )
     assert "nope.txt does not exist" in capsys.readouterr().err

@@ -24,21 +24,44 @@ def _free_port() -> int:
 def test_two_workers_end_with_identical_weights(tmp_path: Path):
     data = synth.write_synthetic("imagefolder", tmp_path / "data", classes=3, per_class=8, size=32)
     out = tmp_path / "out"
-    def command(data_dir: Path) -> list[str]:
-        return [str(BIN / "zoo-launch"), "--", str(BIN / "zoo-train"), "--model", "resnet50_bam",
-                "--data-dir", str(data_dir), "--num-classes", "3", "--output-dir", str(out), "--device", "CPU",
-                *tiny("steps_per_epoch=3", "batch_size=2", "mode=graph", "save_every_rank=true")]
 
-    base = {**os.environ, "MS_SCHED_HOST": "127.0.0.1", "MS_SCHED_PORT": str(_free_port()), "MS_WORKER_NUM": "2",
-            "RANK_SIZE": "2"}
+    def command(data_dir: Path) -> list[str]:
+        return [
+            str(BIN / "zoo-launch"),
+            "--",
+            str(BIN / "zoo-train"),
+            "--model",
+            "resnet50_bam",
+            "--data-dir",
+            str(data_dir),
+            "--num-classes",
+            "3",
+            "--output-dir",
+            str(out),
+            "--device",
+            "CPU",
+            *tiny("steps_per_epoch=3", "batch_size=2", "mode=graph", "save_every_rank=true"),
+        ]
+
+    base = {
+        **os.environ,
+        "MS_SCHED_HOST": "127.0.0.1",
+        "MS_SCHED_PORT": str(_free_port()),
+        "MS_WORKER_NUM": "2",
+        "RANK_SIZE": "2",
+    }
     procs = {}
-    for name, extra in [("sched", {"MS_ROLE": "MS_SCHED", "MS_NODE_ID": "sched"}),
-                        ("w0", {"MS_ROLE": "MS_WORKER", "MS_NODE_ID": "0"}),
-                        ("w1", {"MS_ROLE": "MS_WORKER", "MS_NODE_ID": "1"})]:
+    for name, extra in [
+        ("sched", {"MS_ROLE": "MS_SCHED", "MS_NODE_ID": "sched"}),
+        ("w0", {"MS_ROLE": "MS_WORKER", "MS_NODE_ID": "0"}),
+        ("w1", {"MS_ROLE": "MS_WORKER", "MS_NODE_ID": "1"}),
+    ]:
         env = {**base, **extra, "ZOO_TERMINATION_LOG": str(tmp_path / f"{name}.term")}
         # the scheduler pod need not mount the dataset: it only serves the cluster
         data_dir = tmp_path / "not-mounted" if name == "sched" else data
-        procs[name] = subprocess.Popen(command(data_dir), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        procs[name] = subprocess.Popen(
+            command(data_dir), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
     outputs = {}
     try:
         for name, proc in procs.items():

@@ -45,12 +45,17 @@ def test_termination_success_and_failure(tmp_path, monkeypatch):
     monkeypatch.setenv("ZOO_TERMINATION_LOG", str(path))
     assert events.write_termination(events.success_message({"top_1_accuracy": 0.9}, "/o/m-best.ckpt", 3))
     assert json.loads(path.read_text()) == {
-        "status": "succeeded", "metrics": {"top_1_accuracy": 0.9}, "checkpoint": "/o/m-best.ckpt", "epochs": 3,
+        "status": "succeeded",
+        "metrics": {"top_1_accuracy": 0.9},
+        "checkpoint": "/o/m-best.ckpt",
+        "epochs": 3,
     }
     failure = errors.classify(errors.DatasetMissing("dataset directory /d does not exist"))
     events.write_termination(events.failure_message(failure))
     assert json.loads(path.read_text()) == {
-        "status": "failed", "reason": "DatasetMissing", "message": "dataset directory /d does not exist",
+        "status": "failed",
+        "reason": "DatasetMissing",
+        "message": "dataset directory /d does not exist",
         "retryable": False,
     }
 
@@ -109,11 +114,13 @@ def test_progress_bar_on_a_terminal_is_erased_before_the_next_line():
 
 def test_mindspore_collective_failure_is_peer_lost_with_a_readable_message():
     # what a surviving worker raised when its peer was killed (MindSpore 2.10, CPU, mccl)
-    text = ("----------------------------------------------------\n- Kernel error:\n"
-            "----------------------------------------------------\n"
-            "Launch kernel failed: Default/grad_reducer-DistributedGradReducer/AllReduce-op22\n"
-            "----------------------------------------------------\n- C++ Call Stack: (For framework developers)\n"
-            "----------------------------------------------------\nkernel_actor.cc:995 OnMemoryAllocFinish\n")
+    text = (
+        "----------------------------------------------------\n- Kernel error:\n"
+        "----------------------------------------------------\n"
+        "Launch kernel failed: Default/grad_reducer-DistributedGradReducer/AllReduce-op22\n"
+        "----------------------------------------------------\n- C++ Call Stack: (For framework developers)\n"
+        "----------------------------------------------------\nkernel_actor.cc:995 OnMemoryAllocFinish\n"
+    )
     failure = errors.classify(RuntimeError(text))
     assert (failure.exit_code, failure.reason, failure.retryable) == (75, "PeerLost", True)
     assert failure.message == (

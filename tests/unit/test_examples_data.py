@@ -40,8 +40,9 @@ def build_volume(root: Path, paths: list[str]) -> None:
         if match := IMAGE.match(path):
             synth.write_image_classes(root / match["root"], classes=3, per_class=2, size=16, seed=0)
         elif match := FRAMES.match(path):
-            split = synth.write_video_classes(root / match["root"], classes=3, per_class=4, size=16, frames=4,
-                                              seed=0)
+            split = synth.write_video_classes(
+                root / match["root"], classes=3, per_class=4, size=16, frames=4, seed=0
+            )
     for path in paths:
         if "<" in path:
             continue
@@ -56,8 +57,14 @@ def build_volume(root: Path, paths: list[str]) -> None:
 
 def test_readme_describes_every_dataset_volume_of_the_examples():
     tables = readme_layouts()
-    claims = {yaml.safe_load(p.read_text())["spec"].get("dataset", {}).get("volume", {})
-              .get("persistentVolumeClaim", {}).get("claimName") for p in EXAMPLES.glob("*.yaml")} - {None}
+    claims = {
+        yaml.safe_load(p.read_text())["spec"]
+        .get("dataset", {})
+        .get("volume", {})
+        .get("persistentVolumeClaim", {})
+        .get("claimName")
+        for p in EXAMPLES.glob("*.yaml")
+    } - {None}
     assert claims and claims <= set(tables), f"README layout table misses {sorted(claims - set(tables))}"
     # the layout that once failed with DatasetMissing: frames under a jpg/ folder apart from the split json
     assert "ucf101/jpg/" not in README
@@ -70,7 +77,7 @@ def _flag(command: list[str], flag: str) -> str | None:
 def _pod_path(path: str, volumes: dict[str, Path]) -> Path:
     for mount, root in volumes.items():
         if path == mount or path.startswith(mount + "/"):
-            return root / path[len(mount) + 1:]
+            return root / path[len(mount) + 1 :]
     raise AssertionError(f"{path} is on no volume the test built")
 
 

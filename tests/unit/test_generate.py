@@ -43,8 +43,22 @@ def test_crd_identity_and_columns() -> None:
     version = crd["spec"]["versions"][0]
     assert version["name"] == "v1alpha1" and version["subresources"] == {"status": {}}
     names = [c["name"].upper() for c in version["additionalPrinterColumns"]]
-    assert names == ["MODEL", "DEVICES", "PHASE", "STAGE", "EPOCH", "STEP", "LOSS", "TOP-1", "ETA", "AGE",
-                     "RESTARTS", "REASON", "IMAGES/S", "COMMAND"]
+    assert names == [
+        "MODEL",
+        "DEVICES",
+        "PHASE",
+        "STAGE",
+        "EPOCH",
+        "STEP",
+        "LOSS",
+        "TOP-1",
+        "ETA",
+        "AGE",
+        "RESTARTS",
+        "REASON",
+        "IMAGES/S",
+        "COMMAND",
+    ]
 
 
 def test_model_enum_comes_from_the_model_defaults() -> None:
@@ -64,8 +78,12 @@ GOOD = {
         "model": "glore_res50",
         "device": {"type": "Ascend910", "perNode": 8},
         "replicas": 16,
-        "dataset": {"volume": {"persistentVolumeClaim": {"claimName": "imagenet"}}, "trainPath": "train",
-                    "evalPath": "val", "numClasses": 1000},
+        "dataset": {
+            "volume": {"persistentVolumeClaim": {"claimName": "imagenet"}},
+            "trainPath": "train",
+            "evalPath": "val",
+            "numClasses": 1000,
+        },
         "hyperparameters": {"lr_max": 0.6, "autoaugment": True, "epochs": 2},
         "rankTable": {"version": "1.0"},
         "runPolicy": {"backoffLimit": 2, "cleanPodPolicy": "All"},

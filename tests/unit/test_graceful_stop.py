@@ -19,22 +19,48 @@ from zoo_workloads.training import checkpoints
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
-SETTINGS = ["width=8", "layers=[1, 1, 1, 1]", "image_size=32", "epochs=1", "steps_per_epoch=12", "batch_size=4",
-            "mode=pynative", "eval_interval=0", "save_checkpoint_epochs=1"]
+SETTINGS = [
+    "width=8",
+    "layers=[1, 1, 1, 1]",
+    "image_size=32",
+    "epochs=1",
+    "steps_per_epoch=12",
+    "batch_size=4",
+    "mode=pynative",
+    "eval_interval=0",
+    "save_checkpoint_epochs=1",
+]
 
 
 def _command(data: Path, out: Path) -> list[str]:
     sets = [arg for item in SETTINGS for arg in ("--set", item)]
-    return [str(BIN / "zoo-train"), "--model", "resnet50_bam", "--data-dir", str(data), "--num-classes", "10",
-            "--output-dir", str(out), "--device", "CPU", *sets]
+    return [
+        str(BIN / "zoo-train"),
+        "--model",
+        "resnet50_bam",
+        "--data-dir",
+        str(data),
+        "--num-classes",
+        "10",
+        "--output-dir",
+        str(out),
+        "--device",
+        "CPU",
+        *sets,
+    ]
 
 
 def test_sigterm_checkpoints_at_the_step_boundary_and_exits_79(tmp_path: Path) -> None:
     synth.write_digits(tmp_path / "data", size=32)
     out, term = tmp_path / "out", tmp_path / "termination-log"
     env = {**os.environ, "ZOO_TERMINATION_LOG": str(term)}
-    proc = subprocess.Popen(_command(tmp_path / "data" / "train", out), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        _command(tmp_path / "data" / "train", out),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     events = []
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -60,8 +86,14 @@ def test_sigterm_checkpoints_at_the_step_boundary_and_exits_79(tmp_path: Path) -
     assert message["status"] == "failed" and message["reason"] == "Stopped" and message["retryable"] is True
     assert took < 60
 
-    again = subprocess.run(_command(tmp_path / "data" / "train", out), capture_output=True, text=True, env=env,
-                           timeout=600, check=False)
+    again = subprocess.run(
+        _command(tmp_path / "data" / "train", out),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
     assert again.returncode == 0, again.stderr[-2000:]
     resumed = [json.loads(ln) for ln in again.stdout.splitlines() if ln.startswith("{")]
     resume = next(e for e in resumed if e["event"] == "resume")

@@ -13,24 +13,47 @@ T0 = 1_760_000_000.0
 
 
 def epoch_ev(epoch: int, ts: float, loss: float = 1.0, seconds: float = 10.0) -> dict:
-    return {"event": "epoch", "ts": ts, "rank": 0, "epoch": epoch, "epochs": 300, "loss": loss,
-            "epoch_seconds": seconds, "images_per_second": 123.456789}
+    return {
+        "event": "epoch",
+        "ts": ts,
+        "rank": 0,
+        "epoch": epoch,
+        "epochs": 300,
+        "loss": loss,
+        "epoch_seconds": seconds,
+        "images_per_second": 123.456789,
+    }
 
 
 def eval_ev(epoch: int, top1: float, top5: float = 0.9) -> dict:
-    return {"event": "eval", "ts": T0, "rank": 0, "epoch": epoch,
-            "metrics": {"top_1_accuracy": top1, "top_5_accuracy": top5, "loss": 2.0}}
+    return {
+        "event": "eval",
+        "ts": T0,
+        "rank": 0,
+        "epoch": epoch,
+        "metrics": {"top_1_accuracy": top1, "top_5_accuracy": top5, "loss": 2.0},
+    }
 
 
 def test_fold_joins_epoch_and_eval_events() -> None:
-    events = [{"event": "start", "ts": T0, "rank": 0, "epochs": 2},
-              {"event": "step", "ts": T0 + 1, "rank": 0, "epoch": 1, "step": 1, "loss": 9.0},
-              epoch_ev(1, T0 + 10, loss=2.123456789), eval_ev(1, 0.41234567),
-              epoch_ev(2, T0 + 20, loss=1.5)]
+    events = [
+        {"event": "start", "ts": T0, "rank": 0, "epochs": 2},
+        {"event": "step", "ts": T0 + 1, "rank": 0, "epoch": 1, "step": 1, "loss": 9.0},
+        epoch_ev(1, T0 + 10, loss=2.123456789),
+        eval_ev(1, 0.41234567),
+        epoch_ev(2, T0 + 20, loss=1.5),
+    ]
     got = history.fold([], events)
     assert got == [
-        {"epoch": 1, "loss": 2.1235, "imagesPerSecond": 123.46, "seconds": 10.0, "time": format_time(T0 + 10),
-         "top1": 0.4123, "top5": 0.9},
+        {
+            "epoch": 1,
+            "loss": 2.1235,
+            "imagesPerSecond": 123.46,
+            "seconds": 10.0,
+            "time": format_time(T0 + 10),
+            "top1": 0.4123,
+            "top5": 0.9,
+        },
         {"epoch": 2, "loss": 1.5, "imagesPerSecond": 123.46, "seconds": 10.0, "time": format_time(T0 + 20)},
     ]
     # The done event gives the last epoch its accuracy when no eval came for it.
@@ -80,12 +103,30 @@ def test_progress_view_columns() -> None:
     assert view["display"] == "2/3" and view["stepDisplay"] == "50/100" and view["eta"] == "2m30s"
     assert view["stage"] == status.STAGE_TRAINING
     # Before the first epoch ends: from the global batch and images/s (16 images / 8 per s = 2 s a step).
-    early = status.progress_view({"epoch": 1, "epochs": 1, "step": 10, "stepsPerEpoch": 40,
-                                  "globalBatchSize": 16, "imagesPerSecond": 8.0}, c.RUNNING)
+    early = status.progress_view(
+        {
+            "epoch": 1,
+            "epochs": 1,
+            "step": 10,
+            "stepsPerEpoch": 40,
+            "globalBatchSize": 16,
+            "imagesPerSecond": 8.0,
+        },
+        c.RUNNING,
+    )
     assert early["eta"] == "1m00s"
     # ... but not from the first step, whose time includes the graph compilation.
-    first = status.progress_view({"epoch": 1, "epochs": 1, "step": 1, "stepsPerEpoch": 40, "globalBatchSize": 16,
-                                  "imagesPerSecond": 0.5}, c.RUNNING)
+    first = status.progress_view(
+        {
+            "epoch": 1,
+            "epochs": 1,
+            "step": 1,
+            "stepsPerEpoch": 40,
+            "globalBatchSize": 16,
+            "imagesPerSecond": 0.5,
+        },
+        c.RUNNING,
+    )
     assert "eta" not in first
     assert status.progress_view({}, c.RUNNING)["stage"] == status.STAGE_STARTING
     compiling = status.progress_view({"epochs": 3, "stepsPerEpoch": 10}, c.RUNNING)
@@ -101,5 +142,10 @@ def test_succeeded_progress_is_complete() -> None:
 
 def test_format_duration() -> None:
     assert [status.format_duration(s) for s in (0, 59.4, 185, 7620, 3 * 86400 + 4 * 3600)] == [
-        "0s", "59s", "3m05s", "2h07m", "3d04h"]
+        "0s",
+        "59s",
+        "3m05s",
+        "2h07m",
+        "3d04h",
+    ]
     assert status.format_duration(None) is None and status.format_duration(float("nan")) is None

@@ -45,7 +45,9 @@ def env(n: int, size: int = 8) -> list[dict[str, str]]:
     return [{"name": f"E{i}", "value": "x" * size} for i in range(n)]
 
 
-BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b, *b]"
+BOMB = (
+    "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b, *b]"
+)
 DEEP = "[" * 20 + "]" * 20
 
 
@@ -67,146 +69,366 @@ def memory(body: Body, index: int | None = 0) -> dict[str, Any]:
 # (id, who, what it is, body, ("refused", [fragments]) | ("accepted", check or None))
 CASES: list[tuple[str, str, str, Body, tuple[str, Any]]] = [
     # --- size limits
-    ("env-1mib-value", "ztj-only", "one podTemplate.env value of 1 MiB",
-     with_spec(job(), "podTemplate", {"env": [{"name": "BIG", "value": "x" * (1 << 20)}]}),
-     ("refused", ["spec.podTemplate.env[0].value", "32768"])),
-    ("env-total-size", "ztj-only", "200 env values of 1 KiB (200 KiB in all)",
-     with_spec(job(), "podTemplate", {"env": env(200, 1024)}),
-     ("refused", ["spec.podTemplate.env", str(inputlimits.MAX_ENV_BYTES)])),
-    ("env-too-many", "ztj-only", "300 env entries",
-     with_spec(job(), "podTemplate", {"env": env(300)}), ("refused", ["spec.podTemplate.env", "256"])),
-    ("env-at-limit", "ztj-only", "256 env entries of 8 bytes (at the limit)",
-     with_spec(job(), "podTemplate", {"env": env(256)}), ("accepted", lambda b: len(pod_env(b)) > 256)),
-    ("volumes-too-many", "ztj-only", "65 podTemplate volumes",
-     with_spec(job(), "podTemplate", {"volumes": [{"name": f"v{i}", "emptyDir": {}} for i in range(65)]}),
-     ("refused", ["spec.podTemplate.volumes", "64"])),
-    ("mounts-too-many", "ztj-only", "65 podTemplate volumeMounts",
-     with_spec(job(), "podTemplate", {"volumeMounts": [{"name": f"v{i}", "mountPath": f"/m{i}"} for i in range(65)]}),
-     ("refused", ["spec.podTemplate.volumeMounts", "64"])),
-    ("tolerations-too-many", "ztj-only", "65 tolerations",
-     with_spec(job(), "podTemplate", {"tolerations": [{"key": f"k{i}", "operator": "Exists"} for i in range(65)]}),
-     ("refused", ["spec.podTemplate.tolerations", "64"])),
-    ("node-selector-too-many", "ztj-only", "65 nodeSelector keys",
-     with_spec(job(), "podTemplate", {"nodeSelector": {f"k{i}": "v" for i in range(65)}}),
-     ("refused", ["spec.podTemplate.nodeSelector", "64"])),
-    ("hyper-string-too-long", "ztj-only", "a 2000-character pretrained path",
-     with_spec(job(), "hyperparameters", {"pretrained": "a" * 2000}),
-     ("refused", ["spec.hyperparameters.pretrained", "1024"])),
-    ("hyper-unknown-huge-key", "ztj-only", "an unknown hyperparameter with a 100 KB name",
-     with_spec(job(), "hyperparameters", {"k" * 100_000: 1}), ("refused", ["unknown hyperparameter"])),
-    ("hyper-total-size", "ztj-only", "hyperparameters of 100 KB as JSON",
-     with_spec(job(), "hyperparameters", {f"x{i}": "y" * 1000 for i in range(100)}),
-     ("refused", ["spec.hyperparameters: too large", str(inputlimits.MAX_HYPERPARAMETER_BYTES)])),
-    ("hyper-deep-nesting", "ztj-only", "a hyperparameter value nested 5 levels deep",
-     with_spec(job(), "hyperparameters", {"layers": [[[[[1]]]]]}),
-     ("refused", ["spec.hyperparameters.layers", "nested deeper than 3"])),
-    ("image-too-long", "ztj-only", "a 600-character image reference",
-     with_spec(job(), "image", "r/" + "a" * 600), ("refused", ["spec.image", "512"])),
-    ("name-too-long", "ztj-only", "a job name of 60 characters (pod names would exceed 63)",
-     {**job(), "metadata": {**job()["metadata"], "name": "a" * 60}}, ("refused", ["metadata.name"])),
+    (
+        "env-1mib-value",
+        "ztj-only",
+        "one podTemplate.env value of 1 MiB",
+        with_spec(job(), "podTemplate", {"env": [{"name": "BIG", "value": "x" * (1 << 20)}]}),
+        ("refused", ["spec.podTemplate.env[0].value", "32768"]),
+    ),
+    (
+        "env-total-size",
+        "ztj-only",
+        "200 env values of 1 KiB (200 KiB in all)",
+        with_spec(job(), "podTemplate", {"env": env(200, 1024)}),
+        ("refused", ["spec.podTemplate.env", str(inputlimits.MAX_ENV_BYTES)]),
+    ),
+    (
+        "env-too-many",
+        "ztj-only",
+        "300 env entries",
+        with_spec(job(), "podTemplate", {"env": env(300)}),
+        ("refused", ["spec.podTemplate.env", "256"]),
+    ),
+    (
+        "env-at-limit",
+        "ztj-only",
+        "256 env entries of 8 bytes (at the limit)",
+        with_spec(job(), "podTemplate", {"env": env(256)}),
+        ("accepted", lambda b: len(pod_env(b)) > 256),
+    ),
+    (
+        "volumes-too-many",
+        "ztj-only",
+        "65 podTemplate volumes",
+        with_spec(job(), "podTemplate", {"volumes": [{"name": f"v{i}", "emptyDir": {}} for i in range(65)]}),
+        ("refused", ["spec.podTemplate.volumes", "64"]),
+    ),
+    (
+        "mounts-too-many",
+        "ztj-only",
+        "65 podTemplate volumeMounts",
+        with_spec(
+            job(),
+            "podTemplate",
+            {"volumeMounts": [{"name": f"v{i}", "mountPath": f"/m{i}"} for i in range(65)]},
+        ),
+        ("refused", ["spec.podTemplate.volumeMounts", "64"]),
+    ),
+    (
+        "tolerations-too-many",
+        "ztj-only",
+        "65 tolerations",
+        with_spec(
+            job(), "podTemplate", {"tolerations": [{"key": f"k{i}", "operator": "Exists"} for i in range(65)]}
+        ),
+        ("refused", ["spec.podTemplate.tolerations", "64"]),
+    ),
+    (
+        "node-selector-too-many",
+        "ztj-only",
+        "65 nodeSelector keys",
+        with_spec(job(), "podTemplate", {"nodeSelector": {f"k{i}": "v" for i in range(65)}}),
+        ("refused", ["spec.podTemplate.nodeSelector", "64"]),
+    ),
+    (
+        "hyper-string-too-long",
+        "ztj-only",
+        "a 2000-character pretrained path",
+        with_spec(job(), "hyperparameters", {"pretrained": "a" * 2000}),
+        ("refused", ["spec.hyperparameters.pretrained", "1024"]),
+    ),
+    (
+        "hyper-unknown-huge-key",
+        "ztj-only",
+        "an unknown hyperparameter with a 100 KB name",
+        with_spec(job(), "hyperparameters", {"k" * 100_000: 1}),
+        ("refused", ["unknown hyperparameter"]),
+    ),
+    (
+        "hyper-total-size",
+        "ztj-only",
+        "hyperparameters of 100 KB as JSON",
+        with_spec(job(), "hyperparameters", {f"x{i}": "y" * 1000 for i in range(100)}),
+        ("refused", ["spec.hyperparameters: too large", str(inputlimits.MAX_HYPERPARAMETER_BYTES)]),
+    ),
+    (
+        "hyper-deep-nesting",
+        "ztj-only",
+        "a hyperparameter value nested 5 levels deep",
+        with_spec(job(), "hyperparameters", {"layers": [[[[[1]]]]]}),
+        ("refused", ["spec.hyperparameters.layers", "nested deeper than 3"]),
+    ),
+    (
+        "image-too-long",
+        "ztj-only",
+        "a 600-character image reference",
+        with_spec(job(), "image", "r/" + "a" * 600),
+        ("refused", ["spec.image", "512"]),
+    ),
+    (
+        "name-too-long",
+        "ztj-only",
+        "a job name of 60 characters (pod names would exceed 63)",
+        {**job(), "metadata": {**job()["metadata"], "name": "a" * 60}},
+        ("refused", ["metadata.name"]),
+    ),
     # --- YAML shapes
-    ("yaml-alias-bomb", "ztj-only", "a YAML alias bomb as the pretrained value",
-     with_spec(job(), "hyperparameters", {"pretrained": BOMB}),
-     ("refused", ["spec.hyperparameters.pretrained", "anchors and aliases"])),
-    ("yaml-anchor", "ztj-only", "a YAML anchor in a value",
-     with_spec(job(), "hyperparameters", {"pretrained": "&x run/best.ckpt"}),
-     ("refused", ["spec.hyperparameters.pretrained", "anchors and aliases"])),
-    ("yaml-deep", "ztj-only", "a string that YAML reads as 20 nested lists",
-     with_spec(job(), "hyperparameters", {"pretrained": DEEP}),
-     ("refused", ["spec.hyperparameters.pretrained", "nested deeper than"])),
-    ("yaml-lookalike", "ztj-only", "a path with a YAML-special character that is not an anchor",
-     with_spec(job(), "hyperparameters", {"pretrained": "run/a&b.ckpt"}),
-     ("accepted", lambda b: any("a&b.ckpt" in a for a in command(b)))),
+    (
+        "yaml-alias-bomb",
+        "ztj-only",
+        "a YAML alias bomb as the pretrained value",
+        with_spec(job(), "hyperparameters", {"pretrained": BOMB}),
+        ("refused", ["spec.hyperparameters.pretrained", "anchors and aliases"]),
+    ),
+    (
+        "yaml-anchor",
+        "ztj-only",
+        "a YAML anchor in a value",
+        with_spec(job(), "hyperparameters", {"pretrained": "&x run/best.ckpt"}),
+        ("refused", ["spec.hyperparameters.pretrained", "anchors and aliases"]),
+    ),
+    (
+        "yaml-deep",
+        "ztj-only",
+        "a string that YAML reads as 20 nested lists",
+        with_spec(job(), "hyperparameters", {"pretrained": DEEP}),
+        ("refused", ["spec.hyperparameters.pretrained", "nested deeper than"]),
+    ),
+    (
+        "yaml-lookalike",
+        "ztj-only",
+        "a path with a YAML-special character that is not an anchor",
+        with_spec(job(), "hyperparameters", {"pretrained": "run/a&b.ckpt"}),
+        ("accepted", lambda b: any("a&b.ckpt" in a for a in command(b))),
+    ),
     # --- paths
-    ("ckpt-path-dotdot", "ztj-only", "spec.checkpoint.path climbing out with ..",
-     with_spec(job(), "checkpoint", {"path": "../../etc"}), ("refused", ["spec.checkpoint.path", ".."])),
-    ("ckpt-path-absolute", "ztj-only", "an absolute spec.checkpoint.path",
-     with_spec(job(), "checkpoint", {"path": "/etc"}), ("refused", ["spec.checkpoint.path", "relative"])),
-    ("resume-from-dotdot", "ztj-only", "spec.checkpoint.resumeFrom with ..",
-     with_spec(job(), "checkpoint", {"resumeFrom": "run/../../x.ckpt"}),
-     ("refused", ["spec.checkpoint.resumeFrom", ".."])),
-    ("resume-from-absolute", "ztj-only", "an absolute resumeFrom",
-     with_spec(job(), "checkpoint", {"resumeFrom": "/proc/self/environ"}),
-     ("refused", ["spec.checkpoint.resumeFrom", "relative"])),
-    ("resume-from-nul", "ztj-only", "a NUL byte in resumeFrom",
-     with_spec(job(), "checkpoint", {"resumeFrom": "run/x.ckpt\x00.txt"}),
-     ("refused", ["spec.checkpoint.resumeFrom", "NUL"])),
-    ("pretrained-dotdot", "ztj-only", "pretrained with .. (relative)",
-     with_spec(job(), "hyperparameters", {"pretrained": "../other-job/best.ckpt"}),
-     ("refused", ["spec.hyperparameters.pretrained", ".."])),
-    ("resume-dotdot-absolute", "ztj-only", "resume with .. (absolute)",
-     with_spec(job(), "hyperparameters", {"resume": "/zoo/checkpoint/../from/x.ckpt"}),
-     ("refused", ["spec.hyperparameters.resume", ".."])),
-    ("pretrained-unnormal", "ztj-only", "pretrained a//b/./c.ckpt is normalised",
-     with_spec(job(), "hyperparameters", {"pretrained": "runs//a/./best.ckpt"}),
-     ("accepted", lambda b: "pretrained=/zoo/checkpoint/runs/a/best.ckpt" in command(b))),
-    ("pretrained-image-path", "ztj-only", "an absolute pretrained path inside the image",
-     with_spec(job(), "hyperparameters", {"pretrained": "/opt/weights/r50.ckpt"}),
-     ("accepted", lambda b: "pretrained=/opt/weights/r50.ckpt" in command(b))),
-    ("train-path-dotdot", "ztj-only", "dataset.trainPath with ..",
-     with_spec(job(), "dataset.trainPath", "../../etc"), ("refused", ["spec.dataset.trainPath", ".."])),
+    (
+        "ckpt-path-dotdot",
+        "ztj-only",
+        "spec.checkpoint.path climbing out with ..",
+        with_spec(job(), "checkpoint", {"path": "../../etc"}),
+        ("refused", ["spec.checkpoint.path", ".."]),
+    ),
+    (
+        "ckpt-path-absolute",
+        "ztj-only",
+        "an absolute spec.checkpoint.path",
+        with_spec(job(), "checkpoint", {"path": "/etc"}),
+        ("refused", ["spec.checkpoint.path", "relative"]),
+    ),
+    (
+        "resume-from-dotdot",
+        "ztj-only",
+        "spec.checkpoint.resumeFrom with ..",
+        with_spec(job(), "checkpoint", {"resumeFrom": "run/../../x.ckpt"}),
+        ("refused", ["spec.checkpoint.resumeFrom", ".."]),
+    ),
+    (
+        "resume-from-absolute",
+        "ztj-only",
+        "an absolute resumeFrom",
+        with_spec(job(), "checkpoint", {"resumeFrom": "/proc/self/environ"}),
+        ("refused", ["spec.checkpoint.resumeFrom", "relative"]),
+    ),
+    (
+        "resume-from-nul",
+        "ztj-only",
+        "a NUL byte in resumeFrom",
+        with_spec(job(), "checkpoint", {"resumeFrom": "run/x.ckpt\x00.txt"}),
+        ("refused", ["spec.checkpoint.resumeFrom", "NUL"]),
+    ),
+    (
+        "pretrained-dotdot",
+        "ztj-only",
+        "pretrained with .. (relative)",
+        with_spec(job(), "hyperparameters", {"pretrained": "../other-job/best.ckpt"}),
+        ("refused", ["spec.hyperparameters.pretrained", ".."]),
+    ),
+    (
+        "resume-dotdot-absolute",
+        "ztj-only",
+        "resume with .. (absolute)",
+        with_spec(job(), "hyperparameters", {"resume": "/zoo/checkpoint/../from/x.ckpt"}),
+        ("refused", ["spec.hyperparameters.resume", ".."]),
+    ),
+    (
+        "pretrained-unnormal",
+        "ztj-only",
+        "pretrained a//b/./c.ckpt is normalised",
+        with_spec(job(), "hyperparameters", {"pretrained": "runs//a/./best.ckpt"}),
+        ("accepted", lambda b: "pretrained=/zoo/checkpoint/runs/a/best.ckpt" in command(b)),
+    ),
+    (
+        "pretrained-image-path",
+        "ztj-only",
+        "an absolute pretrained path inside the image",
+        with_spec(job(), "hyperparameters", {"pretrained": "/opt/weights/r50.ckpt"}),
+        ("accepted", lambda b: "pretrained=/opt/weights/r50.ckpt" in command(b)),
+    ),
+    (
+        "train-path-dotdot",
+        "ztj-only",
+        "dataset.trainPath with ..",
+        with_spec(job(), "dataset.trainPath", "../../etc"),
+        ("refused", ["spec.dataset.trainPath", ".."]),
+    ),
     # --- references
-    ("from-other-namespace", "ztj-only", "spec.from with a namespace",
-     with_spec(job(), "from", {"job": "victim", "namespace": "other"}),
-     ("refused", ["spec.from.namespace", "cross-namespace"])),
-    ("from-slash-name", "ztj-only", "spec.from.job spelled other/victim",
-     with_spec(job(), "from", {"job": "other/victim"}), ("refused", ["spec.from.job", "DNS subdomain"])),
-    ("from-same-namespace", "ztj-only", "spec.from naming a job of this namespace",
-     with_spec(job(), "from", {"job": "finished-run"}), ("accepted", None)),
+    (
+        "from-other-namespace",
+        "ztj-only",
+        "spec.from with a namespace",
+        with_spec(job(), "from", {"job": "victim", "namespace": "other"}),
+        ("refused", ["spec.from.namespace", "cross-namespace"]),
+    ),
+    (
+        "from-slash-name",
+        "ztj-only",
+        "spec.from.job spelled other/victim",
+        with_spec(job(), "from", {"job": "other/victim"}),
+        ("refused", ["spec.from.job", "DNS subdomain"]),
+    ),
+    (
+        "from-same-namespace",
+        "ztj-only",
+        "spec.from naming a job of this namespace",
+        with_spec(job(), "from", {"job": "finished-run"}),
+        ("accepted", None),
+    ),
     # --- platform policy (what a ztj-only user may not put into pods)
-    ("hostpath-root", "ztj-only", "a hostPath volume of / in podTemplate",
-     with_spec(job(), "podTemplate", {"volumes": [{"name": "root", "hostPath": {"path": "/"}}]}),
-     ("refused", ["spec.podTemplate.volumes[0]", "hostPath"])),
-    ("secret-volume", "ztj-only", "a Secret volume in podTemplate",
-     with_spec(job(), "podTemplate", {"volumes": [{"name": "s", "secret": {"secretName": "db"}}]}),
-     ("refused", ["spec.podTemplate.volumes[0]"])),
-    ("env-ld-preload", "ztj-only", "LD_PRELOAD in podTemplate.env",
-     with_spec(job(), "podTemplate", {"env": [{"name": "LD_PRELOAD", "value": "/tmp/x.so"}]}),
-     ("refused", ["spec.podTemplate.env[0]", "LD_PRELOAD"])),
-    ("env-operator-var", "ztj-only", "overriding the operator's RANK_ID",
-     with_spec(job(), "podTemplate", {"env": [{"name": "RANK_ID", "value": "0"}]}),
-     ("refused", ["spec.podTemplate.env[0]", "RANK_ID"])),
-    ("env-secret-ref", "ztj-only", "env from a Secret",
-     with_spec(job(), "podTemplate", {"env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}}]}),
-     ("refused", ["spec.podTemplate.env[0]"])),
-    ("system-priority", "ztj-only", "priorityClassName system-node-critical",
-     with_spec(job(), "scheduling", {"priorityClassName": "system-node-critical"}),
-     ("refused", ["system-node-critical"])),
+    (
+        "hostpath-root",
+        "ztj-only",
+        "a hostPath volume of / in podTemplate",
+        with_spec(job(), "podTemplate", {"volumes": [{"name": "root", "hostPath": {"path": "/"}}]}),
+        ("refused", ["spec.podTemplate.volumes[0]", "hostPath"]),
+    ),
+    (
+        "secret-volume",
+        "ztj-only",
+        "a Secret volume in podTemplate",
+        with_spec(job(), "podTemplate", {"volumes": [{"name": "s", "secret": {"secretName": "db"}}]}),
+        ("refused", ["spec.podTemplate.volumes[0]"]),
+    ),
+    (
+        "env-ld-preload",
+        "ztj-only",
+        "LD_PRELOAD in podTemplate.env",
+        with_spec(job(), "podTemplate", {"env": [{"name": "LD_PRELOAD", "value": "/tmp/x.so"}]}),
+        ("refused", ["spec.podTemplate.env[0]", "LD_PRELOAD"]),
+    ),
+    (
+        "env-operator-var",
+        "ztj-only",
+        "overriding the operator's RANK_ID",
+        with_spec(job(), "podTemplate", {"env": [{"name": "RANK_ID", "value": "0"}]}),
+        ("refused", ["spec.podTemplate.env[0]", "RANK_ID"]),
+    ),
+    (
+        "env-secret-ref",
+        "ztj-only",
+        "env from a Secret",
+        with_spec(
+            job(),
+            "podTemplate",
+            {"env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}}]},
+        ),
+        ("refused", ["spec.podTemplate.env[0]"]),
+    ),
+    (
+        "system-priority",
+        "ztj-only",
+        "priorityClassName system-node-critical",
+        with_spec(job(), "scheduling", {"priorityClassName": "system-node-critical"}),
+        ("refused", ["system-node-critical"]),
+    ),
     # --- memory
-    ("memory-default", "ztj-only", "no resources: the table's memory on every rank",
-     job(), ("accepted", lambda b: memory(b) == {"requests": {"memory": "1Gi"}, "limits": {"memory": "8Gi"}})),
-    ("memory-scheduler", "ztj-only", "the dynamic launch's scheduler gets its own memory",
-     job(), ("accepted", lambda b: memory(b, None)["limits"]["memory"] == config.SCHEDULER_MEMORY[1])),
-    ("memory-override", "ztj-only", "spec.resources overrides the memory",
-     with_spec(job(), "resources", {"requests": {"memory": "3Gi"}, "limits": {"memory": "6Gi"}}),
-     ("accepted", lambda b: memory(b) == {"requests": {"memory": "3Gi"}, "limits": {"memory": "6Gi"}})),
-    ("memory-request-above-limit", "ztj-only", "requests.memory above limits.memory",
-     with_spec(job(), "resources", {"requests": {"memory": "9Gi"}, "limits": {"memory": "1Gi"}}),
-     ("refused", ["spec.resources.requests.memory", "limits.memory"])),
-    ("memory-not-a-quantity", "ztj-only", "limits.memory: lots",
-     with_spec(job(), "resources", {"limits": {"memory": "lots"}}),
-     ("refused", ["spec.resources.limits.memory", "quantity"])),
-    ("memory-negative", "ztj-only", "limits.memory: -1Gi",
-     with_spec(job(), "resources", {"limits": {"memory": "-1Gi"}}), ("refused", ["spec.resources.limits.memory", "> 0"])),
-    ("shm-within-limit", "admin", "ZOO_ASCEND_SHM_SIZE 200Gi on a 64Gi rank",
-     ascend_job(), ("accepted", None)),
+    (
+        "memory-default",
+        "ztj-only",
+        "no resources: the table's memory on every rank",
+        job(),
+        ("accepted", lambda b: memory(b) == {"requests": {"memory": "1Gi"}, "limits": {"memory": "8Gi"}}),
+    ),
+    (
+        "memory-scheduler",
+        "ztj-only",
+        "the dynamic launch's scheduler gets its own memory",
+        job(),
+        ("accepted", lambda b: memory(b, None)["limits"]["memory"] == config.SCHEDULER_MEMORY[1]),
+    ),
+    (
+        "memory-override",
+        "ztj-only",
+        "spec.resources overrides the memory",
+        with_spec(job(), "resources", {"requests": {"memory": "3Gi"}, "limits": {"memory": "6Gi"}}),
+        ("accepted", lambda b: memory(b) == {"requests": {"memory": "3Gi"}, "limits": {"memory": "6Gi"}}),
+    ),
+    (
+        "memory-request-above-limit",
+        "ztj-only",
+        "requests.memory above limits.memory",
+        with_spec(job(), "resources", {"requests": {"memory": "9Gi"}, "limits": {"memory": "1Gi"}}),
+        ("refused", ["spec.resources.requests.memory", "limits.memory"]),
+    ),
+    (
+        "memory-not-a-quantity",
+        "ztj-only",
+        "limits.memory: lots",
+        with_spec(job(), "resources", {"limits": {"memory": "lots"}}),
+        ("refused", ["spec.resources.limits.memory", "quantity"]),
+    ),
+    (
+        "memory-negative",
+        "ztj-only",
+        "limits.memory: -1Gi",
+        with_spec(job(), "resources", {"limits": {"memory": "-1Gi"}}),
+        ("refused", ["spec.resources.limits.memory", "> 0"]),
+    ),
+    (
+        "shm-within-limit",
+        "admin",
+        "ZOO_ASCEND_SHM_SIZE 200Gi on a 64Gi rank",
+        ascend_job(),
+        ("accepted", None),
+    ),
     # --- unusual but fine
-    ("unicode-env", "ztj-only", "a Unicode env value",
-     with_spec(job(), "podTemplate", {"env": [{"name": "GREETING", "value": "grüß dich 👋"}]}),
-     ("accepted", lambda b: pod_env(b)["GREETING"] == "grüß dich 👋")),
-    ("empty-env-value", "ztj-only", "an empty env value",
-     with_spec(job(), "podTemplate", {"env": [{"name": "EMPTY", "value": ""}]}),
-     ("accepted", lambda b: pod_env(b)["EMPTY"] == "")),
-    ("network-policy", "ztj-only", "pods labelled like another job's ranks get nothing from its policy",
-     job(), ("accepted", lambda b: netpolicy.network_policy(parse(b, SETTINGS))["spec"]["ingress"][0]["from"]
-                                   == [{"podSelector": {"matchLabels": {"modelzoo.io/job-name": "demo"}}}])),
+    (
+        "unicode-env",
+        "ztj-only",
+        "a Unicode env value",
+        with_spec(job(), "podTemplate", {"env": [{"name": "GREETING", "value": "grüß dich 👋"}]}),
+        ("accepted", lambda b: pod_env(b)["GREETING"] == "grüß dich 👋"),
+    ),
+    (
+        "empty-env-value",
+        "ztj-only",
+        "an empty env value",
+        with_spec(job(), "podTemplate", {"env": [{"name": "EMPTY", "value": ""}]}),
+        ("accepted", lambda b: pod_env(b)["EMPTY"] == ""),
+    ),
+    (
+        "network-policy",
+        "ztj-only",
+        "pods labelled like another job's ranks get nothing from its policy",
+        job(),
+        (
+            "accepted",
+            lambda b: (
+                netpolicy.network_policy(parse(b, SETTINGS))["spec"]["ingress"][0]["from"]
+                == [{"podSelector": {"matchLabels": {"modelzoo.io/job-name": "demo"}}}]
+            ),
+        ),
+    ),
 ]
 
 
 @pytest.mark.parametrize(("case_id", "who", "what", "body", "expected"), CASES, ids=[c[0] for c in CASES])
 def test_hostile_input(case_id: str, who: str, what: str, body: Body, expected: tuple[str, Any]) -> None:
     outcome, detail = expected
-    settings = Settings(image_cpu="c:t", image_ascend="a:t", ascend_shm_size="200Gi") if who == "admin" else SETTINGS
+    settings = (
+        Settings(image_cpu="c:t", image_ascend="a:t", ascend_shm_size="200Gi") if who == "admin" else SETTINGS
+    )
     if outcome == "refused":
         with pytest.raises(InvalidSpec) as info:
             parse(body, settings)
@@ -234,8 +456,9 @@ def test_at_least_forty_cases_and_the_docs_table_lists_each() -> None:
 
 
 def test_limits_agree_with_the_crd() -> None:
-    tmpl = schema.crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"][
-        "podTemplate"]["properties"]
+    tmpl = schema.crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"][
+        "properties"
+    ]["podTemplate"]["properties"]
     assert tmpl["env"]["maxItems"] == inputlimits.MAX_ENV_ENTRIES
     assert tmpl["env"]["items"]["properties"]["value"]["maxLength"] == inputlimits.MAX_ENV_VALUE
     assert tmpl["volumes"]["maxItems"] == inputlimits.MAX_VOLUMES
@@ -330,8 +553,14 @@ def test_memory_defaults_come_from_the_workload_table() -> None:
     res = render.pod(j, 0, 0)["spec"]["containers"][0]["resources"]
     assert (res["requests"]["memory"], res["limits"]["memory"]) == config.rank_memory(j.model, "Ascend910")
     # A limit set alone caps the request; a request set alone raises the limit.
-    assert memlimits.container_memory("resnet50_bam", "Ascend910", {"limits": {"memory": "4Gi"}}) == ("4Gi", "4Gi")
-    assert memlimits.container_memory("resnet50_bam", "CPU", {"requests": {"memory": "20Gi"}}) == ("20Gi", "20Gi")
+    assert memlimits.container_memory("resnet50_bam", "Ascend910", {"limits": {"memory": "4Gi"}}) == (
+        "4Gi",
+        "4Gi",
+    )
+    assert memlimits.container_memory("resnet50_bam", "CPU", {"requests": {"memory": "20Gi"}}) == (
+        "20Gi",
+        "20Gi",
+    )
 
 
 def test_docs_cases_match_the_suite_outcomes() -> None:

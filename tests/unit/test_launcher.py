@@ -11,13 +11,29 @@ from zoo_workloads import launch
 from zoo_workloads.errors import ConfigError, RankTableTimeout
 
 # Two nodes; 10.0.0.10 sorts first as a string. Physical ids are what the device plugin handed out.
-TABLE = {"version": "1.0", "server_count": "2", "server_list": [
-    {"server_id": "10.0.0.10", "device": [{"device_id": "2", "device_ip": "d", "rank_id": "0"},
-                                          {"device_id": "5", "device_ip": "d", "rank_id": "1"}],
-     "host_nic_ip": "reserve"},
-    {"server_id": "10.0.0.9", "device": [{"device_id": "0", "device_ip": "d", "rank_id": "2"},
-                                         {"device_id": "3", "device_ip": "d", "rank_id": "3"}],
-     "host_nic_ip": "reserve"}], "status": "completed"}
+TABLE = {
+    "version": "1.0",
+    "server_count": "2",
+    "server_list": [
+        {
+            "server_id": "10.0.0.10",
+            "device": [
+                {"device_id": "2", "device_ip": "d", "rank_id": "0"},
+                {"device_id": "5", "device_ip": "d", "rank_id": "1"},
+            ],
+            "host_nic_ip": "reserve",
+        },
+        {
+            "server_id": "10.0.0.9",
+            "device": [
+                {"device_id": "0", "device_ip": "d", "rank_id": "2"},
+                {"device_id": "3", "device_ip": "d", "rank_id": "3"},
+            ],
+            "host_nic_ip": "reserve",
+        },
+    ],
+    "status": "completed",
+}
 
 
 def test_split_command():
@@ -121,9 +137,18 @@ def test_resolve_host_gives_up():
 def test_prepare_environment_kinds(tmp_path):
     table = tmp_path / "hccl.json"
     table.write_text(json.dumps(TABLE))
-    env = {"RANK_TABLE_FILE": str(table), "HOST_IP": "10.0.0.9", "ASCEND_VISIBLE_DEVICES": "3", "RANK_SIZE": "4"}
+    env = {
+        "RANK_TABLE_FILE": str(table),
+        "HOST_IP": "10.0.0.9",
+        "ASCEND_VISIBLE_DEVICES": "3",
+        "RANK_SIZE": "4",
+    }
     # RANK_ID from hccl.json for the physical NPU 3; DEVICE_ID is logical: 0 in a one-NPU pod.
-    assert launch.prepare_environment(env) == {"RANK_ID": "3", "DEVICE_ID": "0", "ZOO_PHYSICAL_DEVICE_ID": "3"}
+    assert launch.prepare_environment(env) == {
+        "RANK_ID": "3",
+        "DEVICE_ID": "0",
+        "ZOO_PHYSICAL_DEVICE_ID": "3",
+    }
     static = {"RANK_TABLE_FILE": str(table), "ZOO_ASCEND_SERVER_ID": "10.0.0.10", "ZOO_ASCEND_DEVICE_ID": "5"}
     assert launch.prepare_environment(static)["RANK_ID"] == "1"
     assert launch.prepare_environment({"MS_ROLE": "MS_WORKER", "MS_SCHED_HOST": "localhost"}) == {
@@ -139,8 +164,13 @@ def test_prepare_environment_kinds(tmp_path):
 def test_main_exits_75_and_writes_termination_on_timeout(tmp_path, monkeypatch):
     term = tmp_path / "term"
     (tmp_path / "hccl.json").write_text("{}")
-    for key, value in {"RANK_TABLE_FILE": str(tmp_path / "hccl.json"), "HOST_IP": "10.0.0.9",
-                       "ASCEND_VISIBLE_DEVICES": "0", "ZOO_RANKTABLE_TIMEOUT": "0.1", "ZOO_TERMINATION_LOG": str(term)}.items():
+    for key, value in {
+        "RANK_TABLE_FILE": str(tmp_path / "hccl.json"),
+        "HOST_IP": "10.0.0.9",
+        "ASCEND_VISIBLE_DEVICES": "0",
+        "ZOO_RANKTABLE_TIMEOUT": "0.1",
+        "ZOO_TERMINATION_LOG": str(term),
+    }.items():
         monkeypatch.setenv(key, value)
     assert launch.main(["--", "true"]) == 75
     assert json.loads(term.read_text())["reason"] == "RankTableTimeout"
@@ -152,25 +182,52 @@ def test_launcher_execs_the_command_with_the_rank_exported(tmp_path):
     from pathlib import Path
 
     (tmp_path / "hccl.json").write_text(json.dumps(TABLE))
-    env = {"PATH": "/usr/bin:/bin", "RANK_TABLE_FILE": str(tmp_path / "hccl.json"), "HOST_IP": "10.0.0.10",
-           "ASCEND_VISIBLE_DEVICES": "5",
-           "ZOO_TERMINATION_LOG": str(tmp_path / "term")}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "RANK_TABLE_FILE": str(tmp_path / "hccl.json"),
+        "HOST_IP": "10.0.0.10",
+        "ASCEND_VISIBLE_DEVICES": "5",
+        "ZOO_TERMINATION_LOG": str(tmp_path / "term"),
+    }
     show = "import os; print(os.environ['RANK_ID'], os.environ['DEVICE_ID'], os.getpid())"
-    proc = subprocess.run([str(Path(sys.executable).parent / "zoo-launch"), "--", sys.executable, "-c", show],
-                          capture_output=True, text=True, env=env, timeout=60, check=False)
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "zoo-launch"), "--", sys.executable, "-c", show],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1].split()[:2] == ["1", "0"]
-    dynamic = {"PATH": "/usr/bin:/bin", "MS_ROLE": "MS_WORKER", "MS_SCHED_HOST": "localhost",
-               "ZOO_TERMINATION_LOG": str(tmp_path / "term")}
-    proc = subprocess.run([str(Path(sys.executable).parent / "zoo-launch"), "--", sys.executable, "-c",
-                           "import os; print(os.environ['MS_SCHED_HOST'])"],
-                          capture_output=True, text=True, env=dynamic, timeout=60, check=False)
+    dynamic = {
+        "PATH": "/usr/bin:/bin",
+        "MS_ROLE": "MS_WORKER",
+        "MS_SCHED_HOST": "localhost",
+        "ZOO_TERMINATION_LOG": str(tmp_path / "term"),
+    }
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "zoo-launch"),
+            "--",
+            sys.executable,
+            "-c",
+            "import os; print(os.environ['MS_SCHED_HOST'])",
+        ],
+        capture_output=True,
+        text=True,
+        env=dynamic,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 0 and proc.stdout.splitlines()[-1] == "127.0.0.1"
 
 
 def test_cann_set_env_scripts_are_sourced(tmp_path):
     script = tmp_path / "set_env.sh"
-    script.write_text('export ASCEND_HOME_PATH=/opt/cann\nexport LD_LIBRARY_PATH=/opt/cann/lib64:$LD_LIBRARY_PATH\n')
+    script.write_text(
+        "export ASCEND_HOME_PATH=/opt/cann\nexport LD_LIBRARY_PATH=/opt/cann/lib64:$LD_LIBRARY_PATH\n"
+    )
     env = {"PATH": "/usr/bin:/bin", "LD_LIBRARY_PATH": "/x", "ZOO_CANN_SET_ENV": str(script)}
     got = launch.cann_environment(env)
     assert got == {"ASCEND_HOME_PATH": "/opt/cann", "LD_LIBRARY_PATH": "/opt/cann/lib64:/x"}
@@ -187,5 +244,7 @@ def test_dynamic_launch_on_ascend_exports_logical_device_0():
 def test_a_bad_timeout_is_named_never_echoed() -> None:
     """Issue 11: an env value may come from a Secret; the error names the variable, not the value."""
     with pytest.raises(ConfigError) as info:
-        launch.prepare_environment({"MS_ROLE": "MS_WORKER", "MS_SCHED_HOST": "h", "ZOO_RESOLVE_TIMEOUT": "s3cr3t-value"})
+        launch.prepare_environment(
+            {"MS_ROLE": "MS_WORKER", "MS_SCHED_HOST": "h", "ZOO_RESOLVE_TIMEOUT": "s3cr3t-value"}
+        )
     assert "ZOO_RESOLVE_TIMEOUT" in str(info.value) and "s3cr3t" not in str(info.value)

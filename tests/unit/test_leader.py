@@ -50,8 +50,10 @@ class FakeLeases:
         if self.lease is not None:
             return False
         self.version += 1
-        self.lease = {"metadata": {"name": name, "namespace": namespace, "resourceVersion": str(self.version)},
-                      "spec": spec}
+        self.lease = {
+            "metadata": {"name": name, "namespace": namespace, "resourceVersion": str(self.version)},
+            "spec": spec,
+        }
         return True
 
     async def replace(self, lease: dict[str, Any], spec: dict[str, Any]) -> bool:
@@ -59,7 +61,10 @@ class FakeLeases:
         if lease["metadata"]["resourceVersion"] != self.lease["metadata"]["resourceVersion"]:
             return False
         self.version += 1
-        self.lease = {"metadata": {**self.lease["metadata"], "resourceVersion": str(self.version)}, "spec": spec}
+        self.lease = {
+            "metadata": {**self.lease["metadata"], "resourceVersion": str(self.version)},
+            "spec": spec,
+        }
         return True
 
 
@@ -72,6 +77,7 @@ def test_one_of_two_leads_and_the_other_takes_over_when_it_stops(monkeypatch: py
         async def lead() -> None:
             leading.append(name)
             await asyncio.Event().wait()
+
         return lead
 
     async def scenario() -> None:

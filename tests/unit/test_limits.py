@@ -8,13 +8,24 @@ from zoo_operator import limits
 
 
 def status_with(lines_per_rank: int, line_chars: int, ranks: int, message_chars: int = 50) -> dict[str, Any]:
-    summaries = [{"rank": i, "pod": f"j-worker-{i}", "phase": "Running",
-                  "lastLines": ["x" * line_chars] * lines_per_rank} for i in range(ranks)]
+    summaries = [
+        {
+            "rank": i,
+            "pod": f"j-worker-{i}",
+            "phase": "Running",
+            "lastLines": ["x" * line_chars] * lines_per_rank,
+        }
+        for i in range(ranks)
+    ]
     if ranks > 3:
         summaries[3]["exitCode"] = 1
-    return {"phase": "Running", "reason": "AllRanksRunning", "message": "m" * message_chars,
-            "conditions": [{"type": "Running", "status": "True", "message": "c" * message_chars}],
-            "rankSummaries": summaries}
+    return {
+        "phase": "Running",
+        "reason": "AllRanksRunning",
+        "message": "m" * message_chars,
+        "conditions": [{"type": "Running", "status": "True", "message": "c" * message_chars}],
+        "rankSummaries": summaries,
+    }
 
 
 def test_small_status_is_untouched() -> None:
@@ -27,7 +38,9 @@ def test_long_lines_are_cut_first() -> None:
     out = limits.bound_status(status)
     assert limits.size(out) <= limits.STATUS_MAX_BYTES
     assert len(out["rankSummaries"]) == 4 and out["message"] == status["message"]
-    assert all(len(line) <= limits.LINE_CHARS for s in out["rankSummaries"] for line in s.get("lastLines", []))
+    assert all(
+        len(line) <= limits.LINE_CHARS for s in out["rankSummaries"] for line in s.get("lastLines", [])
+    )
     assert out["rankSummaries"][0]["lastLines"], "rank 0 keeps its lines"
     assert status["rankSummaries"][0]["lastLines"][0] == "x" * 100_000, "the input is not changed"
 

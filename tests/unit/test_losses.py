@@ -53,8 +53,12 @@ def test_cross_entropy_without_smoothing_is_plain_nll() -> None:
 
 
 def test_margin_terms_by_hand() -> None:
-    pos, neg = margin_terms(Tensor(np.array([0.5, 1.2], np.float32)), Tensor(np.array([0.9, 1.6], np.float32)),
-                            Tensor(1.2, ms.float32), 0.2)
+    pos, neg = margin_terms(
+        Tensor(np.array([0.5, 1.2], np.float32)),
+        Tensor(np.array([0.9, 1.6], np.float32)),
+        Tensor(1.2, ms.float32),
+        0.2,
+    )
     np.testing.assert_allclose(pos.asnumpy(), [0.0, 0.2], atol=1e-6)
     np.testing.assert_allclose(neg.asnumpy(), [0.5, 0.0], atol=1e-6)
 
@@ -109,7 +113,9 @@ def test_distance_weighted_sampling_never_picks_positives_and_prefers_close_nega
 def test_multigrain_loss_mixes_ce_and_margin() -> None:
     logits = Tensor(np.array([[2.0, 0.0], [1.0, 1.0], [0.0, 3.0]], np.float32))
     margin = MarginLoss(alpha=0.2, beta_init=1.2, negatives=1)
-    total = MultiGrainLoss(2, epsilon=0.1, mix_lambda=0.5, margin=margin)((logits, Tensor(EMB)), Tensor(LABELS))
+    total = MultiGrainLoss(2, epsilon=0.1, mix_lambda=0.5, margin=margin)(
+        (logits, Tensor(EMB)), Tensor(LABELS)
+    )
     ce = SmoothedCrossEntropy(2, 0.1)(logits, Tensor(LABELS))
     expected = 0.5 * float(ce.asnumpy()) + 0.5 * float(margin(Tensor(EMB), Tensor(LABELS)).asnumpy())
     assert float(total.asnumpy()) == pytest.approx(expected, rel=1e-5)

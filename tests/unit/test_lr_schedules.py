@@ -9,8 +9,14 @@ from zoo_workloads.training.lr import Schedule, learning_rates
 
 
 def sched(mode, warmup=0, **kw):
-    base = {"lr_init": 0.0, "lr_max": 1.0, "lr_end": 0.0, "warmup_epochs": warmup, "epochs": 10,
-            "steps_per_epoch": 10}
+    base = {
+        "lr_init": 0.0,
+        "lr_max": 1.0,
+        "lr_end": 0.0,
+        "warmup_epochs": warmup,
+        "epochs": 10,
+        "steps_per_epoch": 10,
+    }
     base.update(kw)
     return Schedule(mode, **base)
 

@@ -36,17 +36,31 @@ def test_rfc7386_appendix_a(original: Any, patch: Any, result: Any) -> None:
 
 
 def test_rfc7386_section_3_example() -> None:
-    original = {"title": "Goodbye!", "author": {"givenName": "John", "familyName": "Doe"},
-                "tags": ["example", "sample"], "content": "This will be unchanged"}
-    patch = {"title": "Hello!", "phoneNumber": "+01-123-456-7890", "author": {"familyName": None},
-             "tags": ["example"]}
+    original = {
+        "title": "Goodbye!",
+        "author": {"givenName": "John", "familyName": "Doe"},
+        "tags": ["example", "sample"],
+        "content": "This will be unchanged",
+    }
+    patch = {
+        "title": "Hello!",
+        "phoneNumber": "+01-123-456-7890",
+        "author": {"familyName": None},
+        "tags": ["example"],
+    }
     assert merge_patch.apply(original, patch) == {
-        "title": "Hello!", "author": {"givenName": "John"}, "tags": ["example"],
-        "content": "This will be unchanged", "phoneNumber": "+01-123-456-7890"}
+        "title": "Hello!",
+        "author": {"givenName": "John"},
+        "tags": ["example"],
+        "content": "This will be unchanged",
+        "phoneNumber": "+01-123-456-7890",
+    }
 
 
 def test_nested_patch_keeps_siblings_where_top_level_replace_would_wipe_them() -> None:
     # What the old top-level-only fake got wrong: a nested patch replaced the whole sub-object.
     status = {"progress": {"epoch": 2, "step": 5, "loss": 1.5}, "phase": "Running"}
     assert merge_patch.apply(status, {"progress": {"step": 6, "eta": None}}) == {
-        "progress": {"epoch": 2, "step": 6, "loss": 1.5}, "phase": "Running"}
+        "progress": {"epoch": 2, "step": 6, "loss": 1.5},
+        "phase": "Running",
+    }

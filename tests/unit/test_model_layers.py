@@ -25,6 +25,7 @@ def _x(*shape: int, positive: bool = False) -> Tensor:
 
 # --- GloRe ---------------------------------------------------------------------------------------------------
 
+
 def test_glore_unit_starts_as_identity_and_keeps_shape() -> None:
     unit = GloreUnit(32, 8)
     unit.set_train(False)
@@ -59,6 +60,7 @@ def test_glore_unit_parameters() -> None:
 
 # --- BAM -----------------------------------------------------------------------------------------------------
 
+
 def test_bam_gate_lies_in_one_to_two() -> None:
     bam = BAM(64)
     bam.set_train(False)
@@ -77,6 +79,7 @@ def test_bam_spatial_gate_keeps_size_with_dilation() -> None:
 
 
 # --- Gather-excite -------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("size", [(7, 7), (5, 5), (14, 14)])
 @pytest.mark.parametrize("pre_downsample", [False, True])
@@ -127,12 +130,16 @@ def test_genet_kernels_follow_the_input_size() -> None:
     model.set_train(False)
     assert model(_x(1, 3, 64, 64)).shape == (1, 3)
     # At 64 px the stages are 16, 8, 4, 2 wide; layer1 first halves to 8.
-    kernels = [cell.weight.shape[-1] for name, cell in model.cells_and_names()
-               if isinstance(cell, nn.Conv2d) and cell.group > 1]
+    kernels = [
+        cell.weight.shape[-1]
+        for name, cell in model.cells_and_names()
+        if isinstance(cell, nn.Conv2d) and cell.group > 1
+    ]
     assert kernels == [8, 8, 4, 2]
 
 
 # --- GeM -----------------------------------------------------------------------------------------------------
+
 
 def test_gem_with_p_one_is_average_pooling() -> None:
     x = _x(2, 16, 5, 5, positive=True)
@@ -155,6 +162,7 @@ def test_gem_rejects_non_positive_p() -> None:
 
 # --- The trunk -----------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("stem", ["plain", "deep"])
 @pytest.mark.parametrize("shortcut", ["conv", "avgdown"])
 @pytest.mark.parametrize("size", [32, 45])
@@ -168,7 +176,10 @@ def test_trunk_tracks_feature_size_for_odd_inputs(stem: str, shortcut: str, size
 def test_scale_positions_keeps_one_module_per_stage() -> None:
     assert scale_positions({2: [0, 2, 4]}, [3, 4, 6, 3], [3, 4, 6, 3]) == {2: [0, 2, 4]}
     assert scale_positions({2: [0, 2, 4]}, [3, 4, 6, 3], [1, 1, 1, 1]) == {2: [0]}
-    assert scale_positions({1: [11, 17], 2: [15, 23, 31]}, [3, 24, 36, 3], [2, 4, 6, 2]) == {1: [1, 2], 2: [2, 3, 5]}
+    assert scale_positions({1: [11, 17], 2: [15, 23, 31]}, [3, 24, 36, 3], [2, 4, 6, 2]) == {
+        1: [1, 2],
+        2: [2, 3, 5],
+    }
 
 
 def test_trunk_rejects_bad_layers() -> None:
@@ -179,6 +190,7 @@ def test_trunk_rejects_bad_layers() -> None:
 def test_l2_normalize_matches_numpy() -> None:
     x = _x(3, 7)
     arr = x.asnumpy()
-    np.testing.assert_allclose(l2_normalize(x).asnumpy(), arr / np.linalg.norm(arr, axis=1, keepdims=True),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        l2_normalize(x).asnumpy(), arr / np.linalg.norm(arr, axis=1, keepdims=True), rtol=1e-5
+    )
     assert np.isfinite(l2_normalize(Tensor(np.zeros((1, 4), np.float32))).asnumpy()).all()

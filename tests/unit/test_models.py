@@ -117,8 +117,14 @@ def test_one_training_step_changes_weights(name: str) -> None:
 
 
 def _bias_before_bn(param_name: str) -> bool:
-    return param_name == "margin.beta" or param_name.endswith(("spatial_gate.body.0.bias", "spatial_gate.body.3.bias",
-                                "spatial_gate.body.6.bias", "channel_gate.fc1.bias"))
+    return param_name == "margin.beta" or param_name.endswith(
+        (
+            "spatial_gate.body.0.bias",
+            "spatial_gate.body.3.bias",
+            "spatial_gate.body.6.bias",
+            "channel_gate.fc1.bias",
+        )
+    )
 
 
 def _glore_unit_params(channels: int) -> int:

@@ -45,12 +45,16 @@ def test_names_and_shapes_equal_the_reference_manifest(model: str):
     table = modelzoo.reference_names(model, [name for name, _ in ours])
     mapped = {table[name]: shape for name, shape in ours}
     expected = {p["name"]: tuple(p["shape"]) for p in ref}
-    assert mapped.keys() == expected.keys(), (sorted(mapped.keys() - expected.keys())[:5],
-                                              sorted(expected.keys() - mapped.keys())[:5])
+    assert mapped.keys() == expected.keys(), (
+        sorted(mapped.keys() - expected.keys())[:5],
+        sorted(expected.keys() - mapped.keys())[:5],
+    )
     assert {k: v for k, v in mapped.items() if expected[k] != v} == {}
     skip = ORDER_EXCEPT.get(model)
     ours_order = [table[name] for name, _ in ours if not (skip and table[name].startswith(skip))]
-    ref_order = [p["name"] for p in sorted(ref, key=lambda p: p["order"]) if not (skip and p["name"].startswith(skip))]
+    ref_order = [
+        p["name"] for p in sorted(ref, key=lambda p: p["order"]) if not (skip and p["name"].startswith(skip))
+    ]
     assert ours_order == ref_order
 
 
@@ -94,8 +98,10 @@ def test_a_mismatch_names_every_missing_and_misshapen_parameter(tmp_path: Path):
 
 
 def test_reference_names_are_one_to_one_and_invert():
-    names = [p.name for p in create_model("genet_res50", 3, image_size=32, width=8,
-                                          layers=[1, 1, 1, 1]).get_parameters()]
+    names = [
+        p.name
+        for p in create_model("genet_res50", 3, image_size=32, width=8, layers=[1, 1, 1, 1]).get_parameters()
+    ]
     table = modelzoo.reference_names("genet_res50", names)
     assert table["stem.0.weight"] == "conv1.weight" and table["fc.bias"] == "end_point.bias"
     assert table["layer1.0.bn2.gamma"] == "layer1.0.conv2.batchnorm.gamma"
@@ -127,12 +133,12 @@ def test_same_padding_at_stride_2_pads_bottom_right_only():
     x = ms.Tensor(np.random.default_rng(0).standard_normal((1, 1, 6, 6)).astype(np.float32))
     pool = max_pool_nd(2, 3, 2, 1, same=True)(x).asnumpy()
     padded = ops.pad(x, (0, 1, 0, 1), value=-1e9).asnumpy()  # left, right, top, bottom
-    expected = np.array([[padded[0, 0, i:i + 3, j:j + 3].max() for j in (0, 2, 4)] for i in (0, 2, 4)])
+    expected = np.array([[padded[0, 0, i : i + 3, j : j + 3].max() for j in (0, 2, 4)] for i in (0, 2, 4)])
     assert np.array_equal(pool[0, 0], expected)
     symmetric = max_pool_nd(2, 3, 2, 1)(x).asnumpy()
     assert not np.array_equal(pool, symmetric)  # the grid the references sample is shifted by one pixel
     conv = conv_nd(2, 1, 1, 3, stride=2, same=True)
     w = conv.weight.asnumpy()[0, 0]
     zero_padded = np.pad(x.asnumpy()[0, 0], ((0, 1), (0, 1)))
-    manual = np.array([[(zero_padded[i:i + 3, j:j + 3] * w).sum() for j in (0, 2, 4)] for i in (0, 2, 4)])
+    manual = np.array([[(zero_padded[i : i + 3, j : j + 3] * w).sum() for j in (0, 2, 4)] for i in (0, 2, 4)])
     assert np.allclose(conv(x).asnumpy()[0, 0], manual, atol=1e-5)

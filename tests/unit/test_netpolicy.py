@@ -44,8 +44,12 @@ def selects(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bo
         return False
     for expr in selector.get("matchExpressions") or []:
         key, op, values = expr["key"], expr["operator"], expr.get("values") or []
-        ok = {"In": key in labels and labels[key] in values, "NotIn": labels.get(key) not in values,
-              "Exists": key in labels, "DoesNotExist": key not in labels}[op]
+        ok = {
+            "In": key in labels and labels[key] in values,
+            "NotIn": labels.get(key) not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[op]
         if not ok:
             return False
     return True
@@ -80,27 +84,35 @@ def policy_types(policy: Mapping[str, Any]) -> list[str]:
     return spec_.get("policyTypes") or (["Ingress", "Egress"] if "egress" in spec_ else ["Ingress"])
 
 
-def direction_admits(policies: Iterable[Mapping[str, Any]], pod: Pod, other: Pod, port: int, protocol: str,
-                     direction: str) -> bool:
+def direction_admits(
+    policies: Iterable[Mapping[str, Any]], pod: Pod, other: Pod, port: int, protocol: str, direction: str
+) -> bool:
     """Whether `pod`'s policies of one direction admit the connection with `other` (peer) on `port`."""
     key, peers = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
-    mine = [p for p in policies if p["metadata"]["namespace"] == pod.namespace
-            and selects(p["spec"]["podSelector"], pod.labels) and direction in policy_types(p)]
+    mine = [
+        p
+        for p in policies
+        if p["metadata"]["namespace"] == pod.namespace
+        and selects(p["spec"]["podSelector"], pod.labels)
+        and direction in policy_types(p)
+    ]
     if not mine:
         return True  # not isolated in this direction
     for policy in mine:
         for rule in policy["spec"].get(key) or []:
             who = rule.get(peers)
-            if (not who or any(peer_admits(x, pod.namespace, other) for x in who)) and \
-                    port_admits(rule.get("ports"), port, protocol):
+            if (not who or any(peer_admits(x, pod.namespace, other) for x in who)) and port_admits(
+                rule.get("ports"), port, protocol
+            ):
                 return True
     return False
 
 
 def allowed(policies: list[Mapping[str, Any]], src: Pod, dst: Pod, port: int, protocol: str = "TCP") -> bool:
     """Whether a connection src -> dst:port is allowed: dst's ingress and src's egress must both admit it."""
-    return (direction_admits(policies, dst, src, port, protocol, "Ingress")
-            and direction_admits(policies, src, dst, port, protocol, "Egress"))
+    return direction_admits(policies, dst, src, port, protocol, "Ingress") and direction_admits(
+        policies, src, dst, port, protocol, "Egress"
+    )
 
 
 def admitted_ports(policies: list[Mapping[str, Any]], src: Pod, dst: Pod) -> set[int]:
@@ -136,7 +148,9 @@ def gang(job_spec: spec.JobSpec) -> list[Pod]:
 def strangers(job_spec: spec.JobSpec) -> list[Pod]:
     return [
         Pod("jupyter", job_spec.namespace, {"app": "notebook"}),
-        Pod("other-worker-0", job_spec.namespace, {c.LABEL_JOB: f"{job_spec.name}-2", c.LABEL_ROLE: "worker"}),
+        Pod(
+            "other-worker-0", job_spec.namespace, {c.LABEL_JOB: f"{job_spec.name}-2", c.LABEL_ROLE: "worker"}
+        ),
         Pod("forged", "attacker", {c.LABEL_JOB: job_spec.name, c.LABEL_ROLE: "worker"}),
         Pod("prometheus", "monitoring", {"app": "prometheus"}),
     ]
@@ -185,8 +199,9 @@ def test_policy_selects_every_rendered_pod_and_no_other():
     j = parse(job(replicas=3))
     policy = netpolicy.network_policy(j)
     assert all(selects(policy["spec"]["podSelector"], p.labels) for p in gang(j))
-    assert not any(selects(policy["spec"]["podSelector"], p.labels) for p in strangers(j)
-                   if p.namespace == j.namespace)
+    assert not any(
+        selects(policy["spec"]["podSelector"], p.labels) for p in strangers(j) if p.namespace == j.namespace
+    )
     assert policy["metadata"]["namespace"] == j.namespace
 
 
@@ -229,8 +244,13 @@ def operator_pod(objects: list[dict[str, Any]]) -> Pod:
 
 
 def test_chart_policy_admits_metrics_only_from_the_monitoring_namespace():
-    objects = template({"metrics.enabled": "true", "metrics.port": "9191",
-                        "networkPolicy.monitoringNamespace": "observability"})
+    objects = template(
+        {
+            "metrics.enabled": "true",
+            "metrics.port": "9191",
+            "networkPolicy.monitoringNamespace": "observability",
+        }
+    )
     policies = [one(objects, "NetworkPolicy")]
     op = operator_pod(objects)
     prom = Pod("prometheus-0", "observability", {"app": "prometheus"})
@@ -259,5 +279,6 @@ def test_settings_read_the_chart_values() -> None:
     with pytest.raises(ValueError, match="ZOO_NETWORK_POLICY"):
         settings.from_env({"ZOO_NETWORK_POLICY": "maybe"})
     env = env_of(template({"networkPolicy.restrictEgress": "true"}))
-    assert settings.from_env({k: v for k, v in env.items() if not v.startswith("fieldRef:")}
-                             ).network_policy_restrict_egress
+    assert settings.from_env(
+        {k: v for k, v in env.items() if not v.startswith("fieldRef:")}
+    ).network_policy_restrict_egress

@@ -10,8 +10,10 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from zoo_operator import kube
 
-STATUS = (b'{"kind":"Status","apiVersion":"v1","status":"Failure","message":"container \\"worker\\" in pod '
-          b'\\"talker\\" is waiting to start or not found","reason":"BadRequest","code":400}')
+STATUS = (
+    b'{"kind":"Status","apiVersion":"v1","status":"Failure","message":"container \\"worker\\" in pod '
+    b'\\"talker\\" is waiting to start or not found","reason":"BadRequest","code":400}'
+)
 
 
 class Content:
@@ -44,8 +46,11 @@ def follow(monkeypatch: pytest.MonkeyPatch, resp: Response) -> list[str]:
 
     monkeypatch.setattr(kube, "_stream_client", stream_client)
     monkeypatch.setattr(kube, "call", call)
-    monkeypatch.setattr(kube.client, "CoreV1Api", lambda api: type("Core", (), {
-        "read_namespaced_pod_log": lambda self, *a, **k: None})())
+    monkeypatch.setattr(
+        kube.client,
+        "CoreV1Api",
+        lambda api: type("Core", (), {"read_namespaced_pod_log": lambda self, *a, **k: None})(),
+    )
 
     async def run() -> list[str]:
         return [line async for line in kube.follow_log("ns", "talker", 10, idle_timeout=5)]

@@ -12,7 +12,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_import_contracts_are_kept() -> None:
     tool = Path(sys.executable).parent / "lint-imports"
-    proc = subprocess.run([str(tool), "--no-cache"], cwd=REPO, capture_output=True, text=True, timeout=300,
-                          check=False)
+    proc = subprocess.run(
+        [str(tool), "--no-cache"], cwd=REPO, capture_output=True, text=True, timeout=300, check=False
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "broken" not in proc.stdout.split("Contracts:")[-1].split("\n")[0].replace("0 broken", "")

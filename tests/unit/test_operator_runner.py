@@ -37,12 +37,21 @@ def test_observe_touch_and_forget() -> None:
     asyncio.run(scenario())
 
 
-def test_events_drive_passes_and_a_failing_job_does_not_stop_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_events_drive_passes_and_a_failing_job_does_not_stop_the_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     seen: list[tuple[str, int]] = []
     events: list[tuple[str, str]] = []
 
-    async def fake_reconcile(b: dict, pods: list[PodView], settings: Settings, mem: memory.JobMemory,
-                             now: float, emit: Any, existing: Any = None) -> planner.Plan:
+    async def fake_reconcile(
+        b: dict,
+        pods: list[PodView],
+        settings: Settings,
+        mem: memory.JobMemory,
+        now: float,
+        emit: Any,
+        existing: Any = None,
+    ) -> planner.Plan:
         name = b["metadata"]["name"]
         seen.append((name, len(pods)))
         emit("Normal", "Seen", name)
@@ -83,8 +92,15 @@ def test_events_drive_passes_and_a_failing_job_does_not_stop_the_others(monkeypa
 def test_a_new_job_of_the_same_name_starts_with_a_fresh_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     mems: list[memory.JobMemory] = []
 
-    async def fake_reconcile(b: dict, pods: list[PodView], settings: Settings, mem: memory.JobMemory,
-                             now: float, emit: Any, existing: Any = None) -> planner.Plan:
+    async def fake_reconcile(
+        b: dict,
+        pods: list[PodView],
+        settings: Settings,
+        mem: memory.JobMemory,
+        now: float,
+        emit: Any,
+        existing: Any = None,
+    ) -> planner.Plan:
         mem.last_written = {"phase": "Succeeded"}  # what the old job's passes left
         mems.append(mem)
         return planner.Plan()
@@ -112,8 +128,15 @@ def test_rank0_log_is_followed_and_progress_enqueues_the_job(monkeypatch: pytest
         while (line := await lines.get()) is not None:
             yield line
 
-    async def fake_reconcile(b: dict, pods: list[PodView], settings: Settings, mem: memory.JobMemory,
-                             now: float, emit: Any, existing: Any = None) -> planner.Plan:
+    async def fake_reconcile(
+        b: dict,
+        pods: list[PodView],
+        settings: Settings,
+        mem: memory.JobMemory,
+        now: float,
+        emit: Any,
+        existing: Any = None,
+    ) -> planner.Plan:
         return planner.Plan(follow="demo-worker-0")
 
     monkeypatch.setattr(kube, "follow_log", follow_log)

@@ -43,14 +43,20 @@ def test_ascend_defaults() -> None:
 
 def test_ascend_chip_rank_table_and_volcano_default() -> None:
     assert parse(ascend_job(device={"type": "Ascend910", "chip": "A3"})).rank_table_version == "1.2"
-    assert "chip A3 needs rank table 1.2" in problems(ascend_job(device={"type": "Ascend910", "chip": "A3"},
-                                                                 rankTable={"version": "1.0"}))
+    assert "chip A3 needs rank table 1.2" in problems(
+        ascend_job(device={"type": "Ascend910", "chip": "A3"}, rankTable={"version": "1.0"})
+    )
     assert "chip 910B needs rank table 1.0" in problems(ascend_job(rankTable={"version": "1.2"}))
     assert "spec.device.chip: only for" in problems(job(device={"type": "GPU", "chip": "910"}))
-    assert "spec.device.chip: must be one of" in problems(ascend_job(device={"type": "Ascend910", "chip": "310P"}))
+    assert "spec.device.chip: must be one of" in problems(
+        ascend_job(device={"type": "Ascend910", "chip": "310P"})
+    )
     assert parse(job()).ascend is None
     volcano = Settings(ascend_volcano=True)
-    assert spec.parse(ascend_job(), volcano).gang and spec.parse(ascend_job(), volcano).scheduler_name == "volcano"
+    assert (
+        spec.parse(ascend_job(), volcano).gang
+        and spec.parse(ascend_job(), volcano).scheduler_name == "volcano"
+    )
     assert not spec.parse(ascend_job(scheduling={"gang": False}), volcano).gang
     assert not spec.parse(job(), volcano).gang  # CPU jobs keep their own choice
 
@@ -67,19 +73,37 @@ def test_gpu_default_resource_and_explicit_image() -> None:
         ({"model": None}, "spec.model: required"),
         ({"device": {"type": "TPU"}}, "spec.device.type: must be one of Ascend910, GPU, CPU"),
         ({"replicas": 0}, "spec.replicas: must be between 1 and 4096"),
-        ({"device": {"type": "CPU", "perNode": 3}}, "spec.replicas must be a multiple of spec.device.perNode"),
+        (
+            {"device": {"type": "CPU", "perNode": 3}},
+            "spec.replicas must be a multiple of spec.device.perNode",
+        ),
         ({"launch": "ranktable"}, "spec.launch: ranktable requires spec.device.type Ascend910"),
         ({"device": {"type": "CPU", "resourceName": "x/y"}}, "spec.device.resourceName: CPU jobs"),
-        ({"hyperparameters": {"optimizer": "thor"}}, "spec.hyperparameters.optimizer: thor (set) has no CPU kernels"),
-        ({"hyperparameters": {"epochs": "many"}}, "spec.hyperparameters.epochs: 'many' is not a number: must be an integer >= 1"),
-        ({"hyperparameters": {"lr_max": [1]}}, "spec.hyperparameters.lr_max: [1] is not a number: must be a number > 0"),
+        (
+            {"hyperparameters": {"optimizer": "thor"}},
+            "spec.hyperparameters.optimizer: thor (set) has no CPU kernels",
+        ),
+        (
+            {"hyperparameters": {"epochs": "many"}},
+            "spec.hyperparameters.epochs: 'many' is not a number: must be an integer >= 1",
+        ),
+        (
+            {"hyperparameters": {"lr_max": [1]}},
+            "spec.hyperparameters.lr_max: [1] is not a number: must be a number > 0",
+        ),
         ({"dataset": None}, "spec.dataset: required"),
         ({"runPolicy": {"cleanPodPolicy": "Sometimes"}}, "spec.runPolicy.cleanPodPolicy: must be one of All"),
         ({"runPolicy": {"backoffLimit": -1}}, "spec.runPolicy.backoffLimit: must be between 0 and 100"),
         ({"scheduling": {"gang": True, "schedulerName": "default-scheduler"}}, "must be 'volcano'"),
         ({"rankTable": {"version": "2.0"}}, "spec.rankTable.version: must be one of 1.0, 1.2"),
-        ({"hyperparameters": {"lr_mode": "sometimes"}}, "spec.hyperparameters.lr_mode: 'sometimes' is invalid: must be one of linear, poly"),
-        ({"hyperparameters": {"epochs": 0}}, "spec.hyperparameters.epochs: 0 is out of range: must be an integer >= 1"),
+        (
+            {"hyperparameters": {"lr_mode": "sometimes"}},
+            "spec.hyperparameters.lr_mode: 'sometimes' is invalid: must be one of linear, poly",
+        ),
+        (
+            {"hyperparameters": {"epochs": 0}},
+            "spec.hyperparameters.epochs: 0 is out of range: must be an integer >= 1",
+        ),
     ],
 )
 def test_bad_fields_are_named(changes: dict, expected: str) -> None:
@@ -103,11 +127,14 @@ def test_unknown_hyperparameter_lists_the_allowed_keys() -> None:
     assert "lr_max" in message and "weight_decay" in message
 
 
-@pytest.mark.parametrize(("field", "value", "expected"), [
-    ("trainPath", "/abs/train", "no leading /"),
-    ("trainPath", "a/../../etc", "'..'"),
-    ("evalPath", "..", "'..'"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("trainPath", "/abs/train", "no leading /"),
+        ("trainPath", "a/../../etc", "'..'"),
+        ("evalPath", "..", "'..'"),
+    ],
+)
 def test_dataset_paths_must_be_relative(field: str, value: str, expected: str) -> None:
     body = job()
     body["spec"]["dataset"][field] = value
@@ -135,15 +162,18 @@ def test_name_must_be_a_dns_label() -> None:
 
 
 def test_static_devices_complete_and_consistent() -> None:
-    static = [{"podIndex": 0, "serverId": "10.0.0.1", "deviceId": "0", "deviceIp": "192.168.0.1"},
-              {"podIndex": 1, "serverId": "10.0.0.1", "deviceId": "1", "deviceIp": "192.168.0.2"}]
+    static = [
+        {"podIndex": 0, "serverId": "10.0.0.1", "deviceId": "0", "deviceIp": "192.168.0.1"},
+        {"podIndex": 1, "serverId": "10.0.0.1", "deviceId": "1", "deviceIp": "192.168.0.2"},
+    ]
     js = parse(ascend_job(replicas=2, rankTable={"staticDevices": static}))
     assert [d.device_id for d in js.static_devices] == ["0", "1"]
     assert "missing 1" in problems(ascend_job(replicas=2, rankTable={"staticDevices": static[:1]}))
     clash = [static[0], {**static[1], "deviceId": "0"}]
     assert "assigned to two pods" in problems(ascend_job(replicas=2, rankTable={"staticDevices": clash}))
     assert "only allowed with spec.device.type Ascend910" in problems(
-        job(replicas=2, rankTable={"staticDevices": static}))
+        job(replicas=2, rankTable={"staticDevices": static})
+    )
 
 
 def test_malformed_objects_do_not_crash() -> None:
@@ -152,12 +182,20 @@ def test_malformed_objects_do_not_crash() -> None:
             parse(body)
 
 
-@pytest.mark.parametrize(("params", "expected"), [
-    ({"image_size": 12}, "spec.hyperparameters.image_size: 12 is out of range: must be an integer >= 16"),
-    ({"layers": [1, 1]}, "spec.hyperparameters.layers: [1, 1] is invalid: must be a list of 4 integers >= 1"),
-    ({"layers": [1, 1, 1, 1, 1]}, "spec.hyperparameters.layers: [1, 1, 1, 1, 1] is invalid"),
-])
-def test_model_shapes_create_model_cannot_build_are_refused_naming_the_field(params: dict, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"image_size": 12}, "spec.hyperparameters.image_size: 12 is out of range: must be an integer >= 16"),
+        (
+            {"layers": [1, 1]},
+            "spec.hyperparameters.layers: [1, 1] is invalid: must be a list of 4 integers >= 1",
+        ),
+        ({"layers": [1, 1, 1, 1, 1]}, "spec.hyperparameters.layers: [1, 1, 1, 1, 1] is invalid"),
+    ],
+)
+def test_model_shapes_create_model_cannot_build_are_refused_naming_the_field(
+    params: dict, expected: str
+) -> None:
     """The table says exactly what create_model builds (issue 20: these passed the operator, then exited 64)."""
     with pytest.raises(spec.InvalidSpec) as err:
         spec.parse(job(hyperparameters={"epochs": 1, **params}), Settings())

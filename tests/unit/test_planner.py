@@ -26,19 +26,39 @@ T0 = 1_800_000_000.0
 NAMES = ("demo-sched", "demo-worker-0", "demo-worker-1")
 
 
-def pod(name: str, *, phase: str = "Running", exit_code: int | None = None, attempt: int = 0,
-        message: str = "", annotation: dict[str, Any] | None = None, created: float = T0,
-        node: str | None = "n1", **extra: Any) -> PodView:
+def pod(
+    name: str,
+    *,
+    phase: str = "Running",
+    exit_code: int | None = None,
+    attempt: int = 0,
+    message: str = "",
+    annotation: dict[str, Any] | None = None,
+    created: float = T0,
+    node: str | None = "n1",
+    **extra: Any,
+) -> PodView:
     """A pod of the job as the pod index would show it."""
     index = None if name.endswith("-sched") else int(name.rsplit("-", 1)[1])
-    return PodView(name=name, uid=f"uid-{name}", owner_uid="uid-1",
-                   role=c.ROLE_SCHEDULER if index is None else c.ROLE_WORKER, index=index, attempt=attempt,
-                   phase=phase, node=node, ip="10.244.0.5" if phase == "Running" else None, created=created,
-                   running=phase == "Running" and exit_code is None, exit_code=exit_code,
-                   terminated_reason=None if exit_code is None else ("Completed" if exit_code == 0 else "Error"),
-                   termination_message=message or None,
-                   device_annotation=json.dumps(annotation) if annotation else None,
-                   host_ip="10.0.0.2" if annotation else None, **extra)
+    return PodView(
+        name=name,
+        uid=f"uid-{name}",
+        owner_uid="uid-1",
+        role=c.ROLE_SCHEDULER if index is None else c.ROLE_WORKER,
+        index=index,
+        attempt=attempt,
+        phase=phase,
+        node=node,
+        ip="10.244.0.5" if phase == "Running" else None,
+        created=created,
+        running=phase == "Running" and exit_code is None,
+        exit_code=exit_code,
+        terminated_reason=None if exit_code is None else ("Completed" if exit_code == 0 else "Error"),
+        termination_message=message or None,
+        device_annotation=json.dumps(annotation) if annotation else None,
+        host_ip="10.0.0.2" if annotation else None,
+        **extra,
+    )
 
 
 def running(*names: str, attempt: int = 0) -> tuple[PodView, ...]:
@@ -49,7 +69,9 @@ def with_status(body: dict[str, Any], **st: Any) -> dict[str, Any]:
     return {**body, "status": st}
 
 
-DONE = json.dumps({"status": "succeeded", "metrics": {"top_1_accuracy": 0.7}, "checkpoint": "/zoo/checkpoint/x.ckpt"})
+DONE = json.dumps(
+    {"status": "succeeded", "metrics": {"top_1_accuracy": 0.7}, "checkpoint": "/zoo/checkpoint/x.ckpt"}
+)
 RUNNING_STATUS = {"phase": c.RUNNING, "startTime": podview.format_time(T0), "restarts": 0}
 
 
@@ -73,7 +95,9 @@ class Row:
 
 
 def _quota() -> JobMemory:
-    return JobMemory(refusal=admission.Refusal("demo-worker-1", 403, "exceeded quota: q, requested: cpu=1", T0))
+    return JobMemory(
+        refusal=admission.Refusal("demo-worker-1", 403, "exceeded quota: q, requested: cpu=1", T0)
+    )
 
 
 def _webhook() -> JobMemory:
@@ -123,78 +147,214 @@ def _invalid(p: planner.Plan) -> None:
     assert "spec.replicas" in str((p.status or {}).get("message")) and not p.create and not p.ensure
 
 
-ASCEND_ANNOTATION = {"pod_name": "asc-worker-0", "server_id": "10.0.0.2",
-                     "devices": [{"device_id": "3", "device_ip": "192.168.1.3"}]}
+ASCEND_ANNOTATION = {
+    "pod_name": "asc-worker-0",
+    "server_id": "10.0.0.2",
+    "devices": [{"device_id": "3", "device_ip": "192.168.1.3"}],
+}
 
 ROWS = [
-    Row("a new job creates its objects and every pod", job(), now=T0, phase=c.PENDING, reason=c.REASON_PODS_PENDING,
-        create=NAMES, check=lambda p: [o["kind"] for o in p.ensure] == ["Service", "ConfigMap", "NetworkPolicy"]),
-    Row("all ranks running", with_status(job(), phase=c.PENDING), running(*NAMES), phase=c.RUNNING,
-        reason=c.REASON_ALL_RANKS_RUNNING, create=(), delete=(), check=_follow_rank0),
-    Row("a retryable failure restarts the whole gang",
-        with_status(job(), **RUNNING_STATUS), (*running(*NAMES[:2]), pod(NAMES[2], phase="Failed", exit_code=75)),
+    Row(
+        "a new job creates its objects and every pod",
+        job(),
+        now=T0,
+        phase=c.PENDING,
+        reason=c.REASON_PODS_PENDING,
+        create=NAMES,
+        check=lambda p: [o["kind"] for o in p.ensure] == ["Service", "ConfigMap", "NetworkPolicy"],
+    ),
+    Row(
+        "all ranks running",
+        with_status(job(), phase=c.PENDING),
+        running(*NAMES),
+        phase=c.RUNNING,
+        reason=c.REASON_ALL_RANKS_RUNNING,
+        create=(),
+        delete=(),
+        check=_follow_rank0,
+    ),
+    Row(
+        "a retryable failure restarts the whole gang",
+        with_status(job(), **RUNNING_STATUS),
+        (*running(*NAMES[:2]), pod(NAMES[2], phase="Failed", exit_code=75)),
         tails={"demo-worker-1": Tail("uid-demo-worker-1", "step 1\nstep 2\nconnection lost", True)},
-        phase=c.RESTARTING, reason=c.REASON_GANG_RESTART, delete=NAMES, create=(), check=_tails_folded),
-    Row("a permanent exit fails the job at once",
-        with_status(job(), **RUNNING_STATUS), (*running(*NAMES[:2]), pod(NAMES[2], phase="Failed", exit_code=64)),
-        phase=c.FAILED, reason=c.REASON_PERMANENT_ERROR, create=()),
-    Row("backoffLimit spent fails the job",
+        phase=c.RESTARTING,
+        reason=c.REASON_GANG_RESTART,
+        delete=NAMES,
+        create=(),
+        check=_tails_folded,
+    ),
+    Row(
+        "a permanent exit fails the job at once",
+        with_status(job(), **RUNNING_STATUS),
+        (*running(*NAMES[:2]), pod(NAMES[2], phase="Failed", exit_code=64)),
+        phase=c.FAILED,
+        reason=c.REASON_PERMANENT_ERROR,
+        create=(),
+    ),
+    Row(
+        "backoffLimit spent fails the job",
         with_status(job(runPolicy={"backoffLimit": 1}), **{**RUNNING_STATUS, "restarts": 1}),
         (*running(*NAMES[:2], attempt=1), pod(NAMES[2], phase="Failed", exit_code=1, attempt=1)),
-        phase=c.FAILED, reason=c.REASON_BACKOFF_LIMIT, create=()),
-    Row("a graceful stop restarts without spending backoffLimit",
+        phase=c.FAILED,
+        reason=c.REASON_BACKOFF_LIMIT,
+        create=(),
+    ),
+    Row(
+        "a graceful stop restarts without spending backoffLimit",
         with_status(job(runPolicy={"backoffLimit": 0}), **RUNNING_STATUS),
         (*running(*NAMES[:2]), pod(NAMES[2], phase="Failed", exit_code=79)),
-        phase=c.RESTARTING, reason=c.REASON_STOPPED, delete=NAMES, create=()),
-    Row("restart backoff: pods gone, waiting 10 s before recreating",
-        with_status(job(), **{**RUNNING_STATUS, "phase": c.RESTARTING, "reason": c.REASON_RANK_FAILED,
-                              "restarts": 1, "restartTime": podview.format_time(T0 + 1)}),
-        now=T0 + 1, create=(), check=_due_backoff),
-    Row("after the backoff the next attempt is created",
-        with_status(job(), **{**RUNNING_STATUS, "phase": c.RESTARTING, "reason": c.REASON_RANK_FAILED,
-                              "restarts": 1, "restartTime": podview.format_time(T0)}),
-        now=T0 + 11, create=NAMES,
-        check=lambda p: {o["metadata"]["annotations"][c.ANNOTATION_ATTEMPT] for o in p.create} == {"1"}),
-    Row("every rank succeeded", with_status(job(), **RUNNING_STATUS),
-        (pod(NAMES[0], phase="Succeeded", exit_code=0), pod(NAMES[1], phase="Succeeded", exit_code=0, message=DONE),
-         pod(NAMES[2], phase="Succeeded", exit_code=0, message=DONE)),
-        phase=c.SUCCEEDED, reason=c.REASON_SUCCEEDED, create=(),
-        check=lambda p: (p.status or {})["result"]["top1"] == 0.7),
-    Row("suspend deletes the pods", with_status(job(runPolicy={"suspend": True}), **RUNNING_STATUS),
-        running(*NAMES), phase=c.SUSPENDED, reason=c.REASON_SUSPENDED, delete=NAMES, create=(),
-        check=lambda p: p.next_due is None),
-    Row("activeDeadlineSeconds passed", with_status(job(runPolicy={"activeDeadlineSeconds": 60}), **RUNNING_STATUS),
-        running(*NAMES), now=T0 + 61, phase=c.FAILED, reason=c.REASON_DEADLINE, create=()),
-    Row("a finished job's running pods are cleaned (cleanPodPolicy Running)",
-        with_status(job(), phase=c.FAILED, completionTime=podview.format_time(T0)), running(*NAMES), delete=NAMES,
-        create=()),
-    Row("a pod never scheduled times out", with_status(job(runPolicy={"schedulingTimeoutSeconds": 30}),
-                                                       phase=c.PENDING),
-        tuple(pod(n, phase="Pending", node=None) for n in NAMES), now=T0 + 40, phase=c.FAILED,
-        reason=c.REASON_SCHEDULING_TIMEOUT),
-    Row("TTL after finishing deletes the job",
-        with_status(job(runPolicy={"ttlSecondsAfterFinished": 5}), phase=c.SUCCEEDED,
-                    completionTime=podview.format_time(T0)), now=T0 + 6, delete_job=True,
-        events=(c.REASON_TTL_EXPIRED,), check=_ttl),
-    Row("a quota refusal waits with a condition", with_status(job(), phase=c.PENDING), running(*NAMES[:2]),
-        memory=_quota, create=("demo-worker-1",), check=_quota_condition),
-    Row("a webhook refusal fails the job and deletes its pods", with_status(job(), phase=c.PENDING),
-        running(*NAMES[:2]), memory=_webhook, phase=c.FAILED, reason=c.REASON_ADMISSION_REFUSED,
-        delete=NAMES[:2], create=()),
-    Row("the rank table completes when every device is known", with_status(ascend_job(replicas=1), phase=c.PENDING),
-        (pod("asc-worker-0", annotation=ASCEND_ANNOTATION),), events=(c.REASON_RANK_TABLE_COMPLETED,),
-        phase=c.RUNNING, check=_table_completed),
-    Row("stale-table window: a restart writes the new attempt's empty table at once",
+        phase=c.RESTARTING,
+        reason=c.REASON_STOPPED,
+        delete=NAMES,
+        create=(),
+    ),
+    Row(
+        "restart backoff: pods gone, waiting 10 s before recreating",
+        with_status(
+            job(),
+            **{
+                **RUNNING_STATUS,
+                "phase": c.RESTARTING,
+                "reason": c.REASON_RANK_FAILED,
+                "restarts": 1,
+                "restartTime": podview.format_time(T0 + 1),
+            },
+        ),
+        now=T0 + 1,
+        create=(),
+        check=_due_backoff,
+    ),
+    Row(
+        "after the backoff the next attempt is created",
+        with_status(
+            job(),
+            **{
+                **RUNNING_STATUS,
+                "phase": c.RESTARTING,
+                "reason": c.REASON_RANK_FAILED,
+                "restarts": 1,
+                "restartTime": podview.format_time(T0),
+            },
+        ),
+        now=T0 + 11,
+        create=NAMES,
+        check=lambda p: {o["metadata"]["annotations"][c.ANNOTATION_ATTEMPT] for o in p.create} == {"1"},
+    ),
+    Row(
+        "every rank succeeded",
+        with_status(job(), **RUNNING_STATUS),
+        (
+            pod(NAMES[0], phase="Succeeded", exit_code=0),
+            pod(NAMES[1], phase="Succeeded", exit_code=0, message=DONE),
+            pod(NAMES[2], phase="Succeeded", exit_code=0, message=DONE),
+        ),
+        phase=c.SUCCEEDED,
+        reason=c.REASON_SUCCEEDED,
+        create=(),
+        check=lambda p: (p.status or {})["result"]["top1"] == 0.7,
+    ),
+    Row(
+        "suspend deletes the pods",
+        with_status(job(runPolicy={"suspend": True}), **RUNNING_STATUS),
+        running(*NAMES),
+        phase=c.SUSPENDED,
+        reason=c.REASON_SUSPENDED,
+        delete=NAMES,
+        create=(),
+        check=lambda p: p.next_due is None,
+    ),
+    Row(
+        "activeDeadlineSeconds passed",
+        with_status(job(runPolicy={"activeDeadlineSeconds": 60}), **RUNNING_STATUS),
+        running(*NAMES),
+        now=T0 + 61,
+        phase=c.FAILED,
+        reason=c.REASON_DEADLINE,
+        create=(),
+    ),
+    Row(
+        "a finished job's running pods are cleaned (cleanPodPolicy Running)",
+        with_status(job(), phase=c.FAILED, completionTime=podview.format_time(T0)),
+        running(*NAMES),
+        delete=NAMES,
+        create=(),
+    ),
+    Row(
+        "a pod never scheduled times out",
+        with_status(job(runPolicy={"schedulingTimeoutSeconds": 30}), phase=c.PENDING),
+        tuple(pod(n, phase="Pending", node=None) for n in NAMES),
+        now=T0 + 40,
+        phase=c.FAILED,
+        reason=c.REASON_SCHEDULING_TIMEOUT,
+    ),
+    Row(
+        "TTL after finishing deletes the job",
+        with_status(
+            job(runPolicy={"ttlSecondsAfterFinished": 5}),
+            phase=c.SUCCEEDED,
+            completionTime=podview.format_time(T0),
+        ),
+        now=T0 + 6,
+        delete_job=True,
+        events=(c.REASON_TTL_EXPIRED,),
+        check=_ttl,
+    ),
+    Row(
+        "a quota refusal waits with a condition",
+        with_status(job(), phase=c.PENDING),
+        running(*NAMES[:2]),
+        memory=_quota,
+        create=("demo-worker-1",),
+        check=_quota_condition,
+    ),
+    Row(
+        "a webhook refusal fails the job and deletes its pods",
+        with_status(job(), phase=c.PENDING),
+        running(*NAMES[:2]),
+        memory=_webhook,
+        phase=c.FAILED,
+        reason=c.REASON_ADMISSION_REFUSED,
+        delete=NAMES[:2],
+        create=(),
+    ),
+    Row(
+        "the rank table completes when every device is known",
+        with_status(ascend_job(replicas=1), phase=c.PENDING),
+        (pod("asc-worker-0", annotation=ASCEND_ANNOTATION),),
+        events=(c.REASON_RANK_TABLE_COMPLETED,),
+        phase=c.RUNNING,
+        check=_table_completed,
+    ),
+    Row(
+        "stale-table window: a restart writes the new attempt's empty table at once",
         with_status(ascend_job(replicas=1), **RUNNING_STATUS),
         (pod("asc-worker-0", phase="Failed", exit_code=75, annotation=ASCEND_ANNOTATION),),
         memory=lambda: JobMemory(rank_table_data={"hccl.json": "{}", "attempt": "0"}),
-        phase=c.RESTARTING, delete=("asc-worker-0",), check=_ranktable_after_restart),
-    Row("an invalid spec writes InvalidSpec and creates nothing", job(replicas=0), now=T0, phase=c.FAILED,
-        reason=c.REASON_INVALID_SPEC, create=(), check=_invalid),
-    Row("a spec change of a running gang restarts it", with_status({**job(replicas=3), "metadata": {
-        **job()["metadata"], "generation": 2}}, **{**RUNNING_STATUS, "observedGeneration": 1}),
-        tuple(dataclasses.replace(p, spec_hash="old") for p in running(*NAMES)), phase=c.RESTARTING,
-        reason=c.REASON_SPEC_CHANGED, delete=NAMES),
+        phase=c.RESTARTING,
+        delete=("asc-worker-0",),
+        check=_ranktable_after_restart,
+    ),
+    Row(
+        "an invalid spec writes InvalidSpec and creates nothing",
+        job(replicas=0),
+        now=T0,
+        phase=c.FAILED,
+        reason=c.REASON_INVALID_SPEC,
+        create=(),
+        check=_invalid,
+    ),
+    Row(
+        "a spec change of a running gang restarts it",
+        with_status(
+            {**job(replicas=3), "metadata": {**job()["metadata"], "generation": 2}},
+            **{**RUNNING_STATUS, "observedGeneration": 1},
+        ),
+        tuple(dataclasses.replace(p, spec_hash="old") for p in running(*NAMES)),
+        phase=c.RESTARTING,
+        reason=c.REASON_SPEC_CHANGED,
+        delete=NAMES,
+    ),
 ]
 
 

@@ -10,38 +10,92 @@ from zoo_operator import podview
 
 def pod(status: dict, **meta: object) -> dict:
     return {
-        "metadata": {"name": "j-worker-3", "uid": "u1", "creationTimestamp": "2026-11-22T10:00:00Z",
-                     "labels": {c.LABEL_JOB: "j", c.LABEL_RANK: "3", c.LABEL_ROLE: "worker"},
-                     "annotations": {c.ANNOTATION_ATTEMPT: "2"},
-                     "ownerReferences": [{"uid": "other", "controller": False}, {"uid": "job-uid", "controller": True}],
-                     **meta},
+        "metadata": {
+            "name": "j-worker-3",
+            "uid": "u1",
+            "creationTimestamp": "2026-11-22T10:00:00Z",
+            "labels": {c.LABEL_JOB: "j", c.LABEL_RANK: "3", c.LABEL_ROLE: "worker"},
+            "annotations": {c.ANNOTATION_ATTEMPT: "2"},
+            "ownerReferences": [
+                {"uid": "other", "controller": False},
+                {"uid": "job-uid", "controller": True},
+            ],
+            **meta,
+        },
         "spec": {"nodeName": "ascend-node-1"},
         "status": status,
     }
 
 
 def test_running_worker() -> None:
-    v = podview.view(pod({"phase": "Running", "podIP": "10.0.0.7",
-                          "containerStatuses": [{"state": {"running": {"startedAt": "2026-11-22T10:00:05Z"}}}]}))
-    assert (v.name, v.index, v.attempt, v.owner_uid, v.node, v.ip) == ("j-worker-3", 3, 2, "job-uid",
-                                                                       "ascend-node-1", "10.0.0.7")
+    v = podview.view(
+        pod(
+            {
+                "phase": "Running",
+                "podIP": "10.0.0.7",
+                "containerStatuses": [{"state": {"running": {"startedAt": "2026-11-22T10:00:05Z"}}}],
+            }
+        )
+    )
+    assert (v.name, v.index, v.attempt, v.owner_uid, v.node, v.ip) == (
+        "j-worker-3",
+        3,
+        2,
+        "job-uid",
+        "ascend-node-1",
+        "10.0.0.7",
+    )
     assert v.running and not v.terminated and not v.failed
     assert v.created == podview.parse_time("2026-11-22T10:00:00Z")
 
 
 def test_unschedulable_and_image_pull() -> None:
-    unsched = podview.view(pod({"phase": "Pending", "conditions": [
-        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-         "message": "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."}]}))
+    unsched = podview.view(
+        pod(
+            {
+                "phase": "Pending",
+                "conditions": [
+                    {
+                        "type": "PodScheduled",
+                        "status": "False",
+                        "reason": "Unschedulable",
+                        "message": "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector.",
+                    }
+                ],
+            }
+        )
+    )
     assert unsched.unschedulable.startswith("0/3 nodes are available")
-    pulling = podview.view(pod({"phase": "Pending", "containerStatuses": [
-        {"state": {"waiting": {"reason": "ErrImagePull", "message": "image x not known"}}}]}))
+    pulling = podview.view(
+        pod(
+            {
+                "phase": "Pending",
+                "containerStatuses": [
+                    {"state": {"waiting": {"reason": "ErrImagePull", "message": "image x not known"}}}
+                ],
+            }
+        )
+    )
     assert pulling.waiting_reason == "ErrImagePull" and pulling.waiting_message == "image x not known"
 
 
 def test_terminated_with_message_and_device_annotation() -> None:
-    body = pod({"phase": "Failed", "containerStatuses": [{"state": {"terminated": {
-        "exitCode": 66, "reason": "Error", "message": '{"status": "failed", "reason": "DatasetMissing"}'}}}]})
+    body = pod(
+        {
+            "phase": "Failed",
+            "containerStatuses": [
+                {
+                    "state": {
+                        "terminated": {
+                            "exitCode": 66,
+                            "reason": "Error",
+                            "message": '{"status": "failed", "reason": "DatasetMissing"}',
+                        }
+                    }
+                }
+            ],
+        }
+    )
     body["metadata"]["annotations"][c.ASCEND_ANNOTATION] = json.dumps({"pod_name": "j-worker-3"})
     body["metadata"]["deletionTimestamp"] = "2026-11-22T10:05:00Z"
     v = podview.view(body)
@@ -71,17 +125,40 @@ def test_device_annotation_of_either_key_and_the_host_ip() -> None:
 
 
 def test_gated_pod_is_queued_not_unschedulable() -> None:
-    body = pod({"phase": "Pending", "conditions": [
-        {"type": "PodScheduled", "status": "False", "reason": "SchedulingGated",
-         "message": "Scheduling is blocked due to non-empty scheduling gates"}]})
+    body = pod(
+        {
+            "phase": "Pending",
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "SchedulingGated",
+                    "message": "Scheduling is blocked due to non-empty scheduling gates",
+                }
+            ],
+        }
+    )
     body["spec"] = {"schedulingGates": [{"name": "kueue.x-k8s.io/admission"}]}
     gated = podview.view(body)
     assert gated.queued and gated.unschedulable is None
     # Ungated a moment ago: the scheduler has not replaced the SchedulingGated condition yet.
     body["spec"] = {}
     assert podview.view(body).queued
-    plain = podview.view(pod({"phase": "Pending", "conditions": [
-        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/1 nodes"}]}))
+    plain = podview.view(
+        pod(
+            {
+                "phase": "Pending",
+                "conditions": [
+                    {
+                        "type": "PodScheduled",
+                        "status": "False",
+                        "reason": "Unschedulable",
+                        "message": "0/1 nodes",
+                    }
+                ],
+            }
+        )
+    )
     assert not plain.queued and plain.unschedulable == "0/1 nodes"
 
 
@@ -91,7 +168,12 @@ def test_kueue_finalizer() -> None:
 
 
 def test_eviction_conditions_name_who_stopped_the_pod() -> None:
-    kueue = {"type": "TerminationTarget", "status": "True", "reason": "WorkloadEvicted", "message": "Preempted"}
+    kueue = {
+        "type": "TerminationTarget",
+        "status": "True",
+        "reason": "WorkloadEvicted",
+        "message": "Preempted",
+    }
     drain = {"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"}
     assert podview.view(pod({"conditions": [kueue]})).evicted_by == "Kueue: WorkloadEvicted"
     assert podview.view(pod({"conditions": [drain]})).evicted_by == "Kubernetes: EvictionByEvictionAPI"

@@ -21,13 +21,29 @@ def parse(body: dict) -> spec.JobSpec:
 
 
 def workers(n: int, attempt: int = 0, **state: object) -> list[PodView]:
-    return [PodView(name=f"asc-worker-{i}", index=i, attempt=attempt, created=NOW - 10, node="n1",
-                    phase="Running", running=True, **state) for i in range(n)]
+    return [
+        PodView(
+            name=f"asc-worker-{i}",
+            index=i,
+            attempt=attempt,
+            created=NOW - 10,
+            node="n1",
+            phase="Running",
+            running=True,
+            **state,
+        )
+        for i in range(n)
+    ]
 
 
 def ended(pod: PodView, code: int, message: str | None = None) -> PodView:
-    return dataclasses.replace(pod, running=False, exit_code=code, phase="Succeeded" if code == 0 else "Failed",
-                               termination_message=message)
+    return dataclasses.replace(
+        pod,
+        running=False,
+        exit_code=code,
+        phase="Succeeded" if code == 0 else "Failed",
+        termination_message=message,
+    )
 
 
 JOB = parse(ascend_job(replicas=2, runPolicy={"backoffLimit": 2}))
@@ -52,8 +68,9 @@ def test_all_running() -> None:
 
 def test_retryable_failure_restarts_the_whole_gang() -> None:
     pods = workers(2, attempt=1)
-    pods[1] = ended(pods[1], 75, '{"status": "failed", "reason": "PeerLost", "message": "rank 0 gone", '
-                                 '"retryable": true}')
+    pods[1] = ended(
+        pods[1], 75, '{"status": "failed", "reason": "PeerLost", "message": "rank 0 gone", "retryable": true}'
+    )
     d = policy.decide(JOB, JobState(c.RUNNING, restarts=1), pods, NOW)
     assert d.phase == c.RESTARTING and d.restart
     assert set(d.delete) == {"asc-worker-0", "asc-worker-1"}
@@ -122,42 +139,88 @@ def test_scheduling_timeout_and_image_pull() -> None:
     assert "schedulingTimeoutSeconds=30" in d.message
     young = dataclasses.replace(pending, created=NOW - 29)
     assert policy.decide(js, JobState(c.PENDING), [young], NOW).phase == c.PENDING
-    pulling = PodView(name="asc-worker-0", index=0, created=NOW - 31, node="n1", waiting_reason="ImagePullBackOff",
-                      waiting_message="image not found")
+    pulling = PodView(
+        name="asc-worker-0",
+        index=0,
+        created=NOW - 31,
+        node="n1",
+        waiting_reason="ImagePullBackOff",
+        waiting_message="image not found",
+    )
     d = policy.decide(js, JobState(c.PENDING), [pulling], NOW)
     assert d.phase == c.FAILED and d.reason == c.REASON_IMAGE_PULL and "image not found" in d.message
     # Scheduled, and ContainerCreating past the timeout (issue 11: nothing stuck forever): failed with the reason.
     creating = dataclasses.replace(pulling, waiting_reason="ContainerCreating", waiting_message=None)
     d = policy.decide(js, JobState(c.PENDING), [creating], NOW)
     assert (d.phase, d.reason) == (c.FAILED, c.REASON_POD_START_FAILED) and "ContainerCreating" in d.message
-    assert policy.decide(js, JobState(c.PENDING), [dataclasses.replace(creating, created=NOW - 29)],
-                         NOW).phase == c.PENDING
+    assert (
+        policy.decide(js, JobState(c.PENDING), [dataclasses.replace(creating, created=NOW - 29)], NOW).phase
+        == c.PENDING
+    )
 
 
 def test_a_pod_that_cannot_start_says_why_at_once_in_user_terms_then_fails() -> None:
-    js = parse(ascend_job(replicas=2, runPolicy={"schedulingTimeoutSeconds": 60},
-                          dataset={"volume": {"hostPath": {"path": "/data/imgnet", "type": "Directory"}},
-                                   "trainPath": "train", "evalPath": "validation", "numClasses": 10}))
-    mount = ('FailedMount: MountVolume.SetUp failed for volume "zoo-data" : hostPath /data/imgnet doesn\'t exist')
-    stuck = PodView(name="asc-worker-1", index=1, created=NOW - 20, node="n1", waiting_reason="ContainerCreating",
-                    waiting_message=mount)
+    js = parse(
+        ascend_job(
+            replicas=2,
+            runPolicy={"schedulingTimeoutSeconds": 60},
+            dataset={
+                "volume": {"hostPath": {"path": "/data/imgnet", "type": "Directory"}},
+                "trainPath": "train",
+                "evalPath": "validation",
+                "numClasses": 10,
+            },
+        )
+    )
+    mount = (
+        'FailedMount: MountVolume.SetUp failed for volume "zoo-data" : hostPath /data/imgnet doesn\'t exist'
+    )
+    stuck = PodView(
+        name="asc-worker-1",
+        index=1,
+        created=NOW - 20,
+        node="n1",
+        waiting_reason="ContainerCreating",
+        waiting_message=mount,
+    )
     d = policy.decide(js, JobState(c.PENDING), [workers(1)[0], stuck], NOW)
     assert (d.phase, d.reason) == (c.PENDING, c.REASON_POD_START_BLOCKED)
-    assert 'volume "zoo-data" (spec.dataset.volume)' in d.message and "/data/imgnet doesn't exist" in d.message
+    assert (
+        'volume "zoo-data" (spec.dataset.volume)' in d.message and "/data/imgnet doesn't exist" in d.message
+    )
     assert "schedulingTimeoutSeconds=60" in d.message
-    late = policy.decide(js, JobState(c.PENDING), [workers(1)[0], dataclasses.replace(stuck, created=NOW - 61)], NOW)
+    late = policy.decide(
+        js, JobState(c.PENDING), [workers(1)[0], dataclasses.replace(stuck, created=NOW - 61)], NOW
+    )
     assert (late.phase, late.reason) == (c.FAILED, c.REASON_POD_START_FAILED) and "hostPath" in late.message
-    secret = dataclasses.replace(stuck, waiting_reason="CreateContainerConfigError",
-                                 waiting_message='secret "db" not found')
+    secret = dataclasses.replace(
+        stuck, waiting_reason="CreateContainerConfigError", waiting_message='secret "db" not found'
+    )
     d = policy.decide(js, JobState(c.PENDING), [workers(1)[0], secret], NOW)
-    assert d.reason == c.REASON_POD_START_BLOCKED and 'CreateContainerConfigError: secret "db" not found' in d.message
+    assert (
+        d.reason == c.REASON_POD_START_BLOCKED
+        and 'CreateContainerConfigError: secret "db" not found' in d.message
+    )
 
 
 def test_messages_name_what_the_user_wrote() -> None:
-    js = parse(ascend_job(replicas=1, dataset={"volume": {"emptyDir": {}}, "trainPath": "imagenet/train",
-                                               "evalPath": "validation", "numClasses": 10}))
-    dead = ended(workers(1)[0], 66, '{"status": "failed", "reason": "DatasetMissing", '
-                                    '"message": "/zoo/data/validation does not exist", "retryable": false}')
+    js = parse(
+        ascend_job(
+            replicas=1,
+            dataset={
+                "volume": {"emptyDir": {}},
+                "trainPath": "imagenet/train",
+                "evalPath": "validation",
+                "numClasses": 10,
+            },
+        )
+    )
+    dead = ended(
+        workers(1)[0],
+        66,
+        '{"status": "failed", "reason": "DatasetMissing", '
+        '"message": "/zoo/data/validation does not exist", "retryable": false}',
+    )
     d = policy.decide(js, JobState(c.RUNNING), [dead], NOW)
     assert "spec.dataset.evalPath: validation (/zoo/data/validation in the pod) does not exist" in d.message
     assert policy.in_user_terms(js, "/zoo/data/imagenet/training") == "/zoo/data/imagenet/training"
@@ -171,8 +234,10 @@ def test_suspend_deletes_pods() -> None:
     assert resumed.phase == c.PENDING and resumed.create == (0, 1)
 
 
-@pytest.mark.parametrize(("clean", "expected"), [("All", {"asc-worker-0", "asc-worker-1"}),
-                                                 ("Running", {"asc-worker-1"}), ("None", set())])
+@pytest.mark.parametrize(
+    ("clean", "expected"),
+    [("All", {"asc-worker-0", "asc-worker-1"}), ("Running", {"asc-worker-1"}), ("None", set())],
+)
 def test_clean_pod_policy(clean: str, expected: set[str]) -> None:
     js = parse(ascend_job(replicas=2, runPolicy={"cleanPodPolicy": clean}))
     pods = [ended(workers(2)[0], 64), workers(2)[1]]
@@ -226,7 +291,9 @@ def test_run_policy_changes_apply_live() -> None:
 def test_hyperparameter_change_is_a_gang_change() -> None:
     old = parse(ascend_job(replicas=2))
     new = parse(ascend_job(replicas=2, hyperparameters={"epochs": 5}))
-    assert policy.decide(new, JobState(c.RUNNING), hashed(old, workers(2)), NOW).reason == c.REASON_SPEC_CHANGED
+    assert (
+        policy.decide(new, JobState(c.RUNNING), hashed(old, workers(2)), NOW).reason == c.REASON_SPEC_CHANGED
+    )
 
 
 def test_deleted_worker_of_running_gang_restarts_the_whole_gang() -> None:
@@ -250,21 +317,34 @@ def test_evicted_pod_stops_the_gang_without_spending_a_restart() -> None:
     assert (d.phase, d.reason, d.restart, d.stopped) == (c.RESTARTING, c.REASON_EVICTED, True, True)
     assert d.delete == ("asc-worker-0",) and "asc-worker-1 evicted (Kueue: WorkloadEvicted)" in d.message
     # Next pass: the old attempt's pods are still terminating; nothing is created and the reason stays.
-    again = policy.decide(no_restarts, JobState(c.RESTARTING, c.REASON_EVICTED, restarts=1, stopped_restarts=1,
-                                                restart_time=NOW), pods, NOW + 1)
+    again = policy.decide(
+        no_restarts,
+        JobState(c.RESTARTING, c.REASON_EVICTED, restarts=1, stopped_restarts=1, restart_time=NOW),
+        pods,
+        NOW + 1,
+    )
     assert (again.phase, again.reason, again.create) == (c.RESTARTING, c.REASON_EVICTED, ())
     # Once they are gone the whole new gang is created.
-    gone = policy.decide(no_restarts, JobState(c.RESTARTING, c.REASON_EVICTED, restarts=1, stopped_restarts=1,
-                                               restart_time=NOW - 600), [], NOW)
+    gone = policy.decide(
+        no_restarts,
+        JobState(c.RESTARTING, c.REASON_EVICTED, restarts=1, stopped_restarts=1, restart_time=NOW - 600),
+        [],
+        NOW,
+    )
     assert gone.create == (0, 1) and gone.reason == c.REASON_EVICTED
     # The scheduler's preemption or a drain (DisruptionTarget) on a running, not yet deleted pod: the same.
-    drained = [dataclasses.replace(workers(2)[0], evicted_by="Kubernetes: EvictionByEvictionAPI"), workers(2)[1]]
+    drained = [
+        dataclasses.replace(workers(2)[0], evicted_by="Kubernetes: EvictionByEvictionAPI"),
+        workers(2)[1],
+    ]
     d = policy.decide(no_restarts, JobState(c.RUNNING), drained, NOW)
     assert d.reason == c.REASON_EVICTED and set(d.delete) == {"asc-worker-0", "asc-worker-1"}
     # A pod of an older attempt that was evicted does not stop the new one.
     old = dataclasses.replace(workers(1)[0], name="old", deleting=True, evicted_by="Kueue: WorkloadEvicted")
-    assert policy.decide(no_restarts, JobState(c.RUNNING, restarts=1), [old, *workers(2, attempt=1)],
-                         NOW).phase == c.RUNNING
+    assert (
+        policy.decide(no_restarts, JobState(c.RUNNING, restarts=1), [old, *workers(2, attempt=1)], NOW).phase
+        == c.RUNNING
+    )
 
 
 def test_missing_pods_of_a_pending_gang_are_still_created() -> None:
@@ -274,8 +354,9 @@ def test_missing_pods_of_a_pending_gang_are_still_created() -> None:
 def test_edit_of_a_finished_job_is_recorded_not_acted_on() -> None:
     js = parse(ascend_job(replicas=2))
     js = dataclasses.replace(js, generation=3)
-    done = JobState(c.SUCCEEDED, reason=c.REASON_SUCCEEDED, message="ok", completion_time=NOW - 5,
-                    observed_generation=2)
+    done = JobState(
+        c.SUCCEEDED, reason=c.REASON_SUCCEEDED, message="ok", completion_time=NOW - 5, observed_generation=2
+    )
     d = policy.decide(js, done, [], NOW)
     assert d.phase == c.SUCCEEDED and d.create == () and not d.restart
     assert [(k, r) for k, r, _ in d.events] == [("Warning", c.REASON_SPEC_CHANGE_IGNORED)]
@@ -289,16 +370,27 @@ def test_no_pod_of_a_new_gang_while_the_old_one_terminates() -> None:
     terminating = [dataclasses.replace(p, deleting=True) for p in workers(2)]
     d = policy.decide(new, JobState(c.RESTARTING, reason=c.REASON_SPEC_CHANGED), terminating, NOW)
     assert d.create == (), "asc-worker-2's name is free, but the old gang is not gone yet"
-    assert policy.decide(new, JobState(c.RESTARTING, reason=c.REASON_SPEC_CHANGED), [], NOW).create == (0, 1, 2)
+    assert policy.decide(new, JobState(c.RESTARTING, reason=c.REASON_SPEC_CHANGED), [], NOW).create == (
+        0,
+        1,
+        2,
+    )
 
 
 def test_the_schedulers_reason_is_in_the_message_at_once() -> None:
     js = parse(ascend_job(replicas=1, runPolicy={"schedulingTimeoutSeconds": 300}))
-    waiting = PodView(name="asc-worker-0", index=0, created=NOW - 5,
-                      unschedulable='0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims.')
+    waiting = PodView(
+        name="asc-worker-0",
+        index=0,
+        created=NOW - 5,
+        unschedulable="0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims.",
+    )
     d = policy.decide(js, JobState(c.PENDING), [waiting], NOW)
     assert (d.phase, d.reason) == (c.PENDING, c.REASON_PODS_PENDING)
-    assert "unbound immediate PersistentVolumeClaims" in d.message and "schedulingTimeoutSeconds=300" in d.message
+    assert (
+        "unbound immediate PersistentVolumeClaims" in d.message
+        and "schedulingTimeoutSeconds=300" in d.message
+    )
 
 
 def test_a_new_default_image_is_not_a_spec_change() -> None:
@@ -345,8 +437,14 @@ def test_kueue_finalizer_released_only_from_deleted_pods_that_ended() -> None:
 def test_a_pod_admitted_after_a_long_gate_starts_its_timeout_when_admitted() -> None:
     # Kueue kept the pod gated for an hour; it was scheduled 5 s ago and is still creating its container.
     js = parse(ascend_job(replicas=1, runPolicy={"schedulingTimeoutSeconds": 20}))
-    admitted = PodView(name="asc-worker-0", index=0, created=NOW - 3600, scheduling_since=NOW - 5, node="n1",
-                       waiting_reason="ContainerCreating")
+    admitted = PodView(
+        name="asc-worker-0",
+        index=0,
+        created=NOW - 3600,
+        scheduling_since=NOW - 5,
+        node="n1",
+        waiting_reason="ContainerCreating",
+    )
     assert policy.decide(js, JobState(c.PENDING), [admitted], NOW).phase == c.PENDING
     late = dataclasses.replace(admitted, scheduling_since=NOW - 30)
     assert policy.decide(js, JobState(c.PENDING), [late], NOW).reason == c.REASON_POD_START_FAILED

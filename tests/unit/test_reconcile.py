@@ -31,8 +31,18 @@ class FakeKube:
         self.volcano = volcano
         self.calls: list[str] = []
         self.warnings: dict[str, list[tuple[str, str]]] = {}
-        for name in ("create", "put_config_map", "delete_pod", "pod_log", "patch_job_status", "delete_job",
-                     "pod_warnings", "annotate_pod", "remove_pod_finalizer", "serves"):
+        for name in (
+            "create",
+            "put_config_map",
+            "delete_pod",
+            "pod_log",
+            "patch_job_status",
+            "delete_job",
+            "pod_warnings",
+            "annotate_pod",
+            "remove_pod_finalizer",
+            "serves",
+        ):
             monkeypatch.setattr(kube, name, getattr(self, name))
 
     async def create(self, obj: dict[str, Any]) -> bool:
@@ -95,36 +105,56 @@ class Harness:
         out = []
         for pod in self.fake.pods():
             name = pod["metadata"]["name"]
-            body = {**pod, "metadata": {**pod["metadata"], "uid": f"uid-{name}",
-                                        "creationTimestamp": podview.format_time(T0)}}
+            body = {
+                **pod,
+                "metadata": {
+                    **pod["metadata"],
+                    "uid": f"uid-{name}",
+                    "creationTimestamp": podview.format_time(T0),
+                },
+            }
             extra = self.pod_state.get(name, {})
-            body["metadata"]["annotations"] = {**pod["metadata"].get("annotations", {}),
-                                               **extra.get("annotations", {})}
+            body["metadata"]["annotations"] = {
+                **pod["metadata"].get("annotations", {}),
+                **extra.get("annotations", {}),
+            }
             body["status"] = extra.get("status", {"phase": "Pending"})
             body["metadata"]["finalizers"] = extra.get("finalizers", [])
             out.append(podview.view(body))
         return out
 
     def run(self, now: float) -> None:
-        self.last = asyncio.run(reconcile.reconcile(self.body, self.views(), SETTINGS, self.mem, now,
-                                                    lambda *e: self.events.append(e)))
+        self.last = asyncio.run(
+            reconcile.reconcile(
+                self.body, self.views(), SETTINGS, self.mem, now, lambda *e: self.events.append(e)
+            )
+        )
         for patch in self.fake.status_patches:
             # As the apiserver applies a merge patch to the status subresource: RFC 7386, recursively.
             self.body["status"] = merge_patch.apply(self.body.get("status") or {}, patch)
         self.fake.status_patches.clear()
 
     def set_running(self, name: str, annotation: dict[str, Any] | None = None) -> None:
-        state: dict[str, Any] = {"status": {"phase": "Running", "podIP": "10.244.0.5",
-                                            "containerStatuses": [{"state": {"running": {}}}]}}
+        state: dict[str, Any] = {
+            "status": {
+                "phase": "Running",
+                "podIP": "10.244.0.5",
+                "containerStatuses": [{"state": {"running": {}}}],
+            }
+        }
         if annotation:
             state["annotations"] = {c.ASCEND_ANNOTATION: json.dumps(annotation)}
         self.pod_state[name] = state
 
     def set_exit(self, name: str, code: int, message: str = "") -> None:
         term = {"exitCode": code, "reason": "Completed" if code == 0 else "Error", "message": message}
-        self.pod_state[name] = {**self.pod_state.get(name, {}),
-                                "status": {"phase": "Succeeded" if code == 0 else "Failed",
-                                           "containerStatuses": [{"state": {"terminated": term}}]}}
+        self.pod_state[name] = {
+            **self.pod_state.get(name, {}),
+            "status": {
+                "phase": "Succeeded" if code == 0 else "Failed",
+                "containerStatuses": [{"state": {"terminated": term}}],
+            },
+        }
 
 
 def hccl(fake: FakeKube, name: str) -> dict[str, Any]:
@@ -135,8 +165,13 @@ def test_ascend_job_lifecycle(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeKube(monkeypatch)
     h = Harness(fake, ascend_job(replicas=2))
     h.run(T0)
-    assert {k for k in fake.objects} == {("Service", "asc"), ("ConfigMap", "asc-ranktable"), ("NetworkPolicy", "asc"),
-                                         ("Pod", "asc-worker-0"), ("Pod", "asc-worker-1")}
+    assert {k for k in fake.objects} == {
+        ("Service", "asc"),
+        ("ConfigMap", "asc-ranktable"),
+        ("NetworkPolicy", "asc"),
+        ("Pod", "asc-worker-0"),
+        ("Pod", "asc-worker-1"),
+    }
     assert h.body["status"]["phase"] == c.PENDING
     assert h.body["status"]["rankTable"]["status"] == "initializing"
     assert hccl(fake, "asc-ranktable")["status"] == "initializing"
@@ -146,23 +181,41 @@ def test_ascend_job_lifecycle(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [e[1] for e in h.events].count(c.REASON_JOB_CREATED) == 1
     assert len(fake.pods()) == 2 and fake.calls.count("patch status") == 1
 
-    h.set_running("asc-worker-0", {"pod_name": "asc-worker-0", "server_id": "10.0.0.2",
-                                   "devices": [{"device_id": "0", "device_ip": "192.168.100.101"}]})
-    h.set_running("asc-worker-1", {"pod_name": "asc-worker-1", "server_id": "10.0.0.10",
-                                   "devices": [{"device_id": "5", "device_ip": "192.168.100.106"}]})
+    h.set_running(
+        "asc-worker-0",
+        {
+            "pod_name": "asc-worker-0",
+            "server_id": "10.0.0.2",
+            "devices": [{"device_id": "0", "device_ip": "192.168.100.101"}],
+        },
+    )
+    h.set_running(
+        "asc-worker-1",
+        {
+            "pod_name": "asc-worker-1",
+            "server_id": "10.0.0.10",
+            "devices": [{"device_id": "5", "device_ip": "192.168.100.106"}],
+        },
+    )
     h.run(T0 + 2)
     table = hccl(fake, "asc-ranktable")
     assert table["status"] == "completed"
     assert [s["server_id"] for s in table["server_list"]] == ["10.0.0.10", "10.0.0.2"]
-    assert table["server_list"][0]["device"] == [{"device_id": "5", "device_ip": "192.168.100.106", "rank_id": "0"}]
+    assert table["server_list"][0]["device"] == [
+        {"device_id": "5", "device_ip": "192.168.100.106", "rank_id": "0"}
+    ]
     assert fake.objects[("ConfigMap", "asc-ranktable")]["data"]["attempt"] == "0"
     assert set(fake.objects[("ConfigMap", "asc-ranktable")]["data"]) == {"hccl.json", "attempt"}
     st = h.body["status"]
     assert st["phase"] == c.RUNNING and st["rankTable"]["status"] == "completed"
     assert any(e[1] == c.REASON_RANK_TABLE_COMPLETED for e in h.events)
 
-    done = {"status": "succeeded", "metrics": {"top_1_accuracy": 0.61, "top_5_accuracy": 0.9},
-            "checkpoint": "/zoo/checkpoint/asc/final.ckpt", "epochs": 1}
+    done = {
+        "status": "succeeded",
+        "metrics": {"top_1_accuracy": 0.61, "top_5_accuracy": 0.9},
+        "checkpoint": "/zoo/checkpoint/asc/final.ckpt",
+        "epochs": 1,
+    }
     # rank 0 is worker-1 (server 10.0.0.10 sorts first); its log says so.
     fake.logs["asc-worker-1"] = json.dumps({"event": "start", "ts": 1, "rank": 0, "epochs": 1})
     h.set_exit("asc-worker-1", 0, json.dumps(done))
@@ -230,18 +283,36 @@ def test_progress_writes_are_rate_limited(monkeypatch: pytest.MonkeyPatch) -> No
     h.run(T0 + 1)  # phase change: written at once
     assert h.body["status"]["phase"] == c.RUNNING
     assert h.last.follow == "demo-worker-0"  # rank 0's log is followed, no other log is read
-    step = {"event": "step", "ts": 1, "rank": 0, "epoch": 1, "step": 3, "steps_per_epoch": 9, "loss": 2.5,
-            "images_per_second": 7.0}
+    step = {
+        "event": "step",
+        "ts": 1,
+        "rank": 0,
+        "epoch": 1,
+        "step": 3,
+        "steps_per_epoch": 9,
+        "loss": 2.5,
+        "images_per_second": 7.0,
+    }
     # What the runner's follower does with each streamed line of rank 0's log.
     assert memory.feed_lines(h.mem, "demo-worker-0", "uid-demo-worker-0", [json.dumps(step)], 2)
     h.run(T0 + 2)  # the last write was 1 s ago: not yet, but the pass says when
     assert "step" not in h.body["status"].get("progress", {})
     assert h.last.next_due == T0 + 1 + SETTINGS.status_interval_seconds
     h.run(T0 + 6.5)
-    assert h.body["status"]["progress"] == {"epoch": 1, "step": 3, "stepsPerEpoch": 9, "loss": 2.5,
-                                            "imagesPerSecond": 7.0, "updateTime": podview.format_time(T0 + 6.5),
-                                            "stage": "Training", "display": "1", "stepDisplay": "3/9"}
-    assert memory.feed_lines(h.mem, "demo-worker-0", "uid-demo-worker-0", [json.dumps({**step, "step": 4})], 2)
+    assert h.body["status"]["progress"] == {
+        "epoch": 1,
+        "step": 3,
+        "stepsPerEpoch": 9,
+        "loss": 2.5,
+        "imagesPerSecond": 7.0,
+        "updateTime": podview.format_time(T0 + 6.5),
+        "stage": "Training",
+        "display": "1",
+        "stepDisplay": "3/9",
+    }
+    assert memory.feed_lines(
+        h.mem, "demo-worker-0", "uid-demo-worker-0", [json.dumps({**step, "step": 4})], 2
+    )
     assert not memory.feed_lines(h.mem, "demo-worker-0", "uid-demo-worker-0", ["a person's line"], 2)
     writes = fake.calls.count("patch status")
     h.run(T0 + 12)
@@ -272,10 +343,18 @@ def test_ttl_deletes_the_job(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_static_devices_complete_the_table_without_annotations(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeKube(monkeypatch)
-    static = [{"podIndex": i, "serverId": "10.0.0.1", "deviceId": str(i), "deviceIp": f"192.168.0.{i}"}
-              for i in range(2)]
-    h = Harness(fake, ascend_job(replicas=2, device={"type": "Ascend910", "chip": "A3"},
-                                 rankTable={"version": "1.2", "staticDevices": static}))
+    static = [
+        {"podIndex": i, "serverId": "10.0.0.1", "deviceId": str(i), "deviceIp": f"192.168.0.{i}"}
+        for i in range(2)
+    ]
+    h = Harness(
+        fake,
+        ascend_job(
+            replicas=2,
+            device={"type": "Ascend910", "chip": "A3"},
+            rankTable={"version": "1.2", "staticDevices": static},
+        ),
+    )
     h.run(T0)
     table = hccl(fake, "asc-ranktable")
     assert table["status"] == "completed" and table["version"] == "1.2"
@@ -337,8 +416,12 @@ def test_replicas_patch_on_a_running_job_restarts_the_whole_gang(monkeypatch: py
     assert any(e[0] == "Warning" and e[1] == c.REASON_SPEC_CHANGED for e in h.events)
     h.pod_state.clear()
     h.run(T0 + 3)  # old pods gone: the new gang of 3 is created whole, without using up a restart
-    assert {p["metadata"]["name"] for p in fake.pods()} == {"demo-sched", "demo-worker-0", "demo-worker-1",
-                                                            "demo-worker-2"}
+    assert {p["metadata"]["name"] for p in fake.pods()} == {
+        "demo-sched",
+        "demo-worker-0",
+        "demo-worker-1",
+        "demo-worker-2",
+    }
     assert h.body["status"]["restarts"] == 0
 
 
@@ -369,15 +452,23 @@ def test_kubelet_warning_of_a_pod_that_cannot_start_reaches_status(monkeypatch: 
     for pod in fake.pods():
         pod["spec"]["nodeName"] = "n1"
         h.pod_state[pod["metadata"]["name"]] = {
-            "status": {"phase": "Pending", "containerStatuses": [{"state": {"waiting": {"reason": "ContainerCreating"}}}]}}
-    fake.warnings["demo-worker-0"] = [("FailedMount", ('MountVolume.SetUp failed for volume "zoo-data" : '
-                                                      "hostPath /data doesn't exist"))]
+            "status": {
+                "phase": "Pending",
+                "containerStatuses": [{"state": {"waiting": {"reason": "ContainerCreating"}}}],
+            }
+        }
+    fake.warnings["demo-worker-0"] = [
+        ("FailedMount", ('MountVolume.SetUp failed for volume "zoo-data" : hostPath /data doesn\'t exist'))
+    ]
     h.run(T0 + 2)  # too young: no Event read yet
     assert not any(call.startswith("events") for call in fake.calls)
     h.run(T0 + 6)
     status = h.body["status"]
     assert status["reason"] == c.REASON_POD_START_BLOCKED, status
-    assert 'FailedMount: MountVolume.SetUp failed for volume "zoo-data" (spec.dataset.volume)' in status["message"]
+    assert (
+        'FailedMount: MountVolume.SetUp failed for volume "zoo-data" (spec.dataset.volume)'
+        in status["message"]
+    )
     reads = sum(call.startswith("events") for call in fake.calls)
     h.run(T0 + 8)  # read again only after 10 s
     assert sum(call.startswith("events") for call in fake.calls) == reads
@@ -400,8 +491,14 @@ def test_rank_table_is_rebuilt_only_when_devices_change(monkeypatch: pytest.Monk
     h.run(T0 + 1)
     assert built == [0]
     for i in range(2):
-        h.set_running(f"asc-worker-{i}", {"pod_name": f"asc-worker-{i}", "server_id": "10.0.0.2",
-                                          "devices": [{"device_id": str(i), "device_ip": f"192.168.100.10{i}"}]})
+        h.set_running(
+            f"asc-worker-{i}",
+            {
+                "pod_name": f"asc-worker-{i}",
+                "server_id": "10.0.0.2",
+                "devices": [{"device_id": str(i), "device_ip": f"192.168.100.10{i}"}],
+            },
+        )
     h.run(T0 + 2)
     h.run(T0 + 3)
     assert built == [0, 2] and fake.calls.count("put ConfigMap asc-ranktable") == 2
@@ -413,17 +510,38 @@ def test_missing_service_and_config_map_are_recreated(monkeypatch: pytest.Monkey
     h.run(T0)
     assert ("Service", "demo") in fake.objects
     del fake.objects[("Service", "demo")], fake.objects[("ConfigMap", "demo-launch")]
-    asyncio.run(reconcile.reconcile(h.body, h.views(), SETTINGS, h.mem, T0 + 1, lambda *e: None,
-                                    existing={("Service", "demo"), ("ConfigMap", "demo-launch")}))
+    asyncio.run(
+        reconcile.reconcile(
+            h.body,
+            h.views(),
+            SETTINGS,
+            h.mem,
+            T0 + 1,
+            lambda *e: None,
+            existing={("Service", "demo"), ("ConfigMap", "demo-launch")},
+        )
+    )
     assert ("Service", "demo") not in fake.objects  # the index says they exist: nothing written
-    asyncio.run(reconcile.reconcile(h.body, h.views(), SETTINGS, h.mem, T0 + 2, lambda *e: None, existing=set()))
+    asyncio.run(
+        reconcile.reconcile(h.body, h.views(), SETTINGS, h.mem, T0 + 2, lambda *e: None, existing=set())
+    )
     assert ("Service", "demo") in fake.objects and ("ConfigMap", "demo-launch") in fake.objects
 
 
 def test_next_due_covers_backoff_deadline_scheduling_and_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeKube(monkeypatch)
-    h = Harness(fake, job(replicas=1, runPolicy={"backoffLimit": 2, "activeDeadlineSeconds": 200,
-                                                 "schedulingTimeoutSeconds": 60, "ttlSecondsAfterFinished": 30}))
+    h = Harness(
+        fake,
+        job(
+            replicas=1,
+            runPolicy={
+                "backoffLimit": 2,
+                "activeDeadlineSeconds": 200,
+                "schedulingTimeoutSeconds": 60,
+                "ttlSecondsAfterFinished": 30,
+            },
+        ),
+    )
     h.run(T0)
     assert h.last.next_due == T0 + 200  # the deadline; the new pods' events bring the next pass
     h.run(T0 + 1)  # the pods show up: a rate-limited status write (rank counts) is due first
@@ -471,7 +589,9 @@ def test_pods_are_created_concurrently_and_bounded(monkeypatch: pytest.MonkeyPat
     assert len(fake.pods()) == 200 and peak == executor.WRITES_IN_FLIGHT
 
 
-def refusing(fake: FakeKube, monkeypatch: pytest.MonkeyPatch, allowed: int, code: int, message: str) -> list[int]:
+def refusing(
+    fake: FakeKube, monkeypatch: pytest.MonkeyPatch, allowed: int, code: int, message: str
+) -> list[int]:
     """Make pod creation fail like admission would, after `allowed` pods; returns a one-item list to change it."""
     budget = [allowed]
     real = fake.create
@@ -487,16 +607,20 @@ def refusing(fake: FakeKube, monkeypatch: pytest.MonkeyPatch, allowed: int, code
     return budget
 
 
-def test_a_webhook_refusal_fails_the_job_at_once_and_deletes_its_pods(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_webhook_refusal_fails_the_job_at_once_and_deletes_its_pods(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     fake = FakeKube(monkeypatch)
-    refusing(fake, monkeypatch, 1, 422, 'admission webhook "deny.example.com" denied the request: no GPUs here')
+    refusing(
+        fake, monkeypatch, 1, 422, 'admission webhook "deny.example.com" denied the request: no GPUs here'
+    )
     h = Harness(fake, job())
     h.run(T0)
     assert len(fake.pods()) == 1 and h.last.next_due == T0  # refused: the next pass is due now
     h.run(T0 + 0.1)
     st = h.body["status"]
     assert st["phase"] == c.FAILED and st["reason"] == c.REASON_ADMISSION_REFUSED
-    assert "(422)" in st["message"] and 'denied the request: no GPUs here' in st["message"]
+    assert "(422)" in st["message"] and "denied the request: no GPUs here" in st["message"]
     assert fake.pods() == [] and h.events[-1][:2] == ("Warning", c.REASON_ADMISSION_REFUSED)
 
 
@@ -510,7 +634,9 @@ def test_a_quota_refusal_waits_with_a_condition_then_fails(monkeypatch: pytest.M
     h.run(T0 + 6)  # (the condition is a rate-limited write)
     st = h.body["status"]
     cond = next(x for x in st["conditions"] if x["type"] == c.PODS_ADMITTED)
-    assert st["phase"] == c.PENDING and cond["status"] == "False" and cond["reason"] == c.REASON_QUOTA_EXCEEDED
+    assert (
+        st["phase"] == c.PENDING and cond["status"] == "False" and cond["reason"] == c.REASON_QUOTA_EXCEEDED
+    )
     assert "exceeded quota: one-pod" in cond["message"]
     budget[0] = 1  # one more pod fits now
     h.run(T0 + 11)
@@ -518,7 +644,11 @@ def test_a_quota_refusal_waits_with_a_condition_then_fails(monkeypatch: pytest.M
     assert len(fake.pods()) == 2 and h.body["status"]["phase"] == c.PENDING
     h.run(T0 + 30)  # 30 s after the first refusal
     st = h.body["status"]
-    assert st["phase"] == c.FAILED and st["reason"] == c.REASON_ADMISSION_REFUSED and "waited 30s" in st["message"]
+    assert (
+        st["phase"] == c.FAILED
+        and st["reason"] == c.REASON_ADMISSION_REFUSED
+        and "waited 30s" in st["message"]
+    )
     assert fake.pods() == []  # nothing keeps holding the quota
 
 
@@ -555,7 +685,9 @@ def test_times_that_passed_never_make_a_job_due_at_once(monkeypatch: pytest.Monk
     assert h.last.next_due is None or h.last.next_due > T0 + 1000  # never due at once again: no spin
 
 
-def test_finished_kueue_job_marks_its_pods_unretriable_before_deleting_any(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_finished_kueue_job_marks_its_pods_unretriable_before_deleting_any(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Kueue finishes a pod group only when every pod succeeded, or none is active and one is marked
     unretriable: cleanPodPolicy Running deletes the scheduler pod, which never succeeds."""
     fake = FakeKube(monkeypatch)
@@ -572,14 +704,18 @@ def test_finished_kueue_job_marks_its_pods_unretriable_before_deleting_any(monke
     assert h.body["status"]["phase"] == c.SUCCEEDED
     marks = [i for i, call in enumerate(fake.calls) if call.startswith("annotate Pod")]
     mark = str([(c.KUEUE_RETRIABLE_ANNOTATION, "false")])
-    assert sorted(fake.calls[i] for i in marks) == [f"annotate Pod demo-sched {mark}",
-                                                     f"annotate Pod demo-worker-0 {mark}"]
+    assert sorted(fake.calls[i] for i in marks) == [
+        f"annotate Pod demo-sched {mark}",
+        f"annotate Pod demo-worker-0 {mark}",
+    ]
     assert "delete Pod demo-sched" not in fake.calls  # cleanPodPolicy acts on the next pass, after the mark
     for name in ("demo-sched", "demo-worker-0"):
         h.pod_state[name].setdefault("annotations", {})[c.KUEUE_RETRIABLE_ANNOTATION] = "false"
     fake.calls.clear()
     h.run(T0 + 3)
-    assert "delete Pod demo-sched" in fake.calls and not any(call.startswith("annotate") for call in fake.calls)
+    assert "delete Pod demo-sched" in fake.calls and not any(
+        call.startswith("annotate") for call in fake.calls
+    )
 
 
 def test_gang_restart_resets_the_rank_table_to_the_new_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -589,8 +725,14 @@ def test_gang_restart_resets_the_rank_table_to_the_new_attempt(monkeypatch: pyte
     h = Harness(fake, ascend_job(replicas=2, runPolicy={"backoffLimit": 2}))
     h.run(T0)
     for i, (server, dev) in enumerate((("10.0.0.2", "0"), ("10.0.0.10", "5"))):
-        h.set_running(f"asc-worker-{i}", {"pod_name": f"asc-worker-{i}", "server_id": server,
-                                          "devices": [{"device_id": dev, "device_ip": f"192.168.100.10{i}"}]})
+        h.set_running(
+            f"asc-worker-{i}",
+            {
+                "pod_name": f"asc-worker-{i}",
+                "server_id": server,
+                "devices": [{"device_id": dev, "device_ip": f"192.168.100.10{i}"}],
+            },
+        )
     h.run(T0 + 1)
     assert hccl(fake, "asc-ranktable")["status"] == "completed"
     h.set_exit("asc-worker-1", 75)
@@ -603,8 +745,14 @@ def test_gang_restart_resets_the_rank_table_to_the_new_attempt(monkeypatch: pyte
     h.run(T0 + 30)  # the new gang (attempt 1) is created; its devices complete the attempt-1 table
     assert [p["metadata"]["annotations"][c.ANNOTATION_ATTEMPT] for p in fake.pods()] == ["1", "1"]
     for i in range(2):
-        h.set_running(f"asc-worker-{i}", {"pod_name": f"asc-worker-{i}", "server_id": "10.0.0.2",
-                                          "devices": [{"device_id": str(4 + i), "device_ip": f"192.168.100.1{i}"}]})
+        h.set_running(
+            f"asc-worker-{i}",
+            {
+                "pod_name": f"asc-worker-{i}",
+                "server_id": "10.0.0.2",
+                "devices": [{"device_id": str(4 + i), "device_ip": f"192.168.100.1{i}"}],
+            },
+        )
     h.run(T0 + 31)
     data = fake.objects[("ConfigMap", "asc-ranktable")]["data"]
     assert data["attempt"] == "1" and json.loads(data["hccl.json"])["status"] == "completed"

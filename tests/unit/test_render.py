@@ -26,15 +26,21 @@ def env_of(pod: dict) -> dict[str, object]:
 
 
 # One image per chip, as a platform team configures them (chart values images.workload.ascendChips).
-CHIP_SETTINGS = Settings(ascend_images={"910": "registry.local/zoo/workload-ascend:t-910",
-                                        "910B": "registry.local/zoo/workload-ascend:t-910b",
-                                        "A3": "registry.local/zoo/workload-ascend:t-a3"}, ascend_shm_size="32Gi")
+CHIP_SETTINGS = Settings(
+    ascend_images={
+        "910": "registry.local/zoo/workload-ascend:t-910",
+        "910B": "registry.local/zoo/workload-ascend:t-910b",
+        "A3": "registry.local/zoo/workload-ascend:t-a3",
+    },
+    ascend_shm_size="32Gi",
+)
 
 
 def golden_job(chip: str) -> spec.JobSpec:
     """Worker 9 of a 16-device job with perNode 8 (server group 1) on one chip generation."""
-    return spec.parse(ascend_job(replicas=16, device={"type": "Ascend910", "chip": chip, "perNode": 8}),
-                      CHIP_SETTINGS)
+    return spec.parse(
+        ascend_job(replicas=16, device={"type": "Ascend910", "chip": chip, "perNode": 8}), CHIP_SETTINGS
+    )
 
 
 @pytest.mark.parametrize("chip", ["910", "910B", "A3"])
@@ -63,12 +69,20 @@ def test_ascend_pod_parts_per_chip() -> None:
 
 
 def test_ascend_settings_turn_parts_off_and_the_job_selector_wins() -> None:
-    settings = Settings(ascend_driver_mounts=False, ascend_host_arch="", ascend_accelerator_types={"910B": "none"})
-    js = spec.parse(ascend_job(podTemplate={"nodeSelector": {"host-arch": "huawei-x86", "pool": "a"}}), settings)
+    settings = Settings(
+        ascend_driver_mounts=False, ascend_host_arch="", ascend_accelerator_types={"910B": "none"}
+    )
+    js = spec.parse(
+        ascend_job(podTemplate={"nodeSelector": {"host-arch": "huawei-x86", "pool": "a"}}), settings
+    )
     pod = render.pod(js, 0, 0)
     assert pod["spec"]["nodeSelector"] == {"host-arch": "huawei-x86", "pool": "a"}
     assert [v["name"] for v in pod["spec"]["volumes"] if v["name"].startswith("zoo-")] == [
-        "zoo-data", "zoo-checkpoint", "zoo-ranktable", "zoo-dshm"]
+        "zoo-data",
+        "zoo-checkpoint",
+        "zoo-ranktable",
+        "zoo-dshm",
+    ]
     assert js.image == f"zoo-operator/workload-ascend:{SETTINGS_VERSION}-910b"
 
 
@@ -86,8 +100,14 @@ def test_per_node_places_one_server_group_per_node() -> None:
         ok = all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
         for expr in selector.get("matchExpressions", []):
             value = labels.get(expr["key"])
-            ok = ok and {"Exists": value is not None, "NotIn": value not in expr.get("values", []),
-                         "In": value in expr.get("values", [])}[expr["operator"]]
+            ok = (
+                ok
+                and {
+                    "Exists": value is not None,
+                    "NotIn": value not in expr.get("values", []),
+                    "In": value in expr.get("values", []),
+                }[expr["operator"]]
+            )
         return ok
 
     labels = [p["metadata"]["labels"] for p in pods]
@@ -120,8 +140,10 @@ def test_pod_names_hostnames_and_labels() -> None:
         assert pod["spec"]["hostname"] == pod["metadata"]["name"] and pod["spec"]["subdomain"] == "demo"
         assert pod["spec"]["restartPolicy"] == "Never"
         assert pod["metadata"]["annotations"][c.ANNOTATION_ATTEMPT] == "2"
-    assert pods[0]["metadata"]["labels"][c.LABEL_ROLE] == "scheduler" and c.LABEL_RANK not in pods[0]["metadata"][
-        "labels"]
+    assert (
+        pods[0]["metadata"]["labels"][c.LABEL_ROLE] == "scheduler"
+        and c.LABEL_RANK not in pods[0]["metadata"]["labels"]
+    )
     assert pods[2]["metadata"]["labels"][c.LABEL_RANK] == "1"
 
 
@@ -132,14 +154,24 @@ def test_dynamic_launch_environment() -> None:
     assert env_of(sched)["MS_ROLE"] == "MS_SCHED" and env_of(sched)["MS_NODE_ID"] == "sched"
     w = env_of(worker)
     assert (w["MS_ROLE"], w["MS_SCHED_HOST"], w["MS_SCHED_PORT"], w["MS_WORKER_NUM"], w["MS_NODE_ID"]) == (
-        "MS_WORKER", host, "8118", "2", "1")
-    assert w["RANK_SIZE"] == "2" and w["ZOO_MODEL"] == "resnet50_bam" and w["ZOO_TERMINATION_LOG"] == (
-        "/dev/termination-log")
+        "MS_WORKER",
+        host,
+        "8118",
+        "2",
+        "1",
+    )
+    assert (
+        w["RANK_SIZE"] == "2"
+        and w["ZOO_MODEL"] == "resnet50_bam"
+        and w["ZOO_TERMINATION_LOG"] == ("/dev/termination-log")
+    )
     assert w["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert "RANK_TABLE_FILE" not in w
     # CPU: no device request, only the memory every rank gets (zoo_workloads.config.RANK_MEMORY).
-    assert worker["spec"]["containers"][0]["resources"] == {"requests": {"memory": "1Gi"},
-                                                             "limits": {"memory": "8Gi"}}
+    assert worker["spec"]["containers"][0]["resources"] == {
+        "requests": {"memory": "1Gi"},
+        "limits": {"memory": "8Gi"},
+    }
 
 
 def test_command_and_hyperparameters() -> None:
@@ -155,9 +187,20 @@ def test_command_and_hyperparameters() -> None:
     assert sets == ["epochs=2", "lr_max=0.5", "lr_mode=cosine"]
 
 
-@pytest.mark.parametrize(("value", "text"), [(True, "true"), (3, "3"), (None, "null"),
-                                             ([1, 1, 1, 1], "[1, 1, 1, 1]"), (0.001, "0.001"), ("poly", "poly"),
-                                             ("0.5", '"0.5"'), ("yes", '"yes"'), ("", '""')])
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (True, "true"),
+        (3, "3"),
+        (None, "null"),
+        ([1, 1, 1, 1], "[1, 1, 1, 1]"),
+        (0.001, "0.001"),
+        ("poly", "poly"),
+        ("0.5", '"0.5"'),
+        ("yes", '"yes"'),
+        ("", '""'),
+    ],
+)
 def test_set_values_read_back_with_their_type(value: object, text: str) -> None:
     assert render.set_value(value) == text
     assert yaml.safe_load(text) == value
@@ -167,20 +210,27 @@ def test_device_resources_and_user_resources() -> None:
     js = parse(ascend_job(resources={"limits": {"memory": "8Gi"}, "requests": {"cpu": "2"}}))
     res = render.pod(js, 0, 0)["spec"]["containers"][0]["resources"]
     # A memory limit set alone caps the default request (16Gi on Ascend), so the pod stays valid.
-    assert res == {"limits": {"memory": "8Gi", "huawei.com/Ascend910": 1},
-                   "requests": {"cpu": "2", "huawei.com/Ascend910": 1, "memory": "8Gi"}}
+    assert res == {
+        "limits": {"memory": "8Gi", "huawei.com/Ascend910": 1},
+        "requests": {"cpu": "2", "huawei.com/Ascend910": 1, "memory": "8Gi"},
+    }
 
 
 def test_ranktable_mount_is_a_directory_never_subpath() -> None:
     pod = render.pod(parse(ascend_job()), 0, 0)
     mounts = {m["name"]: m for m in pod["spec"]["containers"][0]["volumeMounts"]}
-    assert mounts["zoo-ranktable"]["mountPath"] == "/etc/zoo/ranktable" and "subPath" not in mounts["zoo-ranktable"]
+    assert (
+        mounts["zoo-ranktable"]["mountPath"] == "/etc/zoo/ranktable"
+        and "subPath" not in mounts["zoo-ranktable"]
+    )
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
     assert volumes["zoo-ranktable"]["configMap"]["name"] == "asc-ranktable"
     env = env_of(pod)
     assert env["RANK_TABLE_FILE"] == "/etc/zoo/ranktable/hccl.json"
     assert "ZOO_RANKS_FILE" not in env and pod["spec"]["containers"][0]["env"][9] == {
-        "name": "HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}}
+        "name": "HOST_IP",
+        "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}},
+    }
     assert "MS_ROLE" not in env
 
 
@@ -199,10 +249,24 @@ def test_gang_and_queue() -> None:
 # The fields the published APIs define (json names): Volcano's volcano.sh/apis pkg/apis/scheduling/v1beta1
 # PodGroupSpec, and k8s.io/api v0.36.3 scheduling/v1alpha2 PodGroupSpec / GangSchedulingPolicy / core/v1
 # PodSchedulingGroup (read from the Go module cache when this was written).
-VOLCANO_POD_GROUP_SPEC = {"minMember", "minTaskMember", "queue", "priorityClassName", "minResources",
-                          "networkTopology", "subGroupPolicy"}
-NATIVE_POD_GROUP_SPEC = {"podGroupTemplateRef", "schedulingPolicy", "schedulingConstraints", "resourceClaims",
-                         "disruptionMode", "priorityClassName", "priority"}
+VOLCANO_POD_GROUP_SPEC = {
+    "minMember",
+    "minTaskMember",
+    "queue",
+    "priorityClassName",
+    "minResources",
+    "networkTopology",
+    "subGroupPolicy",
+}
+NATIVE_POD_GROUP_SPEC = {
+    "podGroupTemplateRef",
+    "schedulingPolicy",
+    "schedulingConstraints",
+    "resourceClaims",
+    "disruptionMode",
+    "priorityClassName",
+    "priority",
+}
 
 
 def test_volcano_pod_group_uses_only_volcanos_fields() -> None:
@@ -219,11 +283,19 @@ def test_kubernetes_gang_backend() -> None:
     for index in (None, 0, 1):
         pod = render.pod(js, index, 0)
         assert pod["spec"]["schedulingGroup"] == {"podGroupName": "demo"}
-        assert "schedulerName" not in pod["spec"] and c.VOLCANO_GROUP_ANNOTATION not in pod["metadata"]["annotations"]
+        assert (
+            "schedulerName" not in pod["spec"]
+            and c.VOLCANO_GROUP_ANNOTATION not in pod["metadata"]["annotations"]
+        )
     assert "feature gates GenericWorkload" in render.gang_missing_hint(js)
     assert "install Volcano" in render.gang_missing_hint(parse(job(scheduling={"gang": True})))
-    assert "leave it unset" in str(pytest.raises(spec.InvalidSpec, parse, job(scheduling={
-        "gang": True, "gangBackend": "kubernetes", "schedulerName": "volcano"})).value)
+    assert "leave it unset" in str(
+        pytest.raises(
+            spec.InvalidSpec,
+            parse,
+            job(scheduling={"gang": True, "gangBackend": "kubernetes", "schedulerName": "volcano"}),
+        ).value
+    )
     # The operator settings choose the backend of jobs that name none.
     native = spec.parse(job(scheduling={"gang": True}), Settings(gang_backend="kubernetes"))
     assert render.pod_group(native)["apiVersion"] == "scheduling.k8s.io/v1alpha2"
@@ -231,9 +303,13 @@ def test_kubernetes_gang_backend() -> None:
 
 
 def test_pod_template_additions() -> None:
-    template = {"nodeSelector": {"pool": "a"}, "tolerations": [{"key": "k", "operator": "Exists"}],
-                "env": [{"name": "EXTRA", "value": "1"}], "volumes": [{"name": "shm", "emptyDir": {}}],
-                "volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}]}
+    template = {
+        "nodeSelector": {"pool": "a"},
+        "tolerations": [{"key": "k", "operator": "Exists"}],
+        "env": [{"name": "EXTRA", "value": "1"}],
+        "volumes": [{"name": "shm", "emptyDir": {}}],
+        "volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}],
+    }
     pod = render.pod(parse(job(podTemplate=template, checkpoint={"resumeFrom": "demo/last.ckpt"})), 0, 0)
     assert pod["spec"]["nodeSelector"] == {"pool": "a"}
     assert pod["spec"]["tolerations"] == [{"key": "k", "operator": "Exists"}]
@@ -263,33 +339,51 @@ def test_dry_run_yaml_round_trips() -> None:
 
 
 def test_static_devices_tell_each_pod_its_server_and_npu() -> None:
-    static = [{"podIndex": i, "serverId": f"10.0.0.{1 + i // 2}", "deviceId": str(7 - i), "deviceIp": f"192.98.0.{i}"}
-              for i in reversed(range(4))]
+    static = [
+        {
+            "podIndex": i,
+            "serverId": f"10.0.0.{1 + i // 2}",
+            "deviceId": str(7 - i),
+            "deviceIp": f"192.98.0.{i}",
+        }
+        for i in reversed(range(4))
+    ]
     js = parse(ascend_job(replicas=4, rankTable={"staticDevices": static}))
     for i in range(4):
         env = env_of(render.pod(js, i, 0))
-        assert (env["ZOO_ASCEND_SERVER_ID"], env["ZOO_ASCEND_DEVICE_ID"]) == (f"10.0.0.{1 + i // 2}", str(7 - i))
+        assert (env["ZOO_ASCEND_SERVER_ID"], env["ZOO_ASCEND_DEVICE_ID"]) == (
+            f"10.0.0.{1 + i // 2}",
+            str(7 - i),
+        )
     assert "ZOO_ASCEND_SERVER_ID" not in env_of(render.pod(parse(ascend_job()), 0, 0))
 
 
 # ---- scheduling hygiene: CPU/GPU pods off NPU nodes, Ascend pods tolerate NPU taints (issue 21) ----
 
-NPU_NODE = {"accelerator": "huawei-Ascend910", "node.kubernetes.io/npu.chip.name": "910B3",
-            "accelerator-type": "module-910b-8"}
+NPU_NODE = {
+    "accelerator": "huawei-Ascend910",
+    "node.kubernetes.io/npu.chip.name": "910B3",
+    "accelerator-type": "module-910b-8",
+}
 
 
 def node_affinity_admits(pod: dict, node_labels: dict[str, str]) -> bool:
     """Whether the pod's required node affinity admits a node with these labels (the kube-scheduler's
     NodeAffinity filter for the operators used here: In, NotIn, Exists, DoesNotExist; terms ORed, expressions ANDed)."""
     required = ((pod["spec"].get("affinity") or {}).get("nodeAffinity") or {}).get(
-        "requiredDuringSchedulingIgnoredDuringExecution")
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    )
     if not required:
         return True
 
     def ok(expr: dict) -> bool:
         has, value = expr["key"] in node_labels, node_labels.get(expr["key"])
-        return {"In": lambda: has and value in expr["values"], "NotIn": lambda: not has or value not in expr["values"],
-                "Exists": lambda: has, "DoesNotExist": lambda: not has}[expr["operator"]]()
+        return {
+            "In": lambda: has and value in expr["values"],
+            "NotIn": lambda: not has or value not in expr["values"],
+            "Exists": lambda: has,
+            "DoesNotExist": lambda: not has,
+        }[expr["operator"]]()
 
     return any(all(ok(e) for e in term["matchExpressions"]) for term in required["nodeSelectorTerms"])
 
@@ -321,8 +415,10 @@ def test_ascend_pods_tolerate_npu_taints_and_keep_the_users_own() -> None:
     for pod in pods:
         assert pod["spec"]["tolerations"] == list(render.NPU_TOLERATIONS)
         assert node_affinity_admits(pod, NPU_NODE)
-    mine = [{"key": "team", "operator": "Equal", "value": "vision", "effect": "NoSchedule"},
-            {"key": "huawei.com/Ascend910", "operator": "Exists", "effect": "NoSchedule"}]
+    mine = [
+        {"key": "team", "operator": "Equal", "value": "vision", "effect": "NoSchedule"},
+        {"key": "huawei.com/Ascend910", "operator": "Exists", "effect": "NoSchedule"},
+    ]
     pod = render.pod(parse(ascend_job(replicas=2, podTemplate={"tolerations": mine})), 0, 0)
     assert pod["spec"]["tolerations"] == [render.NPU_TOLERATIONS[1], *mine]  # no duplicate of the user's own
 

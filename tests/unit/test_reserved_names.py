@@ -23,14 +23,15 @@ SETTINGS = Settings()
 
 
 def _kinds() -> list[dict[str, Any]]:
-    bodies = [job(), job(device={"type": "GPU"}),
-              ascend_job(launch="dynamic")]
+    bodies = [job(), job(device={"type": "GPU"}), ascend_job(launch="dynamic")]
     for chip in ("910", "910B", "A3"):
         bodies.append(ascend_job(device={"type": "Ascend910", "chip": chip, "perNode": 2}))
     for task in ("evaluate", "export"):
         bodies.append(job(task=task, replicas=1, **{"from": {"job": "src"}}))
     bodies.append(job(**{"from": {"job": "src"}}))
-    bodies.append(job(model=None, hyperparameters=None, image="mine:1", command=["python", "train.py"]))  # issue 26
+    bodies.append(
+        job(model=None, hyperparameters=None, image="mine:1", command=["python", "train.py"])
+    )  # issue 26
     return bodies
 
 
@@ -59,11 +60,18 @@ def test_everything_render_emits_is_reserved(driver_mounts: bool) -> None:
     names, paths, envs = _rendered(dataclasses.replace(SETTINGS, ascend_driver_mounts=driver_mounts))
     assert names and paths and envs
     assert names <= set(platform_policy.RESERVED_VOLUMES), names - set(platform_policy.RESERVED_VOLUMES)
-    assert paths <= set(platform_policy.RESERVED_MOUNT_ROOTS), paths - set(platform_policy.RESERVED_MOUNT_ROOTS)
-    other = _rendered(SETTINGS, ascend=False)[1]  # CPU and GPU pods: only the operator's own paths are reserved
+    assert paths <= set(platform_policy.RESERVED_MOUNT_ROOTS), paths - set(
+        platform_policy.RESERVED_MOUNT_ROOTS
+    )
+    other = _rendered(SETTINGS, ascend=False)[
+        1
+    ]  # CPU and GPU pods: only the operator's own paths are reserved
     assert other <= set(c.OWN_MOUNT_PATHS), other - set(c.OWN_MOUNT_PATHS)
-    free = {e for e in envs if e not in platform_policy.RESERVED_ENV
-            and not e.startswith(platform_policy.RESERVED_ENV_PREFIXES)}
+    free = {
+        e
+        for e in envs
+        if e not in platform_policy.RESERVED_ENV and not e.startswith(platform_policy.RESERVED_ENV_PREFIXES)
+    }
     assert not free, f"env render sets that a user could set too: {sorted(free)}"
 
 
@@ -79,6 +87,7 @@ def test_each_rendered_volume_name_and_mount_path_is_refused_naming_the_field() 
         message = _refusal(volumes=[{"name": name, "emptyDir": {}}])
         assert f"spec.podTemplate.volumes[0].name: {name}" in message
     for path in sorted(paths):
-        message = _refusal(volumes=[{"name": "mine", "emptyDir": {}}],
-                           volumeMounts=[{"name": "mine", "mountPath": path}])
+        message = _refusal(
+            volumes=[{"name": "mine", "emptyDir": {}}], volumeMounts=[{"name": "mine", "mountPath": path}]
+        )
         assert f"spec.podTemplate.volumeMounts[0].mountPath: {path}" in message

@@ -32,23 +32,57 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _launch(model: str, data: Path, out: Path, tmp: Path, kill_at: tuple[int, int] | None = None) -> list[dict]:
+def _launch(
+    model: str, data: Path, out: Path, tmp: Path, kill_at: tuple[int, int] | None = None
+) -> list[dict]:
     """A 2-rank job (scheduler + 2 workers); rank 0's events. kill_at=(epoch, step): SIGKILL every process as
     soon as rank 0 reports that step (the stand-in for a node failure)."""
-    cmd = [str(BIN / "zoo-launch"), "--", str(BIN / "zoo-train"), "--model", model, "--data-dir", str(data),
-           "--num-classes", "3", "--output-dir", str(out), "--device", "CPU",
-           *tiny(f"epochs={EPOCHS}", f"steps_per_epoch={STEPS}", "batch_size=2", "save_every_rank=true",
-                 "save_checkpoint_epochs=1", "keep_checkpoint_max=0", "eval_interval=0", "color_jitter=0.4",
-                 "crop_min_scale=0.08", "random_flip=true", "autoaugment=false", "num_parallel_workers=2")]
-    base = {**os.environ, "MS_SCHED_HOST": "127.0.0.1", "MS_SCHED_PORT": str(_free_port()), "MS_WORKER_NUM": "2",
-            "RANK_SIZE": "2"}
+    cmd = [
+        str(BIN / "zoo-launch"),
+        "--",
+        str(BIN / "zoo-train"),
+        "--model",
+        model,
+        "--data-dir",
+        str(data),
+        "--num-classes",
+        "3",
+        "--output-dir",
+        str(out),
+        "--device",
+        "CPU",
+        *tiny(
+            f"epochs={EPOCHS}",
+            f"steps_per_epoch={STEPS}",
+            "batch_size=2",
+            "save_every_rank=true",
+            "save_checkpoint_epochs=1",
+            "keep_checkpoint_max=0",
+            "eval_interval=0",
+            "color_jitter=0.4",
+            "crop_min_scale=0.08",
+            "random_flip=true",
+            "autoaugment=false",
+            "num_parallel_workers=2",
+        ),
+    ]
+    base = {
+        **os.environ,
+        "MS_SCHED_HOST": "127.0.0.1",
+        "MS_SCHED_PORT": str(_free_port()),
+        "MS_WORKER_NUM": "2",
+        "RANK_SIZE": "2",
+    }
     procs: dict[str, subprocess.Popen] = {}
-    for name, extra in [("sched", {"MS_ROLE": "MS_SCHED", "MS_NODE_ID": "sched"}),
-                        ("w0", {"MS_ROLE": "MS_WORKER", "MS_NODE_ID": "0"}),
-                        ("w1", {"MS_ROLE": "MS_WORKER", "MS_NODE_ID": "1"})]:
+    for name, extra in [
+        ("sched", {"MS_ROLE": "MS_SCHED", "MS_NODE_ID": "sched"}),
+        ("w0", {"MS_ROLE": "MS_WORKER", "MS_NODE_ID": "0"}),
+        ("w1", {"MS_ROLE": "MS_WORKER", "MS_NODE_ID": "1"}),
+    ]:
         env = {**base, **extra, "ZOO_TERMINATION_LOG": str(tmp / f"{name}.term")}
-        procs[name] = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                       start_new_session=True)
+        procs[name] = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True
+        )
     events: list[dict] = []
     killed = False
     try:
@@ -98,4 +132,6 @@ def test_two_ranks_killed_mid_epoch_resume_bit_identical_with_augmentation(model
         ref, got = _final(ref_out, model, rank), _final(out, model, rank)
         assert ref.keys() == got.keys() and any("moments" in k for k in ref)
         different = [k for k in ref if not np.array_equal(ref[k], got[k])]
-        assert not different, f"rank {rank}: {len(different)} of {len(ref)} tensors differ, e.g. {different[:5]}"
+        assert not different, (
+            f"rank {rank}: {len(different)} of {len(ref)} tensors differ, e.g. {different[:5]}"
+        )

@@ -27,11 +27,24 @@ from zoo_workloads.training import checkpoints, runner
 
 MODEL = "resnet50_bam"
 EPOCHS, STEPS = 4, 3
-SETTINGS = ["width=8", "layers=[1, 1, 1, 1]", "image_size=32", f"epochs={EPOCHS}", f"steps_per_epoch={STEPS}",
-            "batch_size=16", "lr_mode=cosine", "lr_max=0.1", "warmup_epochs=1", "crop_min_scale=0.08",
-            "random_flip=true", "color_jitter=0.4", "eval_interval=0", "save_checkpoint_epochs=1",
-            "keep_checkpoint_max=0",
-            "mode=pynative"]
+SETTINGS = [
+    "width=8",
+    "layers=[1, 1, 1, 1]",
+    "image_size=32",
+    f"epochs={EPOCHS}",
+    f"steps_per_epoch={STEPS}",
+    "batch_size=16",
+    "lr_mode=cosine",
+    "lr_max=0.1",
+    "warmup_epochs=1",
+    "crop_min_scale=0.08",
+    "random_flip=true",
+    "color_jitter=0.4",
+    "eval_interval=0",
+    "save_checkpoint_epochs=1",
+    "keep_checkpoint_max=0",
+    "mode=pynative",
+]
 
 pytestmark = pytest.mark.slow
 
@@ -51,9 +64,14 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "train"
 
 
-def _train(data: Path, out: Path, interrupt: tuple[int, int, str] | None = None,
-           monkeypatch: pytest.MonkeyPatch | None = None, extra: tuple[str, ...] = (),
-           stop: runner.StopRequest | None = None) -> list[dict]:
+def _train(
+    data: Path,
+    out: Path,
+    interrupt: tuple[int, int, str] | None = None,
+    monkeypatch: pytest.MonkeyPatch | None = None,
+    extra: tuple[str, ...] = (),
+    stop: runner.StopRequest | None = None,
+) -> list[dict]:
     """One run of zoo-train's Run (as runner.train does it, without the distributed init); its JSON events.
     interrupt = (epoch, step, "kill" | "stop"): before that step's bookkeeping, raise or request a stop."""
     if interrupt is not None and monkeypatch is not None:
@@ -105,7 +123,9 @@ def reference(data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     return _weights(out)
 
 
-def test_killed_in_epoch_3_resumes_from_epoch_2_with_identical_weights(data, reference, tmp_path, monkeypatch):
+def test_killed_in_epoch_3_resumes_from_epoch_2_with_identical_weights(
+    data, reference, tmp_path, monkeypatch
+):
     out = tmp_path / "out"
     with pytest.raises(Killed):
         _train(data, out, (3, 2, "kill"), monkeypatch)
@@ -118,7 +138,9 @@ def test_killed_in_epoch_3_resumes_from_epoch_2_with_identical_weights(data, ref
     _assert_identical(reference, _weights(out))
 
 
-def test_graceful_stop_mid_epoch_checkpoints_and_resumes_from_that_step(data, reference, tmp_path, monkeypatch):
+def test_graceful_stop_mid_epoch_checkpoints_and_resumes_from_that_step(
+    data, reference, tmp_path, monkeypatch
+):
     out = tmp_path / "out"
     with pytest.raises(Stopped):
         _train(data, out, (3, 2, "stop"), monkeypatch)

@@ -19,9 +19,25 @@ def _dir(path: Path) -> Path:
 def test_eval_and_export_from_a_run_directory(tmp_path: Path):
     data = synth.write_synthetic("imagefolder", tmp_path / "data", classes=3, per_class=4, size=32)
     out = tmp_path / "run"
-    train = run_entry("zoo-train", ["--model", "resnet50_bam", "--data-dir", str(data), "--eval-dir",
-                                    str(data.parent / "val"), "--num-classes", "3", "--output-dir", str(out),
-                                    "--device", "CPU", *tiny("epochs=3", "lr_max=0.05")], _dir(tmp_path / "t"))
+    train = run_entry(
+        "zoo-train",
+        [
+            "--model",
+            "resnet50_bam",
+            "--data-dir",
+            str(data),
+            "--eval-dir",
+            str(data.parent / "val"),
+            "--num-classes",
+            "3",
+            "--output-dir",
+            str(out),
+            "--device",
+            "CPU",
+            *tiny("epochs=3", "lr_max=0.05"),
+        ],
+        _dir(tmp_path / "t"),
+    )
     assert train.code == 0, train.stderr[-3000:]
     message = train.termination
     best, last = message["best"], message["last"]
@@ -38,12 +54,16 @@ def test_eval_and_export_from_a_run_directory(tmp_path: Path):
     assert ev.code == 0, ev.stderr[-3000:]
     assert ev.termination["epochs"] == best["epoch"]
     kinds = [e["event"] for e in ev.events]  # progress like training's: start, a step per batch, the eval
-    assert kinds[0] == "start" and kinds[-1] == "eval" and kinds.count("step") == ev.events[0]["steps_per_epoch"]
+    assert (
+        kinds[0] == "start" and kinds[-1] == "eval" and kinds.count("step") == ev.events[0]["steps_per_epoch"]
+    )
     for key in ("top_1_accuracy", "top_5_accuracy"):
         assert ev.termination["metrics"][key] == pytest.approx(best["metrics"][key], abs=1e-6)
     ev_last = run_entry("zoo-eval", ["--run", str(out), "--checkpoint", "last"], _dir(tmp_path / "l"))
     assert ev_last.code == 0 and ev_last.termination["epochs"] == 3
-    assert ev_last.termination["metrics"]["top_1_accuracy"] == pytest.approx(last["metrics"]["top_1_accuracy"])
+    assert ev_last.termination["metrics"]["top_1_accuracy"] == pytest.approx(
+        last["metrics"]["top_1_accuracy"]
+    )
 
     ex = run_entry("zoo-export", ["--run", str(out)], _dir(tmp_path / "x"))
     assert ex.code == 0, ex.stderr[-3000:]
@@ -59,10 +79,28 @@ def test_eval_and_export_from_a_run_directory(tmp_path: Path):
     assert logits.shape == (1, 3) and np.isfinite(logits).all()
 
     # The saved config goes back in as a config (the `model` key used to be refused with exit 64).
-    again = run_entry("zoo-train", ["--model", "resnet50_bam", "--data-dir", str(data), "--num-classes", "3",
-                                    "--output-dir", str(tmp_path / "again"), "--device", "CPU", "--config",
-                                    str(out / "config.yaml"), "--set", "epochs=1", "--set", "steps_per_epoch=1"],
-                      _dir(tmp_path / "a"))
+    again = run_entry(
+        "zoo-train",
+        [
+            "--model",
+            "resnet50_bam",
+            "--data-dir",
+            str(data),
+            "--num-classes",
+            "3",
+            "--output-dir",
+            str(tmp_path / "again"),
+            "--device",
+            "CPU",
+            "--config",
+            str(out / "config.yaml"),
+            "--set",
+            "epochs=1",
+            "--set",
+            "steps_per_epoch=1",
+        ],
+        _dir(tmp_path / "a"),
+    )
     assert again.code == 0, again.stderr[-3000:]
 
     # The MindSpore ModelZoo's layout (issue 22): written under the reference network's names, read back by
@@ -72,7 +110,12 @@ def test_eval_and_export_from_a_run_directory(tmp_path: Path):
     written = Path(mz.termination["artifact"])
     assert written == out / "resnet50_bam-best-modelzoo.ckpt" and written.is_file()
     names = ms.load_checkpoint(str(written)).keys()
-    assert {"conv1.weight", "bn1.gamma", "bam1.channel_att.gate_c.1.weight", "layer1.0.downsample.0.weight"} <= names
+    assert {
+        "conv1.weight",
+        "bn1.gamma",
+        "bam1.channel_att.gate_c.1.weight",
+        "layer1.0.downsample.0.weight",
+    } <= names
     assert not any(name.startswith("stem.") for name in names)
     ev_mz = run_entry("zoo-eval", ["--run", str(out), "--checkpoint", str(written)], _dir(tmp_path / "z"))
     assert ev_mz.code == 0, ev_mz.stderr[-3000:]

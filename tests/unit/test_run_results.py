@@ -30,9 +30,11 @@ def test_best_checkpoint_carries_its_own_epochs_metrics_not_the_last():
     ledger = results.Ledger()
     _run(ledger, {1: 0.1, 2: 0.2, 3: 0.3125, 4: 0.25}, epochs=4, every=1)
     summary = ledger.summary()
-    assert summary["best"] == {"epoch": 3, "checkpoint": "/o/m-best.ckpt",
-                               "metrics": {"loss": pytest.approx(1 / 3), "top_1_accuracy": 0.3125,
-                                           "top_5_accuracy": 1.0}}
+    assert summary["best"] == {
+        "epoch": 3,
+        "checkpoint": "/o/m-best.ckpt",
+        "metrics": {"loss": pytest.approx(1 / 3), "top_1_accuracy": 0.3125, "top_5_accuracy": 1.0},
+    }
     assert summary["last"]["epoch"] == 4 and summary["last"]["checkpoint"] == "/o/m-4.ckpt"
     assert summary["last"]["metrics"]["top_1_accuracy"] == 0.25
     assert summary["checkpoint"] == "/o/m-best.ckpt" and summary["metrics"]["top_1_accuracy"] == 0.3125
@@ -82,13 +84,18 @@ def test_termination_message_carries_best_and_last_and_stays_small():
     ledger = results.Ledger()
     _run(ledger, {1: 0.4, 2: 0.3}, epochs=2, every=1)
     summary = ledger.summary()
-    message = events.success_message(summary["metrics"], summary["checkpoint"], 2, best=summary["best"],
-                                     last=summary["last"])
+    message = events.success_message(
+        summary["metrics"], summary["checkpoint"], 2, best=summary["best"], last=summary["last"]
+    )
     assert message["best"]["epoch"] == 1 and message["last"]["epoch"] == 2
     assert message["metrics"]["top_1_accuracy"] == 0.4
     many = {f"metric_{i}": 0.5 for i in range(300)}
-    big = events.success_message(many, "/o/m.ckpt", 1, best={"epoch": 1, "checkpoint": "/o/m.ckpt",
-                                                             "metrics": {**many, "top_1_accuracy": 0.5}})
+    big = events.success_message(
+        many,
+        "/o/m.ckpt",
+        1,
+        best={"epoch": 1, "checkpoint": "/o/m.ckpt", "metrics": {**many, "top_1_accuracy": 0.5}},
+    )
     text = events.encode_termination(big)
     assert len(text.encode()) < events.TERMINATION_LIMIT
     assert json.loads(text)["best"]["metrics"] == {"top_1_accuracy": 0.5}
@@ -97,8 +104,12 @@ def test_termination_message_carries_best_and_last_and_stays_small():
 def test_saved_config_is_accepted_back_as_config(tmp_path):
     params = config.resolve("glore_res50", None, ["width=8", "layers=[1, 1, 1, 1]"])
     path = tmp_path / "config.yaml"
-    config.save_resolved(params, "glore_res50", path, run={"num_classes": 3, "data_dir": "/d/train",
-                                                            "eval_dir": "/d/val", "device": "CPU"})
+    config.save_resolved(
+        params,
+        "glore_res50",
+        path,
+        run={"num_classes": 3, "data_dir": "/d/train", "eval_dir": "/d/val", "device": "CPU"},
+    )
     again = config.resolve("glore_res50", path)
     assert again == params
     model, hyper, run = config.load_run(path)
@@ -108,20 +119,33 @@ def test_saved_config_is_accepted_back_as_config(tmp_path):
 
 
 def _args(**kw) -> argparse.Namespace:
-    base = {"run": None, "model": None, "num_classes": None, "checkpoint": None, "config": None, "overrides": [],
-            "data_dir": None}
+    base = {
+        "run": None,
+        "model": None,
+        "num_classes": None,
+        "checkpoint": None,
+        "config": None,
+        "overrides": [],
+        "data_dir": None,
+    }
     return argparse.Namespace(**{**base, **kw})
 
 
 def _fake_run(tmp_path):
     params = config.resolve("resnet50_bam", None, ["width=8", "layers=[1, 1, 1, 1]", "image_size=32"])
-    config.save_resolved(params, "resnet50_bam", tmp_path / "config.yaml",
-                         run={"num_classes": 5, "data_dir": "/zoo/data/train", "eval_dir": "/zoo/data/val"})
+    config.save_resolved(
+        params,
+        "resnet50_bam",
+        tmp_path / "config.yaml",
+        run={"num_classes": 5, "data_dir": "/zoo/data/train", "eval_dir": "/zoo/data/val"},
+    )
     ledger = results.Ledger()
     _run(ledger, {1: 0.4, 2: 0.3}, epochs=2, every=1)
     # Recorded with pod paths: --run finds the files by name inside the directory.
-    ledger.saved = {k: {**v, "checkpoint": "/zoo/checkpoint/job/" + v["checkpoint"].split("/")[-1]}
-                    for k, v in ledger.saved.items()}
+    ledger.saved = {
+        k: {**v, "checkpoint": "/zoo/checkpoint/job/" + v["checkpoint"].split("/")[-1]}
+        for k, v in ledger.saved.items()
+    }
     results.write(ledger, tmp_path)
     for name in ("m-best.ckpt", "m-2.ckpt"):
         (tmp_path / name).write_bytes(b"x")
@@ -134,8 +158,10 @@ def test_run_dir_supplies_model_settings_classes_data_and_best_checkpoint(tmp_pa
     assert inputs.model == "resnet50_bam" and inputs.num_classes == 5 and inputs.params == params
     assert inputs.data_dir == "/zoo/data/val"
     assert inputs.checkpoint == str(tmp_path / "m-best.ckpt") and inputs.recorded["epoch"] == 1
-    last = rundir.resolve(_args(run=str(tmp_path), checkpoint="last", data_dir="/elsewhere",
-                                overrides=["batch_size=2"]), data_flag="data_dir")
+    last = rundir.resolve(
+        _args(run=str(tmp_path), checkpoint="last", data_dir="/elsewhere", overrides=["batch_size=2"]),
+        data_flag="data_dir",
+    )
     assert last.checkpoint == str(tmp_path / "m-2.ckpt") and last.data_dir == "/elsewhere"
     assert last.params["batch_size"] == 2 and last.params["width"] == 8
 

@@ -25,9 +25,40 @@ def problems(body: dict[str, Any]) -> str:
     return str(info.value)
 
 
-ROUND_TRIP = [1e-05, 5e-05, 1e-07, 1e+308, -0.0, 0.1, 2.5e-310, 1e16, 0, 3, -7, 2**40, True, False, None,
-              "0.5", "1e-3", "yes", "no", "null", "true", "", "cosine", "a b", "x: y", "[1]", "ü", 'q"uote',
-              "/zoo/checkpoint/a.ckpt", [1, 1, 1, 1], [0.5, "x", None], []]
+ROUND_TRIP = [
+    1e-05,
+    5e-05,
+    1e-07,
+    1e308,
+    -0.0,
+    0.1,
+    2.5e-310,
+    1e16,
+    0,
+    3,
+    -7,
+    2**40,
+    True,
+    False,
+    None,
+    "0.5",
+    "1e-3",
+    "yes",
+    "no",
+    "null",
+    "true",
+    "",
+    "cosine",
+    "a b",
+    "x: y",
+    "[1]",
+    "ü",
+    'q"uote',
+    "/zoo/checkpoint/a.ckpt",
+    [1, 1, 1, 1],
+    [0.5, "x", None],
+    [],
+]
 
 
 @pytest.mark.parametrize("value", ROUND_TRIP, ids=repr)
@@ -71,20 +102,27 @@ def test_every_key_of_every_model_is_declared_with_a_meaning_and_its_default_in_
         assert param.range_text(), key
 
 
-@pytest.mark.parametrize(("key", "value", "expected"), [
-    ("lr_max", -1, "lr_max: -1 is out of range: must be a number > 0"),
-    ("lr_max", 0, "lr_max: 0 is out of range: must be a number > 0"),
-    ("label_smoothing", 5, "label_smoothing: 5 is out of range: must be a number >= 0 and < 1"),
-    ("momentum", -3, "momentum: -3 is out of range: must be a number >= 0 and < 1"),
-    ("num_parallel_workers", 0, "num_parallel_workers: 0 is out of range: must be an integer >= 1 and <= 64"),
-    ("epochs", 2.0, "epochs: 2.0 is not an integer"),
-    ("width", 7, "width: 7 is out of range: must be an integer >= 2 and <= 4096, even"),
-    ("autoaugment", 1, "autoaugment: 1 is invalid: must be true or false"),
-    ("lr_mode", "exp", "lr_mode: 'exp' is invalid: must be one of linear, poly, cosine, steps"),
-    ("layers", [1, 0], "layers: [1, 0] is invalid: must be a list of 4 integers >= 1, or null"),
-    ("pretrained", "x" * 5000, "pretrained: too long (5000 characters): must be at most 1024"),
-    ("seed", True, "seed: True is not a number"),
-])
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("lr_max", -1, "lr_max: -1 is out of range: must be a number > 0"),
+        ("lr_max", 0, "lr_max: 0 is out of range: must be a number > 0"),
+        ("label_smoothing", 5, "label_smoothing: 5 is out of range: must be a number >= 0 and < 1"),
+        ("momentum", -3, "momentum: -3 is out of range: must be a number >= 0 and < 1"),
+        (
+            "num_parallel_workers",
+            0,
+            "num_parallel_workers: 0 is out of range: must be an integer >= 1 and <= 64",
+        ),
+        ("epochs", 2.0, "epochs: 2.0 is not an integer"),
+        ("width", 7, "width: 7 is out of range: must be an integer >= 2 and <= 4096, even"),
+        ("autoaugment", 1, "autoaugment: 1 is invalid: must be true or false"),
+        ("lr_mode", "exp", "lr_mode: 'exp' is invalid: must be one of linear, poly, cosine, steps"),
+        ("layers", [1, 0], "layers: [1, 0] is invalid: must be a list of 4 integers >= 1, or null"),
+        ("pretrained", "x" * 5000, "pretrained: too long (5000 characters): must be at most 1024"),
+        ("seed", True, "seed: True is not a number"),
+    ],
+)
 def test_ranges_are_checked_naming_the_field(key: str, value: Any, expected: str) -> None:
     assert (config.check(key, value) or "").startswith(expected)
     assert f"spec.hyperparameters.{expected}" in problems(job(hyperparameters={key: value}))
@@ -100,8 +138,13 @@ def test_ints_are_fine_where_floats_are_declared() -> None:
 
 def test_a_huge_value_is_never_repeated_in_full() -> None:
     huge = "x" * 900_000
-    for body in (job(hyperparameters={"lr_mode": huge}), job(hyperparameters={"pretrained": huge}),
-                 job(hyperparameters={huge: 1}), job(image=huge), job(checkpoint={"path": huge})):
+    for body in (
+        job(hyperparameters={"lr_mode": huge}),
+        job(hyperparameters={"pretrained": huge}),
+        job(hyperparameters={huge: 1}),
+        job(image=huge),
+        job(checkpoint={"path": huge}),
+    ):
         message = problems(body)
         assert len(message) < 2000, len(message)
     message = problems(job(hyperparameters={"lr_mode": huge}))
@@ -115,23 +158,27 @@ def test_invalid_spec_message_lists_at_most_ten_problems() -> None:
 
 @pytest.mark.parametrize("ip", ["banana", "999.1.1.1", "1.2.3", "::1", "10.0.0.1 "])
 def test_static_device_ip_must_be_ipv4(ip: str) -> None:
-    devices = [{"podIndex": 0, "serverId": "10.0.0.1", "deviceId": "0", "deviceIp": ip},
-               {"podIndex": 1, "serverId": "10.0.0.1", "deviceId": "1", "deviceIp": "192.168.100.102"}]
+    devices = [
+        {"podIndex": 0, "serverId": "10.0.0.1", "deviceId": "0", "deviceIp": ip},
+        {"podIndex": 1, "serverId": "10.0.0.1", "deviceId": "1", "deviceIp": "192.168.100.102"},
+    ]
     message = problems(ascend_job(rankTable={"staticDevices": devices}))
     assert "spec.rankTable.staticDevices[0].deviceIp: must be an IPv4 address" in message
 
 
 def test_static_device_ip_rule_in_the_crd() -> None:
-    static = schema.crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"][
-        "rankTable"]["properties"]["staticDevices"]["items"]["properties"]["deviceIp"]
+    static = schema.crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"][
+        "properties"
+    ]["rankTable"]["properties"]["staticDevices"]["items"]["properties"]["deviceIp"]
     rules = static["x-kubernetes-validations"]
     assert rules[0]["rule"] == "isIP(self) && ip(self).family() == 4" and "IPv4" in rules[0]["message"]
     assert static["maxLength"] == 15
 
 
 def test_crd_bounds_free_string_hyperparameters() -> None:
-    hyper = schema.crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"][
-        "hyperparameters"]["properties"]
+    hyper = schema.crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"][
+        "properties"
+    ]["hyperparameters"]["properties"]
     assert hyper["pretrained"]["maxLength"] == 1024 and hyper["pretrained"]["nullable"] is True
     assert hyper["resume"]["maxLength"] == 1024
 
@@ -158,7 +205,13 @@ def test_zoo_models_info_explains_each_hyperparameter() -> None:
     from zoo_workloads.cli.models import hyperparameter_help
 
     helps = hyperparameter_help("multigrain")
-    assert helps["lr_max"] == {"meaning": "peak learning rate (after warmup)", "default": 0.05672,
-                               "range": "a number > 0"}
-    assert helps["optimizer"]["range"] == "one of momentum, nesterov, thor" and helps["optimizer"]["default"] == "thor"
+    assert helps["lr_max"] == {
+        "meaning": "peak learning rate (after warmup)",
+        "default": 0.05672,
+        "range": "a number > 0",
+    }
+    assert (
+        helps["optimizer"]["range"] == "one of momentum, nesterov, thor"
+        and helps["optimizer"]["default"] == "thor"
+    )
     assert set(helps) == set(config.default_hyperparameters("multigrain"))

@@ -48,6 +48,12 @@ def test_printer_columns_point_at_schema_fields() -> None:
 def test_schema_bounds_match_the_operator() -> None:
     assert _field(".status.history")["maxItems"] == history.MAX_ENTRIES
     assert _field(".status.progress.stage")["enum"] == [
-        status.STAGE_STARTING, status.STAGE_COMPILING, status.STAGE_TRAINING, status.STAGE_DONE]
-    assert "observedGeneration" in _root()["properties"]["status"]["properties"]["conditions"]["items"][
-        "properties"]
+        status.STAGE_STARTING,
+        status.STAGE_COMPILING,
+        status.STAGE_TRAINING,
+        status.STAGE_DONE,
+    ]
+    assert (
+        "observedGeneration"
+        in _root()["properties"]["status"]["properties"]["conditions"]["items"]["properties"]
+    )

@@ -20,8 +20,10 @@ OPENAPI = schema.crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
 
 def _openapi_errors(body: dict) -> list[str]:
     """The fields the CRD's structural schema refuses, as paths (`spec.replicas`)."""
-    return [".".join(str(p) for p in err.absolute_path) or "(root)"
-            for err in jsonschema.Draft7Validator(OPENAPI).iter_errors(body)]
+    return [
+        ".".join(str(p) for p in err.absolute_path) or "(root)"
+        for err in jsonschema.Draft7Validator(OPENAPI).iter_errors(body)
+    ]
 
 
 def _operator_accepts(body: dict) -> bool:
@@ -35,9 +37,16 @@ def _operator_accepts(body: dict) -> bool:
 def test_cases_cover_every_bound_and_enum() -> None:
     ids = {case for case, _ in CASES}
     assert len(CASES) > 60
-    for field in ("spec.replicas", "spec.device.perNode", "spec.dataset.numClasses", "spec.checkpoint.keep",
-                  "spec.checkpoint.stopGracePeriodSeconds", "spec.runPolicy.backoffLimit",
-                  "spec.runPolicy.cleanPodPolicy", "spec.runPolicy.schedulingTimeoutSeconds"):
+    for field in (
+        "spec.replicas",
+        "spec.device.perNode",
+        "spec.dataset.numClasses",
+        "spec.checkpoint.keep",
+        "spec.checkpoint.stopGracePeriodSeconds",
+        "spec.runPolicy.backoffLimit",
+        "spec.runPolicy.cleanPodPolicy",
+        "spec.runPolicy.schedulingTimeoutSeconds",
+    ):
         assert any(case.startswith(field + "=") for case in ids), field
 
 
@@ -52,4 +61,6 @@ def test_spec_validation_agrees_with_the_schema(case: str, body: dict) -> None:
     with pytest.raises(spec.InvalidSpec) as err:
         spec.parse(body, Settings())
     for path in refused:
-        assert path in str(err.value), f"{case}: the CRD refuses {path}; spec.parse does not name it: {err.value}"
+        assert path in str(err.value), (
+            f"{case}: the CRD refuses {path}; spec.parse does not name it: {err.value}"
+        )

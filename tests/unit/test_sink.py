@@ -22,7 +22,9 @@ def test_automatic_size_is_about_five_seconds_and_divides_the_epoch() -> None:
     # resnet50_bam at the seed's 101 ms/step: at most 49 steps per 5 s; 1251 steps (ImageNet, 8 x 128) = 3*3*139.
     assert sink.sink_size(1251, 101.0) == 9
     assert sink.sink_size(1000, 101.0) == 40  # 40 divides 1000, 49 does not
-    assert sink.sink_size(5338, 20.4) == 157  # multigrain: 245 steps fit 5 s; 157 is the largest divisor below
+    assert (
+        sink.sink_size(5338, 20.4) == 157
+    )  # multigrain: 245 steps fit 5 s; 157 is the largest divisor below
     assert sink.sink_size(22, 263.483) == 11  # glore: 18 fit; of 22's divisors 11
     assert sink.sink_size(7, 10_000.0) == 1  # a step longer than the target: one step per sink
     for steps in range(1, 300):
@@ -32,7 +34,9 @@ def test_automatic_size_is_about_five_seconds_and_divides_the_epoch() -> None:
 
 def test_requested_size_must_divide_the_epoch() -> None:
     assert sink.sink_size(100, 101.0, requested=25) == 25
-    with pytest.raises(ConfigError, match=r"sink_size: 30 does not divide the 100 steps per epoch .*1, 2, 4, 5"):
+    with pytest.raises(
+        ConfigError, match=r"sink_size: 30 does not divide the 100 steps per epoch .*1, 2, 4, 5"
+    ):
         sink.sink_size(100, 101.0, requested=30)
 
 
@@ -50,9 +54,11 @@ class FakeRun:
         self.global_batch = 8
         self.stop = runner.StopRequest()
         self.events: list[tuple[Any, ...]] = []
-        self.log = types.SimpleNamespace(human=lambda text: None, progress=lambda *a: None,
-                                         emit=lambda kind, **f: self.events.append((kind, f.get("epoch"),
-                                                                                     f.get("step"))))
+        self.log = types.SimpleNamespace(
+            human=lambda text: None,
+            progress=lambda *a: None,
+            emit=lambda kind, **f: self.events.append((kind, f.get("epoch"), f.get("step"))),
+        )
 
     def end_epoch(self, epoch: int, losses: list[float], seconds: float, net: Any) -> None:
         self.events.append(("end_epoch", epoch, len(losses)))
@@ -80,8 +86,14 @@ def test_callback_one_call_per_sink_keeps_real_epochs_and_steps() -> None:
     cb = runner.ZooCallback(run, per_call=3)  # MindSpore calls back every 3 steps and calls that an epoch
     for _ in range(4):
         call(cb)
-    assert run.events == [("step", 1, 3), ("step", 1, 6), ("end_epoch", 1, 2),
-                          ("step", 2, 3), ("step", 2, 6), ("end_epoch", 2, 2)]
+    assert run.events == [
+        ("step", 1, 3),
+        ("step", 1, 6),
+        ("end_epoch", 1, 2),
+        ("step", 2, 3),
+        ("step", 2, 6),
+        ("end_epoch", 2, 2),
+    ]
 
 
 def test_callback_resumed_epoch_and_graceful_stop_at_a_sink_boundary() -> None:

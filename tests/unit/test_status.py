@@ -10,12 +10,26 @@ from zoo_operator.policy import Decision, JobState
 T0 = 1_800_000_000.0
 
 
-def compute(decision: Decision, prev: dict | None = None, pods: list[PodView] | None = None,
-            state: JobState | None = None, now: float = T0, **kw: object) -> dict:
+def compute(
+    decision: Decision,
+    prev: dict | None = None,
+    pods: list[PodView] | None = None,
+    state: JobState | None = None,
+    now: float = T0,
+    **kw: object,
+) -> dict:
     args = {"rank_table": None, "progress": {}, "lines": {}, "result": None, "created": True}
     args.update(kw)
-    return status.compute(prev=prev or {}, state=state or JobState(), decision=decision, pods=pods or [],
-                          replicas=2, generation=3, now=now, **args)
+    return status.compute(
+        prev=prev or {},
+        state=state or JobState(),
+        decision=decision,
+        pods=pods or [],
+        replicas=2,
+        generation=3,
+        now=now,
+        **args,
+    )
 
 
 def cond(st: dict, ctype: str) -> dict | None:
@@ -43,22 +57,31 @@ def test_transition_times_move_only_when_status_flips() -> None:
 
 def test_restart_counts_and_rank_table() -> None:
     info = status.RankTableInfo("j-ranktable", "1.0", "initializing", 1)
-    st = compute(Decision(c.RESTARTING, c.REASON_GANG_RESTART, "x", restart=True),
-                 state=JobState(c.RUNNING, restarts=1), rank_table=info)
+    st = compute(
+        Decision(c.RESTARTING, c.REASON_GANG_RESTART, "x", restart=True),
+        state=JobState(c.RUNNING, restarts=1),
+        rank_table=info,
+    )
     assert st["restarts"] == 2 and st["restartTime"] == format_time(T0)
-    assert st["rankTable"] == {"configMap": "j-ranktable", "version": "1.0", "status": "initializing",
-                               "devicesKnown": 1}
+    assert st["rankTable"] == {
+        "configMap": "j-ranktable",
+        "version": "1.0",
+        "status": "initializing",
+        "devicesKnown": 1,
+    }
     assert cond(st, c.RANK_TABLE_READY)["status"] == "False"
     assert cond(st, c.RANK_TABLE_READY)["reason"] == c.REASON_WAITING_FOR_DEVICES
 
 
 def test_rank_counts() -> None:
-    pods = [PodView(name="a", index=0, running=True, phase="Running"),
-            PodView(name="b", index=1, exit_code=0, phase="Succeeded"),
-            PodView(name="c", index=2, exit_code=75, phase="Failed"),
-            PodView(name="d", index=3),
-            PodView(name="s", role=c.ROLE_SCHEDULER, running=True),
-            PodView(name="e", index=4, deleting=True)]
+    pods = [
+        PodView(name="a", index=0, running=True, phase="Running"),
+        PodView(name="b", index=1, exit_code=0, phase="Succeeded"),
+        PodView(name="c", index=2, exit_code=75, phase="Failed"),
+        PodView(name="d", index=3),
+        PodView(name="s", role=c.ROLE_SCHEDULER, running=True),
+        PodView(name="e", index=4, deleting=True),
+    ]
     assert status.rank_counts(pods, 5) == {"total": 5, "pending": 1, "active": 1, "succeeded": 1, "failed": 1}
 
 
@@ -66,8 +89,10 @@ def test_summaries_keep_lines_of_deleted_pods() -> None:
     prev = [{"rank": 0, "pod": "j-worker-0", "phase": "Failed", "exitCode": 75, "lastLines": ["boom"]}]
     pods = [PodView(name="j-worker-1", index=1, node="n2", phase="Running", running=True)]
     out = status.rank_summaries(pods, {"j-worker-1": ["step 3"]}, prev)
-    assert out == [prev[0], {"rank": 1, "pod": "j-worker-1", "phase": "Running", "node": "n2",
-                             "lastLines": ["step 3"]}]
+    assert out == [
+        prev[0],
+        {"rank": 1, "pod": "j-worker-1", "phase": "Running", "node": "n2", "lastLines": ["step 3"]},
+    ]
 
 
 def test_summaries_are_bounded_for_big_jobs() -> None:
@@ -81,8 +106,9 @@ def test_summaries_are_bounded_for_big_jobs() -> None:
 def test_suspend_resume_resets_start_time() -> None:
     st = compute(Decision(c.SUSPENDED, c.REASON_SUSPENDED, "s"), prev={"startTime": format_time(T0 - 100)})
     assert "startTime" not in st and cond(st, c.SUSPENDED_CONDITION)["status"] == "True"
-    resumed = compute(Decision(c.PENDING, c.REASON_PODS_PENDING, "p"), prev=st, state=JobState(c.SUSPENDED),
-                      now=T0 + 5)
+    resumed = compute(
+        Decision(c.PENDING, c.REASON_PODS_PENDING, "p"), prev=st, state=JobState(c.SUSPENDED), now=T0 + 5
+    )
     assert resumed["startTime"] == format_time(T0 + 5)
     assert cond(resumed, c.SUSPENDED_CONDITION)["status"] == "False"
     assert cond(resumed, c.SUSPENDED_CONDITION)["reason"] == c.REASON_RESUMED
@@ -98,8 +124,14 @@ def test_invalid_spec_status() -> None:
 def test_progress_update_time_moves_only_with_progress() -> None:
     run = Decision(c.RUNNING, c.REASON_ALL_RANKS_RUNNING, "ok")
     first = compute(run, progress={"epoch": 1, "step": 2})
-    assert first["progress"] == {"epoch": 1, "step": 2, "updateTime": format_time(T0), "stage": "Training",
-                                 "display": "1", "stepDisplay": "2"}
+    assert first["progress"] == {
+        "epoch": 1,
+        "step": 2,
+        "updateTime": format_time(T0),
+        "stage": "Training",
+        "display": "1",
+        "stepDisplay": "2",
+    }
     same = compute(run, prev=first, progress={"epoch": 1, "step": 2}, now=T0 + 30)
     assert same["progress"]["updateTime"] == format_time(T0)
     moved = compute(run, prev=same, progress={"epoch": 1, "step": 3}, now=T0 + 40)
@@ -111,8 +143,10 @@ def test_patch_only_when_changed() -> None:
     assert status.patch_for(st, dict(st)) is None
     newer = {**st, "progress": {"epoch": 2}}
     newer.pop("startTime")
-    assert status.patch_for(st, newer) == {"progress": {"epoch": 2, **{k: None for k in st["progress"]
-                                                                       if k != "epoch"}}, "startTime": None}
+    assert status.patch_for(st, newer) == {
+        "progress": {"epoch": 2, **{k: None for k in st["progress"] if k != "epoch"}},
+        "startTime": None,
+    }
     assert not status.is_transition(st, newer)
     assert status.is_transition(st, {**st, "phase": c.FAILED})
 

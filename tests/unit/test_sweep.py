@@ -15,7 +15,11 @@ from zoo_operator.spec import InvalidSpec
 
 def test_grid_is_every_combination_last_key_fastest() -> None:
     assert sweep.grid({"lr": [0.1, 0.01], "bs": [4, 8]}) == [
-        {"lr": 0.1, "bs": 4}, {"lr": 0.1, "bs": 8}, {"lr": 0.01, "bs": 4}, {"lr": 0.01, "bs": 8}]
+        {"lr": 0.1, "bs": 4},
+        {"lr": 0.1, "bs": 8},
+        {"lr": 0.01, "bs": 4},
+        {"lr": 0.01, "bs": 8},
+    ]
 
 
 @pytest.mark.parametrize("space", [{"lr": []}, {"lr": "0.1"}, {"lr": 0.1}])
@@ -30,22 +34,34 @@ def test_grid_refuses_too_many_points() -> None:
 
 
 def test_random_is_reproducible_and_in_range() -> None:
-    space = {"lr": {"min": 1e-4, "max": 1e-1, "log": True}, "bs": [4, 8], "warm": {"min": 0, "max": 3, "int": True}}
+    space = {
+        "lr": {"min": 1e-4, "max": 1e-1, "log": True},
+        "bs": [4, 8],
+        "warm": {"min": 0, "max": 3, "int": True},
+    }
     first = sweep.random_points(space, 20, seed=7)
     assert first == sweep.random_points(space, 20, seed=7)
     assert first != sweep.random_points(space, 20, seed=8)
     for p in first:
-        assert 1e-4 <= p["lr"] <= 1e-1 and p["bs"] in (4, 8) and isinstance(p["warm"], int) and 0 <= p["warm"] <= 3
+        assert (
+            1e-4 <= p["lr"] <= 1e-1
+            and p["bs"] in (4, 8)
+            and isinstance(p["warm"], int)
+            and 0 <= p["warm"] <= 3
+        )
     # log-uniform: about half the draws fall below the geometric middle (1e-2.5), not 3 % as uniform would give.
-    low = sum(p["lr"] < 10 ** -2.5 for p in sweep.random_points(space, 400, seed=1))
+    low = sum(p["lr"] < 10**-2.5 for p in sweep.random_points(space, 400, seed=1))
     assert 150 < low < 250
 
 
-@pytest.mark.parametrize(("space", "match"), [
-    ({"lr": {"min": 1, "max": 0}}, "min 1.0 > max"),
-    ({"lr": {"min": 0, "max": 1, "log": True}}, "log scale needs min > 0"),
-    ({"lr": {"max": 1}}, "random parameter lr"),
-])
+@pytest.mark.parametrize(
+    ("space", "match"),
+    [
+        ({"lr": {"min": 1, "max": 0}}, "min 1.0 > max"),
+        ({"lr": {"min": 0, "max": 1, "log": True}}, "log scale needs min > 0"),
+        ({"lr": {"max": 1}}, "random parameter lr"),
+    ],
+)
 def test_random_names_the_bad_parameter(space: dict[str, Any], match: str) -> None:
     with pytest.raises(sweep.SweepError, match=match):
         sweep.random_points(space, 2, seed=0)
@@ -54,7 +70,10 @@ def test_random_names_the_bad_parameter(space: dict[str, Any], match: str) -> No
 def test_flag_parsers() -> None:
     assert sweep.parse_grid_flag("lr_max=0.1,0.01") == ("lr_max", [0.1, 0.01])
     assert sweep.parse_grid_flag("optimizer=sgd,adamw") == ("optimizer", ["sgd", "adamw"])
-    assert sweep.parse_random_flag("lr=1e-4:0.1:log") == ("lr", {"min": 1e-4, "max": 0.1, "log": True, "int": False})
+    assert sweep.parse_random_flag("lr=1e-4:0.1:log") == (
+        "lr",
+        {"min": 1e-4, "max": 0.1, "log": True, "int": False},
+    )
     assert sweep.parse_random_flag("bs=4,8") == ("bs", [4, 8])
     for bad in ("lr", "lr=", "lr=1:2:cube", "lr=a:b"):
         with pytest.raises(sweep.SweepError):
@@ -112,21 +131,32 @@ def test_best_so_far_looks_only_up_to_the_epoch() -> None:
     assert sweep.best_so_far([], "top1", 3) is None
 
 
-def trial(name: str, index: int, point: dict[str, Any], phase: str, history: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"metadata": {"name": name, "labels": {sweep.LABEL_TRIAL: str(index)},
-                         "annotations": {sweep.ANNOTATION_PARAMS: json.dumps(point)}},
-            "status": {"phase": phase, "history": history}}
+def trial(
+    name: str, index: int, point: dict[str, Any], phase: str, history: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": name,
+            "labels": {sweep.LABEL_TRIAL: str(index)},
+            "annotations": {sweep.ANNOTATION_PARAMS: json.dumps(point)},
+        },
+        "status": {"phase": phase, "history": history},
+    }
 
 
 def test_compare_rows_best_first_unknown_last() -> None:
-    jobs = [trial("s-0", 0, {"lr": 0.1}, "Succeeded", h(0.2, 0.3)),
-            trial("s-1", 1, {"lr": 0.01}, "Succeeded", h(0.4, 0.35)),
-            trial("s-2", 2, {"lr": 0.001}, "Pending", [])]
+    jobs = [
+        trial("s-0", 0, {"lr": 0.1}, "Succeeded", h(0.2, 0.3)),
+        trial("s-1", 1, {"lr": 0.01}, "Succeeded", h(0.4, 0.35)),
+        trial("s-2", 2, {"lr": 0.001}, "Pending", []),
+    ]
     header, rows = sweep.compare_rows(jobs)
     assert header == ["TRIAL", "PHASE", "lr", "EPOCHS", "BEST TOP1", "FINAL LOSS"]
-    assert rows == [["s-1", "Succeeded", "0.01", "2", "0.4", "0.65"],
-                    ["s-0", "Succeeded", "0.1", "2", "0.3", "0.7"],
-                    ["s-2", "Pending", "0.001", "0", "-", "-"]]
+    assert rows == [
+        ["s-1", "Succeeded", "0.01", "2", "0.4", "0.65"],
+        ["s-0", "Succeeded", "0.1", "2", "0.3", "0.7"],
+        ["s-2", "Pending", "0.001", "0", "-", "-"],
+    ]
     _, by_loss = sweep.compare_rows(jobs, "loss")
     assert [r[0] for r in by_loss] == ["s-1", "s-0", "s-2"]
 
@@ -138,7 +168,9 @@ def test_ctl_sweep_dry_run_prints_the_trials(tmp_path: Any, capsys: Any) -> None
 
     path = tmp_path / "t.yaml"
     path.write_text(yaml.safe_dump(job()))
-    assert main.main(["sweep", "-f", str(path), "--name", "lr", "--grid", "lr_max=0.1,0.01", "--dry-run"]) == 0
+    assert (
+        main.main(["sweep", "-f", str(path), "--name", "lr", "--grid", "lr_max=0.1,0.01", "--dry-run"]) == 0
+    )
     out = capsys.readouterr().out.splitlines()
     assert out == ['lr-0 {"lr_max": 0.1}', 'lr-1 {"lr_max": 0.01}']
     assert main.main(["sweep", "-f", str(path), "--name", "lr", "--grid", "nope=1", "--dry-run"]) == 1

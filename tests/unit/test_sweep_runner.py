@@ -19,13 +19,17 @@ from zoo_operator.client.sweep import LABEL_SWEEP, StopRule
 class Cluster(ZooClient):
     """Jobs in a dict; each poll (list_jobs) advances every unsuspended job one epoch of `curves[name]`."""
 
-    def __init__(self, curves: Mapping[str, list[float]], existing: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self, curves: Mapping[str, list[float]], existing: list[dict[str, Any]] | None = None
+    ) -> None:
         self.namespace, self.curves = "ns", curves
         self.jobs: dict[str, dict[str, Any]] = {j["metadata"]["name"]: j for j in existing or []}
         self.created: list[str] = []
         self.most_active = 0
 
-    def create(self, name: str | None = None, *, body: Mapping[str, Any] | None = None, **_: Any) -> dict[str, Any]:
+    def create(
+        self, name: str | None = None, *, body: Mapping[str, Any] | None = None, **_: Any
+    ) -> dict[str, Any]:
         assert body is not None
         stored = copy.deepcopy(dict(body))
         stored["status"] = {"phase": "Running", "history": []}
@@ -68,19 +72,32 @@ def test_parallel_limit_without_a_queue() -> None:
 
 def test_a_queue_gets_every_trial_at_once() -> None:
     zc = Cluster({f"s-{i}": [0.1, 0.2] for i in range(4)})
-    runner.run(zc, runner.Sweep("s", job(scheduling={"queue": "team"}), POINTS, parallel=1), interval=0,
-               say=lambda _: None)
+    runner.run(
+        zc,
+        runner.Sweep("s", job(scheduling={"queue": "team"}), POINTS, parallel=1),
+        interval=0,
+        say=lambda _: None,
+    )
     assert zc.most_active == 4
 
 
 def test_median_rule_suspends_the_losers() -> None:
     # After epoch 1: s-2 (0.1) is below median(0.5, 0.48, 0.45) and s-3 (0.45) below median(0.5, 0.48, 0.1);
     # s-1 (0.48) is above median(0.5, 0.1, 0.45). The others' median is the rule: the lower half goes.
-    curves = {"s-0": [0.5, 0.6, 0.7], "s-1": [0.48, 0.5, 0.6], "s-2": [0.1, 0.1, 0.1], "s-3": [0.45, 0.55, 0.65]}
+    curves = {
+        "s-0": [0.5, 0.6, 0.7],
+        "s-1": [0.48, 0.5, 0.6],
+        "s-2": [0.1, 0.1, 0.1],
+        "s-3": [0.45, 0.55, 0.65],
+    }
     zc = Cluster(curves)
     said: list[str] = []
-    done = runner.run(zc, runner.Sweep("s", job(), POINTS, parallel=4, stop=StopRule("top1", after=1)),
-                      interval=0, say=said.append)
+    done = runner.run(
+        zc,
+        runner.Sweep("s", job(), POINTS, parallel=4, stop=StopRule("top1", after=1)),
+        interval=0,
+        say=said.append,
+    )
     phases = {j["metadata"]["name"]: j["status"]["phase"] for j in done}
     assert phases == {"s-0": "Succeeded", "s-1": "Succeeded", "s-2": "Suspended", "s-3": "Suspended"}
     stopped = zc.jobs["s-2"]
@@ -100,5 +117,6 @@ def test_rerun_adopts_existing_trials() -> None:
 def test_timeout_names_the_trials() -> None:
     zc = Cluster({f"s-{i}": [0.1] * 1000 for i in range(4)})
     with pytest.raises(TimeoutError, match="sweep s: not finished .* 2 not created yet"):
-        runner.run(zc, runner.Sweep("s", job(), POINTS, parallel=2), timeout=0.05, interval=0.01,
-                   say=lambda _: None)
+        runner.run(
+            zc, runner.Sweep("s", job(), POINTS, parallel=2), timeout=0.05, interval=0.01, say=lambda _: None
+        )

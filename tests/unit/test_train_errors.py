@@ -25,25 +25,66 @@ def _assert_failed(result, code: int, reason: str, fragment: str) -> None:
 
 
 def test_unknown_hyperparameter_exits_64(tmp_path, tiny_images):
-    result = run_entry("zoo-train", ["--model", "resnet50_bam", "--data-dir", str(tiny_images / "train"),
-                                     "--num-classes", "2", "--output-dir", str(tmp_path / "o"), "--device", "CPU",
-                                     "--set", "learning_rate=0.1"], tmp_path)
+    result = run_entry(
+        "zoo-train",
+        [
+            "--model",
+            "resnet50_bam",
+            "--data-dir",
+            str(tiny_images / "train"),
+            "--num-classes",
+            "2",
+            "--output-dir",
+            str(tmp_path / "o"),
+            "--device",
+            "CPU",
+            "--set",
+            "learning_rate=0.1",
+        ],
+        tmp_path,
+    )
     _assert_failed(result, 64, "ConfigError", "unknown hyperparameter 'learning_rate'")
     assert result.termination["retryable"] is False
 
 
 def test_missing_dataset_exits_66(tmp_path):
-    result = run_entry("zoo-train", ["--model", "resnet50_bam", "--data-dir", str(tmp_path / "absent"),
-                                     "--num-classes", "2", "--output-dir", str(tmp_path / "o"), "--device", "CPU"],
-                       tmp_path)
+    result = run_entry(
+        "zoo-train",
+        [
+            "--model",
+            "resnet50_bam",
+            "--data-dir",
+            str(tmp_path / "absent"),
+            "--num-classes",
+            "2",
+            "--output-dir",
+            str(tmp_path / "o"),
+            "--device",
+            "CPU",
+        ],
+        tmp_path,
+    )
     _assert_failed(result, 66, "DatasetMissing", "does not exist")
 
 
 def test_thor_on_cpu_exits_64(tmp_path, tiny_images):
     # multigrain's default optimizer is THOR, which has no CPU kernels
-    result = run_entry("zoo-train", ["--model", "multigrain", "--data-dir", str(tiny_images / "train"),
-                                     "--num-classes", "2", "--output-dir", str(tmp_path / "o"), "--device", "CPU"],
-                       tmp_path)
+    result = run_entry(
+        "zoo-train",
+        [
+            "--model",
+            "multigrain",
+            "--data-dir",
+            str(tiny_images / "train"),
+            "--num-classes",
+            "2",
+            "--output-dir",
+            str(tmp_path / "o"),
+            "--device",
+            "CPU",
+        ],
+        tmp_path,
+    )
     _assert_failed(result, 64, "ConfigError", "thor has no CPU kernels")
 
 
@@ -60,18 +101,48 @@ def test_launcher_without_command_exits_64(tmp_path):
 
 
 def test_value_the_model_refuses_exits_64(tmp_path, tiny_images):
-    result = run_entry("zoo-train", ["--model", "resnet50_bam", "--data-dir", str(tiny_images / "train"),
-                                     "--num-classes", "2", "--output-dir", str(tmp_path / "o"), "--device", "CPU",
-                                     "--set", "width=7"], tmp_path)
+    result = run_entry(
+        "zoo-train",
+        [
+            "--model",
+            "resnet50_bam",
+            "--data-dir",
+            str(tiny_images / "train"),
+            "--num-classes",
+            "2",
+            "--output-dir",
+            str(tmp_path / "o"),
+            "--device",
+            "CPU",
+            "--set",
+            "width=7",
+        ],
+        tmp_path,
+    )
     _assert_failed(result, 64, "ConfigError", "width")
 
 
 @pytest.mark.parametrize("item", ["label_smoothing=5", "momentum=-3", "num_parallel_workers=0", "lr_max=-1"])
 def test_out_of_range_values_exit_64_not_retryable(tmp_path, tiny_images, item):
     """Issue 11: these exited 1 (retryable: the gang restarted backoffLimit times) or trained with lr_max -1."""
-    result = run_entry("zoo-train", ["--model", "resnet50_bam", "--data-dir", str(tiny_images / "train"),
-                                     "--num-classes", "2", "--output-dir", str(tmp_path / "o"), "--device", "CPU",
-                                     "--set", item], tmp_path)
+    result = run_entry(
+        "zoo-train",
+        [
+            "--model",
+            "resnet50_bam",
+            "--data-dir",
+            str(tiny_images / "train"),
+            "--num-classes",
+            "2",
+            "--output-dir",
+            str(tmp_path / "o"),
+            "--device",
+            "CPU",
+            "--set",
+            item,
+        ],
+        tmp_path,
+    )
     key = item.split("=")[0]
     _assert_failed(result, 64, "ConfigError", f"hyperparameter {key}: ")
     assert "is out of range" in result.termination["message"] and result.termination["retryable"] is False

@@ -29,10 +29,25 @@ def datasets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_tiny_train_and_eval(model, datasets, tmp_path):
     kind = model_spec(model).input_kind
     out = tmp_path / "out"
-    result = run_entry("zoo-train", ["--model", model, "--data-dir", str(datasets[kind]),
-                                     "--eval-dir", str(datasets[f"{kind}_eval"]), "--num-classes", "3",
-                                     "--output-dir", str(out), "--device", "CPU",
-                                     *tiny(*EXTRA.get(model, []))], tmp_path)
+    result = run_entry(
+        "zoo-train",
+        [
+            "--model",
+            model,
+            "--data-dir",
+            str(datasets[kind]),
+            "--eval-dir",
+            str(datasets[f"{kind}_eval"]),
+            "--num-classes",
+            "3",
+            "--output-dir",
+            str(out),
+            "--device",
+            "CPU",
+            *tiny(*EXTRA.get(model, [])),
+        ],
+        tmp_path,
+    )
     assert result.code == 0, result.stderr[-3000:]
     assert_event_shapes(result.events)
     steps = [e for e in result.events if e["event"] == "step"]

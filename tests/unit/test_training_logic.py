@@ -9,7 +9,14 @@ from zoo_workloads.training import checkpoints, distributed, metrics, optim
 
 
 def test_no_weight_decay_on_beta_gamma_bias():
-    names = ["stem.0.weight", "stem.1.gamma", "stem.1.beta", "fc.weight", "fc.bias", "layer1.0.bam.beta_margin"]
+    names = [
+        "stem.0.weight",
+        "stem.1.gamma",
+        "stem.1.beta",
+        "fc.weight",
+        "fc.bias",
+        "layer1.0.bam.beta_margin",
+    ]
     decay, no_decay = optim.split_decay(names)
     assert decay == ["stem.0.weight", "fc.weight"]
     assert no_decay == ["stem.1.gamma", "stem.1.beta", "fc.bias", "layer1.0.bam.beta_margin"]
@@ -18,8 +25,8 @@ def test_no_weight_decay_on_beta_gamma_bias():
 def test_thor_damping_decays_per_ten_epochs():
     damping = optim.thor_damping(0.03, 0.5, epochs=20, steps_per_epoch=5)
     assert len(damping) == 100
-    assert damping[49] == pytest.approx(0.03 * 0.5 ** 1.0)  # end of epoch 10
-    assert damping[99] == pytest.approx(0.03 * 0.5 ** 2.0)
+    assert damping[49] == pytest.approx(0.03 * 0.5**1.0)  # end of epoch 10
+    assert damping[99] == pytest.approx(0.03 * 0.5**2.0)
 
 
 def test_checkpoint_retention_keeps_the_last_k(tmp_path):

@@ -29,8 +29,9 @@ def run_entry(
     """Run .venv/bin/<name> with args; the termination message goes to <tmp>/termination-log."""
     term = tmp / "termination-log"
     full_env = {**os.environ, "ZOO_TERMINATION_LOG": str(term), **(env or {})}
-    proc = subprocess.run([str(BIN / name), *args], capture_output=True, text=True, env=full_env,
-                          timeout=timeout, check=False)
+    proc = subprocess.run(
+        [str(BIN / name), *args], capture_output=True, text=True, env=full_env, timeout=timeout, check=False
+    )
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     message = json.loads(term.read_text()) if term.exists() else None
     return Result(proc.returncode, proc.stdout, proc.stderr, events, message)
@@ -38,8 +39,15 @@ def run_entry(
 
 def tiny(*pairs: str) -> list[str]:
     """--set arguments for a reduced model: width 8, one block per stage, 32 px, few steps."""
-    base = ["width=8", "layers=[1, 1, 1, 1]", "image_size=32", "epochs=1", "steps_per_epoch=2", "batch_size=4",
-            "mode=pynative"]
+    base = [
+        "width=8",
+        "layers=[1, 1, 1, 1]",
+        "image_size=32",
+        "epochs=1",
+        "steps_per_epoch=2",
+        "batch_size=4",
+        "mode=pynative",
+    ]
     out: list[str] = []
     for item in [*base, *pairs]:
         out += ["--set", item]

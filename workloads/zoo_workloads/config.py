@@ -106,20 +106,30 @@ PARAMS: dict[str, Param] = {
     "lr_max": _float_param("peak learning rate (after warmup)", 0.0, minimum_open=True),
     "lr_end": _float_param("learning rate at the end of the schedule", 0.0),
     "warmup_epochs": _int_param("epochs of linear warmup from lr_init to lr_max", 0, _BIG),
-    "optimizer": Param("choice", "optimizer (thor: Ascend/GPU only)", choices=("momentum", "nesterov", "thor")),
+    "optimizer": Param(
+        "choice", "optimizer (thor: Ascend/GPU only)", choices=("momentum", "nesterov", "thor")
+    ),
     "momentum": _float_param("momentum of the SGD optimizers", 0.0, 1.0, maximum_open=True),
     "weight_decay": _float_param("L2 weight decay", 0.0, 1.0),
     "label_smoothing": _float_param("label smoothing of the cross-entropy loss", 0.0, 1.0, maximum_open=True),
     "loss_scale": _float_param("static loss scale of mixed precision", 1.0, 2.0**24),
-    "amp_level": Param("choice", "mixed precision level (auto = O0 on CPU, O2 elsewhere)",
-                       choices=("auto", "O0", "O1", "O2", "O3")),
+    "amp_level": Param(
+        "choice",
+        "mixed precision level (auto = O0 on CPU, O2 elsewhere)",
+        choices=("auto", "O0", "O1", "O2", "O3"),
+    ),
     "width": _int_param("stem/base width of the trunk (64 = the paper's)", 2, 4096, even=True),
     "eval_interval": _int_param("evaluate every N epochs (0 = only at the end)", 0, _BIG),
     "save_checkpoint_epochs": _int_param("save a checkpoint every N epochs (0 = only at the end)", 0, _BIG),
     "keep_checkpoint_max": _int_param("checkpoints kept on disk", 0, _BIG),
     "seed": _int_param("random seed", 0, 2**32 - 1),
-    "layers": Param("int_list", "blocks per stage, e.g. [1, 1, 1, 1]; null = the model's own", 1, nullable=True,
-                    length=STAGES),
+    "layers": Param(
+        "int_list",
+        "blocks per stage, e.g. [1, 1, 1, 1]; null = the model's own",
+        1,
+        nullable=True,
+        length=STAGES,
+    ),
     "lr_power": _float_param("exponent of the poly schedule", 0.0, 100.0, minimum_open=True),
     "cosine_epochs": _int_param(">0: per-epoch cosine over this many epochs; 0: per-step cosine", 0, _BIG),
     "autoaugment": Param("bool", "AutoAugment (ImageNet policy) after the random crop"),
@@ -128,17 +138,31 @@ PARAMS: dict[str, Param] = {
     "eval_batch_size": _int_param("evaluation batch size (0 = batch_size)", 0, 65536),
     "num_parallel_workers": _int_param("data pipeline workers per rank", 1, 64),
     "mode": Param("choice", "MindSpore execution mode", choices=("graph", "pynative")),
-    "sink_size": _int_param("Ascend data sink: steps per sink, a divisor of the steps per epoch (0 = automatic: "
-                            "about 5 s of steps at ascend_step_ms)", 0, 10**9),
-    "ascend_step_ms": _float_param("the model's reference Ascend step time in ms (the seed's), which sizes the "
-                                   "automatic data sink", 0.0, 60_000.0, minimum_open=True),
+    "sink_size": _int_param(
+        "Ascend data sink: steps per sink, a divisor of the steps per epoch (0 = automatic: "
+        "about 5 s of steps at ascend_step_ms)",
+        0,
+        10**9,
+    ),
+    "ascend_step_ms": _float_param(
+        "the model's reference Ascend step time in ms (the seed's), which sizes the automatic data sink",
+        0.0,
+        60_000.0,
+        minimum_open=True,
+    ),
     "resume": Param("path", "checkpoint to resume from (optimizer state included)", nullable=True),
-    "pretrained": Param("path", "checkpoint whose network weights start the run (fine-tuning)", nullable=True),
-    "crop_min_scale": _float_param("smallest area fraction of the random resized crop (1.0: no random crop)", 0.0, 1.0,
-                                   minimum_open=True),
+    "pretrained": Param(
+        "path", "checkpoint whose network weights start the run (fine-tuning)", nullable=True
+    ),
+    "crop_min_scale": _float_param(
+        "smallest area fraction of the random resized crop (1.0: no random crop)", 0.0, 1.0, minimum_open=True
+    ),
     "random_flip": Param("bool", "random horizontal flip in training"),
-    "save_every_rank": Param("bool", "every rank writes its own copy of the weights (rank_<i>/), for ranks that "
-                             "differ; default: rank 0 writes the one copy"),
+    "save_every_rank": Param(
+        "bool",
+        "every rank writes its own copy of the weights (rank_<i>/), for ranks that "
+        "differ; default: rank 0 writes the one copy",
+    ),
     "ge_extra": Param("bool", "GE-theta-plus: extra gather depth"),
     "ge_mlp": Param("bool", "GE-theta-plus: MLP excite"),
     "clip_length": _int_param("frames per video clip", 1, 1024),
@@ -175,9 +199,13 @@ def check(key: str, value: Any) -> str | None:
             return f"{key}: too long ({len(value)} characters): must be at most {param.max_length}"
         ok = isinstance(value, str) and bool(value)
     elif kind == "int_list":
-        ok = isinstance(value, list) and (
-            len(value) == param.length if param.length else 0 < len(value) <= MAX_LIST_ITEMS) and all(
-            isinstance(n, int) and not isinstance(n, bool) and n >= (param.minimum or 0) for n in value)
+        ok = (
+            isinstance(value, list)
+            and (len(value) == param.length if param.length else 0 < len(value) <= MAX_LIST_ITEMS)
+            and all(
+                isinstance(n, int) and not isinstance(n, bool) and n >= (param.minimum or 0) for n in value
+            )
+        )
     else:
         return _check_number(key, param, value)
     return None if ok else f"{key}: {quote(value)} is invalid: must be {param.range_text()}"
@@ -249,8 +277,9 @@ class _SafeLoader(yaml.SafeLoader):
         depth = getattr(self, "_zoo_depth", 0)
         if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
             if depth >= MAX_YAML_DEPTH:
-                raise UnsafeYAML(f"YAML nested deeper than {MAX_YAML_DEPTH} levels "
-                                     f"(line {event.start_mark.line + 1})")
+                raise UnsafeYAML(
+                    f"YAML nested deeper than {MAX_YAML_DEPTH} levels (line {event.start_mark.line + 1})"
+                )
             self._zoo_depth = depth + 1
             try:
                 return super().compose_node(parent, index)
@@ -304,7 +333,9 @@ def parse_set(item: str) -> tuple[str, Any]:
     try:
         value = parse_value(raw)
     except yaml.YAMLError as err:
-        raise ConfigError(f"--set {key}: cannot parse value {quote(raw)}: {' '.join(str(err).split())[:300]}") from err
+        raise ConfigError(
+            f"--set {key}: cannot parse value {quote(raw)}: {' '.join(str(err).split())[:300]}"
+        ) from err
     return key, value
 
 
@@ -342,8 +373,13 @@ def encode_value(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(encode_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(str(k), ensure_ascii=False)}: {encode_value(v)}"
-                               for k, v in value.items()) + "}"
+        return (
+            "{"
+            + ", ".join(
+                f"{json.dumps(str(k), ensure_ascii=False)}: {encode_value(v)}" for k, v in value.items()
+            )
+            + "}"
+        )
     return json.dumps(value, ensure_ascii=False)
 
 
@@ -389,9 +425,13 @@ def resolve(
     try:
         params = default_hyperparameters(model)
     except KeyError:
-        raise ConfigError(f"--model: unknown model {quote(model)}; known: {', '.join(model_names())}") from None
+        raise ConfigError(
+            f"--model: unknown model {quote(model)}; known: {', '.join(model_names())}"
+        ) from None
     layered: list[tuple[str, dict[str, Any]]] = []
-    files = [] if config_file is None else [config_file] if isinstance(config_file, (str, Path)) else config_file
+    files = (
+        [] if config_file is None else [config_file] if isinstance(config_file, (str, Path)) else config_file
+    )
     for item in files:
         values = load_config_file(item)
         saved_for = values.get("model")
@@ -410,7 +450,9 @@ def resolve(
     return params
 
 
-def save_resolved(params: dict[str, Any], model: str, path: str | Path, run: dict[str, Any] | None = None) -> None:
+def save_resolved(
+    params: dict[str, Any], model: str, path: str | Path, run: dict[str, Any] | None = None
+) -> None:
     """Write the resolved config (with the model name, and `run`: num_classes, data dirs, device) as YAML, for
     reproducing a run; it is accepted back as --config, and zoo-eval/zoo-export --run read it."""
     record = {"model": model, **params}
@@ -435,8 +477,11 @@ def load_run(path: str | Path) -> tuple[str, dict[str, Any], dict[str, Any]]:
 # is what a rank needs at the defaults (batch and image size, num_parallel_workers data workers); the limit
 # leaves room for larger batches and the data pipeline's peaks. Ascend and GPU ranks hold a host-side copy of the
 # data pipeline's queues and the framework's pinned buffers, hence far more than a CPU rank of a tiny test.
-RANK_MEMORY: dict[str, tuple[str, str]] = {"CPU": ("1Gi", "8Gi"), "GPU": ("8Gi", "32Gi"),
-                                           "Ascend910": ("16Gi", "64Gi")}
+RANK_MEMORY: dict[str, tuple[str, str]] = {
+    "CPU": ("1Gi", "8Gi"),
+    "GPU": ("8Gi", "32Gi"),
+    "Ascend910": ("16Gi", "64Gi"),
+}
 # Models whose ranks need more: the 200-layer trunk, and 3D video clips (clip_length frames per sample).
 RANK_MEMORY_MODEL: dict[str, dict[str, tuple[str, str]]] = {
     "glore_res200": {"CPU": ("2Gi", "12Gi"), "GPU": ("12Gi", "48Gi"), "Ascend910": ("24Gi", "96Gi")},

@@ -30,8 +30,16 @@ EVENT_CHECKPOINT = "checkpoint"
 EVENT_DONE = "done"
 EVENT_RESUME = "resume"
 EVENT_CHECKPOINT_INVALID = "checkpoint_invalid"
-EVENTS = (EVENT_START, EVENT_STEP, EVENT_EPOCH, EVENT_EVAL, EVENT_CHECKPOINT, EVENT_DONE, EVENT_RESUME,
-          EVENT_CHECKPOINT_INVALID)
+EVENTS = (
+    EVENT_START,
+    EVENT_STEP,
+    EVENT_EPOCH,
+    EVENT_EVAL,
+    EVENT_CHECKPOINT,
+    EVENT_DONE,
+    EVENT_RESUME,
+    EVENT_CHECKPOINT_INVALID,
+)
 
 # Environment the operator sets on every rank (docs/contracts.md "Environment").
 ENV_JOB_NAME = "ZOO_JOB_NAME"
@@ -102,4 +110,3 @@ def exit_class(code: int | None) -> str:
     if code == EXIT_STOPPED:
         return "stopped"
     return "retryable"
-

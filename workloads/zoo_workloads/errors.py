@@ -19,9 +19,23 @@ from zoo_workloads.contract import (  # the exit codes are a fact of the border 
     EXIT_UNEXPECTED,
 )
 
-__all__ = ["EXIT_CONFIG", "EXIT_DATASET_MISSING", "EXIT_OK", "EXIT_RETRYABLE", "EXIT_STOPPED", "EXIT_UNEXPECTED",
-           "ConfigError", "DatasetMissing", "Failure", "PeerLost", "RankTableTimeout", "Stopped", "ZooError",
-           "classify", "one_line"]
+__all__ = [
+    "EXIT_CONFIG",
+    "EXIT_DATASET_MISSING",
+    "EXIT_OK",
+    "EXIT_RETRYABLE",
+    "EXIT_STOPPED",
+    "EXIT_UNEXPECTED",
+    "ConfigError",
+    "DatasetMissing",
+    "Failure",
+    "PeerLost",
+    "RankTableTimeout",
+    "Stopped",
+    "ZooError",
+    "classify",
+    "one_line",
+]
 
 # Substrings of MindSpore's (lower-cased) error messages when a peer dies or a collective times out.
 _PEER_LOST_MARKERS = (
@@ -45,7 +59,12 @@ _PEER_LOST_MARKERS = (
 )
 # MindSpore wraps errors in banners and call stacks; the first sentence is what a person needs.
 _BANNER = re.compile(r"-{4,}")
-_STACK_MARKERS = ("- C++ Call Stack", "- The Function Call Stack", "C++ Call Stack:", "The Function Call Stack:")
+_STACK_MARKERS = (
+    "- C++ Call Stack",
+    "- The Function Call Stack",
+    "C++ Call Stack:",
+    "The Function Call Stack:",
+)
 
 
 class ZooError(Exception):

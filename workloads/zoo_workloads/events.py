@@ -55,7 +55,7 @@ def format_step_line(epoch: int, step: int, loss: float) -> str:
 
 def format_result_line(metrics: dict[str, float]) -> str:
     """The zoo's eval line: `result: {'top_1_accuracy': 0.7847, 'top_5_accuracy': 0.9412}`."""
-    return f"result: {({k: round(float(v), 6) for k, v in metrics.items()})}"
+    return f"result: { ({k: round(float(v), 6) for k, v in metrics.items()}) }"
 
 
 class EventLog:
@@ -89,8 +89,9 @@ class EventLog:
         self._bar_drawn = True
 
 
-def success_message(metrics: dict[str, Any], checkpoint: str | None, epochs: int,
-                    **extra: Any) -> dict[str, Any]:
+def success_message(
+    metrics: dict[str, Any], checkpoint: str | None, epochs: int, **extra: Any
+) -> dict[str, Any]:
     """The termination message of a successful run. `metrics` are those of `checkpoint`; extra fields: `best` and
     `last` ({epoch, checkpoint, metrics}) of a training run, `artifact` of an export."""
     message = {"status": "succeeded", "metrics": _clean(metrics), "checkpoint": checkpoint, "epochs": epochs}

@@ -85,7 +85,9 @@ def logical_device(physical: int, visible: Sequence[int]) -> int:
     return ordered.index(physical)
 
 
-def lookup_rank(text: str, server: str, physical: Sequence[int], rank_size: int | None = None) -> tuple[str, int] | None:
+def lookup_rank(
+    text: str, server: str, physical: Sequence[int], rank_size: int | None = None
+) -> tuple[str, int] | None:
     """(RANK_ID, physical device id) of this pod in a completed hccl.json text, or None while it is not there.
 
     The pod is the device `physical` of the server whose server_id (or host_ip) is `server` (its node IP).
@@ -163,7 +165,9 @@ def resolve_host(
             return resolver(host)
         except OSError as err:
             if time.monotonic() >= deadline:
-                raise ConnectionError(f"cannot resolve MS_SCHED_HOST {host!r} after {timeout:.0f}s: {err}") from err
+                raise ConnectionError(
+                    f"cannot resolve MS_SCHED_HOST {host!r} after {timeout:.0f}s: {err}"
+                ) from err
             time.sleep(poll)
 
 
@@ -173,8 +177,9 @@ def _float_env(env: dict[str, str], name: str, default: float) -> float:
         return float(raw) if raw else default
     except ValueError:
         # Never the value itself: it may come from a Secret (issue 11); the name says where to look.
-        raise ConfigError(f"{name}: expected seconds as a number, got a value that is not one "
-                          f"({len(raw)} characters)") from None
+        raise ConfigError(
+            f"{name}: expected seconds as a number, got a value that is not one ({len(raw)} characters)"
+        ) from None
 
 
 def ranktable_identity(env: dict[str, str]) -> tuple[str, list[int]]:
@@ -185,8 +190,10 @@ def ranktable_identity(env: dict[str, str]) -> tuple[str, list[int]]:
         raise ConfigError("HOST_IP: required with RANK_TABLE_FILE (the node IP that names this pod's server)")
     devices = env.get("ZOO_ASCEND_DEVICE_ID") or env.get("ASCEND_VISIBLE_DEVICES", "")
     if not devices:
-        raise ConfigError("ASCEND_VISIBLE_DEVICES is not set: the device plugin gave this container no NPU "
-                          "(does the pod request huawei.com/Ascend910?)")
+        raise ConfigError(
+            "ASCEND_VISIBLE_DEVICES is not set: the device plugin gave this container no NPU "
+            "(does the pod request huawei.com/Ascend910?)"
+        )
     return server, visible_devices(devices)
 
 
@@ -194,15 +201,26 @@ def prepare_environment(env: dict[str, str]) -> dict[str, str]:
     """The variables to add for this pod's launch kind (ranktable, dynamic or standalone)."""
     if env.get(contract.ENV_RANK_TABLE_FILE):
         server, physical = ranktable_identity(env)
-        visible = visible_devices(env["ASCEND_VISIBLE_DEVICES"]) if env.get("ASCEND_VISIBLE_DEVICES") else physical
+        visible = (
+            visible_devices(env["ASCEND_VISIBLE_DEVICES"]) if env.get("ASCEND_VISIBLE_DEVICES") else physical
+        )
         timeout = _float_env(env, "ZOO_RANKTABLE_TIMEOUT", DEFAULT_RANKTABLE_TIMEOUT)
         size = env.get(contract.ENV_RANK_SIZE, "")
         rank_size = int(size) if size.isdigit() else None
-        rank_id, phys = wait_for_rank(Path(env[contract.ENV_RANK_TABLE_FILE]), server, physical, timeout, rank_size,
-                                      attempt=env.get(contract.ENV_ATTEMPT, ""))
+        rank_id, phys = wait_for_rank(
+            Path(env[contract.ENV_RANK_TABLE_FILE]),
+            server,
+            physical,
+            timeout,
+            rank_size,
+            attempt=env.get(contract.ENV_ATTEMPT, ""),
+        )
         # hccl.json keeps the physical id; MindSpore gets the logical one (0 in a one-NPU pod).
-        return {contract.ENV_RANK_ID: rank_id, contract.ENV_DEVICE_ID: str(logical_device(phys, visible)),
-                "ZOO_PHYSICAL_DEVICE_ID": str(phys)}
+        return {
+            contract.ENV_RANK_ID: rank_id,
+            contract.ENV_DEVICE_ID: str(logical_device(phys, visible)),
+            "ZOO_PHYSICAL_DEVICE_ID": str(phys),
+        }
     if env.get(contract.ENV_MS_ROLE):
         host = env.get(contract.ENV_MS_SCHED_HOST, "")
         if not host:
@@ -212,8 +230,12 @@ def prepare_environment(env: dict[str, str]) -> dict[str, str]:
         if env.get("ASCEND_VISIBLE_DEVICES"):
             # Dynamic launch on Ascend (no rank table): one process per pod drives the pod's first NPU, which is
             # logical device 0 inside the container whatever its physical id.
-            extra[contract.ENV_DEVICE_ID] = str(logical_device(visible_devices(env["ASCEND_VISIBLE_DEVICES"])[0],
-                                                    visible_devices(env["ASCEND_VISIBLE_DEVICES"])))
+            extra[contract.ENV_DEVICE_ID] = str(
+                logical_device(
+                    visible_devices(env["ASCEND_VISIBLE_DEVICES"])[0],
+                    visible_devices(env["ASCEND_VISIBLE_DEVICES"]),
+                )
+            )
         return extra
     return {}
 
@@ -230,7 +252,9 @@ def cann_environment(env: dict[str, str], run: Callable[..., Any] = subprocess.r
         return {}
     missing = [s for s in scripts if not Path(s).is_file()]
     if missing:
-        raise ConfigError(f"ZOO_CANN_SET_ENV: {', '.join(missing)} not found (is CANN installed in the image?)")
+        raise ConfigError(
+            f"ZOO_CANN_SET_ENV: {', '.join(missing)} not found (is CANN installed in the image?)"
+        )
     source = "; ".join(f'. "{s}"' for s in scripts)
     proc = run(["bash", "-c", f"{source} >/dev/null 2>&1; env -0"], env=env, capture_output=True, check=False)
     if proc.returncode != 0:

@@ -89,7 +89,9 @@ class MarginLoss(nn.Cell):
         """(B, negatives) indices of negatives drawn for each anchor of a (B, B) distance matrix of dim-d
         embeddings; never the anchor itself nor a same-label sample."""
         d = ops.stop_gradient(ops.clamp(dist, min=self.cutoff))
-        log_w = (2.0 - dim) * ops.log(d) - ((dim - 3.0) / 2.0) * ops.log(ops.clamp(1.0 - 0.25 * d * d, min=1e-8))
+        log_w = (2.0 - dim) * ops.log(d) - ((dim - 3.0) / 2.0) * ops.log(
+            ops.clamp(1.0 - 0.25 * d * d, min=1e-8)
+        )
         is_neg = ops.expand_dims(labels, 1) != ops.expand_dims(labels, 0)
         allowed = ops.logical_and(is_neg, d < self.nonzero_cutoff)
         # Rows without an allowed negative fall back to uniform over all negatives.

@@ -45,7 +45,9 @@ def _env_rank() -> int:
 def _metrics(metrics: dict[str, Any] | None, top1: float | None, top5: float | None) -> dict[str, Any]:
     out = dict(metrics or {})
     if top1 is not None:
-        out["top_1_accuracy"] = top1  # the names the operator maps to TOP-1 / top5 (logparse.result_from_metrics)
+        out["top_1_accuracy"] = (
+            top1  # the names the operator maps to TOP-1 / top5 (logparse.result_from_metrics)
+        )
     if top5 is not None:
         out["top_5_accuracy"] = top5
     return out
@@ -61,36 +63,91 @@ class Reporter:
 
     def _emit(self, event: str, **fields: Any) -> None:
         stream = self.stream if self.stream is not None else sys.stdout
-        stream.write(format_event(event, self.rank, {k: v for k, v in fields.items() if v is not None}) + "\n")
+        stream.write(
+            format_event(event, self.rank, {k: v for k, v in fields.items() if v is not None}) + "\n"
+        )
         stream.flush()
 
-    def start(self, *, epochs: int, steps_per_epoch: int | None = None, batch_size: int | None = None,
-              rank_size: int | None = None, **extra: Any) -> None:
+    def start(
+        self,
+        *,
+        epochs: int,
+        steps_per_epoch: int | None = None,
+        batch_size: int | None = None,
+        rank_size: int | None = None,
+        **extra: Any,
+    ) -> None:
         """Training begins: EPOCH shows `?/epochs`, the ETA uses batch_size x rank_size images per step."""
         self.epochs = epochs
         size = rank_size if rank_size is not None else int(os.environ.get(contract.ENV_RANK_SIZE, "1") or 1)
-        self._emit(contract.EVENT_START, epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size,
-                   rank_size=size, **extra)
+        self._emit(
+            contract.EVENT_START,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            batch_size=batch_size,
+            rank_size=size,
+            **extra,
+        )
 
-    def step(self, *, epoch: int, step: int, loss: float | None = None, steps_per_epoch: int | None = None,
-             images_per_second: float | None = None) -> None:
+    def step(
+        self,
+        *,
+        epoch: int,
+        step: int,
+        loss: float | None = None,
+        steps_per_epoch: int | None = None,
+        images_per_second: float | None = None,
+    ) -> None:
         """One training step (epoch and step 1-based): the LOSS and STEP columns."""
-        self._emit(contract.EVENT_STEP, epoch=epoch, step=step, steps_per_epoch=steps_per_epoch, loss=loss,
-                   images_per_second=images_per_second)
+        self._emit(
+            contract.EVENT_STEP,
+            epoch=epoch,
+            step=step,
+            steps_per_epoch=steps_per_epoch,
+            loss=loss,
+            images_per_second=images_per_second,
+        )
 
-    def epoch(self, *, epoch: int, loss: float | None = None, epochs: int | None = None,
-              seconds: float | None = None, images_per_second: float | None = None) -> None:
+    def epoch(
+        self,
+        *,
+        epoch: int,
+        loss: float | None = None,
+        epochs: int | None = None,
+        seconds: float | None = None,
+        images_per_second: float | None = None,
+    ) -> None:
         """An epoch ended (1-based): the EPOCH column and one entry of status.history."""
-        self._emit(contract.EVENT_EPOCH, epoch=epoch, epochs=epochs or self.epochs, loss=loss,
-                   epoch_seconds=seconds, images_per_second=images_per_second)
+        self._emit(
+            contract.EVENT_EPOCH,
+            epoch=epoch,
+            epochs=epochs or self.epochs,
+            loss=loss,
+            epoch_seconds=seconds,
+            images_per_second=images_per_second,
+        )
 
-    def eval(self, *, epoch: int, top1: float | None = None, top5: float | None = None,
-             metrics: dict[str, Any] | None = None) -> None:
+    def eval(
+        self,
+        *,
+        epoch: int,
+        top1: float | None = None,
+        top5: float | None = None,
+        metrics: dict[str, Any] | None = None,
+    ) -> None:
         """An evaluation after `epoch`: its top-1/top-5 (0..1) join that epoch in status.history."""
         self._emit(contract.EVENT_EVAL, epoch=epoch, metrics=_metrics(metrics, top1, top5))
 
-    def done(self, *, top1: float | None = None, top5: float | None = None, metrics: dict[str, Any] | None = None,
-             checkpoint: str | None = None, epochs: int | None = None, termination: bool = True) -> None:
+    def done(
+        self,
+        *,
+        top1: float | None = None,
+        top5: float | None = None,
+        metrics: dict[str, Any] | None = None,
+        checkpoint: str | None = None,
+        epochs: int | None = None,
+        termination: bool = True,
+    ) -> None:
         """Training finished: status.result (TOP-1 column) from the metrics of `checkpoint` (a path in the pod,
         e.g. under $ZOO_OUTPUT_DIR; shown relative to its volume). Also writes the termination message, so the
         result survives the pod's logs."""
@@ -131,7 +188,9 @@ class LineFollower:
 
     def end_epoch(self) -> None:
         if self.epoch is not None and self.losses:
-            self.reporter.epoch(epoch=self.epoch, epochs=self.epochs, loss=sum(self.losses) / len(self.losses))
+            self.reporter.epoch(
+                epoch=self.epoch, epochs=self.epochs, loss=sum(self.losses) / len(self.losses)
+            )
         self.losses = []
 
 

@@ -17,7 +17,12 @@ SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def base_env(
-    image: Image, pod: dict[str, Any], api_host: str, api_port: int, device_ids: list[int], simulate: bool = True
+    image: Image,
+    pod: dict[str, Any],
+    api_host: str,
+    api_port: int,
+    device_ids: list[int],
+    simulate: bool = True,
 ) -> dict[str, str]:
     """The environment before the container's own env: PATH of the image, HOSTNAME, the API server address
     (the real one: ClusterIPs are not routable here) and, on Ascend nodes, the devices the pod holds."""

@@ -36,6 +36,7 @@ class ClusterError(Exception):
 # until minCount pods exist, Permit until minCount are placed, so a gang that cannot fit whole binds no pod).
 FEATURE_GATES = "--feature-gates=GenericWorkload=true,GangScheduling=true"
 
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -45,7 +45,9 @@ def plugin_config(raw: dict[str, Any] | None, env: dict[str, str] | None = None)
     raw = raw or {}
     generation = env.get("ZOO_ASCEND_PLUGIN_GENERATION") or str(raw.get("generation", "v7"))
     if generation not in GENERATIONS:
-        raise ValueError(f"devicePlugin.generation: must be one of {', '.join(GENERATIONS)}, got {generation!r}")
+        raise ValueError(
+            f"devicePlugin.generation: must be one of {', '.join(GENERATIONS)}, got {generation!r}"
+        )
     volcano_env = env.get("ZOO_ASCEND_PLUGIN_VOLCANO")
     volcano = volcano_env == "true" if volcano_env else bool(raw.get("volcano", False))
     delay = float(env.get("ZOO_ASCEND_ANNOTATE_DELAY") or raw.get("annotateDelaySeconds", 3.0))
@@ -77,8 +79,10 @@ def refusal(pod: dict[str, Any], plugin: PluginConfig) -> str | None:
     a pod bound by any other scheduler fails admission.
     """
     if plugin.volcano and pod["spec"].get("schedulerName") != VOLCANO:
-        return (f"Allocate failed: not get valid pod (the Ascend device plugin runs in Volcano mode; pod "
-                f"{pod['metadata']['name']} was scheduled by {pod['spec'].get('schedulerName') or 'default-scheduler'})")
+        return (
+            f"Allocate failed: not get valid pod (the Ascend device plugin runs in Volcano mode; pod "
+            f"{pod['metadata']['name']} was scheduled by {pod['spec'].get('schedulerName') or 'default-scheduler'})"
+        )
     return None
 
 
@@ -114,21 +118,34 @@ def device_ip(node_index: int, device_id: int) -> str:
     return f"192.168.{node_index}.{101 + device_id}"
 
 
-def annotation_value(pod: dict[str, Any], node_ip: str, node_index: int, ids: list[int],
-                     generation: str = "v7") -> str:
+def annotation_value(
+    pod: dict[str, Any], node_ip: str, node_index: int, ids: list[int], generation: str = "v7"
+) -> str:
     """The JSON annotation for a pod holding physical device ids on a node, as the plugin generation writes it.
 
     <= v7: server_id is the node IP. >= v26 (MindCluster commit 03770c70, pkg/device/ascendcommon.go
     getConfigAnno): server_id is the pod UID, host_ip/server_ip carry the node IP, plus rack_id and server_index.
     """
-    devices = [{"device_id": str(i), "device_ip": device_ip(node_index, i), "super_device_id": str(i)}
-               for i in ids]
+    devices = [
+        {"device_id": str(i), "device_ip": device_ip(node_index, i), "super_device_id": str(i)} for i in ids
+    ]
     meta = pod["metadata"]
     if generation == "v26":
-        return json.dumps({"pod_name": meta["name"], "server_id": meta["uid"], "host_ip": node_ip,
-                           "server_ip": node_ip, "rack_id": "-1", "server_index": str(node_index - 1),
-                           "super_pod_id": -1, "devices": devices})
-    return json.dumps({"pod_name": meta["name"], "server_id": node_ip, "super_pod_id": -1, "devices": devices})
+        return json.dumps(
+            {
+                "pod_name": meta["name"],
+                "server_id": meta["uid"],
+                "host_ip": node_ip,
+                "server_ip": node_ip,
+                "rack_id": "-1",
+                "server_index": str(node_index - 1),
+                "super_pod_id": -1,
+                "devices": devices,
+            }
+        )
+    return json.dumps(
+        {"pod_name": meta["name"], "server_id": node_ip, "super_pod_id": -1, "devices": devices}
+    )
 
 
 def ids_from_annotation(value: str | None) -> list[int]:

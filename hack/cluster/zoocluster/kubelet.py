@@ -49,8 +49,9 @@ class Kubelet:
             allocator = devices.DeviceAllocator(count) if count else None
             plugin = devices.plugin_config(spec.device_plugin) if count else None
             timing = propagation.parse(spec.config_map_sync, ascend=bool(count))
-            self.nodes[spec.name] = NodeInfo(spec.name, nodes.node_ip(cfg.node_subnet, i), i, allocator, plugin,
-                                             timing)
+            self.nodes[spec.name] = NodeInfo(
+                spec.name, nodes.node_ip(cfg.node_subnet, i), i, allocator, plugin, timing
+            )
         self.ips = nodes.IpPool(cfg.pod_prefix)
         self.workers: dict[str, PodWorker] = {}
         self._changed = threading.Event()

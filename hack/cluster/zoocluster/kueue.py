@@ -55,7 +55,9 @@ def binary(env: dict[str, str] | None = None) -> Path:
 
 def module_dir() -> Path:
     """Kueue's module source in the Go module cache (downloaded by the build); its config/ holds the manifests."""
-    gomodcache = os.environ.get("GOMODCACHE") or str(Path(os.environ.get("GOPATH", Path.home() / "go")) / "pkg/mod")
+    gomodcache = os.environ.get("GOMODCACHE") or str(
+        Path(os.environ.get("GOPATH", Path.home() / "go")) / "pkg/mod"
+    )
     return Path(gomodcache) / "sigs.k8s.io" / f"kueue@{version()}"
 
 
@@ -95,7 +97,10 @@ def local_webhooks(docs: list[dict[str, Any]], port: int, ca_bundle: str) -> lis
     MANAGED_LABEL namespaces (the kustomize overlay limits it by namespace too)."""
     out = []
     for doc in docs:
-        if not doc or doc.get("kind") not in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+        if not doc or doc.get("kind") not in (
+            "MutatingWebhookConfiguration",
+            "ValidatingWebhookConfiguration",
+        ):
             continue
         body = copy.deepcopy(doc)
         body["metadata"] = {"name": f"kueue-{doc['metadata']['name']}"}
@@ -115,12 +120,18 @@ def local_webhooks(docs: list[dict[str, Any]], port: int, ca_bundle: str) -> lis
 
 
 def _kubectl(cfg: ClusterConfig, *args: str, input: str | None = None) -> str:
-    env = {**os.environ, "KUBECONFIG": str(cfg.kubeconfig),
-           "PATH": f"{REPO / '.cache' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
-    proc = subprocess.run(["kubectl", *args], check=False, input=input, capture_output=True, text=True, env=env,
-                          timeout=120)
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(cfg.kubeconfig),
+        "PATH": f"{REPO / '.cache' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    proc = subprocess.run(
+        ["kubectl", *args], check=False, input=input, capture_output=True, text=True, env=env, timeout=120
+    )
     if proc.returncode != 0:
-        raise controlplane.ClusterError(f"kubectl {' '.join(args)}: {proc.stderr.strip() or proc.stdout.strip()}")
+        raise controlplane.ClusterError(
+            f"kubectl {' '.join(args)}: {proc.stderr.strip() or proc.stdout.strip()}"
+        )
     return proc.stdout
 
 
@@ -166,15 +177,18 @@ def up(cfg: ClusterConfig) -> str:
         raise controlplane.ClusterError(f"{exe} is missing: run hack/cluster/build-kueue.sh")
     src = module_dir()
     if not (src / "config").is_dir():
-        raise controlplane.ClusterError(f"{src} is missing: run hack/cluster/build-kueue.sh (it downloads it)")
+        raise controlplane.ClusterError(
+            f"{src} is missing: run hack/cluster/build-kueue.sh (it downloads it)"
+        )
     if "kueue" in controlplane.recorded(cfg) and _healthy(health_port):
         return f"kueue {version()} already running (webhook 127.0.0.1:{webhook_port})"
     home = cfg.state_dir / "kueue"
     certs = home / "certs"
     certs.mkdir(parents=True, exist_ok=True)
     if not (certs / "tls.crt").exists():
-        pki.make_cert(cfg.pki, "kueue-webhook", "kueue-webhook", server=True, ips=("127.0.0.1",),
-                      dns=("localhost",))
+        pki.make_cert(
+            cfg.pki, "kueue-webhook", "kueue-webhook", server=True, ips=("127.0.0.1",), dns=("localhost",)
+        )
         (certs / "tls.key").write_bytes((cfg.pki / "kueue-webhook.key").read_bytes())
         (certs / "tls.key").chmod(0o600)
         (certs / "tls.crt").write_bytes((cfg.pki / "kueue-webhook.crt").read_bytes())
@@ -184,10 +198,20 @@ def up(cfg: ClusterConfig) -> str:
     # CRDs first (server-side: some are larger than client-side apply's last-applied annotation allows).
     crds = sorted((src / "config" / "components" / "crd" / "bases").glob("*.yaml"))
     _kubectl(cfg, "apply", "--server-side", "--force-conflicts", *(a for f in crds for a in ("-f", str(f))))
-    _kubectl(cfg, "wait", "--for=condition=Established", "--timeout=60s",
-             *(f"crd/{yaml.safe_load(f.read_text())['metadata']['name']}" for f in crds))
-    _kubectl(cfg, "apply", "-f", "-", input=json.dumps(
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}))
+    _kubectl(
+        cfg,
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        *(f"crd/{yaml.safe_load(f.read_text())['metadata']['name']}" for f in crds),
+    )
+    _kubectl(
+        cfg,
+        "apply",
+        "-f",
+        "-",
+        input=json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}),
+    )
 
     # The manager before its webhooks: a registered webhook with nobody serving it would reject pod creations.
     # Without internal cert management the manager loads its metrics certificate from the fixed path
@@ -195,19 +219,50 @@ def up(cfg: ClusterConfig) -> str:
     # mount namespace of its own, so nothing is written into the host's /etc but that empty mount point.
     METRICS_CERTS.mkdir(parents=True, exist_ok=True)
     # A manager that `down` just killed may hold its ports for a moment.
-    controlplane._wait(f"ports {webhook_port} and {health_port} free",
-                       lambda: _port_free(webhook_port) and _port_free(health_port), 30, cfg, "")
+    controlplane._wait(
+        f"ports {webhook_port} and {health_port} free",
+        lambda: _port_free(webhook_port) and _port_free(health_port),
+        30,
+        cfg,
+        "",
+    )
     argv = [str(exe), f"--config={config_file}", "--feature-gates=VisibilityOnDemand=false"]
     script = 'mount --bind "$0" "$1" && shift && exec "$@"'
-    controlplane._start(cfg, "kueue", ["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
-                                       str(certs), str(METRICS_CERTS), *argv],
-                        marker=str(exe), env={**os.environ, "KUBECONFIG": str(cfg.kubeconfig)})
+    controlplane._start(
+        cfg,
+        "kueue",
+        [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            str(certs),
+            str(METRICS_CERTS),
+            *argv,
+        ],
+        marker=str(exe),
+        env={**os.environ, "KUBECONFIG": str(cfg.kubeconfig)},
+    )
     _wait_ready(cfg, health_port)
     ca = base64.b64encode((cfg.pki / "ca.crt").read_bytes()).decode()
-    docs = list(yaml.safe_load_all((src / "config" / "components" / "webhook" / "manifests.yaml").read_text()))
+    docs = list(
+        yaml.safe_load_all((src / "config" / "components" / "webhook" / "manifests.yaml").read_text())
+    )
     hooks = local_webhooks(docs, webhook_port, ca)
-    _kubectl(cfg, "apply", "--server-side", "--force-conflicts", "-f", "-",
-             input=json.dumps({"apiVersion": "v1", "kind": "List", "items": hooks}))
+    _kubectl(
+        cfg,
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-f",
+        "-",
+        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": hooks}),
+    )
     time.sleep(1)  # the apiserver's webhook informers pick the configurations up within a moment
-    return (f"kueue {version()} running (webhook 127.0.0.1:{webhook_port}); it manages pods in namespaces "
-            f"labelled {MANAGED_LABEL}=true")
+    return (
+        f"kueue {version()} running (webhook 127.0.0.1:{webhook_port}); it manages pods in namespaces "
+        f"labelled {MANAGED_LABEL}=true"
+    )

@@ -80,7 +80,12 @@ def node_object(spec: NodeSpec) -> dict[str, Any]:
         **spec.labels,
     }
     node_spec = {"taints": spec.taints} if spec.taints else {}
-    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": spec.name, "labels": labels}, "spec": node_spec}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": spec.name, "labels": labels},
+        "spec": node_spec,
+    }
 
 
 def node_status(spec: NodeSpec, ip: str, port: int, now: str) -> dict[str, Any]:

@@ -86,7 +86,9 @@ class PodWorker(threading.Thread):
         self.pod_ip = pod_ip
         self.node = ctx.node(pod["spec"]["nodeName"])
         self.dir = ctx.state_dir / "pods" / self.uid
-        node_files = devices.node_files(ctx.state_dir / "nodes" / self.node.name) if self.node.allocator else {}
+        node_files = (
+            devices.node_files(ctx.state_dir / "nodes" / self.node.name) if self.node.allocator else {}
+        )
         clock = propagation.VolumeClock(self.node.timing, self.uid, time.monotonic())
         self.volumes = PodVolumes(self.dir, ctx.client, ctx.configmap, ctx.secret, node_files, clock)
         spec = pod["spec"]
@@ -330,7 +332,9 @@ class PodWorker(threading.Thread):
         image = images.resolve(self.ctx.images, state.image)
         assert image is not None
         simulate = (self.node.plugin or devices.PluginConfig()).simulate
-        base = containers.base_env(image, pod, self.ctx.api_host, self.ctx.api_port, self.device_ids, simulate)
+        base = containers.base_env(
+            image, pod, self.ctx.api_host, self.ctx.api_port, self.device_ids, simulate
+        )
         try:
             env = envvars.container_env(
                 pod, spec, base, self.pod_ip, self.node.ip, self.ctx.configmap, self.ctx.secret

@@ -65,7 +65,11 @@ def parse(raw: dict[str, Any] | None, ascend: bool) -> Propagation:
         raise ValueError(f"configMapSync: unknown keys {unknown} (syncSeconds, jitter, cacheTtlSeconds)")
     base = Propagation() if ascend else FAST
     values = {}
-    for key, attr in (("syncSeconds", "sync_seconds"), ("jitter", "jitter"), ("cacheTtlSeconds", "cache_ttl_seconds")):
+    for key, attr in (
+        ("syncSeconds", "sync_seconds"),
+        ("jitter", "jitter"),
+        ("cacheTtlSeconds", "cache_ttl_seconds"),
+    ):
         value = raw.get(key, getattr(base, attr))
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ValueError(f"configMapSync.{key}: must be a number of seconds >= 0, got {value!r}")

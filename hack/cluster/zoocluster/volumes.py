@@ -169,7 +169,7 @@ class PodVolumes:
 
     def _object_files(self, ns: str, ref: dict[str, Any], secret: bool) -> dict[str, bytes] | None:
         # A real kubelet says `configmap "<name>" not found` / `secret "<name>" not found` (the API's NotFound).
-        what = f"{'secret' if secret else 'configmap'} \"{ref.get('name')}\""
+        what = f'{"secret" if secret else "configmap"} "{ref.get("name")}"'
         obj = (self.secrets if secret else self.configmaps)(ns, ref.get("name", ""))
         if obj is None:
             if ref.get("optional"):

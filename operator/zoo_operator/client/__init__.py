@@ -12,5 +12,17 @@ from zoo_operator.client.local import LocalRun, plan, run_local
 from zoo_operator.client.sweep import StopRule, SweepError, grid, random_points
 from zoo_operator.spec import InvalidSpec
 
-__all__ = ["ClientError", "InvalidSpec", "LocalRun", "StopRule", "SweepError", "ZooClient", "build_job", "grid",
-           "plan", "random_points", "run_local", "validate"]
+__all__ = [
+    "ClientError",
+    "InvalidSpec",
+    "LocalRun",
+    "StopRule",
+    "SweepError",
+    "ZooClient",
+    "build_job",
+    "grid",
+    "plan",
+    "random_points",
+    "run_local",
+    "validate",
+]

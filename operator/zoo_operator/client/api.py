@@ -32,9 +32,15 @@ class ClientError(Exception):
     """A request the cluster refused or could not answer; the message says which job and why."""
 
 
-def build_job(name: str | None = None, *, model: str | None = None, namespace: str = "default",
-              body: Mapping[str, Any] | None = None, labels: Mapping[str, str] | None = None,
-              **spec: Any) -> Obj:
+def build_job(
+    name: str | None = None,
+    *,
+    model: str | None = None,
+    namespace: str = "default",
+    body: Mapping[str, Any] | None = None,
+    labels: Mapping[str, str] | None = None,
+    **spec: Any,
+) -> Obj:
     """A ZooTrainingJob object from keyword arguments (spec fields in the CRD's camelCase, e.g.
     `device={"type": "CPU"}`, `replicas=2`, `hyperparameters={"epoch_size": 1}`) or from a whole `body`."""
     job: Obj = copy.deepcopy(dict(body)) if body is not None else {}
@@ -122,8 +128,14 @@ class ZooClient:
     # One client per process: kube.py keeps its HTTP client in module globals, bound to the loop that made it.
     _shared: _Loop | None = None
 
-    def __init__(self, namespace: str = "default", *, kubeconfig: str | None = None,
-                 context: str | None = None, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        namespace: str = "default",
+        *,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        settings: Settings | None = None,
+    ) -> None:
         self.namespace = namespace
         self.settings = settings or Settings()
         if kubeconfig or context:
@@ -142,8 +154,15 @@ class ZooClient:
 
     # ---- write -------------------------------------------------------------------------------------------------
 
-    def create(self, name: str | None = None, *, model: str | None = None, body: Mapping[str, Any] | None = None,
-               labels: Mapping[str, str] | None = None, **spec: Any) -> Obj:
+    def create(
+        self,
+        name: str | None = None,
+        *,
+        model: str | None = None,
+        body: Mapping[str, Any] | None = None,
+        labels: Mapping[str, str] | None = None,
+        **spec: Any,
+    ) -> Obj:
         """Validate and create a job (from keyword arguments, or `body` = a whole object / parsed YAML);
         returns it as stored. Raises InvalidSpec naming the field, ClientError when the cluster refuses."""
         job = build_job(name, model=model, namespace=self.namespace, body=body, labels=labels, **spec)
@@ -160,8 +179,10 @@ class ZooClient:
 
     def suspend(self, name: str, suspend: bool = True) -> None:
         """Set spec.runPolicy.suspend: the operator stops the pods and keeps the job (and its history)."""
-        self._call(kube.patch_job(self.namespace, name, {"spec": {"runPolicy": {"suspend": suspend}}}),
-                   f"suspend {name}")
+        self._call(
+            kube.patch_job(self.namespace, name, {"spec": {"runPolicy": {"suspend": suspend}}}),
+            f"suspend {name}",
+        )
 
     # ---- read --------------------------------------------------------------------------------------------------
 
@@ -195,8 +216,14 @@ class ZooClient:
         jobs = self._call(kube.list_jobs(self.namespace, selector), f"list jobs ({selector or 'all'})")
         return sorted(jobs, key=lambda j: j["metadata"]["name"])
 
-    def wait(self, name: str, phases: Collection[str] = c.FINISHED_PHASES, *, timeout: float = 3600.0,
-             interval: float = 2.0) -> Obj:
+    def wait(
+        self,
+        name: str,
+        phases: Collection[str] = c.FINISHED_PHASES,
+        *,
+        timeout: float = 3600.0,
+        interval: float = 2.0,
+    ) -> Obj:
         """Poll until status.phase is one of `phases` (default: any finished phase); returns status. Raises
         TimeoutError naming the last phase seen."""
         deadline = time.monotonic() + timeout
@@ -207,14 +234,18 @@ class ZooClient:
             if last in phases:
                 return status
             if time.monotonic() >= deadline:
-                raise TimeoutError(f"{name}: not {'/'.join(phases)} after {timeout:g} s; last phase seen: "
-                                   f"{last or 'none (has the operator seen the job?)'}")
+                raise TimeoutError(
+                    f"{name}: not {'/'.join(phases)} after {timeout:g} s; last phase seen: "
+                    f"{last or 'none (has the operator seen the job?)'}"
+                )
             time.sleep(interval)
 
     def pods(self, name: str) -> list[Obj]:
         """The job's live worker pods, by rank."""
-        pods = self._call(kube.list_pods(self.namespace, f"{c.LABEL_JOB}={name},{c.LABEL_ROLE}={c.ROLE_WORKER}"),
-                          f"pods of {name}")
+        pods = self._call(
+            kube.list_pods(self.namespace, f"{c.LABEL_JOB}={name},{c.LABEL_ROLE}={c.ROLE_WORKER}"),
+            f"pods of {name}",
+        )
         return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
 
     def logs(self, name: str) -> list[str]:

@@ -57,7 +57,7 @@ class LocalRun:
 def _local_path(value: str, data_dir: Path, output_dir: Path) -> str:
     for pod_path, local in ((c.DATA_DIR, data_dir), (c.CHECKPOINT_DIR, output_dir)):
         if value == pod_path or value.startswith(pod_path + "/"):
-            return str(local) + value[len(pod_path):]
+            return str(local) + value[len(pod_path) :]
         value = value.replace(f"={pod_path}/", f"={local}/")  # --set resume=/zoo/checkpoint/...
     return value
 
@@ -69,8 +69,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def plan(job: Mapping[str, Any], data_dir: str | Path, output_dir: str | Path, *, port: int | None = None,
-         settings: Settings | None = None) -> list[LocalProcess]:
+def plan(
+    job: Mapping[str, Any],
+    data_dir: str | Path,
+    output_dir: str | Path,
+    *,
+    port: int | None = None,
+    settings: Settings | None = None,
+) -> list[LocalProcess]:
     """The processes of a local run of `job` (validated with the operator's spec.parse): scheduler first, then
     ranks. `data_dir` stands for the dataset volume (spec.dataset paths are under it), `output_dir` for the
     checkpoint volume. Pure: nothing is started."""
@@ -92,15 +98,27 @@ def plan(job: Mapping[str, Any], data_dir: str | Path, output_dir: str | Path, *
         if contract.ENV_MS_ROLE in env:
             env.update(MS_SCHED_HOST="127.0.0.1", MS_SCHED_PORT=sched_port)
         env[contract.ENV_TERMINATION_LOG] = str(out / f"termination-{pod['metadata']['name']}.log")
-        argv = [_local_path(a, data, out) for a in [*container.get("command", []), *container.get("args", [])]]
+        argv = [
+            _local_path(a, data, out) for a in [*container.get("command", []), *container.get("args", [])]
+        ]
         rank = labels.get(c.LABEL_RANK)
-        procs.append(LocalProcess(labels.get(c.LABEL_ROLE, c.ROLE_WORKER), None if rank is None else int(rank),
-                                  argv, env))
+        procs.append(
+            LocalProcess(
+                labels.get(c.LABEL_ROLE, c.ROLE_WORKER), None if rank is None else int(rank), argv, env
+            )
+        )
     return procs
 
 
-def run_local(job: Mapping[str, Any], data_dir: str | Path, output_dir: str | Path, *, timeout: float = 3600.0,
-              echo: bool = True, settings: Settings | None = None) -> LocalRun:
+def run_local(
+    job: Mapping[str, Any],
+    data_dir: str | Path,
+    output_dir: str | Path,
+    *,
+    timeout: float = 3600.0,
+    echo: bool = True,
+    settings: Settings | None = None,
+) -> LocalRun:
     """Run `job` here: every process of `plan`, logs in output_dir/<role>-<rank>.log (rank 0 echoed to stdout
     when `echo`); waits for all, kills the rest when one fails or `timeout` passes."""
     out = Path(output_dir).resolve()

@@ -60,8 +60,14 @@ def _done(job: Mapping[str, Any]) -> bool:
     return stopped or status.get("phase") in c.FINISHED_PHASES
 
 
-def run(zc: ZooClient, sweep: Sweep, *, timeout: float = 3600.0, interval: float = 5.0,
-        say: Callable[[str], None] = print) -> list[dict[str, Any]]:
+def run(
+    zc: ZooClient,
+    sweep: Sweep,
+    *,
+    timeout: float = 3600.0,
+    interval: float = 5.0,
+    say: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
     """Run `sweep` to the end (every trial finished or stopped) and return its trials. Trials that exist
     already (a rerun of the same sweep) are adopted, not recreated."""
     bodies = sweep.bodies()
@@ -81,15 +87,22 @@ def run(zc: ZooClient, sweep: Sweep, *, timeout: float = 3600.0, interval: float
             finished = frozenset(n for n, j in jobs.items() if _done(j))
             for name in losers(histories, sweep.stop, finished):
                 why = f"median rule: best {sweep.stop.metric} below the median of the others"
-                zc.patch(name, {"metadata": {"annotations": {ANNOTATION_STOPPED: why}},
-                                "spec": {"runPolicy": {"suspend": True}}})
+                zc.patch(
+                    name,
+                    {
+                        "metadata": {"annotations": {ANNOTATION_STOPPED: why}},
+                        "spec": {"runPolicy": {"suspend": True}},
+                    },
+                )
                 say(f"stopped {name} ({why})")
         if not pending and all(_done(j) for j in jobs.values()) and len(jobs) >= len(bodies):
             return sorted(jobs.values(), key=lambda j: j["metadata"]["name"])
         if time.monotonic() > deadline:
             phases = {n: (j.get("status") or {}).get("phase") for n, j in jobs.items()}
-            raise TimeoutError(f"sweep {sweep.name}: not finished after {timeout:g} s; trials: {phases}, "
-                               f"{len(pending)} not created yet")
+            raise TimeoutError(
+                f"sweep {sweep.name}: not finished after {timeout:g} s; trials: {phases}, "
+                f"{len(pending)} not created yet"
+            )
         time.sleep(interval)
 
 

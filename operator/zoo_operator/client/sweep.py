@@ -84,7 +84,9 @@ def trial_name(sweep: str, index: int) -> str:
     return f"{sweep}-{index}"
 
 
-def trial_body(template: Mapping[str, Any], sweep: str, index: int, point: Mapping[str, Any]) -> dict[str, Any]:
+def trial_body(
+    template: Mapping[str, Any], sweep: str, index: int, point: Mapping[str, Any]
+) -> dict[str, Any]:
     """The job of one trial: the template with the point merged into spec.hyperparameters, named and labelled."""
     body = copy.deepcopy(dict(template))
     meta = body.setdefault("metadata", {})
@@ -100,8 +102,11 @@ def trial_body(template: Mapping[str, Any], sweep: str, index: int, point: Mappi
 def best_so_far(history: Sequence[Mapping[str, Any]], metric: str, epoch: int) -> float | None:
     """The best value of `metric` over the entries up to `epoch`, or None when none has it."""
     bigger = METRICS[metric]
-    values = [float(e[metric]) for e in history
-              if isinstance(e.get("epoch"), int) and e["epoch"] <= epoch and isinstance(e.get(metric), (int, float))]
+    values = [
+        float(e[metric])
+        for e in history
+        if isinstance(e.get("epoch"), int) and e["epoch"] <= epoch and isinstance(e.get(metric), (int, float))
+    ]
     if not values:
         return None
     return max(values) if bigger else min(values)
@@ -118,8 +123,11 @@ class StopRule:
     min_peers: int = 2
 
 
-def losers(histories: Mapping[str, Sequence[Mapping[str, Any]]], rule: StopRule,
-           finished: frozenset[str] = frozenset()) -> list[str]:
+def losers(
+    histories: Mapping[str, Sequence[Mapping[str, Any]]],
+    rule: StopRule,
+    finished: frozenset[str] = frozenset(),
+) -> list[str]:
     """Names of the running trials (not in `finished`) to stop now under `rule`, in name order."""
     if rule.metric not in METRICS:
         raise SweepError(f"metric {rule.metric!r}: one of {', '.join(METRICS)}")
@@ -132,8 +140,11 @@ def losers(histories: Mapping[str, Sequence[Mapping[str, Any]]], rule: StopRule,
         if epoch < rule.after:
             continue
         mine = best_so_far(history, rule.metric, epoch)
-        peers = [best_so_far(h, rule.metric, epoch) for other, h in histories.items()
-                 if other != name and h and max(int(e.get("epoch") or 0) for e in h) >= epoch]
+        peers = [
+            best_so_far(h, rule.metric, epoch)
+            for other, h in histories.items()
+            if other != name and h and max(int(e.get("epoch") or 0) for e in h) >= epoch
+        ]
         values = [v for v in peers if v is not None]
         if mine is None or len(values) < rule.min_peers:
             continue
@@ -143,7 +154,9 @@ def losers(histories: Mapping[str, Sequence[Mapping[str, Any]]], rule: StopRule,
     return out
 
 
-def compare_rows(jobs: Sequence[Mapping[str, Any]], metric: str = "top1") -> tuple[list[str], list[list[str]]]:
+def compare_rows(
+    jobs: Sequence[Mapping[str, Any]], metric: str = "top1"
+) -> tuple[list[str], list[list[str]]]:
     """Header and rows of `kubectl ztj compare`: one row per trial, best first by `metric`, then the trial
     index. Columns: trial, phase, each swept parameter, epochs, best metric, final loss."""
     params: list[str] = []
@@ -175,9 +188,16 @@ def compare_rows(jobs: Sequence[Mapping[str, Any]], metric: str = "top1") -> tup
     header = ["TRIAL", "PHASE", *params, "EPOCHS", f"BEST {metric.upper()}", "FINAL LOSS"]
     rows = []
     for meta, point, status, epochs, best, loss in sorted(entries, key=order):
-        rows.append([str(meta.get("name", "")), str(status.get("phase") or "-"),
-                     *[_cell(point.get(p)) for p in params], str(epochs),
-                     "-" if best is None else f"{best:.4g}", "-" if loss is None else f"{loss:.4g}"])
+        rows.append(
+            [
+                str(meta.get("name", "")),
+                str(status.get("phase") or "-"),
+                *[_cell(point.get(p)) for p in params],
+                str(epochs),
+                "-" if best is None else f"{best:.4g}",
+                "-" if loss is None else f"{loss:.4g}",
+            ]
+        )
     return header, rows
 
 

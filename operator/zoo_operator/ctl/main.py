@@ -73,8 +73,9 @@ class Kubectl:
             return None
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen([*self.base, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                text=True, bufsize=1)
+        return subprocess.Popen(
+            [*self.base, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1
+        )
 
 
 def _job(k: Kubectl, name: str) -> dict[str, Any]:
@@ -97,8 +98,12 @@ def _rank_of(pod: dict[str, Any]) -> int:
 
 def _events(k: Kubectl, name: str) -> list[dict[str, Any]]:
     try:
-        items = k.json("get", "events", "--field-selector",
-                       f"involvedObject.name={name},involvedObject.kind={schema.KIND}")["items"]
+        items = k.json(
+            "get",
+            "events",
+            "--field-selector",
+            f"involvedObject.name={name},involvedObject.kind={schema.KIND}",
+        )["items"]
     except CtlError:
         return []
     return sorted(items, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
@@ -111,6 +116,7 @@ def _colour(stream: Any, mode: str) -> bool:
 
 
 # ---- logs -------------------------------------------------------------------------------------------------------
+
 
 def _kept_lines(job: dict[str, Any], live_pods: set[str], rank: int | None) -> list[list[views.LogLine]]:
     """Status lines of ranks whose pods are gone."""
@@ -126,7 +132,9 @@ def _kept_lines(job: dict[str, Any], live_pods: set[str], rank: int | None) -> l
 def cmd_logs(k: Kubectl, args: argparse.Namespace) -> int:
     job = _job(k, args.job)
     pods = [p for p in _workers(k, args.job) if args.rank is None or _rank_of(p) == args.rank]
-    width = len(str(max([_rank_of(p) for p in pods] + [0, int((job.get("spec") or {}).get("replicas") or 1) - 1])))
+    width = len(
+        str(max([_rank_of(p) for p in pods] + [0, int((job.get("spec") or {}).get("replicas") or 1) - 1]))
+    )
     colour = _colour(sys.stdout, args.color)
     live = {p["metadata"]["name"] for p in pods}
 
@@ -170,11 +178,15 @@ def _follow(k: Kubectl, args: argparse.Namespace, tail: list[str], show: Any) ->
                 job = _job(k, args.job)
                 for pod in _workers(k, args.job):
                     uid, rank = pod["metadata"]["uid"], _rank_of(pod)
-                    running = any("running" in (cs.get("state") or {}) or "terminated" in (cs.get("state") or {})
-                                  for cs in (pod.get("status") or {}).get("containerStatuses") or [])
+                    running = any(
+                        "running" in (cs.get("state") or {}) or "terminated" in (cs.get("state") or {})
+                        for cs in (pod.get("status") or {}).get("containerStatuses") or []
+                    )
                     if uid in followed or not running or (args.rank is not None and rank != args.rank):
                         continue
-                    proc = k.popen("logs", pod["metadata"]["name"], "-f", "-c", "worker", "--timestamps", *tail)
+                    proc = k.popen(
+                        "logs", pod["metadata"]["name"], "-f", "-c", "worker", "--timestamps", *tail
+                    )
                     followed[uid] = proc
                     readers.append(threading.Thread(target=reader, args=(proc, rank), daemon=True))
                     readers[-1].start()
@@ -200,6 +212,7 @@ def _follow(k: Kubectl, args: argparse.Namespace, tail: list[str], show: Any) ->
 
 # ---- watch ------------------------------------------------------------------------------------------------------
 
+
 def _snapshot(k: Kubectl, name: str) -> tuple[dict[str, Any], list[dict[str, str]], list[dict[str, Any]]]:
     job = _job(k, name)
     st = job.get("status") or {}
@@ -208,8 +221,10 @@ def _snapshot(k: Kubectl, name: str) -> tuple[dict[str, Any], list[dict[str, str
     for pod in _workers(k, name)[:WATCH_RANKS]:
         pod_name = pod["metadata"]["name"]
         text = k.maybe("logs", pod_name, "-c", "worker", "--tail", "100") or ""
-        info = {"phase": (pod.get("status") or {}).get("phase"),
-                "reason": (summaries.get(pod_name) or {}).get("reason")}
+        info = {
+            "phase": (pod.get("status") or {}).get("phase"),
+            "reason": (summaries.get(pod_name) or {}).get("reason"),
+        }
         rows.append(views.rank_row(_rank_of(pod), info, views.rank_progress(text), st.get("history") or []))
     return job, rows, _events(k, name)[-6:]
 
@@ -224,17 +239,36 @@ def _render(job: dict[str, Any], rows: list[dict[str, str]], events: list[dict[s
     meta, spec = job.get("metadata") or {}, job.get("spec") or {}
     head = Text()
     head.append(f"{meta.get('namespace')}/{meta.get('name')}", style="bold")
-    head.append(f"  {display_model(spec)} x{spec.get('replicas', 1)} {(spec.get('device') or {}).get('type', '')}  ")
+    head.append(
+        f"  {display_model(spec)} x{spec.get('replicas', 1)} {(spec.get('device') or {}).get('type', '')}  "
+    )
     phase = str(st.get("phase") or "Pending")
-    head.append(phase, style={"Running": "green", "Succeeded": "bold green", "Failed": "bold red",
-                              "Restarting": "yellow"}.get(phase, "cyan"))
-    head.append("  " + views.plain_status_line(job).split(" ", 1)[-1] if " " in views.plain_status_line(job) else "")
+    head.append(
+        phase,
+        style={
+            "Running": "green",
+            "Succeeded": "bold green",
+            "Failed": "bold red",
+            "Restarting": "yellow",
+        }.get(phase, "cyan"),
+    )
+    head.append(
+        "  " + views.plain_status_line(job).split(" ", 1)[-1] if " " in views.plain_status_line(job) else ""
+    )
     table = Table(box=None, pad_edge=False)
     for col in ("RANK", "PHASE", "PROGRESS", "EPOCH", "STEP", "LOSS", "IMAGES/S", "ETA"):
         table.add_column(col, no_wrap=True, min_width=len(col))
     for row in rows:
-        table.add_row(row["rank"], row["phase"], ProgressBar(total=1.0, completed=float(row["fraction"]), width=24),
-                      row["epoch"], row["step"], row["loss"], row["ips"], row["eta"])
+        table.add_row(
+            row["rank"],
+            row["phase"],
+            ProgressBar(total=1.0, completed=float(row["fraction"]), width=24),
+            row["epoch"],
+            row["step"],
+            row["loss"],
+            row["ips"],
+            row["eta"],
+        )
     ev_text = Text()
     for ev in events:
         ev_text.append(f"{ev.get('lastTimestamp') or ''} ", style="dim")
@@ -251,7 +285,9 @@ def cmd_watch(k: Kubectl, args: argparse.Namespace) -> int:
             job, rows, _ = _snapshot(k, args.job)
             lines = [views.plain_status_line(job)] + [
                 f"  rank {r['rank']}: {r['phase']} epoch {r['epoch']} step {r['step']} loss {r['loss']} "
-                f"images/s {r['ips']} eta {r['eta']}" for r in rows]
+                f"images/s {r['ips']} eta {r['eta']}"
+                for r in rows
+            ]
             if lines != last:
                 stamp = time.strftime("%H:%M:%S")
                 print("\n".join(f"{stamp} {ln}" for ln in lines), flush=True)
@@ -277,8 +313,10 @@ def cmd_watch(k: Kubectl, args: argparse.Namespace) -> int:
 
 # ---- plot -------------------------------------------------------------------------------------------------------
 
-def write_png(path: Path, title: str, history: list[dict[str, Any]], steps_per_epoch: int = 1,
-              unit: str = "epoch") -> None:
+
+def write_png(
+    path: Path, title: str, history: list[dict[str, Any]], steps_per_epoch: int = 1, unit: str = "epoch"
+) -> None:
     """Loss and top-1/top-5 against epoch, two panels, as a PNG (matplotlib's Agg backend: no display needed)."""
     import matplotlib
 
@@ -293,8 +331,14 @@ def write_png(path: Path, title: str, history: list[dict[str, Any]], steps_per_e
     for key, colour in (("top1", "tab:blue"), ("top5", "tab:green")):
         points = views.series(history, key, steps_per_epoch)
         if points:
-            right.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=3, color=colour,
-                       label=key.replace("top", "top-"))
+            right.plot(
+                [p[0] for p in points],
+                [p[1] for p in points],
+                marker="o",
+                markersize=3,
+                color=colour,
+                label=key.replace("top", "top-"),
+            )
     right.set(title="evaluation accuracy", xlabel=unit, ylabel="accuracy")
     if right.get_legend_handles_labels()[0]:
         right.legend()
@@ -331,6 +375,7 @@ def cmd_plot(k: Kubectl, args: argparse.Namespace) -> int:
 
 # ---- describe ---------------------------------------------------------------------------------------------------
 
+
 def cmd_describe(k: Kubectl, args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -340,14 +385,20 @@ def cmd_describe(k: Kubectl, args: argparse.Namespace) -> int:
     st, spec, meta = job.get("status") or {}, job.get("spec") or {}, job.get("metadata") or {}
     # Off a terminal (a pipe, a file) rich would wrap at 80 columns; a report reads better unwrapped.
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-    console.print(f"[bold]{meta.get('namespace')}/{meta.get('name')}[/]  model {display_model(spec)}, "
-                  f"{spec.get('replicas', 1)} x {(spec.get('device') or {}).get('type')}")
-    console.print(f"Phase: [bold]{st.get('phase', 'Pending')}[/] ({st.get('reason', '')}) {st.get('message', '')}",
-                  markup=True)
+    console.print(
+        f"[bold]{meta.get('namespace')}/{meta.get('name')}[/]  model {display_model(spec)}, "
+        f"{spec.get('replicas', 1)} x {(spec.get('device') or {}).get('type')}"
+    )
+    console.print(
+        f"Phase: [bold]{st.get('phase', 'Pending')}[/] ({st.get('reason', '')}) {st.get('message', '')}",
+        markup=True,
+    )
     prog = st.get("progress") or {}
     if prog:
-        console.print(f"Progress: stage {prog.get('stage', '-')}, epoch {prog.get('display', '-')}, step "
-                      f"{prog.get('stepDisplay', '-')}, loss {prog.get('loss', '-')}, eta {prog.get('eta', '-')}")
+        console.print(
+            f"Progress: stage {prog.get('stage', '-')}, epoch {prog.get('display', '-')}, step "
+            f"{prog.get('stepDisplay', '-')}, loss {prog.get('loss', '-')}, eta {prog.get('eta', '-')}"
+        )
 
     timeline = Table(title="Timeline", title_justify="left", box=None)
     for col in ("TIME", "WHAT", "DETAIL"):
@@ -367,22 +418,34 @@ def cmd_describe(k: Kubectl, args: argparse.Namespace) -> int:
     ranks.add_column("LAST LINE", no_wrap=True, overflow="ellipsis", max_width=70)
     for s in st.get("rankSummaries") or []:
         lines = s.get("lastLines") or []
-        ranks.add_row(str(s.get("rank")), str(s.get("pod")), str(s.get("node", "")), str(s.get("phase", "")),
-                      str(s.get("reason", "")), str(s.get("exitCode", "")), lines[-1] if lines else "")
+        ranks.add_row(
+            str(s.get("rank")),
+            str(s.get("pod")),
+            str(s.get("node", "")),
+            str(s.get("phase", "")),
+            str(s.get("reason", "")),
+            str(s.get("exitCode", "")),
+            lines[-1] if lines else "",
+        )
     console.print(ranks)
 
     result = st.get("result") or {}
     if result:
-        console.print(f"[bold]Result:[/] top-1 {result.get('top1', '-')}, top-5 {result.get('top5', '-')}, "
-                      f"checkpoint {result.get('checkpoint', '-')}")
+        console.print(
+            f"[bold]Result:[/] top-1 {result.get('top1', '-')}, top-5 {result.get('top5', '-')}, "
+            f"checkpoint {result.get('checkpoint', '-')}"
+        )
         for key, value in sorted((result.get("metrics") or {}).items()):
             console.print(f"  {key}: {value}")
     table = st.get("rankTable") or {}
     if table.get("configMap"):
         text = k.maybe("get", "configmap", table["configMap"], "-o", "jsonpath={.data.ranks\\.json}")
         rows = views.rank_table_rows(json.loads(text)) if text else []
-        rt = Table(title=f"Rank table ({table.get('status')}, version {table.get('version')})", title_justify="left",
-                   box=None)
+        rt = Table(
+            title=f"Rank table ({table.get('status')}, version {table.get('version')})",
+            title_justify="left",
+            box=None,
+        )
         for col in ("RANK", "POD", "SERVER", "DEVICE"):
             rt.add_column(col)
         for row in rows:
@@ -393,9 +456,12 @@ def cmd_describe(k: Kubectl, args: argparse.Namespace) -> int:
 
 # ---- sweep and compare (issue 26; docs/sweeps.md) ----------------------------------------------------------------
 
+
 def _namespace(k: Kubectl, args: argparse.Namespace) -> str:
     """-n, else the current context's namespace, else default (what kubectl itself would use)."""
-    ns = getattr(args, "namespace", None) or k.maybe("config", "view", "--minify", "-o", "jsonpath={..namespace}")
+    ns = getattr(args, "namespace", None) or k.maybe(
+        "config", "view", "--minify", "-o", "jsonpath={..namespace}"
+    )
     return (ns or "").strip() or "default"
 
 
@@ -407,14 +473,17 @@ def cmd_sweep(k: Kubectl, args: argparse.Namespace) -> int:
     from zoo_operator.spec import InvalidSpec
 
     try:
-        template = yaml.safe_load(Path(args.file).read_text()) if args.file != "-" else yaml.safe_load(sys.stdin)
+        template = (
+            yaml.safe_load(Path(args.file).read_text()) if args.file != "-" else yaml.safe_load(sys.stdin)
+        )
         if args.grid and args.random:
             raise sweep.SweepError("give --grid or --random, not both")
         if args.grid:
             points = sweep.grid(dict(sweep.parse_grid_flag(g) for g in args.grid))
         elif args.random:
-            points = sweep.random_points(dict(sweep.parse_random_flag(r) for r in args.random), args.trials,
-                                         args.seed)
+            points = sweep.random_points(
+                dict(sweep.parse_random_flag(r) for r in args.random), args.trials, args.seed
+            )
         else:
             raise sweep.SweepError("give the space: --grid KEY=V1,V2 or --random KEY=MIN:MAX[:log]")
         stop = sweep.StopRule(args.metric, args.stop_after) if args.stop_after else None
@@ -424,10 +493,15 @@ def cmd_sweep(k: Kubectl, args: argparse.Namespace) -> int:
             for body in bodies:
                 print(body["metadata"]["name"], body["metadata"]["annotations"][sweep.ANNOTATION_PARAMS])
             return 0
-        zc = ZooClient(_namespace(k, args), kubeconfig=getattr(args, "kubeconfig", None),
-                       context=getattr(args, "context", None))
-        print(f"sweep {args.name}: {len(bodies)} trials, "
-              + ("queued through Kueue" if plan.queued else f"at most {args.parallel} at once"))
+        zc = ZooClient(
+            _namespace(k, args),
+            kubeconfig=getattr(args, "kubeconfig", None),
+            context=getattr(args, "context", None),
+        )
+        print(
+            f"sweep {args.name}: {len(bodies)} trials, "
+            + ("queued through Kueue" if plan.queued else f"at most {args.parallel} at once")
+        )
         runner.run(zc, plan, timeout=args.timeout, interval=args.interval)
     except (OSError, yaml.YAMLError, sweep.SweepError, InvalidSpec, ClientError, TimeoutError) as err:
         raise CtlError(str(err)) from None
@@ -491,19 +565,42 @@ def write_compare_png(path: Path, title: str, curves: dict[str, list[dict[str, A
 
 def add_sweep_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     """`sweep` and `compare`."""
-    sweep = sub.add_parser("sweep", parents=[common], help="grid or random search: one labelled job per trial")
+    sweep = sub.add_parser(
+        "sweep", parents=[common], help="grid or random search: one labelled job per trial"
+    )
     sweep.add_argument("-f", "--file", required=True, help="the job template (YAML; '-' = stdin)")
-    sweep.add_argument("--name", required=True, help="sweep name: label modelzoo.io/sweep, trials NAME-0, NAME-1..")
-    sweep.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
-                       help="a hyperparameter and its values; every combination is a trial (repeatable)")
-    sweep.add_argument("--random", action="append", default=[], metavar="KEY=MIN:MAX[:log][:int]|KEY=A,B",
-                       help="a hyperparameter's range or choices, sampled --trials times (repeatable)")
+    sweep.add_argument(
+        "--name", required=True, help="sweep name: label modelzoo.io/sweep, trials NAME-0, NAME-1.."
+    )
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="a hyperparameter and its values; every combination is a trial (repeatable)",
+    )
+    sweep.add_argument(
+        "--random",
+        action="append",
+        default=[],
+        metavar="KEY=MIN:MAX[:log][:int]|KEY=A,B",
+        help="a hyperparameter's range or choices, sampled --trials times (repeatable)",
+    )
     sweep.add_argument("--trials", type=int, default=8, help="random search: number of trials")
     sweep.add_argument("--seed", type=int, default=0, help="random search: seed (same seed, same trials)")
-    sweep.add_argument("--parallel", type=int, default=2,
-                       help="trials running at once (ignored when the template names spec.scheduling.queue)")
-    sweep.add_argument("--stop-after", type=int, default=0, metavar="EPOCH",
-                       help="median stopping from this epoch on (0: off); see docs/sweeps.md")
+    sweep.add_argument(
+        "--parallel",
+        type=int,
+        default=2,
+        help="trials running at once (ignored when the template names spec.scheduling.queue)",
+    )
+    sweep.add_argument(
+        "--stop-after",
+        type=int,
+        default=0,
+        metavar="EPOCH",
+        help="median stopping from this epoch on (0: off); see docs/sweeps.md",
+    )
     sweep.add_argument("--metric", choices=["top1", "top5", "loss"], default="top1")
     sweep.add_argument("--timeout", type=float, default=6 * 3600.0, help="seconds for the whole sweep")
     sweep.add_argument("--interval", type=float, default=5.0, help="seconds between polls")
@@ -521,15 +618,20 @@ def add_sweep_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 
 # ---- entry point -------------------------------------------------------------------------------------------------
 
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; kubectl's connection flags are accepted before or after the sub-command."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--kubeconfig", default=argparse.SUPPRESS, help="path to the kubeconfig file")
     common.add_argument("--context", default=argparse.SUPPRESS, help="kubeconfig context to use")
     common.add_argument("-n", "--namespace", default=argparse.SUPPRESS, help="namespace of the job")
-    parser = argparse.ArgumentParser(prog="kubectl ztj", description=__doc__.splitlines()[0], parents=[common],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.splitlines()[2:9]))
+    parser = argparse.ArgumentParser(
+        prog="kubectl ztj",
+        description=__doc__.splitlines()[0],
+        parents=[common],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[2:9]),
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     logs = sub.add_parser("logs", parents=[common], help="all ranks' logs merged in time order")
     logs.add_argument("job")
@@ -547,10 +649,16 @@ def build_parser() -> argparse.ArgumentParser:
     plot = sub.add_parser("plot", parents=[common], help="loss and top-1 against epoch (from status.history)")
     plot.add_argument("job")
     plot.add_argument("-o", "--output", help="PNG file (default JOB.png; '-' = text chart only)")
-    plot.add_argument("--by", choices=["epoch", "step"], default="epoch",
-                      help="x axis: epoch, or the global step at each epoch's end")
+    plot.add_argument(
+        "--by",
+        choices=["epoch", "step"],
+        default="epoch",
+        help="x axis: epoch, or the global step at each epoch's end",
+    )
     plot.set_defaults(func=cmd_plot)
-    describe = sub.add_parser("describe", parents=[common], help="timeline, restarts, ranks, result, rank table")
+    describe = sub.add_parser(
+        "describe", parents=[common], help="timeline, restarts, ranks, result, rank table"
+    )
     describe.add_argument("job")
     describe.set_defaults(func=cmd_describe)
     add_sweep_parsers(sub, common)
@@ -561,8 +669,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `kubectl-ztj`."""
     args = build_parser().parse_args(argv)
     try:
-        k = Kubectl(getattr(args, "kubeconfig", None), getattr(args, "context", None),
-                    getattr(args, "namespace", None))
+        k = Kubectl(
+            getattr(args, "kubeconfig", None),
+            getattr(args, "context", None),
+            getattr(args, "namespace", None),
+        )
         return int(args.func(k, args))
     except CtlError as err:
         print(f"kubectl ztj: {err}", file=sys.stderr)
@@ -571,8 +682,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except ModuleNotFoundError as err:
         if err.name and err.name.split(".")[0] in ("rich", "matplotlib"):
-            print(f"kubectl ztj: {err.name} is missing; install the console extra: pip install "
-                  "'zoo-operator[console]'", file=sys.stderr)
+            print(
+                f"kubectl ztj: {err.name} is missing; install the console extra: pip install "
+                "'zoo-operator[console]'",
+                file=sys.stderr,
+            )
             return 1
         raise
 

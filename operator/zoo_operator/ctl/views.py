@@ -34,8 +34,11 @@ def parse_timestamped(line: str) -> tuple[float | None, str]:
     when = stamp.rstrip("Z")
     main, dot, frac = when.partition(".")
     try:
-        base = dt.datetime.fromisoformat(main).replace(tzinfo=dt.UTC) if "+" not in main else \
-            dt.datetime.fromisoformat(main)
+        base = (
+            dt.datetime.fromisoformat(main).replace(tzinfo=dt.UTC)
+            if "+" not in main
+            else dt.datetime.fromisoformat(main)
+        )
     except ValueError:
         return None, line
     digits = "".join(ch for ch in frac if ch.isdigit())
@@ -106,8 +109,9 @@ def bar(frac: float, width: int = 24) -> str:
     return "#" * filled + "-" * (width - filled)
 
 
-def rank_row(rank: int, pod: Mapping[str, Any], progress: Mapping[str, Any],
-             history: Sequence[Mapping[str, Any]] = ()) -> dict[str, str]:
+def rank_row(
+    rank: int, pod: Mapping[str, Any], progress: Mapping[str, Any], history: Sequence[Mapping[str, Any]] = ()
+) -> dict[str, str]:
     """The cells of one rank in `watch`: rank, pod phase, epoch, step, loss, images/s, ETA, done fraction."""
     view = status.progress_view(progress, "Running", history) if progress else {}
     loss = progress.get("loss")
@@ -129,8 +133,14 @@ def plain_status_line(job: Mapping[str, Any]) -> str:
     st = job.get("status") or {}
     prog = st.get("progress") or {}
     parts = [f"phase={st.get('phase', 'Pending')}"]
-    for key, name in (("stage", "stage"), ("display", "epoch"), ("stepDisplay", "step"), ("loss", "loss"),
-                      ("imagesPerSecond", "images/s"), ("eta", "eta")):
+    for key, name in (
+        ("stage", "stage"),
+        ("display", "epoch"),
+        ("stepDisplay", "step"),
+        ("loss", "loss"),
+        ("imagesPerSecond", "images/s"),
+        ("eta", "eta"),
+    ):
         if prog.get(key) is not None:
             parts.append(f"{name}={prog[key]}")
     if (st.get("result") or {}).get("top1") is not None:
@@ -142,7 +152,9 @@ def plain_status_line(job: Mapping[str, Any]) -> str:
     return " ".join(parts)
 
 
-def series(history: Sequence[Mapping[str, Any]], key: str, steps_per_epoch: int = 1) -> list[tuple[int, float]]:
+def series(
+    history: Sequence[Mapping[str, Any]], key: str, steps_per_epoch: int = 1
+) -> list[tuple[int, float]]:
     """(x, value) pairs of one history key, finite values only; x is the epoch, or with `steps_per_epoch` the
     global step at the end of that epoch."""
     out = []
@@ -153,8 +165,13 @@ def series(history: Sequence[Mapping[str, Any]], key: str, steps_per_epoch: int 
     return out
 
 
-def text_chart(points: Sequence[tuple[int, float]], width: int = 60, height: int = 10, title: str = "",
-               unit: str = "epoch") -> str:
+def text_chart(
+    points: Sequence[tuple[int, float]],
+    width: int = 60,
+    height: int = 10,
+    title: str = "",
+    unit: str = "epoch",
+) -> str:
     """A small text chart of (x, y) points: y axis labels left, one `*` per column, x range below."""
     if not points:
         return f"{title}: no data yet"
@@ -176,8 +193,14 @@ def text_chart(points: Sequence[tuple[int, float]], width: int = 60, height: int
         label = labels[0] if i == 0 else labels[1] if i == height - 1 else ""
         lines.append(f"{label:>{pad}} |{''.join(row)}")
     lines.append(f"{'':>{pad}} +{'-' * cols}")
-    lines.append(f"{'':>{pad}}  {unit} {x0}" + (f"{'':>{max(1, cols - 2 - 2 * len(unit) - len(str(x0)) - len(str(x1)))}}{unit} {x1}"
-                                                if x1 != x0 else ""))
+    lines.append(
+        f"{'':>{pad}}  {unit} {x0}"
+        + (
+            f"{'':>{max(1, cols - 2 - 2 * len(unit) - len(str(x0)) - len(str(x1)))}}{unit} {x1}"
+            if x1 != x0
+            else ""
+        )
+    )
     return "\n".join(lines)
 
 
@@ -185,11 +208,18 @@ def timeline(job: Mapping[str, Any], events: Sequence[Mapping[str, Any]]) -> lis
     """(time, what, detail) rows, oldest first: creation, condition transitions, the job's Events."""
     meta = job.get("metadata") or {}
     st = job.get("status") or {}
-    rows = [(str(meta.get("creationTimestamp") or ""), "Applied", f"generation {meta.get('generation', '?')}")]
+    rows = [
+        (str(meta.get("creationTimestamp") or ""), "Applied", f"generation {meta.get('generation', '?')}")
+    ]
     for cond in st.get("conditions") or []:
         if cond.get("status") == "True":
-            rows.append((str(cond.get("lastTransitionTime") or ""), str(cond.get("type")),
-                         f"{cond.get('reason', '')}: {cond.get('message', '')}".strip(": ")))
+            rows.append(
+                (
+                    str(cond.get("lastTransitionTime") or ""),
+                    str(cond.get("type")),
+                    f"{cond.get('reason', '')}: {cond.get('message', '')}".strip(": "),
+                )
+            )
     seen = {(r[1], r[0]) for r in rows}
     for ev in events:
         when = str(ev.get("lastTimestamp") or ev.get("eventTime") or ev.get("firstTimestamp") or "")
@@ -205,17 +235,25 @@ def restarts(job: Mapping[str, Any], events: Sequence[Mapping[str, Any]]) -> lis
     """Why the gang restarted: the restart-related Events' messages, else the counter alone."""
     st = job.get("status") or {}
     count = int(st.get("restarts") or 0)
-    why = [f"{ev.get('lastTimestamp') or ev.get('firstTimestamp') or ''} {ev.get('reason')}: {ev.get('message')}"
-           for ev in events if ev.get("reason") in ("GangRestart", "RankFailed") or
-           (ev.get("type") == "Warning" and "restart" in str(ev.get("message", "")).lower())]
+    why = [
+        f"{ev.get('lastTimestamp') or ev.get('firstTimestamp') or ''} {ev.get('reason')}: {ev.get('message')}"
+        for ev in events
+        if ev.get("reason") in ("GangRestart", "RankFailed")
+        or (ev.get("type") == "Warning" and "restart" in str(ev.get("message", "")).lower())
+    ]
     if not count and not why:
         return []
-    return [f"{count} whole-gang restart(s)" + (f", last at {st['restartTime']}" if st.get("restartTime") else ""),
-            *why]
+    return [
+        f"{count} whole-gang restart(s)"
+        + (f", last at {st['restartTime']}" if st.get("restartTime") else ""),
+        *why,
+    ]
 
 
 def rank_table_rows(ranks_json: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str, str, str]]:
     """(rank_id, pod, server_id, device_id) rows of ranks.json, by rank."""
-    rows = [(str(v.get("rank_id", "?")), str(pod), str(v.get("server_id", "")), str(v.get("device_id", "")))
-            for pod, v in ranks_json.items()]
+    rows = [
+        (str(v.get("rank_id", "?")), str(pod), str(v.get("server_id", "")), str(v.get("device_id", "")))
+        for pod, v in ranks_json.items()
+    ]
     return sorted(rows, key=lambda r: int(r[0]) if r[0].isdigit() else 1 << 30)

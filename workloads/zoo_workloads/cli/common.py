@@ -29,7 +29,9 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         print(f"{self.prog}: error: {message}", file=sys.stderr, flush=True)
-        write_termination({"status": "failed", "reason": "ConfigError", "message": message, "retryable": False})
+        write_termination(
+            {"status": "failed", "reason": "ConfigError", "message": message, "retryable": False}
+        )
         raise SystemExit(EXIT_CONFIG)
 
 
@@ -41,9 +43,17 @@ def parser(prog: str, description: str) -> argparse.ArgumentParser:
 def add_run_config_args(p: argparse.ArgumentParser) -> None:
     """--device, --config and --set: how every entry point picks its device and resolves hyperparameters."""
     p.add_argument("--device", default="CPU", choices=DEVICES)
-    p.add_argument("--config", default=None, help="YAML file of hyperparameters overriding the model's defaults")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one hyperparameter (value parsed as YAML); repeatable")
+    p.add_argument(
+        "--config", default=None, help="YAML file of hyperparameters overriding the model's defaults"
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one hyperparameter (value parsed as YAML); repeatable",
+    )
 
 
 def guarded(fn: Callable[[], int]) -> int:

@@ -1,10 +1,10 @@
 """zoo-data: build datasets in the zoo's layouts.
 
-    zoo-data synth --layout imagefolder|rp2k|video --out DIR --classes K --per-class N --size S
-    zoo-data digits --out DIR [--size 32]
-    zoo-data ucf101-json --class-ind classInd.txt --train-list trainlist01.txt --test-list testlist01.txt
-                         [--frames-dir FRAMES] --out ucf101_01.json
-    zoo-data frames --videos VIDEOS_DIR --out FRAMES_DIR   (needs opencv-python)
+zoo-data synth --layout imagefolder|rp2k|video --out DIR --classes K --per-class N --size S
+zoo-data digits --out DIR [--size 32]
+zoo-data ucf101-json --class-ind classInd.txt --train-list trainlist01.txt --test-list testlist01.txt
+                     [--frames-dir FRAMES] --out ucf101_01.json
+zoo-data frames --videos VIDEOS_DIR --out FRAMES_DIR   (needs opencv-python)
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ def _frames(videos: Path, out: Path) -> int:
     try:
         import cv2  # optional: only this subcommand needs it
     except ImportError:
-        raise ConfigError("zoo-data frames needs opencv-python (pip install opencv-python-headless)") from None
+        raise ConfigError(
+            "zoo-data frames needs opencv-python (pip install opencv-python-headless)"
+        ) from None
     if not videos.is_dir():
         raise DatasetMissing(f"--videos {videos} does not exist")
     count = 0
@@ -76,7 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "synth":
             if min(args.classes, args.per_class) < 1 or args.size < 8:
                 raise ConfigError("--classes and --per-class must be >= 1 and --size >= 8")
-            root = synth.write_synthetic(args.layout, args.out, args.classes, args.per_class, args.size, args.seed)
+            root = synth.write_synthetic(
+                args.layout, args.out, args.classes, args.per_class, args.size, args.seed
+            )
             print(f"wrote {args.layout} dataset; --data-dir {root}", flush=True)
         elif args.command == "digits":
             train, val = synth.write_digits(args.out, args.size)
@@ -88,8 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             counts: dict[str, int] = {}
             if args.frames_dir is not None:
                 counts = {v.name: layouts.count_frames(v) for v in args.frames_dir.glob("*/*") if v.is_dir()}
-            split = layouts.ucf101_split(args.class_ind.read_text(), args.train_list.read_text(),
-                                         args.test_list.read_text(), counts)
+            split = layouts.ucf101_split(
+                args.class_ind.read_text(), args.train_list.read_text(), args.test_list.read_text(), counts
+            )
             args.out.write_text(json.dumps(split), encoding="utf-8")
             print(f"wrote {args.out}: {len(split['labels'])} classes, {len(split['database'])} videos")
         else:

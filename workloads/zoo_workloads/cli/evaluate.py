@@ -23,8 +23,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of zoo-eval."""
     p = parser("zoo-eval", "Evaluate a checkpoint of a zoo model.")
     rundir.add_args(p)
-    p.add_argument("--data-dir", default=None,
-                   help="evaluation data (ImageFolder root, or frames + split json); default: the run's eval set")
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="evaluation data (ImageFolder root, or frames + split json); default: the run's eval set",
+    )
     add_run_config_args(p)
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
 
@@ -46,24 +49,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         data = pipeline.build(inputs.data_dir, params, spec.input_kind, training=False)
         if spec.input_kind == "image" and len(layouts.list_classes(inputs.data_dir)) > inputs.num_classes:
             raise ConfigError(f"--num-classes {inputs.num_classes}: the eval set has more classes")
-        net = create_model(inputs.model, inputs.num_classes, image_size=int(params["image_size"]),
-                           width=int(params["width"]), layers=params.get("layers"),
-                           **model_kwargs(inputs.model, params))
+        net = create_model(
+            inputs.model,
+            inputs.num_classes,
+            image_size=int(params["image_size"]),
+            width=int(params["width"]),
+            layers=params.get("layers"),
+            **model_kwargs(inputs.model, params),
+        )
         epoch, _ = checkpoints.restore(net, inputs.checkpoint, inputs.model)
         log = EventLog(0)
         # Progress like training's: one pass over the eval set is "epoch 1 of 1", a batch a step.
-        log.emit("start", model=inputs.model, rank_size=1, epochs=1, steps_per_epoch=data.steps,
-                 batch_size=int(params["eval_batch_size"] or params["batch_size"]), device=args.device)
+        log.emit(
+            "start",
+            model=inputs.model,
+            rank_size=1,
+            epochs=1,
+            steps_per_epoch=data.steps,
+            batch_size=int(params["eval_batch_size"] or params["batch_size"]),
+            device=args.device,
+        )
         clock = [time.time()]
 
         def batch(index: int, rows: int) -> None:
             now = time.time()
-            log.emit("step", epoch=1, step=index, steps_per_epoch=data.steps,
-                     images_per_second=round(rows / max(now - clock[0], 1e-9), 2))
+            log.emit(
+                "step",
+                epoch=1,
+                step=index,
+                steps_per_epoch=data.steps,
+                images_per_second=round(rows / max(now - clock[0], 1e-9), 2),
+            )
             clock[0] = now
 
-        result = runner.evaluate(runner.Logits(net, spec.outputs == "logits+embedding"), data, spec.input_kind,
-                                 on_batch=batch)
+        result = runner.evaluate(
+            runner.Logits(net, spec.outputs == "logits+embedding"), data, spec.input_kind, on_batch=batch
+        )
         log.human(format_result_line(result))
         log.emit("eval", epoch=epoch, metrics=result, checkpoint=inputs.checkpoint)
         write_termination(success_message(result, inputs.checkpoint, epoch))

@@ -43,12 +43,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of zoo-export."""
     p = parser("zoo-export", "Export a zoo model checkpoint for inference.")
     rundir.add_args(p)
-    p.add_argument("--output", default=None,
-                   help="file name without extension (MindSpore adds .mindir); default with --run: next to the "
-                        "checkpoint")
-    p.add_argument("--format", default="MINDIR",
-                   help=f"one of {', '.join(FORMATS)}, or several separated by commas (MINDIR,AIR on Ascend); "
-                        "MODELZOO: a .ckpt under the ModelZoo reference network's parameter names")
+    p.add_argument(
+        "--output",
+        default=None,
+        help="file name without extension (MindSpore adds .mindir); default with --run: next to the "
+        "checkpoint",
+    )
+    p.add_argument(
+        "--format",
+        default="MINDIR",
+        help=f"one of {', '.join(FORMATS)}, or several separated by commas (MINDIR,AIR on Ascend); "
+        "MODELZOO: a .ckpt under the ModelZoo reference network's parameter names",
+    )
     p.add_argument("--batch-size", type=int, default=1)
     add_run_config_args(p)
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
@@ -73,13 +79,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         runner.configure(args.device, "graph", 0)
         spec = model_spec(inputs.model)
-        net = create_model(inputs.model, inputs.num_classes, image_size=int(params["image_size"]),
-                           width=int(params["width"]), layers=params.get("layers"),
-                           **model_kwargs(inputs.model, params))
+        net = create_model(
+            inputs.model,
+            inputs.num_classes,
+            image_size=int(params["image_size"]),
+            width=int(params["width"]),
+            layers=params.get("layers"),
+            **model_kwargs(inputs.model, params),
+        )
         epoch, _ = checkpoints.restore(net, inputs.checkpoint, inputs.model)
         if "MODELZOO" in formats and not modelzoo.covered(inputs.model):
-            raise ConfigError(f"--format MODELZOO: {inputs.model} has no ModelZoo reference table "
-                              f"(covered: {', '.join(sorted(modelzoo.RULES))})")
+            raise ConfigError(
+                f"--format MODELZOO: {inputs.model} has no ModelZoo reference table "
+                f"(covered: {', '.join(sorted(modelzoo.RULES))})"
+            )
         trunk = net
         net = runner.Logits(net, spec.outputs == "logits+embedding")
         net.set_train(False)
@@ -91,9 +104,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 own = {p.name: p for p in trunk.get_parameters()}
                 renamed = modelzoo.to_reference(inputs.model, own, own)
                 # -modelzoo: never the name of the checkpoint it came from (<model>-best.ckpt)
-                ms.save_checkpoint([{"name": k, "data": v} for k, v in renamed.items()], f"{output}-modelzoo.ckpt")
+                ms.save_checkpoint(
+                    [{"name": k, "data": v} for k, v in renamed.items()], f"{output}-modelzoo.ckpt"
+                )
                 artifacts.append(f"{output}-modelzoo.ckpt")
-                print(f"wrote {inputs.model} under the ModelZoo reference's names to {artifacts[-1]}", flush=True)
+                print(
+                    f"wrote {inputs.model} under the ModelZoo reference's names to {artifacts[-1]}",
+                    flush=True,
+                )
                 continue
             ms.export(net, ms.Tensor(np.zeros(shape, np.float32)), file_name=output, file_format=fmt)
             artifacts.append(f"{output}.{fmt.lower()}")
@@ -106,8 +124,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             logits = graph(ms.Tensor(np.zeros(shape, np.float32))).asnumpy()
             verified = list(logits.shape)
             print(f"loaded {artifact} back: one batch -> logits {tuple(logits.shape)}", flush=True)
-        write_termination(success_message({}, inputs.checkpoint, epoch, artifact=artifact, artifacts=artifacts,
-                                          input_shape=list(shape), output_shape=verified))
+        write_termination(
+            success_message(
+                {},
+                inputs.checkpoint,
+                epoch,
+                artifact=artifact,
+                artifacts=artifacts,
+                input_shape=list(shape),
+                output_shape=verified,
+            )
+        )
         return 0
 
     return guarded(run)

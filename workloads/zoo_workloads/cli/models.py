@@ -83,10 +83,15 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(list_models()))
         return 0
     if args.name not in list_models():
-        print(f"zoo-models: unknown model {args.name!r}; known models: {', '.join(list_models())}", file=sys.stderr)
+        print(
+            f"zoo-models: unknown model {args.name!r}; known models: {', '.join(list_models())}",
+            file=sys.stderr,
+        )
         return 64
     if args.num_classes is not None and args.num_classes < 1:
-        print(f"zoo-models: --num-classes must be a positive integer, got {args.num_classes}", file=sys.stderr)
+        print(
+            f"zoo-models: --num-classes must be a positive integer, got {args.num_classes}", file=sys.stderr
+        )
         return 64
     info = describe(args.name, args.num_classes)
     print(json.dumps(info) if args.json else _format(info))

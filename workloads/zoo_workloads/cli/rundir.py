@@ -34,12 +34,21 @@ class RunInputs:
 
 def add_args(p: argparse.ArgumentParser) -> None:
     """--run, --model, --num-classes and --checkpoint (the last three optional with --run)."""
-    p.add_argument("--run", default=None, metavar="DIR",
-                   help="a training run's output directory: model, settings and checkpoints are read from it")
-    p.add_argument("--model", default=None, help=f"one of: {', '.join(config.model_names())} (default: the run's)")
+    p.add_argument(
+        "--run",
+        default=None,
+        metavar="DIR",
+        help="a training run's output directory: model, settings and checkpoints are read from it",
+    )
+    p.add_argument(
+        "--model", default=None, help=f"one of: {', '.join(config.model_names())} (default: the run's)"
+    )
     p.add_argument("--num-classes", type=int, default=None, help="default: the run's")
-    p.add_argument("--checkpoint", default=None,
-                   help="a checkpoint file, or best|last of the run (default: best, else last)")
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        help="a checkpoint file, or best|last of the run (default: best, else last)",
+    )
 
 
 def _pick_checkpoint(run: Path, model: str, choice: str | None, ledger: results.Ledger) -> tuple[str, dict]:
@@ -52,8 +61,11 @@ def _pick_checkpoint(run: Path, model: str, choice: str | None, ledger: results.
                 return str(path), record
     # No result.json (an older run): the file names say which is which.
     best = run / f"{model}-best.ckpt"
-    epochs = sorted((int(p.stem.rsplit("-", 1)[1]), p) for p in run.glob(f"{model}-*.ckpt")
-                    if p.stem.rsplit("-", 1)[1].isdigit())
+    epochs = sorted(
+        (int(p.stem.rsplit("-", 1)[1]), p)
+        for p in run.glob(f"{model}-*.ckpt")
+        if p.stem.rsplit("-", 1)[1].isdigit()
+    )
     if "best" in kinds and best.is_file():
         return str(best), {}
     if "last" in kinds and epochs:
@@ -67,8 +79,15 @@ def resolve(args: argparse.Namespace, *, data_flag: str | None = None) -> RunInp
     Hyperparameters: model defaults < the run's config.yaml < --config < --set."""
     data_dir = getattr(args, data_flag, None) if data_flag else None
     if args.run is None:
-        missing = [flag for flag, value in (("--model", args.model), ("--num-classes", args.num_classes),
-                                            ("--checkpoint", args.checkpoint)) if value is None]
+        missing = [
+            flag
+            for flag, value in (
+                ("--model", args.model),
+                ("--num-classes", args.num_classes),
+                ("--checkpoint", args.checkpoint),
+            )
+            if value is None
+        ]
         if data_flag and data_dir is None:
             missing.append("--" + data_flag.replace("_", "-"))
         if missing or args.checkpoint in CHECKPOINT_KINDS:

@@ -75,8 +75,10 @@ def parse_split_json(text: str, subset: str) -> tuple[list[str], list[tuple[str,
     if subset not in SUBSETS:
         raise ValueError(f"subset: {subset!r} is not one of {', '.join(SUBSETS)}")
     data = json.loads(text)
-    if not isinstance(data, dict) or not isinstance(data.get("labels"), list) or not isinstance(
-        data.get("database"), dict
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("labels"), list)
+        or not isinstance(data.get("database"), dict)
     ):
         raise ValueError("split json: expected an object with a 'labels' list and a 'database' object")  # noqa: TRY004
     entries = []
@@ -97,7 +99,9 @@ def count_frames(directory: Path) -> int:
     return sum(1 for p in directory.glob("image_*.jpg"))
 
 
-def load_videos(frames_root: str | Path, split_json: str | Path, subset: str) -> tuple[list[str], list[Video]]:
+def load_videos(
+    frames_root: str | Path, split_json: str | Path, subset: str
+) -> tuple[list[str], list[Video]]:
     """Videos of one subset whose frame folder exists, with frame counts read from disk when the json has none.
 
     The frame folder of key `v_X_g01_c01` with label `X` is <frames_root>/X/v_X_g01_c01.

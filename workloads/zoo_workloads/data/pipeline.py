@@ -51,8 +51,18 @@ class ShardSampler(ds.Sampler):
     position in the epoch's order over all ranks (position * num_shards + shard_id): the source unpacks it and
     seeds that sample's augmentation with it."""
 
-    def __init__(self, size: int, num_shards: int, shard_id: int, shuffle: bool, seed: int, repeats: int,
-                 window: tuple[int, int] | None = None, epoch: int = 0, keyed: bool = False) -> None:
+    def __init__(
+        self,
+        size: int,
+        num_shards: int,
+        shard_id: int,
+        shuffle: bool,
+        seed: int,
+        repeats: int,
+        window: tuple[int, int] | None = None,
+        epoch: int = 0,
+        keyed: bool = False,
+    ) -> None:
         self.size, self.num_shards, self.shard_id = size, num_shards, shard_id
         self.shuffle, self.seed, self.repeats = shuffle, seed, repeats
         self.epoch = epoch
@@ -62,25 +72,46 @@ class ShardSampler(ds.Sampler):
         super().__init__()  # reads len(self), so the fields come first
 
     def __iter__(self):
-        order = shard_indices(self.size, self.num_shards, self.shard_id, shuffle=self.shuffle, seed=self.seed,
-                              epoch=self.epoch, repeats=self.repeats)
+        order = shard_indices(
+            self.size,
+            self.num_shards,
+            self.shard_id,
+            shuffle=self.shuffle,
+            seed=self.seed,
+            epoch=self.epoch,
+            repeats=self.repeats,
+        )
         epoch, self.epoch = self.epoch, self.epoch + 1
         start, end = self.window if self.window is not None else (0, len(order))
         if not self.keyed:
             return iter(order[start:end])
         slots = len(order) * self.num_shards
-        return iter([augment.pack_key(epoch, pos * self.num_shards + self.shard_id, order[pos], slots, self.size)
-                     for pos in range(start, min(end, len(order)))])
+        return iter(
+            [
+                augment.pack_key(epoch, pos * self.num_shards + self.shard_id, order[pos], slots, self.size)
+                for pos in range(start, min(end, len(order)))
+            ]
+        )
 
     def slots(self) -> int:
         """Slots of one epoch over all ranks (the key's modulus, see augment.pack_key)."""
-        full = shard_indices(self.size, self.num_shards, self.shard_id, shuffle=False, seed=0, epoch=0,
-                             repeats=self.repeats)
+        full = shard_indices(
+            self.size, self.num_shards, self.shard_id, shuffle=False, seed=0, epoch=0, repeats=self.repeats
+        )
         return len(full) * self.num_shards
 
     def __len__(self) -> int:
-        full = len(shard_indices(self.size, self.num_shards, self.shard_id, shuffle=False, seed=0, epoch=0,
-                                 repeats=self.repeats))
+        full = len(
+            shard_indices(
+                self.size,
+                self.num_shards,
+                self.shard_id,
+                shuffle=False,
+                seed=0,
+                epoch=0,
+                repeats=self.repeats,
+            )
+        )
         return full if self.window is None else max(0, min(self.window[1], full) - self.window[0])
 
 
@@ -121,15 +152,24 @@ def image_transforms(params: dict[str, Any], training: bool) -> list:
     decode + crop + flip + jitter of the source (_AugmentedImages)."""
     size = int(params["image_size"])
     if not training:
-        return [V.Decode(), V.Resize(round(size * 256 / 224)), V.CenterCrop(size),
-                V.Normalize(IMAGENET_MEAN, IMAGENET_STD), V.HWC2CHW()]
+        return [
+            V.Decode(),
+            V.Resize(round(size * 256 / 224)),
+            V.CenterCrop(size),
+            V.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+            V.HWC2CHW(),
+        ]
     return keyed_image_transforms(params)
 
 
 def keyed_augment(params: dict[str, Any]) -> augment.Augment:
     """The per-sample keyed crop/flip/jitter of training (data/augment.py)."""
-    return augment.Augment(int(params["image_size"]), float(params.get("crop_min_scale", 0.08)),
-                           bool(params.get("random_flip", True)), float(params.get("color_jitter") or 0.0))
+    return augment.Augment(
+        int(params["image_size"]),
+        float(params.get("crop_min_scale", 0.08)),
+        bool(params.get("random_flip", True)),
+        float(params.get("color_jitter") or 0.0),
+    )
 
 
 def keyed_image_transforms(params: dict[str, Any]) -> list:
@@ -154,7 +194,9 @@ def image_dataset(
     samples = layouts.scan_image_folder(root, names)
     repeats = int(params.get("repeated_augment", 1)) if training else 1
     seed = int(params["seed"])
-    sampler = ShardSampler(len(samples), rank_size, rank, training, seed, repeats, window, epoch, keyed=training)
+    sampler = ShardSampler(
+        len(samples), rank_size, rank, training, seed, repeats, window, epoch, keyed=training
+    )
     workers = int(params.get("num_parallel_workers", 2))
     if training:
         source: Any = _AugmentedImages(samples, keyed_augment(params), seed, sampler.slots())
@@ -166,8 +208,13 @@ def image_dataset(
         source, transforms = _EncodedImages(samples), image_transforms(params, training)
     # Training decodes and augments in the source (Python threads; PIL releases the GIL while decoding/resizing):
     # the same worker count there. Output order follows the sampler whatever the count.
-    data = ds.GeneratorDataset(source, ["image", "label"], sampler=sampler, python_multiprocessing=False,
-                               num_parallel_workers=workers if training else 1)
+    data = ds.GeneratorDataset(
+        source,
+        ["image", "label"],
+        sampler=sampler,
+        python_multiprocessing=False,
+        num_parallel_workers=workers if training else 1,
+    )
     data = data.map(transforms, input_columns="image", num_parallel_workers=workers)
     data = data.map(T.TypeCast(ms.int32), input_columns="label")
     spec = _batch(data, len(sampler), params, training)
@@ -176,7 +223,9 @@ def image_dataset(
 
 
 def _batch(data: ds.Dataset, count: int, params: dict[str, Any], training: bool) -> DataSpec:
-    batch = int(params["batch_size"]) if training else int(params.get("eval_batch_size") or params["batch_size"])
+    batch = (
+        int(params["batch_size"]) if training else int(params.get("eval_batch_size") or params["batch_size"])
+    )
     if training and count < batch:
         batch = max(count, 1)  # tiny datasets: one smaller batch instead of none
     data = data.batch(batch, drop_remainder=training)
@@ -208,7 +257,9 @@ class _Clips:
             img = img.convert("RGB")
             w, h = img.size
             scale = self.size / min(w, h)
-            img = img.resize((max(self.size, round(w * scale)), max(self.size, round(h * scale))), Image.BILINEAR)
+            img = img.resize(
+                (max(self.size, round(w * scale)), max(self.size, round(h * scale))), Image.BILINEAR
+            )
             w, h = img.size
             left, top = (w - self.size) // 2, (h - self.size) // 2
             return np.asarray(img.crop((left, top, left + self.size, top + self.size)), dtype=np.float32)
@@ -230,17 +281,26 @@ class _Clips:
 
 
 def video_dataset(
-    root: str | Path, params: dict[str, Any], *, training: bool, rank: int = 0, rank_size: int = 1,
-    window: tuple[int, int] | None = None, epoch: int = 0,
+    root: str | Path,
+    params: dict[str, Any],
+    *,
+    training: bool,
+    rank: int = 0,
+    rank_size: int = 1,
+    window: tuple[int, int] | None = None,
+    epoch: int = 0,
 ) -> DataSpec:
     """A clip pipeline over frame folders and their split json; eval rows carry the video index."""
     split = layouts.find_split_json(root)
     labels, videos = layouts.load_videos(root, split, "training" if training else "validation")
     source = _Clips(videos, params, training)
-    sampler = ShardSampler(len(source), rank_size, rank, training, int(params["seed"]), 1, window, epoch,
-                           keyed=training)
+    sampler = ShardSampler(
+        len(source), rank_size, rank, training, int(params["seed"]), 1, window, epoch, keyed=training
+    )
     source.slots = sampler.slots()
-    data = ds.GeneratorDataset(source, ["image", "label", "video"], sampler=sampler, python_multiprocessing=False)
+    data = ds.GeneratorDataset(
+        source, ["image", "label", "video"], sampler=sampler, python_multiprocessing=False
+    )
     if training:
         data = data.project(["image", "label"])
     spec = _batch(data, len(sampler), params, training)
@@ -263,9 +323,18 @@ def build(
     """The pipeline for a model's input kind ("image" or "video"). `window` and `epoch` build the rest of one
     epoch for a run resumed mid-epoch: samples [skip, end) of that epoch's order."""
     if input_kind == "video":
-        return video_dataset(root, params, training=training, rank=rank, rank_size=rank_size, window=window,
-                             epoch=epoch)
-    spec = image_dataset(root, params, training=training, rank=rank, rank_size=rank_size, classes=classes,
-                         window=window, epoch=epoch)
+        return video_dataset(
+            root, params, training=training, rank=rank, rank_size=rank_size, window=window, epoch=epoch
+        )
+    spec = image_dataset(
+        root,
+        params,
+        training=training,
+        rank=rank,
+        rank_size=rank_size,
+        classes=classes,
+        window=window,
+        epoch=epoch,
+    )
     spec.classes = classes if classes is not None else layouts.list_classes(root)
     return spec

@@ -55,7 +55,9 @@ def write_video_classes(out: Path, classes: int, per_class: int, size: int, fram
     return {"labels": labels, "database": database}
 
 
-def write_synthetic(layout: str, out: str | Path, classes: int, per_class: int, size: int, seed: int = 0) -> Path:
+def write_synthetic(
+    layout: str, out: str | Path, classes: int, per_class: int, size: int, seed: int = 0
+) -> Path:
     """Write a tiny dataset in one of LAYOUTS; returns the directory to pass as --data-dir.
 
     imagefolder: <out>/train, <out>/val. rp2k: <out>/all/train, <out>/all/test (returns <out>).

@@ -33,7 +33,10 @@ def sliding_windows(n_frames: int, length: int) -> list[list[int]]:
     """Non-overlapping windows covering the video; the last (partial) one is loop-padded from its own frames."""
     if n_frames < 1:
         raise ValueError("a video needs at least one frame")
-    return [loop_pad(list(range(s, min(s + length, n_frames + 1))), length) for s in range(1, n_frames + 1, length)]
+    return [
+        loop_pad(list(range(s, min(s + length, n_frames + 1))), length)
+        for s in range(1, n_frames + 1, length)
+    ]
 
 
 def frame_name(index: int) -> str:

@@ -10,5 +10,11 @@ from zoo_workloads.models.registry import ModelSpec, create_model, list_models, 
 from zoo_workloads.models.resnet import freeze_except
 
 __all__ = [
-    "ModelSpec", "count_params", "create_model", "freeze_except", "list_models", "model_kwargs", "model_spec"
+    "ModelSpec",
+    "count_params",
+    "create_model",
+    "freeze_except",
+    "list_models",
+    "model_kwargs",
+    "model_spec",
 ]

@@ -83,7 +83,9 @@ def reference_names(model: str, names: Iterable[str]) -> dict[str, str]:
     table = {name: reference_name(model, name) for name in names}
     if len(set(table.values())) != len(table):
         seen: dict[str, str] = {}
-        clashes = [f"{a} and {seen.setdefault(b, a)} -> {b}" for a, b in table.items() if seen.setdefault(b, a) != a]
+        clashes = [
+            f"{a} and {seen.setdefault(b, a)} -> {b}" for a, b in table.items() if seen.setdefault(b, a) != a
+        ]
         raise ValueError(f"{model}: name table is not one-to-one: {clashes[:3]}")
     return table
 
@@ -141,5 +143,7 @@ def describe_problems(path: str, model: str, problems: list[str], extra: list[st
     if len(problems) > 20:
         lines.append(f"... and {len(problems) - 20} more")
     if extra:
-        lines.append(f"{len(extra)} checkpoint entries are no parameter of the model, e.g. {', '.join(extra[:8])}")
+        lines.append(
+            f"{len(extra)} checkpoint entries are no parameter of the model, e.g. {', '.join(extra[:8])}"
+        )
     return "\n  ".join(lines)

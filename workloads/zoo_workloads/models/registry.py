@@ -85,6 +85,10 @@ def create_model(
         image_size = spec.input_shape[-1]
     if not isinstance(image_size, int) or image_size < config.MIN_IMAGE_SIZE:
         raise ValueError(f"image_size must be an integer >= {config.MIN_IMAGE_SIZE}, got {image_size!r}")
-    if layers is not None and (len(layers) != config.STAGES or any(not isinstance(n, int) or n < 1 for n in layers)):
-        raise ValueError(f"layers must be {config.STAGES} positive integers (blocks per stage), got {layers!r}")
+    if layers is not None and (
+        len(layers) != config.STAGES or any(not isinstance(n, int) or n < 1 for n in layers)
+    ):
+        raise ValueError(
+            f"layers must be {config.STAGES} positive integers (blocks per stage), got {layers!r}"
+        )
     return builder(num_classes, image_size=image_size, width=width, layers=layers, **model_kwargs)

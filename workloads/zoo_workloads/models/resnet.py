@@ -49,7 +49,9 @@ class BlockSite:
 ModuleFactory = Callable[[BlockSite], nn.Cell | None]
 
 
-def at_positions(factory: Callable[[BlockSite], nn.Cell], positions: Mapping[int, Sequence[int]]) -> ModuleFactory:
+def at_positions(
+    factory: Callable[[BlockSite], nn.Cell], positions: Mapping[int, Sequence[int]]
+) -> ModuleFactory:
     """Restrict a factory to the given {stage: [block indices]} (0-based); None (no module) elsewhere."""
     wanted = {(stage, index) for stage, indices in positions.items() for index in indices}
 
@@ -94,7 +96,9 @@ def _shortcut(
         # (glore_res50's down_sample_layer.1/.2, with AvgPool2d(1, 1) at .0).
         pool = avg_down_nd(dims, stride) if stride != 1 else nn.Identity()
         return nn.SequentialCell([pool, conv_nd(dims, in_ch, out_ch, 1), batch_norm_nd(dims, out_ch, norm)])
-    return nn.SequentialCell([conv_nd(dims, in_ch, out_ch, 1, stride=stride), batch_norm_nd(dims, out_ch, norm)])
+    return nn.SequentialCell(
+        [conv_nd(dims, in_ch, out_ch, 1, stride=stride), batch_norm_nd(dims, out_ch, norm)]
+    )
 
 
 class Bottleneck(nn.Cell):
@@ -213,8 +217,17 @@ class ResNet(nn.Cell):
         if len(layers) != 4 or min(layers) < 1:
             raise ValueError(f"layers must be 4 positive block counts, got {list(layers)}")
         self.preact = block == "preact"
-        self.stem, size = _build_stem(stem, dims, in_channels, width, stem_stride, stem_norm or norm,
-                                      tuple(input_size), conv_same, pool_same)
+        self.stem, size = _build_stem(
+            stem,
+            dims,
+            in_channels,
+            width,
+            stem_stride,
+            stem_norm or norm,
+            tuple(input_size),
+            conv_same,
+            pool_same,
+        )
         stages, in_ch = [], width
         for stage, (count, stride) in enumerate(zip(layers, (1, 2, 2, 2), strict=True)):
             cells: list[nn.Cell] = []
@@ -225,11 +238,20 @@ class ResNet(nn.Cell):
                 site = BlockSite(stage, index, mid * EXPANSION, size, dims, norm, conv_same)
                 proj = None
                 if index == 0 and (s != 1 or in_ch != mid * EXPANSION):
-                    proj = _shortcut("preact" if self.preact else shortcut, dims, in_ch, mid * EXPANSION, s, norm)
+                    proj = _shortcut(
+                        "preact" if self.preact else shortcut, dims, in_ch, mid * EXPANSION, s, norm
+                    )
                 attn = block_attn(site) if block_attn else None
                 cells.append(
                     BLOCKS[block](
-                        in_ch, mid, s, dims=dims, norm=norm, shortcut=proj, attn=attn, zero_init_last=zero_init_last,
+                        in_ch,
+                        mid,
+                        s,
+                        dims=dims,
+                        norm=norm,
+                        shortcut=proj,
+                        attn=attn,
+                        zero_init_last=zero_init_last,
                         same=conv_same,
                     )
                 )
@@ -237,8 +259,11 @@ class ResNet(nn.Cell):
                 if extra is not None:
                     cells.append(extra)
                 in_ch = mid * EXPANSION
-            after = (insert_after_stage(BlockSite(stage, -1, in_ch, size, dims, norm, conv_same))
-                     if insert_after_stage else None)
+            after = (
+                insert_after_stage(BlockSite(stage, -1, in_ch, size, dims, norm, conv_same))
+                if insert_after_stage
+                else None
+            )
             if after is not None:
                 cells.append(after)
             stages.append(nn.SequentialCell(cells))
@@ -299,16 +324,22 @@ def _build_stem(
     """'plain': 7x7 conv (stride) -> BN -> ReLU -> 3x3/2 max pool. 'deep' (ResNet-C/D): three 3x3 convs
     in -> w/2 (stride 2) -> w/2 -> w, each with BN + ReLU, then the max pool. Returns the stem and its output size."""
     if kind == "plain":
-        cells = [conv_nd(dims, in_ch, width, 7, stride=stride, padding=3, same=conv_same),
-                 batch_norm_nd(dims, width, norm), nn.ReLU()]
+        cells = [
+            conv_nd(dims, in_ch, width, 7, stride=stride, padding=3, same=conv_same),
+            batch_norm_nd(dims, width, norm),
+            nn.ReLU(),
+        ]
         size = same_out_size(size, stride) if conv_same else conv_out_size(size, 7, stride, 3)
     elif kind == "deep":
         half = width // 2
         cells = []
         for i, (cin, cout) in enumerate([(in_ch, half), (half, half), (half, width)]):
             s = stride if i == 0 else 1
-            cells += [conv_nd(dims, cin, cout, 3, stride=s, same=conv_same), batch_norm_nd(dims, cout, norm),
-                      nn.ReLU()]
+            cells += [
+                conv_nd(dims, cin, cout, 3, stride=s, same=conv_same),
+                batch_norm_nd(dims, cout, norm),
+                nn.ReLU(),
+            ]
             size = same_out_size(size, s) if conv_same else conv_out_size(size, 3, s, 1)
     else:
         raise ValueError(f"stem must be 'plain' or 'deep', got {kind!r}")

@@ -25,7 +25,10 @@ from zoo_workloads.launch import lookup_rank, visible_devices
 
 SIMULATE = "ZOO_ASCEND_SIMULATE"
 DEVICE_DIR = "ZOO_ASCEND_DEVICE_DIR"
-HCCL_TIMEOUT_RANGE = (120, 7200)  # HCCL_CONNECT_TIMEOUT's accepted values in seconds (CANN's env var reference)
+HCCL_TIMEOUT_RANGE = (
+    120,
+    7200,
+)  # HCCL_CONNECT_TIMEOUT's accepted values in seconds (CANN's env var reference)
 
 
 def simulated(env: dict[str, str]) -> bool:
@@ -40,7 +43,9 @@ def _table_problems(table: Any, rank_size: int) -> list[str]:
     devices = [d for s in servers for d in s.get("device") or []]
     problems = []
     if table.get("server_count") != str(len(servers)):
-        problems.append(f"rank table: server_count {table.get('server_count')!r} but {len(servers)} servers listed")
+        problems.append(
+            f"rank table: server_count {table.get('server_count')!r} but {len(servers)} servers listed"
+        )
     ranks = sorted(int(d.get("rank_id", -1)) for d in devices)
     if ranks != list(range(len(devices))):
         problems.append("rank table: rank_id values are not 0..n-1, each once")
@@ -59,14 +64,19 @@ def problems(env: dict[str, str]) -> list[str]:
     except ConfigError as err:
         return [str(err)]
     device_dir = env.get(DEVICE_DIR, "/dev")
-    files = sorted(int(m.group(1)) for p in Path(device_dir).glob("davinci*")
-                   if (m := re.fullmatch(r"davinci(\d+)", p.name)))
+    files = sorted(
+        int(m.group(1))
+        for p in Path(device_dir).glob("davinci*")
+        if (m := re.fullmatch(r"davinci(\d+)", p.name))
+    )
     if files != visible:
         out.append(f"NPU device files {files} in {device_dir} are not the visible devices {visible}")
     raw_device = env.get(contract.ENV_DEVICE_ID, "")
     if not raw_device.isdigit() or int(raw_device) >= len(visible):
-        out.append(f"DEVICE_ID {raw_device!r} is not a logical device 0..{len(visible) - 1} of this container "
-                   f"(physical {visible}); set_device would fail")
+        out.append(
+            f"DEVICE_ID {raw_device!r} is not a logical device 0..{len(visible) - 1} of this container "
+            f"(physical {visible}); set_device would fail"
+        )
     size = env.get(contract.ENV_RANK_SIZE, "")
     rank_size = int(size) if size.isdigit() else 0
     table_file = env.get(contract.ENV_RANK_TABLE_FILE, "")
@@ -83,8 +93,10 @@ def problems(env: dict[str, str]) -> list[str]:
             if found is None:
                 out.append(f"rank table lists no NPU {physical} of server {env.get(contract.ENV_HOST_IP)!r}")
             elif found[0] != env.get(contract.ENV_RANK_ID):
-                out.append(f"RANK_ID {env.get(contract.ENV_RANK_ID)!r} but the table gives NPU {physical} of "
-                           f"{env.get(contract.ENV_HOST_IP)} rank {found[0]}")
+                out.append(
+                    f"RANK_ID {env.get(contract.ENV_RANK_ID)!r} but the table gives NPU {physical} of "
+                    f"{env.get(contract.ENV_HOST_IP)} rank {found[0]}"
+                )
     timeout = env.get("HCCL_CONNECT_TIMEOUT")
     lo, hi = HCCL_TIMEOUT_RANGE
     if timeout is not None and not (timeout.isdigit() and lo <= int(timeout) <= hi):

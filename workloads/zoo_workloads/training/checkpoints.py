@@ -103,7 +103,9 @@ def saved_files(directory: Path, model: str) -> list[Path]:
 
 def saved_epochs(directory: Path, model: str) -> list[int]:
     """Epochs that have an end-of-epoch checkpoint of this model in directory."""
-    return sorted(e for e, s in (parse_name(p.name, model) for p in saved_files(directory, model)) if s is None)
+    return sorted(
+        e for e, s in (parse_name(p.name, model) for p in saved_files(directory, model)) if s is None
+    )
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -142,14 +144,24 @@ def partial_path(path: Path) -> Path:
     return path.with_name(f".{path.stem}{PARTIAL_MARK}.ckpt")
 
 
-def commit(partial: Path, path: Path, position: Position, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def commit(
+    partial: Path, path: Path, position: Position, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Make a fully written `partial` file the checkpoint `path`: fsync, rename, fsync the directory, then write
     its manifest (atomically too). Returns the manifest."""
     _fsync_file(partial)
-    manifest = {"version": MANIFEST_VERSION, "file": path.name, "epoch": position.epoch, "step": position.step,
-                "steps_per_epoch": position.steps_per_epoch, "global_step": position.global_step,
-                "size": partial.stat().st_size, "sha256": sha256_of(partial), "time": round(time.time(), 3),
-                **(extra or {})}
+    manifest = {
+        "version": MANIFEST_VERSION,
+        "file": path.name,
+        "epoch": position.epoch,
+        "step": position.step,
+        "steps_per_epoch": position.steps_per_epoch,
+        "global_step": position.global_step,
+        "size": partial.stat().st_size,
+        "sha256": sha256_of(partial),
+        "time": round(time.time(), 3),
+        **(extra or {}),
+    }
     manifest_path(path).unlink(missing_ok=True)  # an old manifest must never vouch for the new file
     os.replace(partial, path)
     _fsync_dir(path.parent)
@@ -194,8 +206,12 @@ def verify(path: Path, *, full: bool = True) -> str | None:
 
 def position_of(manifest: dict[str, Any]) -> Position:
     """The training position a manifest records."""
-    return Position(int(manifest["global_step"]), int(manifest["epoch"]), int(manifest["step"]),
-                    int(manifest["steps_per_epoch"]))
+    return Position(
+        int(manifest["global_step"]),
+        int(manifest["epoch"]),
+        int(manifest["step"]),
+        int(manifest["steps_per_epoch"]),
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -276,8 +292,11 @@ def save(cell: Any, path: Path, position: Position, best_top1: float) -> dict[st
 
     partial = partial_path(path)
     partial.unlink(missing_ok=True)
-    ms.save_checkpoint(cell, str(partial), append_dict={"epoch": position.epoch, "step": position.step,
-                                                         "best_top1": float(best_top1)})
+    ms.save_checkpoint(
+        cell,
+        str(partial),
+        append_dict={"epoch": position.epoch, "step": position.step, "best_top1": float(best_top1)},
+    )
     return commit(partial, path, position)
 
 
@@ -296,15 +315,28 @@ def load(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"checkpoint {path}: cannot load: {' '.join(str(err).split())[:300]}") from err
 
 
-NON_NETWORK_PREFIXES = ("moments.", "accum.", "momentum.", "global_step", "learning_rate", "damping", "epoch",
-                        "step", "best_top1", "scale_sense", "current_iterator_step", "last_overflow_iterator_step")
+NON_NETWORK_PREFIXES = (
+    "moments.",
+    "accum.",
+    "momentum.",
+    "global_step",
+    "learning_rate",
+    "damping",
+    "epoch",
+    "step",
+    "best_top1",
+    "scale_sense",
+    "current_iterator_step",
+    "last_overflow_iterator_step",
+)
 
 
 CLASSIFIER = ("fc.weight", "fc.bias")  # the trunk's final Dense (ResNet.fc)
 
 
-def network_entries(cell: Any, model: str, data: dict[str, Any], path: str | Path = "",
-                    new_classifier: bool = False) -> dict[str, Any]:
+def network_entries(
+    cell: Any, model: str, data: dict[str, Any], path: str | Path = "", new_classifier: bool = False
+) -> dict[str, Any]:
     """The checkpoint dict with a ModelZoo-layout network renamed to our names (models.modelzoo); ConfigError
     naming every parameter that is missing or has another shape. Never a partial load, with one stated
     exception: new_classifier drops the classifier when only its class count differs (fine-tuning ImageNet
@@ -369,7 +401,9 @@ def _refuse_mismatch(cell: Any, data: dict[str, Any], path: str | Path, model: s
     all (restore's own 'none of its parameters' error says that better)."""
     from zoo_workloads.models import modelzoo
 
-    own = {p.name: tuple(p.shape) for p in cell.get_parameters() if not p.name.startswith(NON_NETWORK_PREFIXES)}
+    own = {
+        p.name: tuple(p.shape) for p in cell.get_parameters() if not p.name.startswith(NON_NETWORK_PREFIXES)
+    }
     problems = modelzoo.match_network(data, own)
     if problems and len(problems) < len(own):
         raise ConfigError(modelzoo.describe_problems(str(path), model or "this model", problems, []))

@@ -42,7 +42,9 @@ def detect(env: dict[str, str]) -> Launch:
         if role not in (contract.MS_ROLE_SCHEDULER, contract.MS_ROLE_WORKER):
             raise ConfigError(f"MS_ROLE: {role!r} is not one of MS_SCHED, MS_WORKER")
         size = _int(env, contract.ENV_MS_WORKER_NUM, _int(env, contract.ENV_RANK_SIZE, 1))
-        return Launch("dynamic", "scheduler" if role == contract.MS_ROLE_SCHEDULER else "worker", size, device_id)
+        return Launch(
+            "dynamic", "scheduler" if role == contract.MS_ROLE_SCHEDULER else "worker", size, device_id
+        )
     size = _int(env, contract.ENV_RANK_SIZE, 1)
     if env.get(contract.ENV_RANK_TABLE_FILE) and size > 1:
         return Launch("ranktable", "worker", size, device_id)
@@ -63,7 +65,9 @@ def init(launch: Launch) -> tuple[int, int]:
     ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True)
     ms_init()
     if launch.role == "scheduler":
-        raise SystemExit(0)  # init() serves the cluster and exits in MindSpore 2.10; be explicit if it returns
+        raise SystemExit(
+            0
+        )  # init() serves the cluster and exits in MindSpore 2.10; be explicit if it returns
     size = get_group_size()
     ms.set_auto_parallel_context(device_num=size)
     return get_rank(), size

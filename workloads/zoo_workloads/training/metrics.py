@@ -27,7 +27,10 @@ def topk_accuracy(scores: np.ndarray, labels: np.ndarray, k: int) -> float:
 
 def image_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """top_1_accuracy and top_5_accuracy of image predictions."""
-    return {"top_1_accuracy": topk_accuracy(logits, labels, 1), "top_5_accuracy": topk_accuracy(logits, labels, 5)}
+    return {
+        "top_1_accuracy": topk_accuracy(logits, labels, 1),
+        "top_5_accuracy": topk_accuracy(logits, labels, 5),
+    }
 
 
 def video_metrics(logits: np.ndarray, labels: np.ndarray, videos: np.ndarray) -> dict[str, float]:

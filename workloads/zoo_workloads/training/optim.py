@@ -32,7 +32,10 @@ def split_decay(names: list[str]) -> tuple[list[str], list[str]]:
 
 def thor_damping(damping_init: float, decay_rate: float, epochs: int, steps_per_epoch: int) -> list[float]:
     """THOR's per-step damping, as the multigrain seed: init * decay ** (epoch / 10), epoch = (step+1)/spe."""
-    return [damping_init * decay_rate ** (((i + 1) / steps_per_epoch) / 10) for i in range(epochs * steps_per_epoch)]
+    return [
+        damping_init * decay_rate ** (((i + 1) / steps_per_epoch) / 10)
+        for i in range(epochs * steps_per_epoch)
+    ]
 
 
 def build_optimizer(
@@ -51,12 +54,24 @@ def build_optimizer(
             raise ConfigError(f"optimizer {problem}")
         steps = len(lrs) // int(params["epochs"])
         damping = ms.Tensor(
-            thor_damping(float(params.get("thor_damping_init", 0.03)), float(params.get("thor_damping_decay", 0.87)),
-                         int(params["epochs"]), steps),
+            thor_damping(
+                float(params.get("thor_damping_init", 0.03)),
+                float(params.get("thor_damping_decay", 0.87)),
+                int(params["epochs"]),
+                steps,
+            ),
             ms.float32,
         )
-        return nn.thor(net, lr, damping, float(params["momentum"]), float(params["weight_decay"]), loss_scale,
-                       int(params["batch_size"]), frequency=int(params.get("thor_frequency", 100)))
+        return nn.thor(
+            net,
+            lr,
+            damping,
+            float(params["momentum"]),
+            float(params["weight_decay"]),
+            loss_scale,
+            int(params["batch_size"]),
+            frequency=int(params.get("thor_frequency", 100)),
+        )
     decay = [p for p in trainable if wants_decay(p.name)]
     no_decay = [p for p in trainable if not wants_decay(p.name)]
     groups: list[dict[str, Any]] = [
@@ -67,5 +82,6 @@ def build_optimizer(
     groups = [g for g in groups if "order_params" in g or g["params"]]
     if not math.isfinite(loss_scale) or loss_scale <= 0:
         raise ConfigError(f"hyperparameter loss_scale: must be a positive number, got {loss_scale!r}")
-    return nn.Momentum(groups, lr, float(params["momentum"]), loss_scale=loss_scale,
-                       use_nesterov=kind == "nesterov")
+    return nn.Momentum(
+        groups, lr, float(params["momentum"]), loss_scale=loss_scale, use_nesterov=kind == "nesterov"
+    )

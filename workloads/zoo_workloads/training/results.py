@@ -76,8 +76,11 @@ class Ledger:
 
     def to_json(self) -> str:
         """The ledger as JSON (epochs keyed by string, as JSON wants)."""
-        return json.dumps({"epochs": {str(k): v for k, v in sorted(self.epochs.items())}, "saved": self.saved},
-                          indent=2, sort_keys=True)
+        return json.dumps(
+            {"epochs": {str(k): v for k, v in sorted(self.epochs.items())}, "saved": self.saved},
+            indent=2,
+            sort_keys=True,
+        )
 
     @classmethod
     def from_json(cls, text: str) -> Ledger:
@@ -92,9 +95,14 @@ class Ledger:
         for key, value in (data.get("epochs") or {}).items():
             if str(key).isdigit() and isinstance(value, dict):
                 epochs[int(key)] = _finite(value)
-        saved = {k: v for k, v in (data.get("saved") or {}).items()
-                 if k in KINDS and isinstance(v, dict) and isinstance(v.get("epoch"), int)
-                 and isinstance(v.get("checkpoint"), str)}
+        saved = {
+            k: v
+            for k, v in (data.get("saved") or {}).items()
+            if k in KINDS
+            and isinstance(v, dict)
+            and isinstance(v.get("epoch"), int)
+            and isinstance(v.get("checkpoint"), str)
+        }
         for record in saved.values():
             record["metrics"] = _finite(record.get("metrics") or {})
         return cls(epochs, saved)

@@ -76,8 +76,9 @@ def resolve_amp(level: str, device: str) -> str:
     return "O0" if device == "CPU" else "O2"
 
 
-def evaluate(net: nn.Cell, spec: pipeline.DataSpec, input_kind: str,
-             on_batch: Any = None) -> dict[str, float]:
+def evaluate(
+    net: nn.Cell, spec: pipeline.DataSpec, input_kind: str, on_batch: Any = None
+) -> dict[str, float]:
     """Top-1/top-5 (and clip accuracy for videos) of net over an eval pipeline; on_batch(i, rows) after each."""
     net.set_train(False)
     logits, labels, videos = [], [], []
@@ -136,7 +137,9 @@ class ZooCallback(Callback):
     def on_train_step_end(self, run_context: Any) -> None:
         cb = run_context.original_args()
         out = cb.net_outputs
-        loss = float((out[0] if isinstance(out, (tuple, list)) else out).asnumpy())  # a sink's: its last step's
+        loss = float(
+            (out[0] if isinstance(out, (tuple, list)) else out).asnumpy()
+        )  # a sink's: its last step's
         self.losses.append(loss)
         now = time.time()
         r = self.run
@@ -146,8 +149,9 @@ class ZooCallback(Callback):
         ips = self.per_call * r.global_batch / max(now - self.step_start, 1e-9)
         self.step_start = now
         r.log.human(format_step_line(epoch, step, loss))
-        r.log.emit("step", epoch=epoch, step=step, steps_per_epoch=steps, loss=loss,
-                   images_per_second=round(ips, 2))
+        r.log.emit(
+            "step", epoch=epoch, step=step, steps_per_epoch=steps, loss=loss, images_per_second=round(ips, 2)
+        )
         r.log.progress(step, steps, loss)
         if not np.isfinite(loss):
             raise FloatingPointError(f"loss became {loss} at epoch {epoch} step {step}")
@@ -165,8 +169,9 @@ class ZooCallback(Callback):
 class Run:
     """State of one run; `execute` does it all and returns the termination-message fields."""
 
-    def __init__(self, args: RunArgs, log: EventLog, rank: int, rank_size: int,
-                 stop: StopRequest | None = None) -> None:
+    def __init__(
+        self, args: RunArgs, log: EventLog, rank: int, rank_size: int, stop: StopRequest | None = None
+    ) -> None:
         self.args, self.log, self.rank, self.rank_size = args, log, rank, rank_size
         self.stop = stop or StopRequest()
         self.p = args.params
@@ -188,15 +193,22 @@ class Run:
     def build_data(self) -> None:
         """Train and eval pipelines (first, so a missing dataset fails before the model is built)."""
         kind = self.spec.input_kind
-        self.train = pipeline.build(self.args.data_dir, self.p, kind, training=True, rank=self.rank,
-                                    rank_size=self.rank_size)
+        self.train = pipeline.build(
+            self.args.data_dir, self.p, kind, training=True, rank=self.rank, rank_size=self.rank_size
+        )
         if len(self.train.classes) > self.args.num_classes:
-            raise ConfigError(f"--num-classes {self.args.num_classes}: the dataset has {len(self.train.classes)}"
-                              " classes")
+            raise ConfigError(
+                f"--num-classes {self.args.num_classes}: the dataset has {len(self.train.classes)} classes"
+            )
         self.eval = None
         if self.args.eval_dir:
-            self.eval = pipeline.build(self.args.eval_dir, self.p, kind, training=False,
-                                       classes=self.train.classes if kind == "image" else None)
+            self.eval = pipeline.build(
+                self.args.eval_dir,
+                self.p,
+                kind,
+                training=False,
+                classes=self.train.classes if kind == "image" else None,
+            )
 
     def build_model(self) -> None:
         """Network, loss, optimizer and the MindSpore Model (with AMP, loss scale or THOR)."""
@@ -205,8 +217,14 @@ class Run:
         if problem:
             raise ConfigError(f"optimizer {problem} (--set optimizer=momentum)")
         try:
-            self.net = create_model(a.model, a.num_classes, image_size=int(p["image_size"]),
-                                    width=int(p["width"]), layers=p.get("layers"), **model_kwargs(a.model, p))
+            self.net = create_model(
+                a.model,
+                a.num_classes,
+                image_size=int(p["image_size"]),
+                width=int(p["width"]),
+                layers=p.get("layers"),
+                **model_kwargs(a.model, p),
+            )
         except (ValueError, TypeError) as err:  # the model refuses a hyperparameter (e.g. an odd width)
             raise ConfigError(f"model {a.model}: {err}") from err
         if p.get("pretrained"):
@@ -214,9 +232,17 @@ class Run:
         from zoo_workloads.losses import create_loss
 
         self.net_with_loss = NetWithLoss(self.net, create_loss(a.model, a.num_classes, p))
-        schedule = lr.Schedule(p["lr_mode"], float(p["lr_init"]), float(p["lr_max"]), float(p["lr_end"]),
-                               int(p["warmup_epochs"]), int(p["epochs"]), self.train.steps,
-                               float(p.get("lr_power", 2.0)), int(p.get("cosine_epochs", 0)))
+        schedule = lr.Schedule(
+            p["lr_mode"],
+            float(p["lr_init"]),
+            float(p["lr_max"]),
+            float(p["lr_end"]),
+            int(p["warmup_epochs"]),
+            int(p["epochs"]),
+            self.train.steps,
+            float(p.get("lr_power", 2.0)),
+            int(p.get("cosine_epochs", 0)),
+        )
         self.amp = resolve_amp(str(p["amp_level"]), a.device)
         scale = float(p["loss_scale"]) if self.amp != "O0" else 1.0
         opt = optim.build_optimizer(self.net_with_loss, p, lr.learning_rates(schedule), scale, a.device)
@@ -226,8 +252,12 @@ class Run:
             from mindspore.train.train_thor import ConvertModelUtils
 
             self.model = ConvertModelUtils().convert_to_thor_model(
-                model=self.model, network=self.net_with_loss, optimizer=opt, amp_level=self.amp,
-                loss_scale_manager=manager)
+                model=self.model,
+                network=self.net_with_loss,
+                optimizer=opt,
+                amp_level=self.amp,
+                loss_scale_manager=manager,
+            )
         self.eval_net = Logits(self.net, self.spec.outputs == "logits+embedding")
 
     def _load_pretrained(self, path: str) -> None:
@@ -235,8 +265,10 @@ class Run:
         loaded = checkpoints.load_network(self.net, self.args.model, path, new_classifier=True)
         total = len(list(self.net.get_parameters()))
         if loaded < total:  # only the classifier can be left out: the checkpoint has another class count
-            self.log.human(f"loaded {loaded} of {total} parameters from {path}; the classifier (fc) starts fresh: "
-                           f"the checkpoint's has another number of classes")
+            self.log.human(
+                f"loaded {loaded} of {total} parameters from {path}; the classifier (fc) starts fresh: "
+                f"the checkpoint's has another number of classes"
+            )
         else:
             self.log.human(f"loaded all {loaded} parameters from {path}")
 
@@ -246,8 +278,14 @@ class Run:
         self.last_loss = float(np.mean(losses)) if losses else float("nan")
         steps = max(len(losses), 1)
         self.log.human(f"epoch time: {seconds * 1000:.3f} ms, per step time: {seconds * 1000 / steps:.3f} ms")
-        self.log.emit("epoch", epoch=epoch, epochs=epochs, loss=self.last_loss, epoch_seconds=round(seconds, 3),
-                      images_per_second=round(steps * self.global_batch / max(seconds, 1e-9), 2))
+        self.log.emit(
+            "epoch",
+            epoch=epoch,
+            epochs=epochs,
+            loss=self.last_loss,
+            epoch_seconds=round(seconds, 3),
+            images_per_second=round(steps * self.global_batch / max(seconds, 1e-9), 2),
+        )
         last = epoch == epochs
         interval = int(p["eval_interval"])
         improved = False
@@ -262,20 +300,31 @@ class Run:
         every = int(p["save_checkpoint_epochs"])
         steps = self.train.steps
         if last or self.stop.requested or (every > 0 and epoch % every == 0):
-            self.write_checkpoint(train_net, checkpoints.epoch_path(self.ckpt_dir, self.args.model, epoch),
-                                  epoch, steps)
+            self.write_checkpoint(
+                train_net, checkpoints.epoch_path(self.ckpt_dir, self.args.model, epoch), epoch, steps
+            )
         if improved:
             path = checkpoints.best_path(self.ckpt_dir, self.args.model)
-            manifest = (checkpoints.save(train_net, path, self.position(epoch, steps), self.best_top1)
-                        if self.writes else {})
+            manifest = (
+                checkpoints.save(train_net, path, self.position(epoch, steps), self.best_top1)
+                if self.writes
+                else {}
+            )
             self._saved("best", epoch, path, step=steps, time=manifest.get("time"))
 
     def _saved(self, kind: str, epoch: int, path: Path, **extra: Any) -> None:
         """Pair a checkpoint with its epoch's metrics; the `checkpoint` event and result.json say so."""
         record = self.ledger.checkpointed(kind, epoch, str(path))
         if self.writes:  # other ranks know rank 0's files (for their own `done`) but did not write them
-            self.log.emit("checkpoint", epoch=epoch, path=str(path), kind=kind, metrics=record["metrics"],
-                          best=kind == "best", **extra)
+            self.log.emit(
+                "checkpoint",
+                epoch=epoch,
+                path=str(path),
+                kind=kind,
+                metrics=record["metrics"],
+                best=kind == "best",
+                **extra,
+            )
             results.write(self.ledger, self.ckpt_dir)
 
     def position(self, epoch: int, step: int) -> checkpoints.Position:
@@ -294,24 +343,39 @@ class Run:
                 keep = 2  # a rank killed mid-save lags one checkpoint behind: keep the one every rank has
             checkpoints.prune(self.ckpt_dir, self.args.model, keep)
         self.last_ckpt, self.last_ckpt_position = str(path), position
-        self._saved("last", epoch, path, step=step, global_step=position.global_step, time=manifest.get("time"))
+        self._saved(
+            "last", epoch, path, step=step, global_step=position.global_step, time=manifest.get("time")
+        )
 
     def stop_now(self, epoch: int, step: int, train_net: nn.Cell) -> None:
         """The graceful stop: checkpoint at this step boundary (unless this exact position is saved) and raise."""
         position = self.position(epoch, step)
         if self.last_ckpt_position != position:
-            path = (checkpoints.epoch_path(self.ckpt_dir, self.args.model, epoch) if step >= self.train.steps
-                    else checkpoints.step_path(self.ckpt_dir, self.args.model, epoch, step))
+            path = (
+                checkpoints.epoch_path(self.ckpt_dir, self.args.model, epoch)
+                if step >= self.train.steps
+                else checkpoints.step_path(self.ckpt_dir, self.args.model, epoch, step)
+            )
             self.write_checkpoint(train_net, path, epoch, step)
-        raise Stopped(f"stopped by signal {self.stop.signal} at epoch {epoch} step {step}; checkpoint "
-                      f"{self.last_ckpt} written, a restart resumes from it")
+        raise Stopped(
+            f"stopped by signal {self.stop.signal} at epoch {epoch} step {step}; checkpoint "
+            f"{self.last_ckpt} written, a restart resumes from it"
+        )
 
     def rest_of_epoch(self, done_epochs: int, skip: int) -> pipeline.DataSpec:
         """The training pipeline of epoch done_epochs + 1 without its first `skip` steps."""
         batch = self.train.batch_size
-        return pipeline.build(self.args.data_dir, self.p, self.spec.input_kind, training=True, rank=self.rank,
-                              rank_size=self.rank_size, classes=self.train.classes,
-                              window=(skip * batch, self.train.steps * batch), epoch=done_epochs)
+        return pipeline.build(
+            self.args.data_dir,
+            self.p,
+            self.spec.input_kind,
+            training=True,
+            rank=self.rank,
+            rank_size=self.rank_size,
+            classes=self.train.classes,
+            window=(skip * batch, self.train.steps * batch),
+            epoch=done_epochs,
+        )
 
     def auto_resume(self) -> tuple[int, int]:
         """Load the newest complete checkpoint of the run directory; (epochs done, steps to skip).
@@ -333,10 +397,13 @@ class Run:
             return 0, 0
         position = checkpoints.position_of(found.manifest)
         if position.steps_per_epoch != self.train.steps:
-            self.log.human(f"warning: {found.path} was written with {position.steps_per_epoch} steps per epoch, "
-                           f"this run has {self.train.steps}: resuming at the next epoch boundary")
-            position = checkpoints.Position(position.global_step, position.epoch, self.train.steps,
-                                            self.train.steps)
+            self.log.human(
+                f"warning: {found.path} was written with {position.steps_per_epoch} steps per epoch, "
+                f"this run has {self.train.steps}: resuming at the next epoch boundary"
+            )
+            position = checkpoints.Position(
+                position.global_step, position.epoch, self.train.steps, self.train.steps
+            )
         _, self.best_top1 = checkpoints.restore(self.model.train_network, found.path, self.args.model)
         self.last_ckpt, self.last_ckpt_position = str(found.path), position
         done, skip = position.resume_point()
@@ -344,8 +411,14 @@ class Run:
         self.ledger = results.read(self.ckpt_dir)
         self.ledger.forget_after(done)
         self.log.human(f"resumed from {found.path} at epoch {position.epoch} step {position.step}")
-        self.log.emit("resume", epoch=position.epoch, step=position.step, global_step=position.global_step,
-                      path=str(found.path), time=found.manifest.get("time"))
+        self.log.emit(
+            "resume",
+            epoch=position.epoch,
+            step=position.step,
+            global_step=position.global_step,
+            path=str(found.path),
+            time=found.manifest.get("time"),
+        )
         return done, skip
 
     def execute(self) -> dict[str, Any]:
@@ -354,8 +427,9 @@ class Run:
         self.build_model()
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         if self.writes:
-            config.save_resolved(self.p, self.args.model, self.ckpt_dir / results.CONFIG_FILE,
-                                 run=self.run_record())
+            config.save_resolved(
+                self.p, self.args.model, self.ckpt_dir / results.CONFIG_FILE, run=self.run_record()
+            )
         # Automatic: the newest complete checkpoint in the output directory. An explicit one (--resume,
         # spec.checkpoint.resumeFrom; it must exist) only starts a run that has none yet, so a restart of a job
         # that began from it continues from its own newest checkpoint instead of going back.
@@ -368,28 +442,53 @@ class Run:
             self.ledger = results.read(self.ckpt_dir)
             self.ledger.forget_after(start)
         epochs = int(self.p["epochs"])
-        self.log.emit("start", model=self.args.model, rank_size=self.rank_size, epochs=epochs,
-                      steps_per_epoch=self.train.steps, batch_size=int(self.p["batch_size"]), device=self.args.device)
+        self.log.emit(
+            "start",
+            model=self.args.model,
+            rank_size=self.rank_size,
+            epochs=epochs,
+            steps_per_epoch=self.train.steps,
+            batch_size=int(self.p["batch_size"]),
+            device=self.args.device,
+        )
         if self.stop.requested:  # SIGTERM while loading data or the model: nothing new to save
             raise Stopped(f"stopped by signal {self.stop.signal} before training began")
         if skip and start < epochs:
             # Resumed mid-epoch: first the rest of that epoch (its own pipeline: same order, done steps left out),
             # step by step (a sink must divide it).
             rest = self.rest_of_epoch(start, skip)
-            self.model.train(start + 1, rest.dataset, callbacks=[ZooCallback(self, skip, start)],
-                             dataset_sink_mode=False, initial_epoch=start)
+            self.model.train(
+                start + 1,
+                rest.dataset,
+                callbacks=[ZooCallback(self, skip, start)],
+                dataset_sink_mode=False,
+                initial_epoch=start,
+            )
             start += 1
         if self.train.sampler is not None:
-            self.train.sampler.epoch = start  # data order is seeded per epoch: a resumed epoch sees its own order
+            self.train.sampler.epoch = (
+                start  # data order is seeded per epoch: a resumed epoch sees its own order
+            )
         if start < epochs:
             size = self.sink_size()
             if size:
                 sinks, first = sink.train_epochs(epochs, start, self.train.steps, size)
-                self.model.train(sinks, self.train.dataset, callbacks=[ZooCallback(self, 0, start, size)],
-                                 dataset_sink_mode=True, sink_size=size, initial_epoch=first)
+                self.model.train(
+                    sinks,
+                    self.train.dataset,
+                    callbacks=[ZooCallback(self, 0, start, size)],
+                    dataset_sink_mode=True,
+                    sink_size=size,
+                    initial_epoch=first,
+                )
             else:
-                self.model.train(epochs, self.train.dataset, callbacks=[ZooCallback(self, 0, start)],
-                                 dataset_sink_mode=False, initial_epoch=start)
+                self.model.train(
+                    epochs,
+                    self.train.dataset,
+                    callbacks=[ZooCallback(self, 0, start)],
+                    dataset_sink_mode=False,
+                    initial_epoch=start,
+                )
         # The metrics reported are those of the checkpoint reported (the best, else the last), never the last
         # epoch's paired with the best epoch's weights.
         summary = self.ledger.summary()
@@ -414,8 +513,12 @@ class Run:
 
     def run_record(self) -> dict[str, Any]:
         """What config.yaml says about the run beyond hyperparameters: classes and data (zoo-eval --run reads it)."""
-        return {"num_classes": self.args.num_classes, "data_dir": self.args.data_dir,
-                "eval_dir": self.args.eval_dir, "device": self.args.device}
+        return {
+            "num_classes": self.args.num_classes,
+            "data_dir": self.args.data_dir,
+            "eval_dir": self.args.eval_dir,
+            "device": self.args.device,
+        }
 
 
 def configure(device: str, mode: str, device_id: int) -> None:
@@ -433,10 +536,15 @@ def train(args: RunArgs, log_stream: Any = None) -> dict[str, Any]:
     if args.device == "Ascend" and ascend_check.simulated(dict(os.environ)):
         # Only the local cluster's kubelet sets the switch: check what HCCL would, then train on CPU without it.
         ascend_check.verify(dict(os.environ))
-        print("zoo-train: simulated Ascend NPU (ZOO_ASCEND_SIMULATE=1, local cluster only): the Ascend checks "
-              "passed; training on CPU", flush=True)
+        print(
+            "zoo-train: simulated Ascend NPU (ZOO_ASCEND_SIMULATE=1, local cluster only): the Ascend checks "
+            "passed; training on CPU",
+            flush=True,
+        )
         args = replace(args, device="CPU")
-        if launch.kind == "ranktable":  # HCCL has no CPU form; the dynamic cluster runs over mccl on CPU as is
+        if (
+            launch.kind == "ranktable"
+        ):  # HCCL has no CPU form; the dynamic cluster runs over mccl on CPU as is
             launch = replace(launch, kind="simulated", device_id=0)
     # The scheduler only serves the dynamic cluster (over mccl): it needs no accelerator, and its pod has none.
     device = "CPU" if launch.role == "scheduler" else args.device

@@ -28,7 +28,9 @@ def divisors(n: int) -> list[int]:
     return small + large[::-1]
 
 
-def sink_size(steps_per_epoch: int, step_ms: float, requested: int = 0, target: float = TARGET_SECONDS) -> int:
+def sink_size(
+    steps_per_epoch: int, step_ms: float, requested: int = 0, target: float = TARGET_SECONDS
+) -> int:
     """Steps per sink: `requested` (hyperparameter sink_size) when > 0, which must divide the steps per epoch;
     else the largest divisor of the steps per epoch that runs in at most `target` seconds at `step_ms` per step
     (at least 1)."""
@@ -36,8 +38,10 @@ def sink_size(steps_per_epoch: int, step_ms: float, requested: int = 0, target: 
         raise ConfigError(f"steps per epoch must be >= 1 for a data sink, got {steps_per_epoch}")
     if requested > 0:
         if steps_per_epoch % requested:
-            raise ConfigError(f"sink_size: {requested} does not divide the {steps_per_epoch} steps per epoch "
-                              f"(allowed: 0 = automatic, or one of {_some(divisors(steps_per_epoch))})")
+            raise ConfigError(
+                f"sink_size: {requested} does not divide the {steps_per_epoch} steps per epoch "
+                f"(allowed: 0 = automatic, or one of {_some(divisors(steps_per_epoch))})"
+            )
         return requested
     most = max(1, int(target * 1000.0 / step_ms)) if step_ms > 0 else 1
     return max(d for d in divisors(steps_per_epoch) if d <= most)

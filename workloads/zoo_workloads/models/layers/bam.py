@@ -36,7 +36,11 @@ class SpatialGate(nn.Cell):
     def __init__(self, channels: int, reduction: int, norm: NormConfig, dilation: int = 4) -> None:
         super().__init__()
         hidden = max(channels // reduction, 1)
-        cells: list[nn.Cell] = [conv_nd(2, channels, hidden, 1, bias=True), batch_norm_nd(2, hidden, norm), nn.ReLU()]
+        cells: list[nn.Cell] = [
+            conv_nd(2, channels, hidden, 1, bias=True),
+            batch_norm_nd(2, hidden, norm),
+            nn.ReLU(),
+        ]
         for _ in range(2):
             cells += [
                 conv_nd(2, hidden, hidden, 3, dilation=dilation, padding=dilation, bias=True),

@@ -101,11 +101,18 @@ def avg_down_nd(dims: int, stride: IntOrTuple) -> nn.Cell:
     pool_cls = nn.AvgPool2d if dims == 2 else nn.AvgPool3d
     stride_t = _tuple(stride, dims)
     return pool_cls(
-        kernel_size=stride_t, stride=stride_t, pad_mode="pad", padding=0, ceil_mode=True, count_include_pad=False
+        kernel_size=stride_t,
+        stride=stride_t,
+        pad_mode="pad",
+        padding=0,
+        ceil_mode=True,
+        count_include_pad=False,
     )
 
 
-def conv_out_size(size: Sequence[int], kernel: IntOrTuple, stride: IntOrTuple, padding: int) -> tuple[int, ...]:
+def conv_out_size(
+    size: Sequence[int], kernel: IntOrTuple, stride: IntOrTuple, padding: int
+) -> tuple[int, ...]:
     """Spatial size after a conv/pool with symmetric padding (floor mode), per axis."""
     dims = len(size)
     k, s = _tuple(kernel, dims), _tuple(stride, dims)

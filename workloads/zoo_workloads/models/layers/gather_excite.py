@@ -35,13 +35,21 @@ class DepthwiseGather(nn.Cell):
     With pre_downsample (the reference's layer1), a full 3x3 stride-2 conv + BN halves the map first."""
 
     def __init__(
-        self, channels: int, feat_size: tuple[int, ...], norm: NormConfig, *, pre_downsample: bool = False,
+        self,
+        channels: int,
+        feat_size: tuple[int, ...],
+        norm: NormConfig,
+        *,
+        pre_downsample: bool = False,
         same: bool = False,
     ) -> None:
         super().__init__()
         cells: list[nn.Cell] = []
         if pre_downsample:
-            cells += [conv_nd(2, channels, channels, 3, stride=2, same=same), batch_norm_nd(2, channels, norm)]
+            cells += [
+                conv_nd(2, channels, channels, 3, stride=2, same=same),
+                batch_norm_nd(2, channels, norm),
+            ]
             feat_size = ceil_div_size(feat_size, 2)
         kernel = (int(feat_size[0]), int(feat_size[1]))
         cells += [
