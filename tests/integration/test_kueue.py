@@ -63,8 +63,18 @@ def queues(cluster: Any, namespace: str, cpu: str, preemption: bool = False) -> 
         "namespaceSelector": {},
         "resourceGroups": [
             {
-                "coveredResources": ["cpu"],
-                "flavors": [{"name": f"rf-{namespace}", "resources": [{"name": "cpu", "nominalQuota": cpu}]}],
+                # Memory is covered too (every rank requests memory, issue 24; Kueue refuses a workload that
+                # requests a resource its ClusterQueue does not cover), with room to spare: CPU is the limit here.
+                "coveredResources": ["cpu", "memory"],
+                "flavors": [
+                    {
+                        "name": f"rf-{namespace}",
+                        "resources": [
+                            {"name": "cpu", "nominalQuota": cpu},
+                            {"name": "memory", "nominalQuota": "4Ti"},
+                        ],
+                    }
+                ],
             }
         ],
     }
