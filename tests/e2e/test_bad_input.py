@@ -108,7 +108,7 @@ INVALID = {
     ),
     "hp-layers": (
         {"layers": "[1,1]"},
-        "spec.hyperparameters.layers: '[1,1]' is invalid: must be a list of integers",
+        "spec.hyperparameters.layers: '[1,1]' is invalid: must be a list of 4 integers",
     ),
     # Issue 11: these trained (lr_max) or failed inside the workload with a retryable exit 1.
     "hp-lr-max": ({"lr_max": -1}, "spec.hyperparameters.lr_max: -1 is out of range: must be a number > 0"),
