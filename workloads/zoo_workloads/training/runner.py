@@ -115,6 +115,12 @@ class StopRequest:
         except ValueError:
             pass
 
+    def keep(self) -> None:
+        """Install the handler again, every step: MindSpore's dataset iterator over a Python source replaces the
+        process's SIGTERM action in C (Python's signal.getsignal still shows ours), which killed ranks before they
+        could checkpoint. One sigaction per step costs microseconds."""
+        self.install()
+
 
 class ZooCallback(Callback):
     """Per-step and per-epoch log events, evaluation and checkpoints during Model.train.
@@ -133,6 +139,9 @@ class ZooCallback(Callback):
         self.epoch = start_epoch + 1  # the real epoch being trained (1-based)
         # A run resumed mid-epoch starts its first epoch after `skip_steps` steps (the sampler skips them too).
         self.step_in_epoch = skip_steps
+
+    def on_train_step_begin(self, run_context: Any) -> None:
+        self.run.stop.keep()
 
     def on_train_step_end(self, run_context: Any) -> None:
         cb = run_context.original_args()
