@@ -112,7 +112,7 @@ def test_pods_are_accepted_in_a_restricted_namespace(e2e: E2E, restricted: None)
     pods = wait_for(
         "the job's pods",
         lambda: e2e.pods("restricted") if len(e2e.pods("restricted")) == 2 else None,
-        timeout=60,
+        timeout=120,  # the operator shares 2 cores with the rest of the suite
     )
     for pod in pods:
         assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
