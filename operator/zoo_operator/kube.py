@@ -165,46 +165,27 @@ async def _custom() -> client.CustomObjectsApi:
     return client.CustomObjectsApi(await _client())
 
 
+_CORE_CREATE = {
+    "Pod": "create_namespaced_pod",
+    "Service": "create_namespaced_service",
+    "ConfigMap": "create_namespaced_config_map",
+}
+
+
 async def create(obj: Obj) -> bool:
-    """Create `obj` (Service, ConfigMap, Pod or PodGroup); False if it already exists."""
+    """Create `obj` (Pod, Service, ConfigMap, NetworkPolicy or PodGroup); False if it already exists."""
     ns = obj["metadata"]["namespace"]
     kind = obj["kind"]
     core, what = await _core(), f"create {kind} {ns}/{obj['metadata'].get('name')}"
     try:
-        if kind == "Pod":
+        if kind in _CORE_CREATE or kind == "NetworkPolicy":
+            if kind == "NetworkPolicy":
+                make = client.NetworkingV1Api(await _client()).create_namespaced_network_policy
+            else:
+                make = getattr(core, _CORE_CREATE[kind])
             await call(
                 lambda: unparsed(
-                    lambda: core.create_namespaced_pod(
-                        ns, obj, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS
-                    )
-                ),
-                what,
-            )
-        elif kind == "Service":
-            await call(
-                lambda: unparsed(
-                    lambda: core.create_namespaced_service(
-                        ns, obj, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS
-                    )
-                ),
-                what,
-            )
-        elif kind == "ConfigMap":
-            await call(
-                lambda: unparsed(
-                    lambda: core.create_namespaced_config_map(
-                        ns, obj, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS
-                    )
-                ),
-                what,
-            )
-        elif kind == "NetworkPolicy":
-            net = client.NetworkingV1Api(await _client())
-            await call(
-                lambda: unparsed(
-                    lambda: net.create_namespaced_network_policy(
-                        ns, obj, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS
-                    )
+                    lambda: make(ns, obj, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS)
                 ),
                 what,
             )
