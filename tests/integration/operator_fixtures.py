@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -158,15 +158,29 @@ def job_status(cluster: Any, namespace: str, name: str) -> dict[str, Any]:
 
 
 def wait_phase(
-    cluster: Any, namespace: str, name: str, phases: set[str], timeout: float = 90
+    cluster: Any,
+    namespace: str,
+    name: str,
+    phases: set[str],
+    timeout: float = 90,
+    explain: Callable[[], str] | None = None,
 ) -> dict[str, Any]:
-    """Wait until the job's phase is one of `phases`; returns the status."""
+    """Wait until the job's phase is one of `phases`; returns the status. On timeout the failure names the job's
+    last phase, reason and message, and whatever `explain` adds."""
+    last: dict[str, Any] = {}
 
     def check() -> dict[str, Any] | None:
-        st = job_status(cluster, namespace, name)
-        return st if st.get("phase") in phases else None
+        nonlocal last
+        last = job_status(cluster, namespace, name)
+        return last if last.get("phase") in phases else None
 
-    return wait_for(f"job {name} phase in {sorted(phases)}", check, timeout=timeout, interval=1.0)
+    def why() -> str:
+        said = f"job {name} last {last.get('phase')}/{last.get('reason')}: {last.get('message')}"
+        return f"{said}; {explain()}" if explain else said
+
+    return wait_for(
+        f"job {name} phase in {sorted(phases)}", check, timeout=timeout, interval=1.0, explain=why
+    )
 
 
 def events(cluster: Any, namespace: str, name: str) -> list[dict[str, Any]]:

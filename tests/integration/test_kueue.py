@@ -112,6 +112,28 @@ def queues(cluster: Any, namespace: str, cpu: str, preemption: bool = False) -> 
     return cq
 
 
+def kueue_state(cluster: Any, namespace: str) -> str:
+    """What Kueue holds in the namespace, for a failure message: each Workload's conditions and each pod's phase,
+    gates, finalizers and Kueue annotations (a stuck admission is otherwise invisible)."""
+    lines = []
+    for wl in items(cluster, namespace, "workloads.kueue.x-k8s.io", ""):
+        conds = ", ".join(
+            f"{c['type']}={c['status']}({c.get('reason', '')})"
+            for c in wl.get("status", {}).get("conditions", [])
+        )
+        lines.append(f"workload {wl['metadata']['name']}: {conds or 'no conditions'}")
+    for pod in items(cluster, namespace, "pods", ""):
+        meta, spec = pod["metadata"], pod["spec"]
+        notes = {k: v for k, v in (meta.get("annotations") or {}).items() if "kueue" in k}
+        lines.append(
+            f"pod {meta['name']}: {pod.get('status', {}).get('phase')}"
+            f"{' deleting' if meta.get('deletionTimestamp') else ''}"
+            f" gates={[g['name'] for g in spec.get('schedulingGates') or []]}"
+            f" finalizers={meta.get('finalizers') or []} {notes}"
+        )
+    return "; ".join(lines) or "no workloads or pods"
+
+
 def cleanup_queues(cluster: Any, namespace: str) -> None:
     cluster.kubectl("delete", "clusterqueue", f"cq-{namespace}", "--wait=false", check=False)
     cluster.kubectl("delete", "resourceflavor", f"rf-{namespace}", "--wait=false", check=False)
@@ -317,12 +339,21 @@ def test_preempted_job_waits_gated_and_runs_again(
         # A preemption is not a failure: a restart from the checkpoint, none of backoffLimit (0) spent.
         low = job_status(kueue, namespace, "low")
         assert (low["phase"], low["reason"]) == ("Restarting", "Evicted") and "Kueue" in low["message"], low
-        high = wait_phase(kueue, namespace, "high", {"Succeeded", "Failed"}, timeout=480)
+        high = wait_phase(
+            kueue,
+            namespace,
+            "high",
+            {"Succeeded", "Failed"},
+            timeout=480,
+            explain=lambda: kueue_state(kueue, namespace),
+        )
         assert high["phase"] == "Succeeded", high.get("message")
         low = job_status(kueue, namespace, "low")
         assert low["phase"] != "Failed", low.get("message")
         assert low["restarts"] == low["stoppedRestarts"] == 1, low
-        wait_phase(kueue, namespace, "low", {"Running"}, timeout=240)
+        wait_phase(
+            kueue, namespace, "low", {"Running"}, timeout=240, explain=lambda: kueue_state(kueue, namespace)
+        )
         assert not any(pod_gates(kueue, namespace, "modelzoo.io/job-name=low").values())
         # Readmitted, it trains on from its checkpoint instead of from epoch 1.
         resumes = wait_for(
