@@ -43,6 +43,30 @@ def parse_lines(text: str) -> list[dict[str, Any]]:
     return [ev for ev in map(parse_line, text.splitlines()) if ev is not None]
 
 
+def lead_rank(events: Iterable[dict[str, Any]], previous: int | None = None) -> int | None:
+    """The lowest rank among `events` and `previous`: the rank a pod's log stands for. One rank per pod in device
+    mode; a server pod (issue 21) prints all of its processes' events, and its lowest rank speaks for it."""
+    ranks = [ev["rank"] for ev in events if isinstance(ev.get("rank"), int)]
+    if previous is not None:
+        ranks.append(previous)
+    return min(ranks, default=None)
+
+
+def split_ranks(text: str) -> dict[int | None, list[str]]:
+    """A server pod's log split per rank (issue 21): event lines by their `rank` field, human lines by the
+    launcher's prefix (contract.RANK_LINE_PREFIX, removed); lines of neither kind (the launcher's own) under None.
+    In order within each rank."""
+    out: dict[int | None, list[str]] = {}
+    for line in text.splitlines():
+        event = parse_line(line)
+        if event is not None:
+            rank, kept = event["rank"], line
+        else:
+            rank, kept = contract.line_rank(line)
+        out.setdefault(rank, []).append(kept)
+    return out
+
+
 def is_human_line(line: str) -> bool:
     """Whether a line is meant for people: not empty, not a JSON event line, not a MindSpore INFO/WARNING banner."""
     text = line.strip()

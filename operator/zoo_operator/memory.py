@@ -32,11 +32,15 @@ class PodLog:
     history: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # per-epoch (history.py)
 
     def folded(self, events: list[dict[str, Any]], **changes: Any) -> PodLog:
-        """A copy with parsed JSON events folded in: progress, rank, result record, checkpoints, history."""
+        """A copy with parsed JSON events folded in: progress, rank, result record, checkpoints, history.
+
+        A server pod's log (issue 21) holds several ranks' events: only its lowest rank's are folded."""
+        rank = logparse.lead_rank(events, self.rank)
+        events = [ev for ev in events if ev.get("rank") == rank]
         return dataclasses.replace(
             self,
             progress=logparse.fold_progress(self.progress, events),
-            rank=next((ev["rank"] for ev in events if "rank" in ev), self.rank),
+            rank=rank,
             result=logparse.record_from_events(events) or self.result,
             checkpoints=logparse.fold_checkpoints(self.checkpoints, events),
             history=history.fold(self.history, events),  # console: per-epoch history (issue 12)

@@ -38,6 +38,7 @@ from zoo_operator.memory import (
 )
 from zoo_operator.podview import PodView, parse_time
 from zoo_operator.settings import Settings
+from zoo_workloads import contract
 
 # An active job gets a pass at least this often even when no event comes (a missed watch event heals).
 RESYNC_SECONDS = 300.0
@@ -118,7 +119,11 @@ def devices_of(
                 problems.append(f"pod {pod.name}: {err}")
                 dev = None
         after[pod.name] = (key, dev)
-        if dev is not None:
+        if dev is not None and job.pods_per == contract.PODS_PER_SERVER:
+            # Issue 21: a server pod is perNode ranks; its annotation was checked above (dev), read it whole.
+            server = ranktable.parse_server_annotation(pod.device_annotation, pod.host_ip)
+            devices += [dataclasses.replace(d, pod_name=pod.name, container_ip=pod.ip) for d in server]
+        elif dev is not None:
             devices.append(dataclasses.replace(dev, pod_name=pod.name, container_ip=pod.ip))
     return devices, after, problems
 
@@ -427,6 +432,7 @@ def _plan_job(
         result=results.in_user_terms(final_record(job, pods, logs, first), job) or prev.get("result"),
         created=was_created,
         history=entry.history if entry else None,
+        ranks_per_pod=job.devices_per_pod,
     )  # console: status.history (issue 12)
     new["model"] = spec.display_model(
         obs.body.get("spec") or {}

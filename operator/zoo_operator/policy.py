@@ -328,7 +328,7 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
             delete=tuple(p.name for p in live),
         )
     attempt = state.restarts
-    wanted: list[int | None] = ([None] if job.launch == "dynamic" else []) + list(range(job.replicas))
+    wanted: list[int | None] = ([None] if job.launch == "dynamic" else []) + list(range(job.workers))
     changed = _spec_changed(job, state, live)
     if changed is not None:
         return changed
@@ -337,7 +337,7 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
         p
         for p in live
         if p.attempt >= attempt
-        and (p.role != c.ROLE_WORKER or (p.index is not None and 0 <= p.index < job.replicas))
+        and (p.role != c.ROLE_WORKER or (p.index is not None and 0 <= p.index < job.workers))
     ]
     # Pods of an older attempt, and workers beyond spec.replicas, are never reused.
     kept = {p.name for p in current}
@@ -373,7 +373,7 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
         return _restart_or_fail(job, state, c.REASON_GANG_RESTART, detail, live)
 
     workers = [p for p in ordered if p.role == c.ROLE_WORKER]
-    if len(workers) == job.replicas and all(p.exit_code == 0 for p in workers):
+    if len(workers) == job.workers and all(p.exit_code == 0 for p in workers):
         return Decision(c.SUCCEEDED, c.REASON_SUCCEEDED, f"all {job.replicas} ranks succeeded")
     deadline = job.active_deadline_seconds
     if deadline is not None and state.start_time is not None and now - state.start_time >= deadline:

@@ -111,6 +111,26 @@ def parse_annotation(text: str, host_ip: str | None = None) -> Device:
     )
 
 
+def parse_server_annotation(text: str, host_ip: str | None = None) -> list[Device]:
+    """Every device of a server pod's annotation (spec.device.podsPer server, issue 21), by physical id: the pod
+    holds all of its node's perNode NPUs, so each is one rank of the same server (the node IP). The checks and
+    errors are parse_annotation's."""
+    first = parse_annotation(text, host_ip)  # validates the whole annotation
+    devices = json.loads(text)["devices"]
+    spid = first.super_pod_id
+    return [
+        Device(
+            pod_name=first.pod_name,
+            server_id=first.server_id,
+            device_id=str(dev["device_id"]),
+            device_ip=str(dev["device_ip"]),
+            super_device_id=None if dev.get("super_device_id") is None else str(dev["super_device_id"]),
+            super_pod_id=spid,
+        )
+        for dev in sorted(devices, key=lambda d: int(str(d["device_id"])))
+    ]
+
+
 def order(devices: Sequence[Device]) -> list[Device]:
     """Devices in rank order: node IP as a string, then device_id as a number (hccl_tools' order)."""
     return sorted(devices, key=lambda d: (d.server_id, int(d.device_id), d.pod_name))

@@ -265,7 +265,28 @@ def user_env(job: JobSpec) -> list[Obj]:
 
 
 def command(job: JobSpec) -> list[str]:
-    """The container command of every rank (contracts.md)."""
+    """The container command of every rank (contracts.md); in server mode zoo-server-launch runs it once per NPU."""
+    if job.pods_per == contract.PODS_PER_SERVER:
+        return server_command(_command(job))
+    return _command(job)
+
+
+def server_command(cmd: list[str]) -> list[str]:
+    """A device-mode command for a server pod (issue 21): `zoo-launch --` becomes `zoo-server-launch --`, in the
+    argument list or in the shell preamble of a spec.command job."""
+    if cmd[:2] == ["zoo-launch", "--"]:
+        return [contract.SERVER_LAUNCH, *cmd[1:]]
+    if cmd[:3] == ["/bin/sh", "-c", LAUNCH_PREAMBLE]:
+        preamble = (
+            f'if command -v {contract.SERVER_LAUNCH} >/dev/null 2>&1; then exec {contract.SERVER_LAUNCH} -- "$@"; '
+            f'fi; echo "zoo: the image has no {contract.SERVER_LAUNCH}, which spec.device.podsPer server needs '
+            '(pip install zoo-workloads in the image)" >&2; exit 64'
+        )
+        return [*cmd[:2], preamble, *cmd[3:]]
+    raise ValueError(f"server mode: cannot run {cmd[:2]} under {contract.SERVER_LAUNCH}")
+
+
+def _command(job: JobSpec) -> list[str]:
     if job.custom:
         return user_command(job)
     if job.task != c.TASK_TRAIN:
@@ -361,8 +382,9 @@ def _resources(job: JobSpec, with_device: bool) -> Obj:
         k: dict(v) for k, v in job.resources.items() if k in ("requests", "limits") and isinstance(v, dict)
     }
     if with_device and job.resource_name:
-        res.setdefault("limits", {})[job.resource_name] = 1
-        res.setdefault("requests", {})[job.resource_name] = 1
+        # Server mode (issue 21): the pod holds its server's perNode NPUs.
+        res.setdefault("limits", {})[job.resource_name] = job.devices_per_pod
+        res.setdefault("requests", {})[job.resource_name] = job.devices_per_pod
     # Issue 24: memory on every container, so one job cannot starve a node (memlimits; spec.resources wins).
     request, limit = _memory(job, scheduler=not with_device)
     res.setdefault("requests", {})["memory"] = request
@@ -445,7 +467,8 @@ def pod(job: JobSpec, index: int | None, attempt: int) -> Obj:
     if job.gang and job.gang_backend == "volcano":
         annotations[c.VOLCANO_GROUP_ANNOTATION] = job.name
     if index is not None and job.per_node:
-        extra_labels[c.LABEL_SERVER_GROUP] = str(ascend.group_of(index, job.per_node))
+        # Server mode: each pod is a server group of its own (perNode NPUs in one pod).
+        extra_labels[c.LABEL_SERVER_GROUP] = str(ascend.group_of(index, job.per_node // job.devices_per_pod))
     volumes, mounts = _volumes(job, worker=index is not None)
     container: Obj = {
         "name": "worker",
@@ -554,7 +577,7 @@ def tolerations(job: JobSpec) -> list[Obj]:
 def pods(job: JobSpec, attempt: int) -> list[Obj]:
     """Every pod of one attempt: the scheduler first (dynamic launch), then workers by index."""
     out = [pod(job, None, attempt)] if job.launch == "dynamic" else []
-    return out + [pod(job, i, attempt) for i in range(job.replicas)]
+    return out + [pod(job, i, attempt) for i in range(job.workers)]
 
 
 def all_objects(job: JobSpec, ranktable_data: dict[str, str] | None = None, attempt: int = 0) -> list[Obj]:

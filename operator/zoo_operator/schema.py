@@ -154,6 +154,12 @@ def _spec() -> Schema:
                 "operator settings.",
                 enum=ASCEND_CHIPS,
             ),
+            "podsPer": _str(
+                "device: one pod per device (default). server: one pod per server holding perNode NPUs, one "
+                "training process per NPU inside (Ascend910 rank-table launch with perNode only).",
+                enum=list(contract.PODS_PER),
+                default=contract.PODS_PER_DEVICE,
+            ),
         },
         required=["type"],
     )
@@ -432,7 +438,12 @@ def _spec() -> Schema:
                 "Working directory of spec.command (default: the image's).", pattern="^/", maxLength=MAX_PATH
             ),
             "device": device,
-            "replicas": _int("Ranks = devices = worker pods.", minimum=1, maximum=4096, default=1),
+            "replicas": _int(
+                "Ranks = devices = worker pods (replicas/perNode pods with device.podsPer server).",
+                minimum=1,
+                maximum=4096,
+                default=1,
+            ),
             "launch": _str(
                 "How ranks find each other (default: ranktable on Ascend910, dynamic elsewhere).",
                 enum=LAUNCH_MODES,
@@ -505,6 +516,12 @@ def _spec_rules() -> list[Schema]:
             "rule": "self.device.type != 'CPU' || !has(self.model) || !(self.model in "
             f"{_thor_default_models()}) || (has(self.hyperparameters) && has(self.hyperparameters.optimizer))",
             "message": f"spec.hyperparameters.optimizer: the model's default optimizer {contract.THOR_ON_CPU}",
+        },
+        {
+            "rule": "!has(self.device.podsPer) || self.device.podsPer != 'server' || (self.device.type == "
+            "'Ascend910' && has(self.device.perNode) && (!has(self.launch) || self.launch == 'ranktable'))",
+            "message": "spec.device.podsPer: server needs spec.device.type Ascend910, spec.device.perNode and "
+            "spec.launch ranktable (one pod per server holds perNode NPUs)",
         },
         {
             "rule": "!has(self.device.chip) || self.device.type == 'Ascend910'",

@@ -134,6 +134,8 @@ class JobSpec:
     user_command: tuple[str, ...] = ()
     user_args: tuple[str, ...] = ()
     working_dir: str | None = None
+    # issue 21: spec.device.podsPer: one pod per device (contract.PODS_PER_DEVICE) or per server (PODS_PER_SERVER).
+    pods_per: str = contract.PODS_PER_DEVICE
 
     @property
     def custom(self) -> bool:
@@ -141,9 +143,19 @@ class JobSpec:
         return bool(self.user_command)
 
     @property
+    def devices_per_pod(self) -> int:
+        """Devices (ranks, training processes) in one worker pod: perNode in server mode, else 1."""
+        return (self.per_node or 1) if self.pods_per == contract.PODS_PER_SERVER else 1
+
+    @property
+    def workers(self) -> int:
+        """Worker pods of one attempt: one per rank, or one per server (replicas / perNode) in server mode."""
+        return self.replicas // self.devices_per_pod
+
+    @property
     def pod_count(self) -> int:
         """Pods of one attempt: the workers plus the scheduler of a dynamic launch."""
-        return self.replicas + (1 if self.launch == "dynamic" else 0)
+        return self.workers + (1 if self.launch == "dynamic" else 0)
 
 
 def _map(value: Any, path: str, problems: list[str]) -> dict[str, Any]:
@@ -398,6 +410,10 @@ def gang_hash(job: JobSpec) -> str:
     """A short, stable hash of the gang-defining fields (pods carry it as an annotation)."""
     fields = {name: getattr(job, name) for name in GANG_FIELDS}
     fields.update({name: getattr(job, name) for name in COMMAND_GANG_FIELDS if getattr(job, name)})
+    if (
+        job.pods_per != contract.PODS_PER_DEVICE
+    ):  # issue 21: only when set, so device-mode hashes stay as they were
+        fields["pods_per"] = job.pods_per
     text = json.dumps(fields, sort_keys=True, default=lambda o: dataclasses.asdict(o))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -409,6 +425,37 @@ def is_ipv4(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _pods_per(
+    device: Mapping[str, Any],
+    device_type: str | None,
+    per_node: int | None,
+    launch: str | None,
+    static: bool,
+    problems: list[str],
+) -> str:
+    """spec.device.podsPer (issue 21). Server mode is for Ascend rank-table jobs with perNode: the pod requests
+    perNode NPUs and zoo-server-launch finds each process's rank in hccl.json, which needs the device plugin's
+    annotation of the whole server (a static map names one device per pod index, so it does not apply)."""
+    pods_per = _enum(device.get("podsPer"), "spec.device.podsPer", None, problems) or contract.PODS_PER_DEVICE
+    if pods_per != contract.PODS_PER_SERVER:
+        return pods_per
+    need = []
+    if device_type != "Ascend910":
+        need.append(f"spec.device.type Ascend910 (got {device_type})")
+    if not per_node:
+        need.append("spec.device.perNode (the NPUs of one server)")
+    if launch != "ranktable":
+        need.append(f"spec.launch ranktable (got {launch}; dynamic launch runs one process per pod)")
+    if need:
+        problems.append("spec.device.podsPer: server needs " + ", ".join(need))
+    if static:
+        problems.append(
+            "spec.rankTable.staticDevices: not with spec.device.podsPer server (it names one device per pod); "
+            "use the device plugin's annotations or podsPer device"
+        )
+    return pods_per
 
 
 def _check_name(name: str, replicas: int, problems: list[str]) -> None:
@@ -596,6 +643,7 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
             f"spec.rankTable.version: chip {chip} needs rank table {chip_version}, got {rt_version}"
         )
     static = _static_devices(rank_table.get("staticDevices"), replicas, problems)
+    pods_per = _pods_per(device, device_type, per_node, launch, bool(static), problems)
     if static and device_type != "Ascend910":
         problems.append("spec.rankTable.staticDevices is only allowed with spec.device.type Ascend910")
 
@@ -694,6 +742,7 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
         device_type=device_type,
         resource_name=resource_name,
         per_node=per_node,
+        pods_per=pods_per,
         replicas=replicas,
         launch=str(launch),
         dataset_volume=dataset_volume,

@@ -96,15 +96,16 @@ def phase_conditions(
     return conds
 
 
-def rank_counts(pods: Sequence[PodView], replicas: int) -> dict[str, int]:
-    """Counts of the current workers by state."""
+def rank_counts(pods: Sequence[PodView], replicas: int, per_pod: int = 1) -> dict[str, int]:
+    """Counts of the current workers' ranks by state; a server pod (issue 21) is `per_pod` ranks in its state
+    (its processes run, and its pod ends, together)."""
     workers = [p for p in pods if p.role == c.ROLE_WORKER and not p.deleting]
-    succeeded = sum(1 for p in workers if p.terminated and not p.failed)
-    failed = sum(1 for p in workers if p.failed)
-    active = sum(1 for p in workers if p.running and not p.terminated)
+    succeeded = per_pod * sum(1 for p in workers if p.terminated and not p.failed)
+    failed = per_pod * sum(1 for p in workers if p.failed)
+    active = per_pod * sum(1 for p in workers if p.running and not p.terminated)
     return {
         "total": replicas,
-        "pending": len(workers) - succeeded - failed - active,
+        "pending": per_pod * len(workers) - succeeded - failed - active,
         "active": active,
         "succeeded": succeeded,
         "failed": failed,
@@ -158,6 +159,7 @@ def compute(
     result: Mapping[str, Any] | None,
     created: bool,
     history: Sequence[Mapping[str, Any]] | None = None,
+    ranks_per_pod: int = 1,
 ) -> dict[str, Any]:
     """The complete new status."""
     restarts = state.restarts + (1 if decision.restart else 0)
@@ -178,7 +180,7 @@ def compute(
         "message": decision.message,
         "conditions": conds,
         "observedGeneration": generation,
-        "ranks": rank_counts(pods, replicas),
+        "ranks": rank_counts(pods, replicas, ranks_per_pod),
         "restarts": restarts,
         "stoppedRestarts": state.stopped_restarts + (1 if decision.restart and decision.stopped else 0),
         "rankSummaries": rank_summaries(pods, lines, prev.get("rankSummaries") or []),

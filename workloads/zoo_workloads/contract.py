@@ -110,3 +110,27 @@ def exit_class(code: int | None) -> str:
     if code == EXIT_STOPPED:
         return "stopped"
     return "retryable"
+
+
+# Issue 21, server mode (spec.device.podsPer): one pod per server holds all its NPUs and zoo-server-launch runs one
+# training process per NPU inside (MindCluster's AscendJob and the ModelZoo's run_distribute_train.sh do the same).
+PODS_PER_DEVICE = "device"  # one pod per NPU (default)
+PODS_PER_SERVER = "server"  # one pod per server, perNode NPUs, one process per NPU
+PODS_PER = (PODS_PER_DEVICE, PODS_PER_SERVER)
+SERVER_LAUNCH = "zoo-server-launch"  # the multi-process launcher's command (zoo_workloads.server_launch)
+# How a server pod's log keeps its ranks apart: JSON event lines pass through unchanged (their `rank` field names
+# the rank); every other line of a process gets this prefix with its global RANK_ID.
+RANK_LINE_PREFIX = "[rank {rank}] "
+
+
+def rank_line(rank: int, line: str) -> str:
+    """One process's human line as its server pod prints it (`RANK_LINE_PREFIX`); event lines unchanged."""
+    return line if line.lstrip().startswith("{") else RANK_LINE_PREFIX.format(rank=rank) + line
+
+
+def line_rank(line: str) -> tuple[int | None, str]:
+    """(rank, line without the prefix) of a server pod's human line; (None, line) for a line without it."""
+    head, close, rest = line.partition("] ")
+    if close and head.startswith("[rank ") and head[6:].isdigit():
+        return int(head[6:]), rest
+    return None, line

@@ -1,0 +1,281 @@
+"""zoo-server-launch: one pod per server (spec.device.podsPer server, issue 21), one training process per NPU.
+
+The pod holds all perNode NPUs of its server; the device plugin sets ASCEND_VISIBLE_DEVICES to their physical ids
+and CANN numbers them 0..n-1 inside the container (../shared/ASCEND.md). As the ModelZoo's
+`run_distribute_train.sh` (`for i in 0..7: DEVICE_ID=$i RANK_ID=$((rank_start + i)) python train.py &`) and
+MindCluster's one-pod-per-server samples do, this launcher waits for the completed rank table of its attempt
+(zoo_workloads.launch.wait_for_rank, per NPU), then starts the command once per NPU with its logical DEVICE_ID and
+the table's global RANK_ID, and:
+- prints every process's output on the pod's log: JSON event lines unchanged (their `rank` field names the rank),
+  other lines prefixed `[rank N] ` (contract.RANK_LINE_PREFIX), so the operator and `kubectl ztj logs --rank`
+  still tell ranks apart;
+- forwards SIGTERM and SIGINT to every process (each finishes its step and checkpoints, exit 79);
+- when a process fails, stops the others (SIGTERM, then SIGKILL after ZOO_SERVER_KILL_GRACE seconds: they would
+  otherwise hang in a collective until HCCL's timeout) and exits with the FIRST failing process's exit code, so
+  the operator sees that rank's exit class; the pod's termination message is that process's own;
+- on success exits 0 with the lowest rank's termination message (rank 0's carries the result).
+Dynamic launch (msrun style) is not served here: server mode needs the rank table (spec.parse refuses dynamic).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from zoo_workloads import contract, launch
+from zoo_workloads.errors import ConfigError, ZooError, classify
+from zoo_workloads.events import failure_message, write_termination
+
+DEFAULT_KILL_GRACE = 15.0
+"""Seconds the other processes get after a peer failed, between SIGTERM and SIGKILL: enough to leave a step, far
+below HCCL's connect timeout they would otherwise wait out."""
+POLL_SECONDS = 0.2
+
+
+@dataclasses.dataclass(frozen=True)
+class Local:
+    """One training process of the pod: its global rank, logical and physical NPU."""
+
+    rank: int
+    device_id: int
+    physical: int
+
+
+def plan_locals(ranks: Sequence[tuple[str, int]], visible: Sequence[int]) -> list[Local]:
+    """The processes to start, by rank: (RANK_ID, physical id) pairs from the table, each NPU's logical id its
+    index among the visible devices. ConfigError when the table's ranks are not whole numbers or repeat."""
+    out = []
+    for rank_id, physical in ranks:
+        if not str(rank_id).isdigit():
+            raise ConfigError(f"rank table: rank_id {rank_id!r} of NPU {physical} is not a number")
+        out.append(Local(int(rank_id), launch.logical_device(physical, visible), physical))
+    if len({x.rank for x in out}) != len(out):
+        raise ConfigError(f"rank table: the NPUs {sorted(visible)} of this server share rank ids")
+    return sorted(out, key=lambda x: x.rank)
+
+
+def wait_for_ranks(
+    rank_table: Path,
+    server: str,
+    physical: Sequence[int],
+    timeout: float,
+    rank_size: int | None,
+    attempt: str,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[tuple[str, int]]:
+    """(RANK_ID, physical id) of every NPU of this pod in the completed table of `attempt`, within `timeout` s in
+    all. Each NPU is waited for with zoo-launch's own check (attempt marker, completed table, the NPU listed), so
+    a stale table of another attempt never counts."""
+    deadline = clock() + timeout
+    return [
+        launch.wait_for_rank(
+            rank_table, server, [p], max(0.0, deadline - clock()), rank_size, clock=clock, attempt=attempt
+        )
+        for p in sorted(physical)
+    ]
+
+
+def process_env(env: dict[str, str], local: Local, termination: str) -> dict[str, str]:
+    """The environment of one process: the pod's, its RANK_ID and logical DEVICE_ID, and its own termination file
+    (the pod's is written by the launcher, from the process that decides how the pod ended)."""
+    return {
+        **env,
+        contract.ENV_RANK_ID: str(local.rank),
+        contract.ENV_DEVICE_ID: str(local.device_id),
+        "ZOO_PHYSICAL_DEVICE_ID": str(local.physical),
+        contract.ENV_TERMINATION_LOG: termination,
+    }
+
+
+def exit_status(returncode: int) -> int:
+    """A process's exit status as a shell reports it: 128 + signal for one killed by a signal."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def first_failure(ended: Sequence[tuple[int, int]]) -> tuple[int, int] | None:
+    """(rank, exit status) of the first process, in order of ending, that did not exit 0; None if none."""
+    return next(((rank, code) for rank, code in ended if code != 0), None)
+
+
+def _pump(stream: IO[str], rank: int, out: IO[str], lock: threading.Lock) -> None:
+    for line in stream:
+        text = contract.rank_line(rank, line.rstrip("\n"))
+        with lock:
+            out.write(text + "\n")
+            out.flush()
+
+
+class Server:
+    """The running processes of one server pod."""
+
+    def __init__(self, command: Sequence[str], env: dict[str, str], locals_: Sequence[Local]) -> None:
+        self.command = list(command)
+        self.env = env
+        self.locals = list(locals_)
+        self.dir = tempfile.mkdtemp(prefix="zoo-server-")
+        self.lock = threading.Lock()
+        self.procs: dict[int, subprocess.Popen[str]] = {}
+        self.pumps: list[threading.Thread] = []
+        self.stopping = False  # a forwarded SIGTERM/SIGINT: every process checkpoints and exits on its own
+
+    def termination_file(self, rank: int) -> str:
+        """Where process `rank` writes its termination message."""
+        return os.path.join(self.dir, f"rank-{rank}.termination")
+
+    def start(self) -> None:
+        """Start one process per NPU, each with its output pumped onto the pod's log."""
+        for local in self.locals:
+            proc = subprocess.Popen(
+                self.command,
+                env=process_env(self.env, local, self.termination_file(local.rank)),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+            )
+            self.procs[local.rank] = proc
+            assert proc.stdout is not None
+            pump = threading.Thread(target=_pump, args=(proc.stdout, local.rank, sys.stdout, self.lock))
+            pump.start()
+            self.pumps.append(pump)
+            self.say(
+                f"rank {local.rank}: DEVICE_ID={local.device_id} (physical NPU {local.physical}) pid {proc.pid}"
+            )
+
+    def say(self, text: str) -> None:
+        """A line of the launcher's own (no rank prefix)."""
+        with self.lock:
+            print(f"{contract.SERVER_LAUNCH}: {text}", flush=True)
+
+    def forward(self, signum: int, _frame: Any = None) -> None:
+        """Signal handler: pass the signal to every process still running."""
+        self.stopping = True
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signum)
+
+    def wait(self, grace: float) -> tuple[list[tuple[int, int]], tuple[int, int] | None]:
+        """Wait for every process; after the first failure stop the rest. (ended in order, first failure)."""
+        ended: list[tuple[int, int]] = []
+        running = dict(self.procs)
+        kill_at: float | None = None
+        while running:
+            for rank, proc in list(running.items()):
+                code = proc.poll()
+                if code is None:
+                    continue
+                del running[rank]
+                ended.append((rank, exit_status(code)))
+                self.say(f"rank {rank} exited with {exit_status(code)}")
+            failed = first_failure(ended)
+            if failed is not None and kill_at is None and running and not self.stopping:
+                self.say(f"rank {failed[0]} failed (exit {failed[1]}): stopping ranks {sorted(running)}")
+                for proc in running.values():
+                    proc.send_signal(signal.SIGTERM)
+                kill_at = time.monotonic() + grace
+            if kill_at is not None and time.monotonic() >= kill_at:
+                for proc in running.values():
+                    proc.kill()
+                kill_at = float("inf")
+            time.sleep(POLL_SECONDS)
+        for pump in self.pumps:
+            pump.join(timeout=10)
+        return ended, first_failure(ended)
+
+    def termination(self, failed: tuple[int, int] | None) -> dict[str, Any] | None:
+        """The pod's termination message: the first failing process's own, else the lowest rank's."""
+        rank = failed[0] if failed else min(self.procs)
+        try:
+            text = Path(self.termination_file(rank)).read_text(encoding="utf-8")
+            message = json.loads(text)
+        except (OSError, ValueError):
+            message = None
+        if isinstance(message, dict):
+            return message
+        if failed is None:
+            return None
+        return {
+            "status": "failed",
+            "reason": "RankFailed",
+            "message": f"rank {failed[0]} of this server exited with {failed[1]}",
+            "retryable": contract.exit_class(failed[1]) != "permanent",
+        }
+
+
+def seconds(env: dict[str, str], name: str, default: float) -> float:
+    """A duration in seconds from the environment; ConfigError naming the variable (never its value)."""
+    raw = env.get(name, "")
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        raise ConfigError(f"{name}: expected seconds as a number ({len(raw)} characters given)") from None
+
+
+def prepare(env: dict[str, str]) -> list[Local]:
+    """The processes of this pod from the rank table of its attempt (RANK_TABLE_FILE and the device plugin's
+    ASCEND_VISIBLE_DEVICES are required: server mode is the rank-table launch of a whole server)."""
+    if not env.get(contract.ENV_RANK_TABLE_FILE):
+        raise ConfigError(
+            f"{contract.ENV_RANK_TABLE_FILE}: required by {contract.SERVER_LAUNCH} (spec.device.podsPer server "
+            "is the rank-table launch)"
+        )
+    server, physical = launch.ranktable_identity(env)
+    visible = (
+        launch.visible_devices(env["ASCEND_VISIBLE_DEVICES"])
+        if env.get("ASCEND_VISIBLE_DEVICES")
+        else physical
+    )
+    size = env.get(contract.ENV_RANK_SIZE, "")
+    ranks = wait_for_ranks(
+        Path(env[contract.ENV_RANK_TABLE_FILE]),
+        server,
+        physical,
+        seconds(env, "ZOO_RANKTABLE_TIMEOUT", launch.DEFAULT_RANKTABLE_TIMEOUT),
+        int(size) if size.isdigit() else None,
+        env.get(contract.ENV_ATTEMPT, ""),
+    )
+    return plan_locals(ranks, visible)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of zoo-server-launch: the exit status of the first failing process, else 0."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        command = launch.split_command(args)
+        os.environ.update(launch.cann_environment(dict(os.environ)))
+        env = dict(os.environ)
+        locals_ = prepare(env)
+        grace = seconds(env, "ZOO_SERVER_KILL_GRACE", DEFAULT_KILL_GRACE)
+    except (ZooError, OSError) as exc:
+        failure = classify(exc)
+        print(f"{contract.SERVER_LAUNCH}: {failure.message}", file=sys.stderr, flush=True)
+        write_termination(failure_message(failure))
+        return failure.exit_code
+    server = Server(command, env, locals_)
+    signal.signal(signal.SIGTERM, server.forward)
+    signal.signal(signal.SIGINT, server.forward)
+    try:
+        server.start()
+    except OSError as err:
+        server.say(f"cannot run {command[0]!r}: {err.strerror}")
+        server.forward(signal.SIGKILL)
+        return contract.EXIT_CONFIG
+    _ended, failed = server.wait(grace)
+    message = server.termination(failed)
+    if message is not None:
+        write_termination(message)
+    return failed[1] if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
