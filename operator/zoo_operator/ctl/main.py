@@ -32,6 +32,7 @@ from zoo_operator import conditions as c
 from zoo_operator import schema
 from zoo_operator.ctl import views
 from zoo_operator.spec import display_model  # spec.model, or custom:<script> for spec.command (issue 26)
+from zoo_workloads import contract
 
 FINISHED = c.FINISHED_PHASES
 WATCH_RANKS = 32  # watch reads the log tails of at most this many ranks per redraw
@@ -131,7 +132,9 @@ def _kept_lines(job: dict[str, Any], live_pods: set[str], rank: int | None) -> l
 
 def cmd_logs(k: Kubectl, args: argparse.Namespace) -> int:
     job = _job(k, args.job)
-    pods = [p for p in _workers(k, args.job) if args.rank is None or _rank_of(p) == args.rank]
+    # Server mode (issue 21): a pod holds several ranks, told apart line by line (views.server_line).
+    server = _server_mode(job)
+    pods = [p for p in _workers(k, args.job) if server or args.rank is None or _rank_of(p) == args.rank]
     width = len(
         str(max([_rank_of(p) for p in pods] + [0, int((job.get("spec") or {}).get("replicas") or 1) - 1]))
     )
@@ -150,13 +153,20 @@ def cmd_logs(k: Kubectl, args: argparse.Namespace) -> int:
         streams = []
         for pod in pods:
             text = k.maybe("logs", pod["metadata"]["name"], "-c", "worker", "--timestamps", *tail)
-            streams.append(views.rank_lines(_rank_of(pod), text or ""))
+            lines = views.rank_lines(_rank_of(pod), text or "", server)
+            streams.append([ln for ln in lines if args.rank is None or ln.rank == args.rank])
         show(views.merge(streams))
         return 0
-    return _follow(k, args, tail, show)
+    return _follow(k, args, tail, show, server)
 
 
-def _follow(k: Kubectl, args: argparse.Namespace, tail: list[str], show: Any) -> int:
+def _server_mode(job: dict[str, Any]) -> bool:
+    """Whether the job runs one pod per server (spec.device.podsPer server)."""
+    device = (job.get("spec") or {}).get("device") or {}
+    return device.get("podsPer") == contract.PODS_PER_SERVER
+
+
+def _follow(k: Kubectl, args: argparse.Namespace, tail: list[str], show: Any, server: bool = False) -> int:
     """One `kubectl logs -f` per pod (new pods of a restarted gang are picked up); lines are printed in time order
     within short windows, so the backlog comes out merged and new lines come out within ~0.3 s."""
     lines: queue.Queue[views.LogLine] = queue.Queue()
@@ -167,7 +177,9 @@ def _follow(k: Kubectl, args: argparse.Namespace, tail: list[str], show: Any) ->
         assert proc.stdout is not None
         for raw in proc.stdout:
             ts, text = views.parse_timestamped(raw.rstrip("\n"))
-            lines.put(views.LogLine(ts, rank, text))
+            line_rank, text = views.server_line(rank, text) if server else (rank, text)
+            if args.rank is None or line_rank == args.rank:
+                lines.put(views.LogLine(ts, line_rank, text))
 
     last_list = 0.0
     try:
@@ -182,7 +194,7 @@ def _follow(k: Kubectl, args: argparse.Namespace, tail: list[str], show: Any) ->
                         "running" in (cs.get("state") or {}) or "terminated" in (cs.get("state") or {})
                         for cs in (pod.get("status") or {}).get("containerStatuses") or []
                     )
-                    if uid in followed or not running or (args.rank is not None and rank != args.rank):
+                    if uid in followed or not running or (not server and args.rank not in (None, rank)):
                         continue
                     proc = k.popen(
                         "logs", pod["metadata"]["name"], "-f", "-c", "worker", "--timestamps", *tail

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 from zoo_operator import logparse, status
 from zoo_operator.podview import parse_time
+from zoo_workloads import contract
 
 # ANSI colours of rank prefixes, cycled (like `docker compose logs` and `stern` colour each source).
 COLOURS = (36, 33, 32, 35, 34, 31, 96, 93, 92, 95, 94, 91)
@@ -45,13 +46,24 @@ def parse_timestamped(line: str) -> tuple[float | None, str]:
     return base.timestamp() + (float("0." + digits) if dot and digits else 0.0), text
 
 
-def rank_lines(rank: int, text: str) -> list[LogLine]:
-    """The lines of a `kubectl logs --timestamps` output of one rank."""
+def rank_lines(rank: int, text: str, server: bool = False) -> list[LogLine]:
+    """The lines of a `kubectl logs --timestamps` output of one rank, or of one server pod (`server`, issue 21:
+    each line goes to the rank it names, `rank` is kept for the launcher's own lines)."""
     out = []
     for raw in text.splitlines():
         ts, line = parse_timestamped(raw)
-        out.append(LogLine(ts, rank, line))
+        out.append(LogLine(ts, *server_line(rank, line)) if server else LogLine(ts, rank, line))
     return out
+
+
+def server_line(rank: int, line: str) -> tuple[int, str]:
+    """(rank, text) of one line of a server pod's log: the JSON event's `rank`, else the launcher's `[rank N] `
+    prefix (contract.RANK_LINE_PREFIX, removed), else `rank` (the pod's own)."""
+    event = logparse.parse_line(line)
+    if event is not None:
+        return int(event["rank"]), line
+    named, text = contract.line_rank(line)
+    return (rank, line) if named is None else (named, text)
 
 
 def merge(per_rank: Iterable[Sequence[LogLine]]) -> list[LogLine]:
