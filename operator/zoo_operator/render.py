@@ -393,7 +393,19 @@ def _resources(job: JobSpec, with_device: bool) -> Obj:
 
 
 def _memory(job: JobSpec, scheduler: bool = False) -> tuple[str, str]:
-    return memlimits.container_memory(job.model, job.device_type, job.resources, scheduler=scheduler)
+    request, limit = memlimits.container_memory(
+        job.model, job.device_type, job.resources, scheduler=scheduler
+    )
+    own = any(
+        isinstance(job.resources.get(p), dict) and "memory" in job.resources[p]
+        for p in ("requests", "limits")
+    )
+    if job.devices_per_pod > 1 and not scheduler and not own:
+        # Server mode (issue 21): the table's memory is one rank's; a server pod runs perNode of them. Memory the
+        # user wrote in spec.resources is the pod's, as written.
+        n = job.devices_per_pod
+        request, limit = (memlimits.format_bytes(memlimits.parse_quantity(q) * n) for q in (request, limit))
+    return request, limit
 
 
 def _volumes(job: JobSpec, worker: bool = True) -> tuple[list[Obj], list[Obj]]:

@@ -6,13 +6,14 @@ log demultiplexing, and status counts. zoo-server-launch's pure parts too; test_
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 from operator_jobs import ascend_job
 
-from zoo_operator import memory, planner, ranktable, render, spec, status
 from zoo_operator import conditions as c
+from zoo_operator import logparse, memlimits, memory, planner, ranktable, render, schema, spec, status
 from zoo_operator.ctl import views
 from zoo_operator.podview import PodView
 from zoo_operator.settings import Settings
@@ -62,13 +63,16 @@ def test_server_mode_is_one_pod_per_server_with_per_node_npus() -> None:
         assert pod["metadata"]["labels"][c.LABEL_SERVER_GROUP] == str(index)
         anti = pod["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
         assert anti["labelSelector"]["matchExpressions"][1]["values"] == [str(index)]
+    # Memory: the table's per-rank default times the pod's ranks (spec.resources would be the pod's as written).
+    one = render.pods(parse(ascend_job("asc", replicas=16, device={"type": "Ascend910", "perNode": 8})), 0)[0]
+    per_rank = one["spec"]["containers"][0]["resources"]["limits"]["memory"]
+    server_limit = pods[0]["spec"]["containers"][0]["resources"]["limits"]["memory"]
+    assert memlimits.parse_quantity(server_limit) == 8 * memlimits.parse_quantity(per_rank)
     group = render.pod_group(dataclass_replace(job, gang=True, gang_backend="kubernetes"))
     assert group["spec"]["schedulingPolicy"]["gang"]["minCount"] == 2
 
 
 def dataclass_replace(job: spec.JobSpec, **changes: object) -> spec.JobSpec:
-    import dataclasses
-
     return dataclasses.replace(job, **changes)
 
 
@@ -130,8 +134,6 @@ def test_server_mode_refuses_a_static_device_map() -> None:
 
 
 def test_the_schema_rule_names_the_field() -> None:
-    from zoo_operator import schema
-
     rules = [r for r in schema._spec_rules() if "podsPer" in r["rule"]]
     assert len(rules) == 1 and rules[0]["message"].startswith("spec.device.podsPer: server needs")
     assert schema.field("spec.device.podsPer")["default"] == "device"
@@ -220,23 +222,20 @@ def test_rank_lines_and_their_prefix_round_trip() -> None:
     assert contract.line_rank("plain") == (None, "plain")
 
 
-SERVER_LOG = "\n".join(
-    [
-        "zoo-server-launch: rank 8: DEVICE_ID=0 (physical NPU 0) pid 11",
-        '{"event": "start", "ts": 1.0, "rank": 9, "epochs": 2, "steps_per_epoch": 3, "batch_size": 4, "rank_size": 16}',
-        "[rank 9] epoch: 1 step: 1, loss is 9.0",
-        '{"event": "step", "ts": 2.0, "rank": 9, "epoch": 1, "step": 1, "loss": 9.0}',
-        '{"event": "start", "ts": 1.1, "rank": 8, "epochs": 2, "steps_per_epoch": 3, "batch_size": 4, "rank_size": 16}',
-        "[rank 8] epoch: 1 step: 1, loss is 8.0",
-        '{"event": "step", "ts": 2.1, "rank": 8, "epoch": 1, "step": 1, "loss": 8.0}',
-        '{"event": "step", "ts": 3.0, "rank": 9, "epoch": 1, "step": 2, "loss": 9.5}',
-    ]
-)
+SERVER_LINES = [
+    "zoo-server-launch: rank 8: DEVICE_ID=0 (physical NPU 0) pid 11",
+    '{"event": "start", "ts": 1.0, "rank": 9, "epochs": 2, "steps_per_epoch": 3, "batch_size": 4, "rank_size": 16}',
+    "[rank 9] epoch: 1 step: 1, loss is 9.0",
+    '{"event": "step", "ts": 2.0, "rank": 9, "epoch": 1, "step": 1, "loss": 9.0}',
+    '{"event": "start", "ts": 1.1, "rank": 8, "epochs": 2, "steps_per_epoch": 3, "batch_size": 4, "rank_size": 16}',
+    "[rank 8] epoch: 1 step: 1, loss is 8.0",
+    '{"event": "step", "ts": 2.1, "rank": 8, "epoch": 1, "step": 1, "loss": 8.0}',
+    '{"event": "step", "ts": 3.0, "rank": 9, "epoch": 1, "step": 2, "loss": 9.5}',
+]
+SERVER_LOG = "\n".join(SERVER_LINES)
 
 
 def test_split_ranks_demultiplexes_a_server_pods_log() -> None:
-    from zoo_operator import logparse
-
     parts = logparse.split_ranks(SERVER_LOG)
     assert sorted(parts, key=lambda r: -1 if r is None else r) == [None, 8, 9]
     assert parts[8][1] == "epoch: 1 step: 1, loss is 8.0"
@@ -245,8 +244,6 @@ def test_split_ranks_demultiplexes_a_server_pods_log() -> None:
 
 def test_a_server_pods_progress_is_its_lowest_ranks() -> None:
     """Without the filter the later rank-9 step (loss 9.5, step 2) would be the pod's progress."""
-    from zoo_operator import logparse
-
     entry = memory.PodLog(uid="u").folded(logparse.parse_lines(SERVER_LOG))
     assert entry.rank == 8
     assert entry.progress["loss"] == 8.0 and entry.progress["step"] == 1
