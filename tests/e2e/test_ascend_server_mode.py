@@ -14,10 +14,14 @@ test_16_ranks_per_node_8_train_on_two_fake_ascend_nodes: this file changes only 
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import time
+from pathlib import Path
 
 import pytest
-from e2e_helpers import E2E
+from e2e_helpers import E2E, pod_processes, wait_for
 from test_ascend import ANNOTATION, TableWatch, ascend_job, node_ips
 from test_console import ztj
 
@@ -92,3 +96,66 @@ def test_16_devices_per_node_8_run_as_two_server_pods(e2e: E2E, generation: str)
     lines = [ln for ln in out.stdout.splitlines() if ln.strip()]
     assert lines and all(ln.startswith("[rank 11]") for ln in lines), out.stdout[-2000:]
     assert any("simulated Ascend NPU" in ln for ln in lines), out.stdout[-2000:]
+
+
+def kill_process_of_rank(namespace: str, pod: str, rank: int) -> int:
+    """SIGKILL the zoo-train process of global rank `rank` inside a server pod (as an OOM kill would): the child
+    of zoo-server-launch whose environment says RANK_ID=<rank>; returns its PID."""
+    pids = pod_processes(namespace, pod)
+    for pid in pids:
+        try:
+            env = set((Path("/proc") / str(pid) / "environ").read_bytes().split(b"\0"))
+            parent = (Path("/proc") / str(parent_of(pid)) / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if f"RANK_ID={rank}".encode() in env and b"zoo-server-launch" in parent:
+            os.kill(pid, signal.SIGKILL)
+            return pid
+    pytest.fail(
+        f"no process of rank {rank} under zoo-server-launch in {namespace}/{pod} ({pids})", pytrace=False
+    )
+
+
+def parent_of(pid: int) -> int:
+    stat = (Path("/proc") / str(pid) / "stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def test_a_killed_process_fails_its_server_pod_and_the_whole_gang_restarts(e2e: E2E) -> None:
+    """4 ranks, perNode 2, two server pods; rank 3's process is SIGKILLed mid-training: its launcher stops rank 2,
+    the pod fails with 137 (the killed process's status, retryable), the operator restarts the whole gang (both
+    pods, attempt 1), which resumes and succeeds."""
+    job = "srvkill"
+    body = ascend_job(e2e, job, "v7", replicas=4, backoffLimit=1)
+    body["spec"]["device"] = {"type": "Ascend910", "perNode": 2, "podsPer": "server"}
+    body["spec"]["hyperparameters"].update(epochs=2, steps_per_epoch=40, batch_size=2)
+    e2e.apply(body)
+    wait_for("two server pods", lambda: len(e2e.pods(job)) == 2, timeout=120)
+
+    def stepping() -> str | None:
+        for pod in (f"{job}-worker-0", f"{job}-worker-1"):
+            out = e2e.kubectl("logs", pod, "--tail=200", check=False)
+            if out.returncode == 0 and re.search(
+                r'"event": "step".*"rank": 3|"rank": 3.*"event": "step"', out.stdout
+            ):
+                return pod
+        return None
+
+    deadline = time.monotonic() + 600  # tiny PyNative steps, but 4 processes start MindSpore on 2 slow cores
+    while (holder := stepping()) is None:
+        if time.monotonic() > deadline:
+            pods = {p["metadata"]["name"]: (p.get("status") or {}).get("phase") for p in e2e.pods(job)}
+            pytest.fail(
+                f"rank 3 never stepped in 600 s: pods {pods}, status {e2e.status(job)}", pytrace=False
+            )
+        time.sleep(2)
+    before = {p["metadata"]["uid"] for p in e2e.pods(job)}
+    kill_process_of_rank(e2e.namespace, holder, 3)
+    status = e2e.wait_phase(job, {"Succeeded", "Failed"}, timeout=900)
+    assert status["phase"] == "Succeeded" and status["restarts"] == 1, json.dumps(status, indent=1)[-4000:]
+    restart = [e for e in e2e.events(job) if e["reason"] == "GangRestart"]
+    assert restart and f"{holder} failed with exit code 137" in restart[0]["message"], restart
+    pods = e2e.pods(job)
+    assert len(pods) == 2 and not before & {p["metadata"]["uid"] for p in pods}, "the whole gang was replaced"
+    assert {p["metadata"]["annotations"]["modelzoo.io/attempt"] for p in pods} == {"1"}
+    assert status["ranks"]["succeeded"] == 4, status["ranks"]
