@@ -72,7 +72,33 @@ BAD = [
         ),
         "spec.rankTable.staticDevices[].podIndex must be less than spec.replicas",
     ),
+    # issue 21: one pod per server is for Ascend rank-table jobs with perNode.
+    (cpu_job("b10", device={"type": "Ascend910", "podsPer": "server"}), "spec.device.podsPer: server needs"),
+    (
+        cpu_job("b11", device={"type": "CPU", "perNode": 1, "podsPer": "server"}),
+        "spec.device.podsPer: server needs",
+    ),
+    (
+        cpu_job(
+            "b12",
+            replicas=2,
+            launch="dynamic",
+            device={"type": "Ascend910", "perNode": 2, "podsPer": "server"},
+        ),
+        "spec.device.podsPer: server needs",
+    ),
+    (cpu_job("b13", device={"type": "Ascend910", "perNode": 1, "podsPer": "node"}), "spec.device.podsPer"),
 ]
+
+
+def test_a_server_mode_job_is_accepted_and_device_mode_is_the_default(ztj_crd: Any, namespace: str) -> None:
+    apply(ztj_crd, namespace, ascend("srv", replicas=4))
+    stored = get(ztj_crd, namespace, "zootrainingjob", "srv")
+    assert stored is not None and stored["spec"]["device"]["podsPer"] == "device"
+    body = cpu_job("srv2", replicas=4, device={"type": "Ascend910", "perNode": 2, "podsPer": "server"})
+    apply(ztj_crd, namespace, body)
+    stored = get(ztj_crd, namespace, "zootrainingjob", "srv2")
+    assert stored is not None and stored["spec"]["device"]["podsPer"] == "server"
 
 
 @pytest.mark.parametrize(("body", "message"), BAD, ids=[b["metadata"]["name"] for b, _ in BAD])
