@@ -14,6 +14,7 @@ import yaml
 
 from zoo_operator import memory, planner, ranktable, render, results, schema, spec
 from zoo_operator.settings import Settings
+from zoo_workloads import contract
 
 DRY_RUN_UID = "00000000-0000-0000-0000-000000000000"
 
@@ -39,8 +40,9 @@ def load_job(text: str) -> dict[str, Any]:
     return job
 
 
-def load_allocations(text: str) -> list[ranktable.Device]:
-    """Devices from an allocations file: a JSON list of device-plugin annotation objects."""
+def load_allocations(text: str, server: bool = False) -> list[ranktable.Device]:
+    """Devices from an allocations file: a JSON list of device-plugin annotation objects (with `server`, issue 21,
+    every device of each: a server pod's annotation lists its node's perNode NPUs)."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
@@ -52,7 +54,10 @@ def load_allocations(text: str) -> list[ranktable.Device]:
         if not isinstance(item, dict):
             raise RenderError(f"allocations[{i}]: must be an object {{pod_name, server_id, devices}}")
         try:
-            devices.append(ranktable.parse_annotation(json.dumps(item)))
+            if server:
+                devices += ranktable.parse_server_annotation(json.dumps(item))
+            else:
+                devices.append(ranktable.parse_annotation(json.dumps(item)))
         except ValueError as err:
             raise RenderError(f"allocations[{i}]: {err}") from None
     return devices
@@ -74,15 +79,17 @@ def objects(job_text: str, settings: Settings, allocations_text: str | None = No
     if job.launch == "ranktable" and allocations_text is not None:
         if job.static_devices:
             raise RenderError("--allocations: the job already has spec.rankTable.staticDevices")
-        devices = load_allocations(allocations_text)
-        names = {render.worker_name(job, i) for i in range(job.replicas)}
+        server = job.pods_per == contract.PODS_PER_SERVER
+        devices = load_allocations(allocations_text, server)
+        names = {render.worker_name(job, i) for i in range(job.workers)}
         for dev in devices:
             if dev.pod_name not in names:
                 raise RenderError(
                     f"allocations: pod {dev.pod_name!r} is not a worker of job {job.name} "
-                    f"({render.worker_name(job, 0)} .. {render.worker_name(job, job.replicas - 1)})"
+                    f"({render.worker_name(job, 0)} .. {render.worker_name(job, job.workers - 1)})"
                 )
-        if len({d.pod_name for d in devices}) != len(devices):
+        key = (lambda d: (d.pod_name, d.device_id)) if server else (lambda d: d.pod_name)
+        if len({key(d) for d in devices}) != len(devices):
             raise RenderError("allocations: a pod is listed twice")
         data = ranktable.config_map_data(devices, job.replicas, job.rank_table_version)
     elif allocations_text is not None:

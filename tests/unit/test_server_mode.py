@@ -13,7 +13,7 @@ import pytest
 from operator_jobs import ascend_job
 
 from zoo_operator import conditions as c
-from zoo_operator import logparse, memlimits, memory, planner, ranktable, render, schema, spec, status
+from zoo_operator import dryrun, logparse, memlimits, memory, planner, ranktable, render, schema, spec, status
 from zoo_operator.ctl import views
 from zoo_operator.podview import PodView
 from zoo_operator.settings import Settings
@@ -277,3 +277,18 @@ def test_status_counts_a_server_pod_as_its_ranks() -> None:
         "failed": 0,
     }
     assert status.rank_counts(pods, 2)["active"] == 1  # device mode unchanged
+
+
+def test_dry_run_render_of_a_server_job_with_its_allocations() -> None:
+    """`zoo-operator render --allocations`: one annotation per server pod, each with perNode devices."""
+    alloc = [
+        json.loads(server_annotation(f"srv-worker-{i}", f"10.0.0.{9 + i}", i + 1, list(range(8)), "v7"))
+        for i in range(2)
+    ]
+    objs = dryrun.objects(json.dumps(server_job()), SETTINGS, json.dumps(alloc))
+    pods = [o for o in objs if o["kind"] == "Pod"]
+    assert [p["metadata"]["name"] for p in pods] == ["srv-worker-0", "srv-worker-1"]
+    table = json.loads(next(o for o in objs if o["kind"] == "ConfigMap")["data"]["hccl.json"])
+    assert table["status"] == "completed" and [len(s["device"]) for s in table["server_list"]] == [8, 8]
+    with pytest.raises(dryrun.RenderError, match="listed twice"):
+        dryrun.objects(json.dumps(server_job()), SETTINGS, json.dumps([alloc[0], alloc[0]]))
