@@ -292,3 +292,10 @@ def test_dry_run_render_of_a_server_job_with_its_allocations() -> None:
     assert table["status"] == "completed" and [len(s["device"]) for s in table["server_list"]] == [8, 8]
     with pytest.raises(dryrun.RenderError, match="listed twice"):
         dryrun.objects(json.dumps(server_job()), SETTINGS, json.dumps([alloc[0], alloc[0]]))
+
+
+def test_ztj_watch_shows_a_row_per_rank_of_a_server_pod() -> None:
+    progress = views.server_progress(SERVER_LOG)
+    assert sorted(progress) == [8, 9]
+    assert (progress[8]["step"], progress[8]["loss"]) == (1, 8.0)
+    assert (progress[9]["step"], progress[9]["loss"]) == (2, 9.5)

@@ -230,15 +230,21 @@ def _snapshot(k: Kubectl, name: str) -> tuple[dict[str, Any], list[dict[str, str
     st = job.get("status") or {}
     summaries = {s.get("pod"): s for s in st.get("rankSummaries") or []}
     rows = []
+    server = _server_mode(job)
+    per_pod = int(((job.get("spec") or {}).get("device") or {}).get("perNode") or 1) if server else 1
     for pod in _workers(k, name)[:WATCH_RANKS]:
         pod_name = pod["metadata"]["name"]
-        text = k.maybe("logs", pod_name, "-c", "worker", "--tail", "100") or ""
+        text = k.maybe("logs", pod_name, "-c", "worker", "--tail", str(100 * per_pod)) or ""
         info = {
             "phase": (pod.get("status") or {}).get("phase"),
             "reason": (summaries.get(pod_name) or {}).get("reason"),
         }
+        if server:  # issue 21: one row per rank of the server pod
+            for rank, progress in views.server_progress(text).items():
+                rows.append(views.rank_row(rank, info, progress, st.get("history") or []))
+            continue
         rows.append(views.rank_row(_rank_of(pod), info, views.rank_progress(text), st.get("history") or []))
-    return job, rows, _events(k, name)[-6:]
+    return job, rows[:WATCH_RANKS], _events(k, name)[-6:]
 
 
 def _render(job: dict[str, Any], rows: list[dict[str, str]], events: list[dict[str, Any]]) -> Any:

@@ -102,6 +102,14 @@ def rank_progress(text: str) -> dict[str, Any]:
     return logparse.fold_progress({}, logparse.parse_lines(text))
 
 
+def server_progress(text: str) -> dict[int, dict[str, Any]]:
+    """Progress of every rank in the tail of a server pod's log (issue 21), by the events' `rank`."""
+    by_rank: dict[int, list[dict[str, Any]]] = {}
+    for event in logparse.parse_lines(text):
+        by_rank.setdefault(int(event["rank"]), []).append(event)
+    return {rank: logparse.fold_progress({}, events) for rank, events in sorted(by_rank.items())}
+
+
 def fraction(progress: Mapping[str, Any]) -> float:
     """How much of the training is done, 0..1, from epoch/step (a Done stage is 1)."""
     if progress.get("stage") == status.STAGE_DONE:
