@@ -10,9 +10,9 @@ a checkpoint in the reference layout is renamed to ours on load, and `to_referen
 reference's layout for its eval.py.
 
 Covered: glore_res50 (research/cv/glore_res), resnet50_bam (research/cv/resnet50_bam), genet_res50
-(research/cv/GENet_Res50), resnet3d (research/cv/resnet3d). Not covered: glore_res200 (the reference's
-projection shortcut has its own BN_AC_Conv_w BatchNorm, ours shares the block's pre-activation BN: not the same
-parameter set) and multigrain (no ModelZoo code; the authors' code is PyTorch).
+(research/cv/GENet_Res50), resnet3d (research/cv/resnet3d), and multigrain's ResNet-50 backbone (official/cv/ResNet:
+the ModelZoo has no multigrain code). Not covered: glore_res200 (the reference's projection shortcut has its own
+BN_AC_Conv_w BatchNorm, ours shares the block's pre-activation BN: not the same parameter set).
 """
 
 from __future__ import annotations
@@ -62,6 +62,17 @@ RULES: dict[str, list[tuple[str, str]]] = {
         (r"^stem\.0\.", "conv1."),
         (r"^stem\.1\.", "bn1."),
         (r"\.shortcut\.", ".downsample."),
+    ],
+    # multigrain has no ModelZoo network; its backbone is a ResNet-50, so the reference is the ModelZoo's official
+    # ResNet-50 (official/cv/ResNet, src/resnet.py resnet50), whose ImageNet .ckpt is the usual pretrained start.
+    # Every backbone parameter maps; its end_point is a 1001-class ImageNet classifier, so `pretrained` keeps
+    # multigrain's fc fresh (GeM has no parameter: p is fixed). The authors' PyTorch names are not a table here:
+    # a .pth needs torch to read (docs/models.md).
+    "multigrain": [
+        (r"^stem\.0\.", "conv1."),
+        (r"^stem\.1\.", "bn1."),
+        (r"\.shortcut\.", ".down_sample_layer."),
+        (r"^fc\.", "end_point."),
     ],
 }
 
