@@ -40,6 +40,13 @@ REFERENCES: dict[str, tuple[str, str, Any, dict[str, Any], tuple[int, ...]]] = {
         {"image_size": 64},
         (3, 64, 64),
     ),
+    "glore_res200": (
+        "glore_res",
+        "src.glore_resnet",
+        lambda m: m.glore_resnet200(class_num=NUM_CLASSES),
+        {"image_size": 64},
+        (3, 64, 64),
+    ),
     "resnet50_bam": (
         "resnet50_bam",
         "src.ResNet50_BAM",

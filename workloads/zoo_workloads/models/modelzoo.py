@@ -10,21 +10,41 @@ a checkpoint in the reference layout is renamed to ours on load, and `to_referen
 reference's layout for its eval.py.
 
 Covered: glore_res50 (research/cv/glore_res), resnet50_bam (research/cv/resnet50_bam), genet_res50
-(research/cv/GENet_Res50), resnet3d (research/cv/resnet3d), and multigrain's ResNet-50 backbone (official/cv/ResNet:
-the ModelZoo has no multigrain code). Not covered: glore_res200 (the reference's projection shortcut has its own
-BN_AC_Conv_w BatchNorm, ours shares the block's pre-activation BN: not the same parameter set).
+(research/cv/GENet_Res50), resnet3d (research/cv/resnet3d), glore_res200 (research/cv/glore_res, ResNet_200; at its
+default depth only) and multigrain's ResNet-50 backbone (official/cv/ResNet: the ModelZoo has no multigrain code).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 _BN = r"(gamma|beta|moving_mean|moving_variance)"
 
+# glore_res200's reference (glore_resnet.py ResNet_200) names its stages layer2..layer5 and their cells
+# Residual_Unit<n> (1-based) with each GloRe unit as Residual_Unit<n>_GloreUnit after block n; ours number the
+# stage's cells 0.. in one sequence, so the name needs the count, not a regex. Units after blocks 12, 18 of our
+# layer2 and 16, 24, 32 of layer3: the default depth (3, 24, 36, 3), the one the reference builds.
+_GLORE200_UNITS = {2: (12, 18), 3: (16, 24, 32)}
+
+
+def _glore200_cell(match: re.Match[str]) -> str:
+    stage, index = int(match[1]), int(match[2])
+    cells: list[str] = []
+    block = 0
+    while len(cells) <= index:
+        block += 1
+        cells.append(f"Residual_Unit{block}")
+        if block in _GLORE200_UNITS.get(stage, ()):
+            cells.append(f"Residual_Unit{block}_GloreUnit")
+    return f"layer{stage + 1}.{cells[index]}."
+
+
+Rule = tuple[str, str | Callable[[re.Match[str]], str]]
+
 # Ours -> reference, applied in order, each rule to the result of the previous ones.
-RULES: dict[str, list[tuple[str, str]]] = {
+RULES: dict[str, list[Rule]] = {
     "resnet50_bam": [
         (r"^stem\.0\.", "conv1."),
         (r"^stem\.1\.", "bn1."),
@@ -62,6 +82,18 @@ RULES: dict[str, list[tuple[str, str]]] = {
         (r"^stem\.0\.", "conv1."),
         (r"^stem\.1\.", "bn1."),
         (r"\.shortcut\.", ".downsample."),
+    ],
+    "glore_res200": [
+        (r"^stem\.0\.", "layer1.conv."),
+        (r"^stem\.1\.", "layer1.bn."),
+        (r"\.bn([123])\.", r".BN_AC_Conv\1.bn."),
+        (r"\.conv([123])\.", r".BN_AC_Conv\1.conv."),
+        (r"\.shortcut\.", ".BN_AC_Conv_w."),
+        (r"\.gcn\.conv_node\.", ".gcn.conv1."),
+        (r"\.gcn\.conv_state\.", ".gcn.conv2."),
+        (r"^layer(\d)\.(\d+)\.", _glore200_cell),
+        (r"^final_act\.0\.", "tail.bn."),
+        (r"^fc\.", "classifier."),
     ],
     # multigrain has no ModelZoo network; its backbone is a ResNet-50, so the reference is the ModelZoo's official
     # ResNet-50 (official/cv/ResNet, src/resnet.py resnet50), whose ImageNet .ckpt is the usual pretrained start.
