@@ -3,11 +3,12 @@
     .venv/bin/python benchmarks/modelzoo_equivalence.py --modelzoo /path/to/mindspore-ai/models \
         [--models resnet50_bam ...] [--manifests tests/unit/golden/modelzoo]
 
-For each model: build the reference network from <modelzoo>/research/cv/<dir>/src (imported via sys.path, as its
-own train.py does), save its randomly initialised weights with ms.save_checkpoint, load that file into ours
+For each model: build the reference network from <modelzoo>/research/cv/<dir>/src (multigrain: its ResNet-50
+backbone from official/cv/ResNet/src; imported via sys.path, as its own train.py does), save its randomly initialised weights with ms.save_checkpoint, load that file into ours
 through the same path a job's `pretrained` takes (names renamed by zoo_workloads.models.modelzoo, every parameter
 required to match), and run both on the same seeded input in eval mode and in train mode (batch statistics).
-Prints max |ours - reference| and the relative difference max|d| / max|reference| per model. --manifests writes
+Prints max |ours - reference| and the relative difference max|d| / max|reference| per model (multigrain: logits
+at gem_p 1, and the layer4 features at the default p). --manifests writes
 (name, shape, order) of every reference parameter, which tests/unit/test_modelzoo_names.py checks in CI.
 """
 

@@ -1,9 +1,10 @@
 """Checkpoint compatibility with the MindSpore ModelZoo's own networks (mindspore-ai/models, research/cv).
 
-One shared trunk builds every model here, and the four reference networks name the same layers four ways
+One shared trunk builds every model here, and the reference networks name the same layers each their own way
 (`conv1`/`bn1` vs a Sequential `stem`, `fc` vs `end_point`, `downsample` vs `down_sample_layer` vs
 `down_layer.conv`, BAM as `bam1` vs a cell inside layer1, ...). So instead of per-model naming hooks all through the trunk
-we keep, per model, an ordered table of regex rewrites from our parameter names to the reference's (data below),
+we keep, per model, an ordered table of regex rewrites from our parameter names to the reference's (data below;
+glore_res200's cell numbers need a count, so one replacement there is a function),
 checked against a manifest of every reference parameter (tests/unit/golden/modelzoo/<model>.json, written by
 benchmarks/modelzoo_equivalence.py from the reference code). The table is a bijection on each model's names:
 a checkpoint in the reference layout is renamed to ours on load, and `to_reference` writes ours in the
