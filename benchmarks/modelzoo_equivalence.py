@@ -3,11 +3,12 @@
     .venv/bin/python benchmarks/modelzoo_equivalence.py --modelzoo /path/to/mindspore-ai/models \
         [--models resnet50_bam ...] [--manifests tests/unit/golden/modelzoo]
 
-For each model: build the reference network from <modelzoo>/research/cv/<dir>/src (imported via sys.path, as its
-own train.py does), save its randomly initialised weights with ms.save_checkpoint, load that file into ours
+For each model: build the reference network from <modelzoo>/research/cv/<dir>/src (multigrain: its ResNet-50
+backbone from official/cv/ResNet/src; imported via sys.path, as its own train.py does), save its randomly initialised weights with ms.save_checkpoint, load that file into ours
 through the same path a job's `pretrained` takes (names renamed by zoo_workloads.models.modelzoo, every parameter
 required to match), and run both on the same seeded input in eval mode and in train mode (batch statistics).
-Prints max |ours - reference| and the relative difference max|d| / max|reference| per model. --manifests writes
+Prints max |ours - reference| and the relative difference max|d| / max|reference| per model (multigrain: logits
+at gem_p 1, and the layer4 features at the default p). --manifests writes
 (name, shape, order) of every reference parameter, which tests/unit/test_modelzoo_names.py checks in CI.
 """
 
@@ -40,6 +41,13 @@ REFERENCES: dict[str, tuple[str, str, Any, dict[str, Any], tuple[int, ...]]] = {
         {"image_size": 64},
         (3, 64, 64),
     ),
+    "glore_res200": (
+        "glore_res",
+        "src.glore_resnet",
+        lambda m: m.glore_resnet200(class_num=NUM_CLASSES),
+        {"image_size": 64},
+        (3, 64, 64),
+    ),
     "resnet50_bam": (
         "resnet50_bam",
         "src.ResNet50_BAM",
@@ -53,6 +61,16 @@ REFERENCES: dict[str, tuple[str, str, Any, dict[str, Any], tuple[int, ...]]] = {
         lambda m: m.GE_resnet50(class_num=NUM_CLASSES),
         {"image_size": 224},
         (3, 224, 224),
+    ),
+    # No ModelZoo multigrain: its backbone against the official ResNet-50 (official/cv/ResNet). With gem_p 1 GeM is
+    # the reference's average pool (up to its clamp at 1e-6), so the logits compare too; at the default p 3 only
+    # the backbone's feature maps are the same function (compared separately, "features" below the table).
+    "multigrain": (
+        "official/cv/ResNet",
+        "src.resnet",
+        lambda m: m.resnet50(class_num=NUM_CLASSES),
+        {"image_size": 64, "gem_p": 1.0},
+        (3, 64, 64),
     ),
     "resnet3d": (
         "resnet3d",
@@ -69,11 +87,27 @@ def build_reference(root: Path, model: str) -> ms.nn.Cell:
     directory, module, build, _, _ = REFERENCES[model]
     for name in [n for n in sys.modules if n == "src" or n.startswith("src.")]:
         del sys.modules[name]  # every ModelZoo model calls its package `src`
-    sys.path.insert(0, str(root / "research" / "cv" / directory))
+    sys.path.insert(0, str(root / _directory(directory)))
+    argv, sys.argv = (
+        sys.argv,
+        sys.argv[:1],
+    )  # official/cv/ResNet's src.model_utils.config parses sys.argv on import
     try:
         return build(importlib.import_module(module))
     finally:
         sys.path.pop(0)
+        sys.argv = argv
+
+
+def _directory(directory: str) -> str:
+    """A model's directory in the checkout: research/cv/<dir>, or the path itself where one is given."""
+    return directory if "/" in directory else f"research/cv/{directory}"
+
+
+def reference_features(ref: ms.nn.Cell, x: ms.Tensor) -> ms.Tensor:
+    """official/cv/ResNet's construct up to layer4 (its c5), before the average pool."""
+    x = ref.maxpool(ref.relu(ref.bn1(ref.conv1(x))))
+    return ref.layer4(ref.layer3(ref.layer2(ref.layer1(x))))
 
 
 def randomize(net: ms.nn.Cell, seed: int = 0) -> None:
@@ -107,7 +141,7 @@ def compare(modelzoo_dir: Path, model: str, manifests: Path | None, batch: int =
             json.dumps(
                 {
                     "model": model,
-                    "source": f"mindspore-ai/models research/cv/{REFERENCES[model][0]}",
+                    "source": f"mindspore-ai/models {_directory(REFERENCES[model][0])}",
                     "num_classes": NUM_CLASSES,
                     "parameters": manifest(ref),
                 },
@@ -147,6 +181,16 @@ def compare(modelzoo_dir: Path, model: str, manifests: Path | None, batch: int =
         row[f"{mode}_max_abs"] = diff
         row[f"{mode}_rel"] = diff / max(float(np.max(np.abs(a))), 1e-12)
         row[f"{mode}_max_ref"] = float(np.max(np.abs(a)))
+    if model == "multigrain":
+        # the backbone at the default GeM p: ours, loaded from the same file, against the reference's c5
+        default = create_model(model, NUM_CLASSES, image_size=kwargs["image_size"])
+        ms.load_param_into_net(default, {p.name: p for p in ours.get_parameters()}, strict_load=True)
+        for mode, train in (("eval", False), ("train", True)):
+            ref.set_train(train)
+            default.set_train(train)
+            a = reference_features(ref, x).asnumpy()
+            b = default.forward_features(x).asnumpy()
+            row[f"features_{mode}_rel"] = float(np.max(np.abs(a - b))) / max(float(np.max(np.abs(a))), 1e-12)
     return row
 
 
@@ -175,6 +219,12 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r['eval_max_abs']:.2e} "
             f"| {r['eval_rel']:.2e} | {r['train_max_abs']:.2e} | {r['train_rel']:.2e} |"
         )
+    for r in rows:
+        if "features_eval_rel" in r:
+            print(
+                f"\n{r['model']} backbone features (default GeM p, layer4 output): eval rel "
+                f"{r['features_eval_rel']:.2e}, train rel {r['features_train_rel']:.2e}"
+            )
     return 0
 
 

@@ -142,3 +142,63 @@ def test_same_padding_at_stride_2_pads_bottom_right_only():
     zero_padded = np.pad(x.asnumpy()[0, 0], ((0, 1), (0, 1)))
     manual = np.array([[(zero_padded[i : i + 3, j : j + 3] * w).sum() for j in (0, 2, 4)] for i in (0, 2, 4)])
     assert np.allclose(conv(x).asnumpy()[0, 0], manual, atol=1e-5)
+
+
+def _official_resnet50_imagenet(tmp_path: Path) -> tuple[Path, dict[str, np.ndarray]]:
+    """A checkpoint shaped like official/cv/ResNet's ImageNet resnet50 .ckpt: the manifest's names, its 1001-class
+    end_point, and optimizer state, as its train.py writes it."""
+    rng = np.random.default_rng(2)
+    values = {}
+    for p in _manifest("multigrain")["parameters"]:
+        shape = [1001, *p["shape"][1:]] if p["name"].startswith("end_point.") else p["shape"]
+        values[p["name"]] = rng.standard_normal(shape).astype(np.float32)
+    entries = [{"name": k, "data": ms.Tensor(v)} for k, v in values.items()]
+    entries.append({"name": "moments.conv1.weight", "data": ms.Tensor(values["conv1.weight"])})
+    path = tmp_path / "resnet50_ascend_imagenet2012.ckpt"
+    ms.save_checkpoint(entries, str(path))
+    return path, values
+
+
+def test_multigrain_starts_from_the_official_resnet50_with_a_fresh_classifier(tmp_path: Path):
+    path, values = _official_resnet50_imagenet(tmp_path)
+    net = create_model("multigrain", 1000, image_size=224)
+    fc_before = net.fc.weight.asnumpy().copy()
+    with pytest.raises(
+        ConfigError, match=r"shape of fc\.weight: checkpoint \[1001, 2048\], model \[1000, 2048\]"
+    ):
+        checkpoints.load_network(net, "multigrain", path)  # resume/eval: the classifier is required
+    backbone = len(values) - 2
+    assert checkpoints.load_network(net, "multigrain", path, new_classifier=True) == backbone
+    table = modelzoo.reference_names("multigrain", [p.name for p in net.get_parameters()])
+    for p in net.get_parameters():
+        if p.name.startswith("fc."):
+            continue
+        assert np.array_equal(p.asnumpy(), values[table[p.name]]), p.name
+    assert np.array_equal(net.fc.weight.asnumpy(), fc_before)  # the head keeps its own initialisation
+
+
+def test_multigrain_refuses_a_resnet_of_another_depth(tmp_path: Path):
+    path, values = _official_resnet50_imagenet(tmp_path)
+    # a backbone one block short in layer3 (not a ResNet-50): its conv1-3 and bn1-3 are named, nothing loads
+    data = {k: v for k, v in values.items() if not k.startswith("layer3.5.")}
+    ms.save_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in data.items()], str(path))
+    net = create_model("multigrain", 1000, image_size=224)
+    before = net.stem[0].weight.asnumpy().copy()
+    with pytest.raises(ConfigError) as err:
+        checkpoints.load_network(net, "multigrain", path, new_classifier=True)
+    assert "15 parameters do not match" in str(err.value)
+    assert "missing layer3.5.conv1.weight [256, 1024, 1, 1]" in str(err.value)
+    assert np.array_equal(net.stem[0].weight.asnumpy(), before)
+
+
+def test_multigrain_is_the_official_resnet50s_function():
+    """official/cv/ResNet/src/resnet.py: every conv and the stem pool pad_mode='same', every BN eps 1e-4 (_bn,
+    _bn_last); the equivalence benchmark measures the features identical."""
+    from mindspore import nn
+
+    net = create_model("multigrain", 10, image_size=64)
+    norms = [c for _, c in net.cells_and_names() if isinstance(c, nn.BatchNorm2d)]
+    assert len(norms) == 53 and {c.eps for c in norms} == {1e-4}
+    convs = [c for _, c in net.cells_and_names() if isinstance(c, nn.Conv2d) and max(c.kernel_size) > 1]
+    assert len(convs) == 17 and {c.pad_mode for c in convs} == {"same"}
+    assert net.stem[3].pad_mode == "SAME"  # MaxPool2d upper-cases it

@@ -121,3 +121,46 @@ def test_eval_and_export_from_a_run_directory(tmp_path: Path):
     assert ev_mz.code == 0, ev_mz.stderr[-3000:]
     for key in ("top_1_accuracy", "top_5_accuracy"):
         assert ev_mz.termination["metrics"][key] == pytest.approx(best["metrics"][key], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_multigrain_exports_its_backbone_as_the_official_resnet50(tmp_path: Path):
+    """multigrain's ModelZoo layout is official/cv/ResNet's ResNet-50 (models/modelzoo.py): zoo-export writes the
+    trunk under those names (the GeM pool has no parameter), and zoo-eval reads the file back to the same metrics."""
+    import mindspore as ms
+
+    data = synth.write_synthetic("imagefolder", tmp_path / "data", classes=3, per_class=4, size=32)
+    out = tmp_path / "run"
+    common = ["--data-dir", str(data), "--eval-dir", str(data.parent / "val"), "--device", "CPU"]
+    train = run_entry(
+        "zoo-train",
+        [
+            "--model",
+            "multigrain",
+            *common,
+            "--num-classes",
+            "3",
+            "--output-dir",
+            str(out),
+            *tiny("optimizer=momentum"),
+        ],
+        _dir(tmp_path / "t"),
+    )
+    assert train.code == 0, train.stderr[-3000:]
+    mz = run_entry("zoo-export", ["--run", str(out), "--format", "MODELZOO"], _dir(tmp_path / "m"))
+    assert mz.code == 0, mz.stderr[-3000:]
+    written = Path(mz.termination["artifact"])
+    assert written == out / "multigrain-best-modelzoo.ckpt"
+    names = ms.load_checkpoint(str(written)).keys()
+    assert {
+        "conv1.weight",
+        "bn1.moving_mean",
+        "layer1.0.down_sample_layer.1.gamma",
+        "end_point.bias",
+    } <= names
+    assert not any(name.startswith(("stem.", "fc.")) or ".shortcut." in name for name in names)
+    ev = run_entry("zoo-eval", ["--run", str(out), "--checkpoint", str(written)], _dir(tmp_path / "z"))
+    assert ev.code == 0, ev.stderr[-3000:]
+    best = train.termination["best"]["metrics"]
+    for key in ("top_1_accuracy", "top_5_accuracy"):
+        assert ev.termination["metrics"][key] == pytest.approx(best[key], abs=1e-6)

@@ -1,30 +1,51 @@
 """Checkpoint compatibility with the MindSpore ModelZoo's own networks (mindspore-ai/models, research/cv).
 
-One shared trunk builds every model here, and the four reference networks name the same layers four ways
+One shared trunk builds every model here, and the reference networks name the same layers each their own way
 (`conv1`/`bn1` vs a Sequential `stem`, `fc` vs `end_point`, `downsample` vs `down_sample_layer` vs
 `down_layer.conv`, BAM as `bam1` vs a cell inside layer1, ...). So instead of per-model naming hooks all through the trunk
-we keep, per model, an ordered table of regex rewrites from our parameter names to the reference's (data below),
+we keep, per model, an ordered table of regex rewrites from our parameter names to the reference's (data below;
+glore_res200's cell numbers need a count, so one replacement there is a function),
 checked against a manifest of every reference parameter (tests/unit/golden/modelzoo/<model>.json, written by
 benchmarks/modelzoo_equivalence.py from the reference code). The table is a bijection on each model's names:
 a checkpoint in the reference layout is renamed to ours on load, and `to_reference` writes ours in the
 reference's layout for its eval.py.
 
 Covered: glore_res50 (research/cv/glore_res), resnet50_bam (research/cv/resnet50_bam), genet_res50
-(research/cv/GENet_Res50), resnet3d (research/cv/resnet3d). Not covered: glore_res200 (the reference's
-projection shortcut has its own BN_AC_Conv_w BatchNorm, ours shares the block's pre-activation BN: not the same
-parameter set) and multigrain (no ModelZoo code; the authors' code is PyTorch).
+(research/cv/GENet_Res50), resnet3d (research/cv/resnet3d), glore_res200 (research/cv/glore_res, ResNet_200; at its
+default depth only) and multigrain's ResNet-50 backbone (official/cv/ResNet: the ModelZoo has no multigrain code).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 _BN = r"(gamma|beta|moving_mean|moving_variance)"
 
+# glore_res200's reference (glore_resnet.py ResNet_200) names its stages layer2..layer5 and their cells
+# Residual_Unit<n> (1-based) with each GloRe unit as Residual_Unit<n>_GloreUnit after block n; ours number the
+# stage's cells 0.. in one sequence, so the name needs the count, not a regex. Units after blocks 12, 18 of our
+# layer2 and 16, 24, 32 of layer3: the default depth (3, 24, 36, 3), the one the reference builds.
+_GLORE200_UNITS = {2: (12, 18), 3: (16, 24, 32)}
+
+
+def _glore200_cell(match: re.Match[str]) -> str:
+    stage, index = int(match[1]), int(match[2])
+    cells: list[str] = []
+    block = 0
+    while len(cells) <= index:
+        block += 1
+        cells.append(f"Residual_Unit{block}")
+        if block in _GLORE200_UNITS.get(stage, ()):
+            cells.append(f"Residual_Unit{block}_GloreUnit")
+    return f"layer{stage + 1}.{cells[index]}."
+
+
+Rule = tuple[str, str | Callable[[re.Match[str]], str]]
+
 # Ours -> reference, applied in order, each rule to the result of the previous ones.
-RULES: dict[str, list[tuple[str, str]]] = {
+RULES: dict[str, list[Rule]] = {
     "resnet50_bam": [
         (r"^stem\.0\.", "conv1."),
         (r"^stem\.1\.", "bn1."),
@@ -62,6 +83,29 @@ RULES: dict[str, list[tuple[str, str]]] = {
         (r"^stem\.0\.", "conv1."),
         (r"^stem\.1\.", "bn1."),
         (r"\.shortcut\.", ".downsample."),
+    ],
+    "glore_res200": [
+        (r"^stem\.0\.", "layer1.conv."),
+        (r"^stem\.1\.", "layer1.bn."),
+        (r"\.bn([123])\.", r".BN_AC_Conv\1.bn."),
+        (r"\.conv([123])\.", r".BN_AC_Conv\1.conv."),
+        (r"\.shortcut\.", ".BN_AC_Conv_w."),
+        (r"\.gcn\.conv_node\.", ".gcn.conv1."),
+        (r"\.gcn\.conv_state\.", ".gcn.conv2."),
+        (r"^layer(\d)\.(\d+)\.", _glore200_cell),
+        (r"^final_act\.0\.", "tail.bn."),
+        (r"^fc\.", "classifier."),
+    ],
+    # multigrain has no ModelZoo network; its backbone is a ResNet-50, so the reference is the ModelZoo's official
+    # ResNet-50 (official/cv/ResNet, src/resnet.py resnet50), whose ImageNet .ckpt is the usual pretrained start.
+    # Every backbone parameter maps; its end_point is a 1001-class ImageNet classifier, so `pretrained` keeps
+    # multigrain's fc fresh (GeM has no parameter: p is fixed). The authors' PyTorch names are not a table here:
+    # a .pth needs torch to read (docs/models.md).
+    "multigrain": [
+        (r"^stem\.0\.", "conv1."),
+        (r"^stem\.1\.", "bn1."),
+        (r"\.shortcut\.", ".down_sample_layer."),
+        (r"^fc\.", "end_point."),
     ],
 }
 

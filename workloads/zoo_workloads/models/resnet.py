@@ -88,9 +88,9 @@ def _shortcut(
     kind: str, dims: int, in_ch: int, out_ch: int, stride: int | tuple[int, ...], norm: NormConfig
 ) -> nn.Cell:
     """Projection shortcut: 'conv' = strided 1x1 conv + BN (type B); 'avgdown' = AvgPool -> 1x1 conv -> BN
-    (ResNet-D); 'preact' = strided 1x1 conv alone (the block's pre-activation BN precedes it)."""
+    (ResNet-D); 'preact' = its own BN-ReLU, then the strided 1x1 conv (PreActProjection)."""
     if kind == "preact":
-        return conv_nd(dims, in_ch, out_ch, 1, stride=stride)
+        return PreActProjection(dims, in_ch, out_ch, stride, norm)
     if kind == "avgdown":
         # Index 0 is the pool also at stride 1 (an identity there), so the conv/BN keep the reference's indices
         # (glore_res50's down_sample_layer.1/.2, with AvgPool2d(1, 1) at .0).
@@ -139,8 +139,25 @@ class Bottleneck(nn.Cell):
         return self.relu(out + self.shortcut(x))
 
 
+class PreActProjection(nn.Cell):
+    """BN-ReLU-conv on the block's input, with a BatchNorm of its own rather than the block's pre-activation: the
+    GloRe reference's BN_AC_Conv_w (research/cv/glore_res/src/glore_resnet.py, Residual_Unit_200), so that
+    glore_res200 has its parameter set and function (models/modelzoo.py)."""
+
+    def __init__(
+        self, dims: int, in_ch: int, out_ch: int, stride: int | tuple[int, ...], norm: NormConfig
+    ) -> None:
+        super().__init__()
+        self.bn = batch_norm_nd(dims, in_ch, norm)
+        self.relu = nn.ReLU()
+        self.conv = conv_nd(dims, in_ch, out_ch, 1, stride=stride)
+
+    def construct(self, x: Tensor) -> Tensor:
+        return self.conv(self.relu(self.bn(x)))
+
+
 class PreActBottleneck(nn.Cell):
-    """Pre-activation bottleneck: BN-ReLU-conv three times; a projection shortcut sees the pre-activated input."""
+    """Pre-activation bottleneck: BN-ReLU-conv three times; a projection shortcut pre-activates the input itself."""
 
     def __init__(
         self,
@@ -166,12 +183,11 @@ class PreActBottleneck(nn.Cell):
         self.conv3 = conv_nd(dims, mid, out_ch, 1)
         self.relu = nn.ReLU()
         self.attn = attn if attn is not None else nn.Identity()
-        self.has_projection = shortcut is not None
         self.shortcut = shortcut if shortcut is not None else nn.Identity()
 
     def construct(self, x: Tensor) -> Tensor:
         pre = self.relu(self.bn1(x))
-        identity = self.shortcut(pre) if self.has_projection else x
+        identity = self.shortcut(x)  # Identity, or a PreActProjection with its own BN-ReLU
         out = self.conv1(pre)
         out = self.conv2(self.relu(self.bn2(out)))
         out = self.conv3(self.relu(self.bn3(out)))

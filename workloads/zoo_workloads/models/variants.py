@@ -172,6 +172,11 @@ def multigrain(
         input_size=(image_size, image_size),
         pool=lambda channels, dims: GeM(float(gem_p), dims=dims),
         return_embedding=True,
+        # as the ModelZoo's official ResNet-50 (the pretrained start, models/modelzoo.py): pad_mode='same' convs
+        # and stem pool, every BatchNorm eps 1e-4; the same function, so its ImageNet weights mean what they did
+        norm=NormConfig(eps=1e-4),
+        conv_same=True,
+        pool_same=True,
     )
 
 
