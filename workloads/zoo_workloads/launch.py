@@ -171,7 +171,8 @@ def resolve_host(
             time.sleep(poll)
 
 
-def _float_env(env: dict[str, str], name: str, default: float) -> float:
+def float_env(env: dict[str, str], name: str, default: float) -> float:
+    """A duration in seconds from the environment (default when unset); ConfigError naming the variable."""
     raw = env.get(name, "")
     try:
         return float(raw) if raw else default
@@ -204,7 +205,7 @@ def prepare_environment(env: dict[str, str]) -> dict[str, str]:
         visible = (
             visible_devices(env["ASCEND_VISIBLE_DEVICES"]) if env.get("ASCEND_VISIBLE_DEVICES") else physical
         )
-        timeout = _float_env(env, "ZOO_RANKTABLE_TIMEOUT", DEFAULT_RANKTABLE_TIMEOUT)
+        timeout = float_env(env, "ZOO_RANKTABLE_TIMEOUT", DEFAULT_RANKTABLE_TIMEOUT)
         size = env.get(contract.ENV_RANK_SIZE, "")
         rank_size = int(size) if size.isdigit() else None
         rank_id, phys = wait_for_rank(
@@ -225,7 +226,7 @@ def prepare_environment(env: dict[str, str]) -> dict[str, str]:
         host = env.get(contract.ENV_MS_SCHED_HOST, "")
         if not host:
             raise ConfigError("MS_SCHED_HOST: required with MS_ROLE (the scheduler's host name)")
-        timeout = _float_env(env, "ZOO_RESOLVE_TIMEOUT", DEFAULT_RESOLVE_TIMEOUT)
+        timeout = float_env(env, "ZOO_RESOLVE_TIMEOUT", DEFAULT_RESOLVE_TIMEOUT)
         extra = {contract.ENV_MS_SCHED_HOST: resolve_host(host, timeout)}
         if env.get("ASCEND_VISIBLE_DEVICES"):
             # Dynamic launch on Ascend (no rank table): one process per pod drives the pod's first NPU, which is

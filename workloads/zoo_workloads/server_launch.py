@@ -212,15 +212,6 @@ class Server:
         }
 
 
-def seconds(env: dict[str, str], name: str, default: float) -> float:
-    """A duration in seconds from the environment; ConfigError naming the variable (never its value)."""
-    raw = env.get(name, "")
-    try:
-        return float(raw) if raw else default
-    except ValueError:
-        raise ConfigError(f"{name}: expected seconds as a number ({len(raw)} characters given)") from None
-
-
 def prepare(env: dict[str, str]) -> list[Local]:
     """The processes of this pod from the rank table of its attempt (RANK_TABLE_FILE and the device plugin's
     ASCEND_VISIBLE_DEVICES are required: server mode is the rank-table launch of a whole server)."""
@@ -240,7 +231,7 @@ def prepare(env: dict[str, str]) -> list[Local]:
         Path(env[contract.ENV_RANK_TABLE_FILE]),
         server,
         physical,
-        seconds(env, "ZOO_RANKTABLE_TIMEOUT", launch.DEFAULT_RANKTABLE_TIMEOUT),
+        launch.float_env(env, "ZOO_RANKTABLE_TIMEOUT", launch.DEFAULT_RANKTABLE_TIMEOUT),
         int(size) if size.isdigit() else None,
         env.get(contract.ENV_ATTEMPT, ""),
     )
@@ -255,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.update(launch.cann_environment(dict(os.environ)))
         env = dict(os.environ)
         locals_ = prepare(env)
-        grace = seconds(env, "ZOO_SERVER_KILL_GRACE", DEFAULT_KILL_GRACE)
+        grace = launch.float_env(env, "ZOO_SERVER_KILL_GRACE", DEFAULT_KILL_GRACE)
     except (ZooError, OSError) as exc:
         failure = classify(exc)
         print(f"{contract.SERVER_LAUNCH}: {failure.message}", file=sys.stderr, flush=True)
