@@ -66,7 +66,7 @@ class JobMemory:
     logs: dict[str, PodLog] = dataclasses.field(default_factory=dict)
     # Planned state (written by the executor from Plan.memory):
     table: TableCache = TableCache()
-    parsed_annotations: dict[str, tuple[str, ranktable.Device | None]] = dataclasses.field(
+    parsed_annotations: dict[str, tuple[str, tuple[ranktable.Device, ...]]] = dataclasses.field(
         default_factory=dict
     )
     announced: frozenset[str] = frozenset()  # checkpoint Events already emitted
@@ -90,7 +90,7 @@ class MemoryUpdate:
 
     logs: Mapping[str, PodLog] = dataclasses.field(default_factory=dict)  # entries to set
     table: TableCache | None = None
-    parsed_annotations: dict[str, tuple[str, ranktable.Device | None]] | None = None
+    parsed_annotations: dict[str, tuple[str, tuple[ranktable.Device, ...]]] | None = None
     announced: frozenset[str] | None = None
     pod_warnings: dict[str, tuple[float, str]] | None = None
     ensured_uid: str | None = None  # the Service, launch ConfigMap and PodGroup are ensured for this job

@@ -81,11 +81,12 @@ class Plan:
 
 
 def devices_of(
-    job: spec.JobSpec, pods: Sequence[PodView], cache: Mapping[str, tuple[str, ranktable.Device | None]]
-) -> tuple[list[ranktable.Device], dict[str, tuple[str, ranktable.Device | None]], list[str]]:
+    job: spec.JobSpec, pods: Sequence[PodView], cache: Mapping[str, tuple[str, tuple[ranktable.Device, ...]]]
+) -> tuple[list[ranktable.Device], dict[str, tuple[str, tuple[ranktable.Device, ...]]], list[str]]:
     """The devices of the current workers (from the static map, else from the device-plugin annotations), the
-    annotation cache after parsing only annotations that are new (pod name -> (annotation, device)), and one
-    problem line per annotation that does not parse."""
+    annotation cache after parsing only annotations that are new (pod name -> (annotation, its devices: one per
+    pod, a server pod's all perNode, none when it does not parse)), and one problem line per annotation that
+    does not parse."""
     workers = {p.index: p for p in pods if p.role == c.ROLE_WORKER and not p.deleting and p.index is not None}
     if job.static_devices:
         return (
@@ -103,7 +104,13 @@ def devices_of(
             dict(cache),
             [],
         )
-    after: dict[str, tuple[str, ranktable.Device | None]] = {}
+
+    def read(text: str, host_ip: str | None) -> tuple[ranktable.Device, ...]:
+        if job.pods_per == contract.PODS_PER_SERVER:  # issue 21: a server pod is perNode ranks
+            return tuple(ranktable.parse_server_annotation(text, host_ip))
+        return (ranktable.parse_annotation(text, host_ip),)  # node IP if omitted
+
+    after: dict[str, tuple[str, tuple[ranktable.Device, ...]]] = {}
     devices, problems = [], []
     for pod in workers.values():
         if not pod.device_annotation:
@@ -111,20 +118,15 @@ def devices_of(
         key = f"{pod.device_annotation}@{pod.host_ip}"
         hit = cache.get(pod.name)
         if hit is not None and hit[0] == key:
-            dev = hit[1]
+            parsed = hit[1]
         else:
             try:
-                dev = ranktable.parse_annotation(pod.device_annotation, pod.host_ip)  # node IP if omitted
+                parsed = read(pod.device_annotation, pod.host_ip)
             except ValueError as err:
                 problems.append(f"pod {pod.name}: {err}")
-                dev = None
-        after[pod.name] = (key, dev)
-        if dev is not None and job.pods_per == contract.PODS_PER_SERVER:
-            # Issue 21: a server pod is perNode ranks; its annotation was checked above (dev), read it whole.
-            server = ranktable.parse_server_annotation(pod.device_annotation, pod.host_ip)
-            devices += [dataclasses.replace(d, pod_name=pod.name, container_ip=pod.ip) for d in server]
-        elif dev is not None:
-            devices.append(dataclasses.replace(dev, pod_name=pod.name, container_ip=pod.ip))
+                parsed = ()
+        after[pod.name] = (key, parsed)
+        devices += [dataclasses.replace(d, pod_name=pod.name, container_ip=pod.ip) for d in parsed]
     return devices, after, problems
 
 
@@ -149,7 +151,7 @@ class TablePlan:
     info: status.RankTableInfo
     config_map: Obj | None
     cache: TableCache
-    parsed: dict[str, tuple[str, ranktable.Device | None]] | None  # None: not rebuilt, cache unchanged
+    parsed: dict[str, tuple[str, tuple[ranktable.Device, ...]]] | None  # None: not rebuilt, cache unchanged
     problems: tuple[str, ...] = ()
 
 
