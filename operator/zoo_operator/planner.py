@@ -435,6 +435,7 @@ def _plan_job(
         created=was_created,
         history=entry.history if entry else None,
         ranks_per_pod=job.devices_per_pod,
+        logged_ranks={name: e.rank for name, e in logs.items() if e.rank is not None},
     )  # console: status.history (issue 12)
     new["model"] = spec.display_model(
         obs.body.get("spec") or {}

@@ -634,7 +634,11 @@ def _status() -> Schema:
     rank = _obj(
         "Summary of one rank (bounded).",
         {
-            "rank": _int("Worker index, or -1 for the scheduler."),
+            "rank": _int(
+                "Worker index, or -1 for the scheduler; a server pod's lowest rank (from its log; before "
+                "its first line, index x perNode)."
+            ),
+            "ranks": _int("Ranks the pod holds, when more than one (spec.device.podsPer server)."),
             "pod": _str("Pod name."),
             "node": _str("Node the pod ran on."),
             "phase": _str("Pod phase."),

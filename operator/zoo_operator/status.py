@@ -113,16 +113,25 @@ def rank_counts(pods: Sequence[PodView], replicas: int, per_pod: int = 1) -> dic
 
 
 def rank_summaries(
-    pods: Sequence[PodView], lines: Mapping[str, list[str]], previous: Sequence[Mapping[str, Any]] = ()
+    pods: Sequence[PodView],
+    lines: Mapping[str, list[str]],
+    previous: Sequence[Mapping[str, Any]] = (),
+    per_pod: int = 1,
+    logged_ranks: Mapping[str, int] | None = None,
 ) -> list[dict[str, Any]]:
-    """One bounded summary per rank; log lines of pods already gone are carried over from `previous`."""
+    """One bounded summary per pod; log lines of pods already gone are carried over from `previous`.
+
+    A server pod (issue 21) holds `per_pod` ranks: `ranks` says how many, and `rank` is the lowest its log has
+    named (`logged_ranks`, memory.PodLog.rank: the rank table's order decides it, not the pod's index), until
+    then index x per_pod."""
     by_name: dict[str, dict[str, Any]] = {str(s.get("pod")): dict(s) for s in previous if s.get("pod")}
     for pod in pods:
-        summary: dict[str, Any] = {
-            "rank": -1 if pod.index is None else pod.index,
-            "pod": pod.name,
-            "phase": pod.phase,
-        }
+        rank = -1 if pod.index is None else pod.index
+        if per_pod > 1 and pod.index is not None:
+            rank = (logged_ranks or {}).get(pod.name, pod.index * per_pod)
+        summary: dict[str, Any] = {"rank": rank, "pod": pod.name, "phase": pod.phase}
+        if per_pod > 1 and pod.index is not None:
+            summary["ranks"] = per_pod
         if pod.node:
             summary["node"] = pod.node
         reason = pod.terminated_reason or pod.waiting_reason
@@ -160,6 +169,7 @@ def compute(
     created: bool,
     history: Sequence[Mapping[str, Any]] | None = None,
     ranks_per_pod: int = 1,
+    logged_ranks: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """The complete new status."""
     restarts = state.restarts + (1 if decision.restart else 0)
@@ -183,7 +193,9 @@ def compute(
         "ranks": rank_counts(pods, replicas, ranks_per_pod),
         "restarts": restarts,
         "stoppedRestarts": state.stopped_restarts + (1 if decision.restart and decision.stopped else 0),
-        "rankSummaries": rank_summaries(pods, lines, prev.get("rankSummaries") or []),
+        "rankSummaries": rank_summaries(
+            pods, lines, prev.get("rankSummaries") or [], ranks_per_pod, logged_ranks
+        ),
     }
     for key in (
         "startTime",

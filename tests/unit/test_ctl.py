@@ -258,6 +258,36 @@ def test_logs_merges_live_ranks_and_kept_lines(fake: Path, capsys: pytest.Captur
     assert capsys.readouterr().out.splitlines() == ["[rank 1]  rank 1 first", "[rank 1]  rank 1 second"]
 
 
+def test_logs_of_a_gone_server_pod_go_to_the_ranks_they_name(
+    fake: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A server pod (issue 21) keeps lines of all its ranks; once it is gone, --rank picks that rank's lines.
+    job = json.loads((fake / "job.json").read_text())
+    job["spec"]["device"] = {"type": "Ascend", "perNode": 2, "podsPer": "server"}
+    job["status"]["rankSummaries"] = [
+        {
+            "rank": 2,
+            "ranks": 2,
+            "pod": "demo-worker-9",
+            "phase": "Failed",
+            "exitCode": 1,
+            "lastLines": ["[rank 2] two says", "[rank 3] three says", "launcher line"],
+        }
+    ]
+    (fake / "job.json").write_text(json.dumps(job))
+    (fake / "pods.json").write_text(json.dumps({"items": []}))
+    assert ctl.main(["logs", "demo", "--rank", "3", "--color", "never"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["[rank 3]* three says"]
+    assert ctl.main(["logs", "demo", "--color", "never"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "[rank 2]* two says",
+        "[rank 2]* launcher line",
+        "[rank 3]* three says",
+    ]
+    assert ctl.main(["describe", "demo"]) == 0
+    assert "2-3" in capsys.readouterr().out
+
+
 def test_plot_writes_a_png_and_a_text_chart(
     fake: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

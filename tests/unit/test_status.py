@@ -95,6 +95,20 @@ def test_summaries_keep_lines_of_deleted_pods() -> None:
     ]
 
 
+def test_server_pod_summary_names_its_first_rank_and_how_many() -> None:
+    # Two server pods of 8 ranks each (issue 21): the second holds ranks 8-15, not "rank 1".
+    pods = [
+        PodView(name="j-worker-0", index=0),
+        PodView(name="j-worker-1", index=1, exit_code=1, phase="Failed"),
+    ]
+    out = status.rank_summaries(pods, {}, per_pod=8)
+    assert [(s["rank"], s["ranks"], s["pod"]) for s in out] == [(0, 8, "j-worker-0"), (8, 8, "j-worker-1")]
+    # The rank table orders by node IP: once the logs name the ranks, the summaries follow them.
+    out = status.rank_summaries(pods, {}, per_pod=8, logged_ranks={"j-worker-0": 8, "j-worker-1": 0})
+    assert [(s["rank"], s["pod"]) for s in out] == [(0, "j-worker-1"), (8, "j-worker-0")]
+    assert "ranks" not in status.rank_summaries(pods[:1], {})[0]
+
+
 def test_summaries_are_bounded_for_big_jobs() -> None:
     pods = [PodView(name=f"w-{i}", index=i) for i in range(100)]
     pods[7] = PodView(name="w-7", index=7, exit_code=1, phase="Failed")

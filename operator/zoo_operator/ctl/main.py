@@ -124,9 +124,11 @@ def _kept_lines(job: dict[str, Any], live_pods: set[str], rank: int | None) -> l
     out = []
     for summary in (job.get("status") or {}).get("rankSummaries") or []:
         r = int(summary.get("rank", -1))
-        if summary.get("pod") in live_pods or r < 0 or (rank is not None and r != rank):
+        if summary.get("pod") in live_pods or r < 0:
             continue
-        out.append([views.LogLine(None, r, line) for line in summary.get("lastLines") or []])
+        # A server pod's kept lines name their rank (views.server_line); a device pod's are all its own.
+        lines = [views.LogLine(None, *views.server_line(r, line)) for line in summary.get("lastLines") or []]
+        out.append([ln for ln in lines if rank is None or ln.rank == rank])
     return out
 
 
@@ -436,8 +438,9 @@ def cmd_describe(k: Kubectl, args: argparse.Namespace) -> int:
     ranks.add_column("LAST LINE", no_wrap=True, overflow="ellipsis", max_width=70)
     for s in st.get("rankSummaries") or []:
         lines = s.get("lastLines") or []
+        first, held = int(s.get("rank", -1)), int(s.get("ranks") or 1)
         ranks.add_row(
-            str(s.get("rank")),
+            f"{first}-{first + held - 1}" if held > 1 else str(first),
             str(s.get("pod")),
             str(s.get("node", "")),
             str(s.get("phase", "")),
