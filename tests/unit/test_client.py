@@ -92,6 +92,17 @@ def test_local_plan_validates(tmp_path: Any) -> None:
         plan(job(replicas=-1), tmp_path, tmp_path)
 
 
+def test_local_plan_refuses_a_rank_table_job_at_once(tmp_path: Any) -> None:
+    # Its processes would wait for a rank table nobody writes here: refused before anything starts.
+    ascend = {"type": "Ascend910", "perNode": 2, "podsPer": "server"}
+    with pytest.raises(
+        InvalidSpec, match=r"spec\.launch: local mode runs the dynamic launch only.*Ascend910"
+    ):
+        plan(job(replicas=4, launch="ranktable", device=ascend), tmp_path, tmp_path)
+    with pytest.raises(InvalidSpec, match=r"try it here with spec\.device\.type CPU"):
+        plan(job(replicas=2, launch="ranktable", device={"type": "Ascend910"}), tmp_path, tmp_path)
+
+
 class Phases(ZooClient):
     """A client whose `status` answers from a list (no cluster): the boundary the client owns."""
 

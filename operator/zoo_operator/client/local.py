@@ -24,7 +24,7 @@ from zoo_operator import conditions as c
 from zoo_operator import render
 from zoo_operator.client.api import build_job
 from zoo_operator.settings import Settings
-from zoo_operator.spec import parse
+from zoo_operator.spec import InvalidSpec, parse
 from zoo_workloads import contract
 
 Obj = dict[str, Any]
@@ -83,6 +83,15 @@ def plan(
     body = build_job(body=job)
     body["metadata"].setdefault("uid", "local")
     spec = parse(body, settings or Settings())
+    if spec.launch != "dynamic":
+        # The rank-table launch waits for a table only the operator writes, from NPUs only a cluster has: refuse
+        # at once rather than start processes that wait for /etc/zoo/ranktable until the timeout.
+        problem = (
+            f"spec.launch: local mode runs the dynamic launch only (got {spec.launch!r}, device "
+            f"{spec.device_type}); a rank-table launch (Ascend910, spec.device.podsPer server) needs a "
+            "cluster's NPUs and rank table: submit it to a cluster, or try it here with spec.device.type CPU"
+        )
+        raise InvalidSpec([problem])
     data, out = Path(data_dir).resolve(), Path(output_dir).resolve()
     sched_port = str(port or free_port())
     procs = []
