@@ -128,7 +128,10 @@ def test_a_killed_process_fails_its_server_pod_and_the_whole_gang_restarts(e2e: 
     job = "srvkill"
     body = ascend_job(e2e, job, "v7", replicas=4, backoffLimit=1)
     body["spec"]["device"] = {"type": "Ascend910", "perNode": 2, "podsPer": "server"}
-    body["spec"]["hyperparameters"].update(epochs=2, steps_per_epoch=40, batch_size=2)
+    # The twin sinks as Ascend does (issue 21): 24 images on 4 ranks at batch 1 are 6 steps per epoch, 3 per sink,
+    # so the host hears of every 3rd step (a size that does not divide 6 is refused, exit 64, as on Ascend). Three
+    # epochs: the restart resumes in epoch 1 or 2, and at least one whole epoch then runs sinked.
+    body["spec"]["hyperparameters"].update(epochs=3, steps_per_epoch=40, batch_size=1, sink_size=3)
     e2e.apply(body)
     wait_for("two server pods", lambda: len(e2e.pods(job)) == 2, timeout=120)
 
@@ -159,3 +162,17 @@ def test_a_killed_process_fails_its_server_pod_and_the_whole_gang_restarts(e2e: 
     assert len(pods) == 2 and not before & {p["metadata"]["uid"] for p in pods}, "the whole gang was replaced"
     assert {p["metadata"]["annotations"]["modelzoo.io/attempt"] for p in pods} == {"1"}
     assert status["ranks"]["succeeded"] == 4, status["ranks"]
+    # Sink mode ran end to end: after the log's "data sink" line (a resumed epoch's rest runs step by step
+    # first, as on Ascend), every rank's step events fall on sink boundaries.
+    sinked = {}
+    for pod in pods:
+        lines = e2e.kubectl("logs", pod["metadata"]["name"]).stdout.splitlines()
+        for rank in range(4):
+            mark = f"[rank {rank}] data sink: 3 steps per sink (6 per epoch) (simulated NPU"
+            at = next((i for i, ln in enumerate(lines) if ln.startswith(mark)), None)
+            if at is None:
+                continue
+            events = [json.loads(ln) for ln in lines[at:] if ln.startswith('{"event": "step"')]
+            sinked[rank] = [ev["step"] for ev in events if ev["rank"] == rank]
+    assert sorted(sinked) == [0, 1, 2, 3], sinked
+    assert all(steps and all(step % 3 == 0 for step in steps) for steps in sinked.values()), sinked

@@ -112,6 +112,49 @@ def test_callback_resumed_epoch_and_graceful_stop_at_a_sink_boundary() -> None:
     assert run.events == [("step", 3, 5), ("step", 3, 6), ("end_epoch", 3, 2)]
 
 
+def test_simulated_npu_reports_per_sink_like_the_hardware() -> None:
+    # The twin trains on CPU, where MindSpore calls back every step: replayed as the hardware's one call per sink,
+    # so the same events come out as test_callback_one_call_per_sink_keeps_real_epochs_and_steps's.
+    run = FakeRun(steps=6, epochs=2)
+    cb = runner.ZooCallback(run, per_call=3, replay=True)
+    for i in range(12):
+        call(cb, loss=float(i))
+    assert run.events == [
+        ("step", 1, 3),
+        ("step", 1, 6),
+        ("end_epoch", 1, 2),
+        ("step", 2, 3),
+        ("step", 2, 6),
+        ("end_epoch", 2, 2),
+    ]
+    assert cb.losses == []  # reset at the epoch's end; the sink's last step's loss is the one reported
+    # A stop asked for inside a sink waits for its end, as on the hardware.
+    run = FakeRun(steps=6, epochs=2)
+    cb = runner.ZooCallback(run, per_call=3, replay=True)
+    call(cb)
+    run.stop.request()
+    call(cb)
+    with pytest.raises(RuntimeError, match="stopped"):
+        call(cb)
+    assert run.events == [("step", 1, 3), ("stop_now", 1, 3)]
+
+
+def test_simulated_npu_gets_a_sink_size_and_plain_cpu_none() -> None:
+    run = runner.Run.__new__(runner.Run)
+    run.args = types.SimpleNamespace(device="CPU")
+    run.p = {"sink_size": 0, "optimizer": "momentum", "ascend_step_ms": 100.0}
+    run.train = types.SimpleNamespace(steps=40)
+    lines: list[str] = []
+    run.log = types.SimpleNamespace(human=lines.append)
+    run.simulated_npu = False
+    assert run.sink_size() == 0
+    run.simulated_npu = True
+    assert run.sink_size() == 40 and "simulated NPU" in lines[-1]
+    run.p["sink_size"] = 3
+    with pytest.raises(ConfigError, match="sink_size: 3 does not divide the 40"):
+        run.sink_size()
+
+
 def test_callback_refuses_a_non_finite_loss() -> None:
     cb = runner.ZooCallback(FakeRun(steps=6, epochs=1), per_call=3)
     with pytest.raises(FloatingPointError, match="epoch 1 step 3"):

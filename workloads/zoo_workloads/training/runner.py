@@ -130,9 +130,14 @@ class ZooCallback(Callback):
     epochs end on sink boundaries (sink.sink_size divides the steps per epoch), so the epoch's end, its
     evaluation, checkpoints and a graceful stop all happen in step_end."""
 
-    def __init__(self, run: Run, skip_steps: int = 0, start_epoch: int = 0, per_call: int = 1) -> None:
+    def __init__(
+        self, run: Run, skip_steps: int = 0, start_epoch: int = 0, per_call: int = 1, replay: bool = False
+    ) -> None:
         super().__init__()
         self.run = run
+        # `replay`: the local cluster's simulated NPU (training.ascend_check) trains on CPU, where MindSpore calls
+        # back every step whatever the sink mode; it reports only at each sink's end, as the hardware calls back.
+        self.replay, self.in_sink = replay, 0
         self.step_start = self.epoch_start = time.time()
         self.losses: list[float] = []
         self.per_call = per_call
@@ -144,6 +149,11 @@ class ZooCallback(Callback):
         self.run.stop.keep()
 
     def on_train_step_end(self, run_context: Any) -> None:
+        if self.replay:
+            self.in_sink += 1
+            if self.in_sink < self.per_call:
+                return  # inside a sink: the host hears nothing until it ends
+            self.in_sink = 0
         cb = run_context.original_args()
         out = cb.net_outputs
         loss = float(
@@ -179,9 +189,17 @@ class Run:
     """State of one run; `execute` does it all and returns the termination-message fields."""
 
     def __init__(
-        self, args: RunArgs, log: EventLog, rank: int, rank_size: int, stop: StopRequest | None = None
+        self,
+        args: RunArgs,
+        log: EventLog,
+        rank: int,
+        rank_size: int,
+        stop: StopRequest | None = None,
+        simulated_npu: bool = False,
     ) -> None:
         self.args, self.log, self.rank, self.rank_size = args, log, rank, rank_size
+        # The local cluster's simulated NPU: trains on CPU (args.device CPU) but sinks as Ascend does (sink_size).
+        self.simulated_npu = simulated_npu
         self.stop = stop or StopRequest()
         self.p = args.params
         self.spec = model_spec(args.model)
@@ -480,7 +498,16 @@ class Run:
             )
         if start < epochs:
             size = self.sink_size()
-            if size:
+            if size and self.simulated_npu:
+                # MindSpore on CPU trains a sink's steps one by one: the same epochs, reported per sink.
+                self.model.train(
+                    epochs,
+                    self.train.dataset,
+                    callbacks=[ZooCallback(self, 0, start, size, replay=True)],
+                    dataset_sink_mode=False,
+                    initial_epoch=start,
+                )
+            elif size:
                 sinks, first = sink.train_epochs(epochs, start, self.train.steps, size)
                 self.model.train(
                     sinks,
@@ -507,9 +534,9 @@ class Run:
         return {**summary, "epochs": epochs}
 
     def sink_size(self) -> int:
-        """Steps per data sink on Ascend (sink.sink_size), 0 for step-by-step training elsewhere (MindSpore
-        ignores sink mode on CPU, and the local cluster's simulated NPU trains on CPU)."""
-        if self.args.device != "Ascend":
+        """Steps per data sink on Ascend and on the local cluster's simulated NPU (sink.sink_size), 0 for
+        step-by-step training elsewhere (MindSpore ignores sink mode on CPU)."""
+        if self.args.device != "Ascend" and not self.simulated_npu:
             return 0
         requested = int(self.p["sink_size"])
         if not requested and self.p["optimizer"] == contract.THOR:
@@ -517,7 +544,8 @@ class Run:
             # resnet's) sink whole epochs, so the automatic size does too.
             requested = self.train.steps
         size = sink.sink_size(self.train.steps, float(self.p["ascend_step_ms"]), requested)
-        self.log.human(f"data sink: {size} steps per sink ({self.train.steps} per epoch)")
+        how = " (simulated NPU: its CPU steps are reported per sink)" if self.simulated_npu else ""
+        self.log.human(f"data sink: {size} steps per sink ({self.train.steps} per epoch){how}")
         return size
 
     def run_record(self) -> dict[str, Any]:
@@ -542,7 +570,8 @@ def train(args: RunArgs, log_stream: Any = None) -> dict[str, Any]:
     if problem:
         raise ConfigError(f"optimizer {problem} (--set optimizer=momentum)")
     launch = distributed.detect(dict(os.environ))
-    if args.device == "Ascend" and ascend_check.simulated(dict(os.environ)):
+    simulated_npu = args.device == "Ascend" and ascend_check.simulated(dict(os.environ))
+    if simulated_npu:
         # Only the local cluster's kubelet sets the switch: check what HCCL would, then train on CPU without it.
         ascend_check.verify(dict(os.environ))
         print(
@@ -563,4 +592,4 @@ def train(args: RunArgs, log_stream: Any = None) -> dict[str, Any]:
     log = EventLog(rank, log_stream)
     stop = StopRequest()
     stop.install()
-    return Run(args, log, rank, size, stop).execute()
+    return Run(args, log, rank, size, stop, simulated_npu).execute()
