@@ -170,7 +170,10 @@ async def execute(
     if the_plan.delete:
         await put_table()
         await write_status()
-        await bounded(functools.partial(kube.delete_pod, job_ns, name) for name in the_plan.delete)
+        await bounded(
+            functools.partial(kube.delete_pod, job_ns, name, the_plan.delete_uids.get(name, ""))
+            for name in the_plan.delete
+        )  # issue 24: only the pod the plan saw, by its UID
         await create()
     else:
         await bounded([put_table, write_status, create])

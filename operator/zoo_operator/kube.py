@@ -259,19 +259,28 @@ async def put_config_map(obj: Obj) -> None:
         await create(obj)
 
 
-async def delete_pod(namespace: str, name: str) -> None:
-    """Delete a pod; gone already is fine."""
+async def delete_pod(namespace: str, name: str, uid: str = "") -> None:
+    """Delete a pod; gone already is fine. With `uid`, only that pod (a UID precondition, issue 24): a pod of
+    someone else that took the name meanwhile is left alone (409)."""
     core = await _core()
+    extra = {"body": {"preconditions": {"uid": uid}}} if uid else {}
     try:
         await call(
             lambda: unparsed(
                 lambda: core.delete_namespaced_pod(
-                    name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS
+                    name,
+                    namespace,
+                    _preload_content=False,
+                    _request_timeout=REQUEST_TIMEOUT_SECONDS,
+                    **extra,
                 )
             ),
             f"delete Pod {namespace}/{name}",
         )
     except ApiException as err:
+        if err.status == 409 and uid:
+            log.warning("%s/%s: not deleted: another pod than %s holds the name now", namespace, name, uid)
+            return
         if err.status != 404:
             raise
 

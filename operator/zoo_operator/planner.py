@@ -65,6 +65,7 @@ class Plan:
     created_event: Event | None = None  # posted when `ensure` created something for a job seen the first time
     config_map: Obj | None = None  # the rank-table ConfigMap, when its data changed
     delete: tuple[str, ...] = ()
+    delete_uids: Mapping[str, str] = dataclasses.field(default_factory=dict)  # name -> UID seen (issue 24)
     release: tuple[
         str, ...
     ] = ()  # deleted pods whose Kueue finalizer the operator removes (policy.kueue_release)
@@ -364,6 +365,7 @@ def _plan_job(
     # issue 15: Kueue holds the deleted pods of a preempted group until replaced; ours reuse their names.
     out = Plan(
         delete=decision.delete,
+        delete_uids={p.name: p.uid for p in pods if p.name in decision.delete and p.uid},
         release=policy.kueue_release(pods),
         unretriable=policy.kueue_unretriable(decision.phase, pods),
         memory=warnings,

@@ -25,6 +25,7 @@ class FakeKube:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, volcano: bool = True) -> None:
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
         self.deleted: list[str] = []
+        self.delete_uids: dict[str, str] = {}  # the UID precondition of each deletion (issue 24)
         self.status_patches: list[dict[str, Any]] = []
         self.logs: dict[str, str] = {}
         self.job_deleted = False
@@ -77,8 +78,9 @@ class FakeKube:
         self.calls.append(f"put ConfigMap {obj['metadata']['name']}")
         self.objects[("ConfigMap", obj["metadata"]["name"])] = obj
 
-    async def delete_pod(self, namespace: str, name: str) -> None:
+    async def delete_pod(self, namespace: str, name: str, uid: str = "") -> None:
         self.calls.append(f"delete Pod {name}")
+        self.delete_uids[name] = uid
         self.deleted.append(name)
         self.objects.pop(("Pod", name), None)
 
@@ -426,6 +428,8 @@ def test_replicas_patch_on_a_running_job_restarts_the_whole_gang(monkeypatch: py
     h.run(T0 + 2)
     assert h.body["status"]["reason"] == c.REASON_SPEC_CHANGED
     assert sorted(fake.deleted) == ["demo-sched", "demo-worker-0", "demo-worker-1"]
+    # Each deletion is of the pod the pass saw, by UID: a pod that took the name since is not deleted.
+    assert fake.delete_uids == {n: f"uid-{n}" for n in ("demo-sched", "demo-worker-0", "demo-worker-1")}
     assert ("Pod", "demo-worker-2") not in fake.objects, "no pod joins the running gang"
     assert any(e[0] == "Warning" and e[1] == c.REASON_SPEC_CHANGED for e in h.events)
     h.pod_state.clear()
