@@ -542,11 +542,18 @@ async def controller_uid(obj: Obj) -> str | None:
 
 
 async def local_queue_exists(namespace: str, name: str) -> bool | None:
-    """Whether Kueue's LocalQueue `name` exists in `namespace`; None when the cluster serves no Kueue API."""
+    """Whether Kueue's LocalQueue `name` exists in `namespace`; None when the cluster serves no Kueue API, or
+    the operator may not read LocalQueues (an install without that rule: the job is not held for it)."""
     for version in KUEUE_VERSIONS:
         if await serves(version, "localqueues"):
             path = f"/apis/{version}/namespaces/{namespace}/localqueues/{name}"
-            return await _get_raw(path, f"get LocalQueue {namespace}/{name}") is not None
+            try:
+                return await _get_raw(path, f"get LocalQueue {namespace}/{name}") is not None
+            except ApiException as err:
+                if err.status != 403:
+                    raise
+                log.warning("may not get LocalQueue %s/%s (RBAC): not checked", namespace, name)
+                return None
     return None
 
 

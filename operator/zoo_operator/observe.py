@@ -130,8 +130,8 @@ def objects_by_name(
 async def read_guards(
     job: spec.JobSpec, obs: Observation, mem: JobMemory, prev: Mapping[str, Any], settings: Settings
 ) -> Observation:
-    """The owners of the objects named by `objects_by_name`, and whether the LocalQueue spec.scheduling.queue
-    names exists: read while the job has no pods, or while it waits for it (guards.py)."""
+    """The owners of the objects named by `objects_by_name`; and, while the job has no pods or waits for it,
+    whether the LocalQueue spec.scheduling.queue names exists (guards.py)."""
     todo = objects_by_name(job, obs, mem, settings)
     if todo:
         uids = await asyncio.gather(*(kube.controller_uid(o) for o in todo))
