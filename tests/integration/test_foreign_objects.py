@@ -114,6 +114,7 @@ def test_foreign_rank_table_and_rank_look_alike_are_left_alone(
         lambda: (
             (cm := get(cluster, namespace, "configmap", "own-ranktable"))
             and cm["metadata"].get("ownerReferences")
+            and "hccl.json" in (cm.get("data") or {})  # created, then written with the table
             and cm
         ),
         timeout=60,
