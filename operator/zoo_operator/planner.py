@@ -410,6 +410,8 @@ def _plan_job(
     not_owned = guards.foreign(job.uid, obs.owners) if active else []
     if not_owned:
         out.ensure, out.created_event = [], None
+    elif obs.owners:  # read to be the job's own already (an operator restart): nothing to create, no 409
+        out.ensure = [o for o in out.ensure if obs.owners.get((o["kind"], o["metadata"]["name"])) != job.uid]
     attempt = state.restarts + (1 if decision.restart else 0)
     table = None
     table_cache: TableCache | None = None

@@ -77,6 +77,8 @@ def test_the_job_proceeds_once_the_foreign_object_is_gone() -> None:
 def test_objects_the_job_controls_are_its_own() -> None:
     p, _ = plan(job(), owners={("Service", "demo"): "uid-1", ("ConfigMap", "demo-launch"): "uid-1"})
     assert tuple(o["metadata"]["name"] for o in p.create) == CPU_PODS
+    # They exist already (e.g. after an operator restart): only the NetworkPolicy, not read, is created.
+    assert [(o["kind"], o["metadata"]["name"]) for o in p.ensure] == [("NetworkPolicy", "demo")]
     assert condition(p, c.OBJECTS_OWNED) is None  # never mattered: no condition at all
 
 
