@@ -28,6 +28,10 @@ POD_GROUP_READY = "PodGroupReady"
 # A warning, True while the job's checkpoints live on a volume that dies with its pods (emptyDir).
 CHECKPOINTS_EPHEMERAL = "CheckpointsEphemeral"
 PODS_ADMITTED = "PodsAdmitted"
+# Issue 24: False while an object with a name the job would use belongs to someone else (guards.py).
+OBJECTS_OWNED = "ObjectsOwned"
+# Issue 24: False while spec.scheduling.queue names a LocalQueue the namespace lacks (Kueue served).
+QUEUE_FOUND = "QueueFound"
 CONDITION_TYPES = (
     CREATED,
     RANK_TABLE_READY,
@@ -39,6 +43,8 @@ CONDITION_TYPES = (
     POD_GROUP_READY,
     CHECKPOINTS_EPHEMERAL,
     PODS_ADMITTED,
+    OBJECTS_OWNED,
+    QUEUE_FOUND,
 )
 
 # Reasons (conditions, status.reason, Events).
@@ -83,6 +89,12 @@ REASON_POLICY_DENIED = "PolicyDenied"
 REASON_ADMISSION_REFUSED = "AdmissionRefused"
 REASON_QUOTA_EXCEEDED = "QuotaExceeded"
 REASON_PODS_ADMITTED = "PodsAdmitted"
+# Issue 24: a name the job would use is held by an object it does not own; and when that is over.
+REASON_OBJECT_NOT_OWNED = "ObjectNotOwned"
+REASON_OBJECTS_OWNED = "ObjectsOwned"
+# Issue 24: spec.scheduling.queue names no LocalQueue of the namespace; and once it exists.
+REASON_QUEUE_NOT_FOUND = "QueueNotFound"
+REASON_QUEUE_FOUND = "QueueFound"
 
 # Exit codes (docs/contracts.md).
 # Exit codes and their classes are a fact of the border: zoo_workloads.contract.

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from zoo_operator import admission, kube, metrics, render
+from zoo_operator import admission, guards, kube, metrics, render
 from zoo_operator import conditions as c
 from zoo_operator.memory import JobMemory
 from zoo_operator.planner import Obj, Plan, earliest
@@ -58,13 +58,15 @@ def record_refusal(
     return dataclasses.replace(quota, since=since)
 
 
-async def create_pods(objs: Sequence[Obj]) -> list[kube.Refused]:
-    """Create the pods, WRITES_IN_FLIGHT at a time; refusals are returned as data, other errors raised."""
+async def create_pods(objs: Sequence[Obj], taken: list[tuple[str, str]] | None = None) -> list[kube.Refused]:
+    """Create the pods, WRITES_IN_FLIGHT at a time; refusals are returned as data, other errors raised. The
+    names the apiserver answers 409 AlreadyExists for go into `taken` (issue 24: whose they are is read next)."""
     refused: list[kube.Refused] = []
 
     async def one(obj: Obj) -> None:
         try:
-            await kube.create(obj)
+            if not await kube.create(obj) and taken is not None:
+                taken.append((obj["kind"], obj["metadata"]["name"]))
         except kube.Refused as err:
             refused.append(err)
 
@@ -78,10 +80,14 @@ async def _ensure(the_plan: Plan, mem: JobMemory, emit: EventSink) -> None:
 
     async def one(obj: Obj) -> None:
         if obj["kind"] != "PodGroup":
-            created.append(await kube.create(obj))
+            made = await kube.create(obj)
+            created.append(made)
+            if not made:  # issue 24: an object holds the name already; the next pass reads whose it is
+                mem.taken |= {(obj["kind"], obj["metadata"]["name"])}
             return
         try:
-            await kube.create(obj)
+            if not await kube.create(obj):
+                mem.taken |= {(obj["kind"], obj["metadata"]["name"])}
         except kube.MissingAPI as err:
             hint = render.gang_missing_hint(the_plan.job) if the_plan.job is not None else ""
             mem.pod_group_error = f"{err}; {hint}"
@@ -141,7 +147,9 @@ async def execute(
 
     async def create() -> None:
         if the_plan.create:
-            refused = await create_pods(the_plan.create)
+            taken: list[tuple[str, str]] = []
+            refused = await create_pods(the_plan.create, taken)
+            mem.taken |= set(taken)
             mem.refusal = record_refusal(mem.refusal, refused, now)
             if mem.refusal is not None:
                 log.warning("%s/%s: %s", job_ns, job_name, admission.quote(mem.refusal))
@@ -156,16 +164,24 @@ async def execute(
             functools.partial(kube.remove_pod_finalizer, job_ns, name, c.KUEUE_FINALIZER)
             for name in the_plan.release
         )
+    before = mem.taken
     if the_plan.ensure:
         await _ensure(the_plan, mem, emit)
     if the_plan.delete:
         await put_table()
         await write_status()
-        await bounded(functools.partial(kube.delete_pod, job_ns, name) for name in the_plan.delete)
+        await bounded(
+            functools.partial(kube.delete_pod, job_ns, name, the_plan.delete_uids.get(name, ""))
+            for name in the_plan.delete
+        )  # issue 24: only the pod the plan saw, by its UID
         await create()
     else:
         await bounded([put_table, write_status, create])
+    answered_409 = mem.taken - before
     the_plan.memory.apply(mem)
+    mem.taken |= answered_409  # the plan's update keeps the older names still held; these are new
+    if answered_409 and the_plan.active:  # issue 24: read soon whose object holds the name (guards.py)
+        the_plan.next_due = earliest(the_plan.next_due, now + guards.TAKEN_RECHECK_SECONDS)
     if the_plan.active and the_plan.job is not None and mem.refusal is not None:  # refused now: come back
         the_plan.next_due = earliest(the_plan.next_due, admission.due(the_plan.job, mem.refusal, now))
     return the_plan

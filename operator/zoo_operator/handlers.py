@@ -45,10 +45,10 @@ async def start(
     def lookup(namespace: str, name: str) -> list[podview.PodView]:
         return list(zoo_pods.get((namespace, name), []))
 
-    def objects(namespace: str, name: str) -> set[tuple[str, str]]:
+    def objects(namespace: str, name: str) -> set[tuple[str, str, str]]:
         key = (namespace, name)
-        return {("Service", n) for n in zoo_services.get(key, [])} | {
-            ("ConfigMap", n) for n in zoo_config_maps.get(key, [])
+        return {("Service", n, owner) for n, owner in zoo_services.get(key, [])} | {
+            ("ConfigMap", n, owner) for n, owner in zoo_config_maps.get(key, [])
         }
 
     memo["runner"] = job_runner = runner.Runner(SETTINGS, lookup, objects)
@@ -80,16 +80,26 @@ def zoo_pods(body: kopf.Body, namespace: str, labels: kopf.Labels, **_: Any) -> 
 _OURS = {c.LABEL_MANAGED_BY: c.MANAGED_BY, c.LABEL_JOB: kopf.PRESENT}
 
 
+def _controller_uid(body: kopf.Body) -> str:
+    """The UID of an object's controller ownerReference, "" when none (labels alone prove nothing, issue 24)."""
+    refs = body.get("metadata", {}).get("ownerReferences") or []
+    return next((str(r.get("uid") or "") for r in refs if r.get("controller")), "")
+
+
 @kopf.index("services", labels=_OURS)
-def zoo_services(name: str, namespace: str, labels: kopf.Labels, **_: Any) -> dict[tuple[str, str], Any]:
-    """(namespace, job name) -> name of each of the jobs' Services."""
-    return {(namespace, labels[c.LABEL_JOB]): name}
+def zoo_services(
+    body: kopf.Body, name: str, namespace: str, labels: kopf.Labels, **_: Any
+) -> dict[tuple[str, str], Any]:
+    """(namespace, job name) -> (name, controller UID) of each Service labelled as a job's."""
+    return {(namespace, labels[c.LABEL_JOB]): (name, _controller_uid(body))}
 
 
 @kopf.index("configmaps", labels=_OURS)
-def zoo_config_maps(name: str, namespace: str, labels: kopf.Labels, **_: Any) -> dict[tuple[str, str], Any]:
-    """(namespace, job name) -> name of each of the jobs' ConfigMaps."""
-    return {(namespace, labels[c.LABEL_JOB]): name}
+def zoo_config_maps(
+    body: kopf.Body, name: str, namespace: str, labels: kopf.Labels, **_: Any
+) -> dict[tuple[str, str], Any]:
+    """(namespace, job name) -> (name, controller UID) of each ConfigMap labelled as a job's."""
+    return {(namespace, labels[c.LABEL_JOB]): (name, _controller_uid(body))}
 
 
 @kopf.on.event("pods", labels=_OURS)

@@ -259,19 +259,28 @@ async def put_config_map(obj: Obj) -> None:
         await create(obj)
 
 
-async def delete_pod(namespace: str, name: str) -> None:
-    """Delete a pod; gone already is fine."""
+async def delete_pod(namespace: str, name: str, uid: str = "") -> None:
+    """Delete a pod; gone already is fine. With `uid`, only that pod (a UID precondition, issue 24): a pod of
+    someone else that took the name meanwhile is left alone (409)."""
     core = await _core()
+    extra = {"body": {"preconditions": {"uid": uid}}} if uid else {}
     try:
         await call(
             lambda: unparsed(
                 lambda: core.delete_namespaced_pod(
-                    name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS
+                    name,
+                    namespace,
+                    _preload_content=False,
+                    _request_timeout=REQUEST_TIMEOUT_SECONDS,
+                    **extra,
                 )
             ),
             f"delete Pod {namespace}/{name}",
         )
     except ApiException as err:
+        if err.status == 409 and uid:
+            log.warning("%s/%s: not deleted: another pod than %s holds the name now", namespace, name, uid)
+            return
         if err.status != 404:
             raise
 
@@ -479,6 +488,73 @@ async def replace_lease(lease: Obj, spec: Obj) -> bool:
             return False
         raise
     return True
+
+
+# Where each kind the operator names is read (issue 24: owners of objects by name), by API group path.
+_OWNED_PATHS = {
+    "Pod": ("/api/v1", "pods"),
+    "Service": ("/api/v1", "services"),
+    "ConfigMap": ("/api/v1", "configmaps"),
+    "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies"),
+}
+# Kueue's API versions, newest first (v0.17 serves v1beta2 and still v1beta1).
+KUEUE_VERSIONS = ("kueue.x-k8s.io/v1beta2", "kueue.x-k8s.io/v1beta1")
+
+
+async def _get_raw(path: str, what: str) -> Obj | None:
+    """GET an object by its path as a plain dict; None when it does not exist (404)."""
+    api = await _client()
+    try:
+        found = await call(
+            lambda: api.call_api(
+                path,
+                "GET",
+                auth_settings=["BearerToken"],
+                response_types_map={200: "object"},
+                _return_http_data_only=True,
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            ),
+            what,
+        )
+    except ApiException as err:
+        if err.status == 404:
+            return None
+        raise
+    return found if isinstance(found, dict) else None
+
+
+async def controller_uid(obj: Obj) -> str | None:
+    """The UID of the controller ownerReference of the object named like `obj` (its kind, apiVersion,
+    namespace and name): "" when it has none, None when no such object exists."""
+    meta = obj["metadata"]
+    kind = obj["kind"]
+    base, plural = _OWNED_PATHS.get(kind) or (f"/apis/{obj['apiVersion']}", "podgroups")
+    if kind not in _OWNED_PATHS and kind != "PodGroup":
+        raise ValueError(f"kube.controller_uid: unsupported kind {kind}")
+    found = await _get_raw(
+        f"{base}/namespaces/{meta['namespace']}/{plural}/{meta['name']}",
+        f"get {kind} {meta['namespace']}/{meta['name']}",
+    )
+    if found is None:
+        return None
+    refs = (found.get("metadata") or {}).get("ownerReferences") or []
+    return next((str(r.get("uid") or "") for r in refs if isinstance(r, dict) and r.get("controller")), "")
+
+
+async def local_queue_exists(namespace: str, name: str) -> bool | None:
+    """Whether Kueue's LocalQueue `name` exists in `namespace`; None when the cluster serves no Kueue API, or
+    the operator may not read LocalQueues (an install without that rule: the job is not held for it)."""
+    for version in KUEUE_VERSIONS:
+        if await serves(version, "localqueues"):
+            path = f"/apis/{version}/namespaces/{namespace}/localqueues/{name}"
+            try:
+                return await _get_raw(path, f"get LocalQueue {namespace}/{name}") is not None
+            except ApiException as err:
+                if err.status != 403:
+                    raise
+                log.warning("may not get LocalQueue %s/%s (RBAC): not checked", namespace, name)
+                return None
+    return None
 
 
 async def get_job(namespace: str, name: str) -> Obj | None:

@@ -82,6 +82,8 @@ class JobMemory:
     pod_group_error: str | None = None
     # The apiserver's last refusal to create one of the job's pods (admission.py), None once creation works.
     refusal: admission.Refusal | None = None
+    # Issue 24: (kind, name) whose create the apiserver answered 409 AlreadyExists; observe reads their owners.
+    taken: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,11 +97,12 @@ class MemoryUpdate:
     pod_warnings: dict[str, tuple[float, str]] | None = None
     ensured_uid: str | None = None  # the Service, launch ConfigMap and PodGroup are ensured for this job
     pod_group_error: tuple[str | None] | None = None  # (the new error or None), when observed this pass
+    taken: frozenset[tuple[str, str]] | None = None  # issue 24: the 409-answered names still to watch
 
     def apply(self, mem: JobMemory) -> None:
         """Write the update into `mem` (the executor's job)."""
         mem.logs.update(self.logs)
-        for name in ("table", "parsed_annotations", "announced", "pod_warnings", "ensured_uid"):
+        for name in ("table", "parsed_annotations", "announced", "pod_warnings", "ensured_uid", "taken"):
             value = getattr(self, name)
             if value is not None:
                 setattr(mem, name, value)
@@ -169,3 +172,7 @@ class Observation:
     pod_group_served: bool | None = None  # whether the PodGroup API is served; None = not asked this pass
     tails: Mapping[str, Tail] = dataclasses.field(default_factory=dict)
     pod_warnings: dict[str, tuple[float, str]] | None = None  # podwarnings' cache after this pass's reads
+    # Issue 24 (guards.py): owners of the objects read by name, None when none was read this pass; whether the
+    # LocalQueue spec.scheduling.queue names exists, None when not read (no queue, Kueue not served, pods exist).
+    owners: Mapping[tuple[str, str], str] | None = None
+    local_queue: bool | None = None

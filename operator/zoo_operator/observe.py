@@ -19,7 +19,7 @@ import dataclasses
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from zoo_operator import admission, kube, podwarnings, policy, render, results, spec, status
+from zoo_operator import admission, kube, planner, podwarnings, policy, render, results, spec, status
 from zoo_operator import conditions as c
 from zoo_operator.memory import JobMemory, Observation, Tail, rank0, starting_status
 from zoo_operator.podview import PodView
@@ -103,10 +103,48 @@ async def read_job(
         group = render.pod_group(job)
         base = dataclasses.replace(base, pod_group_served=await kube.serves(group["apiVersion"], "podgroups"))
     _, decision = admission.decide_pass(job, prev, base.pods, mem.refusal, now)
+    if decision.phase not in c.FINISHED_PHASES and decision.phase != c.SUSPENDED:  # issue 24 (guards.py)
+        base = await read_guards(job, base, mem, prev, settings)
     todo = tails_to_read(job, base.pods, mem, decision)
     if todo:
         base = dataclasses.replace(base, tails=await read_tails(todo, job.namespace, settings.log_tail_lines))
     return base
+
+
+def objects_by_name(
+    job: spec.JobSpec, obs: Observation, mem: JobMemory, settings: Settings
+) -> list[dict[str, Any]]:
+    """The objects whose owner is read before the planner may create or write them by name: those it would
+    create now (planner.objects_to_ensure: the first pass, or missing from the operator's index of its own
+    objects), and those whose create was answered 409 (JobMemory.taken: a pod, or an object of another owner)."""
+    out = planner.objects_to_ensure(job, mem, obs.existing, obs.pod_group_served, settings)
+    known = {(o["kind"], o["metadata"]["name"]) for o in out}
+    for kind, name in sorted(mem.taken - known):
+        version = render.pod_group(job)["apiVersion"] if kind == "PodGroup" else "v1"
+        out.append(
+            {"apiVersion": version, "kind": kind, "metadata": {"namespace": job.namespace, "name": name}}
+        )
+    return out
+
+
+async def read_guards(
+    job: spec.JobSpec, obs: Observation, mem: JobMemory, prev: Mapping[str, Any], settings: Settings
+) -> Observation:
+    """The owners of the objects named by `objects_by_name`; and, while the job has no pods or waits for it,
+    whether the LocalQueue spec.scheduling.queue names exists (guards.py)."""
+    todo = objects_by_name(job, obs, mem, settings)
+    if todo:
+        uids = await asyncio.gather(*(kube.controller_uid(o) for o in todo))
+        owners = {
+            (o["kind"], o["metadata"]["name"]): u for o, u in zip(todo, uids, strict=True) if u is not None
+        }
+        obs = dataclasses.replace(obs, owners=owners)
+    waited = any(
+        x.get("type") == c.QUEUE_FOUND and x.get("status") == "False" for x in prev.get("conditions") or []
+    )
+    if job.queue and (not obs.pods or waited):
+        obs = dataclasses.replace(obs, local_queue=await kube.local_queue_exists(job.namespace, job.queue))
+    return obs
 
 
 async def fold_pod_warnings(

@@ -14,6 +14,7 @@ from typing import Any
 
 from zoo_operator import (
     admission,
+    guards,
     limits,
     logparse,
     netpolicy,
@@ -64,6 +65,7 @@ class Plan:
     created_event: Event | None = None  # posted when `ensure` created something for a job seen the first time
     config_map: Obj | None = None  # the rank-table ConfigMap, when its data changed
     delete: tuple[str, ...] = ()
+    delete_uids: Mapping[str, str] = dataclasses.field(default_factory=dict)  # name -> UID seen (issue 24)
     release: tuple[
         str, ...
     ] = ()  # deleted pods whose Kueue finalizer the operator removes (policy.kueue_release)
@@ -276,6 +278,8 @@ def status_write(
     out.status, out.status_patch, out.urgent = new, patch, urgent
     if urgent:
         kind = "Warning" if new.get("phase") in (c.FAILED, c.RESTARTING) else "Normal"
+        if new.get("reason") in (c.REASON_OBJECT_NOT_OWNED, c.REASON_QUEUE_NOT_FOUND):  # issue 24: waits
+            kind = "Warning"
         out.events.append((kind, str(new.get("reason") or new.get("phase")), str(new.get("message") or "")))
     return None
 
@@ -361,6 +365,7 @@ def _plan_job(
     # issue 15: Kueue holds the deleted pods of a preempted group until replaced; ours reuse their names.
     out = Plan(
         delete=decision.delete,
+        delete_uids={p.name: p.uid for p in pods if p.name in decision.delete and p.uid},
         release=policy.kueue_release(pods),
         unretriable=policy.kueue_unretriable(decision.phase, pods),
         memory=warnings,
@@ -401,6 +406,12 @@ def _plan_job(
         if out.ensure and mem.ensured_uid != job.uid:
             made = f"created Service {job.name} and ConfigMap {render.launch_config_map_name(job)}"
             out.created_event = ("Normal", c.REASON_JOB_CREATED, f"{made}; creating the pods")
+    # Issue 24 (guards.py): a name held by another owner's object stops every write by name until it is gone.
+    not_owned = guards.foreign(job.uid, obs.owners) if active else []
+    if not_owned:
+        out.ensure, out.created_event = [], None
+    elif obs.owners:  # read to be the job's own already (an operator restart): nothing to create, no 409
+        out.ensure = [o for o in out.ensure if obs.owners.get((o["kind"], o["metadata"]["name"])) != job.uid]
     attempt = state.restarts + (1 if decision.restart else 0)
     table = None
     table_cache: TableCache | None = None
@@ -409,6 +420,8 @@ def _plan_job(
         tp = rank_table(job, pods, mem, active, attempt)
         table, out.config_map, table_cache, parsed = tp.info, tp.config_map, tp.cache, tp.parsed
         out.problems = tp.problems
+        if not_owned:  # never patch a rank-table ConfigMap of someone else
+            out.config_map = None
         if out.config_map is not None and table.status == ranktable.COMPLETED:
             out.events.append(
                 ("Normal", c.REASON_RANK_TABLE_COMPLETED, f"rank table of {job.replicas} devices completed")
@@ -483,24 +496,77 @@ def _plan_job(
             "the apiserver admitted the pods",
             now,
         )
+    queue_missing = obs.local_queue is False and active and job.queue is not None
+    new["conditions"], notices = _guard_conditions(job, obs, prev, new["conditions"], not_owned, now)
+    if notices and new.get("phase") == c.PENDING:  # what the job waits for is its status reason too
+        new["reason"], new["message"] = notices[0][1:]
+    out.events.extend(
+        ("Warning", reason, message)
+        for fresh, reason, message in notices
+        if fresh and not (reason == new.get("reason") and status.is_transition(prev, new))
+    )  # (a transition's Event is posted by status_write)
     new = limits.bound_status(
         new
     )  # issue 11: a status the apiserver always accepts, whatever logs and messages
     deferred = status_write(out, prev, new, mem, settings, now)
     out.create = [render.pod(job, index, attempt) for index in decision.create]
+    if not_owned or queue_missing:  # issue 24: the job waits (guards.py), its pods are created afterwards
+        out.create = []
     if active and first not in decision.delete:
         running = next((p for p in pods if p.name == first and p.running and not p.terminated), None)
         out.follow = running.name if running is not None else None
     out.next_due = next_due(job, decision, pods, new, attempt, deferred, now)
     if active:
         out.next_due = earliest(out.next_due, admission.due(job, refusal, now))
+    if not_owned or queue_missing:  # what it waits for sends no event: look again (guards.RECHECK_SECONDS)
+        out.next_due = earliest(out.next_due, now + guards.RECHECK_SECONDS)
     out.memory = dataclasses.replace(
         warnings,
         logs=read,
         table=table_cache,
         parsed_annotations=parsed,
         announced=frozenset(announced) if announced != mem.announced else None,
-        ensured_uid=job.uid if active else None,
+        ensured_uid=job.uid if active and not not_owned else None,
         pod_group_error=(pod_group_error,) if obs.pod_group_served is not None else None,
+        taken=_taken(mem.taken, job.uid, obs.owners),
     )
     return out
+
+
+def _taken(
+    taken: frozenset[tuple[str, str]], job_uid: str, owners: guards.Owners | None
+) -> frozenset[tuple[str, str]] | None:
+    """The memory's 409-answered names after this pass (None: unchanged)."""
+    after = guards.still_taken(taken, job_uid, owners)
+    return None if after == taken else after
+
+
+def _guard_conditions(
+    job: spec.JobSpec,
+    obs: Observation,
+    prev: Mapping[str, Any],
+    conds: list[dict[str, Any]],
+    not_owned: list[tuple[str, str]],
+    now: float,
+) -> tuple[list[dict[str, Any]], list[tuple[bool, str, str]]]:
+    """Conditions ObjectsOwned and QueueFound (guards.py) set from this pass's reads, and (fresh, reason,
+    message) of each that is False: fresh when it turned False or its message changed (a Warning Event)."""
+    before = {str(x.get("type")): x for x in prev.get("conditions") or []}
+    owned = guards.owned_condition(job.namespace, not_owned, c.OBJECTS_OWNED in before)
+    wanted = [
+        (c.OBJECTS_OWNED, owned if obs.owners is not None else None),  # only what was read this pass counts
+        (
+            c.QUEUE_FOUND,
+            guards.queue_condition(job.namespace, job.queue, obs.local_queue, c.QUEUE_FOUND in before),
+        ),
+    ]
+    notices = []
+    for ctype, cond in wanted:
+        if cond is None:
+            continue
+        ok, reason, message = cond
+        old = before.get(ctype) or {}
+        if not ok:
+            notices.append((old.get("status") != "False" or old.get("message") != message, reason, message))
+        conds = status.set_condition(conds, ctype, ok, reason, message, now)
+    return conds, notices

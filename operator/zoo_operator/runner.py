@@ -32,7 +32,8 @@ FOLLOW_IDLE_SECONDS = 300.0
 FOLLOW_RETRY_SECONDS = 5.0
 
 PodLookup = Callable[[str, str], Iterable[PodView]]
-ObjectLookup = Callable[[str, str], Collection[tuple[str, str]]]
+# (namespace, job name) -> (kind, name, controller UID) of the Services and ConfigMaps labelled as the job's.
+ObjectLookup = Callable[[str, str], Collection[tuple[str, str, str]]]
 
 
 def job_key(namespace: str, name: str) -> str:
@@ -114,7 +115,12 @@ class Runner:
         if mem is None or mem.uid != uid:
             mem = self.memories[key] = memory.JobMemory(uid=uid)  # a new job of the same name starts afresh
         pods = [p for p in self.pods(ns, name) if p.owner_uid == uid]
-        existing = self.objects(ns, name) if self.objects is not None else None
+        # Issue 24: only objects the job controls count as its own; a labelled look-alike is read and refused.
+        existing = (
+            {(kind, n) for kind, n, owner in self.objects(ns, name) if owner == uid}
+            if self.objects is not None
+            else None
+        )
         now = self.clock()
         self.passes += 1
         out = await reconcile.reconcile(body, pods, self.settings, mem, now, self._emit(body), existing)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from kubehelpers import python_pod, wait_for
-from operator_fixtures import OperatorProcess, apply, cpu_job, items, job_status, wait_phase
+from operator_fixtures import OperatorProcess, apply, cpu_job, events, items, job_status, wait_phase
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -366,3 +366,51 @@ def test_preempted_job_waits_gated_and_runs_again(
     finally:
         kueue.kubectl("delete", "priorityclass", low_pc, high_pc, "--wait=false", check=False)
         cleanup_queues(kueue, namespace)
+
+
+def test_missing_local_queue_is_said_at_once_and_the_job_waits_for_it(
+    kueue: Any, namespace: str, operator: OperatorProcess, tmp_path: Path
+) -> None:
+    """Issue 24: a job naming a LocalQueue the namespace lacks gets condition QueueFound=False and a Warning
+    Event at once, stays Pending without pods (past schedulingTimeoutSeconds, 20 s), and gets its pods once
+    the LocalQueue is created."""
+    apply(kueue, namespace, _queued_job("lost", _data(tmp_path), TINY))
+
+    def said() -> str:
+        st = job_status(kueue, namespace, "lost")
+        return f"status {st.get('phase')}/{st.get('reason')}: {st.get('message')}; {kueue_state(kueue, namespace)}"
+
+    def queue_condition(value: str) -> dict[str, Any] | None:
+        st = job_status(kueue, namespace, "lost")
+        cond = next((c for c in st.get("conditions") or [] if c["type"] == "QueueFound"), None)
+        return cond if cond is not None and cond["status"] == value else None
+
+    cond = wait_for("condition QueueFound=False", lambda: queue_condition("False"), timeout=60, explain=said)
+    assert cond["reason"] == "QueueNotFound"
+    assert "lq" in cond["message"] and f"kubectl get localqueues -n {namespace}" in cond["message"]
+    warned = [e for e in events(kueue, namespace, "lost") if e["reason"] == "QueueNotFound"]
+    assert warned and warned[0]["type"] == "Warning", said()
+    time.sleep(25)  # past schedulingTimeoutSeconds (20): waiting for a queue is not a scheduling failure
+    status = job_status(kueue, namespace, "lost")
+    assert status["phase"] == "Pending" and status["reason"] == "QueueNotFound", said()
+    assert items(kueue, namespace, "pods", "modelzoo.io/job-name=lost") == [], said()
+    queues(kueue, namespace, "200m")
+    wait_for(
+        "the job's 2 pods once LocalQueue lq exists",
+        lambda: len(items(kueue, namespace, "pods", "modelzoo.io/job-name=lost")) == 2,
+        timeout=90,
+        explain=said,
+    )
+    cond = wait_for("condition QueueFound=True", lambda: queue_condition("True"), timeout=60, explain=said)
+    assert cond["reason"] == "QueueFound"
+    wait_for(  # admitted by Kueue through the LocalQueue: the job goes on as any queued job
+        "the job's pods ungated",
+        lambda: (
+            (g := pod_gates(kueue, namespace, "modelzoo.io/job-name=lost"))
+            and len(g) == 2
+            and not any(g.values())
+        ),
+        timeout=120,
+        explain=said,
+    )
+    cleanup_queues(kueue, namespace)

@@ -1,5 +1,5 @@
 """kube.py against a real apiserver and kubelet: a followed log streams lines as they are written and ends
-with the container."""
+with the container; owners are read by name and a deletion by UID spares another pod of that name (issue 24)."""
 
 from __future__ import annotations
 
@@ -57,3 +57,47 @@ def test_follow_log_streams_lines_as_they_come_and_ends_with_the_container(
     assert lines[-4:] == ["line 0", "line 1", "line 2", "line 3"]
     # Streamed, not read at the end: the lines arrived over the seconds the container wrote them.
     assert got[-1][0] - got[0][0] > 2.0
+
+
+def test_owners_are_read_by_name_and_a_delete_by_uid_spares_another_pod(
+    cluster: Any, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 24: controller_uid reads a named object's controller UID ("" without one, None when absent); a
+    deletion with a UID precondition leaves a pod of that name with another UID in place."""
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "planted", "namespace": namespace},
+        "data": {"k": "v"},
+    }
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "squatter", "namespace": namespace},
+        "spec": {
+            "nodeSelector": {"zoo-test/no-such-node": "true"},
+            "containers": [{"name": "c", "image": "zoo-operator/workload-cpu:dev"}],
+        },
+    }
+    for obj in (cm, pod):
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(obj))
+    uid = json.loads(cluster.kubectl("get", "pod", "squatter", "-n", namespace, "-o", "json").stdout)[
+        "metadata"
+    ]["uid"]
+    monkeypatch.setenv("KUBECONFIG", cluster.env["KUBECONFIG"])
+
+    async def scenario() -> tuple[Any, ...]:
+        try:
+            owner = await kube.controller_uid(cm)
+            absent = await kube.controller_uid({**cm, "metadata": {**cm["metadata"], "name": "absent"}})
+            await kube.delete_pod(namespace, "squatter", "00000000-0000-0000-0000-000000000000")
+            spared = cluster.kubectl("get", "pod", "squatter", "-n", namespace, check=False).returncode == 0
+            await kube.delete_pod(namespace, "squatter", uid)
+            return owner, absent, spared
+        finally:
+            await kube.close()
+
+    owner, absent, spared = asyncio.run(scenario())
+    assert (owner, absent, spared) == ("", None, True)
+    gone = cluster.kubectl("get", "pod", "squatter", "-n", namespace, "-o", "json", check=False)
+    assert gone.returncode != 0 or json.loads(gone.stdout)["metadata"].get("deletionTimestamp")

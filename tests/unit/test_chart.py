@@ -23,6 +23,7 @@ JOB_RULES = (
     }
     | {(g, "events", v) for g in ("", "events.k8s.io") for v in ("create", "patch")}
     | {("", "events", "list")}  # why a pod cannot start (FailedMount), issue 11
+    | {("kueue.x-k8s.io", "localqueues", "get")}  # spec.scheduling.queue exists (issue 24, QueueFound)
     # Each job's NetworkPolicy (issue 24; networkPolicy.enabled, on by default).
     | {
         ("networking.k8s.io", "networkpolicies", v)

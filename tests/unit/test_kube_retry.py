@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from kubernetes_asyncio.client.rest import ApiException
@@ -70,3 +71,37 @@ def test_a_refused_pod_is_reported_with_the_apiservers_message(monkeypatch: pyte
         asyncio.run(kube.create(pod))
     assert (info.value.name, info.value.code) == ("p", 403)
     assert info.value.message == 'pods "p" is forbidden: exceeded quota: q'
+
+
+def test_a_local_queue_the_operator_may_not_read_holds_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 24: Kueue's newest served version is asked; 404 is a missing LocalQueue, 403 (an install without
+    the `get localqueues` rule) is "not known", so the job is not held by the operator's own RBAC."""
+    asked: list[str] = []
+    answer: dict[str, Any] = {}
+
+    async def serves(api_version: str, plural: str) -> bool:
+        asked.append(api_version)
+        return api_version == "kueue.x-k8s.io/v1beta1" and plural == "localqueues"
+
+    async def get_raw(path: str, what: str) -> object:
+        asked.append(path)
+        if answer.get("error") is not None:
+            raise answer["error"]
+        return answer.get("found")
+
+    monkeypatch.setattr(kube, "serves", serves)
+    monkeypatch.setattr(kube, "_get_raw", get_raw)
+    answer["found"] = {"kind": "LocalQueue"}
+    assert asyncio.run(kube.local_queue_exists("ns", "lq")) is True
+    assert asked == [
+        "kueue.x-k8s.io/v1beta2",
+        "kueue.x-k8s.io/v1beta1",
+        "/apis/kueue.x-k8s.io/v1beta1/namespaces/ns/localqueues/lq",
+    ]
+    answer["found"] = None
+    assert asyncio.run(kube.local_queue_exists("ns", "lq")) is False
+    answer["error"] = api_error(403)
+    assert asyncio.run(kube.local_queue_exists("ns", "lq")) is None
+    answer["error"] = api_error(500)
+    with pytest.raises(ApiException):
+        asyncio.run(kube.local_queue_exists("ns", "lq"))

@@ -25,6 +25,7 @@ class FakeKube:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, volcano: bool = True) -> None:
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
         self.deleted: list[str] = []
+        self.delete_uids: dict[str, str] = {}  # the UID precondition of each deletion (issue 24)
         self.status_patches: list[dict[str, Any]] = []
         self.logs: dict[str, str] = {}
         self.job_deleted = False
@@ -42,8 +43,11 @@ class FakeKube:
             "annotate_pod",
             "remove_pod_finalizer",
             "serves",
+            "controller_uid",
+            "local_queue_exists",
         ):
             monkeypatch.setattr(kube, name, getattr(self, name))
+        self.local_queues: set[str] | None = None  # LocalQueues that exist; None: Kueue is not served
 
     async def create(self, obj: dict[str, Any]) -> bool:
         if obj["kind"] == "PodGroup" and not self.volcano:
@@ -55,6 +59,17 @@ class FakeKube:
         self.objects[key] = obj
         return True
 
+    async def controller_uid(self, obj: dict[str, Any]) -> str | None:
+        held = self.objects.get((obj["kind"], obj["metadata"]["name"]))
+        if held is None:
+            return None
+        refs = held["metadata"].get("ownerReferences") or []
+        return next((r["uid"] for r in refs if r.get("controller")), "")
+
+    async def local_queue_exists(self, namespace: str, name: str) -> bool | None:
+        self.calls.append(f"get LocalQueue {name}")
+        return None if self.local_queues is None else name in self.local_queues
+
     async def serves(self, api_version: str, plural: str) -> bool:
         self.calls.append(f"discover {api_version}")
         return self.volcano or not api_version.startswith("scheduling.volcano.sh/")
@@ -63,8 +78,9 @@ class FakeKube:
         self.calls.append(f"put ConfigMap {obj['metadata']['name']}")
         self.objects[("ConfigMap", obj["metadata"]["name"])] = obj
 
-    async def delete_pod(self, namespace: str, name: str) -> None:
+    async def delete_pod(self, namespace: str, name: str, uid: str = "") -> None:
         self.calls.append(f"delete Pod {name}")
+        self.delete_uids[name] = uid
         self.deleted.append(name)
         self.objects.pop(("Pod", name), None)
 
@@ -412,6 +428,8 @@ def test_replicas_patch_on_a_running_job_restarts_the_whole_gang(monkeypatch: py
     h.run(T0 + 2)
     assert h.body["status"]["reason"] == c.REASON_SPEC_CHANGED
     assert sorted(fake.deleted) == ["demo-sched", "demo-worker-0", "demo-worker-1"]
+    # Each deletion is of the pod the pass saw, by UID: a pod that took the name since is not deleted.
+    assert fake.delete_uids == {n: f"uid-{n}" for n in ("demo-sched", "demo-worker-0", "demo-worker-1")}
     assert ("Pod", "demo-worker-2") not in fake.objects, "no pod joins the running gang"
     assert any(e[0] == "Warning" and e[1] == c.REASON_SPEC_CHANGED for e in h.events)
     h.pod_state.clear()
@@ -756,3 +774,92 @@ def test_gang_restart_resets_the_rank_table_to_the_new_attempt(monkeypatch: pyte
     h.run(T0 + 31)
     data = fake.objects[("ConfigMap", "asc-ranktable")]["data"]
     assert data["attempt"] == "1" and json.loads(data["hccl.json"])["status"] == "completed"
+
+
+def _own_pass(h: Harness, now: float) -> planner.Plan:
+    """A pass as the runner makes it: only pods the job controls (PodView.owner_uid) reach it."""
+    uid = h.body["metadata"]["uid"]
+    views = [v for v in h.views() if v.owner_uid == uid]
+    existing = {  # the index of the job's Services and ConfigMaps, counting only those it controls
+        key
+        for key, obj in h.fake.objects.items()
+        if key[0] in ("Service", "ConfigMap")
+        and any(r.get("uid") == uid for r in obj["metadata"].get("ownerReferences") or [])
+    }
+    out = asyncio.run(
+        reconcile.reconcile(h.body, views, SETTINGS, h.mem, now, lambda *e: h.events.append(e), existing)
+    )
+    for patch in h.fake.status_patches:
+        h.body["status"] = merge_patch.apply(h.body.get("status") or {}, patch)
+    h.fake.status_patches.clear()
+    return out
+
+
+def test_a_foreign_rank_table_is_never_patched_and_no_pod_is_created_on_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 24: observe reads the owner of each object it would create; someone's ConfigMap holding the
+    rank table's name is left exactly as it was, until it is deleted; then the job goes on."""
+    fake = FakeKube(monkeypatch)
+    planted = {
+        "kind": "ConfigMap",
+        "metadata": {"name": "asc-ranktable", "namespace": "ns1"},
+        "data": {"x": "1"},
+    }
+    fake.objects[("ConfigMap", "asc-ranktable")] = planted
+    h = Harness(fake, ascend_job(replicas=1))
+    for step in range(2):
+        _own_pass(h, T0 + step)
+    assert fake.objects[("ConfigMap", "asc-ranktable")] is planted and planted["data"] == {"x": "1"}
+    assert not fake.pods() and not [x for x in fake.calls if x.startswith(("put ", "create Pod"))]
+    cond = next(x for x in h.body["status"]["conditions"] if x["type"] == c.OBJECTS_OWNED)
+    assert cond["status"] == "False" and "ConfigMap asc-ranktable" in cond["message"]
+    assert next(e for e in h.events if e[1] == c.REASON_OBJECT_NOT_OWNED)[0] == "Warning"
+    del fake.objects[("ConfigMap", "asc-ranktable")]
+    _own_pass(h, T0 + 20)
+    made = fake.objects[("ConfigMap", "asc-ranktable")]
+    assert made["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
+    assert [p["metadata"]["name"] for p in fake.pods()] == ["asc-worker-0"]
+
+
+def test_a_foreign_pod_with_a_rank_name_is_found_by_its_409_and_left_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pod named like a rank that the job does not control: the create's 409 is recorded, the next pass
+    (due within a second) reads its owner and holds the job; the pod is never deleted."""
+    fake = FakeKube(monkeypatch)
+    foreign = {"kind": "Pod", "metadata": {"name": "demo-worker-0", "namespace": "ns1", "labels": {}}}
+    fake.objects[("Pod", "demo-worker-0")] = foreign
+    h = Harness(fake, job())
+    first = _own_pass(h, T0)
+    assert h.mem.taken == {("Pod", "demo-worker-0")}
+    assert first.next_due is not None and first.next_due <= T0 + 1.0
+    created = [x for x in fake.calls if x.startswith("create Pod")]
+    _own_pass(h, T0 + 1)
+    assert [x for x in fake.calls if x.startswith("create Pod")] == created, "no creation while it is there"
+    cond = next(x for x in h.body["status"]["conditions"] if x["type"] == c.OBJECTS_OWNED)
+    assert cond["status"] == "False" and "Pod demo-worker-0" in cond["message"]
+    assert fake.objects[("Pod", "demo-worker-0")] is foreign and "demo-worker-0" not in fake.deleted
+    del fake.objects[("Pod", "demo-worker-0")]
+    _own_pass(h, T0 + 12)
+    assert ("Pod", "demo-worker-0") in fake.objects and h.mem.taken == frozenset()
+    assert fake.objects[("Pod", "demo-worker-0")]["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
+
+
+def test_a_missing_local_queue_is_read_and_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 24: with Kueue served, a job naming a LocalQueue the namespace lacks creates no pods and says
+    so; once the LocalQueue exists, the pods are created. Without Kueue nothing is held."""
+    fake = FakeKube(monkeypatch)
+    fake.local_queues = set()
+    h = Harness(fake, job(scheduling={"queue": "lq"}))
+    _own_pass(h, T0)
+    assert not fake.pods() and "get LocalQueue lq" in fake.calls
+    cond = next(x for x in h.body["status"]["conditions"] if x["type"] == c.QUEUE_FOUND)
+    assert cond["status"] == "False" and "kubectl get localqueues -n ns1" in cond["message"]
+    assert h.body["status"]["phase"] == c.PENDING
+    fake.local_queues.add("lq")
+    _own_pass(h, T0 + 11)
+    assert len(fake.pods()) == 3
+    fake.calls.clear()
+    _own_pass(h, T0 + 12)
+    assert "get LocalQueue lq" not in fake.calls, "read only while the job has no pods or waits for it"

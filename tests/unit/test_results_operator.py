@@ -287,6 +287,7 @@ class Fake:
             ("delete_pod", nothing),
             ("pod_log", nothing),
             ("delete_job", nothing),
+            ("controller_uid", nothing),  # no object of another owner holds a name (issue 24)
         ):
             monkeypatch.setattr(kube, name, fn)
 

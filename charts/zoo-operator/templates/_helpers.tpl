@@ -116,6 +116,10 @@ behalf). Shared by the ClusterRole (all namespaces) and the per-namespace Roles 
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+# Whether the LocalQueue a job names in spec.scheduling.queue exists (issue 24: condition QueueFound).
+- apiGroups: ["kueue.x-k8s.io"]
+  resources: ["localqueues"]
+  verbs: ["get"]
 {{- if .Values.networkPolicy.enabled }}
 # Each job's NetworkPolicy (zoo_operator.netpolicy), created and deleted with the job.
 - apiGroups: ["networking.k8s.io"]
