@@ -205,6 +205,7 @@ def test_jobs_survive_operator_kills_and_apiserver_restarts(
             explain=lambda: f"phases {poller.phases()}; operator log:\n{op.log_tail(30)}",
         )
         time.sleep(4)  # a few more snapshots: a finished job must stay finished
+        assert op.proc is not None and op.proc.poll() is None, f"the operator exited:\n{op.log_tail()}"
         print(f"all finished at {time.monotonic() - started:.0f}s")
     finally:
         poller.halt.set()
