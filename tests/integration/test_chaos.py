@@ -171,6 +171,24 @@ def test_jobs_survive_operator_kills_and_apiserver_restarts(
 
     op = OperatorProcess(cluster, namespace, tmp_path / "operator.log")
     op.start()
+    try:
+        run_chaos(cluster, namespace, data, op, plan, first, second)
+    finally:
+        op.stop()
+        print(f"--- operator log ({op.log_path}) ---\n{op.log_tail()}")
+
+
+def run_chaos(
+    cluster: Any,
+    namespace: str,
+    data: Path,
+    op: OperatorProcess,
+    plan: list[tuple[float, str, float]],
+    first: list[Case],
+    second: list[Case],
+) -> None:
+    """The chaos, the checks, then the jobs deleted with the operator still running (it must not recreate
+    anything of a job being deleted)."""
     started = time.monotonic()
     poller = Poller(cluster, namespace, started)
     poller.start()
@@ -212,31 +230,27 @@ def test_jobs_survive_operator_kills_and_apiserver_restarts(
         poller.join(timeout=30)
     ledger = poller.ledger
     print(f"{ledger.snapshots} snapshots, {poller.failed_reads} failed reads (apiserver down)")
-    try:
-        want = {c.name: "Succeeded" if c.succeeds else "Failed" for c in CASES}
-        assert {n: ledger.terminal.get(n) for n in want} == want
-        assert ledger.problems == [], "\n".join(ledger.problems)
-        assert poller.failed_reads > 0, "the poller never saw the apiserver down: the restarts did not happen"
-        jobs = json.loads(cluster.kubectl("get", "ztj", "-n", namespace, "-o", "json").stdout)["items"]
-        for job in jobs:
-            status, name = job["status"], job["metadata"]["name"]
-            assert status.get("restarts", 0) == 0, (name, status)
-            codes = {s["pod"]: s.get("exitCode") for s in status.get("rankSummaries", []) if s["rank"] >= 0}
-            # A success: every rank exited 0. A failure: a rank exited 64 (its peers may have been stopped).
-            if want[name] == "Succeeded":
-                assert codes and set(codes.values()) == {0}, (name, codes)
-            else:
-                assert 64 in codes.values(), (name, codes, status.get("message"))
-        # Every object of every job is the job's own (controller ownerReference), so deleting the jobs removes it.
-        objects = json.loads(cluster.kubectl("get", KINDS, "-n", namespace, "-o", "json").stdout)["items"]
-        uids = {j["metadata"]["name"]: j["metadata"]["uid"] for j in jobs}
-        assert unowned(objects, uids) == []
-        assert {
-            o["metadata"]["labels"]["modelzoo.io/job-name"] for o in objects if o["kind"] == "Service"
-        } == set(want), "a job has no Service"
-    finally:
-        op.stop()
-        print(f"--- operator log ({op.log_path}) ---\n{op.log_tail()}")
+    want = {c.name: "Succeeded" if c.succeeds else "Failed" for c in CASES}
+    assert {n: ledger.terminal.get(n) for n in want} == want
+    assert ledger.problems == [], "\n".join(ledger.problems)
+    assert poller.failed_reads > 0, "the poller never saw the apiserver down: the restarts did not happen"
+    jobs = json.loads(cluster.kubectl("get", "ztj", "-n", namespace, "-o", "json").stdout)["items"]
+    for job in jobs:
+        status, name = job["status"], job["metadata"]["name"]
+        assert status.get("restarts", 0) == 0, (name, status)
+        codes = {s["pod"]: s.get("exitCode") for s in status.get("rankSummaries", []) if s["rank"] >= 0}
+        # A success: every rank exited 0. A failure: a rank exited 64 (its peers may have been stopped).
+        if want[name] == "Succeeded":
+            assert codes and set(codes.values()) == {0}, (name, codes)
+        else:
+            assert 64 in codes.values(), (name, codes, status.get("message"))
+    # Every object of every job is the job's own (controller ownerReference), so deleting the jobs removes it.
+    objects = json.loads(cluster.kubectl("get", KINDS, "-n", namespace, "-o", "json").stdout)["items"]
+    uids = {j["metadata"]["name"]: j["metadata"]["uid"] for j in jobs}
+    assert unowned(objects, uids) == []
+    assert {
+        o["metadata"]["labels"]["modelzoo.io/job-name"] for o in objects if o["kind"] == "Service"
+    } == set(want), "a job has no Service"
 
     cluster.kubectl("delete", "ztj", "--all", "-n", namespace, "--wait=false")
 
