@@ -1,4 +1,4 @@
-"""Command line of the local cluster: up, down, status, kueue, kubelet (run by `up`)."""
+"""Command line of the local cluster: up, down, status, kueue, restart-apiserver, kubelet (run by `up`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,13 @@ from zoocluster import config, controlplane
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit status."""
     parser = argparse.ArgumentParser(prog="zoo-cluster", description="The zoo-operator local cluster.")
-    parser.add_argument("command", choices=["up", "down", "status", "kueue", "kubelet"])
+    parser.add_argument("command", choices=["up", "down", "status", "kueue", "restart-apiserver", "kubelet"])
+    parser.add_argument(
+        "--down-seconds",
+        type=float,
+        default=0.0,
+        help="restart-apiserver: how long the apiserver stays down before it is started again",
+    )
     args = parser.parse_args(argv)
     try:
         cfg = config.from_env()
@@ -41,6 +47,14 @@ def main(argv: list[str] | None = None) -> int:
         except (controlplane.ClusterError, ValueError) as exc:
             print(f"zoo-cluster: {exc}", file=sys.stderr)
             return 1
+        return 0
+    if args.command == "restart-apiserver":
+        try:
+            pid = controlplane.restart_apiserver(cfg, args.down_seconds)
+        except controlplane.ClusterError as exc:
+            print(f"zoo-cluster: {exc}", file=sys.stderr)
+            return 1
+        print(f"kube-apiserver restarted, pid {pid}")
         return 0
     if args.command == "down":
         controlplane.down(cfg)

@@ -258,38 +258,7 @@ def up(cfg: ClusterConfig) -> None:
         "etcd",
     )
     _wait("etcd", lambda: _etcd_healthy(client_url), 30, cfg, "etcd")
-    _start(
-        cfg,
-        "kube-apiserver",
-        [
-            str(bins["kube-apiserver"]),
-            f"--etcd-servers={client_url}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
-            f"--secure-port={cfg.apiserver_port}",
-            f"--tls-cert-file={p / 'apiserver.crt'}",
-            f"--tls-private-key-file={p / 'apiserver.key'}",
-            f"--client-ca-file={p / 'ca.crt'}",
-            "--authorization-mode=Node,RBAC",
-            f"--service-account-issuer={ISSUER}",
-            f"--service-account-key-file={p / 'sa.pub'}",
-            f"--service-account-signing-key-file={p / 'sa.key'}",
-            "--service-cluster-ip-range=10.96.0.0/16",
-            f"--kubelet-client-certificate={p / 'apiserver-kubelet-client.crt'}",
-            f"--kubelet-client-key={p / 'apiserver-kubelet-client.key'}",
-            f"--kubelet-certificate-authority={p / 'ca.crt'}",
-            "--kubelet-preferred-address-types=InternalIP",
-            "--disable-admission-plugins=TaintNodesByCondition",
-            # The kubernetes Service's endpoints would be 127.0.0.1, which Endpoints validation refuses.
-            "--endpoint-reconciler-type=none",
-            "--allow-privileged=true",
-            "--profiling=false",
-            FEATURE_GATES,
-            # The kube-scheduler's native gang scheduling API (PodGroup, Workload): alpha, off by default.
-            "--runtime-config=scheduling.k8s.io/v1alpha2=true",
-        ],
-        "kube-apiserver",
-    )
+    _start(cfg, "kube-apiserver", apiserver_argv(cfg), "kube-apiserver")
     _wait("kube-apiserver /readyz", lambda: _https_get(cfg, "/readyz")[0] == 200, 120, cfg, "kube-apiserver")
     common = ["--bind-address=127.0.0.1", "--leader-elect=false", "--profiling=false", FEATURE_GATES]
     cm_kc = cfg.state_dir / "controller-manager.kubeconfig"
@@ -327,6 +296,53 @@ def up(cfg: ClusterConfig) -> None:
     env = {**os.environ, "PYTHONPATH": str(HERE), "PYTHONUNBUFFERED": "1"}
     _start(cfg, "kubelet", [sys.executable, "-m", "zoocluster", "kubelet"], "zoocluster", env=env)
     _wait("nodes Ready and the default service account", lambda: _ready(cfg), 120, cfg, "kubelet")
+
+
+def apiserver_argv(cfg: ClusterConfig) -> list[str]:
+    """The kube-apiserver's command line (one place, for `up` and `restart-apiserver`)."""
+    p = cfg.pki
+    client_url = f"http://127.0.0.1:{cfg.etcd_port}"
+    return [
+        str(cfg.bin_dir / "kube-apiserver"),
+        f"--etcd-servers={client_url}",
+        "--bind-address=127.0.0.1",
+        "--advertise-address=127.0.0.1",
+        f"--secure-port={cfg.apiserver_port}",
+        f"--tls-cert-file={p / 'apiserver.crt'}",
+        f"--tls-private-key-file={p / 'apiserver.key'}",
+        f"--client-ca-file={p / 'ca.crt'}",
+        "--authorization-mode=Node,RBAC",
+        f"--service-account-issuer={ISSUER}",
+        f"--service-account-key-file={p / 'sa.pub'}",
+        f"--service-account-signing-key-file={p / 'sa.key'}",
+        "--service-cluster-ip-range=10.96.0.0/16",
+        f"--kubelet-client-certificate={p / 'apiserver-kubelet-client.crt'}",
+        f"--kubelet-client-key={p / 'apiserver-kubelet-client.key'}",
+        f"--kubelet-certificate-authority={p / 'ca.crt'}",
+        "--kubelet-preferred-address-types=InternalIP",
+        "--disable-admission-plugins=TaintNodesByCondition",
+        # The kubernetes Service's endpoints would be 127.0.0.1, which Endpoints validation refuses.
+        "--endpoint-reconciler-type=none",
+        "--allow-privileged=true",
+        "--profiling=false",
+        FEATURE_GATES,
+        # The kube-scheduler's native gang scheduling API (PodGroup, Workload): alpha, off by default.
+        "--runtime-config=scheduling.k8s.io/v1alpha2=true",
+    ]
+
+
+def restart_apiserver(cfg: ClusterConfig, down_seconds: float = 0.0) -> int:
+    """Stop the running kube-apiserver (SIGTERM, then SIGKILL), leave it down for `down_seconds`, start it
+    again with the same command line and wait for /readyz; returns the new PID. etcd and every other component
+    keep running, as when a control-plane node reboots its apiserver (chaos tests use this)."""
+    running = recorded(cfg)
+    if "kube-apiserver" not in running:
+        raise ClusterError(f"kube-apiserver of {cfg.state_dir} is not running; start the cluster with `up`")
+    _stop(running["kube-apiserver"], 10.0)
+    time.sleep(max(down_seconds, 0.0))
+    _start(cfg, "kube-apiserver", apiserver_argv(cfg), "kube-apiserver")
+    _wait("kube-apiserver /readyz", lambda: _https_get(cfg, "/readyz")[0] == 200, 120, cfg, "kube-apiserver")
+    return _STARTED["kube-apiserver"].pid
 
 
 def _etcd_healthy(url: str) -> bool:

@@ -301,8 +301,8 @@ class PodWorker(threading.Thread):
                 f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}",
                 {"metadata": {"annotations": {devices.ASCEND_ANNOTATION: self.annotation}}},
             )
-        except ApiError as exc:  # the pod is going away, or the apiserver hiccups: the next tick retries
-            if exc.status == 404:
+        except (ApiError, OSError) as exc:  # the pod is going away, or the apiserver is down: retry next tick
+            if isinstance(exc, ApiError) and exc.status == 404:
                 self.annotation = None
             log.warning("pod %s: device annotation: %s", self.name, exc)
             return
@@ -416,8 +416,11 @@ class PodWorker(threading.Thread):
                 f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/status", {"status": status}
             )
             self._published = copy.deepcopy(status)
-        except ApiError as exc:
-            if exc.status != 404:
+        except (ApiError, OSError) as exc:
+            # The apiserver is down or restarting: keep the containers running and retry on the next tick, as
+            # the kubelet's status manager does (pkg/kubelet/status/status_manager.go keeps the latest status
+            # and syncs it again). Crashing the worker here re-ran a finished container (found by test_chaos).
+            if not (isinstance(exc, ApiError) and exc.status == 404):
                 log.warning("pod %s: status update: %s", self.name, exc)
 
     def _stop_all(self, grace: float) -> None:
