@@ -140,7 +140,9 @@ CLAIM_NAME = "npu"
 def claim_template(name: str, meta: Obj, device_class: str, count: int) -> Obj:
     """The job's ResourceClaimTemplate (resource.k8s.io/v1): one request of exactly `count` devices of the class;
     the resourceclaim controller makes one ResourceClaim per pod from it (so each pod gets its own NPUs)."""
-    request = {"name": CLAIM_NAME, "exactly": {"deviceClassName": device_class, "count": count}}
+    # allocationMode written out as the apiserver defaults it, so the stored object reads as rendered.
+    exactly = {"deviceClassName": device_class, "allocationMode": "ExactCount", "count": count}
+    request = {"name": CLAIM_NAME, "exactly": exactly}
     return {
         "apiVersion": "resource.k8s.io/v1",
         "kind": "ResourceClaimTemplate",

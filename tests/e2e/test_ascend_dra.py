@@ -138,7 +138,11 @@ def test_four_ranks_per_node_2_claim_their_npus_through_dra(dra: E2E, pods_per: 
     assert template is not None, "the job's ResourceClaimTemplate is missing"
     (request,) = template["spec"]["spec"]["devices"]["requests"]
     per_pod = 1 if pods_per == "device" else 2
-    assert request["exactly"] == {"deviceClassName": "npu.huawei.com", "count": per_pod}, request
+    assert request["exactly"] == {
+        "deviceClassName": "npu.huawei.com",
+        "allocationMode": "ExactCount",
+        "count": per_pod,
+    }, request
     assert template["metadata"]["ownerReferences"][0]["name"] == job
     assert claims.classes == {"npu.huawei.com"}, claims.classes
 

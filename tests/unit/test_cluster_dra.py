@@ -78,3 +78,76 @@ def test_dra_nodes_advertise_no_extended_resource() -> None:
     assert plain["huawei.com/Ascend910"] == "8"
     with pytest.raises(TypeError, match=r"nodes\[0\].dra must be true or false"):
         nodes.parse_nodes({"nodes": [{"name": "n", "dra": "yes"}]})
+
+
+class FakeClient:
+    """The one read the kubelet makes for a DRA pod: GET its ResourceClaim."""
+
+    def __init__(self, claims: dict[str, dict]) -> None:
+        self.claims = claims
+        self.paths: list[str] = []
+
+    def get(self, path: str) -> dict:
+        from zoocluster.kubeapi import ApiError
+
+        self.paths.append(path)
+        name = path.rsplit("/", 1)[1]
+        if name not in self.claims:
+            raise ApiError(404, "not found")
+        return self.claims[name]
+
+
+def worker(tmp_path: Path, client: FakeClient, pod_body: dict):  # -> PodWorker
+    from zoocluster.podworker import NodeInfo, PodWorker
+
+    node = NodeInfo(
+        "ascend-dra-1", "127.0.6.11", 11, devices.DeviceAllocator(8), devices.PluginConfig("v26"), dra=True
+    )
+
+    class Ctx:
+        def __init__(self) -> None:
+            self.client, self.state_dir, self.images = client, tmp_path, {}
+            self.api_host, self.api_port, self.api_proxy_ip = "127.0.0.1", 1, None
+
+        def node(self, name: str) -> NodeInfo:
+            return node
+
+        def configmap(self, ns: str, name: str) -> None:
+            return None
+
+        def secret(self, ns: str, name: str) -> None:
+            return None
+
+    return PodWorker(Ctx(), pod_body, "127.203.0.9")  # type: ignore[arg-type]
+
+
+def dra_pod(status: list[dict[str, str]] | None) -> dict:
+    body = pod(status)
+    body["metadata"] = {"name": "job-worker-0", "namespace": "ns", "uid": "pod-uid"}
+    body["spec"].update(nodeName="ascend-dra-1", containers=[{"name": "worker", "image": "x"}])
+    return body
+
+
+def test_the_kubelet_runs_a_dra_pod_only_on_its_allocated_and_reserved_npus(tmp_path: Path) -> None:
+    allocated = claim([result("npu-6"), result("npu-3")])
+    client = FakeClient({"w0-npu-x1": allocated})
+    w = worker(tmp_path, client, dra_pod(None))
+    assert not w._claimed(w.pod) and w.main[0].message == "waiting for the pod's ResourceClaim"
+    assert client.paths == []  # nothing to read before the resourceclaim controller names the claim
+
+    reported = dra_pod([{"name": "npu", "resourceClaimName": "w0-npu-x1"}])
+    assert not w._claimed(reported)  # allocated, but not reserved for this pod: a kubelet refuses it
+    assert w.main[0].message == "ResourceClaim w0-npu-x1 is not reserved for this pod"
+    assert client.paths == ["/apis/resource.k8s.io/v1/namespaces/ns/resourceclaims/w0-npu-x1"]
+
+    allocated["status"]["reservedFor"] = [{"resource": "pods", "name": "job-worker-0", "uid": "pod-uid"}]
+    assert w._claimed(reported)
+    assert (
+        w.device_ids == [3, 6]
+        and w.node.allocator is not None
+        and w.node.allocator.held == {"pod-uid": [3, 6]}
+    )
+    # The same device annotation as the device-plugin path (this node's generation v26), listing exactly those.
+    annotation = devices.ids_from_annotation(w.annotation)
+    assert annotation == [3, 6]
+    assert devices.container_env(w.device_ids)["ASCEND_VISIBLE_DEVICES"] == "3,6"

@@ -39,7 +39,10 @@ def test_golden_server_pod_claims_its_eight_npus_through_dra() -> None:
 def test_server_mode_claims_per_node_devices_and_device_mode_one() -> None:
     server = render.resource_claim_template(server_job())
     (request,) = server["spec"]["spec"]["devices"]["requests"]
-    assert request == {"name": "npu", "exactly": {"deviceClassName": "npu.huawei.com", "count": 8}}
+    assert request == {
+        "name": "npu",
+        "exactly": {"deviceClassName": "npu.huawei.com", "allocationMode": "ExactCount", "count": 8},
+    }
     device = spec.parse(ascend_job(replicas=16, device={"type": "Ascend910", "perNode": 8}), DRA)
     (request,) = render.resource_claim_template(device)["spec"]["spec"]["devices"]["requests"]
     assert request["exactly"]["count"] == 1
