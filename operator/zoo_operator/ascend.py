@@ -60,6 +60,8 @@ class AscendPod:
     host_arch: str
     driver_mounts: bool
     shm_size: str
+    dra_device_class: str = ""
+    """The DeviceClass of the job's ResourceClaimTemplate (NPUs through DRA); empty = the extended resource."""
 
 
 def node_selector(pod: AscendPod) -> dict[str, str]:
@@ -121,3 +123,34 @@ def placement(labels: dict[str, str], group_label: str, group: int) -> Obj:
             "requiredDuringSchedulingIgnoredDuringExecution": [{"labelSelector": other, "topologyKey": host}]
         },
     }
+
+
+# NPUs through dynamic resource allocation (issue 21). MindCluster's Ascend DRA driver (v26.2, the Ascend/mind-cluster
+# docs `docs/zh/scheduling/06_api/17_ascend_dynamic_resource_allocation_.md` and the ascend-dra image README)
+# publishes one ResourceSlice per node (driver and DeviceClass `npu.huawei.com`, pool = node name, devices
+# `npu-<physical id>` with attributes type "npu", physicId (int) and chipName), and its CDI spec
+# (component/ascend-common/cdi/spec.go) mounts /dev/davinci<id> of the allocated devices into the container.
+DRA_DRIVER = "npu.huawei.com"
+DRA_DEVICE_CLASS = "npu.huawei.com"
+DRA_DEVICE_PREFIX = "npu-"
+CLAIM_NAME = "npu"
+"""The pod's spec.resourceClaims entry and its container's resources.claims entry."""
+
+
+def claim_template(name: str, meta: Obj, device_class: str, count: int) -> Obj:
+    """The job's ResourceClaimTemplate (resource.k8s.io/v1): one request of exactly `count` devices of the class;
+    the resourceclaim controller makes one ResourceClaim per pod from it (so each pod gets its own NPUs)."""
+    # allocationMode written out as the apiserver defaults it, so the stored object reads as rendered.
+    exactly = {"deviceClassName": device_class, "allocationMode": "ExactCount", "count": count}
+    request = {"name": CLAIM_NAME, "exactly": exactly}
+    return {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "ResourceClaimTemplate",
+        "metadata": {**meta, "name": name},
+        "spec": {"spec": {"devices": {"requests": [request]}}},
+    }
+
+
+def pod_claims(template: str) -> tuple[list[Obj], list[Obj]]:
+    """(pod spec.resourceClaims, container resources.claims) referencing the job's claim template."""
+    return [{"name": CLAIM_NAME, "resourceClaimTemplateName": template}], [{"name": CLAIM_NAME}]

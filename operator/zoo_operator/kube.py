@@ -172,8 +172,13 @@ _CORE_CREATE = {
 }
 
 
+# Kinds created through the generic (custom-object) API: any group/version, by plural.
+_CUSTOM_PLURAL = {"PodGroup": "podgroups", "ResourceClaimTemplate": "resourceclaimtemplates"}
+
+
 async def create(obj: Obj) -> bool:
-    """Create `obj` (Pod, Service, ConfigMap, NetworkPolicy or PodGroup); False if it already exists."""
+    """Create `obj` (Pod, Service, ConfigMap, NetworkPolicy, PodGroup or ResourceClaimTemplate); False if it
+    already exists."""
     ns = obj["metadata"]["namespace"]
     kind = obj["kind"]
     core, what = await _core(), f"create {kind} {ns}/{obj['metadata'].get('name')}"
@@ -189,12 +194,12 @@ async def create(obj: Obj) -> bool:
                 ),
                 what,
             )
-        elif kind == "PodGroup":
+        elif kind in _CUSTOM_PLURAL:
             group, version = obj["apiVersion"].split("/")
             custom = await _custom()
             await call(
                 lambda: custom.create_namespaced_custom_object(
-                    group, version, ns, "podgroups", obj, _request_timeout=REQUEST_TIMEOUT_SECONDS
+                    group, version, ns, _CUSTOM_PLURAL[kind], obj, _request_timeout=REQUEST_TIMEOUT_SECONDS
                 ),
                 what,
             )

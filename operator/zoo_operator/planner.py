@@ -196,6 +196,9 @@ def objects_to_ensure(
     group = [render.pod_group(job)] if job.gang and first and pod_group_served else []
     if settings.network_policy and first:
         group.append(netpolicy.network_policy(job, restrict_egress=settings.network_policy_restrict_egress))
+    if render.dra_device_class(job) and first:
+        # Issue 21: the worker pods' NPU claims come from it; created before them, not watched.
+        group.append(render.resource_claim_template(job))
     if existing is None:
         if mem.ensured_uid == job.uid:
             return []

@@ -44,6 +44,27 @@ def launch_config_map_name(job: JobSpec) -> str:
     return ranktable_config_map_name(job) if job.launch == "ranktable" else f"{job.name}-launch"
 
 
+def dra_device_class(job: JobSpec) -> str:
+    """The DeviceClass the job's worker pods claim their NPUs from, or "" (the extended resource)."""
+    return job.ascend.dra_device_class if job.ascend is not None else ""
+
+
+def claim_template_name(job: JobSpec) -> str:
+    """Name of the job's ResourceClaimTemplate (NPUs through DRA)."""
+    return f"{job.name}-npu"
+
+
+def resource_claim_template(job: JobSpec) -> Obj:
+    """The job's ResourceClaimTemplate: each worker pod claims its devices_per_pod NPUs of the configured class
+    (perNode in server mode, 1 in device mode); owned by the job, so it goes with it."""
+    return ascend.claim_template(
+        claim_template_name(job),
+        _meta(job, claim_template_name(job)),
+        dra_device_class(job),
+        job.devices_per_pod,
+    )
+
+
 def scheduler_host(job: JobSpec) -> str:
     """DNS name of the scheduler pod through the headless Service."""
     return f"{scheduler_name(job)}.{job.name}.{job.namespace}.svc.cluster.local"
@@ -381,7 +402,7 @@ def _resources(job: JobSpec, with_device: bool) -> Obj:
     res = {
         k: dict(v) for k, v in job.resources.items() if k in ("requests", "limits") and isinstance(v, dict)
     }
-    if with_device and job.resource_name:
+    if with_device and job.resource_name and not dra_device_class(job):
         # Server mode (issue 21): the pod holds its server's perNode NPUs.
         res.setdefault("limits", {})[job.resource_name] = job.devices_per_pod
         res.setdefault("requests", {})[job.resource_name] = job.devices_per_pod
@@ -498,6 +519,11 @@ def pod(job: JobSpec, index: int | None, attempt: int) -> Obj:
     resources = _resources(job, with_device=index is not None)
     if resources:
         container["resources"] = resources
+    pod_claims: list[Obj] = []
+    if index is not None and dra_device_class(job):
+        # NPUs through DRA (issue 21): the pod's own claim from the job's template, instead of the extended resource.
+        pod_claims, container_claims = ascend.pod_claims(claim_template_name(job))
+        container.setdefault("resources", {})["claims"] = container_claims
     spec: Obj = {
         "restartPolicy": "Never",  # the operator restarts the whole gang, never a single rank
         "hostname": name,
@@ -511,6 +537,8 @@ def pod(job: JobSpec, index: int | None, attempt: int) -> Obj:
         "containers": [container],
         "volumes": volumes,
     }
+    if pod_claims:
+        spec["resourceClaims"] = pod_claims
     selector = dict(job.node_selector)
     if job.ascend is not None and index is not None:
         selector = {**ascend.node_selector(job.ascend), **selector}  # the job's own nodeSelector wins
@@ -597,4 +625,6 @@ def all_objects(job: JobSpec, ranktable_data: dict[str, str] | None = None, atte
     objs = [service(job), launch_config_map(job, ranktable_data)]
     if job.gang:
         objs.append(pod_group(job))
+    if dra_device_class(job):
+        objs.append(resource_claim_template(job))
     return objs + pods(job, attempt)

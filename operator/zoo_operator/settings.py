@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from importlib import metadata
 from typing import Any
@@ -79,6 +80,11 @@ class Settings:
     ascend_volcano: bool = False
     """ZOO_ASCEND_VOLCANO: the cluster runs Volcano (MindCluster's device plugin in Volcano mode hands NPUs only
     to pods Volcano placed), so Ascend jobs are gang-scheduled by Volcano unless spec.scheduling.gang is false."""
+
+    ascend_dra_device_class: str = ""
+    """ZOO_ASCEND_DRA_DEVICE_CLASS: the DeviceClass through which Ascend pods claim their NPUs (dynamic resource
+    allocation, a ResourceClaimTemplate per job) instead of requesting huawei.com/Ascend910; empty = the extended
+    resource (the device plugin). MindCluster's Ascend DRA driver installs the class npu.huawei.com."""
 
     metrics_port: int = 0
     """ZOO_METRICS_PORT (TCP port): Prometheus metrics; 0 = off, so no port is opened unless asked for."""
@@ -264,6 +270,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         ascend_driver_mounts=_bool(env, "ZOO_ASCEND_DRIVER_MOUNTS", defaults.ascend_driver_mounts),
         ascend_shm_size=env.get("ZOO_ASCEND_SHM_SIZE", "").strip(),
         ascend_volcano=_bool(env, "ZOO_ASCEND_VOLCANO", defaults.ascend_volcano),
+        ascend_dra_device_class=_device_class(env.get("ZOO_ASCEND_DRA_DEVICE_CLASS", "").strip()),
         gang_backend=_choice(env, "ZOO_GANG_BACKEND", tuple(GANG_BACKENDS), defaults.gang_backend),
         pod_run_as_user=_int(env, "ZOO_POD_RUN_AS_USER", defaults.pod_run_as_user, 0),
         pod_run_as_group=_int(env, "ZOO_POD_RUN_AS_GROUP", defaults.pod_run_as_group, 0),
@@ -275,6 +282,16 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         ),
         **policy_settings(env),
     )
+
+
+def _device_class(raw: str) -> str:
+    """A DeviceClass name (a DNS subdomain, as the apiserver checks it) or empty."""
+    if raw and not re.fullmatch(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?", raw):
+        raise ValueError(
+            f"ZOO_ASCEND_DRA_DEVICE_CLASS={raw!r}: must be a DeviceClass name (lower-case DNS subdomain, e.g. "
+            "npu.huawei.com) or empty"
+        )
+    return raw
 
 
 def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:

@@ -773,6 +773,7 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
             host_arch=settings.ascend_host_arch,
             driver_mounts=settings.ascend_driver_mounts,
             shm_size=settings.ascend_shm_size,
+            dra_device_class=settings.ascend_dra_device_class,
         ),
         task=task,
         from_job=from_job,

@@ -148,6 +148,30 @@ def test_gang_adds_podgroups_only_when_enabled(watch):
     assert on == JOB_RULES | GANG_RULES
 
 
+DRA_RULES = {
+    ("resource.k8s.io", "resourceclaimtemplates", v)
+    for v in ("get", "list", "watch", "create", "delete", "patch")
+}
+
+
+@pytest.mark.parametrize("watch", [None, "{team-a}"])
+def test_dra_adds_claim_templates_and_the_device_class_only_when_enabled(watch):
+    """Issue 21: ascend.dra.enabled grants ResourceClaimTemplates and hands the operator the DeviceClass."""
+    from zoo_operator import settings
+
+    base = {"watchNamespaces": watch} if watch else {}
+    kind = "Role" if watch else "ClusterRole"
+    off_objects = template(base)
+    off = rules_as_set(find(off_objects, kind, "zoo-operator")[0]["rules"])
+    on_objects = template({**base, "ascend.dra.enabled": "true"})
+    on = rules_as_set(find(on_objects, kind, "zoo-operator")[0]["rules"])
+    assert not off & DRA_RULES and on == off | DRA_RULES
+    assert env_of(off_objects)["ZOO_ASCEND_DRA_DEVICE_CLASS"] == ""
+    assert settings.from_env(env_of(on_objects)).ascend_dra_device_class == "npu.huawei.com"
+    other = template({**base, "ascend.dra.enabled": "true", "ascend.dra.deviceClassName": "npu.example.com"})
+    assert env_of(other)["ZOO_ASCEND_DRA_DEVICE_CLASS"] == "npu.example.com"
+
+
 def test_env_maps_values_onto_operator_settings():
     values = {
         "statusIntervalSeconds": "17",
@@ -179,6 +203,7 @@ def test_env_maps_values_onto_operator_settings():
         "ZOO_ASCEND_DRIVER_MOUNTS": "false",
         "ZOO_ASCEND_SHM_SIZE": "",
         "ZOO_ASCEND_VOLCANO": "false",
+        "ZOO_ASCEND_DRA_DEVICE_CLASS": "",
         "ZOO_GANG_BACKEND": "volcano",
         "ZOO_METRICS_PORT": "0",
         "ZOO_HEALTH_PORT": "8181",

@@ -136,4 +136,10 @@ behalf). Shared by the ClusterRole (all namespaces) and the per-namespace Roles 
   resources: ["podgroups"]
   verbs: ["get", "list", "watch", "create", "delete", "patch"]
 {{- end }}
+{{- if .Values.ascend.dra.enabled }}
+# Each Ascend job's ResourceClaimTemplate (NPUs through DRA, zoo_operator.ascend.claim_template), owned by the job.
+- apiGroups: ["resource.k8s.io"]
+  resources: ["resourceclaimtemplates"]
+  verbs: ["get", "list", "watch", "create", "delete", "patch"]
+{{- end }}
 {{- end }}

@@ -193,3 +193,93 @@ def container_env(ids: list[int], simulate: bool = True) -> dict[str, str]:
     if not ids:
         return {}
     return {"ASCEND_VISIBLE_DEVICES": ",".join(str(i) for i in ids), **(SIMULATE_ENV if simulate else {})}
+
+
+# ---- NPUs through dynamic resource allocation (issue 21) ----
+# A node with `dra: true` in nodes.yaml has no device plugin: it advertises no huawei.com/Ascend910 and its NPUs are
+# published as MindCluster's Ascend DRA driver publishes them (Ascend/mind-cluster v26.2,
+# docs/zh/scheduling/06_api/17_ascend_dynamic_resource_allocation_.md "ResourceSlice上报格式", and
+# component/ascend-dynamic-resource-allocation/build/ascend-dra-driver.yaml): driver npu.huawei.com, one pool per
+# node named after it, one slice holding every NPU, devices `npu-<physical id>` with attributes type "npu",
+# physicId (int) and chipName, and the DeviceClass npu.huawei.com selecting `device.driver == 'npu.huawei.com'`.
+# The real kube-scheduler allocates from these slices; the kubelet reads the pod's allocated devices back.
+DRA_DRIVER = "npu.huawei.com"
+DRA_DEVICE_CLASS = "npu.huawei.com"
+DRA_DEVICE_PREFIX = "npu-"
+RESOURCE_API = "/apis/resource.k8s.io/v1"
+
+
+def device_class() -> dict[str, Any]:
+    """The DeviceClass the driver's deployment installs (ascend-dra-driver.yaml)."""
+    return {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "DeviceClass",
+        "metadata": {"name": DRA_DEVICE_CLASS},
+        "spec": {"selectors": [{"cel": {"expression": f"device.driver == '{DRA_DRIVER}'"}}]},
+    }
+
+
+def resource_slice(node: str, count: int, chip_name: str) -> dict[str, Any]:
+    """The node's one ResourceSlice: every NPU 0..count-1 as `npu-<id>` in the pool named after the node."""
+    devices = [
+        {
+            "name": f"{DRA_DEVICE_PREFIX}{i}",
+            "attributes": {
+                "type": {"string": "npu"},
+                "physicId": {"int": i},
+                "chipName": {"string": chip_name},
+            },
+        }
+        for i in range(count)
+    ]
+    return {
+        "apiVersion": "resource.k8s.io/v1",
+        "kind": "ResourceSlice",
+        "metadata": {"name": f"{DRA_DRIVER}-{node}"},
+        "spec": {
+            "nodeName": node,
+            "driver": DRA_DRIVER,
+            "pool": {"name": node, "generation": 1, "resourceSliceCount": 1},
+            "devices": devices,
+        },
+    }
+
+
+def claim_names(pod: dict[str, Any]) -> list[str] | None:
+    """The ResourceClaims of the pod's spec.resourceClaims, by name, as the resourceclaim controller reports them
+    in status.resourceClaimStatuses (templates) or as the spec names them (resourceClaimName); None while one is
+    not reported yet; [] for a pod that claims nothing."""
+    wanted = pod["spec"].get("resourceClaims") or []
+    reported = {
+        s.get("name"): s.get("resourceClaimName")
+        for s in (pod.get("status") or {}).get("resourceClaimStatuses") or []
+    }
+    out = []
+    for claim in wanted:
+        name = claim.get("resourceClaimName") or reported.get(claim.get("name"))
+        if not name:
+            return None
+        out.append(str(name))
+    return out
+
+
+def allocated_ids(claim: dict[str, Any], node: str) -> list[int] | None:
+    """The physical NPU ids the scheduler allocated in a ResourceClaim on `node` (results of driver npu.huawei.com
+    in the node's pool, device `npu-<id>`), or None while it is not allocated."""
+    allocation = (claim.get("status") or {}).get("allocation")
+    if not allocation:
+        return None
+    ids = []
+    for result in (allocation.get("devices") or {}).get("results") or []:
+        if result.get("driver") != DRA_DRIVER:
+            continue
+        if result.get("pool") != node:
+            raise ValueError(
+                f"claim {claim['metadata']['name']}: device {result.get('device')} is in pool "
+                f"{result.get('pool')}, not on node {node}"
+            )
+        device = str(result.get("device", ""))
+        if not device.startswith(DRA_DEVICE_PREFIX) or not device[len(DRA_DEVICE_PREFIX) :].isdigit():
+            raise ValueError(f"claim {claim['metadata']['name']}: {device!r} is not an npu-<id> device")
+        ids.append(int(device[len(DRA_DEVICE_PREFIX) :]))
+    return sorted(ids)

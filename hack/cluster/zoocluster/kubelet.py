@@ -50,7 +50,7 @@ class Kubelet:
             plugin = devices.plugin_config(spec.device_plugin) if count else None
             timing = propagation.parse(spec.config_map_sync, ascend=bool(count))
             self.nodes[spec.name] = NodeInfo(
-                spec.name, nodes.node_ip(cfg.node_subnet, i), i, allocator, plugin, timing
+                spec.name, nodes.node_ip(cfg.node_subnet, i), i, allocator, plugin, timing, spec.dra
             )
         self.ips = nodes.IpPool(cfg.pod_prefix)
         self.workers: dict[str, PodWorker] = {}
@@ -96,6 +96,7 @@ class Kubelet:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         for spec in self.node_specs:
             nodes.register(self.client, spec, self.nodes[spec.name].ip, self.cfg.kubelet_port)
+        self._publish_dra()
         pki = self.cfg.pki
         logserver.serve(
             self.cfg.kubelet_port,
@@ -120,6 +121,32 @@ class Kubelet:
             self._changed.clear()
             self._reconcile()
         self.shutdown()
+
+    def _publish_dra(self) -> None:
+        """The DeviceClass and one ResourceSlice per DRA node (devices.resource_slice), replacing stale ones: what
+        MindCluster's Ascend DRA driver publishes on each node it runs on."""
+        dra = [spec for spec in self.node_specs if spec.dra]
+        if not dra:
+            return
+        objs = [devices.device_class()]
+        for spec in dra:
+            chip = spec.labels.get("node.kubernetes.io/npu.chip.name", "")
+            count = int(spec.capacity.get(devices.ASCEND_RESOURCE, "0"))
+            objs.append(devices.resource_slice(spec.name, count, f"Ascend{chip}" if chip else ""))
+        for obj in objs:
+            plural = "deviceclasses" if obj["kind"] == "DeviceClass" else "resourceslices"
+            path = f"{devices.RESOURCE_API}/{plural}"
+            try:
+                self.client.delete(f"{path}/{obj['metadata']['name']}")
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+            self.client.create(path, obj)
+        log.info(
+            "published DeviceClass %s and ResourceSlices of %s",
+            devices.DRA_DEVICE_CLASS,
+            ", ".join(s.name for s in dra),
+        )
 
     def _reconcile(self) -> None:
         seen = set()

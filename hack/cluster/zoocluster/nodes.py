@@ -28,6 +28,9 @@ class NodeSpec:
     """core/v1 Taints of the node (keeps ordinary pods off a special node)."""
     config_map_sync: dict[str, Any] = field(default_factory=dict)
     """When updated ConfigMaps/Secrets reach the node's pods (propagation.parse; empty: that node kind's default)."""
+    dra: bool = False
+    """Ascend nodes: NPUs through DRA (MindCluster's Ascend DRA driver) instead of the device plugin: the node
+    advertises no huawei.com/Ascend910 (its capacity entry only says how many NPUs the driver publishes)."""
 
 
 def parse_nodes(doc: dict[str, Any]) -> list[NodeSpec]:
@@ -47,12 +50,28 @@ def parse_nodes(doc: dict[str, Any]) -> list[NodeSpec]:
                 device_plugin=dict(item.get("devicePlugin") or {}),
                 taints=[dict(t) for t in item.get("taints") or []],
                 config_map_sync=dict(item.get("configMapSync") or {}),
+                dra=_flag(item.get("dra", False), f"nodes[{i}].dra"),
             )
         )
     names = [n.name for n in out]
     if len(set(names)) != len(names):
         raise ValueError(f"nodes config: node names must be unique, got {names}")
     return out
+
+
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"nodes config: {where} must be true or false, got {value!r}")
+    return value
+
+
+NPU_RESOURCE = "huawei.com/Ascend910"
+
+
+def advertised(spec: NodeSpec) -> dict[str, str]:
+    """The node's capacity as its status reports it: a DRA node's NPUs are in its ResourceSlice, not here (MindCluster:
+    the DRA driver and the device plugin are two mutually exclusive ways in)."""
+    return {k: v for k, v in spec.capacity.items() if not (spec.dra and k == NPU_RESOURCE)}
 
 
 def load_nodes(text: str) -> list[NodeSpec]:
@@ -102,8 +121,8 @@ def node_status(spec: NodeSpec, ip: str, port: int, now: str) -> dict[str, Any]:
         }
 
     return {
-        "capacity": spec.capacity,
-        "allocatable": spec.capacity,
+        "capacity": advertised(spec),
+        "allocatable": advertised(spec),
         "conditions": [
             cond(
                 "MemoryPressure",

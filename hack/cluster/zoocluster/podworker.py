@@ -42,6 +42,8 @@ class NodeInfo:
     plugin: devices.PluginConfig | None = None
     timing: propagation.Propagation = propagation.FAST
     """When updated ConfigMaps/Secrets reach this node's pods (nodes.yaml configMapSync)."""
+    dra: bool = False
+    """NPUs through DRA (nodes.yaml `dra`): pods get the devices the scheduler allocated in their ResourceClaims."""
 
 
 class KubeletContext(Protocol):
@@ -232,7 +234,12 @@ class PodWorker(threading.Thread):
                     f'image "{c.image}" is not known to the local kubelet (see hack/cluster/images.yaml)'
                 )
             return False
-        need = devices.requested_devices(pod)
+        if self.node.dra and self.node.allocator is not None and pod["spec"].get("resourceClaims"):
+            if not self._claimed(pod):
+                return False
+            need = 0  # a DRA node advertises no extended resource: nothing below to allocate
+        else:
+            need = devices.requested_devices(pod)
         plugin = self.node.plugin or devices.PluginConfig()
         refused = devices.refusal(pod, plugin) if need and self.node.allocator is not None else None
         if refused:
@@ -285,6 +292,57 @@ class PodWorker(threading.Thread):
         plugin = self.node.plugin or devices.PluginConfig()
         self.annotation = devices.annotation_value(pod, self.node.ip, self.node.index, ids, plugin.generation)
         self.device_ids = ids
+        return True
+
+    def _claimed(self, pod: dict[str, Any]) -> bool:
+        """The NPUs the kube-scheduler allocated to the pod's ResourceClaims (DRA), or False while they are not
+        known: the resourceclaim controller has not reported the claim yet, or the claim is not allocated and
+        reserved for this pod (a real kubelet refuses to prepare a claim not reserved for the pod).
+
+        The container then gets exactly those physical ids the way the device-plugin path gives them
+        (ASCEND_VISIBLE_DEVICES, davinci<N> files and the device annotation after the plugin's delay), so the
+        operator's rank table is built as on device-plugin nodes. MindCluster's real DRA driver does less: its CDI
+        spec injects only /dev/davinci<N> and LD_LIBRARY_PATH (ascend-common/cdi/spec.go) and its RBAC has no pod
+        access (ascend-dra-driver.yaml), so it writes no ascend-910-configuration annotation (docs/contracts.md
+        "NPUs through DRA")."""
+        assert self.node.allocator is not None
+        meta = pod["metadata"]
+        names = devices.claim_names(pod)
+        ids: list[int] = []
+        waiting = "waiting for the pod's ResourceClaim"
+        for name in names or []:
+            try:
+                claim = self.ctx.client.get(
+                    f"{devices.RESOURCE_API}/namespaces/{meta['namespace']}/resourceclaims/{name}"
+                )
+            except ApiError as exc:
+                if exc.status != 404:
+                    log.warning("pod %s: resourceclaim %s: %s", self.name, name, exc)
+                names = None
+                break
+            reserved = {r.get("uid") for r in (claim.get("status") or {}).get("reservedFor") or []}
+            try:
+                got = devices.allocated_ids(claim, self.node.name)
+            except ValueError as exc:
+                waiting = str(exc)
+                got = None
+            if got is None or self.uid not in reserved:
+                waiting = waiting if got is None else f"ResourceClaim {name} is not reserved for this pod"
+                names = None
+                break
+            ids += got
+        if names is None:
+            for c in self.init + self.main:
+                c.reason, c.message = "ContainerCreating", waiting
+            return False
+        existing = devices.ids_from_annotation(meta.get("annotations", {}).get(devices.ASCEND_ANNOTATION))
+        self.node.allocator.adopt(self.uid, ids)
+        self.device_ids = ids
+        if sorted(existing) != ids:
+            plugin = self.node.plugin or devices.PluginConfig()
+            self.annotation = devices.annotation_value(
+                pod, self.node.ip, self.node.index, ids, plugin.generation
+            )
         return True
 
     def _annotate_devices(self, pod: dict[str, Any]) -> None:

@@ -1,0 +1,197 @@
+"""NPUs through dynamic resource allocation on the local twin (issue 21): the chart with `ascend.dra.enabled`, a
+job on the two DRA nodes (hack/cluster/nodes.yaml ascend-dra-1/2), allocated by the REAL kube-scheduler.
+
+The twin's DRA nodes advertise no huawei.com/Ascend910; they publish what MindCluster's Ascend DRA driver publishes
+(a ResourceSlice per node, driver npu.huawei.com, devices npu-0..7, DeviceClass npu.huawei.com:
+hack/cluster/zoocluster/devices.py). The operator renders one ResourceClaimTemplate per job; the controller-manager's
+resourceclaim controller makes one claim per pod; the kube-scheduler allocates devices from the slices; the twin
+kubelet gives each container exactly the allocated NPUs (ASCEND_VISIBLE_DEVICES, davinci files, the device
+annotation the rank table is built from). Small on purpose: 4 ranks, perNode 2, in both pod layouts: device mode (4
+pods, two per node, each claiming 1 NPU: the scheduler must hand the two pods of a node different NPUs) and server
+mode (2 pods, each claiming its node's 2 NPUs, 2 processes inside).
+
+A second operator release (DRA on) watches a namespace of its own; the session's operator (DRA off) is untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from e2e_helpers import E2E, REPO
+from test_ascend import ANNOTATION, PLUGIN_LABEL, TableWatch, ascend_job, node_ips
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+CHART = REPO / "charts" / "zoo-operator"
+DRA_NODES = {"ascend-dra-1", "ascend-dra-2"}
+
+
+@pytest.fixture(scope="module")
+def dra(e2e: E2E) -> Iterator[E2E]:
+    """The chart installed again with ascend.dra.enabled=true, watching a namespace of its own (the CRD is the
+    session release's)."""
+    tag = secrets.token_hex(3)
+    env = E2E(e2e.cluster, f"e2e-dra-{tag}", f"zoo-dra-{tag}", f"zoo-dra-{tag}-system", e2e.data)
+    e2e.cluster.kubectl("create", "namespace", env.namespace)
+    e2e.cluster.helm(
+        "install",
+        env.release,
+        str(CHART),
+        "-n",
+        env.release_namespace,
+        "--create-namespace",
+        "--set",
+        f"fullnameOverride={env.release}",
+        "--set",
+        f"watchNamespaces={{{env.namespace}}}",
+        "--set",
+        "crds.enabled=false",
+        "--set",
+        "gang.enabled=true",
+        "--set",
+        "ascend.dra.enabled=true",
+        # The tiny datasets reach the pods through hostPath volumes (as in the session release).
+        "--set-json",
+        'policy.volumeKinds=["emptyDir","configMap","persistentVolumeClaim","downwardAPI","ephemeral","hostPath"]',
+        "--wait",
+        "--timeout",
+        "5m",
+    )
+    try:
+        e2e.cluster.kubectl(
+            "-n", env.release_namespace, "rollout", "status", f"deployment/{env.release}", "--timeout=180s"
+        )
+        yield env
+    finally:
+        out = e2e.cluster.kubectl(
+            "logs", "-n", env.release_namespace, f"deployment/{env.release}", "--tail=40", check=False
+        )
+        print(f"--- DRA operator log (last 40 lines)\n{out.stdout}")
+        e2e.cluster.kubectl("delete", "ztj", "--all", "-n", env.namespace, "--wait=false", check=False)
+        e2e.cluster.helm("uninstall", env.release, "-n", env.release_namespace, check=False)
+        for ns in (env.namespace, env.release_namespace):
+            e2e.cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+class ClaimWatch:
+    """Polls the namespace's ResourceClaims while the job runs (the resourceclaim controller deletes a pod's
+    claim once the pod has finished): pod name -> the (pool, device) results the scheduler allocated."""
+
+    def __init__(self, env: E2E) -> None:
+        self.env = env
+        self.allocated: dict[str, list[tuple[str, str]]] = {}
+        self.classes: set[str] = set()
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(2.0):
+            out = self.env.kubectl("get", "resourceclaims", "-o", "json", check=False)
+            if out.returncode != 0:
+                continue
+            for claim in json.loads(out.stdout)["items"]:
+                status = claim.get("status") or {}
+                results = ((status.get("allocation") or {}).get("devices") or {}).get("results") or []
+                for owner in status.get("reservedFor") or []:
+                    if results:
+                        self.allocated[owner["name"]] = [(r["pool"], r["device"]) for r in results]
+                for request in claim["spec"]["devices"]["requests"]:
+                    self.classes.add(request["exactly"]["deviceClassName"])
+
+    def stop(self) -> dict[str, list[tuple[str, str]]]:
+        self._stop.set()
+        self.thread.join(timeout=30)
+        return self.allocated
+
+
+def dra_job(env: E2E, name: str, pods_per: str) -> dict[str, Any]:
+    body = ascend_job(env, name, "dra", replicas=4)
+    body["spec"]["device"] = {"type": "Ascend910", "perNode": 2, "podsPer": pods_per}
+    # ascend_job selects the nodes labelled zoo.local/ascend-plugin: dra; they carry the NPU taint
+    # huawei.com/Ascend910, which Ascend pods tolerate (render.NPU_TOLERATIONS).
+    assert body["spec"]["podTemplate"]["nodeSelector"] == {PLUGIN_LABEL: "dra"}
+    return body
+
+
+@pytest.mark.parametrize("pods_per", ["device", "server"])
+def test_four_ranks_per_node_2_claim_their_npus_through_dra(dra: E2E, pods_per: str) -> None:
+    job = f"dra-{pods_per}"
+    tables, claims = TableWatch(dra, job), ClaimWatch(dra)
+    try:
+        dra.apply(dra_job(dra, job, pods_per))
+        # 4 tiny CPU-trained ranks on a slow shared machine, under a second operator: generous.
+        status = dra.wait_phase(job, {"Succeeded", "Failed"}, timeout=900)
+    finally:
+        seen, allocated = tables.stop(), claims.stop()
+    assert status["phase"] == "Succeeded", json.dumps(status, indent=1)[-4000:]
+    assert status.get("result"), status
+    assert status["ranks"]["total"] == 4 and status["ranks"]["succeeded"] == 4, status["ranks"]
+    assert seen[0] == "initializing" and seen[-1] == "completed", seen
+
+    template = dra.get("resourceclaimtemplate", f"{job}-npu")
+    assert template is not None, "the job's ResourceClaimTemplate is missing"
+    (request,) = template["spec"]["spec"]["devices"]["requests"]
+    per_pod = 1 if pods_per == "device" else 2
+    assert request["exactly"] == {
+        "deviceClassName": "npu.huawei.com",
+        "allocationMode": "ExactCount",
+        "count": per_pod,
+    }, request
+    assert template["metadata"]["ownerReferences"][0]["name"] == job
+    assert claims.classes == {"npu.huawei.com"}, claims.classes
+
+    pods = {p["metadata"]["name"]: p for p in dra.pods(job)}
+    assert len(pods) == 4 // per_pod, sorted(pods)
+    assert {p["spec"]["nodeName"] for p in pods.values()} == DRA_NODES
+    ips = node_ips(dra)
+    table = json.loads(dra.get("configmap", f"{job}-ranktable")["data"]["hccl.json"])
+    assert table["status"] == "completed" and table["server_count"] == "2", table
+    rank_of = {
+        (s["server_id"], d["device_id"]): int(d["rank_id"]) for s in table["server_list"] for d in s["device"]
+    }
+    assert sorted(rank_of.values()) == list(range(4)), rank_of
+
+    held: dict[tuple[str, str], str] = {}
+    for name, pod in pods.items():
+        container = pod["spec"]["containers"][0]
+        # The pod claims its NPUs from the template and requests no extended resource.
+        assert pod["spec"]["resourceClaims"] == [{"name": "npu", "resourceClaimTemplateName": f"{job}-npu"}]
+        assert container["resources"]["claims"] == [{"name": "npu"}]
+        assert "huawei.com/Ascend910" not in container["resources"].get("limits", {}), container["resources"]
+        node = pod["spec"]["nodeName"]
+        # The kube-scheduler allocated this pod per_pod NPUs of its own node, none another pod holds.
+        results = allocated.get(name)
+        assert results is not None and len(results) == per_pod, (name, allocated)
+        for pool, device in results:
+            assert pool == node, (name, pool, node)
+            assert (pool, device) not in held, (
+                f"{device} on {pool} allocated to {held.get((pool, device))} and {name}"
+            )
+            held[(pool, device)] = name
+        physical = sorted(int(d.removeprefix("npu-")) for _, d in results)
+        # The twin kubelet gave the container exactly those NPUs (the annotation the rank table is built from).
+        annotated = json.loads(pod["metadata"]["annotations"][ANNOTATION])
+        assert sorted(int(d["device_id"]) for d in annotated["devices"]) == physical, annotated
+        log = dra.logs(name)
+        node_ip = ips[node]
+        if pods_per == "device":
+            (phys,) = physical
+            # One NPU: logical device 0 for MindSpore, the table's rank of its physical NPU.
+            assert "zoo-launch: DEVICE_ID=0\n" in log, log[-2000:]
+            assert f"zoo-launch: ZOO_PHYSICAL_DEVICE_ID={phys}\n" in log, log[-2000:]
+            assert f"zoo-launch: RANK_ID={rank_of[(node_ip, str(phys))]}\n" in log, log[-2000:]
+            assert "the Ascend checks passed" in log, log[-2000:]
+        else:
+            lines = re.findall(r"zoo-server-launch: rank (\d+): DEVICE_ID=(\d+) \(physical NPU (\d+)\)", log)
+            assert len(lines) == 2, log[-3000:]
+            for rank, logical, phys in (map(int, line) for line in lines):
+                assert logical == physical.index(phys), (lines, physical)
+                assert rank_of[(node_ip, str(phys))] == rank, (lines, rank_of)
+                assert f"[rank {rank}] zoo-train: simulated Ascend NPU" in log, log[-3000:]
+    assert len(held) == 4, held
