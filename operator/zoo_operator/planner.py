@@ -206,6 +206,29 @@ def objects_to_ensure(
     return out + group
 
 
+# Kinds the pods must wait for (issue 25): a gang's pods name their PodGroup, which the gang scheduler needs before
+# it places any of them; the NetworkPolicy must hold before a container can start. The Service and the launch
+# ConfigMap need not precede the pods: the kubelet does not start a container whose ConfigMap volume is missing
+# (it retries the mount), DNS names appear when the Service does, and zoo-launch waits for a completed table
+# of the pod's attempt (docs/contracts.md), so they go out in the same wave as the pods.
+BEFORE_PODS = frozenset({"PodGroup", "NetworkPolicy"})
+
+
+def ensure_waves(ensure: Sequence[Obj]) -> tuple[list[Obj], list[Obj]]:
+    """(the objects to create before the pods, those created together with the pods), in plan order."""
+    first = [o for o in ensure if o["kind"] in BEFORE_PODS]
+    return first, [o for o in ensure if o["kind"] not in BEFORE_PODS]
+
+
+def with_table(ensure: Sequence[Obj], table: Obj | None) -> list[Obj]:
+    """`ensure` with its launch ConfigMap replaced by `table` (the rank-table ConfigMap this pass writes), so the
+    ConfigMap is created holding the table, in one request, even when it is created together with the pods."""
+    if table is None:
+        return list(ensure)
+    name = table["metadata"]["name"]
+    return [table if o["kind"] == "ConfigMap" and o["metadata"]["name"] == name else o for o in ensure]
+
+
 def next_due(
     job: spec.JobSpec,
     decision: policy.Decision,
@@ -409,6 +432,7 @@ def _plan_job(
         tp = rank_table(job, pods, mem, active, attempt)
         table, out.config_map, table_cache, parsed = tp.info, tp.config_map, tp.cache, tp.parsed
         out.problems = tp.problems
+        out.ensure = with_table(out.ensure, out.config_map)  # issue 25: created holding this pass's table
         if out.config_map is not None and table.status == ranktable.COMPLETED:
             out.events.append(
                 ("Normal", c.REASON_RANK_TABLE_COMPLETED, f"rank table of {job.replicas} devices completed")
