@@ -34,6 +34,7 @@ import json
 import os
 import secrets
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -42,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+TABLE_TIMEOUT = 300.0  # seconds from the last annotation to the completed tables before the row says "never"
 NPUS_PER_NODE = 8
 IN_FLIGHT = 64
 BENCH_LABEL = "zoo-bench"
@@ -276,11 +278,26 @@ def table(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def operator_child(stats_path: str) -> int:
-    """Run the operator in this process; SIGUSR1 writes its request counter to `stats_path`."""
+    """Run the operator in this process; SIGUSR1 writes its request counter to `stats_path` (with
+    ZOO_BENCH_TRACEMALLOC=1 also the biggest holders of Python memory, by file and by line)."""
+    import tracemalloc
+
+    traced = os.environ.get("ZOO_BENCH_TRACEMALLOC") == "1"
+    if traced:
+        tracemalloc.start()  # before the imports: module code and data count too
     from zoo_operator import cli, kube
 
     def dump(*_: Any) -> None:
-        Path(stats_path).write_text(json.dumps({"requests": dict(kube.REQUESTS), "t": time.time()}))
+        out: dict[str, Any] = {"requests": dict(kube.REQUESTS), "t": time.time()}
+        if traced:
+            snap = tracemalloc.take_snapshot()
+            out["traced_mib"] = tracemalloc.get_traced_memory()[0] / 2**20
+            for key in ("filename", "lineno"):
+                out[f"top_by_{key}"] = [
+                    [str(st.traceback), round(st.size / 2**20, 2), st.count]
+                    for st in snap.statistics(key)[:15]
+                ]
+        Path(stats_path).write_text(json.dumps(out))
 
     signal.signal(signal.SIGUSR1, dump)
     return cli.main(["run"])
@@ -289,13 +306,24 @@ def operator_child(stats_path: str) -> int:
 # -- the run ----------------------------------------------------------------------------------------------------
 
 
+CALL_TIMEOUT = 60.0
+"""Seconds one request of the benchmark's client may take before it is tried again: on a loaded machine the
+apiserver sometimes never answers one (seen at 1024 pods), and one lost answer must not hang the run."""
+
+
 async def bounded(calls: Iterable[Callable[[], Awaitable[Any]]], limit: int = IN_FLIGHT) -> None:
-    """Run the calls, `limit` at a time."""
+    """Run the calls, `limit` at a time, each tried up to 3 times when it takes over CALL_TIMEOUT."""
     gate = asyncio.Semaphore(limit)
 
     async def one(make: Callable[[], Awaitable[Any]]) -> None:
         async with gate:
-            await make()
+            for attempt in range(3):
+                try:
+                    await asyncio.wait_for(make(), CALL_TIMEOUT)
+                    return
+                except TimeoutError:
+                    note(f"a request took over {CALL_TIMEOUT:.0f} s (try {attempt + 1} of 3)")
+            raise TimeoutError(f"a request took over {CALL_TIMEOUT:.0f} s three times")
 
     await asyncio.gather(*(one(m) for m in calls))
 
@@ -375,7 +403,7 @@ class Bench:
         async def one_job(body: Mapping[str, Any], w: Mapping[str, Any], gate: asyncio.Semaphore) -> None:
             async def gated(make: Callable[[], Awaitable[Any]]) -> None:
                 async with gate:
-                    await make()
+                    await asyncio.wait_for(make(), CALL_TIMEOUT)
 
             await gated(
                 lambda: self.custom.create_namespaced_custom_object(
@@ -518,7 +546,11 @@ class Bench:
             )
             return len(done) >= len(bodies)
 
-        await self.wait("rank tables completed", tables_complete, 600, every=0.05)
+        try:
+            await self.wait("rank tables completed", tables_complete, TABLE_TIMEOUT, every=0.05)
+        except TimeoutError:  # reported as a miss (the row's table time is inf), the next scenario still runs
+            note(f"rank tables NOT completed within {TABLE_TIMEOUT:.0f} s of the last annotation")
+            return created, float("inf")
         took = time.monotonic() - last
         note(f"rank tables completed {took:.2f} s after the last annotation")
         return created, took
@@ -542,7 +574,9 @@ class Bench:
 class OperatorProcess:
     """The operator child and what /proc says about it."""
 
-    def __init__(self, namespace: str, kubeconfig: str, workdir: Path, code: str | None = None) -> None:
+    def __init__(
+        self, namespace: str, kubeconfig: str, workdir: Path, code: str | None = None, trace: bool = False
+    ) -> None:
         self.stats = workdir / "operator-stats.json"
         self.log = workdir / "operator.log"
         env = {
@@ -552,6 +586,8 @@ class OperatorProcess:
             "ZOO_HEALTH_PORT": "0",
             "ZOO_METRICS_PORT": "0",
         }
+        if trace:
+            env["ZOO_BENCH_TRACEMALLOC"] = "1"
         if code:  # another checkout's operator (a before/after comparison); the floor stays this one's
             top = Path(code)
             env["PYTHONPATH"] = os.pathsep.join(
@@ -601,16 +637,31 @@ class OperatorProcess:
 
 
 async def scenario(
-    bench: Bench, op: OperatorProcess, name: str, bodies: list[dict[str, Any]], idle: float
+    bench: Bench, op: OperatorProcess, name: str, bodies: list[dict[str, Any]], idle: float, repeat: int = 1
 ) -> dict[str, Any]:
+    """One scenario, `repeat` times in turn (floors, operator; the medians are reported: on a loaded machine
+    neighbouring runs differ by 2x), then the idle measurement with the last run's jobs in place."""
     note(f"scenario {name}")
-    floor_s = await bench.floor(bodies)
-    fair_s, work = await bench.fair_floor(bodies)
-    before = await op.requests_by()
-    op_s, table_s = await bench.operator_run(bodies)
-    await asyncio.sleep(5)  # let the last status writes land
-    after = await op.requests_by()
-    cpu0, req0 = op.cpu(), sum(after.values())
+    runs: list[dict[str, float]] = []
+    for i in range(repeat):
+        if i:
+            await bench.remove_jobs()
+        floor_s = await bench.floor(bodies)
+        fair_s, work = await bench.fair_floor(bodies)
+        before = await op.requests_by()
+        op_s, table_s = await bench.operator_run(bodies)
+        await asyncio.sleep(5)  # let the last status writes land
+        after = await op.requests_by()
+        runs.append(
+            {
+                "op_created_s": op_s,
+                "floor_created_s": floor_s,
+                "fair_floor_s": fair_s,
+                "table_s": table_s,
+                "op_requests": sum(after.values()) - sum(before.values()),
+            }
+        )
+    cpu0, req0 = op.cpu(), await op.requests()
     await asyncio.sleep(idle)
     cpu1, req1 = op.cpu(), await op.requests()
     row = {
@@ -618,20 +669,20 @@ async def scenario(
         "pods": sum(pods_of(b) for b in bodies),
         "ranks": sum(b["spec"]["replicas"] for b in bodies),
         "table_kib": bench.table_bytes / 1024,
-        "op_created_s": op_s,
-        "floor_created_s": floor_s,
-        "fair_floor_s": fair_s,
+        **{key: statistics.median(r[key] for r in runs) for key in runs[0]},
+        "runs": runs,
         "jobs": len(bodies),
-        "op_requests": req0 - sum(before.values()),
         "op_requests_by": {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)},
         "floor_requests": floor_requests(work),
         "objects": objects_of(work),
-        "table_s": table_s,
         "idle_s": idle,
         "idle_cpu_s": cpu1 - cpu0,
         "idle_requests_per_min": (req1 - req0) * 60 / idle,
         "peak_rss_mib": op.rss(),
     }
+    stats = json.loads(op.stats.read_text())
+    if "traced_mib" in stats:  # --tracemalloc: where the memory is, after the scenario
+        row["traced"] = {k: v for k, v in stats.items() if k != "requests"}
     print(json.dumps(row), flush=True)
     await bench.remove_jobs()
     return row
@@ -663,18 +714,22 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     await bench.setup(nodes)
     workdir = Path(args.workdir or f"/tmp/zoo-scale-{suffix}")
     workdir.mkdir(parents=True, exist_ok=True)
-    op = OperatorProcess(bench.op_ns, kubeconfig, workdir, args.operator_code)
+    op = OperatorProcess(bench.op_ns, kubeconfig, workdir, args.operator_code, args.tracemalloc)
     rows = []
     try:
         await asyncio.to_thread(op.wait_ready)
         for n in devices:
-            rows.append(await scenario(bench, op, f"1 job of {n}", [bench_job(f"n{n}", n)], args.idle))
+            rows.append(
+                await scenario(bench, op, f"1 job of {n}", [bench_job(f"n{n}", n)], args.idle, args.repeat)
+            )
         for n in servers:
             body = bench_job(f"s{n}", n, server=True)
-            rows.append(await scenario(bench, op, f"1 job of {n}, server pods", [body], args.idle))
+            rows.append(
+                await scenario(bench, op, f"1 job of {n}, server pods", [body], args.idle, args.repeat)
+            )
         if args.jobs:
             bodies = [bench_job(f"j{i}", 8) for i in range(args.jobs)]
-            rows.append(await scenario(bench, op, f"{args.jobs} jobs of 8", bodies, args.idle))
+            rows.append(await scenario(bench, op, f"{args.jobs} jobs of 8", bodies, args.idle, args.repeat))
     finally:
         op.stop()
         await bench.teardown(nodes)
@@ -692,11 +747,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--jobs", type=int, default=100, help="jobs of 8 in the many-jobs scenario (0: skip)")
     parser.add_argument("--idle", type=float, default=60.0, help="seconds of idle measurement per scenario")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per scenario (medians are reported)")
     parser.add_argument("--json", help="write the raw rows here")
     parser.add_argument("--workdir", help="operator log and stats (default /tmp/zoo-scale-<id>)")
     parser.add_argument(
         "--operator-code",
         help="a checkout whose operator to run (default: this one's), for before/after runs",
+    )
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="trace the operator's Python memory (slower; the rows' `traced` says what holds it)",
     )
     parser.add_argument("--operator-child", metavar="STATS", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
