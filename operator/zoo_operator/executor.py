@@ -153,9 +153,11 @@ async def execute(
         for event in the_plan.events:
             emit(*event)
 
+    refused: list[kube.Refused] = []
+
     async def create() -> None:
         if the_plan.create:
-            refused = await create_pods(the_plan.create)
+            refused.extend(await create_pods(the_plan.create))
             mem.refusal = record_refusal(mem.refusal, refused, now)
             if mem.refusal is not None:
                 log.warning("%s/%s: %s", job_ns, job_name, admission.quote(mem.refusal))
@@ -193,6 +195,8 @@ async def execute(
     else:
         await bounded([along_then_table, write_status, create])
     the_plan.memory.apply(mem)
+    for err in refused:  # a refused pod does not exist: the next pass may create it (planner.expected_pods)
+        mem.expected.pop(err.name, None)
     if the_plan.active and the_plan.job is not None and mem.refusal is not None:  # refused now: come back
         the_plan.next_due = earliest(the_plan.next_due, admission.due(the_plan.job, mem.refusal, now))
     return the_plan

@@ -82,6 +82,8 @@ class JobMemory:
     pod_group_error: str | None = None
     # The apiserver's last refusal to create one of the job's pods (admission.py), None once creation works.
     refusal: admission.Refusal | None = None
+    # Pods this operator created that the pod index has not shown yet: name -> when (planner.expected_pods).
+    expected: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,11 +97,12 @@ class MemoryUpdate:
     pod_warnings: dict[str, tuple[float, str]] | None = None
     ensured_uid: str | None = None  # the Service, launch ConfigMap and PodGroup are ensured for this job
     pod_group_error: tuple[str | None] | None = None  # (the new error or None), when observed this pass
+    expected: dict[str, float] | None = None  # created pods not yet seen (JobMemory.expected)
 
     def apply(self, mem: JobMemory) -> None:
         """Write the update into `mem` (the executor's job)."""
         mem.logs.update(self.logs)
-        for name in ("table", "parsed_annotations", "announced", "pod_warnings", "ensured_uid"):
+        for name in ("table", "parsed_annotations", "announced", "pod_warnings", "ensured_uid", "expected"):
             value = getattr(self, name)
             if value is not None:
                 setattr(mem, name, value)

@@ -229,6 +229,26 @@ def with_table(ensure: Sequence[Obj], table: Obj | None) -> list[Obj]:
     return [table if o["kind"] == "ConfigMap" and o["metadata"]["name"] == name else o for o in ensure]
 
 
+# How long a pod this operator created may stay unseen in the pod index before it counts as gone and is created
+# again (the index follows a watch, which lags the creates of a big gang by seconds). Kubernetes' own
+# controllers wait the same way for their creations to be observed ("expectations", kube-controller-manager
+# pkg/controller/controller_utils.go, ExpectationsTimeout 5 min); a pod deleted before it was ever seen is
+# recreated after this.
+EXPECT_SECONDS = 60.0
+
+
+def expected_pods(
+    expected: Mapping[str, float], pods: Sequence[PodView], create: Sequence[Obj], now: float
+) -> dict[str, float]:
+    """The pods created but not yet seen after this pass: those of `expected` the index still lacks, younger than
+    EXPECT_SECONDS, plus the pods this pass creates (issue 25: without it every pass that runs before the index
+    caught up asks the apiserver for each unseen pod again, and gets 409)."""
+    seen = {p.name for p in pods}
+    out = {n: t for n, t in expected.items() if n not in seen and now - t < EXPECT_SECONDS}
+    out.update((o["metadata"]["name"], now) for o in create)
+    return out
+
+
 def next_due(
     job: spec.JobSpec,
     decision: policy.Decision,
@@ -510,7 +530,13 @@ def _plan_job(
         new
     )  # issue 11: a status the apiserver always accepts, whatever logs and messages
     deferred = status_write(out, prev, new, mem, settings, now)
-    out.create = [render.pod(job, index, attempt) for index in decision.create]
+    pending = expected_pods(mem.expected, pods, (), obs.now)  # created earlier, not in the index yet
+    out.create = [
+        render.pod(job, index, attempt)
+        for index in decision.create
+        if (render.scheduler_name(job) if index is None else render.worker_name(job, index)) not in pending
+    ]
+    expected = expected_pods(mem.expected, pods, out.create, obs.now)
     if active and first not in decision.delete:
         running = next((p for p in pods if p.name == first and p.running and not p.terminated), None)
         out.follow = running.name if running is not None else None
@@ -525,5 +551,6 @@ def _plan_job(
         announced=frozenset(announced) if announced != mem.announced else None,
         ensured_uid=job.uid if active else None,
         pod_group_error=(pod_group_error,) if obs.pod_group_served is not None else None,
+        expected=expected if expected != mem.expected else None,
     )
     return out

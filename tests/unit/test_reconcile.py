@@ -538,6 +538,21 @@ def test_pods_go_out_with_the_service_and_table_but_after_the_policy_and_group(
     assert "put ConfigMap asc-ranktable" not in fake.calls
 
 
+def test_a_pass_before_the_index_caught_up_creates_no_pod_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 25: the pod index lags the creates (a watch); the next pass does not ask for the same pods again,
+    and once the pods show they stay created exactly once."""
+    fake = FakeKube(monkeypatch)
+    h = Harness(fake, ascend_job(replicas=3))
+    h.run(T0)
+    real_views = h.views
+    monkeypatch.setattr(h, "views", lambda: real_views()[:1])  # the index shows one pod of three
+    h.run(T0 + 1)
+    monkeypatch.setattr(h, "views", real_views)
+    h.run(T0 + 2)
+    assert sum(call.startswith("create Pod") for call in fake.calls) == 3 and len(fake.pods()) == 3
+    assert h.mem.expected == {}
+
+
 def test_an_existing_config_map_still_gets_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
     """A launch ConfigMap that already exists (an operator restart: the memory is new) is not overwritten by the
     create, so the table goes out as a put."""
