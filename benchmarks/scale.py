@@ -85,7 +85,11 @@ def fake_node(index: int) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Node",
-        "metadata": {"name": f"bench-node-{index}", "labels": node_labels()},
+        # the hostname label a kubelet sets: server pods' (anti-)affinity has it as topologyKey
+        "metadata": {
+            "name": f"bench-node-{index}",
+            "labels": {**node_labels(), "kubernetes.io/hostname": f"bench-node-{index}"},
+        },
         "spec": {"taints": [{"key": BENCH_LABEL, "value": "true", "effect": "NoSchedule"}]},
     }
 

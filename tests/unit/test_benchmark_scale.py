@@ -23,6 +23,7 @@ def test_nodes_hold_the_devices_and_only_bench_pods() -> None:
     node, st = scale.fake_node(3), scale.fake_node_status(3)["status"]
     assert node["spec"]["taints"][0]["key"] == scale.BENCH_LABEL
     assert st["allocatable"][scale.ASCEND_RESOURCE] == "8"
+    assert node["metadata"]["labels"]["kubernetes.io/hostname"] == "bench-node-3"  # server pods' topologyKey
     assert st["conditions"][0]["type"] == "Ready" and st["conditions"][0]["status"] == "True"
 
 
