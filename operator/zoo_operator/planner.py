@@ -210,8 +210,9 @@ def objects_to_ensure(
 # it places any of them; the NetworkPolicy must hold before a container can start. The Service and the launch
 # ConfigMap need not precede the pods: the kubelet does not start a container whose ConfigMap volume is missing
 # (it retries the mount), DNS names appear when the Service does, and zoo-launch waits for a completed table
-# of the pod's attempt (docs/contracts.md), so they go out in the same wave as the pods.
-BEFORE_PODS = frozenset({"PodGroup", "NetworkPolicy"})
+# of the pod's attempt (docs/contracts.md), so they go out in the same wave as the pods. A DRA
+# ResourceClaimTemplate (issue 21, on main) is one the pods' claims are made from: it goes first too.
+BEFORE_PODS = frozenset({"PodGroup", "NetworkPolicy", "ResourceClaimTemplate"})
 
 
 def ensure_waves(ensure: Sequence[Obj]) -> tuple[list[Obj], list[Obj]]:

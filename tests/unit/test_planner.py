@@ -408,6 +408,7 @@ def test_first_pass_ensures_the_config_map_holding_the_table_and_splits_the_wave
         ((), (), ()),
         (("Service", "ConfigMap"), (), ("Service", "ConfigMap")),
         (("PodGroup", "Service", "NetworkPolicy"), ("PodGroup", "NetworkPolicy"), ("Service",)),
+        (("ConfigMap", "ResourceClaimTemplate"), ("ResourceClaimTemplate",), ("ConfigMap",)),
     ],
 )
 def test_ensure_waves(kinds: tuple[str, ...], first: tuple[str, ...], along: tuple[str, ...]) -> None:
