@@ -6,9 +6,14 @@ On the local cluster (KUBECONFIG; default: the test cluster's .cache/test-cluste
 - starts the operator as a child process (this file with --operator-child: `zoo-operator run` plus a SIGUSR1
   handler that dumps its API request counter), watching one fresh namespace,
 - for each N (devices of one job) and for 100 jobs of 8:
-  1. floor: a bare kubernetes_asyncio client creates the same pod objects (render.pods of the same job, owner
-     references dropped), 64 requests in flight; seconds until the last create returned;
-  2. operator: the job is created; seconds until the benchmark's pod watch has seen every pod;
+  1. floors, by a bare kubernetes_asyncio client, 64 requests in flight, seconds until the last pod create
+     returned: the pods-only floor creates the same pod objects (render.pods of the same job, owner references
+     dropped) and nothing else; the fair floor (issue 25) writes what the operator's first pass writes (planner.plan
+     on the job with no pods): the job itself (the user's create), then the objects the pods must wait for
+     (NetworkPolicy, PodGroup), then the Service, the ConfigMap holding the table, the pods and the status patch
+     together; then the completed table (untimed). Its API requests per job are those writes;
+  2. operator: the job is created; seconds until the benchmark's pod watch has seen every pod; the operator's
+     API requests from the job's create until 5 s after its table completed;
   3. once every pod is bound, the benchmark writes each pod's device annotation (as the device plugin would,
      64 in flight); seconds from the last annotation write to the rank table ConfigMap saying "completed";
   4. the operator's CPU-s (utime + stime of its process) and API requests while idle for --idle seconds;
@@ -17,7 +22,8 @@ On the local cluster (KUBECONFIG; default: the test cluster's .cache/test-cluste
 Prints one table (markdown) and, with --json, writes the raw numbers. Pure helpers are unit-tested
 (tests/unit/test_benchmark_scale.py).
 
-Usage: `.venv/bin/python benchmarks/scale.py [--devices 8,64,256,1024] [--jobs 100] [--idle 60] [--json OUT]`.
+Usage: `.venv/bin/python benchmarks/scale.py [--devices 8,64,256,1024] [--jobs 100] [--idle 60] [--json OUT]
+[--operator-code CHECKOUT]` (another checkout's operator against this one's floor: a before/after comparison).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import json
 import os
 import secrets
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -36,11 +43,14 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+TABLE_TIMEOUT = 300.0  # seconds from the last annotation to the completed tables before the row says "never"
 NPUS_PER_NODE = 8
 IN_FLIGHT = 64
 BENCH_LABEL = "zoo-bench"
 READY_LINE = "Activity 'start' succeeded"
 ASCEND_RESOURCE = "huawei.com/Ascend910"
+MERGE = "application/merge-patch+json"
+JOB_LABEL = "modelzoo.io/job-name"  # zoo_operator.conditions.LABEL_JOB
 ANNOTATION = "ascend.kubectl.kubernetes.io/ascend-910-configuration"
 
 
@@ -75,7 +85,11 @@ def fake_node(index: int) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Node",
-        "metadata": {"name": f"bench-node-{index}", "labels": node_labels()},
+        # the hostname label a kubelet sets: server pods' (anti-)affinity has it as topologyKey
+        "metadata": {
+            "name": f"bench-node-{index}",
+            "labels": {**node_labels(), "kubernetes.io/hostname": f"bench-node-{index}"},
+        },
         "spec": {"taints": [{"key": BENCH_LABEL, "value": "true", "effect": "NoSchedule"}]},
     }
 
@@ -103,8 +117,12 @@ def fake_node_status(index: int) -> dict[str, Any]:
     }
 
 
-def bench_job(name: str, replicas: int) -> dict[str, Any]:
-    """A rank-table Ascend job of `replicas` ranks whose pods go only to the fake nodes."""
+def bench_job(name: str, replicas: int, server: bool = False) -> dict[str, Any]:
+    """A rank-table Ascend job of `replicas` ranks whose pods go only to the fake nodes; with `server`, one pod
+    per node holding its 8 NPUs (spec.device.podsPer server, perNode 8)."""
+    device: dict[str, Any] = {"type": "Ascend910"}
+    if server:
+        device.update(podsPer="server", perNode=NPUS_PER_NODE)
     return {
         "apiVersion": "modelzoo.io/v1alpha1",
         "kind": "ZooTrainingJob",
@@ -112,7 +130,7 @@ def bench_job(name: str, replicas: int) -> dict[str, Any]:
         "spec": {
             "model": "resnet50_bam",
             "image": "zoo-operator/workload-ascend:bench",
-            "device": {"type": "Ascend910"},
+            "device": device,
             "replicas": replicas,
             "dataset": {"volume": {"emptyDir": {}}, "trainPath": "train", "numClasses": 10},
             "hyperparameters": {"epochs": 1, "batch_size": 4},
@@ -124,13 +142,23 @@ def bench_job(name: str, replicas: int) -> dict[str, Any]:
     }
 
 
-def device_annotation(pod: str, node_index: int, device: int) -> str:
-    """The device plugin's annotation for one pod holding `device` on fake node `node_index`."""
+def pods_of(body: Mapping[str, Any]) -> int:
+    """The pods of a bench job: one per rank, or one per perNode ranks with podsPer server."""
+    dev, replicas = body["spec"]["device"], int(body["spec"]["replicas"])
+    return replicas // int(dev["perNode"]) if dev.get("podsPer") == "server" else replicas
+
+
+def device_annotation(pod: str, node_index: int, device: int, count: int = 1) -> str:
+    """The device plugin's annotation for one pod holding devices `device`.. (`count` of them) on fake node
+    `node_index`."""
     return json.dumps(
         {
             "pod_name": pod,
             "server_id": node_ip(node_index),
-            "devices": [{"device_id": str(device), "device_ip": f"192.168.{node_index % 250}.{device}"}],
+            "devices": [
+                {"device_id": str(d), "device_ip": f"192.168.{node_index % 250}.{d}"}
+                for d in range(device, device + count)
+            ],
         }
     )
 
@@ -147,6 +175,58 @@ def floor_pods(body: Mapping[str, Any], namespace: str) -> list[dict[str, Any]]:
     for pod in pods:
         pod["metadata"].pop("ownerReferences", None)
     return pods
+
+
+def floor_work(body: Mapping[str, Any], namespace: str) -> dict[str, Any]:
+    """What the operator's first pass writes for `body`, for the fair floor: planner.plan on the job with no pods
+    (as `zoo-operator render` does), owner references dropped. `before`: the objects correctness needs before
+    the pods (planner.BEFORE_PODS); `along`: the Service and launch ConfigMap (holding the initializing table),
+    then the pods; `status`: the first status patch; `table`: the ConfigMap patch that completes the table
+    (devices as the benchmark's annotations give them)."""
+    from zoo_operator import memory, planner, ranktable, settings
+
+    meta = {**body["metadata"], "namespace": namespace, "uid": "floor"}
+    seen = memory.Observation(
+        body={**body, "metadata": meta}, pods=(), now=time.time(), pod_group_served=True
+    )
+    first = planner.plan(seen, memory.JobMemory(uid="floor"), settings.Settings())
+    ensure = planner.with_table(first.ensure, first.config_map)
+    for obj in [*ensure, *first.create]:
+        obj["metadata"].pop("ownerReferences", None)
+    before, along = planner.ensure_waves(ensure)
+    assert first.job is not None
+    job = first.job
+    devices = [
+        ranktable.Device(f"w{i}", node_ip(i // NPUS_PER_NODE), str(i % NPUS_PER_NODE), f"192.168.0.{i % 250}")
+        for i in range(job.replicas)
+    ]
+    data = ranktable.config_map_data(devices, job.replicas, job.rank_table_version, 0)
+    return {
+        "before": before,
+        "along": along + first.create,
+        "status": first.status_patch,
+        "table": (render_name(job), {"data": data}) if job.launch == "ranktable" else None,
+    }
+
+
+def render_name(job: Any) -> str:
+    """The rank-table ConfigMap's name."""
+    from zoo_operator import render
+
+    return render.ranktable_config_map_name(job)
+
+
+def floor_requests(work: Sequence[Mapping[str, Any]]) -> int:
+    """API requests the fair floor makes: every object once, the first status patch, the completed table."""
+    return sum(
+        len(w["before"]) + len(w["along"]) + (w["status"] is not None) + (w["table"] is not None)
+        for w in work
+    )
+
+
+def objects_of(work: Sequence[Mapping[str, Any]]) -> int:
+    """Objects created for the jobs (the fixed objects and the pods)."""
+    return sum(len(w["before"]) + len(w["along"]) for w in work)
 
 
 def table_status(hccl_json: str | None) -> str | None:
@@ -179,14 +259,19 @@ def ratio(op: float, floor: float) -> str:
 def table(rows: Sequence[Mapping[str, Any]]) -> str:
     """The markdown table of the results."""
     head = (
-        "| scenario | pods | pods created, operator / floor (ratio) | last annotation -> table completed | "
+        "| scenario | pods | pods created: operator / fair floor (ratio) | pods-only floor (ratio) | "
+        "API requests per job: operator / fair floor / objects | last annotation -> table completed (its size) | "
         "operator CPU-s idle | API requests per idle minute | peak RSS |"
     )
-    out = [head, "|---|---|---|---|---|---|---|"]
+    out = [head, "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        jobs = r.get("jobs", 1)
         out.append(
-            f"| {r['scenario']} | {r['pods']} | {r['op_created_s']:.2f} s / {r['floor_created_s']:.2f} s "
-            f"({ratio(r['op_created_s'], r['floor_created_s'])}x) | {r['table_s']:.2f} s | "
+            f"| {r['scenario']} | {r['pods']} | {r['op_created_s']:.2f} s / {r['fair_floor_s']:.2f} s "
+            f"({ratio(r['op_created_s'], r['fair_floor_s'])}x) | {r['floor_created_s']:.2f} s "
+            f"({ratio(r['op_created_s'], r['floor_created_s'])}x) | "
+            f"{r['op_requests'] / jobs:.1f} / {r['floor_requests'] / jobs:.1f} / {r['objects'] / jobs:.1f} | "
+            f"{r['table_s']:.2f} s ({r.get('table_kib', 0):.0f} KiB) | "
             f"{r['idle_cpu_s']:.2f} in {r['idle_s']:.0f} s | {r['idle_requests_per_min']:.1f} | "
             f"{r['peak_rss_mib']:.0f} MiB |"
         )
@@ -197,11 +282,31 @@ def table(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def operator_child(stats_path: str) -> int:
-    """Run the operator in this process; SIGUSR1 writes its request counter to `stats_path`."""
+    """Run the operator in this process; SIGUSR1 writes its request counter to `stats_path` (with
+    ZOO_BENCH_TRACEMALLOC=1 also the biggest holders of Python memory, by file and by line)."""
+    import tracemalloc
+
+    traced = os.environ.get("ZOO_BENCH_TRACEMALLOC") == "1"
+    if traced:
+        tracemalloc.start()  # before the imports: module code and data count too
     from zoo_operator import cli, kube
 
     def dump(*_: Any) -> None:
-        Path(stats_path).write_text(json.dumps({"requests": dict(kube.REQUESTS), "t": time.time()}))
+        out: dict[str, Any] = {"requests": dict(kube.REQUESTS), "t": time.time()}
+        if traced:
+            snap = tracemalloc.take_snapshot()
+            out["traced_mib"] = tracemalloc.get_traced_memory()[0] / 2**20
+            for key in ("filename", "lineno"):
+                out[f"top_by_{key}"] = [
+                    [str(st.traceback), round(st.size / 2**20, 2), st.count]
+                    for st in snap.statistics(key)[:15]
+                ]
+        Path(stats_path).write_text(json.dumps(out))
+        # Where each asyncio task waits (a pass that never ends shows here): the signal handler runs on the loop.
+        with Path(stats_path).with_suffix(".tasks.txt").open("w") as tasks:
+            for task in asyncio.all_tasks():
+                frames = [f"{f.f_code.co_filename}:{f.f_lineno} {f.f_code.co_name}" for f in task.get_stack()]
+                tasks.write(f"{task.get_name()} {task.get_coro()!r}\n  " + "\n  ".join(frames) + "\n")
 
     signal.signal(signal.SIGUSR1, dump)
     return cli.main(["run"])
@@ -210,13 +315,24 @@ def operator_child(stats_path: str) -> int:
 # -- the run ----------------------------------------------------------------------------------------------------
 
 
+CALL_TIMEOUT = 60.0
+"""Seconds one request of the benchmark's client may take before it is tried again: on a loaded machine the
+apiserver sometimes never answers one (seen at 1024 pods), and one lost answer must not hang the run."""
+
+
 async def bounded(calls: Iterable[Callable[[], Awaitable[Any]]], limit: int = IN_FLIGHT) -> None:
-    """Run the calls, `limit` at a time."""
+    """Run the calls, `limit` at a time, each tried up to 3 times when it takes over CALL_TIMEOUT."""
     gate = asyncio.Semaphore(limit)
 
     async def one(make: Callable[[], Awaitable[Any]]) -> None:
         async with gate:
-            await make()
+            for attempt in range(3):
+                try:
+                    await asyncio.wait_for(make(), CALL_TIMEOUT)
+                    return
+                except TimeoutError:
+                    note(f"a request took over {CALL_TIMEOUT:.0f} s (try {attempt + 1} of 3)")
+            raise TimeoutError(f"a request took over {CALL_TIMEOUT:.0f} s three times")
 
     await asyncio.gather(*(one(m) for m in calls))
 
@@ -236,6 +352,7 @@ class Bench:
         self.core = client.CoreV1Api(api)
         self.custom = client.CustomObjectsApi(api)
         self.op_ns, self.floor_ns = op_ns, floor_ns
+        self.table_bytes = 0
 
     async def setup(self, nodes: int) -> None:
         for ns in (self.op_ns, self.floor_ns):
@@ -262,6 +379,7 @@ class Bench:
             await asyncio.sleep(every)
 
     async def floor(self, bodies: Sequence[Mapping[str, Any]]) -> float:
+        """The pods-only floor: the job's pods and nothing else, 64 in flight."""
         pods = [p for b in bodies for p in floor_pods(b, self.floor_ns)]
         start = time.monotonic()
         await bounded(lambda p=p: self.core.create_namespaced_pod(self.floor_ns, p) for p in pods)
@@ -269,6 +387,77 @@ class Bench:
         note(f"floor: {len(pods)} pods created in {took:.2f} s")
         await self.clear(self.floor_ns)
         return took
+
+    async def create_object(self, obj: Mapping[str, Any]) -> None:
+        """One create of a kind the operator creates (Pod, Service, ConfigMap, NetworkPolicy, PodGroup)."""
+        ns, kind = obj["metadata"]["namespace"], obj["kind"]
+        if kind == "NetworkPolicy":
+            await self.client.NetworkingV1Api(self.core.api_client).create_namespaced_network_policy(ns, obj)
+        elif kind == "PodGroup":
+            group, version = obj["apiVersion"].split("/")
+            await self.custom.create_namespaced_custom_object(group, version, ns, "podgroups", obj)
+        else:
+            make = {"Pod": "pod", "Service": "service", "ConfigMap": "config_map"}[kind]
+            await getattr(self.core, f"create_namespaced_{make}")(ns, obj)
+
+    async def fair_floor(self, bodies: Sequence[Mapping[str, Any]]) -> tuple[float, list[dict[str, Any]]]:
+        """The fair floor: what the operator's first pass writes for each job, by a bare client, from the job's
+        create on (the user's request, as in the operator's timing): the objects the pods wait for first, then
+        the Service, the ConfigMap holding the table, the pods and the status patch together, 64 in flight;
+        seconds until the last pod create returned. The completed-table patches follow, untimed (the
+        operator's table time is measured from the last annotation instead)."""
+        work = [floor_work(b, self.floor_ns) for b in bodies]
+        start = time.monotonic()
+
+        async def one_job(body: Mapping[str, Any], w: Mapping[str, Any], gate: asyncio.Semaphore) -> None:
+            async def gated(make: Callable[[], Awaitable[Any]]) -> None:
+                async with gate:
+                    await asyncio.wait_for(make(), CALL_TIMEOUT)
+
+            await gated(
+                lambda: self.custom.create_namespaced_custom_object(
+                    "modelzoo.io", "v1alpha1", self.floor_ns, "zootrainingjobs", dict(body)
+                )
+            )
+            await asyncio.gather(*(gated(lambda o=o: self.create_object(o)) for o in w["before"]))
+            calls = [lambda o=o: self.create_object(o) for o in w["along"]]
+            if w["status"] is not None:
+                name = body["metadata"]["name"]
+                calls.append(
+                    lambda: self.custom.patch_namespaced_custom_object_status(
+                        "modelzoo.io",
+                        "v1alpha1",
+                        self.floor_ns,
+                        "zootrainingjobs",
+                        name,
+                        w["status"],
+                        _content_type=MERGE,
+                    )
+                )
+            await asyncio.gather(*(gated(c) for c in calls))
+
+        gate = asyncio.Semaphore(IN_FLIGHT)
+        await asyncio.gather(*(one_job(b, w, gate) for b, w in zip(bodies, work, strict=True)))
+        took = time.monotonic() - start
+        await bounded(
+            lambda t=w["table"]: self.core.patch_namespaced_config_map(
+                t[0], self.floor_ns, t[1], _content_type=MERGE
+            )
+            for w in work
+            if w["table"] is not None
+        )
+        note(f"fair floor: {objects_of(work)} objects created in {took:.2f} s")
+        await self.clear(self.floor_ns)
+        await self.custom.delete_collection_namespaced_custom_object(
+            "modelzoo.io", "v1alpha1", self.floor_ns, "zootrainingjobs"
+        )
+        await self.core.delete_collection_namespaced_config_map(self.floor_ns)
+        await self.client.NetworkingV1Api(self.core.api_client).delete_collection_namespaced_network_policy(
+            self.floor_ns
+        )
+        for svc in (await self.core.list_namespaced_service(self.floor_ns)).items:
+            await self.core.delete_namespaced_service(svc.metadata.name, self.floor_ns)
+        return took, work
 
     async def clear(self, ns: str) -> None:
         """Force-delete every pod of the namespace (no kubelet confirms a graceful deletion) and wait."""
@@ -281,26 +470,42 @@ class Bench:
 
     async def operator_run(self, bodies: Sequence[Mapping[str, Any]]) -> tuple[float, float]:
         """Create the jobs; seconds until every pod exists, and from the last annotation to completed tables."""
-        total = sum(b["spec"]["replicas"] for b in bodies)
+        total = sum(pods_of(b) for b in bodies)
         seen: set[str] = set()
         done = asyncio.Event()
         seen_at: list[float] = []
 
+        def saw(name: str) -> None:
+            seen.add(name)
+            if len(seen) >= total and not done.is_set():
+                seen_at.append(time.monotonic())
+                done.set()
+
         async def watch_pods() -> None:
-            """A raw watch (one JSON event a line): the time each pod was first seen."""
-            resp = await self.core.list_namespaced_pod(
-                self.op_ns, watch=True, timeout_seconds=900, _preload_content=False
-            )
-            try:
-                while raw := await resp.content.readline():
-                    event = json.loads(raw)
-                    if event.get("type") == "ADDED":
-                        seen.add(event["object"]["metadata"]["name"])
-                        if len(seen) >= total and not done.is_set():
-                            seen_at.append(time.monotonic())
-                            done.set()
-            finally:
-                resp.release()
+            """A raw watch (one JSON event a line): the time each pod was first seen. A loaded apiserver ends
+            watches early: then a list catches up and the watch goes on from the list's resourceVersion."""
+            version = None
+            while not done.is_set():
+                if version is not None:
+                    listed = await self.core.list_namespaced_pod(self.op_ns)
+                    for pod in listed.items:
+                        saw(pod.metadata.name)
+                    version = listed.metadata.resource_version
+                resp = await self.core.list_namespaced_pod(
+                    self.op_ns,
+                    watch=True,
+                    timeout_seconds=900,
+                    resource_version=version,
+                    _preload_content=False,
+                )
+                try:
+                    while raw := await resp.content.readline():
+                        event = json.loads(raw)
+                        if event.get("type") == "ADDED":
+                            saw(event["object"]["metadata"]["name"])
+                finally:
+                    resp.release()
+                version = version or ""
 
         async def poll_pods() -> None:
             """Backstop for a watch that stalls: a list every 2 s (its time counts only if the watch missed)."""
@@ -337,10 +542,13 @@ class Bench:
         pods = await self.pod_names(self.op_ns)
         slots: dict[str, int] = {}
         patches = []
+        per_pod = {b["metadata"]["name"]: b["spec"]["replicas"] // pods_of(b) for b in bodies}
         for p in sorted(pods, key=lambda p: p.metadata.name):
             node = int(p.spec.node_name.rsplit("-", 1)[1])
-            device = slots[p.spec.node_name] = slots.get(p.spec.node_name, -1) + 1
-            patches.append((p.metadata.name, device_annotation(p.metadata.name, node, device)))
+            count = per_pod[p.metadata.labels[JOB_LABEL]]
+            device = slots.get(p.spec.node_name, 0)
+            slots[p.spec.node_name] = device + count
+            patches.append((p.metadata.name, device_annotation(p.metadata.name, node, device, count)))
         await bounded(
             lambda name=name, ann=ann: self.core.patch_namespaced_pod(
                 name, self.op_ns, {"metadata": {"annotations": {ANNOTATION: ann}}}
@@ -350,16 +558,31 @@ class Bench:
         last = time.monotonic()
 
         async def tables_complete() -> bool:
-            cms = (await self.core.list_namespaced_config_map(self.op_ns)).items
-            complete = sum(
-                1
+            # raw JSON: turning a 4096-rank table into client models 20 times a second takes the CPU the
+            # operator is being timed on
+            resp = await self.core.list_namespaced_config_map(self.op_ns, _preload_content=False)
+            try:
+                cms = json.loads(await resp.read())["items"]
+            finally:
+                resp.release()
+            done = [
+                cm
                 for cm in cms
-                if cm.metadata.name.endswith("-ranktable")
-                and table_status((cm.data or {}).get("hccl.json")) == "completed"
+                if cm["metadata"]["name"].endswith("-ranktable")
+                and table_status((cm.get("data") or {}).get("hccl.json")) == "completed"
+            ]
+            # the biggest completed ConfigMap's data, in bytes (the apiserver's limit is 1 MiB)
+            self.table_bytes = max(
+                (sum(len(k) + len(v.encode()) for k, v in (cm.get("data") or {}).items()) for cm in done),
+                default=0,
             )
-            return complete >= len(bodies)
+            return len(done) >= len(bodies)
 
-        await self.wait("rank tables completed", tables_complete, 600, every=0.05)
+        try:
+            await self.wait("rank tables completed", tables_complete, TABLE_TIMEOUT, every=0.05)
+        except TimeoutError:  # reported as a miss (the row's table time is inf), the next scenario still runs
+            note(f"rank tables NOT completed within {TABLE_TIMEOUT:.0f} s of the last annotation")
+            return created, float("inf")
         took = time.monotonic() - last
         note(f"rank tables completed {took:.2f} s after the last annotation")
         return created, took
@@ -383,7 +606,9 @@ class Bench:
 class OperatorProcess:
     """The operator child and what /proc says about it."""
 
-    def __init__(self, namespace: str, kubeconfig: str, workdir: Path) -> None:
+    def __init__(
+        self, namespace: str, kubeconfig: str, workdir: Path, code: str | None = None, trace: bool = False
+    ) -> None:
         self.stats = workdir / "operator-stats.json"
         self.log = workdir / "operator.log"
         env = {
@@ -393,6 +618,13 @@ class OperatorProcess:
             "ZOO_HEALTH_PORT": "0",
             "ZOO_METRICS_PORT": "0",
         }
+        if trace:
+            env["ZOO_BENCH_TRACEMALLOC"] = "1"
+        if code:  # another checkout's operator (a before/after comparison); the floor stays this one's
+            top = Path(code)
+            env["PYTHONPATH"] = os.pathsep.join(
+                [str(top / "operator"), str(top / "workloads"), *filter(None, [env.get("PYTHONPATH")])]
+            )
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, __file__, "--operator-child", str(self.stats)],
@@ -415,13 +647,18 @@ class OperatorProcess:
         return peak_rss_mib(Path(f"/proc/{self.proc.pid}/status").read_text())
 
     async def requests(self) -> int:
+        """The operator's API requests so far (kube.call's counter, all verbs)."""
+        return sum((await self.requests_by()).values())
+
+    async def requests_by(self) -> dict[str, int]:
+        """The operator's API requests so far, by verb (create, patch, list, ...)."""
         before = self.stats.stat().st_mtime_ns if self.stats.exists() else 0
         self.proc.send_signal(signal.SIGUSR1)
         for _ in range(100):
             if self.stats.exists() and self.stats.stat().st_mtime_ns != before:
                 break
             await asyncio.sleep(0.05)
-        return sum(json.loads(self.stats.read_text())["requests"].values())
+        return dict(json.loads(self.stats.read_text())["requests"])
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -432,26 +669,52 @@ class OperatorProcess:
 
 
 async def scenario(
-    bench: Bench, op: OperatorProcess, name: str, bodies: list[dict[str, Any]], idle: float
+    bench: Bench, op: OperatorProcess, name: str, bodies: list[dict[str, Any]], idle: float, repeat: int = 1
 ) -> dict[str, Any]:
+    """One scenario, `repeat` times in turn (floors, operator; the medians are reported: on a loaded machine
+    neighbouring runs differ by 2x), then the idle measurement with the last run's jobs in place."""
     note(f"scenario {name}")
-    floor_s = await bench.floor(bodies)
-    op_s, table_s = await bench.operator_run(bodies)
-    await asyncio.sleep(5)  # let the last status writes land
+    runs: list[dict[str, float]] = []
+    for i in range(repeat):
+        if i:
+            await bench.remove_jobs()
+        floor_s = await bench.floor(bodies)
+        fair_s, work = await bench.fair_floor(bodies)
+        before = await op.requests_by()
+        op_s, table_s = await bench.operator_run(bodies)
+        await asyncio.sleep(5)  # let the last status writes land
+        after = await op.requests_by()
+        runs.append(
+            {
+                "op_created_s": op_s,
+                "floor_created_s": floor_s,
+                "fair_floor_s": fair_s,
+                "table_s": table_s,
+                "op_requests": sum(after.values()) - sum(before.values()),
+            }
+        )
     cpu0, req0 = op.cpu(), await op.requests()
     await asyncio.sleep(idle)
     cpu1, req1 = op.cpu(), await op.requests()
     row = {
         "scenario": name,
-        "pods": sum(b["spec"]["replicas"] for b in bodies),
-        "op_created_s": op_s,
-        "floor_created_s": floor_s,
-        "table_s": table_s,
+        "pods": sum(pods_of(b) for b in bodies),
+        "ranks": sum(b["spec"]["replicas"] for b in bodies),
+        "table_kib": bench.table_bytes / 1024,
+        **{key: statistics.median(r[key] for r in runs) for key in runs[0]},
+        "runs": runs,
+        "jobs": len(bodies),
+        "op_requests_by": {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)},
+        "floor_requests": floor_requests(work),
+        "objects": objects_of(work),
         "idle_s": idle,
         "idle_cpu_s": cpu1 - cpu0,
         "idle_requests_per_min": (req1 - req0) * 60 / idle,
         "peak_rss_mib": op.rss(),
     }
+    stats = json.loads(op.stats.read_text())
+    if "traced_mib" in stats:  # --tracemalloc: where the memory is, after the scenario
+        row["traced"] = {k: v for k, v in stats.items() if k != "requests"}
     print(json.dumps(row), flush=True)
     await bench.remove_jobs()
     return row
@@ -478,19 +741,27 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     suffix = secrets.token_hex(3)
     bench = Bench(api, f"bench-op-{suffix}", f"bench-floor-{suffix}")
     devices = [int(d) for d in args.devices.split(",") if d]
-    nodes = nodes_needed(max(devices + [args.jobs * 8]))
+    servers = [int(d) for d in args.server.split(",") if d]
+    nodes = nodes_needed(max(devices + servers + [args.jobs * 8]))
     await bench.setup(nodes)
     workdir = Path(args.workdir or f"/tmp/zoo-scale-{suffix}")
     workdir.mkdir(parents=True, exist_ok=True)
-    op = OperatorProcess(bench.op_ns, kubeconfig, workdir)
+    op = OperatorProcess(bench.op_ns, kubeconfig, workdir, args.operator_code, args.tracemalloc)
     rows = []
     try:
         await asyncio.to_thread(op.wait_ready)
+        for n in servers:
+            body = bench_job(f"s{n}", n, server=True)
+            rows.append(
+                await scenario(bench, op, f"1 job of {n}, server pods", [body], args.idle, args.repeat)
+            )
         for n in devices:
-            rows.append(await scenario(bench, op, f"1 job of {n}", [bench_job(f"n{n}", n)], args.idle))
+            rows.append(
+                await scenario(bench, op, f"1 job of {n}", [bench_job(f"n{n}", n)], args.idle, args.repeat)
+            )
         if args.jobs:
             bodies = [bench_job(f"j{i}", 8) for i in range(args.jobs)]
-            rows.append(await scenario(bench, op, f"{args.jobs} jobs of 8", bodies, args.idle))
+            rows.append(await scenario(bench, op, f"{args.jobs} jobs of 8", bodies, args.idle, args.repeat))
     finally:
         op.stop()
         await bench.teardown(nodes)
@@ -501,10 +772,25 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--devices", default="8,64,256,1024", help="comma-separated N (devices of one job)")
+    parser.add_argument(
+        "--server",
+        default="",
+        help="comma-separated N (ranks of one job of server pods: podsPer server, perNode 8)",
+    )
     parser.add_argument("--jobs", type=int, default=100, help="jobs of 8 in the many-jobs scenario (0: skip)")
     parser.add_argument("--idle", type=float, default=60.0, help="seconds of idle measurement per scenario")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per scenario (medians are reported)")
     parser.add_argument("--json", help="write the raw rows here")
     parser.add_argument("--workdir", help="operator log and stats (default /tmp/zoo-scale-<id>)")
+    parser.add_argument(
+        "--operator-code",
+        help="a checkout whose operator to run (default: this one's), for before/after runs",
+    )
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="trace the operator's Python memory (slower; the rows' `traced` says what holds it)",
+    )
     parser.add_argument("--operator-child", metavar="STATS", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.operator_child:

@@ -1,8 +1,10 @@
 """Stage 3 of a pass: carry out a Plan, the only code of the pass that writes (reconcile.py).
 
-Order: Kueue marks and finalizers; the job's fixed objects (Service, launch ConfigMap, PodGroup); then, with pods
-to delete, the rank table and status first (a restart is counted even if the operator dies before its pods go),
-the deletions, then the creations; with none, the rank table, status and creations go out together. Events follow
+Order: Kueue marks and finalizers; the fixed objects the pods wait for (PodGroup, NetworkPolicy: planner.BEFORE_PODS);
+then, with pods to delete, the Service and launch ConfigMap, the rank table and status (a restart is counted even
+if the operator dies before its pods go), the deletions, then the creations; with none, the Service and launch
+ConfigMap (then the rank table, unless the ConfigMap was just created holding it), status and creations go out
+together (issue 25: the pods do not wait for the Service or the table). Events follow
 the status write. Writes of one kind go out concurrently, at most WRITES_IN_FLIGHT at once.
 
 What the executor learns by writing (the apiserver refused a pod, a PodGroup API is gone, when status was last
@@ -19,7 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from zoo_operator import admission, guards, kube, metrics, render
+from zoo_operator import admission, guards, kube, metrics, planner, render
 from zoo_operator import conditions as c
 from zoo_operator.memory import JobMemory
 from zoo_operator.planner import Obj, Plan, earliest
@@ -74,15 +76,18 @@ async def create_pods(objs: Sequence[Obj], taken: list[tuple[str, str]] | None =
     return refused
 
 
-async def _ensure(the_plan: Plan, mem: JobMemory, emit: EventSink) -> None:
-    """Create the job's fixed objects (all at once); a PodGroup API gone since observe is recorded, not raised."""
-    created: list[bool] = []
+async def _ensure(
+    the_plan: Plan, mem: JobMemory, emit: EventSink, objs: Sequence[Obj] | None = None
+) -> list[Obj]:
+    """Create the job's fixed objects `objs` (default: all of the plan's; all at once); returns those that did not
+    exist (PodGroups aside); a PodGroup API gone since observe is recorded, not raised."""
+    created: list[Obj] = []
 
     async def one(obj: Obj) -> None:
         if obj["kind"] != "PodGroup":
-            made = await kube.create(obj)
-            created.append(made)
-            if not made:  # issue 24: an object holds the name already; the next pass reads whose it is
+            if await kube.create(obj):
+                created.append(obj)
+            else:  # issue 24: an object holds the name already; the next pass reads whose it is
                 mem.taken |= {(obj["kind"], obj["metadata"]["name"])}
             return
         try:
@@ -93,10 +98,15 @@ async def _ensure(the_plan: Plan, mem: JobMemory, emit: EventSink) -> None:
             mem.pod_group_error = f"{err}; {hint}"
             emit("Warning", c.REASON_VOLCANO_MISSING, mem.pod_group_error)
 
-    await bounded(functools.partial(one, obj) for obj in the_plan.ensure)
-    if any(created) and the_plan.created_event is not None:
+    await bounded(functools.partial(one, obj) for obj in (the_plan.ensure if objs is None else objs))
+    return created
+
+
+def _announce(the_plan: Plan, created: Sequence[Obj], emit: EventSink) -> None:
+    """The Event (first creation) or log line (a missing object recreated) for the fixed objects created."""
+    if created and the_plan.created_event is not None:
         emit(*the_plan.created_event)
-    elif any(created):
+    elif created:
         log.info(
             "recreated a missing Service or launch ConfigMap: %s",
             ", ".join(f"{o['kind']} {o['metadata']['name']}" for o in the_plan.ensure),
@@ -124,6 +134,8 @@ async def execute(
             await kube.put_config_map(the_plan.config_map)
             mem.rank_table_data = the_plan.config_map["data"]
 
+    announced = asyncio.Event()  # set once the fixed objects' Event (if any) is out
+
     async def write_status() -> None:
         if the_plan.status_patch is not None and the_plan.status is not None:
             await kube.patch_job_status(job_ns, job_name, the_plan.status_patch)
@@ -142,13 +154,16 @@ async def execute(
                     new.get("reason"),
                     new.get("message"),
                 )
+        await announced.wait()  # the JobCreated Event comes first
         for event in the_plan.events:
             emit(*event)
+
+    refused: list[kube.Refused] = []
 
     async def create() -> None:
         if the_plan.create:
             taken: list[tuple[str, str]] = []
-            refused = await create_pods(the_plan.create, taken)
+            refused.extend(await create_pods(the_plan.create, taken))
             mem.taken |= set(taken)
             mem.refusal = record_refusal(mem.refusal, refused, now)
             if mem.refusal is not None:
@@ -165,10 +180,23 @@ async def execute(
             for name in the_plan.release
         )
     before = mem.taken
-    if the_plan.ensure:
-        await _ensure(the_plan, mem, emit)
+    first, along = planner.ensure_waves(the_plan.ensure)
+    made = await _ensure(the_plan, mem, emit, first) if first else []
+
+    async def along_then_table() -> None:
+        """The Service and launch ConfigMap, then the table unless the ConfigMap was created holding it."""
+        try:
+            made.extend(await _ensure(the_plan, mem, emit, along) if along else [])
+            _announce(the_plan, made, emit)
+        finally:
+            announced.set()
+        if the_plan.config_map is not None and any(o is the_plan.config_map for o in made):
+            mem.rank_table_data = the_plan.config_map["data"]
+        else:
+            await put_table()
+
     if the_plan.delete:
-        await put_table()
+        await along_then_table()
         await write_status()
         await bounded(
             functools.partial(kube.delete_pod, job_ns, name, the_plan.delete_uids.get(name, ""))
@@ -176,10 +204,14 @@ async def execute(
         )  # issue 24: only the pod the plan saw, by its UID
         await create()
     else:
-        await bounded([put_table, write_status, create])
+        await bounded([along_then_table, write_status, create])
     answered_409 = mem.taken - before
     the_plan.memory.apply(mem)
     mem.taken |= answered_409  # the plan's update keeps the older names still held; these are new
+    # A refused pod does not exist, and a 409-answered one is not ours (guards.py): neither is expected to show up
+    # in the index (planner.expected_pods), so the next pass may create it.
+    for name in [err.name for err in refused] + [name for kind, name in answered_409 if kind == "Pod"]:
+        mem.expected.pop(name, None)
     if answered_409 and the_plan.active:  # issue 24: read soon whose object holds the name (guards.py)
         the_plan.next_due = earliest(the_plan.next_due, now + guards.TAKEN_RECHECK_SECONDS)
     if the_plan.active and the_plan.job is not None and mem.refusal is not None:  # refused now: come back

@@ -105,16 +105,20 @@ def zoo_config_maps(
 @kopf.on.event("pods", labels=_OURS)
 @kopf.on.event("services", labels=_OURS)
 @kopf.on.event("configmaps", labels=_OURS)
-def object_event(namespace: str, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:
-    """One of a job's pods, Services or ConfigMaps changed (or went): enqueue the job."""
+async def object_event(namespace: str, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:
+    """One of a job's pods, Services or ConfigMaps changed (or went): enqueue the job.
+
+    Async on purpose (issue 25), like job_event: kopf runs a sync handler in its thread pool
+    (kopf/_core/actions/invocation.py), and the work queue's asyncio.Event set from another thread does not
+    wake the loop, so under load the last events' passes never ran (tables stayed initializing)."""
     job_runner: runner.Runner | None = memo.get("runner")
     if job_runner is not None and namespace:
         job_runner.touch(namespace, str(labels.get(c.LABEL_JOB)))
 
 
 @kopf.on.event(schema.GROUP, schema.VERSION, schema.PLURAL)
-def job_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    """Keep the runner's copy of each job current and enqueue it."""
+async def job_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """Keep the runner's copy of each job current and enqueue it (on the event loop: see object_event)."""
     job_runner: runner.Runner | None = memo.get("runner")
     obj = event.get("object") or {}
     if job_runner is None or not isinstance(obj, dict):

@@ -84,6 +84,8 @@ class JobMemory:
     refusal: admission.Refusal | None = None
     # Issue 24: (kind, name) whose create the apiserver answered 409 AlreadyExists; observe reads their owners.
     taken: frozenset[tuple[str, str]] = frozenset()
+    # Pods this operator created that the pod index has not shown yet: name -> when (planner.expected_pods).
+    expected: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,11 +100,21 @@ class MemoryUpdate:
     ensured_uid: str | None = None  # the Service, launch ConfigMap and PodGroup are ensured for this job
     pod_group_error: tuple[str | None] | None = None  # (the new error or None), when observed this pass
     taken: frozenset[tuple[str, str]] | None = None  # issue 24: the 409-answered names still to watch
+    expected: dict[str, float] | None = None  # created pods not yet seen (JobMemory.expected)
 
     def apply(self, mem: JobMemory) -> None:
         """Write the update into `mem` (the executor's job)."""
         mem.logs.update(self.logs)
-        for name in ("table", "parsed_annotations", "announced", "pod_warnings", "ensured_uid", "taken"):
+        fields = (
+            "table",
+            "parsed_annotations",
+            "announced",
+            "pod_warnings",
+            "ensured_uid",
+            "taken",
+            "expected",
+        )
+        for name in fields:
             value = getattr(self, name)
             if value is not None:
                 setattr(mem, name, value)

@@ -211,6 +211,50 @@ def objects_to_ensure(
     return out + group
 
 
+# Kinds the pods must wait for (issue 25): a gang's pods name their PodGroup, which the gang scheduler needs before
+# it places any of them; the NetworkPolicy must hold before a container can start. The Service and the launch
+# ConfigMap need not precede the pods: the kubelet does not start a container whose ConfigMap volume is missing
+# (it retries the mount), DNS names appear when the Service does, and zoo-launch waits for a completed table
+# of the pod's attempt (docs/contracts.md), so they go out in the same wave as the pods. A DRA
+# ResourceClaimTemplate (issue 21, on main) is one the pods' claims are made from: it goes first too.
+BEFORE_PODS = frozenset({"PodGroup", "NetworkPolicy", "ResourceClaimTemplate"})
+
+
+def ensure_waves(ensure: Sequence[Obj]) -> tuple[list[Obj], list[Obj]]:
+    """(the objects to create before the pods, those created together with the pods), in plan order."""
+    first = [o for o in ensure if o["kind"] in BEFORE_PODS]
+    return first, [o for o in ensure if o["kind"] not in BEFORE_PODS]
+
+
+def with_table(ensure: Sequence[Obj], table: Obj | None) -> list[Obj]:
+    """`ensure` with its launch ConfigMap replaced by `table` (the rank-table ConfigMap this pass writes), so the
+    ConfigMap is created holding the table, in one request, even when it is created together with the pods."""
+    if table is None:
+        return list(ensure)
+    name = table["metadata"]["name"]
+    return [table if o["kind"] == "ConfigMap" and o["metadata"]["name"] == name else o for o in ensure]
+
+
+# How long a pod this operator created may stay unseen in the pod index before it counts as gone and is created
+# again (the index follows a watch, which lags the creates of a big gang by seconds). Kubernetes' own
+# controllers wait the same way for their creations to be observed ("expectations", kube-controller-manager
+# pkg/controller/controller_utils.go, ExpectationsTimeout 5 min); a pod deleted before it was ever seen is
+# recreated after this.
+EXPECT_SECONDS = 60.0
+
+
+def expected_pods(
+    expected: Mapping[str, float], pods: Sequence[PodView], create: Sequence[Obj], now: float
+) -> dict[str, float]:
+    """The pods created but not yet seen after this pass: those of `expected` the index still lacks, younger than
+    EXPECT_SECONDS, plus the pods this pass creates (issue 25: without it every pass that runs before the index
+    caught up asks the apiserver for each unseen pod again, and gets 409)."""
+    seen = {p.name for p in pods}
+    out = {n: t for n, t in expected.items() if n not in seen and now - t < EXPECT_SECONDS}
+    out.update((o["metadata"]["name"], now) for o in create)
+    return out
+
+
 def next_due(
     job: spec.JobSpec,
     decision: policy.Decision,
@@ -425,6 +469,7 @@ def _plan_job(
         out.problems = tp.problems
         if not_owned:  # never patch a rank-table ConfigMap of someone else
             out.config_map = None
+        out.ensure = with_table(out.ensure, out.config_map)  # issue 25: created holding this pass's table
         if out.config_map is not None and table.status == ranktable.COMPLETED:
             out.events.append(
                 ("Normal", c.REASON_RANK_TABLE_COMPLETED, f"rank table of {job.replicas} devices completed")
@@ -512,9 +557,15 @@ def _plan_job(
         new
     )  # issue 11: a status the apiserver always accepts, whatever logs and messages
     deferred = status_write(out, prev, new, mem, settings, now)
-    out.create = [render.pod(job, index, attempt) for index in decision.create]
+    pending = expected_pods(mem.expected, pods, (), obs.now)  # created earlier, not in the index yet
+    out.create = [
+        render.pod(job, index, attempt)
+        for index in decision.create
+        if (render.scheduler_name(job) if index is None else render.worker_name(job, index)) not in pending
+    ]
     if not_owned or queue_missing:  # issue 24: the job waits (guards.py), its pods are created afterwards
         out.create = []
+    expected = expected_pods(mem.expected, pods, out.create, obs.now)
     if active and first not in decision.delete:
         running = next((p for p in pods if p.name == first and p.running and not p.terminated), None)
         out.follow = running.name if running is not None else None
@@ -532,6 +583,7 @@ def _plan_job(
         ensured_uid=job.uid if active and not not_owned else None,
         pod_group_error=(pod_group_error,) if obs.pod_group_served is not None else None,
         taken=_taken(mem.taken, job.uid, obs.owners),
+        expected=expected if expected != mem.expected else None,
     )
     return out
 

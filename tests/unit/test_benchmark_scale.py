@@ -23,6 +23,7 @@ def test_nodes_hold_the_devices_and_only_bench_pods() -> None:
     node, st = scale.fake_node(3), scale.fake_node_status(3)["status"]
     assert node["spec"]["taints"][0]["key"] == scale.BENCH_LABEL
     assert st["allocatable"][scale.ASCEND_RESOURCE] == "8"
+    assert node["metadata"]["labels"]["kubernetes.io/hostname"] == "bench-node-3"  # server pods' topologyKey
     assert st["conditions"][0]["type"] == "Ready" and st["conditions"][0]["status"] == "True"
 
 
@@ -59,11 +60,53 @@ def test_proc_parsing_and_the_table() -> None:
         "pods": 8,
         "op_created_s": 1.0,
         "floor_created_s": 0.5,
+        "fair_floor_s": 0.8,
+        "jobs": 2,
+        "op_requests": 30,
+        "floor_requests": 26,
+        "objects": 22,
         "table_s": 0.2,
+        "table_kib": 12.4,
         "idle_s": 60,
         "idle_cpu_s": 0.1,
         "idle_requests_per_min": 0.0,
         "peak_rss_mib": 120.4,
     }
     out = scale.table([row])
-    assert "| 1 job of 8 | 8 | 1.00 s / 0.50 s (2.00x) | 0.20 s | 0.10 in 60 s | 0.0 | 120 MiB |" in out
+    assert (
+        "| 1 job of 8 | 8 | 1.00 s / 0.80 s (1.25x) | 0.50 s (2.00x) | 15.0 / 13.0 / 11.0 | 0.20 s (12 KiB) | "
+        "0.10 in 60 s | 0.0 | 120 MiB |"
+    ) in out
+
+
+def test_fair_floor_writes_what_the_operators_first_pass_writes() -> None:
+    """Issue 25: the fair floor's objects are the first plan's (the table inside the ConfigMap's create), the
+    NetworkPolicy before the pods, and its request count is objects + the status patch + the completed table."""
+    work = scale.floor_work(scale.bench_job("n16", 16), "floor-ns")
+    assert [o["kind"] for o in work["before"]] == ["NetworkPolicy"]
+    kinds = [o["kind"] for o in work["along"]]
+    assert sorted(set(kinds)) == ["ConfigMap", "Pod", "Service"] and kinds.count("Pod") == 16
+    objs = work["before"] + work["along"]
+    assert all(
+        "ownerReferences" not in o["metadata"] and o["metadata"]["namespace"] == "floor-ns" for o in objs
+    )
+    table = next(o for o in work["along"] if o["kind"] == "ConfigMap")
+    assert scale.table_status(table["data"][c.RANKTABLE_FILE]) == "initializing"
+    name, patch = work["table"]
+    assert name == table["metadata"]["name"] == "n16-ranktable"
+    done = json.loads(patch["data"][c.RANKTABLE_FILE])
+    assert done["status"] == "completed" and sum(len(s["device"]) for s in done["server_list"]) == 16
+    assert work["status"] is not None
+    assert scale.objects_of([work]) == 19 and scale.floor_requests([work, work]) == 2 * (19 + 2)
+
+
+def test_server_pods_job_and_annotations() -> None:
+    """podsPer server: one pod per node holding its 8 NPUs, and an annotation listing all 8 (issue 21)."""
+    body = scale.bench_job("s16", 16, server=True)
+    assert scale.pods_of(body) == 2 and scale.pods_of(scale.bench_job("n16", 16)) == 16
+    pods = scale.floor_pods(body, "floor-ns")
+    assert [p["metadata"]["name"] for p in pods] == ["s16-worker-0", "s16-worker-1"]
+    assert pods[0]["metadata"]["labels"][scale.JOB_LABEL] == "s16" and scale.JOB_LABEL == c.LABEL_JOB
+    devs = ranktable.parse_server_annotation(scale.device_annotation("s16-worker-1", 4, 0, 8))
+    assert [d.device_id for d in devs] == [str(i) for i in range(8)]
+    assert {d.server_id for d in devs} == {scale.node_ip(4)}

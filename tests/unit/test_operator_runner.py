@@ -182,3 +182,43 @@ def test_progress_every_second_still_gets_a_pass_every_status_interval() -> None
         assert asked[-1][1] >= 1000.0 + 55.0, "passes keep coming for the whole minute"
 
     asyncio.run(scenario())
+
+
+def test_watch_handlers_enqueue_on_the_event_loop() -> None:
+    """Issue 25: the handlers that enqueue jobs are coroutines, so kopf runs them on the loop. A sync handler runs
+    in kopf's thread pool, and the queue's asyncio.Event set from that thread does not wake the loop: in the scale
+    benchmark the passes after the last annotations never ran and the tables stayed initializing."""
+    import inspect
+
+    from zoo_operator import conditions as c
+    from zoo_operator import handlers
+
+    assert inspect.iscoroutinefunction(handlers.object_event)
+    assert inspect.iscoroutinefunction(handlers.job_event)
+
+    async def scenario() -> None:
+        r = runner.Runner(Settings(), lambda ns, name: [])
+        passes: list[str] = []
+
+        async def one(key: str) -> float | None:
+            passes.append(key)
+            return None
+
+        r.queue.worker = one
+        work = asyncio.get_running_loop().create_task(r.queue.run())
+        memo = {"runner": r}
+
+        async def until(count: int) -> None:
+            async with asyncio.timeout(30):  # generous: the CI machine is slow
+                while len(passes) < count:
+                    await asyncio.sleep(0.01)
+
+        await handlers.job_event(event={"type": "ADDED", "object": body("a", "u1")}, memo=memo)
+        await until(1)
+        await handlers.object_event(namespace="ns1", labels={c.LABEL_JOB: "a"}, memo=memo)
+        await until(2)
+        assert passes == ["ns1/a", "ns1/a"]
+        work.cancel()
+        await asyncio.gather(work, return_exceptions=True)
+
+    asyncio.run(scenario())

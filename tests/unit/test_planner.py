@@ -385,3 +385,68 @@ def test_plan_is_deterministic() -> None:
     obs = Observation(body=job(), pods=(), now=T0)
     first, second = planner.plan(obs, JobMemory(), SETTINGS), planner.plan(obs, JobMemory(), SETTINGS)
     assert first == second
+
+
+def test_first_pass_ensures_the_config_map_holding_the_table_and_splits_the_waves() -> None:
+    """Issue 25: the launch ConfigMap is created holding this pass's (initializing) table, the very object of
+    Plan.config_map; only the PodGroup and NetworkPolicy go before the pods."""
+    body = ascend_job(replicas=2, scheduling={"gang": True})
+    seen = Observation(body=body, pods=(), now=T0, pod_group_served=True)
+    out = planner.plan(seen, JobMemory(uid="uid-1"), SETTINGS)
+    maps = [o for o in out.ensure if o["kind"] == "ConfigMap"]
+    assert len(maps) == 1 and maps[0] is out.config_map
+    assert json.loads(maps[0]["data"]["hccl.json"])["status"] == "initializing"
+    first, along = planner.ensure_waves(out.ensure)
+    assert sorted(o["kind"] for o in first) == ["NetworkPolicy", "PodGroup"]
+    assert sorted(o["kind"] for o in along) == ["ConfigMap", "Service"]
+    assert [o["kind"] for o in out.create] == ["Pod", "Pod"]
+
+
+@pytest.mark.parametrize(
+    ("kinds", "first", "along"),
+    [
+        ((), (), ()),
+        (("Service", "ConfigMap"), (), ("Service", "ConfigMap")),
+        (("PodGroup", "Service", "NetworkPolicy"), ("PodGroup", "NetworkPolicy"), ("Service",)),
+        (("ConfigMap", "ResourceClaimTemplate"), ("ResourceClaimTemplate",), ("ConfigMap",)),
+    ],
+)
+def test_ensure_waves(kinds: tuple[str, ...], first: tuple[str, ...], along: tuple[str, ...]) -> None:
+    objs = [{"kind": k, "metadata": {"name": "x"}} for k in kinds]
+    a, b = planner.ensure_waves(objs)
+    assert (tuple(o["kind"] for o in a), tuple(o["kind"] for o in b)) == (first, along)
+
+
+def test_with_table_replaces_only_the_named_config_map() -> None:
+    table = {"kind": "ConfigMap", "metadata": {"name": "j-ranktable"}, "data": {"hccl.json": "{}"}}
+    other = {"kind": "ConfigMap", "metadata": {"name": "j-launch"}, "data": {}}
+    svc = {"kind": "Service", "metadata": {"name": "j-ranktable"}}
+    empty = {"kind": "ConfigMap", "metadata": {"name": "j-ranktable"}, "data": {}}
+    assert planner.with_table([svc, empty, other], table) == [svc, table, other]
+    assert planner.with_table([svc, empty], None) == [svc, empty]
+
+
+def test_pods_created_but_not_yet_in_the_index_are_not_created_again() -> None:
+    """Issue 25: a pass that runs before the pod index shows the pods the last pass created does not create them
+    again (each would be a 409); a pod unseen for EXPECT_SECONDS counts as gone and is created again."""
+    body = ascend_job(replicas=4)
+    mem = JobMemory(uid="uid-1")
+    first = planner.plan(Observation(body=body, pods=(), now=T0), mem, SETTINGS)
+    names = [o["metadata"]["name"] for o in first.create]
+    assert first.memory.expected == dict.fromkeys(names, T0)
+    mem = dataclasses.replace(mem, expected=dict(first.memory.expected or {}), ensured_uid="uid-1")
+    seen = (pod(names[0], phase="Pending"),)
+    lagging = planner.plan(Observation(body=body, pods=seen, now=T0 + 1), mem, SETTINGS)
+    assert lagging.create == []
+    assert lagging.memory.expected == dict.fromkeys(names[1:], T0)  # the one seen is no longer expected
+    late = T0 + planner.EXPECT_SECONDS
+    stale = planner.plan(Observation(body=body, pods=seen, now=late), mem, SETTINGS)
+    assert [o["metadata"]["name"] for o in stale.create] == names[1:]
+    assert stale.memory.expected == dict.fromkeys(names[1:], late)
+
+
+def test_expected_pods() -> None:
+    made = [{"metadata": {"name": "j-worker-2"}}]
+    expected = {"j-worker-0": T0, "j-worker-1": T0 - planner.EXPECT_SECONDS}
+    assert planner.expected_pods(expected, (pod("j-worker-0"),), made, T0) == {"j-worker-2": T0}
+    assert planner.expected_pods(expected, (), (), T0) == {"j-worker-0": T0}
