@@ -173,10 +173,6 @@ def test_killed_mid_epoch_resumes_from_the_background_step_checkpoint(data, refe
         time.sleep(0.1)
     saved = [checkpoints.parse_name(p.name, MODEL) for p in checkpoints.saved_files(out, MODEL)]
     assert [(e, st) for e, st in saved if st is not None] == [(3, 1), (3, 2)]  # keep_step_checkpoints=2
-    assert step_files == [
-        f"{MODEL}-3_1.ckpt",
-        f"{MODEL}-3_2.ckpt",
-    ]  # keep_step_checkpoints, epoch files apart
     assert checkpoints.saved_epochs(out, MODEL) == [1, 2]
     events = _train(data, out, extra=every_step)
     resume = next(e for e in events if e["event"] == "resume")
