@@ -156,3 +156,16 @@ def test_a_killed_launcher_leaves_no_trainer_behind(tmp_path: Path) -> None:
     sup.kill()
     sup.wait(timeout=60)
     _wait(lambda: not _alive(trainer), 30, lambda: f"trainer {trainer} outlived its killed launcher")
+
+
+def test_the_first_casualty_of_a_dynamic_cluster_waits_for_the_old_cluster_to_end() -> None:
+    gang = {contract.ENV_MS_ROLE: contract.MS_ROLE_WORKER, contract.ENV_MS_WORKER_NUM: "2"}
+    assert (
+        launch.restart_delay(-signal.SIGKILL, gang) == launch.DEFAULT_MS_NODE_TIMEOUT + launch.REJOIN_MARGIN
+    )
+    assert (
+        launch.restart_delay(-signal.SIGKILL, {**gang, "MS_NODE_TIMEOUT": "12"}) == 12 + launch.REJOIN_MARGIN
+    )
+    assert launch.restart_delay(contract.EXIT_RETRYABLE, gang) == 0  # a survivor: the old cluster is gone
+    assert launch.restart_delay(-signal.SIGKILL, {**gang, contract.ENV_MS_WORKER_NUM: "1"}) == 0
+    assert launch.restart_delay(-signal.SIGKILL, {}) == 0  # one process, nothing to wait for

@@ -292,6 +292,25 @@ def restart_in_place(code: int, restarts: int, limit: int, stopping: bool) -> bo
     return contract.exit_class(code) == "retryable" and code != contract.EXIT_INTERRUPTED
 
 
+# MindSpore's dynamic cluster declares a silent node lost after MS_NODE_TIMEOUT seconds (30 by default; measured
+# here: a worker SIGKILLed, the surviving worker and the scheduler both exit 1 about 35 s later).
+DEFAULT_MS_NODE_TIMEOUT = 30.0
+REJOIN_MARGIN = 10.0
+
+
+def restart_delay(code: int, env: dict[str, str]) -> float:
+    """Seconds to wait before restarting a child that ended with `code`, so that the whole gang restarts
+    together. A process killed by a signal in a dynamic cluster of several processes was the first to go: the
+    scheduler and its peers still hold the old cluster until MS_NODE_TIMEOUT passes and they exit themselves
+    (retryable), and a process that registered again meanwhile would join that dying cluster. So it waits the
+    node timeout plus a margin; the others, which ended because of the loss, restart at once and meet it in a
+    new cluster with the same scheduler address, node ids and rank table. Elsewhere 0."""
+    workers = env.get(contract.ENV_MS_WORKER_NUM, "")
+    if code >= 0 or not env.get(contract.ENV_MS_ROLE) or not (workers.isdigit() and int(workers) > 1):
+        return 0.0
+    return float_env(env, "MS_NODE_TIMEOUT", DEFAULT_MS_NODE_TIMEOUT) + REJOIN_MARGIN
+
+
 def exit_status(code: int) -> int:
     """The container's exit code for a child's Popen returncode (a death by signal N is 128 + N, as a shell
     reports it)."""
@@ -320,6 +339,7 @@ def supervise(
     popen: Callable[[list[str]], Any] = start_child,
     out: Any = None,
     clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     """Run command as a child, restarting it in place while restart_in_place says so; returns the exit code.
 
@@ -349,18 +369,24 @@ def supervise(
         if not restart_in_place(code, restarts, limit, stopping):
             return exit_status(code)
         restarts += 1
+        delay = restart_delay(code, dict(os.environ))
         fields = {
             "code": exit_status(code),
             "restart": restarts,
             "limit": limit,
             "ran_seconds": round(clock() - started, 3),
+            "delay_seconds": delay,
         }
         stream.write(format_event(contract.EVENT_PROCESS_RESTART, rank, fields) + "\n")
         stream.write(
             f"zoo-launch: the training process ended with {exit_status(code)}; restarting it in place "
-            f"({restarts} of {limit}), from the newest checkpoint\n"
+            f"({restarts} of {limit}) in {delay:.0f}s, from the newest checkpoint\n"
         )
         stream.flush()
+        if delay:
+            sleep(delay)
+        if stopping:
+            return exit_status(code)
 
 
 def process_restarts(env: dict[str, str]) -> int:
