@@ -777,6 +777,10 @@ def _status() -> Schema:
                 "Restarts after a graceful stop (exit 79: a checkpoint was written on "
                 "SIGTERM); they do not count against backoffLimit."
             ),
+            "processRestarts": _int(
+                "Times the training processes restarted inside their running pods (zoo-launch's in-place "
+                "recovery after a crash; no pod recreated, not counted against backoffLimit)."
+            ),
             "lastCheckpoint": _obj(
                 "The newest checkpoint rank 0 wrote.",
                 {
@@ -798,6 +802,10 @@ def _status() -> Schema:
                         "step": _int("Steps done within that epoch."),
                         "path": _str("The checkpoint."),
                         "lostSteps": _int("Steps trained before the restart that had to be done again."),
+                        "inPlace": {
+                            "type": "boolean",
+                            "description": "The processes restarted inside their pods (no pod recreated).",
+                        },
                         "time": _str("When training resumed.", format="date-time"),
                     },
                 ),
