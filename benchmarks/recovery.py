@@ -4,7 +4,7 @@ Three copies of one 2-rank CPU job (reduced resnet50_bam on digits, 3 epochs of 
 2 steps) run side by side in one namespace; each gets one fault at a seeded random step of epoch 2:
 - `inplace`: rank 1's training process SIGKILLed (the pod stays): zoo-launch restarts the gang's processes in place;
 - `podloss`: rank 1's pod deleted: the operator restarts the whole gang, which resumes from the step checkpoint;
-- `gang`: as before issue 23, for comparison: no in-place restart (ZOO_PROCESS_RESTARTS=0) and no step
+- `gang`: as before issue 23, for comparison: no in-place restart (spec.runPolicy.processRestarts 0) and no step
   checkpoints (save_checkpoint_seconds=0), rank 1's process SIGKILLed: whole-gang restart from the epoch checkpoint.
 It prints per job: the fault, the level that recovered it, seconds from the fault to the first resumed training
 step, steps of progress lost (status.resumes[].lostSteps) and pods recreated. Two ranks, not 4: three 4-rank jobs
@@ -124,7 +124,7 @@ def _job(name: str, data: Path, storage: Path) -> dict[str, Any]:
     }
     if name == "gang":
         hyper["save_checkpoint_steps"] = 0
-        spec["podTemplate"] = {"env": [{"name": "ZOO_PROCESS_RESTARTS", "value": "0"}]}
+        spec["runPolicy"]["processRestarts"] = 0
     return {
         "apiVersion": "modelzoo.io/v1alpha1",
         "kind": "ZooTrainingJob",

@@ -301,6 +301,13 @@ def _spec() -> Schema:
             "backoffLimit": _int(
                 "Whole-gang restarts allowed on retryable failures.", minimum=0, maximum=100, default=3
             ),
+            "processRestarts": _int(
+                "Times zoo-launch restarts a crashed training process inside its running pod before the pod "
+                "fails and the whole gang restarts (issue 23; unset: 3, 0: never). Not counted against "
+                "backoffLimit.",
+                minimum=0,
+                maximum=100,
+            ),
             "activeDeadlineSeconds": _int("Fail the job when it has run this long (s).", minimum=1),
             "ttlSecondsAfterFinished": _int("Delete the job this long after it finished (s).", minimum=0),
             "cleanPodPolicy": _str(

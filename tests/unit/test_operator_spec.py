@@ -201,3 +201,21 @@ def test_model_shapes_create_model_cannot_build_are_refused_naming_the_field(
     with pytest.raises(spec.InvalidSpec) as err:
         spec.parse(job(hyperparameters={"epochs": 1, **params}), Settings())
     assert expected in str(err.value)
+
+
+def test_process_restarts_reach_every_pod_as_zoo_launchs_bound() -> None:
+    from zoo_operator import render
+    from zoo_workloads import contract
+
+    def launch_env(js: spec.JobSpec, role: str, index: int | None) -> dict[str, str]:
+        return {e["name"]: e.get("value", "") for e in render.env(js, role, index)}
+
+    unset = parse(job())
+    assert unset.process_restarts is None
+    assert contract.ENV_PROCESS_RESTARTS not in launch_env(unset, "worker", 0)  # zoo-launch's default applies
+    off = parse(job(runPolicy={"processRestarts": 0}))
+    assert launch_env(off, "worker", 1)[contract.ENV_PROCESS_RESTARTS] == "0"
+    assert launch_env(off, "scheduler", None)[contract.ENV_PROCESS_RESTARTS] == "0"  # the whole gang
+    assert "spec.runPolicy.processRestarts: must be between 0 and 100" in problems(
+        job(runPolicy={"processRestarts": 101})
+    )
