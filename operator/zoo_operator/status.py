@@ -392,6 +392,9 @@ def with_checkpoints(out: dict[str, Any], prev: Mapping[str, Any], ckpt: Mapping
             "path": last["path"],
             "time": format_time(last["ts"]),
         }
+    carried = int(out.get("processRestarts") or prev.get("processRestarts") or 0)
+    if carried:  # status.compute starts each pass without it: the count so far comes from `prev`
+        out["processRestarts"] = carried
     resume = ckpt.get("resume")
     if resume and resume.get("ts") is not None:
         when = format_time(resume["ts"])
