@@ -201,6 +201,10 @@ def fold_checkpoints(state: dict[str, Any], events: Iterable[dict[str, Any]]) ->
                 "path": path,
                 "ts": _number(ev.get("ts")),
             }
+        elif kind == "process_restart" and _count(ev.get("restart")):
+            # zoo-launch restarted this pod's training process in place (issue 23); the resume that follows
+            # is an in-place one.
+            out["process_restart"] = {"restart": _count(ev.get("restart")), "ts": _number(ev.get("ts"))}
         elif kind == "checkpoint_invalid" and isinstance(path, str):
             pair = [path, str(ev.get("reason") or "invalid")[:MAX_LINE_CHARS]]
             if pair not in invalid:

@@ -364,6 +364,8 @@ def env(job: JobSpec, role: str, index: int | None) -> list[Obj]:
         {"name": contract.ENV_RANK_SIZE, "value": str(job.replicas)},
         {"name": contract.ENV_TERMINATION_LOG, "value": c.TERMINATION_LOG},
     ]
+    if job.process_restarts is not None:  # zoo-launch's in-place restarts (issue 23)
+        out.append({"name": contract.ENV_PROCESS_RESTARTS, "value": str(job.process_restarts)})
     if job.launch == "ranktable":
         # zoo-launch finds its rank in hccl.json by (node IP, physical NPU): HOST_IP here, ASCEND_VISIBLE_DEVICES
         # from the device plugin, or the static map's server and device (docs/contracts.md).

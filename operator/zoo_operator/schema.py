@@ -301,6 +301,13 @@ def _spec() -> Schema:
             "backoffLimit": _int(
                 "Whole-gang restarts allowed on retryable failures.", minimum=0, maximum=100, default=3
             ),
+            "processRestarts": _int(
+                "Times zoo-launch restarts a crashed training process inside its running pod before the pod "
+                "fails and the whole gang restarts (issue 23; unset: 3, 0: never). Not counted against "
+                "backoffLimit.",
+                minimum=0,
+                maximum=100,
+            ),
             "activeDeadlineSeconds": _int("Fail the job when it has run this long (s).", minimum=1),
             "ttlSecondsAfterFinished": _int("Delete the job this long after it finished (s).", minimum=0),
             "cleanPodPolicy": _str(
@@ -781,6 +788,10 @@ def _status() -> Schema:
                 "Restarts after a graceful stop (exit 79: a checkpoint was written on "
                 "SIGTERM); they do not count against backoffLimit."
             ),
+            "processRestarts": _int(
+                "Times the training processes restarted inside their running pods (zoo-launch's in-place "
+                "recovery after a crash; no pod recreated, not counted against backoffLimit)."
+            ),
             "lastCheckpoint": _obj(
                 "The newest checkpoint rank 0 wrote.",
                 {
@@ -802,6 +813,10 @@ def _status() -> Schema:
                         "step": _int("Steps done within that epoch."),
                         "path": _str("The checkpoint."),
                         "lostSteps": _int("Steps trained before the restart that had to be done again."),
+                        "inPlace": {
+                            "type": "boolean",
+                            "description": "The processes restarted inside their pods (no pod recreated).",
+                        },
                         "time": _str("When training resumed.", format="date-time"),
                     },
                 ),

@@ -98,6 +98,7 @@ class JobSpec:
     rank_table_version: str
     static_devices: tuple[StaticDevice, ...]
     backoff_limit: int
+    process_restarts: int | None = None  # spec.runPolicy.processRestarts; None: zoo-launch's default
     active_deadline_seconds: int | None
     ttl_seconds_after_finished: int | None
     clean_pod_policy: str
@@ -673,6 +674,7 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
     run = {
         # Bounds, choices and defaults: the CRD's schema (schema.field), never repeated here.
         "backoff_limit": _int(policy.get("backoffLimit"), "spec.runPolicy.backoffLimit", problems),
+        "process_restarts": _int(policy.get("processRestarts"), "spec.runPolicy.processRestarts", problems),
         "active_deadline_seconds": _int(
             policy.get("activeDeadlineSeconds"), "spec.runPolicy.activeDeadlineSeconds", problems
         ),

@@ -383,6 +383,14 @@ def lost_steps(progress: Mapping[str, Any] | None, resumed_global_step: Any) -> 
     return max(0, (epoch - 1) * per_epoch + step - resumed_global_step)
 
 
+def in_place(restart: Mapping[str, Any] | None, resume: Mapping[str, Any]) -> bool:
+    """Whether a resume followed an in-place process restart in the same pod (the `process_restart` event
+    zoo-launch printed before the restarted process resumed)."""
+    if not restart or restart.get("ts") is None or resume.get("ts") is None:
+        return False
+    return bool(restart["ts"] <= resume["ts"])
+
+
 def with_checkpoints(out: dict[str, Any], prev: Mapping[str, Any], ckpt: Mapping[str, Any]) -> dict[str, Any]:
     """status.lastCheckpoint and status.resumes from rank 0's folded checkpoint events (logparse.fold_checkpoints).
 
@@ -396,6 +404,9 @@ def with_checkpoints(out: dict[str, Any], prev: Mapping[str, Any], ckpt: Mapping
             "path": last["path"],
             "time": format_time(last["ts"]),
         }
+    carried = int(out.get("processRestarts") or prev.get("processRestarts") or 0)
+    if carried:  # status.compute starts each pass without it: the count so far comes from `prev`
+        out["processRestarts"] = carried
     resume = ckpt.get("resume")
     if resume and resume.get("ts") is not None:
         when = format_time(resume["ts"])
@@ -411,6 +422,9 @@ def with_checkpoints(out: dict[str, Any], prev: Mapping[str, Any], ckpt: Mapping
             lost = lost_steps(prev.get("progress"), resume.get("global_step"))
             if lost is not None:
                 record["lostSteps"] = lost
+            if in_place(ckpt.get("process_restart"), resume):
+                record["inPlace"] = True
+                out["processRestarts"] = int(out.get("processRestarts") or 0) + 1
             resumes.append(record)
             out["resumes"] = resumes[-MAX_RESUMES:]
     return out
@@ -428,6 +442,8 @@ def checkpoint_notices(
         if r in before:
             continue
         lost = f", {r['lostSteps']} steps trained again" if "lostSteps" in r else ""
+        if r.get("inPlace"):
+            lost += "; the processes restarted inside their pods (no pod recreated)"
         out.append(
             (
                 f"resume:{r.get('time')}:{r.get('path')}",

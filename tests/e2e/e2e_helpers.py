@@ -192,16 +192,33 @@ def pod_processes(namespace: str, pod: str) -> list[int]:
     return sorted(pids)
 
 
+def kill_trainer_only(namespace: str, pod: str) -> int:
+    """SIGKILL only the training process of `pod` (zoo-train, the child of the pod's zoo-launch), as a crash of
+    that one process would end it; the pod and zoo-launch stay. Returns its PID."""
+    pids = pod_processes(namespace, pod)
+    for pid in pids:
+        try:
+            parent = _parent(pid)
+            argv = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")[:2]
+            parent_argv = (Path("/proc") / str(parent) / "cmdline").read_bytes().split(b"\0")[:2]
+        except OSError:
+            continue
+        is_trainer = any(a.endswith(b"zoo-train") for a in argv)
+        if is_trainer and parent in pids and any(a.endswith(b"zoo-launch") for a in parent_argv):
+            os.kill(pid, signal.SIGKILL)
+            return pid
+    pytest.fail(f"no zoo-train child of zoo-launch in pod {namespace}/{pod} among {pids}", pytrace=False)
+
+
 def _parent(pid: int) -> int:
     stat = (Path("/proc") / str(pid) / "stat").read_text()
     return int(stat.rsplit(")", 1)[1].split()[1])  # the field after the state letter
 
 
 def kill_training(namespace: str, pod: str) -> int:
-    """SIGKILL the training process of `pod` (as an OOM kill or a node fault would); returns its PID.
-
-    zoo-launch execs zoo-train, so the pod's top process (whose parent is not one of the pod's) is the trainer;
-    its children (data-pipeline workers) die with it."""
+    """SIGKILL the main process of `pod` (as an OOM kill of the container or a node fault would); returns its
+    PID. The pod's top process (whose parent is not one of the pod's) is zoo-launch, supervising zoo-train (or
+    zoo-train itself where ZOO_PROCESS_RESTARTS=0 made zoo-launch exec it); its children die with it."""
     pids = pod_processes(namespace, pod)
     for pid in pids:
         try:

@@ -22,6 +22,7 @@ HYPER = {
     "steps_per_epoch": STEPS,
     "batch_size": 4,
     "save_checkpoint_epochs": 1,
+    "save_checkpoint_seconds": 0,  # these tests resume from the epoch (or graceful-stop) checkpoint
     "crop_min_scale": 1.0,
     "random_flip": False,
     "color_jitter": 0.0,

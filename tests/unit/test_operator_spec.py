@@ -124,7 +124,8 @@ def test_list_and_null_defaults_accept_lists() -> None:
 def test_unknown_hyperparameter_lists_the_allowed_keys() -> None:
     message = problems(job(hyperparameters={"learning_rate": 0.1}))
     assert message.startswith("spec.hyperparameters.learning_rate: unknown hyperparameter for resnet50_bam")
-    assert "lr_max" in message and "weight_decay" in message
+    # the allowed keys, alphabetically; bounded_message cuts the list's tail (PROBLEM_CHARS)
+    assert "allowed: amp_level, " in message and "lr_max" in message
 
 
 @pytest.mark.parametrize(
@@ -200,3 +201,21 @@ def test_model_shapes_create_model_cannot_build_are_refused_naming_the_field(
     with pytest.raises(spec.InvalidSpec) as err:
         spec.parse(job(hyperparameters={"epochs": 1, **params}), Settings())
     assert expected in str(err.value)
+
+
+def test_process_restarts_reach_every_pod_as_zoo_launchs_bound() -> None:
+    from zoo_operator import render
+    from zoo_workloads import contract
+
+    def launch_env(js: spec.JobSpec, role: str, index: int | None) -> dict[str, str]:
+        return {e["name"]: e.get("value", "") for e in render.env(js, role, index)}
+
+    unset = parse(job())
+    assert unset.process_restarts is None
+    assert contract.ENV_PROCESS_RESTARTS not in launch_env(unset, "worker", 0)  # zoo-launch's default applies
+    off = parse(job(runPolicy={"processRestarts": 0}))
+    assert launch_env(off, "worker", 1)[contract.ENV_PROCESS_RESTARTS] == "0"
+    assert launch_env(off, "scheduler", None)[contract.ENV_PROCESS_RESTARTS] == "0"  # the whole gang
+    assert "spec.runPolicy.processRestarts: must be between 0 and 100" in problems(
+        job(runPolicy={"processRestarts": 101})
+    )

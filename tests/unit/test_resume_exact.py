@@ -2,7 +2,8 @@
 
 An uninterrupted 4-epoch run is the reference. A run killed in epoch 3 and restarted resumes from the epoch-2
 checkpoint; a run stopped by SIGTERM mid-epoch 3 writes a step checkpoint and resumes from that step; a run whose
-newest checkpoint is corrupted resumes from the one before. Each ends with weights and optimizer state identical,
+newest checkpoint is corrupted resumes from the one before; a run with a step checkpoint after every step
+(written in the background) SIGKILLed mid-epoch 3 resumes from the last step before the kill. Each ends with weights and optimizer state identical,
 bit for bit, to the reference, and trains exactly the steps after its checkpoint. Augmentation is ON (random
 resized crop, flip, colour jitter): each sample's draws are keyed by (seed, epoch, slot) (data/augment.py), so a
 resumed epoch draws the same crops as the uninterrupted one.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import time
 from pathlib import Path
 
 import mindspore as ms
@@ -43,6 +45,7 @@ SETTINGS = [
     "eval_interval=0",
     "save_checkpoint_epochs=1",
     "keep_checkpoint_max=0",
+    "save_checkpoint_seconds=0",  # step checkpoints only where a test asks: the resume points stay fixed
     "mode=pynative",
 ]
 
@@ -151,6 +154,32 @@ def test_graceful_stop_mid_epoch_checkpoints_and_resumes_from_that_step(
     assert (resume["epoch"], resume["step"], resume["path"]) == (3, 2, str(stop_ckpt))
     # only the steps not yet done: the last of epoch 3, then epoch 4
     assert _steps(events) == [(3, 3)] + [(4, s) for s in range(1, STEPS + 1)]
+    _assert_identical(reference, _weights(out))
+
+
+def test_killed_mid_epoch_resumes_from_the_background_step_checkpoint(data, reference, tmp_path, monkeypatch):
+    from zoo_operator import status
+
+    out = tmp_path / "out"
+    every_step = ("save_checkpoint_steps=1", "keep_step_checkpoints=2")
+    with pytest.raises(Killed):
+        _train(data, out, (3, 3, "kill"), monkeypatch, extra=every_step)
+    step_ckpt = checkpoints.step_path(out, MODEL, 3, 2)
+    deadline = time.monotonic() + 120  # the writer thread outlives the "kill" here; a real SIGKILL loses it
+    while checkpoints.read_manifest(step_ckpt) is None:
+        assert time.monotonic() < deadline, (
+            f"no manifest for {step_ckpt}: {sorted(p.name for p in out.iterdir())}"
+        )
+        time.sleep(0.1)
+    saved = [checkpoints.parse_name(p.name, MODEL) for p in checkpoints.saved_files(out, MODEL)]
+    assert [(e, st) for e, st in saved if st is not None] == [(3, 1), (3, 2)]  # keep_step_checkpoints=2
+    assert checkpoints.saved_epochs(out, MODEL) == [1, 2]
+    events = _train(data, out, extra=every_step)
+    resume = next(e for e in events if e["event"] == "resume")
+    assert (resume["epoch"], resume["step"], resume["path"]) == (3, 2, str(step_ckpt))
+    assert _steps(events) == [(3, 3)] + [(4, s) for s in range(1, STEPS + 1)]
+    # what status.resumes[].lostSteps says: the kill came before step 3 was reported, so nothing is trained again
+    assert status.lost_steps({"epoch": 3, "step": 2, "stepsPerEpoch": STEPS}, resume["global_step"]) == 0
     _assert_identical(reference, _weights(out))
 
 

@@ -162,6 +162,42 @@ def test_fold_checkpoints_and_status() -> None:
     assert [n[0] for n in status.checkpoint_notices(out, out, {})] == []  # already in status: not announced
 
 
+def test_an_in_place_process_restart_is_counted_and_marked_on_its_resume() -> None:
+    restart = {"event": "process_restart", "code": 137, "restart": 1, "limit": 3, "ts": 1200.0}
+    resume = {
+        "event": "resume",
+        "epoch": 2,
+        "step": 4,
+        "global_step": 12,
+        "path": "/c/m-2_4.ckpt",
+        "ts": 1230.0,
+    }
+    folded = logparse.fold_checkpoints({}, _events(restart, resume))
+    prev = {"progress": {"epoch": 2, "step": 5, "stepsPerEpoch": 8}, "restarts": 0}
+    out = status.with_checkpoints({"restarts": 0}, prev, folded)
+    assert out["resumes"] == [
+        {
+            "restart": 0,
+            "epoch": 2,
+            "step": 4,
+            "path": "/c/m-2_4.ckpt",
+            "time": podview.format_time(1230.0),
+            "lostSteps": 1,
+            "inPlace": True,
+        }
+    ]
+    assert out["processRestarts"] == 1
+    # the next pass starts from a status without the count (status.compute): it comes from prev, and the same
+    # resume read again counts once
+    again = status.with_checkpoints({"restarts": 0, "resumes": out["resumes"]}, out, folded)
+    assert again["processRestarts"] == 1
+    (notice,) = status.checkpoint_notices({}, out, {})
+    assert notice[2] == c.REASON_TRAINING_RESUMED and "no pod recreated" in notice[3]
+    # a resume in a new pod (a whole-gang restart: no process_restart in its log) is not in place
+    fresh = status.with_checkpoints({"restarts": 1}, prev, logparse.fold_checkpoints({}, _events(resume)))
+    assert "inPlace" not in fresh["resumes"][0] and "processRestarts" not in fresh
+
+
 def test_reconcile_reports_checkpoints_resumes_and_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeKube(monkeypatch)
     h = Harness(fake, job(runPolicy={"backoffLimit": 0}))

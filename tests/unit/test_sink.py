@@ -54,11 +54,15 @@ class FakeRun:
         self.global_batch = 8
         self.stop = runner.StopRequest()
         self.events: list[tuple[Any, ...]] = []
+        self.step_ends: list[tuple[int, int]] = []  # after_step: where a step checkpoint may be taken
         self.log = types.SimpleNamespace(
             human=lambda text: None,
             progress=lambda *a: None,
             emit=lambda kind, **f: self.events.append((kind, f.get("epoch"), f.get("step"))),
         )
+
+    def after_step(self, epoch: int, step: int, net: Any) -> None:
+        self.step_ends.append((epoch, step))
 
     def end_epoch(self, epoch: int, losses: list[float], seconds: float, net: Any) -> None:
         self.events.append(("end_epoch", epoch, len(losses)))
@@ -94,6 +98,7 @@ def test_callback_one_call_per_sink_keeps_real_epochs_and_steps() -> None:
         ("step", 2, 6),
         ("end_epoch", 2, 2),
     ]
+    assert run.step_ends == [(1, 3), (1, 6), (2, 3), (2, 6)]  # step checkpoints only at sink boundaries
 
 
 def test_callback_resumed_epoch_and_graceful_stop_at_a_sink_boundary() -> None:

@@ -27,6 +27,7 @@ SETTINGS = [
     "eval_interval=0",
     "save_checkpoint_epochs=1",
     "keep_checkpoint_max=2",
+    "save_checkpoint_seconds=0",  # the files checked below are the epoch ones
 ]
 
 

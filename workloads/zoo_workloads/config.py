@@ -122,6 +122,19 @@ PARAMS: dict[str, Param] = {
     "eval_interval": _int_param("evaluate every N epochs (0 = only at the end)", 0, _BIG),
     "save_checkpoint_epochs": _int_param("save a checkpoint every N epochs (0 = only at the end)", 0, _BIG),
     "keep_checkpoint_max": _int_param("checkpoints kept on disk", 0, _BIG),
+    # Step checkpoints (issue 23): bounded loss after a crash, written in the background (training/stepsave.py).
+    "save_checkpoint_steps": _int_param(
+        "save a mid-epoch step checkpoint every N steps, written in the background (0 = off)", 0, _BIG
+    ),
+    "save_checkpoint_seconds": _float_param(
+        "save a mid-epoch step checkpoint every S seconds of training, written in the background (0 = off; "
+        "ignored with save_every_rank on several ranks, whose clocks would pick different steps)",
+        0.0,
+        86400.0,
+    ),
+    "keep_step_checkpoints": _int_param(
+        "step checkpoints kept on disk, apart from the keep_checkpoint_max epoch ones (0 = all)", 0, _BIG
+    ),
     "seed": _int_param("random seed", 0, 2**32 - 1),
     "layers": Param(
         "int_list",

@@ -30,6 +30,8 @@ EVENT_CHECKPOINT = "checkpoint"
 EVENT_DONE = "done"
 EVENT_RESUME = "resume"
 EVENT_CHECKPOINT_INVALID = "checkpoint_invalid"
+# zoo-launch restarted the training process inside its pod (issue 23): fields code, restart, limit.
+EVENT_PROCESS_RESTART = "process_restart"
 EVENTS = (
     EVENT_START,
     EVENT_STEP,
@@ -39,6 +41,7 @@ EVENTS = (
     EVENT_DONE,
     EVENT_RESUME,
     EVENT_CHECKPOINT_INVALID,
+    EVENT_PROCESS_RESTART,
 )
 
 # Environment the operator sets on every rank (docs/contracts.md "Environment").
@@ -51,6 +54,9 @@ ENV_POD_IP = "POD_IP"
 ENV_HOST_IP = "HOST_IP"
 ENV_TERMINATION_LOG = "ZOO_TERMINATION_LOG"
 ENV_ATTEMPT = "ZOO_ATTEMPT"  # the whole-gang attempt the pod belongs to (its modelzoo.io/attempt annotation)
+# How many times zoo-launch restarts a crashed training process inside its pod before the pod fails (issue 23).
+ENV_PROCESS_RESTARTS = "ZOO_PROCESS_RESTARTS"
+DEFAULT_PROCESS_RESTARTS = 3
 # HCCL rank-table launch (Ascend).
 ENV_RANK_TABLE_FILE = "RANK_TABLE_FILE"
 ENV_RANK_ID = "RANK_ID"

@@ -4,13 +4,19 @@ ranktable launch (RANK_TABLE_FILE set): wait until hccl.json says `"status": "co
 NPU (its node IP HOST_IP and physical id from ASCEND_VISIBLE_DEVICES), export RANK_ID and the LOGICAL DEVICE_ID
 (the NPU's index among the container's visible devices: 0 in a one-NPU pod; hccl.json keeps the physical id). dynamic launch (MS_ROLE set): resolve
 MS_SCHED_HOST, with retries since workers may start before the scheduler's DNS name exists, and export the IP.
-Then os.execvp the command after `--`. No MindSpore import here: this runs before anything heavy.
+Then run the command after `--`: supervised (issue 23), zoo-launch starts it as a child and restarts it inside
+the running pod when it crashes in a retryable way (restart_in_place), up to ZOO_PROCESS_RESTARTS times; the
+restarted process resumes from the newest complete (step) checkpoint. The pod, its IP, the rank table and the
+attempt marker stay as they are, so the environment prepared once holds for every restart. With
+ZOO_PROCESS_RESTARTS=0 it os.execvp's the command as before. No MindSpore import here: this runs before anything
+heavy.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -21,7 +27,7 @@ from typing import Any
 
 from zoo_workloads import contract
 from zoo_workloads.errors import EXIT_CONFIG, ConfigError, RankTableTimeout, ZooError, classify
-from zoo_workloads.events import failure_message, write_termination
+from zoo_workloads.events import failure_message, format_event, write_termination
 
 DEFAULT_RANKTABLE_TIMEOUT = 600.0  # ConfigMap volume updates take 60-90 s on real nodes
 DEFAULT_RESOLVE_TIMEOUT = 300.0
@@ -264,6 +270,139 @@ def cann_environment(env: dict[str, str], run: Callable[..., Any] = subprocess.r
     return {k: v for k, v in after.items() if env.get(k) != v and k not in ("_", "SHLVL", "PWD", "OLDPWD")}
 
 
+# A child killed by one of these was stopped on purpose (the pod is going away, a person pressed Ctrl-C).
+_STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
+
+
+def restart_in_place(code: int, restarts: int, limit: int, stopping: bool) -> bool:
+    """Whether zoo-launch restarts the training process inside its pod after it ended with `code` (a Popen
+    returncode: -N when signal N killed it), having restarted it `restarts` times of `limit`.
+
+    Restarted: a retryable exit (75: a peer lost, a collective or the rank table timed out), an unexpected one
+    (1, and 128+N from a shell), and a death by signal other than SIGTERM/SIGINT (SIGKILL from the OOM killer or
+    a fault, SIGSEGV, SIGBUS, SIGABRT). Not restarted: success, the permanent exits (64, 66: the same
+    configuration fails again), a graceful stop (79) and SIGINT (130), and anything while zoo-launch itself was
+    asked to stop (the pod is being deleted). Once `limit` is spent the pod fails with the child's code and the
+    operator's whole-gang restart takes over.
+    """
+    if stopping or code == contract.EXIT_OK or restarts >= limit:
+        return False
+    if code < 0:
+        return -code not in _STOP_SIGNALS
+    return contract.exit_class(code) == "retryable" and code != contract.EXIT_INTERRUPTED
+
+
+# MindSpore's dynamic cluster declares a silent node lost after MS_NODE_TIMEOUT seconds (30 by default; measured
+# here: a worker SIGKILLed, the surviving worker and the scheduler both exit 1 about 35 s later).
+DEFAULT_MS_NODE_TIMEOUT = 30.0
+REJOIN_MARGIN = 10.0
+
+
+def restart_delay(code: int, env: dict[str, str]) -> float:
+    """Seconds to wait before restarting a child that ended with `code`, so that the whole gang restarts
+    together. A process killed by a signal in a dynamic cluster of several processes was the first to go: the
+    scheduler and its peers still hold the old cluster until MS_NODE_TIMEOUT passes and they exit themselves
+    (retryable), and a process that registered again meanwhile would join that dying cluster. So it waits the
+    node timeout plus a margin; the others, which ended because of the loss, restart at once and meet it in a
+    new cluster with the same scheduler address, node ids and rank table. Elsewhere 0."""
+    workers = env.get(contract.ENV_MS_WORKER_NUM, "")
+    if code >= 0 or not env.get(contract.ENV_MS_ROLE) or not (workers.isdigit() and int(workers) > 1):
+        return 0.0
+    return float_env(env, "MS_NODE_TIMEOUT", DEFAULT_MS_NODE_TIMEOUT) + REJOIN_MARGIN
+
+
+def exit_status(code: int) -> int:
+    """The container's exit code for a child's Popen returncode (a death by signal N is 128 + N, as a shell
+    reports it)."""
+    return 128 - code if code < 0 else code
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGKILL when zoo-launch dies (Linux prctl PR_SET_PDEATHSIG), so that a killed
+    launcher (the container's main process) never leaves a trainer running without its pod's knowledge."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: a real container's PID namespace ends with its main process anyway
+
+
+def start_child(command: list[str]) -> subprocess.Popen[bytes]:
+    """The training process, inheriting stdout/stderr (the pod's log) and the environment."""
+    return subprocess.Popen(command, preexec_fn=_die_with_parent)  # noqa: PLW1509 - zoo-launch has no threads
+
+
+def supervise(
+    command: list[str],
+    limit: int,
+    popen: Callable[[list[str]], Any] = start_child,
+    out: Any = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Run command as a child, restarting it in place while restart_in_place says so; returns the exit code.
+
+    SIGTERM and SIGINT are passed on to the child (its graceful stop writes a checkpoint), and no restart
+    follows them. Each restart prints a `process_restart` JSON event (rank from RANK_ID or MS_NODE_ID) that
+    the operator folds into status and an Event.
+    """
+    stream = out if out is not None else sys.stdout
+    stopping = False
+    child: Any = None
+
+    def forward(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        if child is not None and child.poll() is None:
+            child.send_signal(signum)
+
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, forward)
+    rank_text = os.environ.get(contract.ENV_RANK_ID) or os.environ.get(contract.ENV_MS_NODE_ID) or "0"
+    rank = int(rank_text) if rank_text.isdigit() else 0
+    restarts = 0
+    while True:
+        started = clock()
+        child = popen(command)
+        code = child.wait()
+        if not restart_in_place(code, restarts, limit, stopping):
+            return exit_status(code)
+        restarts += 1
+        delay = restart_delay(code, dict(os.environ))
+        fields = {
+            "code": exit_status(code),
+            "restart": restarts,
+            "limit": limit,
+            "ran_seconds": round(clock() - started, 3),
+            "delay_seconds": delay,
+        }
+        stream.write(format_event(contract.EVENT_PROCESS_RESTART, rank, fields) + "\n")
+        stream.write(
+            f"zoo-launch: the training process ended with {exit_status(code)}; restarting it in place "
+            f"({restarts} of {limit}) in {delay:.0f}s, from the newest checkpoint\n"
+        )
+        stream.flush()
+        if delay:
+            sleep(delay)
+        if stopping:
+            return exit_status(code)
+
+
+def process_restarts(env: dict[str, str]) -> int:
+    """ZOO_PROCESS_RESTARTS (default contract.DEFAULT_PROCESS_RESTARTS); ConfigError naming it when it is not
+    a whole number from 0 to 100."""
+    raw = env.get(contract.ENV_PROCESS_RESTARTS, "")
+    if not raw:
+        return contract.DEFAULT_PROCESS_RESTARTS
+    if not raw.strip().isdigit() or int(raw) > 100:
+        raise ConfigError(
+            f"{contract.ENV_PROCESS_RESTARTS}: expected a whole number of restarts from 0 to 100 "
+            f"(0 = never restart in place), got {len(raw)} characters that are not one"
+        )
+    return int(raw)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of zoo-launch; only returns on failure (success replaces the process)."""
     args = sys.argv[1:] if argv is None else argv
@@ -272,6 +411,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cann = cann_environment(dict(os.environ))
         os.environ.update(cann)
         extra = prepare_environment(dict(os.environ))
+        limit = process_restarts(dict(os.environ))
     except (ZooError, OSError) as exc:
         failure = classify(exc)
         print(f"zoo-launch: {failure.message}", file=sys.stderr, flush=True)
@@ -281,6 +421,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key, value in extra.items():
         print(f"zoo-launch: {key}={value}", flush=True)
     try:
+        if limit > 0:
+            return supervise(command, limit)
         os.execvp(command[0], command)
     except OSError as err:
         print(f"zoo-launch: cannot run {command[0]!r}: {err.strerror}", file=sys.stderr, flush=True)

@@ -271,17 +271,36 @@ def newest_complete(directory: Path, model: str, peers: list[Path] | None = None
     return Found(None, None, tuple(skipped))
 
 
-def prune(directory: Path, model: str, keep: int) -> list[Path]:
-    """Delete all but the last `keep` checkpoints (epoch and mid-epoch files, with their manifests) and any
-    leftover partial writes; returns the deleted checkpoint paths. keep 0 keeps all."""
+def stale_files(files: list[Path], model: str, keep: int, keep_steps: int | None = None) -> list[Path]:
+    """Which of `files` (oldest first, as saved_files gives them) retention deletes. Without `keep_steps`: all
+    but the last `keep` of every kind together. With it, two budgets: the last `keep` epoch-end files and,
+    apart from them, the last `keep_steps` mid-epoch (step) files, so frequent step checkpoints never push an
+    epoch checkpoint out. 0 keeps all of a kind."""
+
+    def tail_stale(items: list[Path], k: int) -> list[Path]:
+        return items[:-k] if 0 < k < len(items) else []
+
+    if keep_steps is None:
+        return tail_stale(files, keep)
+    kinds = [(p, parse_name(p.name, model)) for p in files]
+    epochs = [p for p, parsed in kinds if parsed is not None and parsed[1] is None]
+    steps = [p for p, parsed in kinds if parsed is not None and parsed[1] is not None]
+    stale = set(tail_stale(epochs, keep)) | set(tail_stale(steps, keep_steps))
+    return [p for p in files if p in stale]
+
+
+def prune(
+    directory: Path, model: str, keep: int, keep_steps: int | None = None, leftovers: bool = True
+) -> list[Path]:
+    """Delete the checkpoints retention no longer keeps (stale_files; with their manifests) and, unless
+    `leftovers` is False (a write may be in flight), any leftover partial writes; returns the deleted
+    checkpoint paths."""
     removed = []
-    files = saved_files(directory, model)
-    stale = files[:-keep] if 0 < keep < len(files) else []
-    for path in stale:
+    for path in stale_files(saved_files(directory, model), model, keep, keep_steps):
         manifest_path(path).unlink(missing_ok=True)  # manifest first: a file without one is never trusted
         path.unlink(missing_ok=True)
         removed.append(path)
-    for leftover in directory.glob(f".*{PARTIAL_MARK}*"):
+    for leftover in directory.glob(f".*{PARTIAL_MARK}*") if leftovers else ():
         leftover.unlink(missing_ok=True)
     return removed
 
@@ -294,6 +313,28 @@ def save(cell: Any, path: Path, position: Position, best_top1: float) -> dict[st
     partial.unlink(missing_ok=True)
     ms.save_checkpoint(
         cell,
+        str(partial),
+        append_dict={"epoch": position.epoch, "step": position.step, "best_top1": float(best_top1)},
+    )
+    return commit(partial, path, position)
+
+
+def snapshot(cell: Any) -> dict[str, Any]:
+    """An in-memory copy of every parameter of cell (weights, optimizer moments, global_step, loss scale) as
+    numpy arrays, keyed by parameter name as save_checkpoint keys a Cell's: the step boundary's state, which
+    training may then overwrite while a background thread writes the copy (save_snapshot)."""
+    return {param.name: param.asnumpy().copy() for _, param in cell.parameters_and_names()}
+
+
+def save_snapshot(arrays: dict[str, Any], path: Path, position: Position, best_top1: float) -> dict[str, Any]:
+    """Write a snapshot() like save() writes a cell (same entries, same append_dict), atomically; the
+    manifest. Safe off the training thread: it touches only the copied arrays."""
+    import mindspore as ms
+
+    partial = partial_path(path)
+    partial.unlink(missing_ok=True)
+    ms.save_checkpoint(
+        [{"name": name, "data": ms.Tensor(value)} for name, value in arrays.items()],
         str(partial),
         append_dict={"epoch": position.epoch, "step": position.step, "best_top1": float(best_top1)},
     )

@@ -23,7 +23,17 @@ from zoo_workloads.data import pipeline
 from zoo_workloads.errors import ConfigError, Stopped
 from zoo_workloads.events import EventLog, format_result_line, format_step_line
 from zoo_workloads.models import create_model, model_kwargs, model_spec
-from zoo_workloads.training import ascend_check, checkpoints, distributed, lr, metrics, optim, results, sink
+from zoo_workloads.training import (
+    ascend_check,
+    checkpoints,
+    distributed,
+    lr,
+    metrics,
+    optim,
+    results,
+    sink,
+    stepsave,
+)
 
 
 @dataclass
@@ -174,6 +184,7 @@ class ZooCallback(Callback):
         r.log.progress(step, steps, loss)
         if not np.isfinite(loss):
             raise FloatingPointError(f"loss became {loss} at epoch {epoch} step {step}")
+        r.after_step(epoch, step, cb.train_network)
         if step < steps:
             if r.stop.requested:  # at an epoch's end, the checkpoint of the epoch serves the stop
                 r.stop_now(epoch, step, cb.train_network)
@@ -216,6 +227,10 @@ class Run:
         self.best_top1, self.last_metrics, self.last_loss = -1.0, {}, float("nan")
         self.last_ckpt: str | None = None
         self.last_ckpt_position: checkpoints.Position | None = None
+        # Step checkpoints (stepsave.py): the background writer, made on first use, and the position and
+        # monotonic time of the last checkpoint of any kind, from which the next one is due.
+        self.writer: stepsave.AsyncWriter | None = None
+        self.saved_global_step, self.saved_time = 0, time.monotonic()
 
     def build_data(self) -> None:
         """Train and eval pipelines (first, so a missing dataset fails before the model is built)."""
@@ -359,23 +374,90 @@ class Run:
         steps = self.train.steps
         return checkpoints.Position((epoch - 1) * steps + step, epoch, step, steps)
 
+    def keep_counts(self) -> tuple[int, int]:
+        """(epoch checkpoints kept, step checkpoints kept) by retention."""
+        keep, keep_steps = int(self.p["keep_checkpoint_max"]), int(self.p["keep_step_checkpoints"])
+        if self.rank_size > 1:
+            # a rank killed mid-save lags one checkpoint behind: keep the one every rank has
+            keep, keep_steps = (2 if keep == 1 else keep), (2 if keep_steps == 1 else keep_steps)
+        return keep, keep_steps
+
     def write_checkpoint(self, train_net: nn.Cell, path: Path, epoch: int, step: int) -> None:
         """Save atomically (rank 0, or every rank with save_every_rank), keep-N retention, the checkpoint event."""
+        self.finish_step_checkpoints()  # in order, and no write in flight while retention deletes leftovers
         position = self.position(epoch, step)
         manifest: dict[str, Any] = {}
         if self.writes:
             manifest = checkpoints.save(train_net, path, position, self.best_top1)
-            keep = int(self.p["keep_checkpoint_max"])
-            if keep == 1 and self.rank_size > 1:
-                keep = 2  # a rank killed mid-save lags one checkpoint behind: keep the one every rank has
-            checkpoints.prune(self.ckpt_dir, self.args.model, keep)
+            checkpoints.prune(self.ckpt_dir, self.args.model, *self.keep_counts())
         self.last_ckpt, self.last_ckpt_position = str(path), position
+        self.saved_global_step, self.saved_time = position.global_step, time.monotonic()
         self._saved(
             "last", epoch, path, step=step, global_step=position.global_step, time=manifest.get("time")
         )
 
+    def after_step(self, epoch: int, step: int, train_net: nn.Cell) -> None:
+        """Report the step checkpoints written in the background since the last step; snapshot the train
+        network for another when one is due (stepsave.step_checkpoint_due). Only the ranks that write."""
+        self.collect_step_checkpoints()
+        if not self.writes:
+            return
+        every_seconds = float(self.p["save_checkpoint_seconds"])
+        if self.ckpt_dir != Path(self.args.output_dir):
+            every_seconds = 0.0  # save_every_rank on several ranks: each clock would pick another step
+        position, now = self.position(epoch, step), time.monotonic()
+        due = stepsave.step_checkpoint_due(
+            step=step,
+            steps_per_epoch=self.train.steps,
+            global_step=position.global_step,
+            saved_global_step=self.saved_global_step,
+            saved_time=self.saved_time,
+            now=now,
+            every_steps=int(self.p["save_checkpoint_steps"]),
+            every_seconds=every_seconds,
+        )
+        if not due:
+            return
+        self.saved_global_step, self.saved_time = position.global_step, now
+        path = checkpoints.step_path(self.ckpt_dir, self.args.model, epoch, step)
+        job = stepsave.Job(checkpoints.snapshot(train_net), path, position, self.best_top1)
+        if self.writer is None:
+            self.writer = stepsave.AsyncWriter(self._write_step, self._prune_after_step)
+        self.writer.submit(job)
+
+    def _write_step(self, job: stepsave.Job) -> dict[str, Any]:
+        return checkpoints.save_snapshot(job.arrays, job.path, job.position, job.best_top1)
+
+    def _prune_after_step(self, _job: stepsave.Job) -> None:
+        # On the writer's thread; no other write is in flight, so no partial file is a leftover to delete.
+        checkpoints.prune(self.ckpt_dir, self.args.model, *self.keep_counts(), leftovers=False)
+
+    def collect_step_checkpoints(self) -> None:
+        """The `checkpoint` events of finished background writes (on this thread); a write's error raised."""
+        if self.writer is None:
+            return
+        self.writer.raise_error()
+        for job, manifest in self.writer.finished():
+            position = job.position
+            self.last_ckpt, self.last_ckpt_position = str(job.path), position
+            self._saved(
+                "last",
+                position.epoch,
+                job.path,
+                step=position.step,
+                global_step=position.global_step,
+                time=manifest.get("time"),
+            )
+
+    def finish_step_checkpoints(self) -> None:
+        """Wait for the background write in flight (if any) and report it."""
+        if self.writer is not None:
+            self.writer.drain()
+        self.collect_step_checkpoints()
+
     def stop_now(self, epoch: int, step: int, train_net: nn.Cell) -> None:
         """The graceful stop: checkpoint at this step boundary (unless this exact position is saved) and raise."""
+        self.finish_step_checkpoints()
         position = self.position(epoch, step)
         if self.last_ckpt_position != position:
             path = (
@@ -433,6 +515,7 @@ class Run:
             )
         _, self.best_top1 = checkpoints.restore(self.model.train_network, found.path, self.args.model)
         self.last_ckpt, self.last_ckpt_position = str(found.path), position
+        self.saved_global_step = position.global_step
         done, skip = position.resume_point()
         # What the earlier attempts saved (best's epoch and metrics); epochs after `done` are redone.
         self.ledger = results.read(self.ckpt_dir)
@@ -478,6 +561,7 @@ class Run:
             batch_size=int(self.p["batch_size"]),
             device=self.args.device,
         )
+        self.saved_time = time.monotonic()  # the step-checkpoint clock counts training time from here
         if self.stop.requested:  # SIGTERM while loading data or the model: nothing new to save
             raise Stopped(f"stopped by signal {self.stop.signal} before training began")
         if skip and start < epochs:
@@ -525,6 +609,7 @@ class Run:
                     dataset_sink_mode=False,
                     initial_epoch=start,
                 )
+        self.finish_step_checkpoints()
         # The metrics reported are those of the checkpoint reported (the best, else the last), never the last
         # epoch's paired with the best epoch's weights.
         summary = self.ledger.summary()

@@ -1,0 +1,259 @@
+"""Recovery after a fault, per fault and recovery level, on the local cluster (issue 23).
+
+Three copies of one 2-rank CPU job (reduced resnet50_bam on digits, 3 epochs of 8 steps, a step checkpoint every
+2 steps) run side by side in one namespace; each gets one fault at a seeded random step of epoch 2:
+- `inplace`: rank 1's training process SIGKILLed (the pod stays): zoo-launch restarts the gang's processes in place;
+- `podloss`: rank 1's pod deleted: the operator restarts the whole gang, which resumes from the step checkpoint;
+- `gang`: as before issue 23, for comparison: no in-place restart (spec.runPolicy.processRestarts 0) and no step
+  checkpoints (save_checkpoint_seconds=0), rank 1's process SIGKILLed: whole-gang restart from the epoch checkpoint.
+It prints per job: the fault, the level that recovered it, seconds from the fault to the first resumed training
+step, steps of progress lost (status.resumes[].lostSteps) and pods recreated. Two ranks, not 4: three 4-rank jobs
+(15 processes) do not fit the 2 cores this was written on.
+
+Usage: `.venv/bin/python benchmarks/recovery.py [--seed N] [--json OUT]` with KUBECONFIG pointing at the local
+cluster (default: hack/cluster/zoo-cluster up, with its own ZOO_CLUSTER_* state dir and ports). Pure helpers
+(`first_resumed_step`, `pods_recreated`, `fault_steps`, `table`) are unit-tested.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import random
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+EPOCHS, STEPS, EVERY = 3, 8, 2
+JOBS = ("inplace", "podloss", "gang")
+LEVEL = {
+    "inplace": "process restart in place",
+    "podloss": "whole gang (step ckpt)",
+    "gang": "whole gang (epoch ckpt)",
+}
+FAULT = {"inplace": "process killed", "podloss": "pod deleted", "gang": "process killed"}
+
+
+def _load(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _events(text: str) -> list[dict[str, Any]]:
+    out = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and isinstance(event.get("ts"), (int, float)):
+                out.append(event)
+    return out
+
+
+def first_resumed_step(log_texts: Iterable[str], fault_ts: float) -> float | None:
+    """The `ts` of the first training step after the first `resume` event that followed the fault, over all
+    the logs given (the old pods' and the new ones'), or None when training never resumed."""
+    events = sorted((e for text in log_texts for e in _events(text)), key=lambda e: e["ts"])
+    resumed = next((e["ts"] for e in events if e.get("event") == "resume" and e["ts"] > fault_ts), None)
+    if resumed is None:
+        return None
+    return next((e["ts"] for e in events if e.get("event") == "step" and e["ts"] > resumed), None)
+
+
+def pods_recreated(before: dict[str, str], after: dict[str, str]) -> int:
+    """Pods (name -> uid) that are new or have another uid after recovery."""
+    return sum(1 for name, uid in after.items() if before.get(name) != uid)
+
+
+def fault_steps(seed: int, jobs: Iterable[str], low: int = 2, high: int = STEPS - 2) -> dict[str, int]:
+    """The seeded random step of epoch 2 at which each job is disrupted."""
+    rng = random.Random(seed)
+    return {job: rng.randint(low, high) for job in jobs}
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """The results as a Markdown table."""
+    head = "| job | fault (epoch 2 step) | recovered by | fault -> first resumed step (s) | steps lost | pods recreated |"
+    lines = [head, "|---|---|---|---|---|---|"]
+    for r in rows:
+        secs = "-" if r["resume_s"] is None else f"{r['resume_s']:.1f}"
+        lines.append(
+            f"| {r['job']} | {r['fault']} ({r['step']}) | {r['level']} | {secs} | {r['lost']} | {r['recreated']} |"
+        )
+    return "\n".join(lines)
+
+
+def _job(name: str, data: Path, storage: Path) -> dict[str, Any]:
+    hyper: dict[str, Any] = {
+        "width": 8,
+        "layers": [1, 1, 1, 1],
+        "image_size": 32,
+        "epochs": EPOCHS,
+        "steps_per_epoch": STEPS,
+        "batch_size": 4,
+        "mode": "pynative",
+        "save_checkpoint_epochs": 1,
+        "save_checkpoint_steps": EVERY,
+        "save_checkpoint_seconds": 0,
+    }
+    spec: dict[str, Any] = {
+        "model": "resnet50_bam",
+        "device": {"type": "CPU"},
+        "replicas": 2,
+        "dataset": {
+            "volume": {"hostPath": {"path": str(data), "type": "Directory"}},
+            "trainPath": "train",
+            "numClasses": 10,
+        },
+        "hyperparameters": hyper,
+        "checkpoint": {"hostPath": str(storage)},
+        "runPolicy": {"backoffLimit": 2},
+    }
+    if name == "gang":
+        hyper["save_checkpoint_steps"] = 0
+        spec["runPolicy"]["processRestarts"] = 0
+    return {
+        "apiVersion": "modelzoo.io/v1alpha1",
+        "kind": "ZooTrainingJob",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+def run(
+    kube: Any, helpers: ModuleType, namespace: str, data: Path, storage: Path, seed: int, timeout: float
+) -> list[dict[str, Any]]:
+    """Apply the jobs, disrupt each at its step, wait for all; one row per job."""
+    at = fault_steps(seed, JOBS)
+
+    def k(*args: str, check: bool = True) -> str:
+        return str(kube.run("kubectl", "-n", namespace, *args, check=check))
+
+    def uids(job: str) -> dict[str, str]:
+        items = json.loads(k("get", "pods", "-l", f"modelzoo.io/job-name={job}", "-o", "json"))["items"]
+        return {
+            p["metadata"]["name"]: p["metadata"]["uid"]
+            for p in items
+            if not p["metadata"].get("deletionTimestamp")
+        }
+
+    for job in JOBS:
+        kube.run("kubectl", "-n", namespace, "apply", "-f", "-", input=json.dumps(_job(job, data, storage)))
+    faults: dict[str, float] = {}
+    before: dict[str, dict[str, str]] = {}
+    seen: dict[str, dict[str, str]] = {job: {} for job in JOBS}
+    logs: dict[str, list[str]] = {job: [] for job in JOBS}
+    deadline = time.monotonic() + timeout
+    done: set[str] = set()
+    while len(done) < len(JOBS):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out; faulted {sorted(faults)}, finished {sorted(done)}")
+        for job in JOBS:
+            if job in done:
+                continue
+            current = uids(job)
+            seen[job].update(current)
+            if job not in faults:
+                events = _events(k("logs", f"{job}-worker-0", "--tail=20", check=False))
+                steps = [(e["epoch"], e["step"]) for e in events if e.get("event") == "step"]
+                if steps and steps[-1] >= (2, at[job]):
+                    before[job] = current
+                    for name in current:  # the old pods' logs, before they may go
+                        logs[job].append(k("logs", name, "--tail=-1", check=False))
+                    if job == "podloss":
+                        k("delete", "pod", f"{job}-worker-1", "--wait=false")
+                    elif job == "inplace":
+                        helpers.kill_trainer_only(namespace, f"{job}-worker-1")
+                    else:
+                        helpers.kill_training(namespace, f"{job}-worker-1")
+                    faults[job] = time.time()
+                continue
+            phase = k("get", "ztj", job, "-o", "jsonpath={.status.phase}", check=False)
+            if phase in ("Succeeded", "Failed"):
+                done.add(job)
+        time.sleep(0.5)
+    rows = []
+    for job in JOBS:
+        status = json.loads(k("get", "ztj", job, "-o", "json"))["status"]
+        if status.get("phase") != "Succeeded":
+            raise SystemExit(f"{job} did not succeed: {json.dumps(status)[-2000:]}")
+        names = {n for n in seen[job] if "worker-0" in n}
+        texts = logs[job] + [k("logs", n, "--tail=-1", check=False) for n in sorted(names)]
+        first = first_resumed_step(texts, faults[job])
+        resumes = status.get("resumes") or []
+        rows.append(
+            {
+                "job": job,
+                "fault": FAULT[job],
+                "step": at[job],
+                "level": LEVEL[job],
+                "resume_s": None if first is None else round(first - faults[job], 1),
+                "lost": resumes[-1].get("lostSteps") if resumes else None,
+                "recreated": pods_recreated(before[job], uids(job) or seen[job]),
+                "restarts": status.get("restarts", 0),
+                "processRestarts": status.get("processRestarts", 0),
+            }
+        )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run once; print the table (and the rows as JSON with --json)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=23)
+    parser.add_argument("--json", help="also write the rows to this file")
+    parser.add_argument("--data", default="/tmp/zoo-data/digits", help="digits dataset directory")
+    parser.add_argument("--timeout", type=float, default=1800)
+    args = parser.parse_args(argv)
+    bench = _load("bench_e2e", REPO / "benchmarks" / "e2e.py")
+    sys.path.insert(0, str(REPO / "tests" / "e2e"))
+    helpers = _load("e2e_helpers", REPO / "tests" / "e2e" / "e2e_helpers.py")
+    kube = bench.Kube(bench._kubeconfig())
+    data = Path(args.data)
+    if not (data / "train").is_dir():
+        subprocess.run([str(bench.BIN / "zoo-data"), "digits", "--out", str(data)], check=True)
+    tag = secrets.token_hex(3)
+    namespace, release = f"recov-{tag}", f"zoo-recov-{tag}"
+    storage = Path(f"/tmp/zoo-recovery-{tag}")
+    storage.mkdir(parents=True)
+    kube.run("kubectl", "create", "namespace", namespace)
+    has_crd = kube.run("kubectl", "get", "crd", "zootrainingjobs.modelzoo.io", check=False) != ""
+    kube.run(
+        "helm", "install", release, str(REPO / "charts" / "zoo-operator"), "-n", namespace,
+        "--set", f"fullnameOverride={release}", "--set", f"watchNamespaces={{{namespace}}}",
+        "--set", f"health.port={bench._free_port()}", "--set", f"crds.enabled={str(not has_crd).lower()}",
+        "--wait", "--timeout", "5m",
+    )  # fmt: skip
+    try:
+        kube.run("kubectl", "-n", namespace, "rollout", "status", f"deployment/{release}", "--timeout=180s")
+        while kube.run("kubectl", "-n", namespace, "get", "serviceaccount", "default", check=False) == "":
+            time.sleep(0.2)
+        rows = run(kube, helpers, namespace, data, storage, args.seed, args.timeout)
+    finally:
+        for job in JOBS:
+            kube.run(
+                "kubectl", "-n", namespace, "delete", "ztj", job, "--wait=true", "--timeout=120s", check=False
+            )
+        kube.run("helm", "uninstall", release, "-n", namespace, check=False)
+        kube.run("kubectl", "delete", "namespace", namespace, "--wait=false", check=False)
+    print(table(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

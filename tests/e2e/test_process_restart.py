@@ -1,0 +1,76 @@
+"""In-place recovery, end to end (issue 23): one rank's training process SIGKILLed mid-epoch (the process, not
+the pod). zoo-launch restarts it inside its pod; MindSpore's dynamic cluster makes the surviving worker and the
+scheduler exit after MS_NODE_TIMEOUT, and their zoo-launch restarts them too, so the whole gang re-forms with the
+same pods, IPs and rank table and resumes from rank 0's newest step checkpoint. No pod is recreated, no
+whole-gang restart is counted, at most the checkpoint interval of steps is trained again, and the job succeeds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_helpers import E2E, kill_trainer_only, tiny_job
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+EPOCHS, STEPS, EVERY = 3, 8, 2
+HYPER = {
+    "epochs": EPOCHS,
+    "steps_per_epoch": STEPS,
+    "batch_size": 4,
+    "save_checkpoint_epochs": 1,
+    "save_checkpoint_steps": EVERY,
+    "save_checkpoint_seconds": 0,
+}
+
+
+def _events(log: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+
+
+def _at_step(e2e: E2E, pod: str, epoch: int, step: int) -> bool:
+    out = e2e.kubectl("logs", pod, "--tail=5", check=False)
+    steps = [e for e in _events(out.stdout if out.returncode == 0 else "") if e.get("event") == "step"]
+    return bool(steps) and (steps[-1]["epoch"], steps[-1]["step"]) >= (epoch, step)
+
+
+def test_killed_training_process_restarts_in_place_from_the_step_checkpoint(
+    e2e: E2E, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    storage: Path = tmp_path_factory.mktemp("inplace-checkpoints")
+    body = tiny_job(
+        "inplace", "resnet50_bam", e2e.data["digits"], replicas=2, evaluate=None, classes=10, **HYPER
+    )
+    body["spec"]["checkpoint"] = {"hostPath": str(storage)}
+    body["spec"]["runPolicy"] = {"backoffLimit": 1}
+    e2e.apply(body)
+    deadline = time.monotonic() + 900
+    while not _at_step(e2e, "inplace-worker-0", 2, 3):
+        assert time.monotonic() < deadline, "job inplace never reached epoch 2 step 3"
+        assert e2e.status("inplace").get("phase") not in ("Succeeded", "Failed"), e2e.status("inplace")
+        time.sleep(0.5)
+    uids = {p["metadata"]["name"]: p["metadata"]["uid"] for p in e2e.pods("inplace")}
+    assert len(uids) == 3, uids  # two workers and the dynamic cluster's scheduler
+    kill_trainer_only(e2e.namespace, "inplace-worker-1")
+
+    seen: dict[str, str] = {}
+
+    def record(_status: dict[str, Any]) -> None:
+        seen.update({p["metadata"]["name"]: p["metadata"]["uid"] for p in e2e.pods("inplace")})
+
+    status = e2e.wait_phase("inplace", {"Succeeded", "Failed"}, timeout=900, on_poll=record)
+    assert status["phase"] == "Succeeded", json.dumps(status, indent=1)[-4000:]
+    assert seen == uids, f"pods were recreated: before {uids}, seen {seen}"
+    assert status.get("restarts", 0) == 0, status  # no whole-gang restart
+    (resume,) = status["resumes"]
+    assert resume["restart"] == 0 and resume["path"].endswith(f"_{resume['step']}.ckpt"), (
+        resume
+    )  # a step file
+    assert 0 <= resume["lostSteps"] <= EVERY, resume
+    restarted = [e for e in _events(e2e.logs("inplace-worker-1")) if e["event"] == "process_restart"]
+    assert [(e["code"], e["restart"]) for e in restarted] == [(137, 1)], restarted
+    survivor = [e for e in _events(e2e.logs("inplace-worker-0")) if e["event"] == "process_restart"]
+    assert [e["restart"] for e in survivor] == [1], survivor  # the gang restarted in place together

@@ -1,0 +1,59 @@
+"""benchmarks/recovery.py: the pure helpers that turn logs, pod uids and a seed into the reported numbers."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "recovery.py"
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_recovery", SCRIPT)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _log(*events: tuple[str, float]) -> str:
+    return "\n".join(
+        ["epoch: 2 step: 3, loss is 2.1", *(json.dumps({"event": e, "ts": t}) for e, t in events)]
+    )
+
+
+def test_first_resumed_step_is_the_first_step_after_the_resume_that_followed_the_fault(
+    bench: ModuleType,
+) -> None:
+    old = _log(("resume", 1.0), ("step", 2.0), ("step", 9.0))  # an earlier resume, steps before the fault
+    new = _log(("start", 40.0), ("resume", 41.0), ("step", 47.5), ("step", 48.0)) + "\n{broken"
+    assert bench.first_resumed_step([old, new], fault_ts=10.0) == 47.5
+    assert bench.first_resumed_step([old], fault_ts=10.0) is None  # never resumed
+
+
+def test_pods_recreated_counts_new_names_and_new_uids(bench: ModuleType) -> None:
+    before = {"j-sched": "a", "j-worker-0": "b", "j-worker-1": "c"}
+    assert bench.pods_recreated(before, dict(before)) == 0
+    assert bench.pods_recreated(before, {**before, "j-worker-1": "d"}) == 1
+    assert bench.pods_recreated(before, {"j-sched": "x", "j-worker-0": "y", "j-worker-1": "z"}) == 3
+
+
+def test_fault_steps_are_seeded_and_inside_epoch_2(bench: ModuleType) -> None:
+    steps = bench.fault_steps(23, bench.JOBS)
+    assert steps == bench.fault_steps(23, bench.JOBS) and set(steps) == set(bench.JOBS)
+    assert all(2 <= s <= bench.STEPS - 2 for s in steps.values())
+    assert any(bench.fault_steps(seed, bench.JOBS) != steps for seed in range(5))
+
+
+def test_table_has_one_row_per_job(bench: ModuleType) -> None:
+    row = {"job": "inplace", "fault": "process killed", "step": 3, "level": "in place", "resume_s": 57.25}
+    text = bench.table(
+        [{**row, "lost": 1, "recreated": 0}, {**row, "resume_s": None, "lost": None, "recreated": 3}]
+    )
+    lines = text.splitlines()
+    assert len(lines) == 4 and "| 57.2 | 1 | 0 |" in lines[2] and "| - | None | 3 |" in lines[3]
