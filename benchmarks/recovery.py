@@ -120,7 +120,7 @@ def _job(name: str, data: Path, storage: Path) -> dict[str, Any]:
         },
         "hyperparameters": hyper,
         "checkpoint": {"hostPath": str(storage)},
-        "runPolicy": {"backoffLimit": 2},
+        "runPolicy": {"backoffLimit": 2, "processRestarts": 3},  # in place is opt-in (contract.py)
     }
     if name == "gang":
         hyper["save_checkpoint_steps"] = 0

@@ -303,7 +303,7 @@ def _spec() -> Schema:
             ),
             "processRestarts": _int(
                 "Times zoo-launch restarts a crashed training process inside its running pod before the pod "
-                "fails and the whole gang restarts (issue 23; unset: 3, 0: never). Not counted against "
+                "fails and the whole gang restarts (issue 23; unset or 0: never, the whole gang restarts). Not counted against "
                 "backoffLimit.",
                 minimum=0,
                 maximum=100,

@@ -45,7 +45,7 @@ def test_killed_training_process_restarts_in_place_from_the_step_checkpoint(
         "inplace", "resnet50_bam", e2e.data["digits"], replicas=2, evaluate=None, classes=10, **HYPER
     )
     body["spec"]["checkpoint"] = {"hostPath": str(storage)}
-    body["spec"]["runPolicy"] = {"backoffLimit": 1}
+    body["spec"]["runPolicy"] = {"backoffLimit": 1, "processRestarts": 3}  # in place is opt-in
     e2e.apply(body)
     deadline = time.monotonic() + 900
     while not _at_step(e2e, "inplace-worker-0", 2, 3):
