@@ -113,6 +113,30 @@ def operator(ztj_crd: Any, namespace: str, tmp_path: Path) -> Iterator[OperatorP
         print(f"--- operator log ({op.log_path}) ---\n{op.log_tail()}")
 
 
+def tiny_images(tmp_path: Path) -> Path:
+    """A tiny imagefolder dataset (3 classes x 4 images, 32 px) under tmp_path/data, made by zoo-data."""
+    data = tmp_path / "data"
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "zoo-data"),
+            "synth",
+            "--layout",
+            "imagefolder",
+            "--out",
+            str(data),
+            "--classes",
+            "3",
+            "--per-class",
+            "4",
+            "--size",
+            "32",
+        ],
+        check=True,
+        timeout=120,
+    )
+    return data
+
+
 def cpu_job(name: str, **spec: Any) -> dict[str, Any]:
     """A small CPU job; keyword arguments replace spec fields."""
     body: dict[str, Any] = {

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from chaos_checks import Ledger, unowned
 from kubehelpers import wait_for
-from operator_fixtures import OperatorProcess, apply, cpu_job
+from operator_fixtures import OperatorProcess, apply, cpu_job, tiny_images
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
@@ -143,25 +143,7 @@ def test_jobs_survive_operator_kills_and_apiserver_restarts(
     if os.environ.get("ZOO_TEST_KUBECONFIG"):
         pytest.skip("restarts the apiserver: needs the suite's own local cluster, not ZOO_TEST_KUBECONFIG's")
     cluster = ztj_crd
-    data = tmp_path / "data"
-    subprocess.run(
-        [
-            str(Path(sys.executable).parent / "zoo-data"),
-            "synth",
-            "--layout",
-            "imagefolder",
-            "--out",
-            str(data),
-            "--classes",
-            "3",
-            "--per-class",
-            "4",
-            "--size",
-            "32",
-        ],
-        check=True,
-        timeout=120,
-    )
+    data = tiny_images(tmp_path)
     rng = random.Random(SEED)
     plan = schedule(rng)
     print(f"chaos seed {SEED}: " + ", ".join(f"{what}@{at:.0f}s(down {p:.1f}s)" for at, what, p in plan))

@@ -17,7 +17,16 @@ from typing import Any
 
 import pytest
 from kubehelpers import python_pod, wait_for
-from operator_fixtures import OperatorProcess, apply, cpu_job, events, items, job_status, wait_phase
+from operator_fixtures import (
+    OperatorProcess,
+    apply,
+    cpu_job,
+    events,
+    items,
+    job_status,
+    tiny_images,
+    wait_phase,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -199,25 +208,7 @@ def test_unlabelled_namespace_is_not_managed(kueue: Any, namespace: str) -> None
 
 
 def _data(tmp_path: Path) -> dict[str, Any]:
-    data = tmp_path / "data"
-    subprocess.run(
-        [
-            str(Path(sys.executable).parent / "zoo-data"),
-            "synth",
-            "--layout",
-            "imagefolder",
-            "--out",
-            str(data),
-            "--classes",
-            "3",
-            "--per-class",
-            "4",
-            "--size",
-            "32",
-        ],
-        check=True,
-        timeout=120,
-    )
+    data = tiny_images(tmp_path)
     return {"volume": {"hostPath": {"path": str(data)}}, "trainPath": "train", "numClasses": 3}
 
 

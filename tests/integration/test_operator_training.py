@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from operator_fixtures import OperatorProcess, apply, cpu_job, items, wait_phase
+from operator_fixtures import OperatorProcess, apply, cpu_job, items, tiny_images, wait_phase
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TINY = {
@@ -25,25 +23,7 @@ TINY = {
 def test_dynamic_cpu_job_trains_and_reports(
     ztj_crd: Any, namespace: str, operator: OperatorProcess, tmp_path: Path
 ) -> None:
-    data = tmp_path / "data"
-    subprocess.run(
-        [
-            str(Path(sys.executable).parent / "zoo-data"),
-            "synth",
-            "--layout",
-            "imagefolder",
-            "--out",
-            str(data),
-            "--classes",
-            "3",
-            "--per-class",
-            "4",
-            "--size",
-            "32",
-        ],
-        check=True,
-        timeout=120,
-    )
+    data = tiny_images(tmp_path)
     job = cpu_job(
         "tiny",
         replicas=2,
