@@ -533,8 +533,11 @@ async def controller_uid(obj: Obj) -> str | None:
     namespace and name): "" when it has none, None when no such object exists."""
     meta = obj["metadata"]
     kind = obj["kind"]
-    base, plural = _OWNED_PATHS.get(kind) or (f"/apis/{obj['apiVersion']}", "podgroups")
-    if kind not in _OWNED_PATHS and kind != "PodGroup":
+    if kind in _OWNED_PATHS:
+        base, plural = _OWNED_PATHS[kind]
+    elif kind in _CUSTOM_PLURAL:  # PodGroup, ResourceClaimTemplate (DRA): the group/version the object names
+        base, plural = f"/apis/{obj['apiVersion']}", _CUSTOM_PLURAL[kind]
+    else:
         raise ValueError(f"kube.controller_uid: unsupported kind {kind}")
     found = await _get_raw(
         f"{base}/namespaces/{meta['namespace']}/{plural}/{meta['name']}",

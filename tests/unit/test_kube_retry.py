@@ -105,3 +105,37 @@ def test_a_local_queue_the_operator_may_not_read_holds_nothing(monkeypatch: pyte
     answer["error"] = api_error(500)
     with pytest.raises(ApiException):
         asyncio.run(kube.local_queue_exists("ns", "lq"))
+
+
+def test_controller_uid_reads_every_kind_the_pass_creates_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 24's owner read covers each kind the pass creates by name, the DRA claim template included (a kind
+    it could not read failed every pass of a DRA job)."""
+    from zoo_operator import netpolicy, render, spec
+    from zoo_operator.settings import Settings
+
+    asked: list[str] = []
+
+    async def get_raw(path: str, what: str) -> dict[str, Any] | None:
+        asked.append(path)
+        return {"metadata": {"ownerReferences": [{"uid": "u-1", "controller": True}]}}
+
+    monkeypatch.setattr(kube, "_get_raw", get_raw)
+    body = {
+        "metadata": {"name": "j", "namespace": "ns", "uid": "u-1"},
+        "spec": {
+            "model": "resnet50_bam",
+            "replicas": 2,
+            "launch": "ranktable",
+            "device": {"type": "Ascend910", "perNode": 2},
+            "dataset": {"volume": {"emptyDir": {}}, "trainPath": "t", "numClasses": 10},
+        },
+    }
+    job = spec.parse(body, Settings(ascend_dra_device_class="npu.huawei.com"))
+    objects = [render.resource_claim_template(job), render.service(job), netpolicy.network_policy(job)]
+    for obj in objects:
+        assert asyncio.run(kube.controller_uid(obj)) == "u-1"
+    assert asked == [
+        "/apis/resource.k8s.io/v1/namespaces/ns/resourceclaimtemplates/j-npu",
+        "/api/v1/namespaces/ns/services/j",
+        "/apis/networking.k8s.io/v1/namespaces/ns/networkpolicies/j",
+    ]
