@@ -126,11 +126,12 @@ def rank_summaries(
     then index x per_pod."""
     by_name: dict[str, dict[str, Any]] = {str(s.get("pod")): dict(s) for s in previous if s.get("pod")}
     for pod in pods:
+        server = per_pod > 1 and pod.index is not None
         rank = -1 if pod.index is None else pod.index
-        if per_pod > 1 and pod.index is not None:
-            rank = (logged_ranks or {}).get(pod.name, pod.index * per_pod)
+        if server:
+            rank = (logged_ranks or {}).get(pod.name, rank * per_pod)
         summary: dict[str, Any] = {"rank": rank, "pod": pod.name, "phase": pod.phase}
-        if per_pod > 1 and pod.index is not None:
+        if server:
             summary["ranks"] = per_pod
         if pod.node:
             summary["node"] = pod.node

@@ -85,19 +85,23 @@ def call(cb: runner.ZooCallback, loss: float = 1.0) -> None:
     cb.on_train_step_end(types.SimpleNamespace(original_args=lambda: args))
 
 
+# 2 epochs of 6 steps, 3 per sink: one step event per sink, and each real epoch ends after its second sink.
+PER_SINK_EVENTS = [
+    ("step", 1, 3),
+    ("step", 1, 6),
+    ("end_epoch", 1, 2),
+    ("step", 2, 3),
+    ("step", 2, 6),
+    ("end_epoch", 2, 2),
+]
+
+
 def test_callback_one_call_per_sink_keeps_real_epochs_and_steps() -> None:
     run = FakeRun(steps=6, epochs=2)
     cb = runner.ZooCallback(run, per_call=3)  # MindSpore calls back every 3 steps and calls that an epoch
     for _ in range(4):
         call(cb)
-    assert run.events == [
-        ("step", 1, 3),
-        ("step", 1, 6),
-        ("end_epoch", 1, 2),
-        ("step", 2, 3),
-        ("step", 2, 6),
-        ("end_epoch", 2, 2),
-    ]
+    assert run.events == PER_SINK_EVENTS
     assert run.step_ends == [(1, 3), (1, 6), (2, 3), (2, 6)]  # step checkpoints only at sink boundaries
 
 
@@ -119,19 +123,12 @@ def test_callback_resumed_epoch_and_graceful_stop_at_a_sink_boundary() -> None:
 
 def test_simulated_npu_reports_per_sink_like_the_hardware() -> None:
     # The twin trains on CPU, where MindSpore calls back every step: replayed as the hardware's one call per sink,
-    # so the same events come out as test_callback_one_call_per_sink_keeps_real_epochs_and_steps's.
+    # so the same events come out (PER_SINK_EVENTS).
     run = FakeRun(steps=6, epochs=2)
     cb = runner.ZooCallback(run, per_call=3, replay=True)
     for i in range(12):
         call(cb, loss=float(i))
-    assert run.events == [
-        ("step", 1, 3),
-        ("step", 1, 6),
-        ("end_epoch", 1, 2),
-        ("step", 2, 3),
-        ("step", 2, 6),
-        ("end_epoch", 2, 2),
-    ]
+    assert run.events == PER_SINK_EVENTS
     assert cb.losses == []  # reset at the epoch's end; the sink's last step's loss is the one reported
     # A stop asked for inside a sink waits for its end, as on the hardware.
     run = FakeRun(steps=6, epochs=2)

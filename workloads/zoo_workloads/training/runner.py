@@ -582,16 +582,7 @@ class Run:
             )
         if start < epochs:
             size = self.sink_size()
-            if size and self.simulated_npu:
-                # MindSpore on CPU trains a sink's steps one by one: the same epochs, reported per sink.
-                self.model.train(
-                    epochs,
-                    self.train.dataset,
-                    callbacks=[ZooCallback(self, 0, start, size, replay=True)],
-                    dataset_sink_mode=False,
-                    initial_epoch=start,
-                )
-            elif size:
+            if size and not self.simulated_npu:
                 sinks, first = sink.train_epochs(epochs, start, self.train.steps, size)
                 self.model.train(
                     sinks,
@@ -602,10 +593,12 @@ class Run:
                     initial_epoch=first,
                 )
             else:
+                # Step by step; the simulated NPU's steps (MindSpore on CPU calls back every one) are reported
+                # per sink, as the hardware calls back.
                 self.model.train(
                     epochs,
                     self.train.dataset,
-                    callbacks=[ZooCallback(self, 0, start)],
+                    callbacks=[ZooCallback(self, 0, start, size or 1, replay=self.simulated_npu)],
                     dataset_sink_mode=False,
                     initial_epoch=start,
                 )
