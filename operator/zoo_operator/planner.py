@@ -561,7 +561,7 @@ def _plan_job(
     out.create = [
         render.pod(job, index, attempt)
         for index in decision.create
-        if (render.scheduler_name(job) if index is None else render.worker_name(job, index)) not in pending
+        if render.pod_name(job, index) not in pending
     ]
     if not_owned or queue_missing:  # issue 24: the job waits (guards.py), its pods are created afterwards
         out.create = []

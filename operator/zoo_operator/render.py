@@ -29,6 +29,11 @@ def worker_name(job: JobSpec, index: int) -> str:
     return f"{job.name}-worker-{index}"
 
 
+def pod_name(job: JobSpec, index: int | None) -> str:
+    """Pod name of worker `index`, or of the scheduler when index is None."""
+    return scheduler_name(job) if index is None else worker_name(job, index)
+
+
 def scheduler_name(job: JobSpec) -> str:
     """Pod name of the dynamic-launch scheduler."""
     return f"{job.name}-sched"
@@ -491,7 +496,7 @@ def container_security_context(job: JobSpec) -> Obj:
 def pod(job: JobSpec, index: int | None, attempt: int) -> Obj:
     """Worker pod `index` (or the scheduler pod when index is None) of whole-gang attempt `attempt`."""
     role = c.ROLE_SCHEDULER if index is None else c.ROLE_WORKER
-    name = scheduler_name(job) if index is None else worker_name(job, index)
+    name = pod_name(job, index)
     extra_labels = {c.LABEL_ROLE: role}
     if index is not None:
         extra_labels[c.LABEL_RANK] = str(index)
