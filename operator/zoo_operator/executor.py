@@ -120,25 +120,37 @@ async def execute(
     now makes the job due again (admission.due)."""
     meta = body.get("metadata") or {}
     job_ns, job_name = str(meta.get("namespace")), str(meta.get("name"))
+    job_uid = str(meta.get("uid") or "")  # issue 24: every write by name names exactly this job's objects
     for problem in the_plan.problems:
         log.warning("%s/%s: %s", job_ns, job_name, problem)
     if the_plan.delete_job:
         for event in the_plan.events:
             emit(*event)
-        await kube.delete_job(job_ns, job_name)
+        await kube.delete_job(job_ns, job_name, job_uid)
         the_plan.memory.apply(mem)
         return the_plan
 
     async def put_table() -> None:
         if the_plan.config_map is not None:
-            await kube.put_config_map(the_plan.config_map)
+            try:
+                await kube.put_config_map(the_plan.config_map)
+            except kube.NotOwned as err:  # issue 24: taken between observe and now; the next pass reads whose
+                log.warning("%s/%s: rank table not written: %s", job_ns, job_name, err)
+                mem.taken |= {(err.kind, err.name)}
+                return
             mem.rank_table_data = the_plan.config_map["data"]
 
     announced = asyncio.Event()  # set once the fixed objects' Event (if any) is out
 
     async def write_status() -> None:
         if the_plan.status_patch is not None and the_plan.status is not None:
-            await kube.patch_job_status(job_ns, job_name, the_plan.status_patch)
+            try:
+                await kube.patch_job_status(
+                    job_ns, job_name, the_plan.status_patch, uid=job_uid, has_status=bool(body.get("status"))
+                )
+            except kube.NotOwned as err:  # issue 24: a job of the same name replaced it; its own pass writes
+                log.warning("%s/%s: status not written: %s", job_ns, job_name, err)
+                return
             mem.last_status_write = now
             mem.last_written = dict(the_plan.status)
             metrics.observe_job(
@@ -171,12 +183,20 @@ async def execute(
 
     if the_plan.unretriable:  # before any delete: Kueue must see the mark on the pods that remain
         await bounded(
-            functools.partial(kube.annotate_pod, job_ns, name, {c.KUEUE_RETRIABLE_ANNOTATION: "false"})
+            functools.partial(
+                kube.annotate_pod,
+                job_ns,
+                name,
+                {c.KUEUE_RETRIABLE_ANNOTATION: "false"},
+                the_plan.pod_uids.get(name, ""),
+            )
             for name in the_plan.unretriable
         )
     if the_plan.release:
         await bounded(
-            functools.partial(kube.remove_pod_finalizer, job_ns, name, c.KUEUE_FINALIZER)
+            functools.partial(
+                kube.remove_pod_finalizer, job_ns, name, c.KUEUE_FINALIZER, the_plan.pod_uids.get(name, "")
+            )
             for name in the_plan.release
         )
     before = mem.taken

@@ -95,3 +95,73 @@ def queue_condition(
     if had:
         return True, c.REASON_QUEUE_FOUND, f"LocalQueue {queue} exists in namespace {namespace}"
     return None
+
+
+# ---- writes by name carry the apiserver's own precondition (issue 24) ---------------------------------------------
+# Owners are read before a pass writes, but another owner's object may take the name between that read and the
+# write (delete, then create). Each write by name therefore names the exact object it was meant for, and the
+# apiserver refuses it otherwise, in the same request:
+# - a JSON patch (RFC 6902) whose first op is `test /metadata/uid`: evaluated against the stored object inside
+#   the apiserver's update (patch.go applies the patch to the current object), a mismatch is 422 Invalid. This
+#   holds on the status subresource too, where a merge patch's metadata.uid is NOT honoured (the status strategy
+#   copies the stored metadata over the patched object before validation; checked against the real apiserver by
+#   tests/integration/test_write_preconditions.py);
+# - a merge patch carrying metadata.uid on the main resource: uid is immutable (ValidateObjectMetaUpdate), 422;
+#   the garbage collector guards its ownerReference patches the same way (pkg/controller/garbagecollector/patch.go);
+# - a delete with preconditions.uid: 409 Conflict (kube.delete_pod).
+Op = dict[str, object]
+
+
+def pointer(*keys: str) -> str:
+    """The JSON pointer (RFC 6901) of nested keys: `~` and `/` escaped, as a ConfigMap key or annotation may hold."""
+    return "".join("/" + k.replace("~", "~0").replace("/", "~1") for k in keys)
+
+
+def controller_uid(meta: Mapping[str, object]) -> str:
+    """The UID of the controller ownerReference in an object's metadata ("" when it has none): the rule by which
+    an object is the job's (module doc)."""
+    refs = meta.get("ownerReferences")
+    for ref in refs if isinstance(refs, list) else []:
+        if isinstance(ref, dict) and ref.get("controller"):
+            return str(ref.get("uid") or "")
+    return ""
+
+
+def uid_test(uid: str) -> Op:
+    """The op that makes the apiserver refuse a JSON patch of any object but the one with this UID."""
+    if not uid:
+        raise ValueError("guards.uid_test: an object UID is required")
+    return {"op": "test", "path": "/metadata/uid", "value": uid}
+
+
+def data_patch(uid: str, data: Mapping[str, str], has_data: bool) -> list[Op]:
+    """A JSON patch setting ConfigMap keys (others kept, as a merge patch would) of exactly the object `uid`."""
+    ops: list[Op] = [uid_test(uid)]
+    if not has_data:
+        ops.append({"op": "add", "path": "/data", "value": {}})
+    ops += [{"op": "add", "path": pointer("data", k), "value": v} for k, v in sorted(data.items())]
+    return ops
+
+
+def status_patch(uid: str, merge: Mapping[str, object], has_status: bool) -> list[Op]:
+    """The top-level merge patch of status.patch_for as a JSON patch of exactly the job `uid`. A key the merge
+    patch removes (null) is added as null, which the apiserver prunes from a non-nullable field (Kubernetes docs,
+    "Defaulting and Nullable" of CustomResourceDefinitions), so no op fails on a key already gone; a nested
+    object is sent whole, without the nulls patch_for adds for a merge."""
+    ops: list[Op] = [uid_test(uid)]
+    if not has_status:
+        ops.append({"op": "add", "path": "/status", "value": {}})
+    for key, value in merge.items():
+        if isinstance(value, dict):
+            value = {k: v for k, v in value.items() if v is not None}
+        ops.append({"op": "add", "path": pointer("status", key), "value": value})
+    return ops
+
+
+def finalizer_patch(uid: str, current: list[str], finalizer: str) -> list[Op]:
+    """A JSON patch removing one finalizer of exactly the pod `uid`, refused if the list changed meanwhile."""
+    return [
+        uid_test(uid),
+        {"op": "test", "path": "/metadata/finalizers", "value": current},
+        {"op": "replace", "path": "/metadata/finalizers", "value": [f for f in current if f != finalizer]},
+    ]

@@ -23,11 +23,12 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.rest import ApiException, RESTResponse
 from kubernetes_asyncio.config.config_exception import ConfigException
 
-from zoo_operator import schema
+from zoo_operator import guards, schema
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 _MERGE = "application/merge-patch+json"
+_JSON_PATCH = "application/json-patch+json"
 _api_client: client.ApiClient | None = None
 _stream_api_client: client.ApiClient | None = None
 STREAM_CONNECTIONS = 4096
@@ -55,6 +56,15 @@ class Refused(Exception):
     def __init__(self, name: str, code: int, message: str) -> None:
         super().__init__(f"{name}: {code}: {message}")
         self.name, self.code, self.message = name, code, message
+
+
+class NotOwned(Exception):
+    """A write by name was refused because the object holding the name is not the one it was meant for (another
+    owner's, or one that replaced it between the read and the write: guards.py, issue 24)."""
+
+    def __init__(self, kind: str, name: str, why: str) -> None:
+        super().__init__(f"{kind} {name}: {why}")
+        self.kind, self.name = kind, name
 
 
 def _message(err: ApiException) -> str:
@@ -241,27 +251,66 @@ async def serves(api_version: str, plural: str) -> bool:
 
 
 async def put_config_map(obj: Obj) -> None:
-    """Set a ConfigMap's data (merge patch: keys not in it are kept), creating the ConfigMap if it is gone."""
+    """Set a ConfigMap's data (keys not in it are kept), creating the ConfigMap if it is gone; only ever the
+    ConfigMap whose controller is `obj`'s (issue 24): NotOwned otherwise, also when another one replaced it
+    between this read and the write (the patch tests its UID)."""
+    found = await read_owned(obj)
+    if found is None:
+        if not await create(obj):
+            raise NotOwned(obj["kind"], obj["metadata"]["name"], "created by someone else meanwhile")
+        return
+    await patch_config_map_data(found, obj["data"])
+
+
+async def read_owned(obj: Obj) -> Obj | None:
+    """The stored object named like `obj` (ConfigMap), None when there is none; NotOwned when its controller
+    ownerReference is not `obj`'s (guards.controller_uid)."""
     meta = obj["metadata"]
+    found = await _get_raw(
+        f"/api/v1/namespaces/{meta['namespace']}/configmaps/{meta['name']}",
+        f"get ConfigMap {meta['namespace']}/{meta['name']}",
+    )
+    if found is None:
+        return None
+    if guards.controller_uid(found.get("metadata") or {}) != guards.controller_uid(meta):
+        raise NotOwned(obj["kind"], meta["name"], "its controller is not this job")
+    return found
+
+
+async def patch_config_map_data(found: Obj, data: dict[str, str]) -> None:
+    """JSON-patch keys into exactly the ConfigMap `found` (read by read_owned): a ConfigMap that has replaced it
+    since is refused by the apiserver (422, guards.uid_test) and raises NotOwned; gone is NotOwned too."""
+    meta = found["metadata"]
+    ns, name, uid = meta["namespace"], meta["name"], str(meta.get("uid") or "")
     core = await _core()
+    ops = guards.data_patch(uid, data, bool(found.get("data")))
     try:
         await call(
             lambda: unparsed(
                 lambda: core.patch_namespaced_config_map(
-                    meta["name"],
-                    meta["namespace"],
-                    {"data": obj["data"]},
-                    _content_type=_MERGE,
+                    name,
+                    ns,
+                    ops,
+                    _content_type=_JSON_PATCH,
                     _preload_content=False,
                     _request_timeout=REQUEST_TIMEOUT_SECONDS,
                 )
             ),
-            f"patch ConfigMap {meta['name']}",
+            f"patch ConfigMap {name}",
         )
     except ApiException as err:
-        if err.status != 404:
-            raise
-        await create(obj)
+        if err.status == 404:
+            raise NotOwned("ConfigMap", name, "gone before the write") from None
+        if err.status == 422 and await _replaced(f"/api/v1/namespaces/{ns}/configmaps/{name}", uid):
+            raise NotOwned("ConfigMap", name, f"replaced since it was read (UID {uid})") from None
+        raise
+
+
+async def _replaced(path: str, uid: str) -> bool:
+    """Whether the object at `path` is gone or has another UID than `uid` (what a 422 from a JSON patch whose
+    uid test failed means; the apiserver's message does not say which op failed)."""
+    found = await _get_raw(path, f"get {path}")
+    return found is None or str((found.get("metadata") or {}).get("uid") or "") != uid
 
 
 async def delete_pod(namespace: str, name: str, uid: str = "") -> None:
@@ -348,25 +397,37 @@ async def follow_log(namespace: str, name: str, tail_lines: int, idle_timeout: f
         resp.release()
 
 
-async def patch_job_status(namespace: str, name: str, patch: Obj) -> None:
-    """Merge-patch the status subresource of a ZooTrainingJob."""
+async def patch_job_status(
+    namespace: str, name: str, patch: Obj, uid: str = "", has_status: bool = True
+) -> None:
+    """Patch the status subresource of a ZooTrainingJob with a top-level merge patch (status.patch_for). With
+    `uid`, only that job (issue 24): sent as a JSON patch that tests the UID (guards.status_patch; a merge
+    patch's metadata.uid is not honoured on the status subresource), NotOwned when a job of the same name has
+    replaced it since the pass read it. `has_status`: the job read had a status (else it is created whole)."""
     custom = await _custom()
-    await call(
-        lambda: unparsed(
-            lambda: custom.patch_namespaced_custom_object_status(
-                schema.GROUP,
-                schema.VERSION,
-                namespace,
-                schema.PLURAL,
-                name,
-                {"status": patch},
-                _content_type=_MERGE,
-                _preload_content=False,
-                _request_timeout=REQUEST_TIMEOUT_SECONDS,
-            )
-        ),
-        f"patch status of {namespace}/{name}",
-    )
+    body: Any = guards.status_patch(uid, patch, has_status) if uid else {"status": patch}
+    try:
+        await call(
+            lambda: unparsed(
+                lambda: custom.patch_namespaced_custom_object_status(
+                    schema.GROUP,
+                    schema.VERSION,
+                    namespace,
+                    schema.PLURAL,
+                    name,
+                    body,
+                    _content_type=_JSON_PATCH if uid else _MERGE,
+                    _preload_content=False,
+                    _request_timeout=REQUEST_TIMEOUT_SECONDS,
+                )
+            ),
+            f"patch status of {namespace}/{name}",
+        )
+    except ApiException as err:
+        path = f"/apis/{schema.GROUP}/{schema.VERSION}/namespaces/{namespace}/{schema.PLURAL}/{name}"
+        if uid and err.status in (404, 422) and await _replaced(path, uid):
+            raise NotOwned(schema.KIND, name, f"replaced since the pass read it (UID {uid})") from None
+        raise
 
 
 async def post_event(job: Obj, kind: str, reason: str, message: str) -> None:
@@ -406,9 +467,11 @@ async def post_event(job: Obj, kind: str, reason: str, message: str) -> None:
         )
 
 
-async def delete_job(namespace: str, name: str) -> None:
-    """Delete a ZooTrainingJob (its objects go with it through ownerReferences); gone already is fine."""
+async def delete_job(namespace: str, name: str, uid: str = "") -> None:
+    """Delete a ZooTrainingJob (its objects go with it through ownerReferences); gone already is fine. With
+    `uid`, only that job (a UID precondition: a job of the same name created since is left alone, 409)."""
     custom = await _custom()
+    extra = {"body": {"preconditions": {"uid": uid}}} if uid else {}
     try:
         await call(
             lambda: custom.delete_namespaced_custom_object(
@@ -419,10 +482,14 @@ async def delete_job(namespace: str, name: str) -> None:
                 name,
                 propagation_policy="Background",
                 _request_timeout=REQUEST_TIMEOUT_SECONDS,
+                **extra,
             ),
             f"delete job {namespace}/{name}",
         )
     except ApiException as err:
+        if err.status == 409 and uid:
+            log.warning("%s/%s: not deleted: another job than %s holds the name now", namespace, name, uid)
+            return
         if err.status != 404:
             raise
 
@@ -608,16 +675,19 @@ async def pod_warnings(namespace: str, pod_name: str) -> list[tuple[str, str]]:
     return [(str(e.reason or ""), str(e.message or "")) for e in items]
 
 
-async def annotate_pod(namespace: str, name: str, annotations: dict[str, str]) -> None:
-    """Merge annotations into a pod (a pod already gone is fine)."""
+async def annotate_pod(namespace: str, name: str, annotations: dict[str, str], uid: str = "") -> None:
+    """Merge annotations into a pod (a pod already gone is fine). With `uid`, only that pod (issue 24): the
+    merge patch carries metadata.uid, which is immutable, so another pod that took the name meanwhile is refused
+    (422) and left alone."""
     core = await _core()
+    meta: Obj = {"annotations": annotations, **({"uid": uid} if uid else {})}
     try:
         await call(
             lambda: unparsed(
                 lambda: core.patch_namespaced_pod(
                     name,
                     namespace,
-                    {"metadata": {"annotations": annotations}},
+                    {"metadata": meta},
                     _content_type=_MERGE,
                     _preload_content=False,
                     _request_timeout=REQUEST_TIMEOUT_SECONDS,
@@ -626,13 +696,17 @@ async def annotate_pod(namespace: str, name: str, annotations: dict[str, str]) -
             f"patch pod {namespace}/{name}",
         )
     except ApiException as err:
+        if err.status == 422 and uid:
+            log.warning("%s/%s: not annotated: another pod than %s holds the name now", namespace, name, uid)
+            return
         if err.status != 404:
             raise
 
 
-async def remove_pod_finalizer(namespace: str, name: str, finalizer: str) -> None:
-    """Remove one finalizer from a pod (a JSON patch that tests the list first, so a concurrent change is not
-    overwritten; a conflict or a pod already gone is left for the next pass)."""
+async def remove_pod_finalizer(namespace: str, name: str, finalizer: str, uid: str = "") -> None:
+    """Remove one finalizer from a pod (a JSON patch that tests the pod's UID and the list first, so neither
+    another pod that took the name nor a concurrent change is touched; a conflict or a pod already gone is left
+    for the next pass). With `uid`, only that pod (issue 24)."""
     core = await _core()
     try:
         pod = await call(
@@ -640,16 +714,9 @@ async def remove_pod_finalizer(namespace: str, name: str, finalizer: str) -> Non
             f"get pod {namespace}/{name}",
         )
         current = list(pod.metadata.finalizers or [])
-        if finalizer not in current:
+        if finalizer not in current or (uid and pod.metadata.uid != uid):
             return
-        patch = [
-            {"op": "test", "path": "/metadata/finalizers", "value": current},
-            {
-                "op": "replace",
-                "path": "/metadata/finalizers",
-                "value": [f for f in current if f != finalizer],
-            },
-        ]
+        patch = guards.finalizer_patch(str(pod.metadata.uid), current, finalizer)
         await call(
             lambda: core.patch_namespaced_pod(
                 name,

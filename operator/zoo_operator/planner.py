@@ -66,6 +66,8 @@ class Plan:
     config_map: Obj | None = None  # the rank-table ConfigMap, when its data changed
     delete: tuple[str, ...] = ()
     delete_uids: Mapping[str, str] = dataclasses.field(default_factory=dict)  # name -> UID seen (issue 24)
+    # name -> UID of every pod of the job seen: annotations and finalizer removals touch only that pod (issue 24)
+    pod_uids: Mapping[str, str] = dataclasses.field(default_factory=dict)
     release: tuple[
         str, ...
     ] = ()  # deleted pods whose Kueue finalizer the operator removes (policy.kueue_release)
@@ -413,6 +415,7 @@ def _plan_job(
     out = Plan(
         delete=decision.delete,
         delete_uids={p.name: p.uid for p in pods if p.name in decision.delete and p.uid},
+        pod_uids={p.name: p.uid for p in pods if p.uid},
         release=policy.kueue_release(pods),
         unretriable=policy.kueue_unretriable(decision.phase, pods),
         memory=warnings,

@@ -7,11 +7,12 @@ import asyncio
 import dataclasses
 from typing import Any
 
+import jsonpatch
 import pytest
 from operator_jobs import ascend_job, job
 
 from zoo_operator import conditions as c
-from zoo_operator import guards, observe, planner, reconcile, runner
+from zoo_operator import guards, observe, planner, reconcile, runner, status
 from zoo_operator.memory import JobMemory, Observation
 from zoo_operator.podview import PodView
 from zoo_operator.settings import Settings
@@ -189,3 +190,58 @@ def test_the_runner_counts_only_what_the_job_controls(monkeypatch: pytest.Monkey
     r.observe(job())
     asyncio.run(r.pass_one("ns1/demo"))
     assert seen == {"pods": ["demo-worker-0"], "existing": {("Service", "demo")}}
+
+
+# ---- write preconditions (issue 24): the JSON patches applied as RFC 6902 says (kopf's own jsonpatch) ------------# (jsonpatch is kopf's dependency; the apiserver applies patches with evanphx/json-patch: the same RFC)
+
+OURS = {"metadata": {"uid": "u1", "name": "j-ranktable"}, "data": {"hccl.json": "old", "attempt": "0"}}
+
+
+def test_data_patch_sets_keys_of_exactly_that_object_and_keeps_the_others() -> None:
+    ops = guards.data_patch("u1", {"hccl.json": "new", "a/b~c": "x"}, has_data=True)
+    out = jsonpatch.apply_patch(OURS, ops)
+    assert out["data"] == {"hccl.json": "new", "attempt": "0", "a/b~c": "x"}
+    other = {**OURS, "metadata": {"uid": "u2", "name": "j-ranktable"}}  # deleted and created again by someone
+    with pytest.raises(jsonpatch.JsonPatchTestFailed):
+        jsonpatch.apply_patch(other, ops)
+    empty = {"metadata": {"uid": "u1"}}  # a ConfigMap without data
+    assert jsonpatch.apply_patch(empty, guards.data_patch("u1", {"k": "v"}, has_data=False))["data"] == {
+        "k": "v"
+    }
+
+
+def test_status_patch_is_the_merge_patch_of_exactly_that_job() -> None:
+    prev = {"phase": "Running", "message": "m", "progress": {"epoch": 1, "eta": 5}, "kopf": {"x": 1}}
+    new = {"phase": "Succeeded", "progress": {"epoch": 2}, "kopf": {"x": 1}}
+    merge = status.patch_for(prev, new)
+    assert merge is not None
+    job = {"metadata": {"uid": "j1"}, "status": prev}
+    out = jsonpatch.apply_patch(job, guards.status_patch("j1", merge, has_status=True))["status"]
+    # `message` arrives as null, which the apiserver prunes (a non-nullable field): the same as the merge patch
+    assert {k: v for k, v in out.items() if v is not None} == new
+    with pytest.raises(jsonpatch.JsonPatchTestFailed):
+        jsonpatch.apply_patch(
+            {"metadata": {"uid": "j2"}, "status": {}}, guards.status_patch("j1", merge, True)
+        )
+    fresh = jsonpatch.apply_patch(
+        {"metadata": {"uid": "j1"}}, guards.status_patch("j1", {"phase": "Pending"}, False)
+    )
+    assert fresh["status"] == {"phase": "Pending"}
+
+
+def test_finalizer_patch_touches_only_that_pod_and_that_list() -> None:
+    pod = {"metadata": {"uid": "p1", "finalizers": ["kueue", "other"]}}
+    ops = guards.finalizer_patch("p1", ["kueue", "other"], "kueue")
+    assert jsonpatch.apply_patch(pod, ops)["metadata"]["finalizers"] == ["other"]
+    for changed in ({"uid": "p2", "finalizers": ["kueue", "other"]}, {"uid": "p1", "finalizers": ["kueue"]}):
+        with pytest.raises(jsonpatch.JsonPatchTestFailed):
+            jsonpatch.apply_patch({"metadata": changed}, ops)
+
+
+def test_controller_uid_and_pointer() -> None:
+    refs = [{"uid": "a", "controller": False}, {"uid": "b", "controller": True}]
+    assert guards.controller_uid({"ownerReferences": refs}) == "b"
+    assert guards.controller_uid({"ownerReferences": [{"uid": "a"}]}) == "" == guards.controller_uid({})
+    assert guards.pointer("data", "a/b~c") == "/data/a~1b~0c"
+    with pytest.raises(ValueError, match="UID"):
+        guards.uid_test("")

@@ -26,6 +26,10 @@ class FakeKube:
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
         self.deleted: list[str] = []
         self.delete_uids: dict[str, str] = {}  # the UID precondition of each deletion (issue 24)
+        self.write_uids: dict[
+            str, str
+        ] = {}  # "<verb> <name>" -> the UID precondition of that write (issue 24)
+        self.taken_on_put: set[str] = set()  # ConfigMaps whose put raises NotOwned (taken since observe)
         self.status_patches: list[dict[str, Any]] = []
         self.logs: dict[str, str] = {}
         self.job_deleted = False
@@ -76,6 +80,8 @@ class FakeKube:
 
     async def put_config_map(self, obj: dict[str, Any]) -> None:
         self.calls.append(f"put ConfigMap {obj['metadata']['name']}")
+        if obj["metadata"]["name"] in self.taken_on_put:
+            raise kube.NotOwned("ConfigMap", obj["metadata"]["name"], "replaced since it was read")
         self.objects[("ConfigMap", obj["metadata"]["name"])] = obj
 
     async def delete_pod(self, namespace: str, name: str, uid: str = "") -> None:
@@ -87,22 +93,30 @@ class FakeKube:
     async def pod_log(self, namespace: str, name: str, tail_lines: int) -> str | None:
         return self.logs.get(name)
 
-    async def patch_job_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+    async def patch_job_status(
+        self, namespace: str, name: str, patch: dict[str, Any], uid: str = "", has_status: bool = True
+    ) -> None:
         self.calls.append("patch status")
+        self.write_uids[f"status {name}"] = uid
         self.status_patches.append(patch)
 
-    async def delete_job(self, namespace: str, name: str) -> None:
+    async def delete_job(self, namespace: str, name: str, uid: str = "") -> None:
         self.job_deleted = True
+        self.write_uids[f"delete {name}"] = uid
 
     async def pod_warnings(self, namespace: str, name: str) -> list[tuple[str, str]]:
         self.calls.append(f"events {name}")
         return self.warnings.get(name, [])
 
-    async def annotate_pod(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
+    async def annotate_pod(
+        self, namespace: str, name: str, annotations: dict[str, str], uid: str = ""
+    ) -> None:
         self.calls.append(f"annotate Pod {name} {sorted(annotations.items())}")
+        self.write_uids[f"annotate {name}"] = uid
 
-    async def remove_pod_finalizer(self, namespace: str, name: str, finalizer: str) -> None:
+    async def remove_pod_finalizer(self, namespace: str, name: str, finalizer: str, uid: str = "") -> None:
         self.calls.append(f"release Pod {name}")
+        self.write_uids[f"release {name}"] = uid
 
     def pods(self) -> list[dict[str, Any]]:
         return [o for (kind, _), o in sorted(self.objects.items()) if kind == "Pod"]
@@ -793,6 +807,12 @@ def test_finished_kueue_job_marks_its_pods_unretriable_before_deleting_any(
         f"annotate Pod demo-sched {mark}",
         f"annotate Pod demo-worker-0 {mark}",
     ]
+    # issue 24: each mark names the pod the index saw (a merge patch carrying metadata.uid)
+    assert {k: v for k, v in fake.write_uids.items() if k.startswith("annotate")} == {
+        "annotate demo-sched": "uid-demo-sched",
+        "annotate demo-worker-0": "uid-demo-worker-0",
+    }
+    assert fake.write_uids["status demo"] == h.body["metadata"]["uid"]  # the status names the job read
     assert "delete Pod demo-sched" not in fake.calls  # cleanPodPolicy acts on the next pass, after the mark
     for name in ("demo-sched", "demo-worker-0"):
         h.pod_state[name].setdefault("annotations", {})[c.KUEUE_RETRIABLE_ANNOTATION] = "false"
@@ -801,6 +821,43 @@ def test_finished_kueue_job_marks_its_pods_unretriable_before_deleting_any(
     assert "delete Pod demo-sched" in fake.calls and not any(
         call.startswith("annotate") for call in fake.calls
     )
+
+
+def test_a_rank_table_taken_between_observe_and_put_is_not_written_and_is_read_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 24: the rank-table ConfigMap replaced by another owner's after the pass read its owner: the put is
+    refused (kube.NotOwned, the apiserver's UID test), the memory does not claim the table was written, the name
+    is read again soon, and once read as foreign the job stops with ObjectNotOwned and writes nothing by name."""
+    fake = FakeKube(monkeypatch)
+    h = Harness(fake, ascend_job(replicas=2))
+    h.run(T0)
+    for i in range(2):
+        h.set_running(
+            f"asc-worker-{i}",
+            {
+                "pod_name": f"asc-worker-{i}",
+                "server_id": "10.0.0.2",
+                "devices": [{"device_id": str(i), "device_ip": f"192.168.100.10{i}"}],
+            },
+        )
+    written = dict(h.mem.rank_table_data or {})
+    fake.taken_on_put.add("asc-ranktable")
+    h.run(T0 + 1)
+    assert "put ConfigMap asc-ranktable" in fake.calls
+    assert h.mem.rank_table_data == written, "a refused put is not remembered as written"
+    assert ("ConfigMap", "asc-ranktable") in h.mem.taken
+    assert h.last.next_due is not None and h.last.next_due <= T0 + 1 + 1.0  # guards.TAKEN_RECHECK_SECONDS
+    intruder = {"kind": "ConfigMap", "metadata": {"name": "asc-ranktable", "ownerReferences": []}, "data": {}}
+    fake.objects[("ConfigMap", "asc-ranktable")] = intruder
+    fake.calls.clear()
+    h.run(T0 + 10)  # past the status interval (a condition alone is not written at once)
+    owned = next(x for x in h.body["status"]["conditions"] if x["type"] == c.OBJECTS_OWNED)
+    assert (owned["status"], owned["reason"]) == ("False", c.REASON_OBJECT_NOT_OWNED)
+    assert "ConfigMap asc-ranktable" in owned["message"]
+    assert any(e[:2] == ("Warning", c.REASON_OBJECT_NOT_OWNED) for e in h.events), h.events
+    assert not [call for call in fake.calls if call.startswith(("put", "delete", "create"))], fake.calls
+    assert fake.objects[("ConfigMap", "asc-ranktable")] is intruder
 
 
 def test_gang_restart_resets_the_rank_table_to_the_new_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
