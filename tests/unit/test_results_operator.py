@@ -273,7 +273,7 @@ class Fake:
             self.job_reads += 1
             return self.jobs.get(name)
 
-        async def patch(namespace, name, patch):
+        async def patch(namespace, name, patch, uid="", has_status=True):
             self.patches.append(patch)
 
         async def nothing(*args, **kwargs):
