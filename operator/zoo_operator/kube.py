@@ -272,7 +272,8 @@ async def read_owned(obj: Obj) -> Obj | None:
     )
     if found is None:
         return None
-    if guards.controller_uid(found.get("metadata") or {}) != guards.controller_uid(meta):
+    want = guards.controller_uid(meta)  # the job's; "" would match any ConfigMap without an owner
+    if not want or guards.controller_uid(found.get("metadata") or {}) != want:
         raise NotOwned(obj["kind"], meta["name"], "its controller is not this job")
     return found
 
