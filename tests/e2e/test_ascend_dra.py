@@ -176,3 +176,17 @@ def test_four_ranks_per_node_2_claim_their_npus_through_dra(dra: E2E) -> None:
         assert "zoo-launch: DEVICE_ID=0\n" in log and "RANK_TABLE_FILE" not in log, log[-2000:]
         assert "the Ascend checks passed" in log, log[-2000:]
     assert len(held) == 4, held
+
+
+def test_the_rank_table_launch_is_refused_on_dra_naming_why(dra: E2E) -> None:
+    """A rank table needs every NPU's device IP, which nothing shows on a DRA node: the operator with
+    ascend.dra.enabled refuses the launch at once (no pod, no claim) instead of letting pods wait for a table
+    that never completes."""
+    job = "dra-table"
+    body = dra_job(dra, job)
+    body["spec"]["launch"] = "ranktable"
+    dra.apply(body)
+    status = dra.wait_phase(job, {"Failed", "Running", "Succeeded"}, timeout=120)
+    assert status["phase"] == "Failed" and status["reason"] == "InvalidSpec", status
+    assert "spec.launch: ranktable is not available with NPUs through DRA" in status["message"], status
+    assert dra.pods(job) == [] and dra.get("resourceclaimtemplate", f"{job}-npu") is None
