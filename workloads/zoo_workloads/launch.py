@@ -1,7 +1,8 @@
 """zoo-launch: prepare a pod's environment for distributed MindSpore, then exec the training command.
 
 ranktable launch (RANK_TABLE_FILE set): wait until hccl.json says `"status": "completed"` and lists this pod's
-NPU (its node IP HOST_IP and physical id from ASCEND_VISIBLE_DEVICES, or the /dev/davinci<N> nodes on DRA), export RANK_ID and the LOGICAL DEVICE_ID
+NPU (its node IP HOST_IP and physical id from ASCEND_VISIBLE_DEVICES, or the /dev/davinci<N> nodes on DRA),
+export RANK_ID and the LOGICAL DEVICE_ID
 (the NPU's index among the container's visible devices: 0 in a one-NPU pod; hccl.json keeps the physical id). dynamic launch (MS_ROLE set): resolve
 MS_SCHED_HOST, with retries since workers may start before the scheduler's DNS name exists, and export the IP.
 Then run the command after `--`: supervised (issue 23), zoo-launch starts it as a child and restarts it inside
@@ -112,6 +113,14 @@ def container_npus(env: dict[str, str]) -> list[int]:
             "(does the pod request huawei.com/Ascend910 or claim NPUs through DRA?)"
         )
     return ids
+
+
+def visible_npus(env: dict[str, str], physical: list[int]) -> list[int]:
+    """The NPUs the container sees, which logical ids index: `physical` (a static map's) where the device plugin
+    set no ASCEND_VISIBLE_DEVICES next to a static map, else container_npus."""
+    if env.get("ZOO_ASCEND_DEVICE_ID") and not env.get("ASCEND_VISIBLE_DEVICES"):
+        return physical
+    return container_npus(env)
 
 
 def logical_device(physical: int, visible: Sequence[int]) -> int:
@@ -241,7 +250,7 @@ def prepare_environment(env: dict[str, str]) -> dict[str, str]:
     """The variables to add for this pod's launch kind (ranktable, dynamic or standalone)."""
     if env.get(contract.ENV_RANK_TABLE_FILE):
         server, physical = ranktable_identity(env)
-        visible = container_npus(env) if not env.get("ZOO_ASCEND_DEVICE_ID") else physical
+        visible = visible_npus(env, physical)
         timeout = float_env(env, "ZOO_RANKTABLE_TIMEOUT", DEFAULT_RANKTABLE_TIMEOUT)
         size = env.get(contract.ENV_RANK_SIZE, "")
         rank_size = int(size) if size.isdigit() else None

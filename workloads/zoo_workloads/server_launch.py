@@ -221,7 +221,7 @@ def prepare(env: dict[str, str]) -> list[Local]:
             "is the rank-table launch)"
         )
     server, physical = launch.ranktable_identity(env)
-    visible = launch.container_npus(env) if not env.get("ZOO_ASCEND_DEVICE_ID") else physical
+    visible = launch.visible_npus(env, physical)
     size = env.get(contract.ENV_RANK_SIZE, "")
     ranks = wait_for_ranks(
         Path(env[contract.ENV_RANK_TABLE_FILE]),
