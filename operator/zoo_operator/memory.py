@@ -56,6 +56,9 @@ class TableCache:
     built: dict[str, str] | None = None
     devices: int = 0
     rank0: str = ""  # the pod holding rank 0 in that table (ranktable.order)
+    ranks: tuple[
+        tuple[str, int], ...
+    ] = ()  # (pod, its lowest rank_id) of a completed table (ranktable.pod_ranks)
 
 
 @dataclasses.dataclass

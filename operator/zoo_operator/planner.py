@@ -176,6 +176,7 @@ def rank_table(
             built=ranktable.config_map_data(devices, job.replicas, job.rank_table_version, attempt),
             devices=len(devices),
             rank0=ordered[0].pod_name if ordered and len(devices) == job.replicas else "",
+            ranks=tuple(ranktable.pod_ranks(devices, job.replicas).items()),
         )
     state = ranktable.COMPLETED if cache.devices == job.replicas else ranktable.INITIALIZING
     info = status.RankTableInfo(
@@ -500,6 +501,7 @@ def _plan_job(
         history=entry.history if entry else None,
         ranks_per_pod=job.devices_per_pod,
         logged_ranks={name: e.rank for name, e in logs.items() if e.rank is not None},
+        table_ranks=dict((table_cache or mem.table).ranks) if table is not None else None,
     )  # console: status.history (issue 12)
     new["model"] = spec.display_model(
         obs.body.get("spec") or {}

@@ -179,6 +179,17 @@ def build(devices: Sequence[Device], rank_size: int, version: str = "1.0") -> di
     return table
 
 
+def pod_ranks(devices: Sequence[Device], rank_size: int) -> dict[str, int]:
+    """Each pod's lowest rank_id in the table `build` writes from these devices (empty until it is complete): the
+    RANK_ID zoo-launch exports to that pod, which follows the node-IP order, not the pod's index."""
+    if len(devices) != rank_size or rank_size <= 0:
+        return {}
+    ranks: dict[str, int] = {}
+    for rank, dev in enumerate(order(devices)):
+        ranks.setdefault(dev.pod_name, rank)
+    return ranks
+
+
 INDENT_LIMIT = 256 * 1024
 """Bytes of indented hccl.json above which it is written compact: indentation doubles a 4096-rank table."""
 

@@ -428,6 +428,19 @@ def is_ipv4(text: str) -> bool:
     return True
 
 
+DRA_NO_RANKTABLE = (
+    "spec.launch: ranktable is not available with NPUs through DRA (operator setting "
+    "ZOO_ASCEND_DRA_DEVICE_CLASS): hccl.json needs every NPU's device IP, and MindCluster's Ascend DRA driver "
+    "publishes none (its ResourceSlice devices carry only type, physicId and chipName) and writes no pod "
+    "annotation; use spec.launch: dynamic (the default there; HCCL finds the device IPs itself) with "
+    "spec.device.podsPer device"
+)
+"""Why the rank-table launch, and so podsPer server, is refused where NPUs come through DRA: a table that can never
+complete would hold every pod for ZOO_RANKTABLE_TIMEOUT and then fail it, attempt after attempt. Sources in
+docs/contracts.md "NPUs through DRA" (Ascend/mind-cluster component/ascend-dynamic-resource-allocation
+internal/device/generation_910.go DeviceAttributes; component/ascend-common/cdi/spec.go)."""
+
+
 def _pods_per(
     device: Mapping[str, Any],
     device_type: str | None,
@@ -571,8 +584,12 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
         problems.append(
             f"spec.replicas must be a multiple of spec.device.perNode ({replicas} % {per_node} != 0)"
         )
-    default_launch = "ranktable" if device_type == "Ascend910" else "dynamic"
+    # NPUs through DRA (issue 21): no rank table there (DRA_NO_RANKTABLE), so the dynamic launch is the default.
+    dra = device_type == "Ascend910" and bool(settings.ascend_dra_device_class)
+    default_launch = "ranktable" if device_type == "Ascend910" and not dra else "dynamic"
     launch = _enum(spec.get("launch"), "spec.launch", None, problems, default_launch)
+    if dra and launch == "ranktable":
+        problems.append(DRA_NO_RANKTABLE)
     task = _enum(spec.get("task"), "spec.task", None, problems) or c.TASK_TRAIN
     source = _map(spec.get("from"), "spec.from", problems)
     from_job = _str(source.get("job"), "spec.from.job", problems)

@@ -118,18 +118,23 @@ def rank_summaries(
     previous: Sequence[Mapping[str, Any]] = (),
     per_pod: int = 1,
     logged_ranks: Mapping[str, int] | None = None,
+    table_ranks: Mapping[str, int] | None = None,
 ) -> list[dict[str, Any]]:
     """One bounded summary per pod; log lines of pods already gone are carried over from `previous`.
 
     A server pod (issue 21) holds `per_pod` ranks: `ranks` says how many, and `rank` is the lowest its log has
     named (`logged_ranks`, memory.PodLog.rank: the rank table's order decides it, not the pod's index), until
-    then index x per_pod."""
+    then index x per_pod. A device-mode pod's `rank` is its RANK_ID: the completed rank table's
+    (`table_ranks`, ranktable.pod_ranks: node-IP order, so not the worker index when pods land out of that
+    order), else the rank its log named (the dynamic launch), else its index."""
     by_name: dict[str, dict[str, Any]] = {str(s.get("pod")): dict(s) for s in previous if s.get("pod")}
     for pod in pods:
         server = per_pod > 1 and pod.index is not None
         rank = -1 if pod.index is None else pod.index
         if server:
             rank = (logged_ranks or {}).get(pod.name, rank * per_pod)
+        elif pod.index is not None:
+            rank = (table_ranks or {}).get(pod.name, (logged_ranks or {}).get(pod.name, rank))
         summary: dict[str, Any] = {"rank": rank, "pod": pod.name, "phase": pod.phase}
         if server:
             summary["ranks"] = per_pod
@@ -171,6 +176,7 @@ def compute(
     history: Sequence[Mapping[str, Any]] | None = None,
     ranks_per_pod: int = 1,
     logged_ranks: Mapping[str, int] | None = None,
+    table_ranks: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """The complete new status."""
     restarts = state.restarts + (1 if decision.restart else 0)
@@ -195,7 +201,7 @@ def compute(
         "restarts": restarts,
         "stoppedRestarts": state.stopped_restarts + (1 if decision.restart and decision.stopped else 0),
         "rankSummaries": rank_summaries(
-            pods, lines, prev.get("rankSummaries") or [], ranks_per_pod, logged_ranks
+            pods, lines, prev.get("rankSummaries") or [], ranks_per_pod, logged_ranks, table_ranks
         ),
     }
     for key in (

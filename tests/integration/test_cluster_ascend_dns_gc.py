@@ -41,7 +41,9 @@ def test_ascend_pods_get_distinct_devices_and_the_annotation_after_start(kube: K
         ids = [d["device_id"] for d in value["devices"]]
         visible, files = line.split(" ", 1)
         assert visible == ",".join(ids)
-        assert files == str([f"davinci{i}" for i in sorted(ids, key=int)])  # only its own device files
+        # Only its own device files, plus the shared nodes every NPU container gets (devices.SHARED_DEVICE_NODES).
+        shared = ["davinci_manager", "devmm_svm", "hisi_hdc"]
+        assert files == str(sorted([f"davinci{i}" for i in ids] + shared))
         assert all(d["device_ip"].startswith("192.168.") for d in value["devices"])
         seen.append(set(ids))
     assert [len(s) for s in seen] == [4, 2] and not seen[0] & seen[1]

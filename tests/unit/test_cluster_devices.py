@@ -76,13 +76,19 @@ def test_volcano_mode_refuses_pods_volcano_did_not_place():
 
 
 def test_container_sees_only_its_device(tmp_path: Path):
+    shared = sorted(devices.SHARED_DEVICE_NODES)
     directory = devices.write_device_files(tmp_path / "dev", [5])
-    assert [p.name for p in directory.iterdir()] == ["davinci5"]
+    assert sorted(p.name for p in directory.iterdir()) == sorted(["davinci5", *shared])
     devices.write_device_files(directory, [2])
-    assert [p.name for p in directory.iterdir()] == ["davinci2"]
+    assert sorted(p.name for p in directory.iterdir()) == sorted(["davinci2", *shared])
     env = devices.container_env([2])
     assert env == {
         "ASCEND_VISIBLE_DEVICES": "2",
+        "ZOO_ASCEND_SIMULATE": "1",
+        "ZOO_ASCEND_DEVICE_DIR": devices.DEVICE_DIR,
+    }
+    # MindCluster's DRA driver: its CDI spec sets no ASCEND_VISIBLE_DEVICES (cdi/spec.go); the davinci nodes are all.
+    assert devices.container_env([2, 3], dra=True) == {
         "ZOO_ASCEND_SIMULATE": "1",
         "ZOO_ASCEND_DEVICE_DIR": devices.DEVICE_DIR,
     }

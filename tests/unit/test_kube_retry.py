@@ -125,7 +125,7 @@ def test_controller_uid_reads_every_kind_the_pass_creates_by_name(monkeypatch: p
         "spec": {
             "model": "resnet50_bam",
             "replicas": 2,
-            "launch": "ranktable",
+            "launch": "dynamic",  # the rank-table launch is refused with DRA (spec.DRA_NO_RANKTABLE)
             "device": {"type": "Ascend910", "perNode": 2},
             "dataset": {"volume": {"emptyDir": {}}, "trainPath": "t", "numClasses": 10},
         },

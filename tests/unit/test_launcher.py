@@ -157,8 +157,32 @@ def test_prepare_environment_kinds(tmp_path):
     assert launch.prepare_environment({}) == {}
     with pytest.raises(ConfigError, match="HOST_IP"):
         launch.prepare_environment({"RANK_TABLE_FILE": str(table), "ASCEND_VISIBLE_DEVICES": "3"})
-    with pytest.raises(ConfigError, match="ASCEND_VISIBLE_DEVICES is not set"):
-        launch.prepare_environment({"RANK_TABLE_FILE": str(table), "HOST_IP": "10.0.0.9"})
+    with pytest.raises(ConfigError, match="ASCEND_VISIBLE_DEVICES is not set and .* has no davinci"):
+        launch.prepare_environment(
+            {"RANK_TABLE_FILE": str(table), "HOST_IP": "10.0.0.9", "ZOO_ASCEND_DEVICE_DIR": str(tmp_path)}
+        )
+
+
+def test_on_dra_the_npus_are_the_davinci_nodes_the_container_sees(tmp_path):
+    """MindCluster's DRA driver sets no ASCEND_VISIBLE_DEVICES; its CDI spec gives /dev/davinci<N> (the physical
+    id, same number as on the host) plus shared nodes such as davinci_manager, which are not NPUs."""
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    for name in ("davinci5", "davinci3", "davinci_manager", "devmm_svm", "hisi_hdc"):
+        (dev / name).touch()
+    assert launch.device_node_ids(dev) == [3, 5]
+    table = tmp_path / "hccl.json"
+    table.write_text(json.dumps(TABLE))
+    env = {"RANK_TABLE_FILE": str(table), "HOST_IP": "10.0.0.9", "ZOO_ASCEND_DEVICE_DIR": str(dev)}
+    # Physical 3 is logical 0 of the two (CANN numbers a container's NPUs from 0), rank 3 in the table.
+    assert launch.prepare_environment(env) == {
+        "RANK_ID": "3",
+        "DEVICE_ID": "0",
+        "ZOO_PHYSICAL_DEVICE_ID": "3",
+    }
+    (dev / "davinci3").unlink()
+    dynamic = {"MS_ROLE": "MS_WORKER", "MS_SCHED_HOST": "localhost", "ZOO_ASCEND_DEVICE_DIR": str(dev)}
+    assert launch.prepare_environment(dynamic) == {"MS_SCHED_HOST": "127.0.0.1", "DEVICE_ID": "0"}
 
 
 def test_main_exits_75_and_writes_termination_on_timeout(tmp_path, monkeypatch):

@@ -6,6 +6,7 @@ Names follow MindCluster's Ascend DRA driver (zoo_operator.ascend: driver and De
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -20,11 +21,46 @@ GOLDEN = Path(__file__).parent / "golden"
 DRA = Settings(image_ascend="zoo-operator/workload-ascend:t", ascend_dra_device_class=ascend.DRA_DEVICE_CLASS)
 
 
+def with_dra(js: spec.JobSpec) -> spec.JobSpec:
+    """A rank-table job rendered as if its NPUs came through DRA. spec.parse refuses that combination today
+    (spec.DRA_NO_RANKTABLE: no device IPs on DRA nodes); these tests keep the claim rendering of a whole server
+    right for the day a device-IP source makes the rank table possible there."""
+    assert js.ascend is not None
+    return dataclasses.replace(
+        js, ascend=dataclasses.replace(js.ascend, dra_device_class=ascend.DRA_DEVICE_CLASS)
+    )
+
+
+PLUGIN = Settings(image_ascend="zoo-operator/workload-ascend:t")
+
+
 def server_job() -> spec.JobSpec:
     """16 devices, perNode 8, one pod per server: 2 pods of 8 NPUs each."""
-    return spec.parse(
-        ascend_job(replicas=16, device={"type": "Ascend910", "perNode": 8, "podsPer": "server"}), DRA
+    return with_dra(
+        spec.parse(
+            ascend_job(replicas=16, device={"type": "Ascend910", "perNode": 8, "podsPer": "server"}), PLUGIN
+        )
     )
+
+
+def test_dra_refuses_the_rank_table_launch_and_defaults_to_dynamic() -> None:
+    """MindCluster's DRA driver publishes no device IP and writes no device annotation, so hccl.json could never
+    complete: the rank-table launch (and server mode, which needs it) is refused, naming the fields."""
+    server = {"type": "Ascend910", "perNode": 8, "podsPer": "server"}
+    for body in (
+        ascend_job(replicas=4, launch="ranktable"),
+        ascend_job(replicas=16, launch="ranktable", device=server),
+    ):
+        with pytest.raises(
+            spec.InvalidSpec, match="spec.launch: ranktable is not available with NPUs through DRA"
+        ):
+            spec.parse(body, DRA)
+    with pytest.raises(spec.InvalidSpec, match="podsPer: server needs spec.launch ranktable"):
+        spec.parse(ascend_job(replicas=16, device=server), DRA)
+    assert spec.parse(ascend_job(replicas=4), DRA).launch == "dynamic"
+    assert (
+        spec.parse(ascend_job(replicas=4), PLUGIN).launch == "ranktable"
+    )  # the device-plugin path unchanged
 
 
 def test_golden_server_pod_claims_its_eight_npus_through_dra() -> None:
@@ -44,6 +80,7 @@ def test_server_mode_claims_per_node_devices_and_device_mode_one() -> None:
         "exactly": {"deviceClassName": "npu.huawei.com", "allocationMode": "ExactCount", "count": 8},
     }
     device = spec.parse(ascend_job(replicas=16, device={"type": "Ascend910", "perNode": 8}), DRA)
+    assert device.launch == "dynamic"
     (request,) = render.resource_claim_template(device)["spec"]["spec"]["devices"]["requests"]
     assert request["exactly"]["count"] == 1
     # The template is owned by the job (garbage-collected with it) and carries the job's labels.
@@ -56,10 +93,9 @@ def test_server_mode_claims_per_node_devices_and_device_mode_one() -> None:
 
 @pytest.mark.parametrize("pods_per", ["device", "server"])
 def test_dra_pods_reference_the_template_and_request_no_extended_resource(pods_per: str) -> None:
-    js = spec.parse(
-        ascend_job(replicas=16, device={"type": "Ascend910", "perNode": 8, "podsPer": pods_per}), DRA
-    )
-    for pod in render.pods(js, 0):
+    body = ascend_job(replicas=16, device={"type": "Ascend910", "perNode": 8, "podsPer": pods_per})
+    js = spec.parse(body, DRA) if pods_per == "device" else with_dra(spec.parse(body, PLUGIN))
+    for pod in (p for p in render.pods(js, 0) if p["metadata"]["labels"]["modelzoo.io/role"] == "worker"):
         container = pod["spec"]["containers"][0]
         assert pod["spec"]["resourceClaims"] == [{"name": "npu", "resourceClaimTemplateName": "asc-npu"}]
         assert container["resources"]["claims"] == [{"name": "npu"}]
@@ -95,10 +131,10 @@ def test_the_planner_creates_the_template_with_the_job_once() -> None:
     body = ascend_job(replicas=2)
     first = planner.plan(Observation(body=body, pods=(), now=1.0), JobMemory(), DRA)
     kinds = [o["kind"] for o in first.ensure]
-    assert "ResourceClaimTemplate" in kinds and len(first.create) == 2, kinds
+    assert "ResourceClaimTemplate" in kinds and len(first.create) == 3, kinds  # 2 workers + the scheduler
     mem = JobMemory()
     first.memory.apply(mem)
-    existing = {("Service", "asc"), ("ConfigMap", "asc-ranktable")}
+    existing = {("Service", "asc"), ("ConfigMap", "asc-launch")}
     again = planner.plan(Observation(body=body, pods=(), now=2.0, existing=existing), mem, DRA)
     assert "ResourceClaimTemplate" not in [o["kind"] for o in again.ensure]
     plain = planner.plan(Observation(body=body, pods=(), now=1.0), JobMemory(), Settings())

@@ -109,6 +109,21 @@ def test_one_process_per_npu_with_logical_device_and_global_rank(tmp_path: Path)
     assert json.loads((tmp_path / "termination-log").read_text()) == {"status": "succeeded", "rank": 2}
 
 
+def test_on_dra_the_processes_take_the_davinci_nodes_the_container_sees(tmp_path: Path) -> None:
+    """No ASCEND_VISIBLE_DEVICES (MindCluster's DRA driver sets none): the NPUs are the /dev/davinci<N> nodes."""
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    for name in ("davinci3", "davinci5", "davinci_manager"):
+        (dev / name).touch()
+    env = setup(tmp_path)
+    del env["ASCEND_VISIBLE_DEVICES"]
+    proc = launcher({**env, "ZOO_ASCEND_DEVICE_DIR": str(dev)})
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "[rank 2] hello rank 2 device 0 physical 3\n" in out, out
+    assert "[rank 3] hello rank 3 device 1 physical 5\n" in out, out
+
+
 def test_the_first_failure_decides_the_exit_and_the_others_are_killed(tmp_path: Path) -> None:
     proc = launcher(setup(tmp_path, **{"2": "stubborn", "3": "fail:66"}))
     start = time.monotonic()

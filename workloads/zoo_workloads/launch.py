@@ -1,7 +1,8 @@
 """zoo-launch: prepare a pod's environment for distributed MindSpore, then exec the training command.
 
 ranktable launch (RANK_TABLE_FILE set): wait until hccl.json says `"status": "completed"` and lists this pod's
-NPU (its node IP HOST_IP and physical id from ASCEND_VISIBLE_DEVICES), export RANK_ID and the LOGICAL DEVICE_ID
+NPU (its node IP HOST_IP and physical id from ASCEND_VISIBLE_DEVICES, or the /dev/davinci<N> nodes on DRA),
+export RANK_ID and the LOGICAL DEVICE_ID
 (the NPU's index among the container's visible devices: 0 in a one-NPU pod; hccl.json keeps the physical id). dynamic launch (MS_ROLE set): resolve
 MS_SCHED_HOST, with retries since workers may start before the scheduler's DNS name exists, and export the IP.
 Then run the command after `--`: supervised (issue 23), zoo-launch starts it as a child and restarts it inside
@@ -76,6 +77,50 @@ def visible_devices(text: str) -> list[int]:
             raise ConfigError(f"ASCEND_VISIBLE_DEVICES: {text!r} is not a list of NPU ids like 0,1 or 0-3")
         ids.update(range(int(lo), int(hi if dash else lo) + 1))
     return sorted(ids)
+
+
+DEVICE_DIR_ENV = "ZOO_ASCEND_DEVICE_DIR"
+"""Where the container's NPU device nodes are: /dev on a real node; the local cluster names its fake directory."""
+
+
+def device_node_ids(directory: Path) -> list[int]:
+    """Physical NPU ids of the /dev/davinci<N> nodes in `directory` (not davinci_manager and the other shared nodes).
+
+    What a container holding NPUs through MindCluster's DRA driver has to go on: its CDI spec maps host
+    /dev/davinci<N> to the same path in the container and sets no ASCEND_VISIBLE_DEVICES
+    (Ascend/mind-cluster component/ascend-common/cdi/devnode.go GeneratePerDeviceNodes, spec.go BuildSpec). The
+    number is the physical id, as CANN's rank-table guide says (`ls /dev/davinci*` gives device_id).
+    """
+    try:
+        names = [p.name for p in directory.iterdir()]
+    except OSError:
+        return []
+    return sorted(
+        int(n.removeprefix("davinci")) for n in names if n.startswith("davinci") and n[7:].isdigit()
+    )
+
+
+def container_npus(env: dict[str, str]) -> list[int]:
+    """The physical ids of this container's NPUs: ASCEND_VISIBLE_DEVICES where the device plugin set it, else the
+    davinci<N> nodes the container sees (DRA). ConfigError when there are none."""
+    if "ASCEND_VISIBLE_DEVICES" in env:  # set, even empty: the device plugin's word
+        return visible_devices(env["ASCEND_VISIBLE_DEVICES"])
+    directory = env.get(DEVICE_DIR_ENV) or "/dev"
+    ids = device_node_ids(Path(directory))
+    if not ids:
+        raise ConfigError(
+            f"no NPU: ASCEND_VISIBLE_DEVICES is not set and {directory} has no davinci<N> device node "
+            "(does the pod request huawei.com/Ascend910 or claim NPUs through DRA?)"
+        )
+    return ids
+
+
+def visible_npus(env: dict[str, str], physical: list[int]) -> list[int]:
+    """The NPUs the container sees, which logical ids index: `physical` (a static map's) where the device plugin
+    set no ASCEND_VISIBLE_DEVICES next to a static map, else container_npus."""
+    if env.get("ZOO_ASCEND_DEVICE_ID") and not env.get("ASCEND_VISIBLE_DEVICES"):
+        return physical
+    return container_npus(env)
 
 
 def logical_device(physical: int, visible: Sequence[int]) -> int:
@@ -191,26 +236,21 @@ def float_env(env: dict[str, str], name: str, default: float) -> float:
 
 def ranktable_identity(env: dict[str, str]) -> tuple[str, list[int]]:
     """(node IP, physical NPU ids) of this pod: ZOO_ASCEND_SERVER_ID/ZOO_ASCEND_DEVICE_ID (static device map)
-    or HOST_IP (status.hostIP) and ASCEND_VISIBLE_DEVICES (the device plugin's)."""
+    or HOST_IP (status.hostIP) and the container's NPUs (container_npus: the device plugin's
+    ASCEND_VISIBLE_DEVICES, else the davinci<N> nodes the DRA driver gave)."""
     server = env.get("ZOO_ASCEND_SERVER_ID") or env.get(contract.ENV_HOST_IP, "")
     if not server:
         raise ConfigError("HOST_IP: required with RANK_TABLE_FILE (the node IP that names this pod's server)")
-    devices = env.get("ZOO_ASCEND_DEVICE_ID") or env.get("ASCEND_VISIBLE_DEVICES", "")
-    if not devices:
-        raise ConfigError(
-            "ASCEND_VISIBLE_DEVICES is not set: the device plugin gave this container no NPU "
-            "(does the pod request huawei.com/Ascend910?)"
-        )
-    return server, visible_devices(devices)
+    if env.get("ZOO_ASCEND_DEVICE_ID"):
+        return server, visible_devices(env["ZOO_ASCEND_DEVICE_ID"])
+    return server, container_npus(env)
 
 
 def prepare_environment(env: dict[str, str]) -> dict[str, str]:
     """The variables to add for this pod's launch kind (ranktable, dynamic or standalone)."""
     if env.get(contract.ENV_RANK_TABLE_FILE):
         server, physical = ranktable_identity(env)
-        visible = (
-            visible_devices(env["ASCEND_VISIBLE_DEVICES"]) if env.get("ASCEND_VISIBLE_DEVICES") else physical
-        )
+        visible = visible_npus(env, physical)
         timeout = float_env(env, "ZOO_RANKTABLE_TIMEOUT", DEFAULT_RANKTABLE_TIMEOUT)
         size = env.get(contract.ENV_RANK_SIZE, "")
         rank_size = int(size) if size.isdigit() else None
@@ -234,15 +274,11 @@ def prepare_environment(env: dict[str, str]) -> dict[str, str]:
             raise ConfigError("MS_SCHED_HOST: required with MS_ROLE (the scheduler's host name)")
         timeout = float_env(env, "ZOO_RESOLVE_TIMEOUT", DEFAULT_RESOLVE_TIMEOUT)
         extra = {contract.ENV_MS_SCHED_HOST: resolve_host(host, timeout)}
-        if env.get("ASCEND_VISIBLE_DEVICES"):
+        if "ASCEND_VISIBLE_DEVICES" in env or device_node_ids(Path(env.get(DEVICE_DIR_ENV) or "/dev")):
             # Dynamic launch on Ascend (no rank table): one process per pod drives the pod's first NPU, which is
-            # logical device 0 inside the container whatever its physical id.
-            extra[contract.ENV_DEVICE_ID] = str(
-                logical_device(
-                    visible_devices(env["ASCEND_VISIBLE_DEVICES"])[0],
-                    visible_devices(env["ASCEND_VISIBLE_DEVICES"]),
-                )
-            )
+            # logical device 0 inside the container whatever its physical id (device plugin or DRA).
+            npus = container_npus(env)
+            extra[contract.ENV_DEVICE_ID] = str(logical_device(npus[0], npus))
         return extra
     return {}
 

@@ -213,19 +213,15 @@ class Server:
 
 
 def prepare(env: dict[str, str]) -> list[Local]:
-    """The processes of this pod from the rank table of its attempt (RANK_TABLE_FILE and the device plugin's
-    ASCEND_VISIBLE_DEVICES are required: server mode is the rank-table launch of a whole server)."""
+    """The processes of this pod from the rank table of its attempt (RANK_TABLE_FILE and the container's NPUs,
+    launch.container_npus, are required: server mode is the rank-table launch of a whole server)."""
     if not env.get(contract.ENV_RANK_TABLE_FILE):
         raise ConfigError(
             f"{contract.ENV_RANK_TABLE_FILE}: required by {contract.SERVER_LAUNCH} (spec.device.podsPer server "
             "is the rank-table launch)"
         )
     server, physical = launch.ranktable_identity(env)
-    visible = (
-        launch.visible_devices(env["ASCEND_VISIBLE_DEVICES"])
-        if env.get("ASCEND_VISIBLE_DEVICES")
-        else physical
-    )
+    visible = launch.visible_npus(env, physical)
     size = env.get(contract.ENV_RANK_SIZE, "")
     ranks = wait_for_ranks(
         Path(env[contract.ENV_RANK_TABLE_FILE]),

@@ -23,6 +23,7 @@ def base_env(
     api_port: int,
     device_ids: list[int],
     simulate: bool = True,
+    dra: bool = False,
 ) -> dict[str, str]:
     """The environment before the container's own env: PATH of the image, HOSTNAME, the API server address
     (the real one: ClusterIPs are not routable here) and, on Ascend nodes, the devices the pod holds."""
@@ -36,7 +37,7 @@ def base_env(
         "KUBERNETES_PORT": f"tcp://{api_host}:{api_port}",
         **image.env,
     }
-    env.update(devices.container_env(device_ids, simulate))
+    env.update(devices.container_env(device_ids, simulate, dra))
     return env
 
 

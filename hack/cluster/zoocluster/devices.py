@@ -158,14 +158,22 @@ def ids_from_annotation(value: str | None) -> list[int]:
         return []
 
 
+SHARED_DEVICE_NODES = ("davinci_manager", "devmm_svm", "hisi_hdc")
+"""The device nodes every NPU container gets besides its davinci<N>: Ascend Docker Runtime's and the DRA driver's
+CDI spec alike (component/ascend-common/cdi/devnode.go, GenerateSharedNodes, on 910/910B/A3)."""
+
+
 def write_device_files(directory: Path, ids: list[int]) -> Path:
-    """The container's device directory: only davinci<N> for its own physical ids (Ascend Docker Runtime mounts
-    only the allocated /dev/davinciN, ascend-docker-runtime's device mounting)."""
+    """The container's device directory: only davinci<N> for its own physical ids, under the same number as on the
+    host, plus the shared nodes (Ascend Docker Runtime mounts only the allocated /dev/davinciN; the DRA driver's
+    CDI spec maps host /dev/davinci<id> to container /dev/davinci<id>, cdi/devnode.go GeneratePerDeviceNodes)."""
     directory.mkdir(parents=True, exist_ok=True)
     for stale in directory.glob("davinci*"):
         stale.unlink()
     for i in ids:
         (directory / f"davinci{i}").write_text(f"fake Ascend NPU {i}\n")
+    for name in SHARED_DEVICE_NODES:
+        (directory / name).write_text("fake Ascend shared device node\n")
     return directory
 
 
@@ -187,12 +195,18 @@ def node_files(root: Path) -> dict[str, Path]:
     return {DRIVER_PATH: driver, NPU_SMI_PATH: smi}
 
 
-def container_env(ids: list[int], simulate: bool = True) -> dict[str, str]:
+def container_env(ids: list[int], simulate: bool = True, dra: bool = False) -> dict[str, str]:
     """What the plugin and the runtime put into a container holding `ids` (pkg/common/common.go,
-    SetAscendRuntimeEnv), plus the simulation switch only the local cluster sets (on nodes that simulate)."""
+    SetAscendRuntimeEnv), plus the simulation switch only the local cluster sets (on nodes that simulate).
+
+    `dra`: the NPUs came through MindCluster's DRA driver, whose CDI spec sets no ASCEND_VISIBLE_DEVICES: its only
+    env edit is LD_LIBRARY_PATH, and only for driver library directories that exist on the host
+    (component/ascend-common/cdi/spec.go, BuildSpec/collectAscendLibPaths; the fake driver has none). The
+    container learns its NPUs from the /dev/davinci<N> nodes alone (write_device_files)."""
     if not ids:
         return {}
-    return {"ASCEND_VISIBLE_DEVICES": ",".join(str(i) for i in ids), **(SIMULATE_ENV if simulate else {})}
+    visible = {} if dra else {"ASCEND_VISIBLE_DEVICES": ",".join(str(i) for i in ids)}
+    return {**visible, **(SIMULATE_ENV if simulate else {})}
 
 
 # ---- NPUs through dynamic resource allocation (issue 21) ----

@@ -299,12 +299,12 @@ class PodWorker(threading.Thread):
         known: the resourceclaim controller has not reported the claim yet, or the claim is not allocated and
         reserved for this pod (a real kubelet refuses to prepare a claim not reserved for the pod).
 
-        The container then gets exactly those physical ids the way the device-plugin path gives them
-        (ASCEND_VISIBLE_DEVICES, davinci<N> files and the device annotation after the plugin's delay), so the
-        operator's rank table is built as on device-plugin nodes. MindCluster's real DRA driver does less: its CDI
-        spec injects only /dev/davinci<N> and LD_LIBRARY_PATH (ascend-common/cdi/spec.go) and its RBAC has no pod
-        access (ascend-dra-driver.yaml), so it writes no ascend-910-configuration annotation (docs/contracts.md
-        "NPUs through DRA")."""
+        The container then gets exactly what MindCluster's DRA driver gives it: its CDI spec injects
+        /dev/davinci<N> for each allocated NPU (same number as on the host) and the shared device nodes, and sets
+        no ASCEND_VISIBLE_DEVICES (component/ascend-common/cdi/spec.go, devnode.go); the driver's RBAC has no
+        access to pods (build/ascend-dra-driver.yaml), so no ascend-910-configuration annotation is written
+        either. Here the davinci files are the fake device directory (write_device_files, as on plugin nodes) and
+        devices.container_env(dra=True) leaves ASCEND_VISIBLE_DEVICES out (docs/contracts.md "NPUs through DRA")."""
         assert self.node.allocator is not None
         meta = pod["metadata"]
         names = devices.claim_names(pod)
@@ -335,14 +335,8 @@ class PodWorker(threading.Thread):
             for c in self.init + self.main:
                 c.reason, c.message = "ContainerCreating", waiting
             return False
-        existing = devices.ids_from_annotation(meta.get("annotations", {}).get(devices.ASCEND_ANNOTATION))
         self.node.allocator.adopt(self.uid, ids)
-        self.device_ids = ids
-        if sorted(existing) != ids:
-            plugin = self.node.plugin or devices.PluginConfig()
-            self.annotation = devices.annotation_value(
-                pod, self.node.ip, self.node.index, ids, plugin.generation
-            )
+        self.device_ids = sorted(ids)
         return True
 
     def _annotate_devices(self, pod: dict[str, Any]) -> None:
@@ -391,7 +385,7 @@ class PodWorker(threading.Thread):
         assert image is not None
         simulate = (self.node.plugin or devices.PluginConfig()).simulate
         base = containers.base_env(
-            image, pod, self.ctx.api_host, self.ctx.api_port, self.device_ids, simulate
+            image, pod, self.ctx.api_host, self.ctx.api_port, self.device_ids, simulate, self.node.dra
         )
         try:
             env = envvars.container_env(

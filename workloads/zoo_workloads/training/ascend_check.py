@@ -21,10 +21,10 @@ from typing import Any
 
 from zoo_workloads import contract
 from zoo_workloads.errors import ConfigError
-from zoo_workloads.launch import lookup_rank, visible_devices
+from zoo_workloads.launch import DEVICE_DIR_ENV, container_npus, lookup_rank
 
 SIMULATE = "ZOO_ASCEND_SIMULATE"
-DEVICE_DIR = "ZOO_ASCEND_DEVICE_DIR"
+DEVICE_DIR = DEVICE_DIR_ENV
 HCCL_TIMEOUT_RANGE = (
     120,
     7200,
@@ -60,7 +60,7 @@ def problems(env: dict[str, str]) -> list[str]:
     """Everything wrong with this rank's Ascend environment (empty when HCCL would accept it)."""
     out: list[str] = []
     try:
-        visible = visible_devices(env.get("ASCEND_VISIBLE_DEVICES", ""))
+        visible = container_npus(env)
     except ConfigError as err:
         return [str(err)]
     device_dir = env.get(DEVICE_DIR, "/dev")
