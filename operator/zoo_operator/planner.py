@@ -14,6 +14,7 @@ from typing import Any
 
 from zoo_operator import (
     admission,
+    faults,
     guards,
     limits,
     logparse,
@@ -47,6 +48,9 @@ RESYNC_SECONDS = 300.0
 MIN_DELAY_SECONDS = 1.0
 # A job waiting for its spec.from job is looked at again this often (the source's events do not wake it).
 SOURCE_RECHECK_SECONDS = RESYNC_SECONDS / 10
+# Issue 23: a running gang is looked at this often for faults that send the job no event (a device-info ConfigMap
+# of kube-system saying an NPU went unhealthy; a node turning NotReady before its pods' conditions change).
+FAULT_CHECK_SECONDS = 10.0
 
 Obj = dict[str, Any]
 Event = tuple[str, str, str]  # (type Normal|Warning, reason, message)
@@ -66,6 +70,7 @@ class Plan:
     config_map: Obj | None = None  # the rank-table ConfigMap, when its data changed
     delete: tuple[str, ...] = ()
     delete_uids: Mapping[str, str] = dataclasses.field(default_factory=dict)  # name -> UID seen (issue 24)
+    force: tuple[str, ...] = ()  # pods of `delete` deleted without a grace period (issue 23: node lost)
     release: tuple[
         str, ...
     ] = ()  # deleted pods whose Kueue finalizer the operator removes (policy.kueue_release)
@@ -413,6 +418,7 @@ def _plan_job(
     out = Plan(
         delete=decision.delete,
         delete_uids={p.name: p.uid for p in pods if p.name in decision.delete and p.uid},
+        force=decision.force,
         release=policy.kueue_release(pods),
         unretriable=policy.kueue_unretriable(decision.phase, pods),
         memory=warnings,
@@ -502,6 +508,8 @@ def _plan_job(
         obs.body.get("spec") or {}
     )  # the MODEL column: a built-in or custom:<script>
     out.events.extend(decision.events)  # issue 11: e.g. SpecChangeIgnored on a finished job
+    if decision.faults or prev.get("faults"):  # issue 23: every fault the job met, kept across restarts
+        new["faults"] = faults.record(prev.get("faults"), decision.faults, state.restarts, now)
     # issue 13: what the job was built from, and a warning when its checkpoints die with its pods.
     if job.source is not None:
         new["source"] = job.source.status()
@@ -558,8 +566,9 @@ def _plan_job(
     )  # issue 11: a status the apiserver always accepts, whatever logs and messages
     deferred = status_write(out, prev, new, mem, settings, now)
     pending = expected_pods(mem.expected, pods, (), obs.now)  # created earlier, not in the index yet
+    avoided = faults.avoided_nodes(new.get("faults"))  # issue 23: keep off the nodes that were lost
     out.create = [
-        render.pod(job, index, attempt)
+        faults.avoid_nodes(render.pod(job, index, attempt), avoided)
         for index in decision.create
         if render.pod_name(job, index) not in pending
     ]
@@ -572,6 +581,8 @@ def _plan_job(
     out.next_due = next_due(job, decision, pods, new, attempt, deferred, now)
     if active:
         out.next_due = earliest(out.next_due, admission.due(job, refusal, now))
+    if decision.phase == c.RUNNING:  # issue 23: faults that send no event
+        out.next_due = earliest(out.next_due, now + FAULT_CHECK_SECONDS)
     if not_owned or queue_missing:  # what it waits for sends no event: look again (guards.RECHECK_SECONDS)
         out.next_due = earliest(out.next_due, now + guards.RECHECK_SECONDS)
     out.memory = dataclasses.replace(
