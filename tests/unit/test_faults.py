@@ -7,8 +7,8 @@ import json
 
 from operator_jobs import ascend_job, job
 
-from zoo_operator import faults, planner, policy, spec
 from zoo_operator import conditions as c
+from zoo_operator import faults, planner, policy, spec
 from zoo_operator.memory import JobMemory, Observation
 from zoo_operator.podview import PodView
 from zoo_operator.policy import JobState
