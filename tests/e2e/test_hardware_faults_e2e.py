@@ -41,7 +41,7 @@ def zoo_cluster(*args: str) -> str:
     return proc.stdout.strip()
 
 
-def ascend_job(e2e: E2E, name: str, storage: Path) -> dict[str, Any]:
+def ascend_job(e2e: E2E, name: str, storage: Path, epochs: int) -> dict[str, Any]:
     """Two ranks on one fake Ascend node (perNode 2) of the v7 plugin, step checkpoints every 3 steps."""
     body = tiny_job(
         name,
@@ -50,7 +50,7 @@ def ascend_job(e2e: E2E, name: str, storage: Path) -> dict[str, Any]:
         evaluate=None,
         replicas=2,
         batch_size=1,
-        epochs=3,
+        epochs=epochs,
         steps_per_epoch=12,
         save_checkpoint_epochs=1,
         save_checkpoint_steps=3,
@@ -96,7 +96,8 @@ def test_an_unhealthy_npu_moves_the_gang_off_it_and_the_job_succeeds(
     e2e: E2E, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     name = "npu-fault"
-    e2e.apply(ascend_job(e2e, name, tmp_path_factory.mktemp("npu-fault-ckpt")))
+    # 36 steps: the ranks keep training on the unhealthy NPU until the operator sees it (at most 10 s).
+    e2e.apply(ascend_job(e2e, name, tmp_path_factory.mktemp("npu-fault-ckpt"), epochs=3))
     pods = _running_gang(e2e, name)
     victim = next(p for p in pods if p["metadata"]["name"] == f"{name}-worker-0")
     node = victim["spec"]["nodeName"]
@@ -130,7 +131,8 @@ def test_a_lost_node_is_detected_within_the_grace_period_and_the_gang_moves(
     e2e: E2E, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     name = "node-fault"
-    e2e.apply(ascend_job(e2e, name, tmp_path_factory.mktemp("node-fault-ckpt")))
+    # The lost node's processes die with it: no race with the end of training, so fewer steps do.
+    e2e.apply(ascend_job(e2e, name, tmp_path_factory.mktemp("node-fault-ckpt"), epochs=2))
     pods = _running_gang(e2e, name)
     node = pods[0]["spec"]["nodeName"]
     assert {p["spec"]["nodeName"] for p in pods} == {node}, "perNode 2: both ranks on one node"
