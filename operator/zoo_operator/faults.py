@@ -36,6 +36,7 @@ UNHEALTHY_SUFFIX = "-Unhealthy"
 NETWORK_UNHEALTHY_SUFFIX = "-NetworkUnhealthy"
 # status.faults keeps the newest this many (bounded status, limits.py).
 MAX_FAULTS = 20
+MESSAGE_CHARS = 300  # a node condition's message is the kubelet's text, of any length
 HOSTNAME_LABEL = "kubernetes.io/hostname"
 
 
@@ -77,7 +78,8 @@ def unhealthy_npus(data: Mapping[str, Any] | None, resource: str) -> dict[int, s
 
 
 def node_ready(node: Mapping[str, Any] | None) -> tuple[bool | None, str]:
-    """(Ready, why not) of a Node object: None when unknown (not read); a node that is gone is not Ready."""
+    """(Ready, why not) of a Node object: None when unknown (read as {}: not allowed, or no Ready condition yet);
+    a node that is gone (None) is not Ready."""
     if node is None:
         return False, "node is gone"
     for cond in (node.get("status") or {}).get("conditions") or []:
@@ -117,7 +119,7 @@ class Fault:
             "node": self.node,
             "pod": self.pod,
             "attempt": attempt,
-            "message": self.message,
+            "message": self.message[:MESSAGE_CHARS],
         }
         if self.device is not None:
             out["device"] = self.device

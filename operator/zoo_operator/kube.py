@@ -533,8 +533,15 @@ async def _get_raw(path: str, what: str) -> Obj | None:
 
 
 async def get_node(name: str) -> Obj | None:
-    """A Node (issue 23: its Ready condition); None when it does not exist."""
-    return await _get_raw(f"/api/v1/nodes/{name}", f"get Node {name}")
+    """A Node (issue 23: its Ready condition); None when it does not exist; {} (health unknown, no fault) when
+    it may not be read (RBAC without the chart's nodes get)."""
+    try:
+        return await _get_raw(f"/api/v1/nodes/{name}", f"get Node {name}")
+    except ApiException as err:
+        if err.status != 403:
+            raise
+        log.warning("Node %s: may not read it (RBAC): lost nodes are not seen", name)
+        return {}
 
 
 async def get_config_map_data(namespace: str, name: str) -> dict[str, str] | None:

@@ -48,8 +48,9 @@ RESYNC_SECONDS = 300.0
 MIN_DELAY_SECONDS = 1.0
 # A job waiting for its spec.from job is looked at again this often (the source's events do not wake it).
 SOURCE_RECHECK_SECONDS = RESYNC_SECONDS / 10
-# Issue 23: a running gang is looked at this often for faults that send the job no event (a device-info ConfigMap
-# of kube-system saying an NPU went unhealthy; a node turning NotReady before its pods' conditions change).
+# Issue 23: a running Ascend gang is looked at this often for NPU faults, which send the job no event (the device
+# plugin's ConfigMap in kube-system is not watched). A lost node needs no poll: the node-lifecycle controller
+# marks its pods Ready=False (MarkPodsNotReady) when the node turns Unknown, and every pod event brings a pass.
 FAULT_CHECK_SECONDS = 10.0
 
 Obj = dict[str, Any]
@@ -581,7 +582,7 @@ def _plan_job(
     out.next_due = next_due(job, decision, pods, new, attempt, deferred, now)
     if active:
         out.next_due = earliest(out.next_due, admission.due(job, refusal, now))
-    if decision.phase == c.RUNNING:  # issue 23: faults that send no event
+    if decision.phase == c.RUNNING and job.device_type == "Ascend910":  # issue 23: NPU faults send no event
         out.next_due = earliest(out.next_due, now + FAULT_CHECK_SECONDS)
     if not_owned or queue_missing:  # what it waits for sends no event: look again (guards.RECHECK_SECONDS)
         out.next_due = earliest(out.next_due, now + guards.RECHECK_SECONDS)

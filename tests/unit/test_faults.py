@@ -98,6 +98,7 @@ def test_node_ready_reads_the_ready_condition() -> None:
     assert ok is False and "NodeStatusUnknown" in why and "stopped posting" in why
     assert faults.node_ready(None) == (False, "node is gone")
     assert faults.node_ready({"status": {}}) == (None, "")
+    assert faults.node_ready({}) == (None, "")  # may not be read: unknown, never a fault
 
 
 def test_a_rank_on_an_unhealthy_npu_restarts_the_gang_not_counted() -> None:
@@ -234,20 +235,27 @@ def test_planner_records_the_fault_force_deletes_and_keeps_the_new_gang_off_the_
     assert again.status is None or again.status["faults"] == out.status["faults"]
 
 
-def test_a_running_job_is_due_for_a_fault_check() -> None:
-    body = _body({"phase": c.RUNNING, "restarts": 0})
-    parsed = spec.parse(body, Settings())
-    pods = [
-        PodView(
-            name=planner.render.pod_name(parsed, idx),
-            role=c.ROLE_SCHEDULER if idx is None else c.ROLE_WORKER,
-            index=idx,
-            created=NOW - 100,
-            node="cpu-2",
-            phase="Running",
-            running=True,
+def test_a_running_ascend_job_is_due_for_an_npu_check_and_a_cpu_job_is_not() -> None:
+    for body, polled in ((ascend_job(replicas=2), True), (_body({}), False)):
+        body["metadata"]["uid"] = "uid-1"
+        body["status"] = {"phase": c.RUNNING, "restarts": 0}
+        parsed = spec.parse(body, Settings())
+        wanted = [None, 0, 1] if parsed.launch == "dynamic" else [0, 1]
+        pods = [
+            PodView(
+                name=planner.render.pod_name(parsed, idx),
+                role=c.ROLE_SCHEDULER if idx is None else c.ROLE_WORKER,
+                index=idx,
+                created=NOW - 100,
+                node="n2",
+                phase="Running",
+                running=True,
+            )
+            for idx in wanted
+        ]
+        out = planner.plan(
+            Observation(body=body, pods=tuple(pods), now=NOW), JobMemory(uid="uid-1"), Settings()
         )
-        for idx in (None, 0, 1)
-    ]
-    out = planner.plan(Observation(body=body, pods=tuple(pods), now=NOW), JobMemory(uid="uid-1"), Settings())
-    assert out.next_due is not None and out.next_due <= NOW + planner.FAULT_CHECK_SECONDS
+        assert out.status is None or out.status["phase"] == c.RUNNING
+        due = out.next_due is not None and out.next_due <= NOW + planner.FAULT_CHECK_SECONDS
+        assert due == polled, (parsed.device_type, out.next_due)
