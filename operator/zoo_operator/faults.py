@@ -180,9 +180,17 @@ def summary(found: Sequence[Fault]) -> str:
 def record(
     previous: Sequence[Mapping[str, Any]] | None, found: Sequence[Fault], attempt: int, now: float
 ) -> list[dict[str, Any]]:
-    """status.faults after recording `found` (the newest MAX_FAULTS)."""
+    """status.faults after recording `found` (the newest MAX_FAULTS): one entry per lost node (its first rank's
+    pod; eight ranks of a server would fill the list), one per faulty NPU."""
     kept = [dict(x) for x in previous or [] if isinstance(x, Mapping)]
-    return (kept + [f.record(attempt, now) for f in found])[-MAX_FAULTS:]
+    seen: set[tuple[str, str, int | None]] = set()
+    new = []
+    for f in found:
+        key = (f.node, f.reason, f.device)
+        if key not in seen:
+            seen.add(key)
+            new.append(f.record(attempt, now))
+    return (kept + new)[-MAX_FAULTS:]
 
 
 def avoided_nodes(faults: Sequence[Mapping[str, Any]] | None) -> tuple[str, ...]:

@@ -177,6 +177,18 @@ def test_avoid_nodes_adds_not_in_to_every_term() -> None:
     assert faults.avoid_nodes(pod, []) is pod
 
 
+def test_a_lost_node_is_recorded_once_and_the_record_is_bounded() -> None:
+    lost = [faults.Fault(f"w{i}", "n1", c.REASON_NODE_NOT_READY, "gone") for i in range(8)]
+    npu = [faults.Fault("w8", "n2", c.REASON_NPU_UNHEALTHY, "bad", 3)]
+    [node, chip] = faults.record(None, lost + npu, 2, NOW)
+    assert (node["pod"], node["node"], node["attempt"]) == ("w0", "n1", 2) and chip["device"] == 3
+    many = faults.record(
+        None, [faults.Fault("w", f"n{i}", c.REASON_NODE_NOT_READY, "x" * 999) for i in range(30)], 0, NOW
+    )
+    assert len(many) == faults.MAX_FAULTS and many[-1]["node"] == "n29"
+    assert len(many[0]["message"]) == faults.MESSAGE_CHARS
+
+
 def test_only_node_faults_make_new_pods_avoid_a_node() -> None:
     recorded = [
         {"reason": c.REASON_NPU_UNHEALTHY, "node": "a"},
