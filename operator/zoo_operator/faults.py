@@ -118,7 +118,7 @@ class Fault:
             "reason": self.reason,
             "node": self.node,
             "pod": self.pod,
-            "attempt": attempt,
+            "restart": attempt,
             "message": self.message[:MESSAGE_CHARS],
         }
         if self.device is not None:

@@ -836,7 +836,7 @@ def _status() -> Schema:
                         "node": _str("The node the rank ran on."),
                         "device": _int("The physical NPU id (NPU faults)."),
                         "pod": _str("The rank's pod."),
-                        "attempt": _int("The gang attempt (status.restarts) the pod belonged to."),
+                        "restart": _int("The whole-gang restart (status.restarts) the pod belonged to."),
                         "message": _str("What was seen."),
                     },
                 ),

@@ -181,7 +181,7 @@ def test_a_lost_node_is_recorded_once_and_the_record_is_bounded() -> None:
     lost = [faults.Fault(f"w{i}", "n1", c.REASON_NODE_NOT_READY, "gone") for i in range(8)]
     npu = [faults.Fault("w8", "n2", c.REASON_NPU_UNHEALTHY, "bad", 3)]
     [node, chip] = faults.record(None, lost + npu, 2, NOW)
-    assert (node["pod"], node["node"], node["attempt"]) == ("w0", "n1", 2) and chip["device"] == 3
+    assert (node["pod"], node["node"], node["restart"]) == ("w0", "n1", 2) and chip["device"] == 3
     many = faults.record(
         None, [faults.Fault("w", f"n{i}", c.REASON_NODE_NOT_READY, "x" * 999) for i in range(30)], 0, NOW
     )
@@ -230,7 +230,7 @@ def test_planner_records_the_fault_force_deletes_and_keeps_the_new_gang_off_the_
     assert out.status["restarts"] == 1 and out.status["stoppedRestarts"] == 1
     [fault] = out.status["faults"]
     assert fault["reason"] == c.REASON_NODE_NOT_READY and fault["node"] == "cpu-1" and fault["pod"] == worker1
-    assert fault["attempt"] == 0 and "device" not in fault
+    assert fault["restart"] == 0 and "device" not in fault
     assert ("Warning", c.REASON_NODE_NOT_READY) in {(k, r) for k, r, _ in out.events}
     # The next pass, after the backoff, with the old pods gone: the new gang keeps off cpu-1, faults are kept.
     later = {**out.status, "restartTime": "1970-01-01T00:00:00Z"}
