@@ -83,6 +83,12 @@ REASON_POD_LOST = "PodLost"
 # from its checkpoint once admitted again, not counted against backoffLimit (as a Job's podFailurePolicy Ignore on
 # DisruptionTarget).
 REASON_EVICTED = "Evicted"
+# Issue 23 (faults.py): a rank on a node that is not Ready, or on an NPU the Ascend device plugin reports unhealthy
+# (or its network link down): the gang restarts away from it, not counted against backoffLimit.
+REASON_NODE_NOT_READY = "NodeNotReady"
+REASON_NPU_UNHEALTHY = "NPUUnhealthy"
+REASON_NPU_NETWORK_UNHEALTHY = "NPUNetworkUnhealthy"
+FAULT_REASONS = (REASON_NODE_NOT_READY, REASON_NPU_UNHEALTHY, REASON_NPU_NETWORK_UNHEALTHY)
 REASON_POD_START_FAILED = "PodStartFailed"
 REASON_POD_START_BLOCKED = "PodStartBlocked"
 REASON_POLICY_DENIED = "PolicyDenied"

@@ -219,7 +219,13 @@ async def execute(
         await along_then_table()
         await write_status()
         await bounded(
-            functools.partial(kube.delete_pod, job_ns, name, the_plan.delete_uids.get(name, ""))
+            functools.partial(
+                kube.delete_pod,
+                job_ns,
+                name,
+                the_plan.delete_uids.get(name, ""),
+                grace=0 if name in the_plan.force else None,
+            )
             for name in the_plan.delete
         )  # issue 24: only the pod the plan saw, by its UID
         await create()

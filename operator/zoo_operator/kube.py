@@ -314,11 +314,15 @@ async def _replaced(path: str, uid: str) -> bool:
     return found is None or str((found.get("metadata") or {}).get("uid") or "") != uid
 
 
-async def delete_pod(namespace: str, name: str, uid: str = "") -> None:
+async def delete_pod(namespace: str, name: str, uid: str = "", grace: int | None = None) -> None:
     """Delete a pod; gone already is fine. With `uid`, only that pod (a UID precondition, issue 24): a pod of
-    someone else that took the name meanwhile is left alone (409)."""
+    someone else that took the name meanwhile is left alone (409). `grace` 0: at once (issue 23: its node is
+    lost and its kubelet would never confirm a graceful delete)."""
     core = await _core()
-    extra = {"body": {"preconditions": {"uid": uid}}} if uid else {}
+    body: dict[str, Any] = {"preconditions": {"uid": uid}} if uid else {}
+    if grace is not None:
+        body["gracePeriodSeconds"] = grace
+    extra = {"body": body} if body else {}
     try:
         await call(
             lambda: unparsed(
@@ -594,6 +598,32 @@ async def _get_raw(path: str, what: str) -> Obj | None:
             return None
         raise
     return found if isinstance(found, dict) else None
+
+
+async def get_node(name: str) -> Obj | None:
+    """A Node (issue 23: its Ready condition); None when it does not exist; {} (health unknown, no fault) when
+    it may not be read (RBAC without the chart's nodes get)."""
+    try:
+        return await _get_raw(f"/api/v1/nodes/{name}", f"get Node {name}")
+    except ApiException as err:
+        if err.status != 403:
+            raise
+        log.warning("Node %s: may not read it (RBAC): lost nodes are not seen", name)
+        return {}
+
+
+async def get_config_map_data(namespace: str, name: str) -> dict[str, str] | None:
+    """A ConfigMap's data, None when it does not exist or may not be read (issue 23: the Ascend device plugin's
+    device-info ConfigMaps in kube-system; a chart without that Role just sees no NPU faults)."""
+    try:
+        found = await _get_raw(f"/api/v1/namespaces/{namespace}/configmaps/{name}", f"get ConfigMap {name}")
+    except ApiException as err:
+        if err.status != 403:
+            raise
+        log.warning("%s/%s: may not read it (RBAC): NPU faults are not seen", namespace, name)
+        return None
+    data = (found or {}).get("data")
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else None
 
 
 async def controller_uid(obj: Obj) -> str | None:

@@ -6,7 +6,9 @@ runner brings from its watch indexes):
 - for `spec.from`, the named job, until status.source records it (issue 13);
 - whether the cluster serves the job's PodGroup API, once per job that asks for a gang;
 - the log tails of pods that ended and were not read yet, and of running pods the pass is about to delete
-  (a restart, a suspend), so that every rank's last lines reach status.
+  (a restart, a suspend), so that every rank's last lines reach status;
+- while the gang runs, the nodes of its pods (Ready) and, for Ascend jobs, their device-info ConfigMaps (faults.py,
+  issue 23), folded into the pod views.
 
 Which tails are needed depends on what run policy will decide: observe asks the same pure decision the planner
 uses (admission.decide_pass), so the reads are complete before the planner runs and it never reads itself.
@@ -19,7 +21,7 @@ import dataclasses
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from zoo_operator import admission, kube, planner, podwarnings, policy, render, results, spec, status
+from zoo_operator import admission, faults, kube, planner, podwarnings, policy, render, results, spec, status
 from zoo_operator import conditions as c
 from zoo_operator.memory import JobMemory, Observation, Tail, rank0, starting_status
 from zoo_operator.podview import PodView
@@ -91,6 +93,8 @@ async def read_job(
         return base  # the planner reports it; nothing else is read
     prev = starting_status(body, mem, valid=True)
     folded, warnings = await fold_pod_warnings(job.namespace, pods, mem.pod_warnings, now)
+    if prev.get("phase") == c.RUNNING:
+        folded = await read_health(job, folded)
     base = dataclasses.replace(base, pods=tuple(folded), pod_warnings=warnings)
     if needs_source(job, prev):
         source = await kube.get_job(job.namespace, str(job.from_job))
@@ -145,6 +149,27 @@ async def read_guards(
     if job.queue and (not obs.pods or waited):
         obs = dataclasses.replace(obs, local_queue=await kube.local_queue_exists(job.namespace, job.queue))
     return obs
+
+
+async def read_health(job: spec.JobSpec, pods: Sequence[PodView]) -> list[PodView]:
+    """The pods with their nodes' health folded in (faults.fold): each node's Ready condition, and for jobs on
+    an Ascend device resource the NPUs its device plugin reports unhealthy. One read per node of the job."""
+    nodes = sorted({p.node for p in pods if p.node and not p.deleting})
+    if not nodes:
+        return list(pods)
+    bodies = await asyncio.gather(*(kube.get_node(n) for n in nodes))
+    ready = {n: faults.node_ready(b) for n, b in zip(nodes, bodies, strict=True)}
+    unhealthy: dict[str, dict[int, str]] = {}
+    if job.device_type == "Ascend910" and job.resource_name:
+        datas = await asyncio.gather(
+            *(
+                kube.get_config_map_data(faults.DEVICE_INFO_NAMESPACE, faults.device_info_name(n))
+                for n in nodes
+            )
+        )
+        resource = job.resource_name
+        unhealthy = {n: faults.unhealthy_npus(d, resource) for n, d in zip(nodes, datas, strict=True)}
+    return faults.fold(pods, ready, unhealthy)
 
 
 async def fold_pod_warnings(

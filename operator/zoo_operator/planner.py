@@ -14,6 +14,7 @@ from typing import Any
 
 from zoo_operator import (
     admission,
+    faults,
     guards,
     limits,
     logparse,
@@ -47,6 +48,10 @@ RESYNC_SECONDS = 300.0
 MIN_DELAY_SECONDS = 1.0
 # A job waiting for its spec.from job is looked at again this often (the source's events do not wake it).
 SOURCE_RECHECK_SECONDS = RESYNC_SECONDS / 10
+# Issue 23: a running Ascend gang is looked at this often for NPU faults, which send the job no event (the device
+# plugin's ConfigMap in kube-system is not watched). A lost node needs no poll: the node-lifecycle controller
+# marks its pods Ready=False (MarkPodsNotReady) when the node turns Unknown, and every pod event brings a pass.
+FAULT_CHECK_SECONDS = 10.0
 
 Obj = dict[str, Any]
 Event = tuple[str, str, str]  # (type Normal|Warning, reason, message)
@@ -68,6 +73,7 @@ class Plan:
     delete_uids: Mapping[str, str] = dataclasses.field(default_factory=dict)  # name -> UID seen (issue 24)
     # name -> UID of every pod of the job seen: annotations and finalizer removals touch only that pod (issue 24)
     pod_uids: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    force: tuple[str, ...] = ()  # pods of `delete` deleted without a grace period (issue 23: node lost)
     release: tuple[
         str, ...
     ] = ()  # deleted pods whose Kueue finalizer the operator removes (policy.kueue_release)
@@ -417,6 +423,7 @@ def _plan_job(
         delete=decision.delete,
         delete_uids={p.name: p.uid for p in pods if p.name in decision.delete and p.uid},
         pod_uids={p.name: p.uid for p in pods if p.uid},
+        force=decision.force,
         release=policy.kueue_release(pods),
         unretriable=policy.kueue_unretriable(decision.phase, pods),
         memory=warnings,
@@ -507,6 +514,8 @@ def _plan_job(
         obs.body.get("spec") or {}
     )  # the MODEL column: a built-in or custom:<script>
     out.events.extend(decision.events)  # issue 11: e.g. SpecChangeIgnored on a finished job
+    if decision.faults or prev.get("faults"):  # issue 23: every fault the job met, kept across restarts
+        new["faults"] = faults.record(prev.get("faults"), decision.faults, state.restarts, now)
     # issue 13: what the job was built from, and a warning when its checkpoints die with its pods.
     if job.source is not None:
         new["source"] = job.source.status()
@@ -563,8 +572,9 @@ def _plan_job(
     )  # issue 11: a status the apiserver always accepts, whatever logs and messages
     deferred = status_write(out, prev, new, mem, settings, now)
     pending = expected_pods(mem.expected, pods, (), obs.now)  # created earlier, not in the index yet
+    avoided = faults.avoided_nodes(new.get("faults"))  # issue 23: keep off the nodes that were lost
     out.create = [
-        render.pod(job, index, attempt)
+        faults.avoid_nodes(render.pod(job, index, attempt), avoided)
         for index in decision.create
         if render.pod_name(job, index) not in pending
     ]
@@ -577,6 +587,8 @@ def _plan_job(
     out.next_due = next_due(job, decision, pods, new, attempt, deferred, now)
     if active:
         out.next_due = earliest(out.next_due, admission.due(job, refusal, now))
+    if decision.phase == c.RUNNING and job.device_type == "Ascend910":  # issue 23: NPU faults send no event
+        out.next_due = earliest(out.next_due, now + FAULT_CHECK_SECONDS)
     if not_owned or queue_missing:  # what it waits for sends no event: look again (guards.RECHECK_SECONDS)
         out.next_due = earliest(out.next_due, now + guards.RECHECK_SECONDS)
     out.memory = dataclasses.replace(

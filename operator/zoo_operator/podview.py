@@ -69,6 +69,11 @@ class PodView:
     # pod_controller.go Stop) or Kubernetes' DisruptionTarget (preemption by the scheduler, the Eviction API,
     # taint manager, pod GC; kubernetes.io/docs/concepts/workloads/pods/disruptions/#pod-disruption-conditions).
     evicted_by: str | None = None
+    # Issue 23 (faults.fold, from observe's reads): the node's Ready condition (None: not read), why it is not
+    # Ready, and the NPUs this pod holds that the device plugin reports faulty: (physical id, reason).
+    node_ready: bool | None = None
+    node_problem: str = ""
+    faulty_npus: tuple[tuple[int, str], ...] = ()
 
     @property
     def waiting_since(self) -> float | None:

@@ -1,7 +1,8 @@
 """Run-policy decisions: given the job, its last status and its pods, what should happen now.
 
 Pure: plain data in, a `Decision` out. The reconciler carries the decision out (creates, deletes, writes status).
-Order of precedence: finished jobs only clean up; suspend; permanent failures; retryable failures (whole-gang
+Order of precedence: finished jobs only clean up; suspend; permanent failures; hardware faults (a lost node, a
+faulty NPU: faults.py, restarted and not counted); retryable failures (whole-gang
 restart within backoffLimit); success; activeDeadlineSeconds; scheduling / image-pull timeouts; then creating
 whatever pods are missing.
 """
@@ -14,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from zoo_operator import conditions as c
-from zoo_operator import logparse, render
+from zoo_operator import faults, logparse, render
 from zoo_operator.podview import PodView, parse_time
 from zoo_operator.spec import JobSpec, gang_hash
 
@@ -82,6 +83,9 @@ class Decision:
     stopped: bool = False  # the restart follows a graceful stop (exit 79) and is not counted
     # Events to post besides the phase's own: (type Normal|Warning, reason, message).
     events: tuple[tuple[str, str, str], ...] = ()
+    # Issue 23: pods of `delete` deleted without a grace period (their node is lost), and the faults detected.
+    force: tuple[str, ...] = ()
+    faults: tuple[faults.Fault, ...] = ()
 
 
 def pods_to_clean(policy: str, pods: Sequence[PodView]) -> tuple[str, ...]:
@@ -294,6 +298,25 @@ def _evicted(pods: Sequence[PodView], attempt: int, live: Sequence[PodView]) -> 
     )
 
 
+def fault_restart(found: Sequence[faults.Fault], live: Sequence[PodView]) -> Decision:
+    """Issue 23: ranks on a lost node or a faulty NPU restart away from it, not counted against backoffLimit
+    (the fault is the hardware's, not the job's). Whole gang for now; a pod-level recovery can take the same
+    faults and replace only `found`'s pods. The pods on a node that is not Ready go without a grace period
+    (faults.to_force); the new pods keep off a faulty node (faults.avoided_nodes) and the device plugin no longer
+    offers a faulty NPU."""
+    return Decision(
+        c.RESTARTING,
+        found[0].reason,
+        f"{faults.summary(found)}; restarting all ranks away from it from the checkpoint (a fault of the "
+        "hardware: not counted against spec.runPolicy.backoffLimit)",
+        delete=tuple(p.name for p in live),
+        restart=True,
+        stopped=True,
+        force=faults.to_force(live),
+        faults=tuple(found),
+    )
+
+
 def _restart_or_fail(
     job: JobSpec, state: JobState, reason: str, detail: str, live: Sequence[PodView]
 ) -> Decision:
@@ -354,6 +377,9 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
                 c.REASON_PERMANENT_ERROR,
                 in_user_terms(job, _describe_exit(pod)) + " (permanent: not retried)",
             )
+    found = faults.detect(ordered, attempt)
+    if found:  # after permanent errors (they fail the job wherever it runs), before the job's own failures
+        return fault_restart(found, live)
     failed = [p for p in ordered if p.failed]
     if failed:
         detail = in_user_terms(job, _describe_exit(failed[0]))
@@ -401,7 +427,9 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
         if extra or wait > 0 or any(p.deleting for p in pods):
             create = ()
         reason = (
-            state.reason if state.reason in (c.REASON_STOPPED, c.REASON_EVICTED) else c.REASON_GANG_RESTART
+            state.reason
+            if state.reason in (c.REASON_STOPPED, c.REASON_EVICTED, *c.FAULT_REASONS)
+            else c.REASON_GANG_RESTART
         )
         return Decision(
             c.RESTARTING, reason, state.message or "restarting all ranks", create=create, delete=extra

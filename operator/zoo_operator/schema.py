@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from zoo_operator import conditions
 from zoo_workloads import config as model_config
 from zoo_workloads import contract
 
@@ -818,6 +819,25 @@ def _status() -> Schema:
                             "description": "The processes restarted inside their pods (no pod recreated).",
                         },
                         "time": _str("When training resumed.", format="date-time"),
+                    },
+                ),
+            },
+            "faults": {
+                "type": "array",
+                "description": "Hardware faults met by the job's ranks (issue 23): a node that was not Ready, an NPU "
+                "the Ascend device plugin reported unhealthy (the last 20). Each restarted the gang away from it, "
+                "not counted against spec.runPolicy.backoffLimit.",
+                "maxItems": 20,
+                "items": _obj(
+                    "One fault of one rank.",
+                    {
+                        "time": _str("When the operator detected it.", format="date-time"),
+                        "reason": _str("What kind of fault.", enum=list(conditions.FAULT_REASONS)),
+                        "node": _str("The node the rank ran on."),
+                        "device": _int("The physical NPU id (NPU faults)."),
+                        "pod": _str("The rank's pod."),
+                        "restart": _int("The whole-gang restart (status.restarts) the pod belonged to."),
+                        "message": _str("What was seen."),
                     },
                 ),
             },

@@ -74,15 +74,33 @@ def test_default_objects():
         ("ClusterRole", "zoo-operator"),
         ("ClusterRole", "zoo-operator-discovery"),
         ("ClusterRole", "zoo-operator-edit"),
+        ("ClusterRole", "zoo-operator-faults"),
         ("ClusterRole", "zoo-operator-view"),
         ("ClusterRoleBinding", "zoo-operator"),
         ("ClusterRoleBinding", "zoo-operator-discovery"),
+        ("ClusterRoleBinding", "zoo-operator-faults"),
         ("Deployment", "zoo-operator"),
         ("NetworkPolicy", "zoo-operator"),
+        ("Role", "zoo-operator-deviceinfo"),
         ("Role", "zoo-operator-leader"),
+        ("RoleBinding", "zoo-operator-deviceinfo"),
         ("RoleBinding", "zoo-operator-leader"),
         ("ServiceAccount", "zoo-operator"),
     ]
+
+
+def test_fault_detection_rbac_is_get_only():
+    """Issue 23: the operator gets nodes by name and the device plugin's ConfigMaps in kube-system, nothing more."""
+    objects = template()
+    assert one(objects, "ClusterRole", "zoo-operator-faults")["rules"] == [
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}
+    ]
+    role = one(objects, "Role", "zoo-operator-deviceinfo")
+    assert role["metadata"]["namespace"] == "kube-system"
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]
+    binding = one(objects, "RoleBinding", "zoo-operator-deviceinfo")
+    assert binding["metadata"]["namespace"] == "kube-system"
+    assert binding["roleRef"]["name"] == "zoo-operator-deviceinfo"
 
 
 def test_one_resource_kind_per_template_file():
@@ -106,33 +124,38 @@ def test_cluster_wide_rbac_verbs_exactly():
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "zoo-operator", "namespace": "zoo-system"}
     ]
-    # The one namespaced grant: the leader-election Lease, in the release namespace only.
-    (role,) = find(objects, "Role")
+    # The namespaced grants: the leader-election Lease, in the release namespace only, and (issue 23,
+    # test_fault_detection_rbac_is_get_only) the device plugin's ConfigMaps in kube-system.
+    (role,) = [r for r in find(objects, "Role") if r["metadata"]["namespace"] != "kube-system"]
     assert role["metadata"] == {**role["metadata"], "name": "zoo-operator-leader", "namespace": "zoo-system"}
     assert rules_as_set(role["rules"]) == {
         ("coordination.k8s.io", "leases", verb) for verb in ("get", "create", "update")
     }
-    (leader_binding,) = find(objects, "RoleBinding")
+    (leader_binding,) = [
+        b for b in find(objects, "RoleBinding") if b["metadata"]["namespace"] != "kube-system"
+    ]
     assert leader_binding["roleRef"]["name"] == "zoo-operator-leader"
 
 
 def test_watch_namespaces_uses_a_role_per_namespace():
     objects = template(SCENARIOS["watch-namespaces"])
-    roles = [r for r in find(objects, "Role") if r["metadata"]["name"] != "zoo-operator-leader"]
+    fixed = ("zoo-operator-leader", "zoo-operator-deviceinfo")  # not per watched namespace
+    roles = [r for r in find(objects, "Role") if r["metadata"]["name"] not in fixed]
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
     assert all(rules_as_set(r["rules"]) == JOB_RULES for r in roles)
-    bindings = [b for b in find(objects, "RoleBinding") if b["metadata"]["name"] != "zoo-operator-leader"]
+    bindings = [b for b in find(objects, "RoleBinding") if b["metadata"]["name"] not in fixed]
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
     for b in bindings:
         assert b["roleRef"]["kind"] == "Role" and b["roleRef"]["name"] == "zoo-operator"
         assert b["subjects"] == [
             {"kind": "ServiceAccount", "name": "zoo-operator", "namespace": "zoo-system"}
         ]
-    # Nothing namespaced is granted to the operator cluster-wide; only kopf's discovery stays a ClusterRole
-    # (besides the roles aggregated into the users' built-in edit/view roles).
+    # Nothing namespaced is granted to the operator cluster-wide; only kopf's discovery and the nodes' get
+    # (issue 23) stay ClusterRoles (besides the roles aggregated into the users' built-in edit/view roles).
     assert sorted(r["metadata"]["name"] for r in find(objects, "ClusterRole")) == [
         "zoo-operator-discovery",
         "zoo-operator-edit",
+        "zoo-operator-faults",
         "zoo-operator-view",
     ]
     assert env_of(objects)["ZOO_WATCH_NAMESPACES"] == "team-a,team-b"

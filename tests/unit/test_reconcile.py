@@ -49,8 +49,14 @@ class FakeKube:
             "serves",
             "controller_uid",
             "local_queue_exists",
+            "get_node",
+            "get_config_map_data",
         ):
             monkeypatch.setattr(kube, name, getattr(self, name))
+        # Issue 23: Node objects and kube-system ConfigMaps (device info) by name; absent: a Ready node.
+        self.nodes: dict[str, dict[str, Any] | None] = {}
+        self.system_config_maps: dict[str, dict[str, str]] = {}
+        self.delete_graces: dict[str, int | None] = {}
         self.local_queues: set[str] | None = None  # LocalQueues that exist; None: Kueue is not served
 
     async def create(self, obj: dict[str, Any]) -> bool:
@@ -84,9 +90,19 @@ class FakeKube:
             raise kube.NotOwned("ConfigMap", obj["metadata"]["name"], "replaced since it was read")
         self.objects[("ConfigMap", obj["metadata"]["name"])] = obj
 
-    async def delete_pod(self, namespace: str, name: str, uid: str = "") -> None:
+    async def get_node(self, name: str) -> dict[str, Any] | None:
+        self.calls.append(f"get Node {name}")
+        ready = {"status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+        return self.nodes.get(name, ready)
+
+    async def get_config_map_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        self.calls.append(f"get ConfigMap {namespace}/{name}")
+        return self.system_config_maps.get(name)
+
+    async def delete_pod(self, namespace: str, name: str, uid: str = "", grace: int | None = None) -> None:
         self.calls.append(f"delete Pod {name}")
         self.delete_uids[name] = uid
+        self.delete_graces[name] = grace
         self.deleted.append(name)
         self.objects.pop(("Pod", name), None)
 
@@ -987,3 +1003,42 @@ def test_a_missing_local_queue_is_read_and_waited_for(monkeypatch: pytest.Monkey
     fake.calls.clear()
     _own_pass(h, T0 + 12)
     assert "get LocalQueue lq" not in fake.calls, "read only while the job has no pods or waits for it"
+
+
+def test_a_lost_node_and_an_unhealthy_npu_are_read_and_restart_the_gang_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 23: observe reads the nodes of a running gang and their device-info ConfigMaps; the executor deletes
+    the pods of a node that is not Ready without a grace period, the others gracefully."""
+    fake = FakeKube(monkeypatch)
+    h = Harness(fake, ascend_job(replicas=2, runPolicy={"backoffLimit": 0}))
+    h.run(T0)
+    for i, node in enumerate(("n1", "n2")):
+        fake.objects[("Pod", f"asc-worker-{i}")]["spec"]["nodeName"] = node
+        devices = [{"device_id": str(i), "device_ip": f"192.168.100.{101 + i}"}]
+        h.set_running(
+            f"asc-worker-{i}", {"pod_name": f"asc-worker-{i}", "server_id": f"10.0.0.{i}", "devices": devices}
+        )
+    h.run(T0 + 2)
+    assert h.body["status"]["phase"] == c.RUNNING
+    assert "get Node n1" not in fake.calls  # read only once the gang runs (the status this pass started from)
+    h.run(T0 + 3)
+    assert {"get Node n1", "get Node n2", "get ConfigMap kube-system/mindx-dl-deviceinfo-n2"} <= set(
+        fake.calls
+    )
+    assert h.body["status"]["phase"] == c.RUNNING and fake.deleted == []  # healthy: nothing happens
+    fake.nodes["n1"] = {
+        "status": {"conditions": [{"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown"}]}
+    }
+    unhealthy = {"DeviceInfo": {"DeviceList": {"huawei.com/Ascend910-Unhealthy": "Ascend910-1"}}}
+    fake.system_config_maps["mindx-dl-deviceinfo-n2"] = {"DeviceInfoCfg": json.dumps(unhealthy)}
+    h.run(T0 + 5)
+    st = h.body["status"]
+    assert st["phase"] == c.RESTARTING and st["reason"] == c.REASON_NODE_NOT_READY
+    assert st["restarts"] == 1 and st["stoppedRestarts"] == 1  # backoffLimit 0: not counted
+    assert [(f["reason"], f["node"], f.get("device")) for f in st["faults"]] == [
+        (c.REASON_NODE_NOT_READY, "n1", None),
+        (c.REASON_NPU_UNHEALTHY, "n2", 1),
+    ]
+    assert fake.delete_graces == {"asc-worker-0": 0, "asc-worker-1": None}
+    assert ("Warning", c.REASON_NODE_NOT_READY) in {(k, r) for k, r, _ in h.events}

@@ -92,12 +92,13 @@ class DeviceAllocator:
     def __init__(self, count: int) -> None:
         self.count = count
         self.held: dict[str, list[int]] = {}
+        self.unhealthy: frozenset[int] = frozenset()  # issue 23 (faults.py): never handed to a new pod
 
     def allocate(self, pod_uid: str, n: int) -> list[int] | None:
         """Give the pod n free ids (lowest first), the same ids again if it has some, or None if too few are free."""
         if pod_uid in self.held:
             return self.held[pod_uid]
-        used = {i for ids in self.held.values() for i in ids}
+        used = {i for ids in self.held.values() for i in ids} | self.unhealthy
         free = [i for i in range(self.count) if i not in used]
         if len(free) < n:
             return None

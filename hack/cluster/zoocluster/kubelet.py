@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from zoocluster import apiproxy, devices, images, logserver, nodes, propagation
+from zoocluster import apiproxy, devices, faults, images, logserver, nodes, propagation
 from zoocluster.config import REPO, ClusterConfig
 from zoocluster.informer import Informer
 from zoocluster.kubeapi import ApiError, Client, Credentials
@@ -60,6 +60,9 @@ class Kubelet:
         self.svcs = Informer(self.client, "/api/v1/services", self._changed.set)
         self.cms = Informer(self.client, "/api/v1/configmaps", self._changed.set)
         self.secrets = Informer(self.client, "/api/v1/secrets", self._changed.set)
+        # Issue 23 (faults.py): injected NPU and node faults, re-read from the file when it changes.
+        self.faults = faults.Faults()
+        self._faults_seen: float | None = None
 
     # ---- the context pod workers use ----
     def node(self, name: str) -> NodeInfo:
@@ -97,6 +100,7 @@ class Kubelet:
         for spec in self.node_specs:
             nodes.register(self.client, spec, self.nodes[spec.name].ip, self.cfg.kubelet_port)
         self._publish_dra()
+        self._apply_faults(force=True)
         pki = self.cfg.pki
         logserver.serve(
             self.cfg.kubelet_port,
@@ -119,6 +123,7 @@ class Kubelet:
         while not self._stop.is_set():
             self._changed.wait(1.0)
             self._changed.clear()
+            self._apply_faults()
             self._reconcile()
         self.shutdown()
 
@@ -148,11 +153,72 @@ class Kubelet:
             ", ".join(s.name for s in dra),
         )
 
+    def _apply_faults(self, force: bool = False) -> None:
+        """Read the faults file when it changed: mark NPUs unhealthy (allocator, allocatable, the device-info
+        ConfigMap) and lose the pods of nodes that went down."""
+        path = faults.path_in(self.state_dir)
+        try:
+            stamp: float | None = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            stamp = None
+        if stamp == self._faults_seen and not force:
+            return
+        self._faults_seen = stamp
+        try:
+            new = faults.load(path)
+        except (ValueError, TypeError, AttributeError) as exc:
+            log.warning("faults file %s unreadable, ignored: %s", path, exc)
+            return
+        old, self.faults = self.faults, new
+        for spec in self.node_specs:
+            info = self.nodes[spec.name]
+            if info.allocator is None or spec.dra:
+                continue
+            ids = new.unhealthy.get(spec.name, ())
+            if not force and ids == old.unhealthy.get(spec.name, ()):
+                continue
+            info.allocator.unhealthy = frozenset(ids)
+            self._write_device_info(spec.name, info.allocator.count, ids)
+            if spec.name not in new.down:
+                self._beat(spec)
+        for name in sorted(new.down - old.down):
+            log.info("node %s lost: no more heartbeats, its pods' processes killed", name)
+        for name in sorted(old.down - new.down):
+            log.info("node %s back", name)
+            spec = next(s for s in self.node_specs if s.name == name)
+            self._beat(spec)
+
+    def _write_device_info(self, node: str, count: int, unhealthy: tuple[int, ...]) -> None:
+        cm = faults.device_info_config_map(node, count, unhealthy)
+        path = f"/api/v1/namespaces/{faults.DEVICE_INFO_NAMESPACE}/configmaps"
+        try:
+            try:
+                self.client.create(path, cm)
+            except ApiError as exc:
+                if exc.status != 409:
+                    raise
+                self.client.merge_patch(f"{path}/{cm['metadata']['name']}", {"data": cm["data"]})
+        except (ApiError, OSError) as exc:
+            log.warning("device info of %s: %s", node, exc)
+
+    def _beat(self, spec: nodes.NodeSpec) -> None:
+        unhealthy = len(self.faults.unhealthy.get(spec.name, ()))
+        try:
+            nodes.heartbeat(self.client, spec, self.nodes[spec.name].ip, self.cfg.kubelet_port, unhealthy)
+        except (ApiError, OSError, ValueError) as exc:  # keep beating; the API server may be restarting
+            log.warning("heartbeat %s: %s", spec.name, exc)
+
     def _reconcile(self) -> None:
         seen = set()
         for pod in self.pods.items():
             uid, node = pod["metadata"]["uid"], pod["spec"].get("nodeName")
             if node not in self.nodes:
+                continue
+            if node in self.faults.down:  # a lost node runs nothing and reports nothing (faults.py)
+                worker = self.workers.pop(uid, None)
+                if worker is not None:
+                    worker.lose()
+                    self.ips.release(uid)
                 continue
             seen.add(uid)
             worker = self.workers.get(uid)
@@ -178,14 +244,9 @@ class Kubelet:
         while not self._stop.is_set():
             self._stop.wait(HEARTBEAT_SECONDS)
             for spec in self.node_specs:
-                try:
-                    nodes.heartbeat(self.client, spec, self.nodes[spec.name].ip, self.cfg.kubelet_port)
-                except (
-                    ApiError,
-                    OSError,
-                    ValueError,
-                ) as exc:  # keep beating; the API server may be restarting
-                    log.warning("heartbeat %s: %s", spec.name, exc)
+                if spec.name in self.faults.down:
+                    continue  # a lost node renews no Lease: the node-lifecycle controller marks it Unknown
+                self._beat(spec)
 
     def find_log(
         self, ns: str, pod: str, container: str, previous: bool

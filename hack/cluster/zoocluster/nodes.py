@@ -107,8 +107,10 @@ def node_object(spec: NodeSpec) -> dict[str, Any]:
     }
 
 
-def node_status(spec: NodeSpec, ip: str, port: int, now: str) -> dict[str, Any]:
-    """The node's status: Ready, capacity = allocatable, addresses, kubelet endpoint, versions."""
+def node_status(spec: NodeSpec, ip: str, port: int, now: str, unhealthy: int = 0) -> dict[str, Any]:
+    """The node's status: Ready, capacity = allocatable, addresses, kubelet endpoint, versions. `unhealthy` NPUs
+    (faults.py) are left out of allocatable, as the device manager counts only the devices the plugin's
+    ListAndWatch reports Healthy; capacity keeps them."""
 
     def cond(kind: str, ok: bool, reason: str, message: str) -> dict[str, Any]:
         return {
@@ -120,9 +122,12 @@ def node_status(spec: NodeSpec, ip: str, port: int, now: str) -> dict[str, Any]:
             "lastTransitionTime": now,
         }
 
+    allocatable = advertised(spec)
+    if unhealthy and NPU_RESOURCE in allocatable:
+        allocatable[NPU_RESOURCE] = str(max(0, int(allocatable[NPU_RESOURCE]) - unhealthy))
     return {
         "capacity": advertised(spec),
-        "allocatable": advertised(spec),
+        "allocatable": allocatable,
         "conditions": [
             cond(
                 "MemoryPressure",
@@ -162,10 +167,11 @@ def register(client: Client, spec: NodeSpec, ip: str, port: int) -> None:
     heartbeat(client, spec, ip, port)
 
 
-def heartbeat(client: Client, spec: NodeSpec, ip: str, port: int) -> None:
+def heartbeat(client: Client, spec: NodeSpec, ip: str, port: int, unhealthy: int = 0) -> None:
     """Refresh the node's status and renew its lease in kube-node-lease."""
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    client.strategic_patch(f"/api/v1/nodes/{spec.name}/status", {"status": node_status(spec, ip, port, now)})
+    status = node_status(spec, ip, port, now, unhealthy)
+    client.strategic_patch(f"/api/v1/nodes/{spec.name}/status", {"status": status})
     lease_path = f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{spec.name}"
     body = {
         "spec": {

@@ -107,6 +107,7 @@ class PodWorker(threading.Thread):
         self.admitted = False
         self.done = False
         self.forgotten = False
+        self.lost = False
         self.start_time = now_rfc3339()
         self._wake = threading.Event()
         self._lock = threading.Lock()
@@ -124,6 +125,12 @@ class PodWorker(threading.Thread):
     def forget(self) -> None:
         """The pod object is gone (force-deleted): stop its processes and clean up."""
         self.forgotten = True
+        self._wake.set()
+
+    def lose(self) -> None:
+        """The node is lost (faults.py): its processes die at once and nothing is reported to the apiserver
+        any more, as when a machine loses power; the pod object stays as it was last published."""
+        self.lost = True
         self._wake.set()
 
     def container_log(self, name: str, previous: bool) -> tuple[Path, ContainerProcess | None] | None:
@@ -148,6 +155,9 @@ class PodWorker(threading.Thread):
             while True:
                 with self._lock:
                     pod = self.pod
+                if self.lost:
+                    self._stop_all(0.0)
+                    break
                 if self.forgotten:
                     self._stop_all(2.0)
                     break
