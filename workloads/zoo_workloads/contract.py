@@ -59,6 +59,11 @@ ENV_PROCESS_RESTARTS = "ZOO_PROCESS_RESTARTS"
 # Opt-in (0): measured on CPU, the in-place restart waits out MindSpore's node timeout and came out slower than a
 # whole-gang restart (README "Recovery"); with HCCL the survivors wait in a collective up to HCCL_EXEC_TIMEOUT.
 DEFAULT_PROCESS_RESTARTS = 0
+# The gang's fault channel (zoo_workloads.gangchannel): every supervisor listens on this UDP port of its pod IP, and
+# ZOO_GANG_HUB names the pod that keeps the gang's restart generation (the scheduler's or worker 0's DNS name).
+# Next to MS_SCHED_PORT's 8118, outside HCCL's host ports 60000-60015; netpolicy.py admits it between the gang.
+GANG_CHANNEL_PORT = 8119
+ENV_GANG_HUB = "ZOO_GANG_HUB"
 # HCCL rank-table launch (Ascend).
 ENV_RANK_TABLE_FILE = "RANK_TABLE_FILE"
 ENV_RANK_ID = "RANK_ID"
