@@ -118,6 +118,31 @@ def test_a_member_started_late_adopts_the_generation_without_restarting() -> Non
         first.close()
 
 
+def test_lost_peers() -> None:
+    peers = {("10.0.0.1", 8119): 100.0, ("10.0.0.2", 8119): 104.0}
+    assert gangchannel.lost_peers(peers, 104.9) == []
+    assert gangchannel.lost_peers(peers, 105.5) == [("10.0.0.1", 8119)]
+    assert gangchannel.lost_peers(peers, 110.0, after=1.0) == [("10.0.0.1", 8119), ("10.0.0.2", 8119)]
+
+
+def test_a_silent_member_restarts_the_gang_and_one_that_left_does_not() -> None:
+    """A pod deleted (its supervisor ends after its process stopped) falls silent: the survivors restart to
+    meet its replacement. A member whose process ended for good says so and is forgotten quietly."""
+    hub = Channel(pod="hub", hub_addr=None, bind=("127.0.0.1", 0), lost_after=1.0)
+    stay, done, gone = (Channel(pod=p, hub_addr=hub.address, bind=("127.0.0.1", 0)) for p in "sdg")
+    try:
+        _drain([hub, stay, done, gone], 1.0)
+        assert len(hub.peers) == 3
+        done.leave()
+        done.close()
+        assert _drain([hub, stay, gone], 2.0) == [False, False, False] and len(hub.peers) == 2
+        gone.close()  # no goodbye: lost
+        assert _drain([hub, stay], 2.5) == [True, True] and hub.hub_gen == 1 and len(hub.peers) == 1
+    finally:
+        for ch in (hub, stay, done, gone):
+            ch.close()
+
+
 def test_a_stray_sender_cannot_order_a_restart() -> None:
     hub = Channel(pod="hub", hub_addr=None, bind=("127.0.0.1", 0))
     member = Channel(pod="m0", hub_addr=hub.address, bind=("127.0.0.1", 0))

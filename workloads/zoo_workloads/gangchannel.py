@@ -7,18 +7,25 @@ its pod IP. One of them is the hub: the pod whose name starts ZOO_GANG_HUB (the 
 worker 0 of a rank-table launch). The others send it a heartbeat every HEARTBEAT_SECONDS carrying their
 generation (how many gang restarts they took part in), and a `fault` as soon as their own process crashed.
 The hub keeps the gang's generation (`hub_generation`): a fault of the current generation starts the next one,
-which it sends to every member heard from within PEER_TTL_SECONDS; a fault of an older generation (a process
+which it sends to every member it hears from; a fault of an older generation (a process
 that ended because of the restart already ordered) changes nothing. Every reply carries the generation, so a
 lost datagram is repaired by the next heartbeat, and a duplicate or a late one is harmless: a member restarts
 only for a generation above its own (`member_step`). Not a ConfigMap or an annotation: a real kubelet refreshes
 mounted ConfigMaps 60-90 s late, and the workload has no API token.
 
-The state machine (`decode`, `encode`, `hub_generation`, `member_step`) is pure; `Channel` is the socket around it.
+A member silent for LOST_SECONDS is lost (its pod deleted or evicted: the supervisor got SIGTERM, let its process
+stop gracefully and ended; or its node died): the hub starts the next generation too, so the survivors restart in
+place and wait for the replacement pod the operator creates (policy.py, dynamic launch). A member whose process
+ended for good (success, a permanent error) says `left` first, and its silence changes nothing.
+
+The state machine (`decode`, `encode`, `hub_generation`, `member_step`, `lost_peers`) is pure; `Channel` is the
+socket around it.
 """
 
 from __future__ import annotations
 
 import json
+import select
 import socket
 import time
 from collections.abc import Callable
@@ -27,7 +34,7 @@ from dataclasses import dataclass, field
 from zoo_workloads import contract
 
 HEARTBEAT_SECONDS = 0.5
-PEER_TTL_SECONDS = 5.0  # a member silent this long is gone (its pod deleted): the hub stops sending to it
+LOST_SECONDS = 5.0  # ten heartbeats missed: the member is lost (a starved supervisor on a loaded node is not)
 MAX_DATAGRAM = 512
 MAX_GENERATION = 1_000_000  # far above any restart bound (ZOO_PROCESS_RESTARTS <= 100)
 
@@ -39,10 +46,12 @@ class Message:
     gen: int
     fault: bool = False
     pod: str = ""
+    left: bool = False  # its process ended for good (success, a permanent error): its silence is no fault
 
 
 def encode(msg: Message) -> bytes:
-    return json.dumps({"v": 1, "gen": msg.gen, "fault": msg.fault, "pod": msg.pod[:253]}).encode()
+    body = {"v": 1, "gen": msg.gen, "fault": msg.fault, "pod": msg.pod[:253], "left": msg.left}
+    return json.dumps(body).encode()
 
 
 def decode(data: bytes) -> Message | None:
@@ -56,12 +65,17 @@ def decode(data: bytes) -> Message | None:
         return None
     if not isinstance(obj, dict) or obj.get("v") != 1:
         return None
-    gen, fault, pod = obj.get("gen"), obj.get("fault", False), obj.get("pod", "")
+    gen, fault, pod, left = (
+        obj.get("gen"),
+        obj.get("fault", False),
+        obj.get("pod", ""),
+        obj.get("left", False),
+    )
     if type(gen) is not int or not 0 <= gen <= MAX_GENERATION:
         return None
-    if not isinstance(fault, bool) or not isinstance(pod, str):
+    if not isinstance(fault, bool) or not isinstance(left, bool) or not isinstance(pod, str):
         return None
-    return Message(gen, fault, pod)
+    return Message(gen, fault, pod, left)
 
 
 def hub_generation(current: int, msg: Message) -> int:
@@ -69,6 +83,14 @@ def hub_generation(current: int, msg: Message) -> int:
     if msg.fault and msg.gen == current and current < MAX_GENERATION:
         return current + 1
     return current
+
+
+def lost_peers(
+    peers: dict[tuple[str, int], float], now: float, after: float = LOST_SECONDS
+) -> list[tuple[str, int]]:
+    """The members last heard more than `after` seconds before `now` (the hub drains its socket first, so a
+    supervisor that was merely slow to read is never one)."""
+    return sorted(addr for addr, seen in peers.items() if now - seen > after)
 
 
 def member_step(local: int | None, gen: int) -> tuple[int, bool]:
@@ -98,6 +120,7 @@ class Channel:
     hub_addr: tuple[str, int] | None  # None: this supervisor is the hub
     bind: tuple[str, int]
     clock: Callable[[], float] = time.monotonic
+    lost_after: float = LOST_SECONDS
     gen: int | None = None
     hub_gen: int = 0
     peers: dict[tuple[str, int], float] = field(default_factory=dict)
@@ -129,39 +152,54 @@ class Channel:
         self._fault_pending = True
         self._send_hub()
 
+    def leave(self) -> None:
+        """This member's process ended for good: the hub forgets it without restarting the gang."""
+        if self.hub_addr is not None:
+            self._send_hub(left=True)
+
     def poll(self, timeout: float) -> bool:
         """Handle datagrams for up to `timeout` seconds; True (once) when this member must restart."""
         deadline = self.clock() + timeout
-        while not self._restart:
+        while True:
+            self._drain()
             now = self.clock()
-            if self.hub_addr is not None and now >= self._next_beat:
-                self._send_hub()
-            wait = min(deadline, self._next_beat if self.hub_addr is not None else deadline) - now
-            self._sock.settimeout(max(wait, 0.0) or 0.001)
-            try:
-                data, addr = self._sock.recvfrom(MAX_DATAGRAM + 1)
-            except (TimeoutError, BlockingIOError):
-                if self.clock() >= deadline:
-                    break
-                continue
-            except OSError:
-                break  # e.g. ICMP port unreachable from a hub not yet listening: the next heartbeat retries
-            msg = decode(data)
-            if msg is None:
-                continue
             if self.hub_addr is None:
-                self._hub_heard(msg, (str(addr[0]), int(addr[1])))
-            elif (str(addr[0]), int(addr[1])) == self.hub_addr:
-                self._member_heard(msg.gen)
-            if self.clock() >= deadline:
+                lost = lost_peers(self.peers, now, self.lost_after)
+                if lost:
+                    for addr in lost:
+                        del self.peers[addr]
+                    self._bump()
+            elif now >= self._next_beat:
+                self._send_hub()
+            if self._restart or now >= deadline:
                 break
+            wake = deadline if self.hub_addr is None else min(deadline, self._next_beat)
+            select.select([self._sock], [], [], max(min(wake - now, HEARTBEAT_SECONDS), 0.0))
         restart, self._restart = self._restart, False
         return restart
 
-    def _send_hub(self) -> None:
+    def _drain(self) -> None:
+        """Every datagram queued on the socket, without waiting."""
+        while True:
+            try:
+                data, addr = self._sock.recvfrom(MAX_DATAGRAM + 1, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return  # e.g. ICMP port unreachable from a hub not yet listening: the next heartbeat retries
+            msg = decode(data)
+            if msg is None:
+                continue
+            sender = (str(addr[0]), int(addr[1]))
+            if self.hub_addr is None:
+                self._hub_heard(msg, sender)
+            elif sender == self.hub_addr:
+                self._member_heard(msg.gen)
+
+    def _send_hub(self, left: bool = False) -> None:
         assert self.hub_addr is not None
         self._next_beat = self.clock() + HEARTBEAT_SECONDS
-        msg = Message(self.gen or 0, fault=self._fault_pending, pod=self.pod)
+        msg = Message(self.gen or 0, fault=self._fault_pending, pod=self.pod, left=left)
         try:
             self._sock.sendto(encode(msg), self.hub_addr)
         except OSError:
@@ -177,18 +215,24 @@ class Channel:
         self._restart = self._restart or restart
 
     def _hub_heard(self, msg: Message, addr: tuple[str, int] | None) -> None:
-        now = self.clock()
         if addr is not None:
-            self.peers[addr] = now
-        new = hub_generation(self.hub_gen, msg)
-        self.peers = {a: seen for a, seen in self.peers.items() if now - seen <= PEER_TTL_SECONDS}
-        if new != self.hub_gen:
-            self.hub_gen = new
-            self._member_heard(new)  # the hub's own process restarts too
-            for peer in self.peers:
-                self._reply(peer)
+            if msg.left:
+                self.peers.pop(addr, None)
+                return
+            self.peers[addr] = self.clock()
+        if hub_generation(self.hub_gen, msg) != self.hub_gen:
+            self._bump()
         elif addr is not None:
             self._reply(addr)
+
+    def _bump(self) -> None:
+        """The next generation: the hub's own process restarts, and every member hears it."""
+        if self.hub_gen >= MAX_GENERATION:
+            return
+        self.hub_gen += 1
+        self._member_heard(self.hub_gen)
+        for peer in self.peers:
+            self._reply(peer)
 
     def _reply(self, addr: tuple[str, int]) -> None:
         try:

@@ -393,6 +393,8 @@ def supervise(
                 stream.flush()
                 return contract.EXIT_RETRYABLE
         elif not restart_in_place(code, restarts, limit, stopping):
+            if channel is not None and (code == contract.EXIT_OK or code in contract.PERMANENT_EXIT_CODES):
+                channel.leave()  # ended for good: this pod's silence from now on is no fault
             return exit_status(code)
         elif channel is not None:
             channel.report_fault()
