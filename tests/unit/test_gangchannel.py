@@ -19,7 +19,7 @@ from zoo_workloads.gangchannel import Channel, Message, decode, encode, hub_gene
 
 
 def test_messages_round_trip_and_garbage_is_dropped() -> None:
-    msg = Message(3, fault=True, pod="job-worker-1")
+    msg = Message(3, fault=True, pod="job-worker-1", inc=2**62)
     assert decode(encode(msg)) == msg
     for bad in (
         b"",
@@ -31,6 +31,7 @@ def test_messages_round_trip_and_garbage_is_dropped() -> None:
         b'{"v": 1, "gen": 1.5}',
         b'{"v": 1, "gen": true}',  # a bool is no generation
         b'{"v": 1, "gen": 1, "fault": "yes"}',
+        b'{"v": 1, "gen": 1, "inc": -3}',
         json.dumps({"v": 1, "gen": gangchannel.MAX_GENERATION + 1}).encode(),
         json.dumps({"v": 1, "gen": 1, "pod": "x" * 600}).encode(),  # over the datagram bound
     ):
@@ -119,10 +120,11 @@ def test_a_member_started_late_adopts_the_generation_without_restarting() -> Non
 
 
 def test_lost_peers() -> None:
-    peers = {("10.0.0.1", 8119): 100.0, ("10.0.0.2", 8119): 104.0}
+    old, new = ("10.0.0.1", 8119, 7), ("10.0.0.1", 8119, 8)  # a replacement pod that got the same IP
+    peers = {old: 100.0, new: 104.0}
     assert gangchannel.lost_peers(peers, 104.9) == []
-    assert gangchannel.lost_peers(peers, 105.5) == [("10.0.0.1", 8119)]
-    assert gangchannel.lost_peers(peers, 110.0, after=1.0) == [("10.0.0.1", 8119), ("10.0.0.2", 8119)]
+    assert gangchannel.lost_peers(peers, 105.5) == [old]
+    assert gangchannel.lost_peers(peers, 110.0, after=1.0) == [old, new]
 
 
 def test_a_silent_member_restarts_the_gang_and_one_that_left_does_not() -> None:

@@ -25,6 +25,7 @@ socket around it.
 from __future__ import annotations
 
 import json
+import secrets
 import select
 import socket
 import time
@@ -47,10 +48,20 @@ class Message:
     fault: bool = False
     pod: str = ""
     left: bool = False  # its process ended for good (success, a permanent error): its silence is no fault
+    # A random number per supervisor: a replacement pod that got the lost pod's IP is another member, so the
+    # old one still falls silent (the hub keys members by address and incarnation).
+    inc: int = 0
 
 
 def encode(msg: Message) -> bytes:
-    body = {"v": 1, "gen": msg.gen, "fault": msg.fault, "pod": msg.pod[:253], "left": msg.left}
+    body = {
+        "v": 1,
+        "gen": msg.gen,
+        "fault": msg.fault,
+        "pod": msg.pod[:253],
+        "left": msg.left,
+        "inc": msg.inc,
+    }
     return json.dumps(body).encode()
 
 
@@ -73,9 +84,12 @@ def decode(data: bytes) -> Message | None:
     )
     if type(gen) is not int or not 0 <= gen <= MAX_GENERATION:
         return None
+    inc = obj.get("inc", 0)
     if not isinstance(fault, bool) or not isinstance(left, bool) or not isinstance(pod, str):
         return None
-    return Message(gen, fault, pod, left)
+    if type(inc) is not int or not 0 <= inc < 2**63:
+        return None
+    return Message(gen, fault, pod, left, inc)
 
 
 def hub_generation(current: int, msg: Message) -> int:
@@ -85,9 +99,10 @@ def hub_generation(current: int, msg: Message) -> int:
     return current
 
 
-def lost_peers(
-    peers: dict[tuple[str, int], float], now: float, after: float = LOST_SECONDS
-) -> list[tuple[str, int]]:
+Peer = tuple[str, int, int]  # (IP, port, incarnation)
+
+
+def lost_peers(peers: dict[Peer, float], now: float, after: float = LOST_SECONDS) -> list[Peer]:
     """The members last heard more than `after` seconds before `now` (the hub drains its socket first, so a
     supervisor that was merely slow to read is never one)."""
     return sorted(addr for addr, seen in peers.items() if now - seen > after)
@@ -123,7 +138,8 @@ class Channel:
     lost_after: float = LOST_SECONDS
     gen: int | None = None
     hub_gen: int = 0
-    peers: dict[tuple[str, int], float] = field(default_factory=dict)
+    peers: dict[Peer, float] = field(default_factory=dict)
+    inc: int = field(default_factory=lambda: secrets.randbelow(2**63))
     _sock: socket.socket = field(init=False)
     _next_beat: float = 0.0
     _fault_pending: bool = False
@@ -166,8 +182,8 @@ class Channel:
             if self.hub_addr is None:
                 lost = lost_peers(self.peers, now, self.lost_after)
                 if lost:
-                    for addr in lost:
-                        del self.peers[addr]
+                    for peer in lost:
+                        del self.peers[peer]  # (a lost member that speaks again is new: adopts, no restart)
                     self._bump()
             elif now >= self._next_beat:
                 self._send_hub()
@@ -199,7 +215,7 @@ class Channel:
     def _send_hub(self, left: bool = False) -> None:
         assert self.hub_addr is not None
         self._next_beat = self.clock() + HEARTBEAT_SECONDS
-        msg = Message(self.gen or 0, fault=self._fault_pending, pod=self.pod, left=left)
+        msg = Message(self.gen or 0, fault=self._fault_pending, pod=self.pod, left=left, inc=self.inc)
         try:
             self._sock.sendto(encode(msg), self.hub_addr)
         except OSError:
@@ -209,17 +225,17 @@ class Channel:
         before = self.gen
         self.gen, restart = member_step(self.gen, gen)
         if self.gen != before:
-            self._fault_pending = (
-                False  # the hub has ordered the restart the fault asked for (or a later one)
-            )
+            # The hub has ordered the restart the fault asked for (or a later one).
+            self._fault_pending = False
         self._restart = self._restart or restart
 
     def _hub_heard(self, msg: Message, addr: tuple[str, int] | None) -> None:
         if addr is not None:
+            key = (addr[0], addr[1], msg.inc)
             if msg.left:
-                self.peers.pop(addr, None)
+                self.peers.pop(key, None)
                 return
-            self.peers[addr] = self.clock()
+            self.peers[key] = self.clock()
         if hub_generation(self.hub_gen, msg) != self.hub_gen:
             self._bump()
         elif addr is not None:
@@ -231,8 +247,8 @@ class Channel:
             return
         self.hub_gen += 1
         self._member_heard(self.hub_gen)
-        for peer in self.peers:
-            self._reply(peer)
+        for host, port, _inc in self.peers:
+            self._reply((host, port))
 
     def _reply(self, addr: tuple[str, int]) -> None:
         try:
