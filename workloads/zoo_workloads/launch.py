@@ -338,6 +338,7 @@ def start_child(command: list[str]) -> subprocess.Popen[bytes]:
 # How long a supervisor whose process crashed waits for the hub's restart order before it falls back to
 # restart_delay (the hub is unreachable: its pod is gone, or the channel is blocked).
 FAULT_ACK_SECONDS = 2.0
+HUB_RESOLVE_TIMEOUT = 30.0
 CHANNEL_POLL_SECONDS = 0.1
 
 
@@ -434,7 +435,9 @@ def gang_channel(env: dict[str, str], resolve: Callable[[str], str] | None = Non
         return None
     from zoo_workloads import gangchannel
 
-    timeout = float_env(env, "ZOO_RESOLVE_TIMEOUT", DEFAULT_RESOLVE_TIMEOUT)
+    # The hub's name resolves by now in a real gang (MS_SCHED_HOST is the same name; worker 0 is in the completed
+    # rank table): a short wait, then the fallback rather than a launch stuck on a name that never comes.
+    timeout = min(float_env(env, "ZOO_RESOLVE_TIMEOUT", DEFAULT_RESOLVE_TIMEOUT), HUB_RESOLVE_TIMEOUT)
     pod = env.get(contract.ENV_POD_NAME, "")
     try:
         return gangchannel.open_channel(
