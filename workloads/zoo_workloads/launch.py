@@ -8,10 +8,10 @@ Then run the command after `--`: supervised (issue 23), zoo-launch starts it as 
 the running pod when it crashes in a retryable way (restart_in_place), up to ZOO_PROCESS_RESTARTS times; the
 restarted process resumes from the newest complete (step) checkpoint. The pod, its IP, the rank table and the
 attempt marker stay as they are, so the environment prepared once holds for every restart. With
-ZOO_PROCESS_RESTARTS=0 it os.execvp's the command as before. In a gang (ZOO_GANG_HUB set) the supervisors share a
-fault channel (gangchannel.py): one rank's crash makes every supervisor kill and restart its own process at
-once, instead of waiting for MindSpore's node timeout or HCCL's collective timeout. No MindSpore import here: this runs before anything
-heavy.
+ZOO_PROCESS_RESTARTS=0 it os.execvp's the command as before. In a gang (ZOO_GANG_HUB set) the supervisors share
+a fault channel (gangchannel.py): one rank's crash makes every supervisor kill and restart its own process at
+once, instead of waiting for MindSpore's node timeout or HCCL's collective timeout. No MindSpore import here:
+this runs before anything heavy.
 """
 
 from __future__ import annotations
@@ -357,8 +357,9 @@ def supervise(
     follows them. Each restart prints a `process_restart` JSON event (rank from RANK_ID or MS_NODE_ID) that
     the operator folds into status and an Event. With a gang `channel` (gangchannel.Channel) a crash is told to
     the gang at once and every supervisor kills and restarts its own process when the hub orders it (`peer`:
-    true in the event of those killed), with no delay, so nobody waits for MindSpore's or HCCL's timeouts; a restart ordered once the bound is
-    spent ends the pod with 75 (retryable), and the operator's whole-gang restart takes over.
+    true in the event of those killed), with no delay, so nobody waits for MindSpore's or HCCL's timeouts; a
+    restart ordered once the bound is spent ends the pod with 75 (retryable), and the operator's whole-gang
+    restart takes over.
     """
     stream = out if out is not None else sys.stdout
     stopping = False
