@@ -3,12 +3,13 @@
 Three copies of one 2-rank CPU job (reduced resnet50_bam on digits, 3 epochs of 8 steps, a step checkpoint every
 2 steps) run side by side in one namespace; each gets one fault at a seeded random step of epoch 2:
 - `inplace`: rank 1's training process SIGKILLed (the pod stays): zoo-launch restarts the gang's processes in place;
-- `podloss`: rank 1's pod deleted: the operator restarts the whole gang, which resumes from the step checkpoint;
+- `podloss`: rank 1's pod deleted: the operator recreates that pod alone (policy.replace_lost_pod), the others
+  restart in place when the gang channel hears it fall silent, all resume from the step checkpoint;
 - `gang`: as before issue 23, for comparison: no in-place restart (spec.runPolicy.processRestarts 0) and no step
   checkpoints (save_checkpoint_seconds=0), rank 1's process SIGKILLed: whole-gang restart from the epoch checkpoint.
 It prints per job: the fault, the level that recovered it, seconds from the fault to the first resumed training
-step, steps of progress lost (status.resumes[].lostSteps) and pods recreated. Two ranks, not 4: three 4-rank jobs
-(15 processes) do not fit the 2 cores this was written on.
+step, steps of progress lost (status.resumes[].lostSteps) and pods recreated. `--ranks N` (default 2), `--jobs`
+(a subset) and `--logs DIR` (every pod's log, for a breakdown).
 
 Usage: `.venv/bin/python benchmarks/recovery.py [--seed N] [--json OUT]` with KUBECONFIG pointing at the local
 cluster (default: hack/cluster/zoo-cluster up, with its own ZOO_CLUSTER_* state dir and ports). Pure helpers
@@ -35,7 +36,7 @@ EPOCHS, STEPS, EVERY = 3, 8, 2
 JOBS = ("inplace", "podloss", "gang")
 LEVEL = {
     "inplace": "process restart in place",
-    "podloss": "whole gang (step ckpt)",
+    "podloss": "lost pod recreated alone",
     "gang": "whole gang (epoch ckpt)",
 }
 FAULT = {"inplace": "process killed", "podloss": "pod deleted", "gang": "process killed"}
@@ -96,7 +97,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _job(name: str, data: Path, storage: Path) -> dict[str, Any]:
+def _job(name: str, data: Path, storage: Path, ranks: int = 2) -> dict[str, Any]:
     hyper: dict[str, Any] = {
         "width": 8,
         "layers": [1, 1, 1, 1],
@@ -112,7 +113,7 @@ def _job(name: str, data: Path, storage: Path) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "model": "resnet50_bam",
         "device": {"type": "CPU"},
-        "replicas": 2,
+        "replicas": ranks,
         "dataset": {
             "volume": {"hostPath": {"path": str(data), "type": "Directory"}},
             "trainPath": "train",
@@ -120,7 +121,7 @@ def _job(name: str, data: Path, storage: Path) -> dict[str, Any]:
         },
         "hyperparameters": hyper,
         "checkpoint": {"hostPath": str(storage)},
-        "runPolicy": {"backoffLimit": 2, "processRestarts": 3},  # in place is opt-in (contract.py)
+        "runPolicy": {"backoffLimit": 2, "processRestarts": 3},
     }
     if name == "gang":
         hyper["save_checkpoint_steps"] = 0
@@ -134,10 +135,19 @@ def _job(name: str, data: Path, storage: Path) -> dict[str, Any]:
 
 
 def run(
-    kube: Any, helpers: ModuleType, namespace: str, data: Path, storage: Path, seed: int, timeout: float
+    kube: Any,
+    helpers: ModuleType,
+    namespace: str,
+    data: Path,
+    storage: Path,
+    seed: int,
+    timeout: float,
+    jobs: tuple[str, ...] = JOBS,
+    ranks: int = 2,
+    keep_logs: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Apply the jobs, disrupt each at its step, wait for all; one row per job."""
-    at = fault_steps(seed, JOBS)
+    at = {job: step for job, step in fault_steps(seed, JOBS).items() if job in jobs}
 
     def k(*args: str, check: bool = True) -> str:
         return str(kube.run("kubectl", "-n", namespace, *args, check=check))
@@ -150,18 +160,20 @@ def run(
             if not p["metadata"].get("deletionTimestamp")
         }
 
-    for job in JOBS:
-        kube.run("kubectl", "-n", namespace, "apply", "-f", "-", input=json.dumps(_job(job, data, storage)))
+    for job in jobs:
+        kube.run(
+            "kubectl", "-n", namespace, "apply", "-f", "-", input=json.dumps(_job(job, data, storage, ranks))
+        )
     faults: dict[str, float] = {}
     before: dict[str, dict[str, str]] = {}
-    seen: dict[str, dict[str, str]] = {job: {} for job in JOBS}
-    logs: dict[str, list[str]] = {job: [] for job in JOBS}
+    seen: dict[str, dict[str, str]] = {job: {} for job in jobs}
+    logs: dict[str, list[str]] = {job: [] for job in jobs}
     deadline = time.monotonic() + timeout
     done: set[str] = set()
-    while len(done) < len(JOBS):
+    while len(done) < len(jobs):
         if time.monotonic() > deadline:
             raise SystemExit(f"timed out; faulted {sorted(faults)}, finished {sorted(done)}")
-        for job in JOBS:
+        for job in jobs:
             if job in done:
                 continue
             current = uids(job)
@@ -186,12 +198,20 @@ def run(
                 done.add(job)
         time.sleep(0.5)
     rows = []
-    for job in JOBS:
+    for job in jobs:
         status = json.loads(k("get", "ztj", job, "-o", "json"))["status"]
         if status.get("phase") != "Succeeded":
             raise SystemExit(f"{job} did not succeed: {json.dumps(status)[-2000:]}")
         names = {n for n in seen[job] if "worker-0" in n}
         texts = logs[job] + [k("logs", n, "--tail=-1", check=False) for n in sorted(names)]
+        if keep_logs is not None:
+            keep_logs.mkdir(parents=True, exist_ok=True)
+            for name in sorted(uids(job)):
+                (keep_logs / f"{name}.log").write_text(
+                    k("logs", name, "--tail=-1", "--timestamps", check=False)
+                )
+            for i, text in enumerate(logs[job]):
+                (keep_logs / f"{job}-before-{i}.log").write_text(text)
         first = first_resumed_step(texts, faults[job])
         resumes = status.get("resumes") or []
         rows.append(
@@ -217,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--data", default="/tmp/zoo-data/digits", help="digits dataset directory")
     parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--ranks", type=int, default=2, help="ranks (workers) per job")
+    parser.add_argument("--jobs", default=",".join(JOBS), help=f"which of {','.join(JOBS)} to run")
+    parser.add_argument("--logs", help="keep every pod's log of the run in this directory")
     args = parser.parse_args(argv)
     bench = _load("bench_e2e", REPO / "benchmarks" / "e2e.py")
     sys.path.insert(0, str(REPO / "tests" / "e2e"))
@@ -241,7 +264,9 @@ def main(argv: list[str] | None = None) -> int:
         kube.run("kubectl", "-n", namespace, "rollout", "status", f"deployment/{release}", "--timeout=180s")
         while kube.run("kubectl", "-n", namespace, "get", "serviceaccount", "default", check=False) == "":
             time.sleep(0.2)
-        rows = run(kube, helpers, namespace, data, storage, args.seed, args.timeout)
+        jobs = tuple(j for j in JOBS if j in args.jobs.split(","))
+        logs = Path(args.logs) if args.logs else None
+        rows = run(kube, helpers, namespace, data, storage, args.seed, args.timeout, jobs, args.ranks, logs)
     finally:
         for job in JOBS:
             kube.run(

@@ -79,6 +79,8 @@ REASON_TRAINING_RESUMED = "TrainingResumed"  # training continued from a checkpo
 REASON_SPEC_CHANGED = "SpecChanged"
 REASON_SPEC_CHANGE_IGNORED = "SpecChangeIgnored"
 REASON_POD_LOST = "PodLost"
+# Issue 23: a lost worker of a dynamic launch recreated alone, the rest of the gang restarting in place.
+REASON_POD_REPLACED = "PodReplaced"
 # A pod of the gang stopped from outside (Kueue preemption, the scheduler's preemption, a drain): the gang restarts
 # from its checkpoint once admitted again, not counted against backoffLimit (as a Job's podFailurePolicy Ignore on
 # DisruptionTarget).

@@ -14,6 +14,8 @@ ports the launch uses:
 - dynamic launch: the scheduler's MS_SCHED_PORT, and the ports the workers open to each other: MindSpore's
   collectives (mccl on CPU, NCCL, HCCL with root info and HCCL_HOST_SOCKET_PORT_RANGE unset) bind ports the OS
   picks, so between the gang's own pods every TCP port is admitted.
+- both: the UDP port of zoo-launch's gang fault channel (contract.GANG_CHANNEL_PORT, issue 23), on which one
+  rank's crash reaches the others' supervisors within a second.
 
 Egress stays open unless the platform team restricts it (chart value networkPolicy.restrictEgress): then the
 pods reach only each other and the cluster's DNS.
@@ -26,6 +28,7 @@ from typing import Any
 from zoo_operator import conditions as c
 from zoo_operator import render
 from zoo_operator.spec import JobSpec
+from zoo_workloads import contract
 
 Obj = dict[str, Any]
 
@@ -47,16 +50,19 @@ def gang_selector(job: JobSpec) -> Obj:
 
 
 def gang_ports(job: JobSpec) -> list[Obj]:
-    """The TCP ports the gang's pods accept from each other (NetworkPolicyPort entries)."""
+    """The ports the gang's pods accept from each other (NetworkPolicyPort entries), and the UDP port of the
+    supervisors' fault channel (contract.GANG_CHANNEL_PORT, issue 23)."""
+    channel = {"protocol": "UDP", "port": contract.GANG_CHANNEL_PORT}
     if job.launch == "dynamic":
         # Every TCP port: the workers' collective listeners are on OS-chosen ports (module docstring).
-        return [{"protocol": "TCP", "port": 1, "endPort": 65535}]
+        return [{"protocol": "TCP", "port": 1, "endPort": 65535}, channel]
     return [
         {
             "protocol": "TCP",
             "port": HCCL_HOST_PORT_BASE,
             "endPort": HCCL_HOST_PORT_BASE + HCCL_HOST_PORT_COUNT - 1,
-        }
+        },
+        channel,
     ]
 
 

@@ -18,6 +18,7 @@ from zoo_operator import conditions as c
 from zoo_operator import faults, logparse, render
 from zoo_operator.podview import PodView, parse_time
 from zoo_operator.spec import JobSpec, gang_hash
+from zoo_workloads import contract
 
 # Longest piece of a rank's termination message quoted in status.message.
 MESSAGE_CHARS = 300
@@ -279,6 +280,50 @@ def _pod_lost(
     )
 
 
+def process_restarts(job: JobSpec) -> int:
+    """The in-place restarts each pod's zoo-launch allows (spec.runPolicy.processRestarts, else its default)."""
+    return contract.DEFAULT_PROCESS_RESTARTS if job.process_restarts is None else job.process_restarts
+
+
+def replace_lost_pod(
+    job: JobSpec,
+    state: JobState,
+    current: Sequence[PodView],
+    wanted: Sequence[int | None],
+    pods: Sequence[PodView],
+) -> Decision | None:
+    """Issue 23, pod-level recovery: a lost worker pod of a running dynamic-launch gang is recreated alone, under
+    the same attempt, when zoo-launch restarts processes in place (processRestarts > 0). Its peers' supervisors
+    hear it fall silent on the gang channel (zoo_workloads.gangchannel) and restart their processes from the
+    newest step checkpoint; the replacement registers with the same scheduler under the same MS_NODE_ID. Not
+    counted against backoffLimit: the job did not fail.
+
+    Otherwise None and _pod_lost restarts the whole gang: the scheduler pod (a new pod gets a new IP, and every
+    zoo-launch resolved MS_SCHED_HOST once; it is also the channel's hub); a rank-table launch (a new pod IP
+    changes hccl.json, which the survivors would read 60-90 s late through the ConfigMap volume, and HCCL has
+    no re-join of one rank); in-place restarts off (nobody would restart the survivors' processes).
+    """
+    if job.launch != "dynamic" or state.phase != c.RUNNING or not current or process_restarts(job) == 0:
+        return None
+    present = {p.index if p.role == c.ROLE_WORKER else None for p in current}
+    missing = [i for i in wanted if i not in present]
+    lost = [i for i in missing if i is not None]
+    if not missing or len(lost) < len(missing):
+        return None
+    names = [render.worker_name(job, i) for i in lost]
+    taken = {p.name for p in pods}
+    # A name still held by the terminating pod: the next pass (its deletion is an event) creates it.
+    create = tuple(i for i, name in zip(lost, names, strict=True) if name not in taken)
+    return Decision(
+        c.RUNNING,
+        c.REASON_POD_REPLACED,
+        f"pod {', '.join(names)} of the running gang is gone (deleted or evicted): recreating only it; the "
+        "other ranks restart in place from the newest step checkpoint (not counted against "
+        "spec.runPolicy.backoffLimit)",
+        create=create,
+    )
+
+
 def _evicted(pods: Sequence[PodView], attempt: int, live: Sequence[PodView]) -> Decision | None:
     """A pod of the current attempt stopped from outside (Kueue evicts a whole pod group one pod at a time; a
     drain or the scheduler's preemption takes one): the whole gang stops and restarts from its checkpoint, which
@@ -408,6 +453,9 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
             c.REASON_DEADLINE,
             f"job ran longer than spec.runPolicy.activeDeadlineSeconds={deadline}",
         )
+    replaced = replace_lost_pod(job, state, ordered, wanted, pods)
+    if replaced is not None:
+        return replaced
     lost = _pod_lost(job, state, ordered, wanted, live)
     if lost is not None:
         return lost

@@ -75,6 +75,14 @@ def scheduler_host(job: JobSpec) -> str:
     return f"{scheduler_name(job)}.{job.name}.{job.namespace}.svc.cluster.local"
 
 
+def gang_hub_host(job: JobSpec) -> str:
+    """DNS name of the pod that is the hub of the gang's fault channel (zoo_workloads.gangchannel): the
+    scheduler of a dynamic launch, worker 0 otherwise."""
+    if job.launch == "dynamic":
+        return scheduler_host(job)
+    return f"{worker_name(job, 0)}.{job.name}.{job.namespace}.svc.cluster.local"
+
+
 def labels(job: JobSpec) -> dict[str, str]:
     """Labels every object of the job carries."""
     return {c.LABEL_JOB: job.name, c.LABEL_MANAGED_BY: c.MANAGED_BY}
@@ -398,6 +406,8 @@ def env(job: JobSpec, role: str, index: int | None) -> list[Obj]:
             {"name": contract.ENV_MS_WORKER_NUM, "value": str(job.replicas)},
             {"name": contract.ENV_MS_NODE_ID, "value": "sched" if index is None else str(index)},
         ]
+    if job.launch == "dynamic" or (job.launch == "ranktable" and job.replicas > 1):
+        out.append({"name": contract.ENV_GANG_HUB, "value": gang_hub_host(job)})  # issue 23's fault channel
     if job.ascend is not None and role == c.ROLE_WORKER:
         out += ascend.env()
     if job.custom:

@@ -304,7 +304,8 @@ def _spec() -> Schema:
             ),
             "processRestarts": _int(
                 "Times zoo-launch restarts a crashed training process inside its running pod before the pod "
-                "fails and the whole gang restarts (issue 23; unset or 0: never, the whole gang restarts). Not counted against "
+                "fails and the whole gang restarts (issue 23; unset: zoo-launch's default, 3; 0: never, the whole gang "
+                "restarts). With it on, a lost worker pod of a dynamic launch is recreated alone. Not counted against "
                 "backoffLimit.",
                 minimum=0,
                 maximum=100,

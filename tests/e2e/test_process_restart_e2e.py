@@ -45,7 +45,7 @@ def test_killed_training_process_restarts_in_place_from_the_step_checkpoint(
         "inplace", "resnet50_bam", e2e.data["digits"], replicas=2, evaluate=None, classes=10, **HYPER
     )
     body["spec"]["checkpoint"] = {"hostPath": str(storage)}
-    body["spec"]["runPolicy"] = {"backoffLimit": 1, "processRestarts": 3}  # in place is opt-in
+    body["spec"]["runPolicy"] = {"backoffLimit": 1, "processRestarts": 3}
     e2e.apply(body)
     deadline = time.monotonic() + 900
     while not _at_step(e2e, "inplace-worker-0", 2, 3):
@@ -74,3 +74,47 @@ def test_killed_training_process_restarts_in_place_from_the_step_checkpoint(
     assert [(e["code"], e["restart"]) for e in restarted] == [(137, 1)], restarted
     survivor = [e for e in _events(e2e.logs("inplace-worker-0")) if e["event"] == "process_restart"]
     assert [e["restart"] for e in survivor] == [1], survivor  # the gang restarted in place together
+
+
+def test_a_deleted_worker_pod_is_recreated_alone_and_the_gang_restarts_in_place(
+    e2e: E2E, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Pod-level recovery (policy.replace_lost_pod): worker 1's pod deleted mid-epoch. Only that pod gets a new
+    UID (same name, same attempt); the scheduler's and worker 0's supervisors hear it fall silent on the gang
+    channel and restart their processes in place; everyone resumes from the newest step checkpoint."""
+    storage: Path = tmp_path_factory.mktemp("podloss-checkpoints")
+    body = tiny_job(
+        "podloss", "resnet50_bam", e2e.data["digits"], replicas=2, evaluate=None, classes=10, **HYPER
+    )
+    body["spec"]["checkpoint"] = {"hostPath": str(storage)}
+    body["spec"]["runPolicy"] = {
+        "backoffLimit": 0,
+        "processRestarts": 3,
+    }  # a whole-gang restart would fail it
+    e2e.apply(body)
+    deadline = time.monotonic() + 900
+    while not _at_step(e2e, "podloss-worker-0", 2, 3):
+        assert time.monotonic() < deadline, "job podloss never reached epoch 2 step 3"
+        assert e2e.status("podloss").get("phase") not in ("Succeeded", "Failed"), e2e.status("podloss")
+        time.sleep(0.5)
+    uids = {p["metadata"]["name"]: p["metadata"]["uid"] for p in e2e.pods("podloss")}
+    assert len(uids) == 3, uids
+    e2e.kubectl("delete", "pod", "podloss-worker-1", "--wait=false")
+
+    seen: dict[str, set[str]] = {}
+
+    def record(_status: dict[str, Any]) -> None:
+        for p in e2e.pods("podloss"):
+            seen.setdefault(p["metadata"]["name"], set()).add(p["metadata"]["uid"])
+
+    status = e2e.wait_phase("podloss", {"Succeeded", "Failed"}, timeout=900, on_poll=record)
+    assert status["phase"] == "Succeeded", json.dumps(status, indent=1)[-4000:]
+    assert status.get("restarts", 0) == 0, status  # no whole-gang restart
+    assert seen["podloss-sched"] == {uids["podloss-sched"]}, seen
+    assert seen["podloss-worker-0"] == {uids["podloss-worker-0"]}, seen
+    assert len(seen["podloss-worker-1"] - {uids["podloss-worker-1"]}) == 1, seen  # one replacement
+    (resume,) = status["resumes"]
+    assert resume["path"].endswith(f"_{resume['step']}.ckpt") and 0 <= resume["lostSteps"] <= EVERY, resume
+    survivor = [e for e in _events(e2e.logs("podloss-worker-0")) if e["event"] == "process_restart"]
+    assert [(e["restart"], e["peer"]) for e in survivor] == [(1, True)], survivor  # restarted, not recreated
+    assert "PodReplaced" in {e.get("reason") for e in e2e.events("podloss")}

@@ -147,6 +147,7 @@ def test_deleted_worker_restarts_the_whole_gang(e2e: E2E) -> None:
     """Deleting one worker of a running job never recreates that rank alone into the running attempt."""
     body = tiny_job("lost", "resnet50_bam", e2e.data["images"], replicas=2, steps_per_epoch=400, epochs=5)
     body["spec"]["runPolicy"]["backoffLimit"] = 1
+    body["spec"]["runPolicy"]["processRestarts"] = 0  # on, only the lost pod is recreated (issue 23)
     e2e.apply(body)
     e2e.wait_phase("lost", {"Running"}, timeout=240)
     e2e.kubectl("delete", "pod", "lost-worker-1", "--wait=false")

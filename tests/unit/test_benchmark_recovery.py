@@ -57,3 +57,15 @@ def test_table_has_one_row_per_job(bench: ModuleType) -> None:
     )
     lines = text.splitlines()
     assert len(lines) == 4 and "| 57.2 | 1 | 0 |" in lines[2] and "| - | None | 3 |" in lines[3]
+
+
+def test_jobs_have_the_ranks_and_levels_asked_for(bench: ModuleType, tmp_path: Path) -> None:
+    jobs = {name: bench._job(name, tmp_path, tmp_path, ranks=4)["spec"] for name in bench.JOBS}
+    assert {s["replicas"] for s in jobs.values()} == {4}
+    # in place and the lost pod recreated alone need zoo-launch's restarts; the baseline has none
+    assert (
+        jobs["inplace"]["runPolicy"]["processRestarts"] > 0
+        and jobs["podloss"]["runPolicy"]["processRestarts"] > 0
+    )
+    assert jobs["gang"]["runPolicy"]["processRestarts"] == 0
+    assert jobs["gang"]["hyperparameters"]["save_checkpoint_steps"] == 0  # the epoch checkpoint only

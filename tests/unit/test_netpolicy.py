@@ -20,6 +20,7 @@ from operator_jobs import ascend_job, job
 from zoo_operator import conditions as c
 from zoo_operator import netpolicy, render, spec
 from zoo_operator.settings import Settings
+from zoo_workloads import contract
 
 SETTINGS = Settings(image_cpu="zoo-operator/workload-cpu:t", image_ascend="zoo-operator/workload-ascend:t")
 ALL_PORTS = range(1, 65536)
@@ -193,6 +194,23 @@ def test_nobody_else_reaches_any_port_of_the_gang(body):
     for stranger in strangers(j):
         for dst in gang(j):
             assert not admitted_ports(policies, stranger, dst), (stranger, dst.name)
+
+
+@pytest.mark.parametrize("body", [ascend_job(replicas=2), job(replicas=2)], ids=["ranktable", "dynamic"])
+@pytest.mark.parametrize("restrict_egress", [False, True])
+def test_the_gang_fault_channel_is_udp_between_the_gang_only(body, restrict_egress):
+    """zoo-launch's fault channel (issue 23): every pod of the gang reaches every other on the UDP port, a
+    stranger reaches none, and no other UDP port is open."""
+    j = parse(body)
+    policies = [netpolicy.network_policy(j, restrict_egress=restrict_egress)]
+    port = contract.GANG_CHANNEL_PORT
+    for src in gang(j):
+        for dst in gang(j):
+            assert allowed(policies, src, dst, port, "UDP"), (src.name, dst.name)
+            assert not allowed(policies, src, dst, port + 1, "UDP"), (src.name, dst.name)
+    for stranger in strangers(j):
+        for dst in gang(j):
+            assert not allowed(policies, stranger, dst, port, "UDP"), (stranger, dst.name)
 
 
 def test_policy_selects_every_rendered_pod_and_no_other():

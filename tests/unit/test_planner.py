@@ -355,6 +355,53 @@ ROWS = [
         reason=c.REASON_SPEC_CHANGED,
         delete=NAMES,
     ),
+    # Issue 23, pod-level recovery (policy.replace_lost_pod).
+    Row(
+        "a lost worker of a dynamic gang with in-place restarts is recreated alone, in the same attempt",
+        with_status(job(runPolicy={"processRestarts": 3}), **RUNNING_STATUS),
+        running(*NAMES[:2]),
+        phase=c.RUNNING,
+        reason=c.REASON_POD_REPLACED,
+        create=("demo-worker-1",),
+        delete=(),
+        check=lambda p: p.create[0]["metadata"]["annotations"][c.ANNOTATION_ATTEMPT] == "0",
+    ),
+    Row(
+        "the lost worker still terminates: its replacement waits for the name, the gang stays",
+        with_status(job(runPolicy={"processRestarts": 3}), **RUNNING_STATUS),
+        (*running(*NAMES[:2]), dataclasses.replace(pod(NAMES[2]), deleting=True)),
+        phase=c.RUNNING,
+        reason=c.REASON_POD_REPLACED,
+        create=(),
+        delete=(),
+    ),
+    Row(
+        "a lost scheduler restarts the whole gang (the survivors resolved its old IP)",
+        with_status(job(runPolicy={"processRestarts": 3}), **RUNNING_STATUS),
+        running(*NAMES[1:]),
+        phase=c.RESTARTING,
+        reason=c.REASON_POD_LOST,
+        delete=NAMES[1:],
+        create=(),
+    ),
+    Row(
+        "a lost worker with in-place restarts off restarts the whole gang",
+        with_status(job(runPolicy={"processRestarts": 0}), **RUNNING_STATUS),
+        running(*NAMES[:2]),
+        phase=c.RESTARTING,
+        reason=c.REASON_POD_LOST,
+        delete=NAMES[:2],
+        create=(),
+    ),
+    Row(
+        "a lost rank-table worker restarts the whole gang (hccl.json would change under the survivors)",
+        with_status(ascend_job(replicas=2, runPolicy={"processRestarts": 3}), **RUNNING_STATUS),
+        running("asc-worker-0"),
+        phase=c.RESTARTING,
+        reason=c.REASON_POD_LOST,
+        delete=("asc-worker-0",),
+        create=(),
+    ),
 ]
 
 

@@ -56,9 +56,15 @@ ENV_TERMINATION_LOG = "ZOO_TERMINATION_LOG"
 ENV_ATTEMPT = "ZOO_ATTEMPT"  # the whole-gang attempt the pod belongs to (its modelzoo.io/attempt annotation)
 # How many times zoo-launch restarts a crashed training process inside its pod before the pod fails (issue 23).
 ENV_PROCESS_RESTARTS = "ZOO_PROCESS_RESTARTS"
-# Opt-in (0): measured on CPU, the in-place restart waits out MindSpore's node timeout and came out slower than a
-# whole-gang restart (README "Recovery"); with HCCL the survivors wait in a collective up to HCCL_EXEC_TIMEOUT.
-DEFAULT_PROCESS_RESTARTS = 0
+# On by default again since the gang fault channel (below): the survivors restart within a second of a crash
+# instead of after MindSpore's node timeout, and in place measured faster than a whole-gang restart (README
+# "Recovery"). 0 execs the command as before.
+DEFAULT_PROCESS_RESTARTS = 3
+# The gang's fault channel (zoo_workloads.gangchannel): every supervisor listens on this UDP port of its pod IP, and
+# ZOO_GANG_HUB names the pod that keeps the gang's restart generation (the scheduler's or worker 0's DNS name).
+# Next to MS_SCHED_PORT's 8118, outside HCCL's host ports 60000-60015; netpolicy.py admits it between the gang.
+GANG_CHANNEL_PORT = 8119
+ENV_GANG_HUB = "ZOO_GANG_HUB"
 # HCCL rank-table launch (Ascend).
 ENV_RANK_TABLE_FILE = "RANK_TABLE_FILE"
 ENV_RANK_ID = "RANK_ID"

@@ -9,8 +9,10 @@ Then run the command after `--`: supervised (issue 23), zoo-launch starts it as 
 the running pod when it crashes in a retryable way (restart_in_place), up to ZOO_PROCESS_RESTARTS times; the
 restarted process resumes from the newest complete (step) checkpoint. The pod, its IP, the rank table and the
 attempt marker stay as they are, so the environment prepared once holds for every restart. With
-ZOO_PROCESS_RESTARTS=0 it os.execvp's the command as before. No MindSpore import here: this runs before anything
-heavy.
+ZOO_PROCESS_RESTARTS=0 it os.execvp's the command as before. In a gang (ZOO_GANG_HUB set) the supervisors share
+a fault channel (gangchannel.py): one rank's crash makes every supervisor kill and restart its own process at
+once, instead of waiting for MindSpore's node timeout or HCCL's collective timeout. No MindSpore import here:
+this runs before anything heavy.
 """
 
 from __future__ import annotations
@@ -369,6 +371,13 @@ def start_child(command: list[str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, preexec_fn=_die_with_parent)  # noqa: PLW1509 - zoo-launch has no threads
 
 
+# How long a supervisor whose process crashed waits for the hub's restart order before it falls back to
+# restart_delay (the hub is unreachable: its pod is gone, or the channel is blocked).
+FAULT_ACK_SECONDS = 2.0
+HUB_RESOLVE_TIMEOUT = 30.0
+CHANNEL_POLL_SECONDS = 0.1
+
+
 def supervise(
     command: list[str],
     limit: int,
@@ -376,12 +385,17 @@ def supervise(
     out: Any = None,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
+    channel: Any = None,
 ) -> int:
     """Run command as a child, restarting it in place while restart_in_place says so; returns the exit code.
 
     SIGTERM and SIGINT are passed on to the child (its graceful stop writes a checkpoint), and no restart
     follows them. Each restart prints a `process_restart` JSON event (rank from RANK_ID or MS_NODE_ID) that
-    the operator folds into status and an Event.
+    the operator folds into status and an Event. With a gang `channel` (gangchannel.Channel) a crash is told to
+    the gang at once and every supervisor kills and restarts its own process when the hub orders it (`peer`:
+    true in the event of those killed), with no delay, so nobody waits for MindSpore's or HCCL's timeouts; a
+    restart ordered once the bound is spent ends the pod with 75 (retryable), and the operator's whole-gang
+    restart takes over.
     """
     stream = out if out is not None else sys.stdout
     stopping = False
@@ -401,28 +415,80 @@ def supervise(
     while True:
         started = clock()
         child = popen(command)
-        code = child.wait()
-        if not restart_in_place(code, restarts, limit, stopping):
+        ordered = killed = False
+        if channel is None:
+            code = child.wait()
+        else:
+            while (code := child.poll()) is None:
+                if channel.poll(CHANNEL_POLL_SECONDS) and not stopping:
+                    ordered = killed = True  # a peer crashed: this process belongs to a gang that is gone
+                    child.kill()
+                    code = child.wait()
+                    break
+        if killed:
+            if restarts >= limit:
+                stream.write(f"zoo-launch: the gang restarts but this pod's {limit} restarts are spent\n")
+                stream.flush()
+                return contract.EXIT_RETRYABLE
+        elif not restart_in_place(code, restarts, limit, stopping):
+            if channel is not None and (code == contract.EXIT_OK or code in contract.PERMANENT_EXIT_CODES):
+                channel.leave()  # ended for good: this pod's silence from now on is no fault
             return exit_status(code)
+        elif channel is not None:
+            channel.report_fault()
+            ordered = channel.poll(FAULT_ACK_SECONDS)  # the hub's order comes back within milliseconds
         restarts += 1
-        delay = restart_delay(code, dict(os.environ))
+        delay = 0.0 if ordered else restart_delay(code, dict(os.environ))
         fields = {
             "code": exit_status(code),
             "restart": restarts,
             "limit": limit,
             "ran_seconds": round(clock() - started, 3),
             "delay_seconds": delay,
+            "peer": killed,  # killed by its supervisor because another rank crashed
         }
         stream.write(format_event(contract.EVENT_PROCESS_RESTART, rank, fields) + "\n")
+        why = (
+            "another rank crashed, the gang restarts"
+            if killed
+            else f"the training process ended with {exit_status(code)}"
+        )
         stream.write(
-            f"zoo-launch: the training process ended with {exit_status(code)}; restarting it in place "
-            f"({restarts} of {limit}) in {delay:.0f}s, from the newest checkpoint\n"
+            f"zoo-launch: {why}; restarting it in place ({restarts} of {limit}) in {delay:.0f}s, "
+            "from the newest checkpoint\n"
         )
         stream.flush()
         if delay:
             sleep(delay)
         if stopping:
             return exit_status(code)
+
+
+def gang_channel(env: dict[str, str], resolve: Callable[[str], str] | None = None) -> Any:
+    """The gang's fault channel when the pod is part of a gang (ZOO_GANG_HUB set), else None. Not opening one
+    (the hub's name does not resolve, the port is taken) is no error: the restart falls back to restart_delay."""
+    hub = env.get(contract.ENV_GANG_HUB, "")
+    if not hub:
+        return None
+    from zoo_workloads import gangchannel
+
+    # The hub's name resolves by now in a real gang (MS_SCHED_HOST is the same name; worker 0 is in the completed
+    # rank table): a short wait, then the fallback rather than a launch stuck on a name that never comes.
+    timeout = min(float_env(env, "ZOO_RESOLVE_TIMEOUT", DEFAULT_RESOLVE_TIMEOUT), HUB_RESOLVE_TIMEOUT)
+    pod = env.get(contract.ENV_POD_NAME, "")
+    try:
+        return gangchannel.open_channel(
+            hub,
+            pod,
+            env.get(contract.ENV_POD_IP, ""),
+            resolver=resolve or (lambda h: resolve_host(h, timeout)),
+        )
+    except (OSError, ConnectionError) as err:
+        print(
+            f"zoo-launch: no gang fault channel ({err}); a crash waits for the framework's timeout",
+            flush=True,
+        )
+        return None
 
 
 def process_restarts(env: dict[str, str]) -> int:
@@ -458,7 +524,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"zoo-launch: {key}={value}", flush=True)
     try:
         if limit > 0:
-            return supervise(command, limit)
+            return supervise(command, limit, channel=gang_channel(dict(os.environ)))
         os.execvp(command[0], command)
     except OSError as err:
         print(f"zoo-launch: cannot run {command[0]!r}: {err.strerror}", file=sys.stderr, flush=True)

@@ -106,6 +106,8 @@ def plan(
         env = {k: _local_path(v, data, out) for k, v in env.items()}
         if contract.ENV_MS_ROLE in env:
             env.update(MS_SCHED_HOST="127.0.0.1", MS_SCHED_PORT=sched_port)
+        # One host, no pod names or IPs: no gang fault channel (a crash waits for MindSpore's timeout).
+        env.pop(contract.ENV_GANG_HUB, None)
         env[contract.ENV_TERMINATION_LOG] = str(out / f"termination-{pod['metadata']['name']}.log")
         argv = [
             _local_path(a, data, out) for a in [*container.get("command", []), *container.get("args", [])]
