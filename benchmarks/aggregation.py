@@ -41,7 +41,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "hack" / "cluster")]
 
-import scale  # noqa: E402  (benchmarks/scale.py: the fake nodes, the operator child, the table wait)
+import scale  # (benchmarks/scale.py: the fake nodes, the operator child, the table wait)
 
 KUBELET_HOST = "127.0.0.1"  # in the local cluster's kubelet serving certificate (zoocluster/pki.py)
 CONTAINER = "worker"  # the operator's container name (zoo_operator.render)
@@ -134,7 +134,8 @@ def exited_status(exit_code: int, message: str, now: float) -> dict[str, Any]:
         "status": {
             "phase": "Succeeded" if exit_code == 0 else "Failed",
             "conditions": [
-                {"type": t, "status": "False", "lastTransitionTime": stamp} for t in ("ContainersReady", "Ready")
+                {"type": t, "status": "False", "lastTransitionTime": stamp}
+                for t in ("ContainersReady", "Ready")
             ],
             "containerStatuses": [
                 {
@@ -411,7 +412,9 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     try:
         await asyncio.to_thread(op.wait_ready)
         for n in devices:
-            rows.append(await scenario(bench, op, kubelet, f"1 job of {n}", [scale.bench_job(f"a{n}", n)], args))
+            rows.append(
+                await scenario(bench, op, kubelet, f"1 job of {n}", [scale.bench_job(f"a{n}", n)], args)
+            )
         if args.jobs:
             bodies = [scale.bench_job(f"b{i}", 8) for i in range(args.jobs)]
             rows.append(await scenario(bench, op, kubelet, f"{args.jobs} jobs of 8", bodies, args))
@@ -428,7 +431,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--devices", default="8,256,4096", help="comma-separated N (ranks of one job)")
     parser.add_argument("--jobs", type=int, default=100, help="jobs of 8 in the many-jobs scenario (0: skip)")
     parser.add_argument("--train", type=float, default=60.0, help="seconds of the training window")
-    parser.add_argument("--idle", type=float, default=30.0, help="seconds of idle with the finished jobs kept")
+    parser.add_argument(
+        "--idle", type=float, default=30.0, help="seconds of idle with the finished jobs kept"
+    )
     parser.add_argument("--step-seconds", type=float, default=1.0, help="seconds between a rank's steps")
     parser.add_argument("--steps-per-epoch", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=1000, help="epochs the ranks announce (never reached)")
@@ -437,7 +442,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--pki", help="the cluster's pki directory (default: next to the kubeconfig)")
     parser.add_argument("--json", help="write the raw rows here")
-    parser.add_argument("--workdir", help="operator log, stats and rank logs (default /tmp/zoo-aggregation-<id>)")
+    parser.add_argument(
+        "--workdir", help="operator log, stats and rank logs (default /tmp/zoo-aggregation-<id>)"
+    )
     args = parser.parse_args(argv)
     rows = asyncio.run(main_async(args))
     print(table(rows))
