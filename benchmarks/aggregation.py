@@ -258,6 +258,14 @@ class FakeKubelet:
 # -- the run ----------------------------------------------------------------------------------------------------
 
 
+def agg_job(name: str, replicas: int) -> dict[str, Any]:
+    """scale.bench_job, with a scheduling timeout longer than a loaded machine takes to create and bind 4096
+    pods before this benchmark starts them (the default 600 s failed a 4096-rank job at load 20)."""
+    body = scale.bench_job(name, replicas)
+    body["spec"]["runPolicy"] = {"schedulingTimeoutSeconds": 7200}
+    return body
+
+
 async def point_nodes(bench: scale.Bench, nodes: int, port: int) -> None:
     """Make the fake nodes' kubelet this process's log server (InternalIP 127.0.0.1, its port)."""
     patch = {
@@ -413,10 +421,10 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
         await asyncio.to_thread(op.wait_ready)
         for n in devices:
             rows.append(
-                await scenario(bench, op, kubelet, f"1 job of {n}", [scale.bench_job(f"a{n}", n)], args)
+                await scenario(bench, op, kubelet, f"1 job of {n}", [agg_job(f"a{n}", n)], args)
             )
         if args.jobs:
-            bodies = [scale.bench_job(f"b{i}", 8) for i in range(args.jobs)]
+            bodies = [agg_job(f"b{i}", 8) for i in range(args.jobs)]
             rows.append(await scenario(bench, op, kubelet, f"{args.jobs} jobs of 8", bodies, args))
     finally:
         op.stop()
