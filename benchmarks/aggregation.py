@@ -179,7 +179,7 @@ def table(rows: Sequence[Mapping[str, Any]]) -> str:
     """The markdown table of the results."""
     head = (
         "| scenario | pods | training: requests per job per s (by verb) | training: operator CPU-s per job per "
-        "min | exit: requests per job (by verb) | exit: CPU-s per job | last exit -> all Succeeded | "
+        "min | exit: requests per job (by verb) | exit: CPU-s per job | first exit -> all Succeeded | "
         "idle, finished jobs kept: CPU-s / requests | peak RSS |"
     )
     out = [head, "|---|---|---|---|---|---|---|---|---|"]
@@ -420,9 +420,7 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     try:
         await asyncio.to_thread(op.wait_ready)
         for n in devices:
-            rows.append(
-                await scenario(bench, op, kubelet, f"1 job of {n}", [agg_job(f"a{n}", n)], args)
-            )
+            rows.append(await scenario(bench, op, kubelet, f"1 job of {n}", [agg_job(f"a{n}", n)], args))
         if args.jobs:
             bodies = [agg_job(f"b{i}", 8) for i in range(args.jobs)]
             rows.append(await scenario(bench, op, kubelet, f"{args.jobs} jobs of 8", bodies, args))
