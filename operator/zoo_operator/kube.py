@@ -166,6 +166,13 @@ class CoreApi:
     def __init__(self, api_client: client.ApiClient) -> None:
         self.api_client = api_client
 
+    def __getattr__(self, name: str) -> Any:
+        # A CoreV1Api method not written here (a call added since): the generated one, imported on first use.
+        # Add it here, with its row in tests/unit/test_lazy_client.py, to keep the memory.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(client.CoreV1Api(self.api_client), name)
+
     def _send(
         self,
         method: str,

@@ -134,3 +134,10 @@ def test_core_api_sends_what_the_generated_client_sends(method: str, args: tuple
     getattr(kube.CoreApi(ours), method)(*args, **kwargs)  # type: ignore[arg-type]
     getattr(client.CoreV1Api(generated), method)(*args, **kwargs)  # type: ignore[arg-type]
     assert ours.calls == generated.calls
+
+
+def test_a_core_method_not_written_in_core_api_is_the_generated_one() -> None:
+    ours, generated = Recorder(), Recorder()
+    kube.CoreApi(ours).read_namespaced_config_map("cm", "ns")  # type: ignore[arg-type]
+    client.CoreV1Api(generated).read_namespaced_config_map("cm", "ns")  # type: ignore[arg-type]
+    assert ours.calls == generated.calls and ours.calls[0]["path"].endswith("/configmaps/{name}")
