@@ -172,8 +172,11 @@ class Runner:
                 ):
                     if memory.feed_lines(mem, pod, uid, (line,), tail):
                         self._progressed(key)
-                self.queue.add(key)  # the stream ended: most likely the container did
-                return
+                # The stream ended: most likely the container did. The pass may still see the pod running (the
+                # kubelet reports the exit after its log ends); reopening at once would read the ended log
+                # again on every pass until then (issue 25: 3 reads at 256 ranks). So wait as after an error:
+                # the pass that sees the exit stops this follower, a stream the apiserver closed is reopened.
+                self.queue.add(key)
             except asyncio.CancelledError:
                 raise
             except kube.ERRORS as err:

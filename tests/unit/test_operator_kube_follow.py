@@ -47,8 +47,8 @@ def follow(monkeypatch: pytest.MonkeyPatch, resp: Response) -> list[str]:
     monkeypatch.setattr(kube, "_stream_client", stream_client)
     monkeypatch.setattr(kube, "call", call)
     monkeypatch.setattr(
-        kube.client,
-        "CoreV1Api",
+        kube,
+        "CoreApi",
         lambda api: type("Core", (), {"read_namespaced_pod_log": lambda self, *a, **k: None})(),
     )
 
