@@ -38,6 +38,9 @@ lint-checks:
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
+	@# pytest refuses two test modules of one basename in different tiers (rootdir-relative imports)
+	@dups=$$(find tests -name 'test_*.py' -printf '%f\n' | sort | uniq -d); \
+	if [ -n "$$dups" ]; then echo "test modules named twice across tiers: $$dups"; exit 1; fi
 
 ## lock: re-resolve uv.lock after changing a pyproject.toml
 lock:
