@@ -141,7 +141,7 @@ def test_a_lost_node_is_detected_within_the_grace_period_and_the_gang_moves(
         t0 = time.monotonic()
         faults = _faults(e2e, name, "NodeNotReady", timeout=150)
         detected = time.monotonic() - t0
-        # The node-lifecycle grace period is 50 s (controlplane.py), the taint manager's eviction 300 s.
+        # The node-lifecycle grace period is 40 s (controlplane.py), the taint manager's eviction 300 s.
         assert detected < 120, f"node loss detected only after {detected:.0f}s"
         assert {f["node"] for f in faults} == {node}, faults
         status = e2e.wait_phase(name, {"Succeeded", "Failed"}, timeout=400)

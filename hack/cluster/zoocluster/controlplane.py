@@ -208,7 +208,7 @@ def _ready(cfg: ClusterConfig) -> bool:
     )
 
 
-NODE_MONITOR_GRACE_SECONDS = 50
+NODE_MONITOR_GRACE_SECONDS = 40
 
 
 def up(cfg: ClusterConfig) -> None:
@@ -279,9 +279,9 @@ def up(cfg: ClusterConfig) -> None:
             f"--root-ca-file={p / 'ca.crt'}",
             "--use-service-account-credentials=true",
             # Issue 23: the node-lifecycle controller runs, so a node whose kubelet stops renewing its Lease
-            # (zoo-cluster node-down) turns Unknown after the grace period, as on a real cluster: 50 s, Kubernetes'
-            # default since v1.32 (kube-controller-manager --node-monitor-grace-period), which also keeps a
-            # loaded CI machine's late 10 s heartbeats from flapping nodes.
+            # (zoo-cluster node-down) turns Unknown after the grace period, as on a real cluster. 40 s: the
+            # twin's Lease duration (nodes.LEASE_SECONDS), four missed 10 s heartbeats; Kubernetes' default is
+            # 50 s since v1.32 (kube-controller-manager --node-monitor-grace-period).
             f"--node-monitor-grace-period={NODE_MONITOR_GRACE_SECONDS}s",
         ],
         "kube-controller-manager",
