@@ -86,9 +86,12 @@ def test_demo_job_trains_and_reports_progress_and_accuracy(e2e: E2E) -> None:
     assert row[:7] == [JOB, "resnet50_bam", "2", "Succeeded", "Done", "4/4", "22/22"], row
     assert float(row[8]) == result["top1"]
 
-    # Events tell the story in order: created, pods pending, all running, succeeded.
+    # Events tell the story in order: created (with pods pending: both come from the first pass, whose Events
+    # are posted together, so either may be stored first), all running, succeeded.
     reasons = [e["reason"] for e in e2e.events(JOB)]
-    assert reasons[0] == "JobCreated" and reasons[-1] == "JobSucceeded", reasons
+    assert set(reasons[:2]) <= {"JobCreated", "PodsPending"} and "JobCreated" in reasons[:2], reasons
+    assert reasons[-1] == "JobSucceeded", reasons
+    assert reasons.index("JobCreated") < reasons.index("AllRanksRunning"), reasons
     assert reasons.index("AllRanksRunning") < reasons.index("JobSucceeded")
 
     # Every rank's log, through the API server, carries the zoo's lines; each rank knows its rank.
