@@ -20,7 +20,7 @@ Prints one markdown table; --json writes the raw rows. Pure helpers are unit-tes
 (tests/unit/test_benchmark_aggregation.py).
 
 Usage: `.venv/bin/python benchmarks/aggregation.py [--devices 8,256,4096] [--jobs 100] [--train 60] [--idle 30]
-[--json OUT]`.
+[--json OUT] [--operator-code CHECKOUT]`.
 """
 
 from __future__ import annotations
@@ -415,7 +415,7 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     await point_nodes(bench, nodes, kubelet.port)
     env = {"ZOO_STATUS_INTERVAL_SECONDS": str(args.status_interval)}
     os.environ.update(env)  # the operator child inherits it
-    op = scale.OperatorProcess(bench.op_ns, kubeconfig, workdir)
+    op = scale.OperatorProcess(bench.op_ns, kubeconfig, workdir, args.operator_code)
     rows = []
     try:
         await asyncio.to_thread(op.wait_ready)
@@ -448,6 +448,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--pki", help="the cluster's pki directory (default: next to the kubeconfig)")
     parser.add_argument("--json", help="write the raw rows here")
+    parser.add_argument(
+        "--operator-code", help="run another checkout's operator (before/after runs), as scale.py does"
+    )
     parser.add_argument(
         "--workdir", help="operator log, stats and rank logs (default /tmp/zoo-aggregation-<id>)"
     )

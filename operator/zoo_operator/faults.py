@@ -222,3 +222,27 @@ def avoid_nodes(pod: dict[str, Any], nodes: Sequence[str]) -> dict[str, Any]:
     affinity["nodeAffinity"] = node_affinity
     spec["affinity"] = affinity
     return {**pod, "spec": spec}
+
+
+def unhealthy_by_resource(data: Mapping[str, Any] | None) -> dict[str, dict[int, str]]:
+    """Device resource -> its faulty NPUs (unhealthy_npus), for every resource a device-info ConfigMap's
+    DeviceList reports a fault of; resources without one are left out (issue 25: the shared health index keeps
+    only the faults, nodehealth.py)."""
+    if not data:
+        return {}
+    try:
+        devices = (
+            json.loads(str(data.get(DEVICE_INFO_KEY) or "{}")).get("DeviceInfo", {}).get("DeviceList", {})
+        )
+    except (ValueError, AttributeError):
+        return {}
+    if not isinstance(devices, dict):
+        return {}
+    resources = {
+        str(key)[: -len(suffix)]
+        for key, value in devices.items()
+        for suffix in (UNHEALTHY_SUFFIX, NETWORK_UNHEALTHY_SUFFIX)
+        if str(key).endswith(suffix) and value
+    }
+    out = {r: unhealthy_npus(data, r) for r in sorted(resources)}
+    return {r: found for r, found in out.items() if found}

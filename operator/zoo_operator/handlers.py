@@ -5,7 +5,8 @@
 - a watch of ZooTrainingJobs that keeps the runner's view of every job current and enqueues the job; every
   event of one of the operator's pods, Services or ConfigMaps enqueues its job (kopf's initial listing
   enqueues every job, so a restarted operator rebuilds everything from the cluster);
-- the runner's work queue, started with the operator and stopped with it.
+- the runner's work queue, started with the operator and stopped with it, and the watches of node health
+  (nodewatch.py, issue 25) beside it.
 No handler needs a finalizer, so jobs stay deletable when the operator is gone.
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 import kopf
 
 from zoo_operator import conditions as c
-from zoo_operator import kube, leader, metrics, podview, runner, schema
+from zoo_operator import kube, leader, metrics, nodewatch, podview, runner, schema
 from zoo_operator import settings as settings_mod
 
 SETTINGS = settings_mod.from_env()
@@ -56,15 +57,18 @@ async def start(
     # Every replica watches (its indexes stay warm); only the holder of the Lease runs passes.
     work = leader.Elector(election, job_runner.lead).run() if election else job_runner.run_forever()
     memo["loop"] = asyncio.get_running_loop().create_task(work)
+    # Issue 25: node health for every pass from two shared watches, open only while running jobs ask for them.
+    memo["node_watch"] = asyncio.get_running_loop().create_task(nodewatch.run())
 
 
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
     """Stop the loop and /metrics, close the API client's HTTP session."""
-    loop_task = memo.get("loop")
-    if loop_task is not None:
-        loop_task.cancel()
-        await asyncio.gather(loop_task, return_exceptions=True)
+    for key in ("loop", "node_watch"):
+        task = memo.get(key)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
     metrics_runner = memo.get("metrics_runner")
     if metrics_runner is not None:
         await metrics_runner.cleanup()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import datetime
+import functools
 import json
 import logging
 import os
@@ -742,6 +743,96 @@ async def get_node(name: str) -> Obj | None:
             raise
         log.warning("Node %s: may not read it (RBAC): lost nodes are not seen", name)
         return {}
+
+
+class Expired(Exception):
+    """A list's continue token or a watch's resourceVersion is too old (410 Gone): list again."""
+
+
+async def list_pages(path: str, limit: int) -> AsyncIterator[tuple[list[Obj], str]]:
+    """A list of `path` (e.g. /api/v1/nodes) in pages of `limit` objects, as plain dicts, each page with the
+    list's resourceVersion (one snapshot: a watch from it misses nothing). A page at a time, so a cluster of
+    thousands of Nodes is never one answer in memory. Raises Expired, ApiException (403: not allowed)."""
+    api = await _client()
+    token = ""
+    while True:
+        query: list[tuple[str, Any]] = [("limit", limit)] + ([("continue", token)] if token else [])
+        try:
+            page = await call(functools.partial(_list_page, api, path, query), f"list {path}")
+        except ApiException as err:
+            if err.status == 410:
+                raise Expired(path) from err
+            raise
+        meta = page.get("metadata") or {} if isinstance(page, dict) else {}
+        items = page.get("items") or [] if isinstance(page, dict) else []
+        yield [i for i in items if isinstance(i, dict)], str(meta.get("resourceVersion") or "")
+        token = str(meta.get("continue") or "")
+        if not token:
+            return
+
+
+def _list_page(api: client.ApiClient, path: str, query: list[tuple[str, Any]]) -> Awaitable[Any]:
+    return api.call_api(
+        path,
+        "GET",
+        query_params=query,
+        header_params={"Accept": "application/json"},
+        auth_settings=["BearerToken"],
+        response_types_map={200: "object"},
+        _return_http_data_only=True,
+        _request_timeout=REQUEST_TIMEOUT_SECONDS,
+    )
+
+
+async def watch_events(path: str, resource_version: str, timeout_seconds: int) -> AsyncIterator[Obj]:
+    """The watch events ({"type", "object"}) of `path` from `resource_version`, bookmarks included, until the
+    apiserver ends the watch after `timeout_seconds`. On the stream client's pool (a watch holds its
+    connection). Raises Expired on 410 Gone (an ERROR event or the answer), ApiException on other errors."""
+    api = await _stream_client()
+    query = [
+        ("watch", "true"),
+        ("resourceVersion", resource_version),
+        ("allowWatchBookmarks", "true"),
+        ("timeoutSeconds", timeout_seconds),
+    ]
+    resp = await call(
+        lambda: api.call_api(
+            path,
+            "GET",
+            query_params=query,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+            _preload_content=False,
+            _request_timeout=aiohttp.ClientTimeout(total=None, sock_connect=REQUEST_TIMEOUT_SECONDS),
+        ),
+        f"watch {path}",
+    )
+    try:
+        if not 200 <= resp.status < 300:
+            err = ApiException(status=resp.status, reason=resp.reason)
+            err.body = await resp.read()
+            if resp.status == 410:
+                raise Expired(path) from err
+            raise err
+        while True:
+            # The apiserver ends the watch itself; a connection that went quiet for longer is dead.
+            async with asyncio.timeout(timeout_seconds + REQUEST_TIMEOUT_SECONDS):
+                raw = await resp.content.readline()
+            if not raw:
+                return
+            event = json.loads(raw)
+            if not isinstance(event, dict):
+                continue
+            if event.get("type") == "ERROR":
+                status = event.get("object") or {}
+                if status.get("code") == 410:
+                    raise Expired(path)
+                err = ApiException(status=status.get("code") or 500, reason=status.get("reason"))
+                err.body = json.dumps(status).encode()
+                raise err
+            yield event
+    finally:
+        resp.release()
 
 
 async def get_config_map_data(namespace: str, name: str) -> dict[str, str] | None:

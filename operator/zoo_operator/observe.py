@@ -8,7 +8,8 @@ runner brings from its watch indexes):
 - the log tails of pods that ended and were not read yet, and of running pods the pass is about to delete
   (a restart, a suspend), so that every rank's last lines reach status;
 - while the gang runs, the nodes of its pods (Ready) and, for Ascend jobs, their device-info ConfigMaps (faults.py,
-  issue 23), folded into the pod views.
+  issue 23), folded into the pod views: from the shared watch index (nodehealth.py, issue 25), by name only
+  for nodes it cannot answer for.
 
 Which tails are needed depends on what run policy will decide: observe asks the same pure decision the planner
 uses (admission.decide_pass), so the reads are complete before the planner runs and it never reads itself.
@@ -23,6 +24,7 @@ from typing import Any
 
 from zoo_operator import admission, faults, kube, planner, podwarnings, policy, render, results, spec, status
 from zoo_operator import conditions as c
+from zoo_operator import nodehealth as health
 from zoo_operator.memory import JobMemory, Observation, Tail, rank0, starting_status
 from zoo_operator.podview import PodView
 from zoo_operator.settings import Settings
@@ -153,22 +155,25 @@ async def read_guards(
 
 async def read_health(job: spec.JobSpec, pods: Sequence[PodView]) -> list[PodView]:
     """The pods with their nodes' health folded in (faults.fold): each node's Ready condition, and for jobs on
-    an Ascend device resource the NPUs its device plugin reports unhealthy. One read per node of the job."""
+    an Ascend device resource the NPUs its device plugin reports unhealthy. From the shared watch index
+    (nodehealth.py, issue 25): no request per pass; by name only for nodes the index cannot answer for."""
     nodes = sorted({p.node for p in pods if p.node and not p.deleting})
     if not nodes:
         return list(pods)
-    bodies = await asyncio.gather(*(kube.get_node(n) for n in nodes))
-    ready = {n: faults.node_ready(b) for n, b in zip(nodes, bodies, strict=True)}
-    unhealthy: dict[str, dict[int, str]] = {}
-    if job.device_type == "Ascend910" and job.resource_name:
+    resource = job.resource_name if job.device_type == "Ascend910" and job.resource_name else None
+    health.INDEX.want(devices=resource is not None)
+    ready, unhealthy, todo = health.INDEX.lookup(nodes, resource)
+    if todo:
+        bodies = await asyncio.gather(*(kube.get_node(n) for n in todo))
+        ready.update({n: faults.node_ready(b) for n, b in zip(todo, bodies, strict=True)})
+    if resource and todo:
         datas = await asyncio.gather(
             *(
                 kube.get_config_map_data(faults.DEVICE_INFO_NAMESPACE, faults.device_info_name(n))
-                for n in nodes
+                for n in todo
             )
         )
-        resource = job.resource_name
-        unhealthy = {n: faults.unhealthy_npus(d, resource) for n, d in zip(nodes, datas, strict=True)}
+        unhealthy.update({n: faults.unhealthy_npus(d, resource) for n, d in zip(todo, datas, strict=True)})
     return faults.fold(pods, ready, unhealthy)
 
 

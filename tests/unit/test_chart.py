@@ -89,15 +89,18 @@ def test_default_objects():
     ]
 
 
-def test_fault_detection_rbac_is_get_only():
-    """Issue 23: the operator gets nodes by name and the device plugin's ConfigMaps in kube-system, nothing more."""
+def test_fault_detection_rbac_is_read_only():
+    """Issue 23: the operator reads nodes and the device plugin's ConfigMaps in kube-system, nothing more; issue
+    25: by watches (nodewatch.py), so list and watch besides get, and no write."""
     objects = template()
     assert one(objects, "ClusterRole", "zoo-operator-faults")["rules"] == [
-        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]}
     ]
     role = one(objects, "Role", "zoo-operator-deviceinfo")
     assert role["metadata"]["namespace"] == "kube-system"
-    assert role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}
+    ]
     binding = one(objects, "RoleBinding", "zoo-operator-deviceinfo")
     assert binding["metadata"]["namespace"] == "kube-system"
     assert binding["roleRef"]["name"] == "zoo-operator-deviceinfo"
@@ -125,7 +128,7 @@ def test_cluster_wide_rbac_verbs_exactly():
         {"kind": "ServiceAccount", "name": "zoo-operator", "namespace": "zoo-system"}
     ]
     # The namespaced grants: the leader-election Lease, in the release namespace only, and (issue 23,
-    # test_fault_detection_rbac_is_get_only) the device plugin's ConfigMaps in kube-system.
+    # test_fault_detection_rbac_is_read_only) the device plugin's ConfigMaps in kube-system.
     (role,) = [r for r in find(objects, "Role") if r["metadata"]["namespace"] != "kube-system"]
     assert role["metadata"] == {**role["metadata"], "name": "zoo-operator-leader", "namespace": "zoo-system"}
     assert rules_as_set(role["rules"]) == {
@@ -150,7 +153,7 @@ def test_watch_namespaces_uses_a_role_per_namespace():
         assert b["subjects"] == [
             {"kind": "ServiceAccount", "name": "zoo-operator", "namespace": "zoo-system"}
         ]
-    # Nothing namespaced is granted to the operator cluster-wide; only kopf's discovery and the nodes' get
+    # Nothing namespaced is granted to the operator cluster-wide; only kopf's discovery and the nodes' read
     # (issue 23) stay ClusterRoles (besides the roles aggregated into the users' built-in edit/view roles).
     assert sorted(r["metadata"]["name"] for r in find(objects, "ClusterRole")) == [
         "zoo-operator-discovery",
