@@ -50,6 +50,7 @@ BENCH_LABEL = "zoo-bench"
 READY_LINE = "Activity 'start' succeeded"
 ASCEND_RESOURCE = "huawei.com/Ascend910"
 MERGE = "application/merge-patch+json"
+STRATEGIC = "application/strategic-merge-patch+json"
 JOB_LABEL = "modelzoo.io/job-name"  # zoo_operator.conditions.LABEL_JOB
 ANNOTATION = "ascend.kubectl.kubernetes.io/ascend-910-configuration"
 
@@ -388,6 +389,20 @@ class Bench:
                 await leases.create_namespaced_lease("kube-node-lease", body)
 
         await bounded(lambda i=i: one(i) for i in range(nodes))
+        # A node the node-lifecycle controller marked Unknown anyway (its grace ran out before the first beat on
+        # a loaded machine) stays so until "its kubelet" posts Ready again, as a kubelet does on its next sync.
+        ready = fake_node_status(0)["status"]["conditions"]
+        lost = [
+            n.metadata.name
+            for n in (await self.core.list_node(label_selector=BENCH_LABEL)).items
+            if not any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])
+        ]
+        await bounded(
+            lambda n=n: self.core.patch_node_status(
+                n, {"status": {"conditions": ready}}, _content_type=STRATEGIC
+            )
+            for n in lost
+        )
 
     async def heartbeats(self, nodes: int) -> None:
         """A Lease renewal of every fake node every 10 s (the kubelet's default): since issue 23 the local
