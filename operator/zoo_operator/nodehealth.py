@@ -78,19 +78,23 @@ class HealthIndex:
 
     def lookup(
         self, names: Sequence[str], resource: str | None
-    ) -> tuple[dict[str, Ready], dict[str, dict[int, str]], list[str]]:
-        """(Ready of the nodes the index holds, faulty NPUs of `resource` per node, nodes it cannot answer for):
-        every node is unanswered when the node list is not usable; with `resource`, too when the device-info
-        list is not usable (the caller reads those by name)."""
+    ) -> tuple[dict[str, Ready], dict[str, dict[int, str]], list[str], list[str]]:
+        """(Ready of the nodes the index holds, faulty NPUs of `resource` per node, nodes whose Node must be
+        read by name, nodes whose device-info ConfigMap must be): all of them while the list is not usable;
+        Nodes also where the index does not hold the node. Without `resource`, no device info is asked."""
         now = self.clock()
-        if not self.nodes.usable(now) or (resource and not self.devices.usable(now)):
-            return {}, {}, list(names)
-        ready = {n: self.ready[n] for n in names if n in self.ready}
-        missing = [n for n in names if n not in self.ready]
-        unhealthy = {}
-        if resource:
-            unhealthy = {n: dict(self.npus.get(n, {}).get(resource, {})) for n in names if n not in missing}
-        return ready, unhealthy, missing
+        if self.nodes.usable(now):
+            ready = {n: self.ready[n] for n in names if n in self.ready}
+            read_nodes = [n for n in names if n not in self.ready]
+        else:
+            ready, read_nodes = {}, list(names)
+        unhealthy: dict[str, dict[int, str]] = {}
+        read_devices: list[str] = []
+        if resource and self.devices.usable(now):
+            unhealthy = {n: dict(self.npus.get(n, {}).get(resource, {})) for n in names}
+        elif resource:
+            read_devices = list(names)
+        return ready, unhealthy, read_nodes, read_devices
 
     # -- what the watches do -----------------------------------------------------------------------------------
 

@@ -162,18 +162,20 @@ async def read_health(job: spec.JobSpec, pods: Sequence[PodView]) -> list[PodVie
         return list(pods)
     resource = job.resource_name if job.device_type == "Ascend910" and job.resource_name else None
     health.INDEX.want(devices=resource is not None)
-    ready, unhealthy, todo = health.INDEX.lookup(nodes, resource)
-    if todo:
-        bodies = await asyncio.gather(*(kube.get_node(n) for n in todo))
-        ready.update({n: faults.node_ready(b) for n, b in zip(todo, bodies, strict=True)})
-    if resource and todo:
+    ready, unhealthy, read_nodes, read_devices = health.INDEX.lookup(nodes, resource)
+    if read_nodes:
+        bodies = await asyncio.gather(*(kube.get_node(n) for n in read_nodes))
+        ready.update({n: faults.node_ready(b) for n, b in zip(read_nodes, bodies, strict=True)})
+    if resource and read_devices:
         datas = await asyncio.gather(
             *(
                 kube.get_config_map_data(faults.DEVICE_INFO_NAMESPACE, faults.device_info_name(n))
-                for n in todo
+                for n in read_devices
             )
         )
-        unhealthy.update({n: faults.unhealthy_npus(d, resource) for n, d in zip(todo, datas, strict=True)})
+        unhealthy.update(
+            {n: faults.unhealthy_npus(d, resource) for n, d in zip(read_devices, datas, strict=True)}
+        )
     return faults.fold(pods, ready, unhealthy)
 
 

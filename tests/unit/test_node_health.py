@@ -56,20 +56,20 @@ def test_unhealthy_by_resource_keeps_only_resources_with_a_fault() -> None:
 
 def test_the_index_answers_from_what_it_listed_and_keeps_only_health() -> None:
     index = listed(Clock())
-    ready, unhealthy, todo = index.lookup(["n1", "n2"], RESOURCE)
-    assert todo == []
+    ready, unhealthy, read_nodes, read_devices = index.lookup(["n1", "n2"], RESOURCE)
+    assert read_nodes == read_devices == []
     assert ready == {"n1": (True, ""), "n2": faults.node_ready(LOST)}
     assert unhealthy == {"n1": {0: "NPUUnhealthy", 5: "NPUNetworkUnhealthy"}, "n2": {}}
     assert list(index.npus) == ["n1"]  # kube-proxy's ConfigMap and healthy nodes leave nothing behind
     # A node the index does not hold (just created, or gone) is read by name, never taken for lost.
-    assert index.lookup(["n1", "n9"], None) == ({"n1": (True, "")}, {}, ["n9"])
+    assert index.lookup(["n1", "n9"], None) == ({"n1": (True, "")}, {}, ["n9"], [])
 
 
 def test_watch_events_change_the_index() -> None:
     index = listed(Clock())
     index.node_event("MODIFIED", node("n2", READY))
     index.node_event("DELETED", node("n1", READY))
-    assert index.lookup(["n1", "n2"], None) == ({"n2": (True, "")}, {}, ["n1"])
+    assert index.lookup(["n1", "n2"], None) == ({"n2": (True, "")}, {}, ["n1"], [])
     index.node_event("ADDED", node("n1", LOST))
     assert index.lookup(["n1"], None)[0] == {"n1": faults.node_ready(LOST)}
     index.config_map_event("DELETED", device_info("n1", DOC_DEVICE_INFO))
@@ -84,17 +84,18 @@ def test_watch_events_change_the_index() -> None:
 def test_the_index_is_not_used_unlisted_or_long_after_its_watch_was_lost() -> None:
     clock = Clock()
     index = nodehealth.HealthIndex(clock=clock)
-    assert index.lookup(["n1"], None) == ({}, {}, ["n1"])  # nothing listed yet: read by name
+    assert index.lookup(["n1"], RESOURCE) == ({}, {}, ["n1"], ["n1"])  # nothing listed yet: read by name
     index = listed(clock)
     index.nodes.lost(clock.now)
     clock.now += nodehealth.MAX_STALE_SECONDS  # a reconnect within its retry delay: still answers
     assert index.lookup(["n1"], None)[2] == []
     clock.now += 1
-    assert index.lookup(["n1"], None) == ({}, {}, ["n1"])
+    assert index.lookup(["n1"], None) == ({}, {}, ["n1"], [])
     index.nodes.connected = True
-    index.devices.lost(clock.now - 60)  # an Ascend job needs both lists
-    assert index.lookup(["n1"], RESOURCE) == ({}, {}, ["n1"])
-    assert index.lookup(["n1"], None)[2] == []
+    # Device info without a usable list (a chart without the kube-system Role's list): only it is read.
+    index.devices.connected = False
+    index.devices.lost_at = clock.now - 60
+    assert index.lookup(["n1"], RESOURCE) == ({"n1": (True, "")}, {}, [], ["n1"])
 
 
 def ascend_job() -> spec.JobSpec:
@@ -137,10 +138,16 @@ def test_read_health_makes_no_request_when_the_index_answers(monkeypatch: pytest
     assert reads == []
     assert [p.faulty_npus for p in out] == [((0, "NPUUnhealthy"),), ()]
     assert index.nodes.wanted_at == index.devices.wanted_at == clock.now  # the pass asked: watches stay open
-    # The index lost its watch long ago: the pass reads by name, as before issue 25.
-    index.nodes.lost(clock.now - 60)
+    # A watch lost long ago: the pass reads what it held by name, as before issue 25; the other list still serves.
+    index.nodes.connected = False
+    index.nodes.lost_at = clock.now - 60
     out = asyncio.run(observe.read_health(ascend_job(), pods()))
-    assert reads == ["node n1", f"configmap {faults.DEVICE_INFO_PREFIX}n1"]
+    assert reads == ["node n1"]
+    assert [p.faulty_npus for p in out] == [((0, "NPUUnhealthy"),), ()]
+    index.devices.connected = False
+    index.devices.lost_at = clock.now - 60
+    out = asyncio.run(observe.read_health(ascend_job(), pods()))
+    assert reads == ["node n1", "node n1", f"configmap {faults.DEVICE_INFO_PREFIX}n1"]
     assert [p.faulty_npus for p in out] == [(), ()]  # get_config_map_data said: no ConfigMap
 
 
@@ -258,4 +265,4 @@ def test_a_refused_list_leaves_the_reads_by_name(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(nodewatch, "FORBIDDEN_RETRY_SECONDS", 3600)
     run_watch(api, index, monkeypatch, nodes=True, list_pages=refused)
     assert index.nodes.forbidden and not index.nodes.listed and api.calls == []
-    assert index.lookup(["n1"], None) == ({}, {}, ["n1"])
+    assert index.lookup(["n1"], None) == ({}, {}, ["n1"], [])
