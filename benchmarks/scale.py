@@ -37,6 +37,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -354,7 +355,8 @@ class Bench:
         self.custom = client.CustomObjectsApi(api)
         self.op_ns, self.floor_ns = op_ns, floor_ns
         self.table_bytes = 0
-        self._beating: asyncio.Task[None] | None = None
+        self._beating: threading.Thread | None = None
+        self._stop_beats = threading.Event()
 
     async def setup(self, nodes: int) -> None:
         for ns in (self.op_ns, self.floor_ns):
@@ -368,11 +370,16 @@ class Bench:
 
         await bounded(lambda i=i: node(i) for i in range(nodes))
         await self.beat(nodes)
-        self._beating = asyncio.get_running_loop().create_task(self.heartbeats(nodes))
+        # On a thread with its own loop and client: on the benchmark's loop, behind hundreds of status writes
+        # in flight, beats came late enough (over 40 s at load 40) for the nodes to be marked Unknown.
+        self._stop_beats = threading.Event()
+        self._beating = threading.Thread(target=self._beat_thread, args=(nodes,), daemon=True)
+        self._beating.start()
 
-    async def beat(self, nodes: int) -> None:
+    async def beat(self, nodes: int, core: Any = None) -> None:
         """Renew every fake node's Lease in kube-node-lease (created on the first beat), as a kubelet does."""
-        leases = self.client.CoordinationV1Api(self.core.api_client)
+        core = core or self.core
+        leases = self.client.CoordinationV1Api(core.api_client)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
 
         async def one(i: int) -> None:
@@ -394,29 +401,34 @@ class Bench:
         ready = fake_node_status(0)["status"]["conditions"]
         lost = [
             n.metadata.name
-            for n in (await self.core.list_node(label_selector=BENCH_LABEL)).items
+            for n in (await core.list_node(label_selector=BENCH_LABEL)).items
             if not any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])
         ]
         await bounded(
-            lambda n=n: self.core.patch_node_status(
-                n, {"status": {"conditions": ready}}, _content_type=STRATEGIC
-            )
+            lambda n=n: core.patch_node_status(n, {"status": {"conditions": ready}}, _content_type=STRATEGIC)
             for n in lost
         )
 
-    async def heartbeats(self, nodes: int) -> None:
-        """A Lease renewal of every fake node every 10 s (the kubelet's default): since issue 23 the local
-        cluster runs the node-lifecycle controller, which marks a node Unknown after its grace period (50 s)
-        without one, and the operator then restarts every job on that node (NodeNotReady)."""
+    def _beat_thread(self, nodes: int) -> None:
+        """A Lease renewal of every fake node every 5 s (the kubelet renews every 10 s; twice as often leaves a
+        loaded machine room): since issue 23 the local cluster runs the node-lifecycle controller, which marks a
+        node Unknown after its grace period without one, and the operator then restarts every job on it."""
         import aiohttp
 
-        while True:
-            await asyncio.sleep(10)
+        async def forever() -> None:
+            api = self.client.ApiClient()
+            core = self.client.CoreV1Api(api)
             try:
-                await self.beat(nodes)
-            except (self.client.ApiException, aiohttp.ClientError, OSError, TimeoutError) as err:
-                # a loaded apiserver: the next beat tries again
-                note(f"heartbeat: {err}")
+                while not self._stop_beats.is_set():
+                    await asyncio.sleep(5)
+                    try:
+                        await self.beat(nodes, core)
+                    except (self.client.ApiException, aiohttp.ClientError, OSError, TimeoutError) as err:
+                        note(f"heartbeat: {err}")  # a loaded apiserver: the next beat tries again
+            finally:
+                await api.close()
+
+        asyncio.run(forever())
 
     async def pod_names(self, ns: str) -> list[Any]:
         return (await self.core.list_namespaced_pod(ns)).items
@@ -647,7 +659,8 @@ class Bench:
 
     async def teardown(self, nodes: int) -> None:
         if self._beating is not None:
-            self._beating.cancel()
+            self._stop_beats.set()
+            self._beating.join(timeout=30)
         for ns in (self.op_ns, self.floor_ns):
             try:
                 await self.clear(ns)
