@@ -525,7 +525,13 @@ class Bench:
 
     async def clear(self, ns: str) -> None:
         """Force-delete every pod of the namespace (no kubelet confirms a graceful deletion) and wait."""
-        await self.core.delete_collection_namespaced_pod(ns, grace_period_seconds=0)
+        try:
+            await self.core.delete_collection_namespaced_pod(ns, grace_period_seconds=0)
+        except self.client.ApiException as err:
+            if err.status != 504:
+                raise
+            # A loaded apiserver answers 504 after 60 s while it goes on deleting (512 pods at load 47): wait.
+            note(f"delete pods of {ns}: 504; waiting for them to go")
 
         async def gone() -> bool:
             return not (await self.core.list_namespaced_pod(ns, limit=1)).items
