@@ -305,6 +305,8 @@ def replace_lost_pod(
     """
     if job.launch != "dynamic" or state.phase != c.RUNNING or not current or process_restarts(job) == 0:
         return None
+    if job.pods_per == contract.PODS_PER_SERVER:
+        return None  # zoo-server-launch restarts no process in place and is on no gang channel: the gang restarts
     present = {p.index if p.role == c.ROLE_WORKER else None for p in current}
     missing = [i for i in wanted if i not in present]
     lost = [i for i in missing if i is not None]

@@ -404,8 +404,16 @@ def env(job: JobSpec, role: str, index: int | None) -> list[Obj]:
             {"name": contract.ENV_MS_SCHED_HOST, "value": scheduler_host(job)},
             {"name": contract.ENV_MS_SCHED_PORT, "value": str(DEFAULT_SCHED_PORT)},
             {"name": contract.ENV_MS_WORKER_NUM, "value": str(job.replicas)},
-            {"name": contract.ENV_MS_NODE_ID, "value": "sched" if index is None else str(index)},
         ]
+        if index is not None and job.pods_per == contract.PODS_PER_SERVER:
+            # A server pod is one msrun node (--node_rank, --local_worker_num): zoo-server-launch gives each of
+            # its processes MS_NODE_ID = RANK_ID = node rank x perNode + local index.
+            out += [
+                {"name": contract.ENV_NODE_RANK, "value": str(index)},
+                {"name": contract.ENV_LOCAL_WORKER_NUM, "value": str(job.devices_per_pod)},
+            ]
+        else:
+            out.append({"name": contract.ENV_MS_NODE_ID, "value": "sched" if index is None else str(index)})
     if job.launch == "dynamic" or (job.launch == "ranktable" and job.replicas > 1):
         out.append({"name": contract.ENV_GANG_HUB, "value": gang_hub_host(job)})  # issue 23's fault channel
     if job.ascend is not None and role == c.ROLE_WORKER:
@@ -524,7 +532,8 @@ def pod(job: JobSpec, index: int | None, attempt: int) -> Obj:
         "name": "worker",
         "image": job.image,
         "imagePullPolicy": "IfNotPresent",
-        "command": command(job),
+        # The scheduler of a dynamic launch is one process under zoo-launch in either mode (issue 21).
+        "command": command(job) if index is not None else _command(job),
         "env": env(job, role, index),
         "volumeMounts": mounts,
         "terminationMessagePath": c.TERMINATION_LOG,

@@ -76,6 +76,11 @@ ENV_MS_SCHED_HOST = "MS_SCHED_HOST"
 ENV_MS_SCHED_PORT = "MS_SCHED_PORT"
 ENV_MS_WORKER_NUM = "MS_WORKER_NUM"
 ENV_MS_NODE_ID = "MS_NODE_ID"
+# A server pod of the dynamic launch (spec.device.podsPer server): msrun's --node_rank and --local_worker_num. Each
+# of its local_worker_num processes is the dynamic cluster's node node_rank * local_worker_num + i (zoo-server-launch
+# sets that MS_NODE_ID and RANK_ID per process); the pod itself carries no MS_NODE_ID.
+ENV_NODE_RANK = "ZOO_NODE_RANK"
+ENV_LOCAL_WORKER_NUM = "ZOO_LOCAL_WORKER_NUM"
 MS_ROLE_SCHEDULER = "MS_SCHED"
 MS_ROLE_WORKER = "MS_WORKER"
 
