@@ -644,8 +644,8 @@ class Bench:
 
     async def burst(self, bodies: Sequence[Mapping[str, Any]], timeout: float = 1200) -> dict[str, Any]:
         """Every job created at once (all creates in flight together, as a script's loop of `kubectl create &`
-        would send them); then, polling every second: seconds until every job is planned (has a status.phase,
-        the operator's first pass done) and until every pod exists; then the census of jobs and pods."""
+        would send them) and, polling every second from the first create on, seconds until every job is planned
+        (has a status.phase: the operator's first pass is done) and until every pod exists; then the census."""
         expected = {b["metadata"]["name"]: pods_of(b) for b in bodies}
         refused: dict[str, int] = {}
 
@@ -667,22 +667,34 @@ class Bench:
         def pods() -> Awaitable[list[dict[str, Any]]]:
             return self.raw_items(lambda: self.core.list_namespaced_pod(self.op_ns, _preload_content=False))
 
+        total = sum(expected.values())
         start = time.monotonic()
+        done: dict[str, float] = {}
+
+        async def until(what: str, ready: Callable[[], Awaitable[bool]]) -> None:
+            # Each list of 2400 pods takes seconds on a loaded machine: the two polls run apart, and the time is
+            # taken when the list that first shows it returned (an upper bound, at most one list late).
+            while time.monotonic() - start < timeout:
+                if await ready():
+                    done[what] = time.monotonic() - start
+                    note(f"burst: {what} after {done[what]:.1f} s")
+                    return
+                await asyncio.sleep(1.0)
+
+        async def all_planned() -> bool:
+            got = await jobs()
+            return len(got) >= len(bodies) and all((j.get("status") or {}).get("phase") for j in got)
+
+        async def all_pods() -> bool:
+            return len(await pods()) >= total
+
+        polls = [
+            asyncio.ensure_future(until(w, f)) for w, f in (("planned", all_planned), ("pods", all_pods))
+        ]
         await asyncio.gather(*(create(b) for b in bodies))
         accepted_s = time.monotonic() - start
-        planned_s = pods_s = None
-        total = sum(expected.values())
-        while time.monotonic() - start < timeout and (planned_s is None or pods_s is None):
-            await asyncio.sleep(1.0)
-            now = time.monotonic() - start
-            if planned_s is None:
-                got = await jobs()
-                if len(got) >= len(bodies) and all((j.get("status") or {}).get("phase") for j in got):
-                    planned_s = now
-                    note(f"burst: {len(got)} jobs planned in {now:.1f} s")
-            if pods_s is None and len(await pods()) >= total:
-                pods_s = now
-                note(f"burst: {total} pods created in {now:.1f} s")
+        await asyncio.gather(*polls)
+        planned_s, pods_s = done.get("planned"), done.get("pods")
         await asyncio.sleep(5)  # a late duplicate would show now
         return {
             "accepted_s": accepted_s,
@@ -852,7 +864,13 @@ async def burst_scenario(bench: Bench, op: OperatorProcess, n: int) -> dict[str,
         "peak_rss_mib": op.rss(),
     }
     print(json.dumps(row), flush=True)
-    await bench.remove_jobs()
+    import aiohttp
+
+    try:
+        await bench.remove_jobs()
+    except (bench.client.ApiException, aiohttp.ClientError, TimeoutError) as exc:
+        # e.g. a loaded apiserver drops a long delete-collection (seen): the teardown deletes the namespace
+        note(f"removing the burst's jobs failed ({exc!r}); the teardown deletes the namespace")
     return row
 
 
