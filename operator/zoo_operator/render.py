@@ -376,6 +376,8 @@ def env(job: JobSpec, role: str, index: int | None) -> list[Obj]:
         _field_env(contract.ENV_POD_IP, "status.podIP"),
         {"name": contract.ENV_RANK_SIZE, "value": str(job.replicas)},
         {"name": contract.ENV_TERMINATION_LOG, "value": c.TERMINATION_LOG},
+        # The root file system is read-only: HOME, TMPDIR and the tools' caches point into the scratch emptyDirs.
+        *({"name": name, "value": value} for name, value in contract.SCRATCH_ENV),
     ]
     if job.process_restarts is not None:  # zoo-launch's in-place restarts (issue 23)
         out.append({"name": contract.ENV_PROCESS_RESTARTS, "value": str(job.process_restarts)})
@@ -463,6 +465,9 @@ def _volumes(job: JobSpec, worker: bool = True) -> tuple[list[Obj], list[Obj]]:
         {"name": "zoo-data", "mountPath": c.DATA_DIR, "readOnly": True},
         {"name": "zoo-checkpoint", "mountPath": c.CHECKPOINT_DIR},
     ]
+    # Every path written outside the checkpoint volume (the root file system is read-only): contract.SCRATCH_VOLUMES.
+    volumes += [{"name": name, "emptyDir": {}} for name, _ in contract.SCRATCH_VOLUMES]
+    mounts += [{"name": name, "mountPath": path} for name, path in contract.SCRATCH_VOLUMES]
     if job.source is not None:
         # spec.from: the named job's checkpoint volume; export writes its artifact next to the checkpoint.
         volumes.append({"name": "zoo-from", **job.source.volume})
@@ -504,8 +509,13 @@ def pod_security_context(job: JobSpec) -> Obj:
 
 
 def container_security_context(job: JobSpec) -> Obj:
-    """The worker container's securityContext: no privilege escalation, every capability dropped."""
-    ctx: Obj = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    """The worker container's securityContext: no privilege escalation, every capability dropped, and a read-only
+    root file system (writes go to the volumes: the checkpoint volume and contract.SCRATCH_VOLUMES)."""
+    ctx: Obj = {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+    }
     if job.run_as_user != 0:
         ctx["runAsNonRoot"] = True
     return ctx

@@ -93,6 +93,25 @@ RANKTABLE_FILE = "hccl.json"  # its key holding the HCCL rank table
 ATTEMPT_FILE = "attempt"  # its key naming the attempt whose pods the table lists
 RANK_TABLE_PATH = f"{RANKTABLE_DIR}/{RANKTABLE_FILE}"
 TERMINATION_LOG = "/dev/termination-log"  # the kubelet's default terminationMessagePath
+# A read-only root file system (readOnlyRootFilesystem: true, checkov CKV_K8S_22; issue 24): every path a rank
+# writes outside the checkpoint volume lies in one of these emptyDirs, and the variables below point the tools
+# that would write elsewhere into them. Sources: MindSpore writes its compile cache (graph_cache, kernel_meta,
+# somas_meta) under the working directory unless MS_COMPILER_CACHE_PATH names another, and the files a failed
+# graph compile or task dumps (analyze_fail.ir) under MS_OM_PATH (mindspore.cn, "Environment Variables"); CANN
+# writes its logs to $HOME/ascend/log and traces to $HOME/ascend/atrace when ASCEND_PROCESS_LOG_PATH is unset, and
+# its build files (kernel_meta, FE/<pid>/fusion_result.json) to ASCEND_WORK_PATH, else the working directory
+# (hiascend.com, CANN environment variables, ASCEND_WORK_PATH); Python's tempfile (zoo-launch's server launch)
+# uses TMPDIR, else /tmp; caches of other libraries go to $HOME/.cache (XDG).
+TMP_DIR = "/tmp"
+HOME_DIR = "/zoo/home"
+SCRATCH_VOLUMES = (("zoo-tmp", TMP_DIR), ("zoo-home", HOME_DIR))  # (emptyDir volume name, mount path)
+SCRATCH_ENV = (
+    ("HOME", HOME_DIR),
+    ("TMPDIR", TMP_DIR),
+    ("MS_COMPILER_CACHE_PATH", f"{HOME_DIR}/mindspore/cache"),
+    ("MS_OM_PATH", f"{HOME_DIR}/mindspore/om"),
+    ("ASCEND_WORK_PATH", f"{HOME_DIR}/ascend/work"),
+)
 TERMINATION_LIMIT = 4096  # bytes of a termination message the kubelet keeps
 CONFIG_FILE = "config.yaml"  # a run directory's resolved configuration
 RESULT_FILE = "result.json"  # a run directory's final record
