@@ -87,12 +87,8 @@ def test_killed_training_process_restarts_in_place_from_the_step_checkpoint(
         if any(e["event"] == "process_restart" and "last_words_step" in e for e in log):
             cut = next(i for i, e in enumerate(log) if e["event"] == "process_restart")
             last = [e for e in log[:cut] if e["event"] == "step"][-1]
-            words = log[cut]["last_words_step"]
-            assert words == resume["global_step"] == (last["epoch"] - 1) * STEPS + last["step"], (
-                words,
-                resume,
-                last,
-            )
+            words, resumed = log[cut]["last_words_step"], (resume["epoch"] - 1) * STEPS + resume["step"]
+            assert words == resumed == (last["epoch"] - 1) * STEPS + last["step"], (words, resume, last)
             assert (resume["epoch"], resume["step"]) == (last["epoch"], last["step"]), (resume, last)
             break
     else:
