@@ -433,8 +433,8 @@ class Run:
         self, epoch: int, step: int, train_net: nn.Cell, periodic: stepsave.Job | None
     ) -> None:
         """Keep the host copy of the step just completed for last words (the periodic job's own copy when one
-        was taken at this step). Not at an epoch's end: the epoch's checkpoint is written there when due, by
-        this thread, into the file last words would write; the previous step's copy stays held."""
+        was taken at this step). Not at an epoch's end: the epoch's checkpoint (written by this thread when due)
+        has that position; otherwise the previous step's copy stays held, one step older."""
         if self.last_words is None or step >= self.train.steps:
             return
         position = self.position(epoch, step)
