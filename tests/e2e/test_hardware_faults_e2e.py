@@ -89,8 +89,9 @@ def _explain(e2e: E2E, name: str, node: str) -> str:
     """What a wait for a fault saw when it timed out: the job's status, the node's Ready condition and taints,
     the pods' phase and Ready condition, and the operator's last log lines."""
     status = e2e.status(name)
-    body = json.loads(e2e.cluster.kubectl("get", "node", node, "-o", "json").stdout)
-    ready = next((c for c in body["status"].get("conditions") or [] if c["type"] == "Ready"), None)
+    got = e2e.cluster.kubectl("get", "node", node, "-o", "json", check=False)
+    body = json.loads(got.stdout) if got.returncode == 0 else {"status": {}, "spec": {}}
+    ready = next((c for c in body["status"].get("conditions") or [] if c["type"] == "Ready"), got.stderr)
     taints = [t["key"] for t in body["spec"].get("taints") or []]
     pods = [
         (
@@ -101,8 +102,9 @@ def _explain(e2e: E2E, name: str, node: str) -> str:
         )
         for p in e2e.pods(name)
     ]
-    ops = json.loads(e2e.cluster.kubectl("get", "pods", "-n", e2e.release_namespace, "-o", "json").stdout)
-    where = [(p["metadata"]["name"], p["spec"].get("nodeName")) for p in ops["items"]]
+    ops = e2e.cluster.kubectl("get", "pods", "-n", e2e.release_namespace, "-o", "json", check=False)
+    items = json.loads(ops.stdout)["items"] if ops.returncode == 0 else []
+    where = [(p["metadata"]["name"], p["spec"].get("nodeName")) for p in items]
     log = e2e.cluster.kubectl(
         "logs", "-n", e2e.release_namespace, f"deploy/{e2e.release}", "--tail=40", check=False
     )
