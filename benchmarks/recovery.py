@@ -8,8 +8,10 @@ Three copies of one 2-rank CPU job (reduced resnet50_bam on digits, 3 epochs of 
 - `gang`: as before issue 23, for comparison: no in-place restart (spec.runPolicy.processRestarts 0) and no step
   checkpoints (save_checkpoint_seconds=0), rank 1's process SIGKILLed: whole-gang restart from the epoch checkpoint.
 It prints per job: the fault, the level that recovered it, seconds from the fault to the first resumed training
-step, steps of progress lost (status.resumes[].lostSteps) and pods recreated. `--ranks N` (default 2), `--jobs`
-(a subset) and `--logs DIR` (every pod's log, for a breakdown).
+step, steps of progress lost (status.resumes[].lostSteps), pods recreated, and the steps a resume from the newest
+periodic checkpoint would have lost (`periodic_loss`: what the survivor's last words, lastwords.py, save). `--ranks
+N` (default 2), `--every N` (the step-checkpoint interval of inplace and podloss, default 2), `--jobs` (a subset)
+and `--logs DIR` (every pod's log, for a breakdown).
 
 Usage: `.venv/bin/python benchmarks/recovery.py [--seed N] [--json OUT]` with KUBECONFIG pointing at the local
 cluster (default: hack/cluster/zoo-cluster up, with its own ZOO_CLUSTER_* state dir and ports). Pure helpers
@@ -74,6 +76,27 @@ def first_resumed_step(log_texts: Iterable[str], fault_ts: float) -> float | Non
     return next((e["ts"] for e in events if e.get("event") == "step" and e["ts"] > resumed), None)
 
 
+def periodic_loss(log_texts: Iterable[str], fault_ts: float) -> int | None:
+    """Steps trained before the fault since the newest checkpoint written before it: what a resume from the
+    periodic checkpoint loses (rank 0's `checkpoint` events carry global_step; `step` events their position).
+    None when the logs show no step."""
+    events = [e for text in log_texts for e in _events(text) if e["ts"] <= fault_ts]
+    steps = [
+        (e["epoch"] - 1) * e["steps_per_epoch"] + e["step"]
+        for e in events
+        if e.get("event") == "step"
+        and all(type(e.get(k)) is int for k in ("epoch", "step", "steps_per_epoch"))
+    ]
+    if not steps:
+        return None
+    saved = [
+        e["global_step"]
+        for e in events
+        if e.get("event") == "checkpoint" and type(e.get("global_step")) is int
+    ]
+    return max(steps) - max(saved, default=0)
+
+
 def pods_recreated(before: dict[str, str], after: dict[str, str]) -> int:
     """Pods (name -> uid) that are new or have another uid after recovery."""
     return sum(1 for name, uid in after.items() if before.get(name) != uid)
@@ -87,17 +110,21 @@ def fault_steps(seed: int, jobs: Iterable[str], low: int = 2, high: int = STEPS 
 
 def table(rows: list[dict[str, Any]]) -> str:
     """The results as a Markdown table."""
-    head = "| job | fault (epoch 2 step) | recovered by | fault -> first resumed step (s) | steps lost | pods recreated |"
-    lines = [head, "|---|---|---|---|---|---|"]
+    head = (
+        "| job | fault (epoch 2 step) | recovered by | fault -> first resumed step (s) | steps lost | pods recreated "
+        "| lost from the periodic ckpt |"
+    )
+    lines = [head, "|---|---|---|---|---|---|---|"]
     for r in rows:
         secs = "-" if r["resume_s"] is None else f"{r['resume_s']:.1f}"
         lines.append(
-            f"| {r['job']} | {r['fault']} ({r['step']}) | {r['level']} | {secs} | {r['lost']} | {r['recreated']} |"
+            f"| {r['job']} | {r['fault']} ({r['step']}) | {r['level']} | {secs} | {r['lost']} | {r['recreated']} "
+            f"| {r.get('periodic', '-')} |"
         )
     return "\n".join(lines)
 
 
-def _job(name: str, data: Path, storage: Path, ranks: int = 2) -> dict[str, Any]:
+def _job(name: str, data: Path, storage: Path, ranks: int = 2, every: int = EVERY) -> dict[str, Any]:
     hyper: dict[str, Any] = {
         "width": 8,
         "layers": [1, 1, 1, 1],
@@ -107,7 +134,7 @@ def _job(name: str, data: Path, storage: Path, ranks: int = 2) -> dict[str, Any]
         "batch_size": 4,
         "mode": "pynative",
         "save_checkpoint_epochs": 1,
-        "save_checkpoint_steps": EVERY,
+        "save_checkpoint_steps": every,
         "save_checkpoint_seconds": 0,
     }
     spec: dict[str, Any] = {
@@ -145,6 +172,7 @@ def run(
     jobs: tuple[str, ...] = JOBS,
     ranks: int = 2,
     keep_logs: Path | None = None,
+    every: int = EVERY,
 ) -> list[dict[str, Any]]:
     """Apply the jobs, disrupt each at its step, wait for all; one row per job."""
     at = {job: step for job, step in fault_steps(seed, JOBS).items() if job in jobs}
@@ -162,7 +190,13 @@ def run(
 
     for job in jobs:
         kube.run(
-            "kubectl", "-n", namespace, "apply", "-f", "-", input=json.dumps(_job(job, data, storage, ranks))
+            "kubectl",
+            "-n",
+            namespace,
+            "apply",
+            "-f",
+            "-",
+            input=json.dumps(_job(job, data, storage, ranks, every)),
         )
     faults: dict[str, float] = {}
     before: dict[str, dict[str, str]] = {}
@@ -223,6 +257,7 @@ def run(
                 "resume_s": None if first is None else round(first - faults[job], 1),
                 "lost": resumes[-1].get("lostSteps") if resumes else None,
                 "recreated": pods_recreated(before[job], uids(job) or seen[job]),
+                "periodic": periodic_loss(logs[job], faults[job]),
                 "restarts": status.get("restarts", 0),
                 "processRestarts": status.get("processRestarts", 0),
             }
@@ -238,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default="/tmp/zoo-data/digits", help="digits dataset directory")
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--ranks", type=int, default=2, help="ranks (workers) per job")
+    parser.add_argument(
+        "--every", type=int, default=EVERY, help="step-checkpoint interval (inplace, podloss)"
+    )
     parser.add_argument("--jobs", default=",".join(JOBS), help=f"which of {','.join(JOBS)} to run")
     parser.add_argument("--logs", help="keep every pod's log of the run in this directory")
     args = parser.parse_args(argv)
@@ -266,7 +304,19 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.2)
         jobs = tuple(j for j in JOBS if j in args.jobs.split(","))
         logs = Path(args.logs) if args.logs else None
-        rows = run(kube, helpers, namespace, data, storage, args.seed, args.timeout, jobs, args.ranks, logs)
+        rows = run(
+            kube,
+            helpers,
+            namespace,
+            data,
+            storage,
+            args.seed,
+            args.timeout,
+            jobs,
+            args.ranks,
+            logs,
+            args.every,
+        )
     finally:
         for job in JOBS:
             kube.run(

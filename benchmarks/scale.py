@@ -22,8 +22,13 @@ On the local cluster (KUBECONFIG; default: the test cluster's .cache/test-cluste
 Prints one table (markdown) and, with --json, writes the raw numbers. Pure helpers are unit-tested
 (tests/unit/test_benchmark_scale.py).
 
-Usage: `.venv/bin/python benchmarks/scale.py [--devices 8,64,256,1024] [--jobs 100] [--idle 60] [--json OUT]
-[--operator-code CHECKOUT]` (another checkout's operator against this one's floor: a before/after comparison).
+With `--at-once N` (issue 24), N jobs of 8 are created all at once (every create in flight together) and the
+run reports seconds until every job is planned (has a status.phase) and every pod exists, the operator's failed
+API tries by status (429 throttling, 409, 5xx, timeouts; kube.FAILURES), its peak RSS, and a census: no job
+lost, none unplanned, each with exactly its pods, no rank twice, no pod without its job as controller owner.
+
+Usage: `.venv/bin/python benchmarks/scale.py [--devices 8,64,256,1024] [--jobs 100] [--at-once 300] [--idle 60]
+[--json OUT] [--operator-code CHECKOUT]` (another checkout's operator against this one's floor: a before/after comparison).
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ ASCEND_RESOURCE = "huawei.com/Ascend910"
 MERGE = "application/merge-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"
 JOB_LABEL = "modelzoo.io/job-name"  # zoo_operator.conditions.LABEL_JOB
+ROLE_LABEL, RANK_LABEL = "modelzoo.io/role", "modelzoo.io/rank"  # conditions.LABEL_ROLE, LABEL_RANK
 ANNOTATION = "ascend.kubectl.kubernetes.io/ascend-910-configuration"
 
 
@@ -253,6 +259,43 @@ def peak_rss_mib(status: str) -> float:
     return 0.0
 
 
+def census(
+    jobs: Sequence[Mapping[str, Any]], pods: Sequence[Mapping[str, Any]], expected: Mapping[str, int]
+) -> dict[str, Any]:
+    """What became of jobs submitted at once (raw JSON items of the job and pod lists; `expected`: each job's
+    name and its pod count): lost (not listed), unplanned (no status.phase yet), the jobs whose pods are fewer or
+    more than expected, duplicate ranks (two pods of one job, role and rank), and pods whose controller owner is
+    not their job (by UID) or no job of the run. Everything but `phases` is 0 when nothing was lost or doubled."""
+    by_name = {j["metadata"]["name"]: j for j in jobs}
+    uid_of = {name: j["metadata"]["uid"] for name, j in by_name.items()}
+    count: dict[str, int] = dict.fromkeys(expected, 0)
+    seen: set[tuple[str, str, str]] = set()
+    duplicates = foreign = 0
+    for pod in pods:
+        meta = pod["metadata"]
+        job = (meta.get("labels") or {}).get(JOB_LABEL, "")
+        owner = [r["uid"] for r in meta.get("ownerReferences") or [] if r.get("controller")]
+        if job not in expected or owner != [uid_of.get(job)]:
+            foreign += 1
+            continue
+        count[job] += 1
+        key = (job, meta["labels"].get(ROLE_LABEL, ""), meta["labels"].get(RANK_LABEL, ""))
+        duplicates += key in seen
+        seen.add(key)
+    phases: dict[str, int] = {}
+    for j in by_name.values():
+        phase = (j.get("status") or {}).get("phase") or "-"
+        phases[phase] = phases.get(phase, 0) + 1
+    return {
+        "lost": sum(name not in by_name for name in expected),
+        "unplanned": sum(not (by_name[n].get("status") or {}).get("phase") for n in expected if n in by_name),
+        "wrong_pod_count": sum(count[n] != want for n, want in expected.items()),
+        "duplicate_ranks": duplicates,
+        "foreign_pods": foreign,
+        "phases": phases,
+    }
+
+
 def ratio(op: float, floor: float) -> str:
     """op/floor as 'x.xx' (or '-' without a floor)."""
     return f"{op / floor:.2f}" if floor > 0 else "-"
@@ -294,7 +337,11 @@ def operator_child(stats_path: str) -> int:
     from zoo_operator import cli, kube
 
     def dump(*_: Any) -> None:
-        out: dict[str, Any] = {"requests": dict(kube.REQUESTS), "t": time.time()}
+        out: dict[str, Any] = {
+            "requests": dict(kube.REQUESTS),
+            "failures": dict(getattr(kube, "FAILURES", {})),  # an --operator-code checkout may not count them
+            "t": time.time(),
+        }
         if traced:
             snap = tracemalloc.take_snapshot()
             out["traced_mib"] = tracemalloc.get_traced_memory()[0] / 2**20
@@ -657,6 +704,76 @@ class Bench:
         note(f"rank tables completed {took:.2f} s after the last annotation")
         return created, took
 
+    async def raw_items(self, make: Callable[[], Awaitable[Any]]) -> list[dict[str, Any]]:
+        """A list request's items as raw JSON (`make` passes _preload_content=False): no client models."""
+        resp = await make()
+        try:
+            return list(json.loads(await resp.read())["items"])
+        finally:
+            resp.release()
+
+    async def burst(self, bodies: Sequence[Mapping[str, Any]], timeout: float = 1200) -> dict[str, Any]:
+        """Every job created at once (all creates in flight together, as a script's loop of `kubectl create &`
+        would send them) and, polling every second from the first create on, seconds until every job is planned
+        (has a status.phase: the operator's first pass is done) and until every pod exists; then the census."""
+        expected = {b["metadata"]["name"]: pods_of(b) for b in bodies}
+        refused: dict[str, int] = {}
+
+        async def create(body: Mapping[str, Any]) -> None:
+            try:
+                await self.custom.create_namespaced_custom_object(
+                    "modelzoo.io", "v1alpha1", self.op_ns, "zootrainingjobs", dict(body)
+                )
+            except self.client.ApiException as err:
+                refused[str(err.status)] = refused.get(str(err.status), 0) + 1
+
+        def jobs() -> Awaitable[list[dict[str, Any]]]:
+            return self.raw_items(
+                lambda: self.custom.list_namespaced_custom_object(
+                    "modelzoo.io", "v1alpha1", self.op_ns, "zootrainingjobs", _preload_content=False
+                )
+            )
+
+        def pods() -> Awaitable[list[dict[str, Any]]]:
+            return self.raw_items(lambda: self.core.list_namespaced_pod(self.op_ns, _preload_content=False))
+
+        total = sum(expected.values())
+        start = time.monotonic()
+        done: dict[str, float] = {}
+
+        async def until(what: str, ready: Callable[[], Awaitable[bool]]) -> None:
+            # Each list of 2400 pods takes seconds on a loaded machine: the two polls run apart, and the time is
+            # taken when the list that first shows it returned (an upper bound, at most one list late).
+            while time.monotonic() - start < timeout:
+                if await ready():
+                    done[what] = time.monotonic() - start
+                    note(f"burst: {what} after {done[what]:.1f} s")
+                    return
+                await asyncio.sleep(1.0)
+
+        async def all_planned() -> bool:
+            got = await jobs()
+            return len(got) >= len(bodies) and all((j.get("status") or {}).get("phase") for j in got)
+
+        async def all_pods() -> bool:
+            return len(await pods()) >= total
+
+        polls = [
+            asyncio.ensure_future(until(w, f)) for w, f in (("planned", all_planned), ("pods", all_pods))
+        ]
+        await asyncio.gather(*(create(b) for b in bodies))
+        accepted_s = time.monotonic() - start
+        await asyncio.gather(*polls)
+        planned_s, pods_s = done.get("planned"), done.get("pods")
+        await asyncio.sleep(5)  # a late duplicate would show now
+        return {
+            "accepted_s": accepted_s,
+            "refused": refused,
+            "planned_s": planned_s,
+            "pods_s": pods_s,
+            **census(await jobs(), await pods(), expected),
+        }
+
     async def remove_jobs(self) -> None:
         await self.custom.delete_collection_namespaced_custom_object(
             "modelzoo.io", "v1alpha1", self.op_ns, "zootrainingjobs"
@@ -733,6 +850,11 @@ class OperatorProcess:
             await asyncio.sleep(0.05)
         return dict(json.loads(self.stats.read_text())["requests"])
 
+    async def failures(self) -> dict[str, int]:
+        """The operator's failed API tries so far, by status (429, 409, ...) or error class."""
+        await self.requests_by()  # a fresh dump
+        return dict(json.loads(self.stats.read_text()).get("failures", {}))
+
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
         try:
@@ -793,6 +915,64 @@ async def scenario(
     return row
 
 
+async def burst_scenario(bench: Bench, op: OperatorProcess, n: int) -> dict[str, Any]:
+    """N jobs of 8 created at once (issue 24): time to all planned and all pods, the operator's API requests,
+    failed tries (429 throttling, 409 conflicts, 5xx, timeouts) and peak RSS, and the census (none lost or
+    doubled). No floors: the many-jobs scenario compares those."""
+    name = f"{n} jobs of 8 at once"
+    note(f"scenario {name}")
+    bodies = [bench_job(f"b{i}", 8) for i in range(n)]
+    before, failed_before = await op.requests_by(), await op.failures()
+    got = await bench.burst(bodies)
+    after, failed_after = await op.requests_by(), await op.failures()
+    row = {
+        "scenario": name,
+        "jobs": n,
+        "pods": sum(pods_of(b) for b in bodies),
+        **got,
+        "op_requests": sum(after.values()) - sum(before.values()),
+        "op_failures": {
+            k: v - failed_before.get(k, 0) for k, v in failed_after.items() if v != failed_before.get(k, 0)
+        },
+        "peak_rss_mib": op.rss(),
+    }
+    print(json.dumps(row), flush=True)
+    import aiohttp
+
+    try:
+        await bench.remove_jobs()
+    except (bench.client.ApiException, aiohttp.ClientError, TimeoutError) as exc:
+        # e.g. a loaded apiserver drops a long delete-collection (seen): the teardown deletes the namespace
+        note(f"removing the burst's jobs failed ({exc!r}); the teardown deletes the namespace")
+    return row
+
+
+def burst_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The markdown table of the at-once scenarios."""
+
+    def secs(v: float | None) -> str:
+        return "never" if v is None else f"{v:.1f} s"
+
+    head = (
+        "| scenario | creates accepted in | all planned | all pods | lost / unplanned / wrong pod count / "
+        "duplicate ranks / foreign pods | operator requests (per job) | operator failed tries | peak RSS |"
+    )
+    out = [
+        head,
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        failures = ", ".join(f"{k}: {v}" for k, v in sorted(r["op_failures"].items())) or "none"
+        refused = f" ({sum(r['refused'].values())} refused)" if r["refused"] else ""
+        out.append(
+            f"| {r['scenario']} | {r['accepted_s']:.1f} s{refused} | {secs(r['planned_s'])} | {secs(r['pods_s'])} | "
+            f"{r['lost']} / {r['unplanned']} / {r['wrong_pod_count']} / {r['duplicate_ranks']} / "
+            f"{r['foreign_pods']} | {r['op_requests']} ({r['op_requests'] / r['jobs']:.1f}) | {failures} | "
+            f"{r['peak_rss_mib']:.0f} MiB |"
+        )
+    return "\n".join(out)
+
+
 def install_crd(kubeconfig: str) -> None:
     """Apply the ZooTrainingJob CRD and wait until it is served."""
     kubectl = [str(REPO / ".cache" / "bin" / "kubectl"), f"--kubeconfig={kubeconfig}"]
@@ -815,7 +995,7 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     bench = Bench(api, f"bench-op-{suffix}", f"bench-floor-{suffix}")
     devices = [int(d) for d in args.devices.split(",") if d]
     servers = [int(d) for d in args.server.split(",") if d]
-    nodes = nodes_needed(max(devices + servers + [args.jobs * 8]))
+    nodes = nodes_needed(max(devices + servers + [args.jobs * 8, args.at_once * 8]))
     await bench.setup(nodes)
     workdir = Path(args.workdir or f"/tmp/zoo-scale-{suffix}")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -835,6 +1015,8 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
         if args.jobs:
             bodies = [bench_job(f"j{i}", 8) for i in range(args.jobs)]
             rows.append(await scenario(bench, op, f"{args.jobs} jobs of 8", bodies, args.idle, args.repeat))
+        if args.at_once:
+            rows.append(await burst_scenario(bench, op, args.at_once))
     finally:
         op.stop()
         await bench.teardown(nodes)
@@ -851,6 +1033,9 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated N (ranks of one job of server pods: podsPer server, perNode 8)",
     )
     parser.add_argument("--jobs", type=int, default=100, help="jobs of 8 in the many-jobs scenario (0: skip)")
+    parser.add_argument(
+        "--at-once", type=int, default=0, help="jobs of 8 created all at once, then counted (0: skip)"
+    )
     parser.add_argument("--idle", type=float, default=60.0, help="seconds of idle measurement per scenario")
     parser.add_argument("--repeat", type=int, default=1, help="runs per scenario (medians are reported)")
     parser.add_argument("--json", help="write the raw rows here")
@@ -869,7 +1054,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.operator_child:
         return operator_child(args.operator_child)
     rows = asyncio.run(main_async(args))
-    print(table(rows))
+    print(table([r for r in rows if "fair_floor_s" in r]))
+    print(burst_table([r for r in rows if "planned_s" in r]))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0

@@ -173,8 +173,11 @@ OWN_VOLUMES = (
     "zoo-dshm",
     "zoo-ascend-driver",
     "zoo-npu-smi",
+    *(name for name, _ in contract.SCRATCH_VOLUMES),
 )
-OWN_MOUNT_PATHS = (DATA_DIR, CHECKPOINT_DIR, RANKTABLE_DIR, FROM_DIR, TERMINATION_LOG)
+OWN_MOUNT_PATHS = (DATA_DIR, CHECKPOINT_DIR, RANKTABLE_DIR, FROM_DIR, TERMINATION_LOG) + tuple(
+    path for _, path in contract.SCRATCH_VOLUMES
+)  # the emptyDirs of the read-only root file system (contract.SCRATCH_VOLUMES)
 ASCEND_MOUNT_PATHS = (SHM_DIR, ASCEND_DRIVER_DIR, NPU_SMI_FILE)  # only Ascend pods get these (ascend.volumes)
 
 # spec.task: what the pods run (docs/contracts.md).

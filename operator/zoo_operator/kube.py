@@ -43,6 +43,9 @@ T = TypeVar("T")
 # Requests sent through `call`, by their first word (create, patch, delete, log, follow, ...): benchmarks/scale.py
 # reads them to count the operator's requests per idle minute (kopf's own watches are not counted here).
 REQUESTS: collections.Counter[str] = collections.Counter()
+# Failed tries of `call`, by HTTP status ("429", "409", "500", ...) or error class ("TimeoutError"), retried or not:
+# the benchmark's answer to "API errors and throttling" (README "Scale", 300 jobs at once).
+FAILURES: collections.Counter[str] = collections.Counter()
 # What an API call may raise besides programming errors (after its retries).
 ERRORS: tuple[type[BaseException], ...] = (ApiException, TimeoutError, aiohttp.ClientError, OSError)
 
@@ -162,6 +165,7 @@ async def call(make: Callable[[], Awaitable[T]], what: str = "request") -> T:
             async with asyncio.timeout(REQUEST_TIMEOUT_SECONDS):
                 return await make()
         except (ApiException, TimeoutError, aiohttp.ClientError, ConnectionError) as err:
+            FAILURES[str(err.status) if isinstance(err, ApiException) else type(err).__name__] += 1
             delay = retry_delay(attempt, err)
             if delay is None:
                 raise

@@ -336,6 +336,8 @@ def status_write(
         kind = "Warning" if new.get("phase") in (c.FAILED, c.RESTARTING) else "Normal"
         if new.get("reason") in (c.REASON_OBJECT_NOT_OWNED, c.REASON_QUEUE_NOT_FOUND):  # issue 24: waits
             kind = "Warning"
+        if new.get("reason") in c.FAULT_REASONS:  # issue 23: a rank replaced alone keeps the job Running
+            kind = "Warning"
         out.events.append((kind, str(new.get("reason") or new.get("phase")), str(new.get("message") or "")))
     return None
 

@@ -47,6 +47,7 @@ RESERVED_ENV = (
     contract.ENV_RANK_TABLE_FILE,
     contract.ENV_HOST_IP,
     ascend.HCCL_TIMEOUT_ENV,
+    *(name for name, _ in contract.SCRATCH_ENV if not name.startswith(RESERVED_ENV_PREFIXES)),
 )
 # Volume names and mount paths the operator uses itself.
 RESERVED_VOLUMES = c.OWN_VOLUMES

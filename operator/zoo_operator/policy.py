@@ -2,7 +2,7 @@
 
 Pure: plain data in, a `Decision` out. The reconciler carries the decision out (creates, deletes, writes status).
 Order of precedence: finished jobs only clean up; suspend; permanent failures; hardware faults (a lost node, a
-faulty NPU: faults.py, restarted and not counted); retryable failures (whole-gang
+faulty NPU: faults.py, the affected ranks or the whole gang moved, not counted); retryable failures (whole-gang
 restart within backoffLimit); success; activeDeadlineSeconds; scheduling / image-pull timeouts; then creating
 whatever pods are missing.
 """
@@ -305,6 +305,8 @@ def replace_lost_pod(
     """
     if job.launch != "dynamic" or state.phase != c.RUNNING or not current or process_restarts(job) == 0:
         return None
+    if job.pods_per == contract.PODS_PER_SERVER:
+        return None  # zoo-server-launch restarts no process in place and is on no gang channel: the gang restarts
     present = {p.index if p.role == c.ROLE_WORKER else None for p in current}
     missing = [i for i in wanted if i not in present]
     lost = [i for i in missing if i is not None]
@@ -321,6 +323,39 @@ def replace_lost_pod(
         "other ranks restart in place from the newest step checkpoint (not counted against "
         "spec.runPolicy.backoffLimit)",
         create=create,
+    )
+
+
+def replace_faulty_ranks(
+    job: JobSpec, state: JobState, found: Sequence[faults.Fault], current: Sequence[PodView]
+) -> Decision | None:
+    """Issue 23, pod-level recovery from a hardware fault: the worker pods on a lost node or a faulty NPU are
+    deleted alone (without a grace period on a node that is not Ready, faults.to_force) and the next pass
+    recreates them under the same attempt (replace_lost_pod), kept off a lost node (faults.avoided_nodes: a
+    node affinity NotIn) or, for an NPU fault, given another NPU (the device plugin no longer offers the faulty
+    one). The other ranks keep their pods and restart their processes in place from the newest step
+    checkpoint, as for any lost pod. Not counted against backoffLimit: the fault is the hardware's.
+
+    Only where replace_lost_pod would recreate the pod alone (a dynamic launch with in-place restarts, the
+    gang running); otherwise None and fault_restart moves the whole gang: a faulty scheduler pod (the
+    survivors resolved its IP once), a rank-table launch (the new pod's IP or device changes hccl.json under
+    ranks that HCCL cannot re-join one by one)."""
+    if job.launch != "dynamic" or state.phase != c.RUNNING or process_restarts(job) == 0 or not found:
+        return None
+    names = {f.pod for f in found}
+    faulty = [p for p in current if p.name in names]
+    if len(faulty) < len(names) or any(p.role != c.ROLE_WORKER for p in faulty):
+        return None
+    ordered = sorted(faulty, key=lambda p: p.index if p.index is not None else -1)
+    return Decision(
+        c.RUNNING,
+        found[0].reason,
+        f"{faults.summary(found)}; recreating only pod {', '.join(p.name for p in ordered)} away from it; the "
+        "other ranks restart in place from the newest step checkpoint (a fault of the hardware: not counted "
+        "against spec.runPolicy.backoffLimit)",
+        delete=tuple(p.name for p in ordered),
+        force=faults.to_force(ordered),
+        faults=tuple(found),
     )
 
 
@@ -345,8 +380,8 @@ def _evicted(pods: Sequence[PodView], attempt: int, live: Sequence[PodView]) -> 
 
 def fault_restart(found: Sequence[faults.Fault], live: Sequence[PodView]) -> Decision:
     """Issue 23: ranks on a lost node or a faulty NPU restart away from it, not counted against backoffLimit
-    (the fault is the hardware's, not the job's). Whole gang for now; a pod-level recovery can take the same
-    faults and replace only `found`'s pods. The pods on a node that is not Ready go without a grace period
+    (the fault is the hardware's, not the job's). The whole gang, where replace_faulty_ranks cannot move only
+    `found`'s pods (a rank-table launch, the scheduler pod, in-place restarts off). The pods on a node that is not Ready go without a grace period
     (faults.to_force); the new pods keep off a faulty node (faults.avoided_nodes) and the device plugin no longer
     offers a faulty NPU."""
     return Decision(
@@ -424,7 +459,7 @@ def decide(job: JobSpec, state: JobState, pods: Sequence[PodView], now: float) -
             )
     found = faults.detect(ordered, attempt)
     if found:  # after permanent errors (they fail the job wherever it runs), before the job's own failures
-        return fault_restart(found, live)
+        return replace_faulty_ranks(job, state, found, ordered) or fault_restart(found, live)
     failed = [p for p in ordered if p.failed]
     if failed:
         detail = in_user_terms(job, _describe_exit(failed[0]))

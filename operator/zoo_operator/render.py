@@ -376,6 +376,8 @@ def env(job: JobSpec, role: str, index: int | None) -> list[Obj]:
         _field_env(contract.ENV_POD_IP, "status.podIP"),
         {"name": contract.ENV_RANK_SIZE, "value": str(job.replicas)},
         {"name": contract.ENV_TERMINATION_LOG, "value": c.TERMINATION_LOG},
+        # The root file system is read-only: HOME, TMPDIR and the tools' caches point into the scratch emptyDirs.
+        *({"name": name, "value": value} for name, value in contract.SCRATCH_ENV),
     ]
     if job.process_restarts is not None:  # zoo-launch's in-place restarts (issue 23)
         out.append({"name": contract.ENV_PROCESS_RESTARTS, "value": str(job.process_restarts)})
@@ -404,8 +406,16 @@ def env(job: JobSpec, role: str, index: int | None) -> list[Obj]:
             {"name": contract.ENV_MS_SCHED_HOST, "value": scheduler_host(job)},
             {"name": contract.ENV_MS_SCHED_PORT, "value": str(DEFAULT_SCHED_PORT)},
             {"name": contract.ENV_MS_WORKER_NUM, "value": str(job.replicas)},
-            {"name": contract.ENV_MS_NODE_ID, "value": "sched" if index is None else str(index)},
         ]
+        if index is not None and job.pods_per == contract.PODS_PER_SERVER:
+            # A server pod is one msrun node (--node_rank, --local_worker_num): zoo-server-launch gives each of
+            # its processes MS_NODE_ID = RANK_ID = node rank x perNode + local index.
+            out += [
+                {"name": contract.ENV_NODE_RANK, "value": str(index)},
+                {"name": contract.ENV_LOCAL_WORKER_NUM, "value": str(job.devices_per_pod)},
+            ]
+        else:
+            out.append({"name": contract.ENV_MS_NODE_ID, "value": "sched" if index is None else str(index)})
     if job.launch == "dynamic" or (job.launch == "ranktable" and job.replicas > 1):
         out.append({"name": contract.ENV_GANG_HUB, "value": gang_hub_host(job)})  # issue 23's fault channel
     if job.ascend is not None and role == c.ROLE_WORKER:
@@ -455,6 +465,9 @@ def _volumes(job: JobSpec, worker: bool = True) -> tuple[list[Obj], list[Obj]]:
         {"name": "zoo-data", "mountPath": c.DATA_DIR, "readOnly": True},
         {"name": "zoo-checkpoint", "mountPath": c.CHECKPOINT_DIR},
     ]
+    # Every path written outside the checkpoint volume (the root file system is read-only): contract.SCRATCH_VOLUMES.
+    volumes += [{"name": name, "emptyDir": {}} for name, _ in contract.SCRATCH_VOLUMES]
+    mounts += [{"name": name, "mountPath": path} for name, path in contract.SCRATCH_VOLUMES]
     if job.source is not None:
         # spec.from: the named job's checkpoint volume; export writes its artifact next to the checkpoint.
         volumes.append({"name": "zoo-from", **job.source.volume})
@@ -496,8 +509,13 @@ def pod_security_context(job: JobSpec) -> Obj:
 
 
 def container_security_context(job: JobSpec) -> Obj:
-    """The worker container's securityContext: no privilege escalation, every capability dropped."""
-    ctx: Obj = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    """The worker container's securityContext: no privilege escalation, every capability dropped, and a read-only
+    root file system (writes go to the volumes: the checkpoint volume and contract.SCRATCH_VOLUMES)."""
+    ctx: Obj = {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+    }
     if job.run_as_user != 0:
         ctx["runAsNonRoot"] = True
     return ctx
@@ -524,7 +542,8 @@ def pod(job: JobSpec, index: int | None, attempt: int) -> Obj:
         "name": "worker",
         "image": job.image,
         "imagePullPolicy": "IfNotPresent",
-        "command": command(job),
+        # The scheduler of a dynamic launch is one process under zoo-launch in either mode (issue 21).
+        "command": command(job) if index is not None else _command(job),
         "env": env(job, role, index),
         "volumeMounts": mounts,
         "terminationMessagePath": c.TERMINATION_LOG,

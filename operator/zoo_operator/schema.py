@@ -157,7 +157,7 @@ def _spec() -> Schema:
             ),
             "podsPer": _str(
                 "device: one pod per device (default). server: one pod per server holding perNode NPUs, one "
-                "training process per NPU inside (Ascend910 rank-table launch with perNode only).",
+                "training process per NPU inside (Ascend910 with perNode only; rank-table or dynamic launch).",
                 enum=list(contract.PODS_PER),
                 default=contract.PODS_PER_DEVICE,
             ),
@@ -528,9 +528,9 @@ def _spec_rules() -> list[Schema]:
         },
         {
             "rule": "!has(self.device.podsPer) || self.device.podsPer != 'server' || (self.device.type == "
-            "'Ascend910' && has(self.device.perNode) && (!has(self.launch) || self.launch == 'ranktable'))",
-            "message": "spec.device.podsPer: server needs spec.device.type Ascend910, spec.device.perNode and "
-            "spec.launch ranktable (one pod per server holds perNode NPUs)",
+            "'Ascend910' && has(self.device.perNode))",
+            "message": "spec.device.podsPer: server needs spec.device.type Ascend910 and spec.device.perNode "
+            "(one pod per server holds perNode NPUs)",
         },
         {
             "rule": "!has(self.device.chip) || self.device.type == 'Ascend910'",

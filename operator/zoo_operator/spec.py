@@ -432,10 +432,11 @@ DRA_NO_RANKTABLE = (
     "spec.launch: ranktable is not available with NPUs through DRA (operator setting "
     "ZOO_ASCEND_DRA_DEVICE_CLASS): hccl.json needs every NPU's device IP, and MindCluster's Ascend DRA driver "
     "publishes none (its ResourceSlice devices carry only type, physicId and chipName) and writes no pod "
-    "annotation; use spec.launch: dynamic (the default there; HCCL finds the device IPs itself) with "
-    "spec.device.podsPer device"
+    "annotation; use spec.launch: dynamic (the default there; HCCL finds the device IPs itself), with "
+    "spec.device.podsPer device or server"
 )
-"""Why the rank-table launch, and so podsPer server, is refused where NPUs come through DRA: a table that can never
+"""Why the rank-table launch is refused where NPUs come through DRA (server mode runs the dynamic launch there): a
+table that can never
 complete would hold every pod for ZOO_RANKTABLE_TIMEOUT and then fail it, attempt after attempt. Sources in
 docs/contracts.md "NPUs through DRA" (Ascend/mind-cluster component/ascend-dynamic-resource-allocation
 internal/device/generation_910.go DeviceAttributes; component/ascend-common/cdi/spec.go)."""
@@ -445,13 +446,13 @@ def _pods_per(
     device: Mapping[str, Any],
     device_type: str | None,
     per_node: int | None,
-    launch: str | None,
     static: bool,
     problems: list[str],
 ) -> str:
-    """spec.device.podsPer (issue 21). Server mode is for Ascend rank-table jobs with perNode: the pod requests
-    perNode NPUs and zoo-server-launch finds each process's rank in hccl.json, which needs the device plugin's
-    annotation of the whole server (a static map names one device per pod index, so it does not apply)."""
+    """spec.device.podsPer (issue 21). Server mode is for Ascend jobs with perNode: the pod requests perNode NPUs
+    and zoo-server-launch starts one process per NPU, finding each one's rank in hccl.json (rank-table launch:
+    the device plugin's annotation of the whole server; a static map names one device per pod index, so it does
+    not apply) or numbering them as msrun does (dynamic launch: rank = server index x perNode + local index)."""
     pods_per = _enum(device.get("podsPer"), "spec.device.podsPer", None, problems) or contract.PODS_PER_DEVICE
     if pods_per != contract.PODS_PER_SERVER:
         return pods_per
@@ -460,8 +461,6 @@ def _pods_per(
         need.append(f"spec.device.type Ascend910 (got {device_type})")
     if not per_node:
         need.append("spec.device.perNode (the NPUs of one server)")
-    if launch != "ranktable":
-        need.append(f"spec.launch ranktable (got {launch}; dynamic launch runs one process per pod)")
     if need:
         problems.append("spec.device.podsPer: server needs " + ", ".join(need))
     if static:
@@ -661,7 +660,7 @@ def parse(body: Mapping[str, Any], settings: Settings) -> JobSpec:
             f"spec.rankTable.version: chip {chip} needs rank table {chip_version}, got {rt_version}"
         )
     static = _static_devices(rank_table.get("staticDevices"), replicas, problems)
-    pods_per = _pods_per(device, device_type, per_node, launch, bool(static), problems)
+    pods_per = _pods_per(device, device_type, per_node, bool(static), problems)
     if static and device_type != "Ascend910":
         problems.append("spec.rankTable.staticDevices is only allowed with spec.device.type Ascend910")
 

@@ -12,6 +12,7 @@ synthetic ImageFolder and video datasets (`zoo-data synth`) for the per-model jo
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import socket
 import subprocess
@@ -26,6 +27,8 @@ from e2e_helpers import E2E, REPO, wait_for
 
 CHART = REPO / "charts" / "zoo-operator"
 CRD = "customresourcedefinition/zootrainingjobs.modelzoo.io"
+# The local cluster's CPU node (hack/cluster/nodes.yaml): no test injects a fault into it.
+OPERATOR_NODE = "cpu-node-1"
 BIN = Path(sys.executable).parent
 # The chart's defaults (charts/zoo-operator/values.yaml = zoo_operator.settings.Settings).
 POLICY_VOLUME_KINDS = ["emptyDir", "configMap", "persistentVolumeClaim", "downwardAPI", "ephemeral"]
@@ -109,6 +112,14 @@ def e2e(cluster: Any, e2e_data: dict[str, Path]) -> Iterator[E2E]:
     env = E2E(cluster, f"e2e-{tag}", f"zoo-e2e-{tag}", f"zoo-e2e-{tag}-system", e2e_data)
     _namespace(cluster, env.namespace)
     has_crd = cluster.kubectl("get", CRD, check=False).returncode == 0
+    # On the local cluster the operator runs on the CPU node, as a real one runs off the accelerator servers: a
+    # test that loses an Ascend node (zoo-cluster node-down) must not lose the operator with it (its pod would
+    # stay Running on the lost node until the taint manager evicts it, 300 s later).
+    pin = (
+        []
+        if os.environ.get("ZOO_TEST_KUBECONFIG")
+        else ["--set", f"nodeSelector.kubernetes\\.io/hostname={OPERATOR_NODE}"]
+    )
     started = time.monotonic()
     cluster.helm(
         "install",
@@ -138,6 +149,7 @@ def e2e(cluster: Any, e2e_data: dict[str, Path]) -> Iterator[E2E]:
         "metrics.enabled=true",
         "--set",
         f"metrics.port={_free_port()}",
+        *pin,
         "--wait",
         "--timeout",
         "5m",

@@ -108,8 +108,15 @@ class E2E:
         )
 
 
-def wait_for(what: str, fn: Callable[[], Any], timeout: float, interval: float = 1.0) -> Any:
-    """Poll fn until it returns something truthy; fail naming `what` after timeout seconds."""
+def wait_for(
+    what: str,
+    fn: Callable[[], Any],
+    timeout: float,
+    interval: float = 1.0,
+    explain: Callable[[], str] | None = None,
+) -> Any:
+    """Poll fn until it returns something truthy; fail naming `what` after timeout seconds, with what
+    `explain` says of the state then."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -117,7 +124,8 @@ def wait_for(what: str, fn: Callable[[], Any], timeout: float, interval: float =
         if last:
             return last
         time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})", pytrace=False)
+    state = f"\n{explain()}" if explain is not None else ""
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r}){state}", pytrace=False)
 
 
 def demo_job(name: str, data: Path) -> dict[str, Any]:

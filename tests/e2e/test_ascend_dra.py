@@ -16,6 +16,7 @@ A second operator release (DRA on) watches a namespace of its own; the session's
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import threading
 from collections.abc import Iterator
@@ -176,6 +177,59 @@ def test_four_ranks_per_node_2_claim_their_npus_through_dra(dra: E2E) -> None:
         assert "zoo-launch: DEVICE_ID=0\n" in log and "RANK_TABLE_FILE" not in log, log[-2000:]
         assert "the Ascend checks passed" in log, log[-2000:]
     assert len(held) == 4, held
+
+
+def test_server_mode_on_dra_runs_the_dynamic_launch_one_process_per_claimed_npu(dra: E2E) -> None:
+    """podsPer server with the dynamic launch (msrun style), the way a MindCluster DRA cluster runs whole servers:
+    a scheduler pod and 2 server pods, each claiming 2 NPUs of its node through DRA; each pod's zoo-server-launch
+    starts 2 workers, local worker i on logical DEVICE_ID i (the i-th davinci node the driver gave the container)
+    with RANK_ID = MS_NODE_ID = server x 2 + i. Every process passes the simulated Ascend checks and trains.
+    Small on purpose (4 ranks); the issue's 16-device job is the same with replicas 16, perNode 8."""
+    job = "dra-server"
+    body = dra_job(dra, job)
+    body["spec"]["device"]["podsPer"] = "server"
+    claims = ClaimWatch(dra)
+    try:
+        dra.apply(body)
+        status = dra.wait_phase(job, {"Succeeded", "Failed"}, timeout=900)
+    finally:
+        allocated = claims.stop()
+    assert status["phase"] == "Succeeded", json.dumps(status, indent=1)[-4000:]
+    assert status.get("result"), status
+    assert status["ranks"]["total"] == 4 and status["ranks"]["succeeded"] == 4, status["ranks"]
+    assert dra.get("configmap", f"{job}-ranktable") is None
+    template = dra.get("resourceclaimtemplate", f"{job}-npu")
+    assert (
+        template is not None and template["spec"]["spec"]["devices"]["requests"][0]["exactly"]["count"] == 2
+    )
+
+    pods = {p["metadata"]["name"]: p for p in dra.pods(job)}
+    assert sorted(pods) == [f"{job}-sched", f"{job}-worker-0", f"{job}-worker-1"], sorted(pods)
+    assert "resourceClaims" not in pods.pop(f"{job}-sched")["spec"]
+    assert {p["spec"]["nodeName"] for p in pods.values()} == DRA_NODES
+    started: dict[int, str] = {}
+    for name, pod in sorted(pods.items()):
+        server = int(name.rsplit("-", 1)[1])
+        results = allocated.get(name)
+        assert results is not None and len(results) == 2, (name, allocated)
+        assert {pool for pool, _ in results} == {pod["spec"]["nodeName"]}, (name, results)
+        # The driver's device names are npu-<physical id> (the number after the last '-').
+        claimed = sorted(int(device.rsplit("-", 1)[1]) for _, device in results)
+        log = dra.logs(name)
+        lines = re.findall(r"zoo-server-launch: rank (\d+): DEVICE_ID=(\d+) \(physical NPU (\d+)\)", log)
+        assert len(lines) == 2, log[-3000:]
+        for rank_text, logical_text, physical_text in lines:
+            rank, logical, physical = int(rank_text), int(logical_text), int(physical_text)
+            started[rank] = name
+            # Its own NPU of the claim, as the logical id msrun would give local worker `logical`.
+            assert physical == claimed[logical], (name, lines, claimed)
+            assert rank == server * 2 + logical, (name, lines)
+            assert f"[rank {rank}] zoo-train: simulated Ascend NPU" in log, log[-3000:]
+            assert f"zoo-server-launch: rank {rank} exited with 0" in log, log[-3000:]
+            # MindSpore's dynamic cluster gave the process the rank its MS_NODE_ID asked for.
+            events = [json.loads(ln) for ln in log.splitlines() if ln.startswith('{"event": "start"')]
+            assert rank in {e["rank"] for e in events}, (rank, events)
+    assert sorted(started) == [0, 1, 2, 3], started
 
 
 def test_the_rank_table_launch_is_refused_on_dra_naming_why(dra: E2E) -> None:

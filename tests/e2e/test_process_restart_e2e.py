@@ -3,6 +3,8 @@ the pod). zoo-launch restarts it inside its pod; MindSpore's dynamic cluster mak
 scheduler exit after MS_NODE_TIMEOUT, and their zoo-launch restarts them too, so the whole gang re-forms with the
 same pods, IPs and rank table and resumes from rank 0's newest step checkpoint. No pod is recreated, no
 whole-gang restart is counted, at most the checkpoint interval of steps is trained again, and the job succeeds.
+The process kill runs without periodic step checkpoints: the surviving rank 0 saves its last completed step
+before its supervisor kills it (last words, lastwords.py), and the gang resumes exactly there.
 """
 
 from __future__ import annotations
@@ -41,8 +43,10 @@ def test_killed_training_process_restarts_in_place_from_the_step_checkpoint(
     e2e: E2E, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     storage: Path = tmp_path_factory.mktemp("inplace-checkpoints")
+    # No periodic step checkpoint: only the survivor's last words can put the resume mid-epoch 2.
+    hyper = {**HYPER, "save_checkpoint_steps": 0}
     body = tiny_job(
-        "inplace", "resnet50_bam", e2e.data["digits"], replicas=2, evaluate=None, classes=10, **HYPER
+        "inplace", "resnet50_bam", e2e.data["digits"], replicas=2, evaluate=None, classes=10, **hyper
     )
     body["spec"]["checkpoint"] = {"hostPath": str(storage)}
     body["spec"]["runPolicy"] = {"backoffLimit": 1, "processRestarts": 3}
@@ -69,11 +73,26 @@ def test_killed_training_process_restarts_in_place_from_the_step_checkpoint(
     assert resume["restart"] == 0 and resume["path"].endswith(f"_{resume['step']}.ckpt"), (
         resume
     )  # a step file
-    assert 0 <= resume["lostSteps"] <= EVERY, resume
-    restarted = [e for e in _events(e2e.logs("inplace-worker-1")) if e["event"] == "process_restart"]
+    # The last completed step, not a periodic checkpoint's (at most the one step rank 0 may have been finishing
+    # locally, its all-reduce done, when it was asked).
+    assert 0 <= resume["lostSteps"] <= 1, resume
+    killed_log = _events(e2e.logs("inplace-worker-1"))
+    restarted = [e for e in killed_log if e["event"] == "process_restart"]
     assert [(e["code"], e["restart"]) for e in restarted] == [(137, 1)], restarted
-    survivor = [e for e in _events(e2e.logs("inplace-worker-0")) if e["event"] == "process_restart"]
+    survivor_log = _events(e2e.logs("inplace-worker-0"))
+    survivor = [e for e in survivor_log if e["event"] == "process_restart"]
     assert [e["restart"] for e in survivor] == [1], survivor  # the gang restarted in place together
+    # Rank 0 (whichever worker it is) said its last words: the step it completed last before the restart.
+    for log in (survivor_log, killed_log):
+        if any(e["event"] == "process_restart" and "last_words_step" in e for e in log):
+            cut = next(i for i, e in enumerate(log) if e["event"] == "process_restart")
+            last = [e for e in log[:cut] if e["event"] == "step"][-1]
+            words, resumed = log[cut]["last_words_step"], (resume["epoch"] - 1) * STEPS + resume["step"]
+            assert words == resumed == (last["epoch"] - 1) * STEPS + last["step"], (words, resume, last)
+            assert (resume["epoch"], resume["step"]) == (last["epoch"], last["step"]), (resume, last)
+            break
+    else:
+        pytest.fail(f"no last words from rank 0: {survivor}", pytrace=False)
 
 
 def test_a_deleted_worker_pod_is_recreated_alone_and_the_gang_restarts_in_place(

@@ -72,19 +72,10 @@ BAD = [
         ),
         "spec.rankTable.staticDevices[].podIndex must be less than spec.replicas",
     ),
-    # issue 21: one pod per server is for Ascend rank-table jobs with perNode.
+    # issue 21: one pod per server is for Ascend jobs with perNode (either launch).
     (cpu_job("b10", device={"type": "Ascend910", "podsPer": "server"}), "spec.device.podsPer: server needs"),
     (
         cpu_job("b11", device={"type": "CPU", "perNode": 1, "podsPer": "server"}),
-        "spec.device.podsPer: server needs",
-    ),
-    (
-        cpu_job(
-            "b12",
-            replicas=2,
-            launch="dynamic",
-            device={"type": "Ascend910", "perNode": 2, "podsPer": "server"},
-        ),
         "spec.device.podsPer: server needs",
     ),
     (cpu_job("b13", device={"type": "Ascend910", "perNode": 1, "podsPer": "node"}), "spec.device.podsPer"),
@@ -99,6 +90,13 @@ def test_a_server_mode_job_is_accepted_and_device_mode_is_the_default(ztj_crd: A
     apply(ztj_crd, namespace, body)
     stored = get(ztj_crd, namespace, "zootrainingjob", "srv2")
     assert stored is not None and stored["spec"]["device"]["podsPer"] == "server"
+    # The dynamic launch (msrun style) runs in server mode too.
+    dynamic = cpu_job(
+        "srv3", replicas=4, launch="dynamic", device={"type": "Ascend910", "perNode": 2, "podsPer": "server"}
+    )
+    apply(ztj_crd, namespace, dynamic)
+    stored = get(ztj_crd, namespace, "zootrainingjob", "srv3")
+    assert stored is not None and stored["spec"]["launch"] == "dynamic"
 
 
 @pytest.mark.parametrize(("body", "message"), BAD, ids=[b["metadata"]["name"] for b, _ in BAD])

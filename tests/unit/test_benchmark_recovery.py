@@ -69,3 +69,20 @@ def test_jobs_have_the_ranks_and_levels_asked_for(bench: ModuleType, tmp_path: P
     )
     assert jobs["gang"]["runPolicy"]["processRestarts"] == 0
     assert jobs["gang"]["hyperparameters"]["save_checkpoint_steps"] == 0  # the epoch checkpoint only
+
+
+def test_periodic_loss_counts_the_steps_since_the_newest_checkpoint_before_the_fault(
+    bench: ModuleType,
+) -> None:
+    def step(epoch: int, n: int, ts: float) -> str:
+        return json.dumps({"event": "step", "epoch": epoch, "step": n, "steps_per_epoch": 8, "ts": ts})
+
+    def ckpt(global_step: int, ts: float) -> str:
+        return json.dumps({"event": "checkpoint", "global_step": global_step, "ts": ts})
+
+    rank0 = "\n".join([step(2, 1, 1.0), step(2, 2, 2.0), ckpt(10, 2.1), step(2, 3, 3.0), step(2, 4, 4.0)])
+    rank1 = "\n".join([step(2, 4, 4.1), step(2, 5, 9.0)])  # step 5 came after the fault: not counted
+    assert bench.periodic_loss([rank0, rank1], 5.0) == 2  # steps 11 and 12 since the checkpoint at step 10
+    assert bench.periodic_loss([rank0], 2.5) == 0
+    assert bench.periodic_loss(["no events"], 5.0) is None
+    assert bench.periodic_loss([step(1, 3, 1.0)], 5.0) == 3  # nothing saved yet: from the start

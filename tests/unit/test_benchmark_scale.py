@@ -110,3 +110,40 @@ def test_server_pods_job_and_annotations() -> None:
     devs = ranktable.parse_server_annotation(scale.device_annotation("s16-worker-1", 4, 0, 8))
     assert [d.device_id for d in devs] == [str(i) for i in range(8)]
     assert {d.server_id for d in devs} == {scale.node_ip(4)}
+
+
+def _job(name: str, uid: str, phase: str | None = "Pending") -> dict:
+    return {"metadata": {"name": name, "uid": uid}, **({"status": {"phase": phase}} if phase else {})}
+
+
+def _pod(job: str, rank: int, owner: str | None, role: str = "worker") -> dict:
+    meta: dict = {"labels": {scale.JOB_LABEL: job, c.LABEL_ROLE: role, c.LABEL_RANK: str(rank)}}
+    if owner:
+        meta["ownerReferences"] = [{"uid": owner, "controller": True}]
+    return {"metadata": meta}
+
+
+def test_census_counts_lost_unplanned_doubled_and_foreign() -> None:
+    expected = {"a": 2, "b": 2, "c": 1, "gone": 1}
+    jobs = [_job("a", "ua"), _job("b", "ub", phase=None), _job("c", "uc", "Running")]
+    pods = [_pod("a", 0, "ua"), _pod("a", 1, "ua")]  # a: complete
+    pods += [_pod("b", 0, "ub"), _pod("b", 0, "ub")]  # b: rank 0 twice, rank 1 missing (count still 2)
+    pods += [_pod("c", 0, "u-old")]  # c: a pod of an older job of the same name: foreign, c has none
+    pods += [_pod("x", 0, "ux")]  # a job that is not the run's
+    got = scale.census(jobs, pods, expected)
+    assert got == {
+        "lost": 1,
+        "unplanned": 1,
+        "wrong_pod_count": 2,  # c (0 of 1) and gone (0 of 1); b has 2 pods but a rank twice
+        "duplicate_ranks": 1,
+        "foreign_pods": 2,
+        "phases": {"Pending": 1, "-": 1, "Running": 1},
+    }
+    whole = scale.census(jobs[:1], pods[:2], {"a": 2})
+    assert {k: v for k, v in whole.items() if k != "phases"} == dict.fromkeys(
+        ("lost", "unplanned", "wrong_pod_count", "duplicate_ranks", "foreign_pods"), 0
+    )
+
+
+def test_census_labels_are_the_operators() -> None:
+    assert (scale.JOB_LABEL, scale.ROLE_LABEL, scale.RANK_LABEL) == (c.LABEL_JOB, c.LABEL_ROLE, c.LABEL_RANK)

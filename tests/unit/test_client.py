@@ -103,6 +103,14 @@ def test_local_plan_refuses_a_rank_table_job_at_once(tmp_path: Any) -> None:
         plan(job(replicas=2, launch="ranktable", device={"type": "Ascend910"}), tmp_path, tmp_path)
 
 
+def test_local_plan_refuses_server_pods(tmp_path: Any) -> None:
+    # A dynamic server-mode job is valid on a cluster, but its server pods start one process per NPU given to the
+    # container: there are none here, so it is refused before anything starts.
+    ascend = {"type": "Ascend910", "perNode": 2, "podsPer": "server"}
+    with pytest.raises(InvalidSpec, match=r"spec\.device\.podsPer: local mode runs one process per rank"):
+        plan(job(replicas=4, launch="dynamic", device=ascend), tmp_path, tmp_path)
+
+
 class Phases(ZooClient):
     """A client whose `status` answers from a list (no cluster): the boundary the client owns."""
 

@@ -33,7 +33,13 @@ def test_volume_at_tmp_gets_the_image_dirs_below_it_bound_again_on_top():
         f"{REPO}/operator",
     ]
     venv = got[targets.index(f"{REPO}/.venv")]
-    assert venv == {"source": f"{REPO}/.venv", "target": f"{REPO}/.venv", "readOnly": False, "file": False}
+    assert venv == {
+        "source": f"{REPO}/.venv",
+        "target": f"{REPO}/.venv",
+        "readOnly": False,
+        "file": False,
+        "image": True,
+    }
     # The interpreter under /root is not under any volume: nothing to re-expose.
     assert not any(t.startswith("/root") for t in targets)
 

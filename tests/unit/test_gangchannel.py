@@ -177,7 +177,9 @@ SUPERVISOR = textwrap.dedent(
     sys.exit(launch.supervise([sys.executable, "-c", CHILD, runs, plan], 3, channel=ch))
     """
 )
-# The child: run n does plan[n-1]: K = SIGKILL itself after 2 s, S = sleep 60 s, 0 = exit 0.
+# The child: run n does plan[n-1]: K = SIGKILL itself after 2 s, S = sleep 60 s, 0 = exit 0; W = hold a
+# completed step for last words (a real lastwords.Watcher, a fake write) and sleep 60 s, as a rank blocked in a
+# collective; H = say it is ready and never answer (hung).
 CHILD = textwrap.dedent(
     """
     import os, signal, sys, time
@@ -188,6 +190,18 @@ CHILD = textwrap.dedent(
     if step == "K":
         time.sleep(2)
         os.kill(os.getpid(), signal.SIGKILL)
+    if step in ("W", "H"):
+        from pathlib import Path
+        from types import SimpleNamespace
+        from zoo_workloads import lastwords
+        words = Path(os.environ[lastwords.ENV_DIR])
+        if step == "W":
+            watcher = lastwords.Watcher(words, lambda job: {}, lambda timeout: True)
+            job = SimpleNamespace(path=Path("/ckpt/m-2_3.ckpt"), position=SimpleNamespace(epoch=2, step=3))
+            watcher.hold(lastwords.Held(job, 11, False))
+        else:
+            (words / lastwords.READY).write_text("1")
+        time.sleep(60)
     if step == "S":
         time.sleep(60)
     sys.exit(0)
@@ -237,3 +251,39 @@ def test_without_a_hub_the_crashed_process_falls_back_to_the_framework_timeout()
         resolve=lambda _host: (_ for _ in ()).throw(ConnectionError("cannot resolve")),
     )
     assert unreachable is None
+
+
+@pytest.mark.parametrize(("plan", "saved"), [("W,0", 11), ("H,0", 0)])
+def test_a_survivor_says_its_last_words_before_its_supervisor_kills_it(
+    tmp_path: Path, plan: str, saved: int
+) -> None:
+    """The hub's process holds a completed step (W) or hangs after saying it does (H); the member crashes. The
+    hub's supervisor asks for last words before the kill: W answers at once, H is killed after the 5 s bound."""
+    script = tmp_path / "supervisor.py"
+    script.write_text(SUPERVISOR.replace("CHILD", repr(CHILD)))
+    port = tmp_path / "port"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop(contract.ENV_MS_ROLE, None)
+
+    def start(role: str, plan: str) -> subprocess.Popen[str]:
+        args = [sys.executable, str(script), role, str(port), str(tmp_path / f"{role}.runs"), plan]
+        return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+
+    hub, member = start("hub", plan), start("member", "K,0")
+    try:
+        outs = [p.communicate(timeout=60)[0] for p in (hub, member)]
+    finally:
+        for p in (hub, member):
+            if p.poll() is None:
+                p.kill()
+    assert [hub.returncode, member.returncode] == [0, 0], outs
+    (restart,) = [json.loads(x) for x in outs[0].splitlines() if x.startswith("{")]
+    assert restart["peer"] and restart["last_words_step"] == saved, outs
+    said = next(x for x in outs[0].splitlines() if "last words" in x)
+    took = float(said.rsplit(" in ", 1)[1].rstrip("s"))
+    if saved:
+        assert "saved epoch 2 step 3 (/ckpt/m-2_3.ckpt)" in said and took < 3, said
+    else:
+        assert "saved nothing (no answer)" in said and 4.5 <= took < 10, said
+    (member_restart,) = [json.loads(x) for x in outs[1].splitlines() if x.startswith("{")]
+    assert "last_words_step" not in member_restart, outs  # its own process crashed: nothing to ask

@@ -199,7 +199,8 @@ def test_only_node_faults_make_new_pods_avoid_a_node() -> None:
 
 
 def _body(status: dict) -> dict:
-    body = job(replicas=2, runPolicy={"backoffLimit": 0})
+    # In-place restarts off: the whole gang moves (with them a worker moves alone: test_fault_replacement.py).
+    body = job(replicas=2, runPolicy={"backoffLimit": 0, "processRestarts": 0})
     body["metadata"]["uid"] = "uid-1"
     body["status"] = status
     return body

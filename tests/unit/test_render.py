@@ -12,6 +12,7 @@ from zoo_operator import conditions as c
 from zoo_operator import dryrun, render, spec
 from zoo_operator.settings import VERSION as SETTINGS_VERSION
 from zoo_operator.settings import Settings
+from zoo_workloads import contract
 
 SETTINGS = Settings(image_cpu="zoo-operator/workload-cpu:t", image_ascend="zoo-operator/workload-ascend:t")
 GOLDEN = Path(__file__).parent / "golden"
@@ -80,6 +81,8 @@ def test_ascend_settings_turn_parts_off_and_the_job_selector_wins() -> None:
     assert [v["name"] for v in pod["spec"]["volumes"] if v["name"].startswith("zoo-")] == [
         "zoo-data",
         "zoo-checkpoint",
+        "zoo-tmp",
+        "zoo-home",
         "zoo-ranktable",
         "zoo-dshm",
     ]
@@ -227,7 +230,9 @@ def test_ranktable_mount_is_a_directory_never_subpath() -> None:
     assert volumes["zoo-ranktable"]["configMap"]["name"] == "asc-ranktable"
     env = env_of(pod)
     assert env["RANK_TABLE_FILE"] == "/etc/zoo/ranktable/hccl.json"
-    assert "ZOO_RANKS_FILE" not in env and pod["spec"]["containers"][0]["env"][9] == {
+    assert "ZOO_RANKS_FILE" not in env and pod["spec"]["containers"][0]["env"][
+        9 + len(contract.SCRATCH_ENV)
+    ] == {
         "name": "HOST_IP",
         "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}},
     }

@@ -45,7 +45,7 @@ def server_job() -> spec.JobSpec:
 
 def test_dra_refuses_the_rank_table_launch_and_defaults_to_dynamic() -> None:
     """MindCluster's DRA driver publishes no device IP and writes no device annotation, so hccl.json could never
-    complete: the rank-table launch (and server mode, which needs it) is refused, naming the fields."""
+    complete: the rank-table launch is refused, naming the fields; server mode defaults to the dynamic launch."""
     server = {"type": "Ascend910", "perNode": 8, "podsPer": "server"}
     for body in (
         ascend_job(replicas=4, launch="ranktable"),
@@ -55,8 +55,7 @@ def test_dra_refuses_the_rank_table_launch_and_defaults_to_dynamic() -> None:
             spec.InvalidSpec, match="spec.launch: ranktable is not available with NPUs through DRA"
         ):
             spec.parse(body, DRA)
-    with pytest.raises(spec.InvalidSpec, match="podsPer: server needs spec.launch ranktable"):
-        spec.parse(ascend_job(replicas=16, device=server), DRA)
+    assert spec.parse(ascend_job(replicas=16, device=server), DRA).launch == "dynamic"
     assert spec.parse(ascend_job(replicas=4), DRA).launch == "dynamic"
     assert (
         spec.parse(ascend_job(replicas=4), PLUGIN).launch == "ranktable"

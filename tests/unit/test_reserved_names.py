@@ -24,6 +24,10 @@ SETTINGS = Settings()
 
 def _kinds() -> list[dict[str, Any]]:
     bodies = [job(), job(device={"type": "GPU"}), ascend_job(launch="dynamic")]
+    # Issue 21: a server pod of the dynamic launch (ZOO_NODE_RANK, ZOO_LOCAL_WORKER_NUM).
+    bodies.append(
+        ascend_job(launch="dynamic", device={"type": "Ascend910", "perNode": 2, "podsPer": "server"})
+    )
     for chip in ("910", "910B", "A3"):
         bodies.append(ascend_job(device={"type": "Ascend910", "chip": chip, "perNode": 2}))
     for task in ("evaluate", "export"):

@@ -208,3 +208,40 @@ def test_sigterm_before_training_exits_without_a_checkpoint(data, tmp_path):
     with pytest.raises(Stopped, match="before training began"):
         _train(data, tmp_path / "out", stop=stop)
     assert checkpoints.saved_files(tmp_path / "out", MODEL) == []
+
+
+def test_last_words_save_the_last_completed_step_while_the_next_one_hangs(
+    data, reference, tmp_path, monkeypatch
+):
+    """Last words (lastwords.py): no periodic step checkpoint (save_checkpoint_steps=0), so without them a fault
+    in epoch 3 resumes from epoch 2. The supervisor asks at step 3 of epoch 3, from inside that step (the main
+    thread is stuck there, as one blocked in a collective with a dead peer; the live network already holds step
+    3's update). The watcher thread writes the copy held since step 2; the restart resumes there, bit-exact."""
+    from zoo_workloads import lastwords
+
+    out, words = tmp_path / "out", tmp_path / "words"
+    words.mkdir()
+    answers: list[dict | None] = []
+    original = runner.ZooCallback.on_train_step_end
+
+    def hung(self: runner.ZooCallback, run_context) -> None:
+        if (run_context.original_args().cur_epoch_num, self.step_in_epoch + 1) == (3, 3):
+            answers.append(lastwords.ask(words, alive=lambda: True, bound=120))
+            raise Killed("killed by its supervisor after the last words")
+        original(self, run_context)
+
+    monkeypatch.setenv(lastwords.ENV_DIR, str(words))
+    monkeypatch.setattr(runner.ZooCallback, "on_train_step_end", hung)
+    with pytest.raises(Killed):
+        _train(data, out)
+    monkeypatch.undo()
+    step_ckpt = checkpoints.step_path(out, MODEL, 3, 2)
+    assert answers == [
+        {"saved": True, "global_step": 2 * STEPS + 2, "path": str(step_ckpt), "epoch": 3, "step": 2}
+    ]
+    assert checkpoints.verify(step_ckpt) is None
+    events = _train(data, out)  # the restarted process: no supervisor asking this time
+    resume = next(e for e in events if e["event"] == "resume")
+    assert (resume["epoch"], resume["step"], resume["path"]) == (3, 2, str(step_ckpt))
+    assert _steps(events) == [(3, 3)] + [(4, s) for s in range(1, STEPS + 1)]
+    _assert_identical(reference, _weights(out))

@@ -98,14 +98,14 @@ def test_server_mode_changes_the_gang_hash_and_device_mode_keeps_it() -> None:
             ascend_job("srv", replicas=4, device={"type": "GPU", "perNode": 4, "podsPer": "server"}),
             "spec.device.type Ascend910 (got GPU)",
         ),
-        (
+        (  # the dynamic launch (msrun style) runs in server mode too
             ascend_job(
                 "srv",
                 replicas=4,
                 launch="dynamic",
                 device={"type": "Ascend910", "perNode": 4, "podsPer": "server"},
             ),
-            "spec.launch ranktable (got dynamic",
+            None,
         ),
         (
             ascend_job("srv", replicas=4, device={"type": "Ascend910", "perNode": 4, "podsPer": "node"}),
@@ -113,7 +113,7 @@ def test_server_mode_changes_the_gang_hash_and_device_mode_keeps_it() -> None:
         ),
     ],
 )
-def test_server_mode_needs_an_ascend_rank_table_job_with_per_node(body: dict, needle: str | None) -> None:
+def test_server_mode_needs_an_ascend_job_with_per_node(body: dict, needle: str | None) -> None:
     if needle is None:
         parse(body)
         return
@@ -299,3 +299,88 @@ def test_ztj_watch_shows_a_row_per_rank_of_a_server_pod() -> None:
     assert sorted(progress) == [8, 9]
     assert (progress[8]["step"], progress[8]["loss"]) == (1, 8.0)
     assert (progress[9]["step"], progress[9]["loss"]) == (2, 9.5)
+
+
+def dynamic_server_job(replicas: int = 16, per_node: int = 8, **spec_: object) -> dict:
+    body = server_job(replicas=replicas, per_node=per_node)
+    body["spec"].update(launch="dynamic", **spec_)
+    return body
+
+
+def test_dynamic_server_mode_renders_one_msrun_node_per_pod_and_a_plain_scheduler() -> None:
+    """msrun style in server mode: a scheduler pod (one process under zoo-launch, no NPU) and one pod per server
+    whose zoo-server-launch starts perNode workers; the pod says its node rank and local worker count (msrun's
+    --node_rank, --local_worker_num) and carries no MS_NODE_ID (each process gets its own)."""
+    job = parse(dynamic_server_job())
+    assert (job.launch, job.workers, job.pod_count) == ("dynamic", 2, 3)
+    sched, *workers = render.pods(job, 0)
+    assert [p["metadata"]["name"] for p in workers] == ["srv-worker-0", "srv-worker-1"]
+    container = sched["spec"]["containers"][0]
+    assert sched["metadata"]["name"] == "srv-sched" and container["command"][:3] == [
+        "zoo-launch",
+        "--",
+        "zoo-train",
+    ]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env[contract.ENV_MS_ROLE] == contract.MS_ROLE_SCHEDULER and env[contract.ENV_MS_NODE_ID] == "sched"
+    assert (
+        contract.ENV_NODE_RANK not in env and "huawei.com/Ascend910" not in container["resources"]["limits"]
+    )
+    for index, pod in enumerate(workers):
+        container = pod["spec"]["containers"][0]
+        assert container["command"][:3] == [contract.SERVER_LAUNCH, "--", "zoo-train"]
+        assert container["resources"]["limits"]["huawei.com/Ascend910"] == 8
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env[contract.ENV_MS_ROLE] == contract.MS_ROLE_WORKER
+        assert env[contract.ENV_MS_WORKER_NUM] == "16" and env[contract.ENV_RANK_SIZE] == "16"
+        assert env[contract.ENV_NODE_RANK] == str(index) and env[contract.ENV_LOCAL_WORKER_NUM] == "8"
+        assert contract.ENV_MS_NODE_ID not in env and contract.ENV_RANK_TABLE_FILE not in env
+        assert pod["metadata"]["labels"][c.LABEL_SERVER_GROUP] == str(index)
+    # No rank table: the launch ConfigMap is the scheduler's address.
+    assert render.launch_config_map_name(job) == "srv-launch"
+    # Device mode keeps one MS_NODE_ID per pod.
+    device = parse(
+        ascend_job("asc", replicas=4, launch="dynamic", device={"type": "Ascend910", "perNode": 2})
+    )
+    env = {e["name"]: e.get("value") for e in render.pods(device, 0)[2]["spec"]["containers"][0]["env"]}
+    assert env[contract.ENV_MS_NODE_ID] == "1" and contract.ENV_NODE_RANK not in env
+
+
+def test_dynamic_server_mode_on_dra_claims_per_node_npus() -> None:
+    """With NPUs through DRA the dynamic launch is the default, and server mode is allowed: each server pod claims
+    perNode devices from the job's template; the scheduler claims none."""
+    dra = Settings(ascend_dra_device_class="npu.huawei.com")
+    job = spec.parse(server_job(), dra)
+    assert job.launch == "dynamic" and job.pods_per == "server"
+    (request,) = render.resource_claim_template(job)["spec"]["spec"]["devices"]["requests"]
+    assert request["exactly"]["count"] == 8
+    sched, *workers = render.pods(job, 0)
+    assert "resourceClaims" not in sched["spec"]
+    for pod in workers:
+        assert pod["spec"]["resourceClaims"] == [{"name": "npu", "resourceClaimTemplateName": "srv-npu"}]
+        assert "huawei.com/Ascend910" not in pod["spec"]["containers"][0]["resources"]["limits"]
+
+
+def test_a_lost_server_pod_of_a_dynamic_gang_restarts_the_whole_gang() -> None:
+    """Pod-level recovery (a lost worker recreated alone) needs every process under zoo-launch's supervisor on the
+    gang channel; zoo-server-launch restarts none in place, so a lost server pod restarts the gang."""
+    body = dynamic_server_job(replicas=4, per_node=2, runPolicy={"processRestarts": 3})
+    body["status"] = {"phase": c.RUNNING, "startTime": "2027-01-15T08:00:00Z", "restarts": 0}
+    live = tuple(
+        PodView(
+            name=n,
+            uid=f"uid-{n}",
+            owner_uid="uid-1",
+            role=c.ROLE_SCHEDULER if n.endswith("sched") else c.ROLE_WORKER,
+            index=None if n.endswith("sched") else 0,
+            attempt=0,
+            phase="Running",
+            running=True,
+            spec_hash=spec.gang_hash(parse(body)),
+        )
+        for n in ("srv-sched", "srv-worker-0")
+    )
+    obs = memory.Observation(body=body, pods=live, now=1_800_000_000.0)
+    p = planner.plan(obs, memory.JobMemory(uid="uid-1"), SETTINGS)
+    assert p.status is not None and p.status["reason"] == c.REASON_POD_LOST, p.status
+    assert sorted(p.delete) == ["srv-sched", "srv-worker-0"] and not p.create

@@ -76,6 +76,11 @@ ENV_MS_SCHED_HOST = "MS_SCHED_HOST"
 ENV_MS_SCHED_PORT = "MS_SCHED_PORT"
 ENV_MS_WORKER_NUM = "MS_WORKER_NUM"
 ENV_MS_NODE_ID = "MS_NODE_ID"
+# A server pod of the dynamic launch (spec.device.podsPer server): msrun's --node_rank and --local_worker_num. Each
+# of its local_worker_num processes is the dynamic cluster's node node_rank * local_worker_num + i (zoo-server-launch
+# sets that MS_NODE_ID and RANK_ID per process); the pod itself carries no MS_NODE_ID.
+ENV_NODE_RANK = "ZOO_NODE_RANK"
+ENV_LOCAL_WORKER_NUM = "ZOO_LOCAL_WORKER_NUM"
 MS_ROLE_SCHEDULER = "MS_SCHED"
 MS_ROLE_WORKER = "MS_WORKER"
 
@@ -88,6 +93,25 @@ RANKTABLE_FILE = "hccl.json"  # its key holding the HCCL rank table
 ATTEMPT_FILE = "attempt"  # its key naming the attempt whose pods the table lists
 RANK_TABLE_PATH = f"{RANKTABLE_DIR}/{RANKTABLE_FILE}"
 TERMINATION_LOG = "/dev/termination-log"  # the kubelet's default terminationMessagePath
+# A read-only root file system (readOnlyRootFilesystem: true, checkov CKV_K8S_22; issue 24): every path a rank
+# writes outside the checkpoint volume lies in one of these emptyDirs, and the variables below point the tools
+# that would write elsewhere into them. Sources: MindSpore writes its compile cache (graph_cache, kernel_meta,
+# somas_meta) under the working directory unless MS_COMPILER_CACHE_PATH names another, and the files a failed
+# graph compile or task dumps (analyze_fail.ir) under MS_OM_PATH (mindspore.cn, "Environment Variables"); CANN
+# writes its logs to $HOME/ascend/log and traces to $HOME/ascend/atrace when ASCEND_PROCESS_LOG_PATH is unset, and
+# its build files (kernel_meta, FE/<pid>/fusion_result.json) to ASCEND_WORK_PATH, else the working directory
+# (hiascend.com, CANN environment variables, ASCEND_WORK_PATH); Python's tempfile (zoo-launch's server launch)
+# uses TMPDIR, else /tmp; caches of other libraries go to $HOME/.cache (XDG).
+TMP_DIR = "/tmp"
+HOME_DIR = "/zoo/home"
+SCRATCH_VOLUMES = (("zoo-tmp", TMP_DIR), ("zoo-home", HOME_DIR))  # (emptyDir volume name, mount path)
+SCRATCH_ENV = (
+    ("HOME", HOME_DIR),
+    ("TMPDIR", TMP_DIR),
+    ("MS_COMPILER_CACHE_PATH", f"{HOME_DIR}/mindspore/cache"),
+    ("MS_OM_PATH", f"{HOME_DIR}/mindspore/om"),
+    ("ASCEND_WORK_PATH", f"{HOME_DIR}/ascend/work"),
+)
 TERMINATION_LIMIT = 4096  # bytes of a termination message the kubelet keeps
 CONFIG_FILE = "config.yaml"  # a run directory's resolved configuration
 RESULT_FILE = "result.json"  # a run directory's final record

@@ -23,12 +23,13 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from zoo_workloads import contract
+from zoo_workloads import contract, lastwords
 from zoo_workloads.errors import EXIT_CONFIG, ConfigError, RankTableTimeout, ZooError, classify
 from zoo_workloads.events import failure_message, format_event, write_termination
 
@@ -378,6 +379,36 @@ HUB_RESOLVE_TIMEOUT = 30.0
 CHANNEL_POLL_SECONDS = 0.1
 
 
+def last_words_dir(channel: Any) -> Path | None:
+    """With a gang channel, a fresh directory for the last-words files (lastwords.py), exported to the child as
+    lastwords.ENV_DIR; None without a gang (nobody else's fault to save for)."""
+    if channel is None:
+        return None
+    try:
+        directory = Path(tempfile.mkdtemp(prefix="zoo-last-words-"))
+    except OSError:
+        return None  # no writable temporary directory: the restart goes on without last words
+    os.environ[lastwords.ENV_DIR] = str(directory)
+    return directory
+
+
+def hear_last_words(directory: Path | None, child: Any, stopping: bool, out: Any) -> dict[str, Any] | None:
+    """Before killing a healthy process because another rank failed: ask it to save its last completed step
+    (when it holds one, lastwords.asked), for up to lastwords.BOUND_SECONDS; its answer, or None."""
+    if directory is None or not lastwords.asked(directory, True, stopping):
+        return None
+    started = time.monotonic()
+    body = lastwords.ask(directory, lambda: child.poll() is None)
+    took = time.monotonic() - started
+    if body is not None and body.get("saved"):
+        said = f"saved epoch {body.get('epoch')} step {body.get('step')} ({body.get('path')})"
+    else:
+        said = f"saved nothing ({(body or {}).get('reason', 'no answer')}): the newest periodic checkpoint serves"
+    out.write(f"zoo-launch: last words before the gang restart: {said} in {took:.2f}s\n")
+    out.flush()
+    return body if body is not None else {"saved": False, "reason": "no answer"}
+
+
 def supervise(
     command: list[str],
     limit: int,
@@ -412,16 +443,21 @@ def supervise(
     rank_text = os.environ.get(contract.ENV_RANK_ID) or os.environ.get(contract.ENV_MS_NODE_ID) or "0"
     rank = int(rank_text) if rank_text.isdigit() else 0
     restarts = 0
+    words_dir = last_words_dir(channel)
     while True:
         started = clock()
+        if words_dir is not None:
+            lastwords.reset(words_dir)
         child = popen(command)
         ordered = killed = False
+        words: dict[str, Any] | None = None
         if channel is None:
             code = child.wait()
         else:
             while (code := child.poll()) is None:
                 if channel.poll(CHANNEL_POLL_SECONDS) and not stopping:
                     ordered = killed = True  # a peer crashed: this process belongs to a gang that is gone
+                    words = hear_last_words(words_dir, child, stopping, stream)
                     child.kill()
                     code = child.wait()
                     break
@@ -447,6 +483,8 @@ def supervise(
             "delay_seconds": delay,
             "peer": killed,  # killed by its supervisor because another rank crashed
         }
+        if words is not None:  # the last completed step it saved first (global_step), or 0: none
+            fields["last_words_step"] = int(words.get("global_step", 0)) if words.get("saved") else 0
         stream.write(format_event(contract.EVENT_PROCESS_RESTART, rank, fields) + "\n")
         why = (
             "another rank crashed, the gang restarts"

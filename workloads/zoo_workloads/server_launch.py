@@ -14,7 +14,15 @@ the table's global RANK_ID, and:
   otherwise hang in a collective until HCCL's timeout) and exits with the FIRST failing process's exit code, so
   the operator sees that rank's exit class; the pod's termination message is that process's own;
 - on success exits 0 with the lowest rank's termination message (rank 0's carries the result).
-Dynamic launch (msrun style) is not served here: server mode needs the rank table (spec.parse refuses dynamic).
+Dynamic launch (spec.launch dynamic, MS_ROLE=MS_WORKER: no rank table, as on MindCluster's DRA nodes): the pod is
+one node of msrun, which starts `--local_worker_num` workers per node with `--node_rank` (MindSpore docs, "msrun
+Launching", r2.6-r2.9: tutorials/source_en/parallel/msrun_launcher.md; MindSpore 2.10's own msrun,
+mindspore/parallel/cluster/process_entity/_api.py `_start_single_worker`, `_get_node_id_and_log_path`): local
+worker i gets MS_ROLE=MS_WORKER, MS_WORKER_NUM (all workers of the job), MS_SCHED_HOST/PORT, MS_NODE_ID and
+RANK_ID = node_rank * local_worker_num + i, and DEVICE_ID = i. Here node_rank and local_worker_num come from the pod
+(ZOO_NODE_RANK, ZOO_LOCAL_WORKER_NUM = the server index and perNode), MS_SCHED_HOST is resolved once for all, and
+DEVICE_ID is the logical id of the i-th NPU the container sees (the same i: CANN numbers them 0..n-1). Everything
+after the start (log prefixes, signals, the first failure's exit, termination messages) is the same code.
 """
 
 from __future__ import annotations
@@ -64,6 +72,20 @@ def plan_locals(ranks: Sequence[tuple[str, int]], visible: Sequence[int]) -> lis
     return sorted(out, key=lambda x: x.rank)
 
 
+def plan_dynamic_locals(node_rank: int, local_worker_num: int, visible: Sequence[int]) -> list[Local]:
+    """The processes of a dynamic-launch server pod, as msrun numbers them: local worker i is the dynamic cluster's
+    node and rank node_rank * local_worker_num + i, on logical device i (the i-th of the container's NPUs, by
+    physical id). ConfigError when the container does not hold exactly local_worker_num NPUs (one process per
+    NPU: more would share a device, fewer would leave the cluster waiting for workers that never register)."""
+    ordered = sorted(visible)
+    if len(ordered) != local_worker_num:
+        raise ConfigError(
+            f"{contract.ENV_LOCAL_WORKER_NUM}: {local_worker_num} processes (spec.device.perNode) but the "
+            f"container holds {len(ordered)} NPUs {ordered}"
+        )
+    return [Local(node_rank * local_worker_num + i, i, physical) for i, physical in enumerate(ordered)]
+
+
 def wait_for_ranks(
     rank_table: Path,
     server: str,
@@ -88,13 +110,17 @@ def wait_for_ranks(
 def process_env(env: dict[str, str], local: Local, termination: str) -> dict[str, str]:
     """The environment of one process: the pod's, its RANK_ID and logical DEVICE_ID, and its own termination file
     (the pod's is written by the launcher, from the process that decides how the pod ended)."""
-    return {
+    out = {
         **env,
         contract.ENV_RANK_ID: str(local.rank),
         contract.ENV_DEVICE_ID: str(local.device_id),
         "ZOO_PHYSICAL_DEVICE_ID": str(local.physical),
         contract.ENV_TERMINATION_LOG: termination,
     }
+    if env.get(contract.ENV_MS_ROLE):
+        # Dynamic launch: each process is a node of its own in MindSpore's cluster, its node id its rank (msrun).
+        out[contract.ENV_MS_NODE_ID] = str(local.rank)
+    return out
 
 
 def exit_status(returncode: int) -> int:
@@ -212,13 +238,59 @@ class Server:
         }
 
 
+def _whole(env: dict[str, str], name: str) -> int:
+    raw = env.get(name, "")
+    if not raw.isdigit():
+        raise ConfigError(
+            f"{name}: required by {contract.SERVER_LAUNCH} in the dynamic launch, a whole number "
+            f"(got {raw!r})"
+        )
+    return int(raw)
+
+
+def dynamic_environment(env: dict[str, str]) -> dict[str, str]:
+    """What a dynamic-launch server pod adds for all its processes: MS_SCHED_HOST resolved to the scheduler's IP
+    (with zoo-launch's retries: the scheduler's DNS name may not exist yet). {} in the rank-table launch."""
+    role = env.get(contract.ENV_MS_ROLE)
+    if not role:
+        return {}
+    if role != contract.MS_ROLE_WORKER:
+        raise ConfigError(
+            f"{contract.ENV_MS_ROLE}: {contract.SERVER_LAUNCH} starts workers ({contract.MS_ROLE_WORKER}), got "
+            f"{role!r} (the scheduler runs under zoo-launch)"
+        )
+    host = env.get(contract.ENV_MS_SCHED_HOST, "")
+    if not host:
+        raise ConfigError(
+            f"{contract.ENV_MS_SCHED_HOST}: required with {contract.ENV_MS_ROLE} (the scheduler's host)"
+        )
+    timeout = launch.float_env(env, "ZOO_RESOLVE_TIMEOUT", launch.DEFAULT_RESOLVE_TIMEOUT)
+    return {contract.ENV_MS_SCHED_HOST: launch.resolve_host(host, timeout)}
+
+
+def prepare_dynamic(env: dict[str, str]) -> list[Local]:
+    """The processes of a dynamic-launch server pod: ZOO_NODE_RANK, ZOO_LOCAL_WORKER_NUM and MS_WORKER_NUM from
+    the pod, the NPUs the container sees (launch.container_npus: device plugin or DRA)."""
+    node_rank = _whole(env, contract.ENV_NODE_RANK)
+    local = _whole(env, contract.ENV_LOCAL_WORKER_NUM)
+    total = _whole(env, contract.ENV_MS_WORKER_NUM)
+    if local < 1 or (node_rank + 1) * local > total:
+        raise ConfigError(
+            f"{contract.ENV_NODE_RANK} {node_rank} x {contract.ENV_LOCAL_WORKER_NUM} {local}: ranks beyond "
+            f"{contract.ENV_MS_WORKER_NUM} {total}"
+        )
+    return plan_dynamic_locals(node_rank, local, launch.container_npus(env))
+
+
 def prepare(env: dict[str, str]) -> list[Local]:
-    """The processes of this pod from the rank table of its attempt (RANK_TABLE_FILE and the container's NPUs,
-    launch.container_npus, are required: server mode is the rank-table launch of a whole server)."""
+    """The processes of this pod: from the rank table of its attempt (RANK_TABLE_FILE, the container's NPUs), or in
+    the dynamic launch (MS_ROLE set) as msrun numbers them (prepare_dynamic)."""
+    if env.get(contract.ENV_MS_ROLE):
+        return prepare_dynamic(env)
     if not env.get(contract.ENV_RANK_TABLE_FILE):
         raise ConfigError(
-            f"{contract.ENV_RANK_TABLE_FILE}: required by {contract.SERVER_LAUNCH} (spec.device.podsPer server "
-            "is the rank-table launch)"
+            f"{contract.ENV_RANK_TABLE_FILE}: required by {contract.SERVER_LAUNCH} without {contract.ENV_MS_ROLE} "
+            "(spec.device.podsPer server runs the rank-table or the dynamic launch)"
         )
     server, physical = launch.ranktable_identity(env)
     visible = launch.visible_npus(env, physical)
@@ -241,6 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = launch.split_command(args)
         os.environ.update(launch.cann_environment(dict(os.environ)))
         env = dict(os.environ)
+        env.update(dynamic_environment(env))
         locals_ = prepare(env)
         grace = launch.float_env(env, "ZOO_SERVER_KILL_GRACE", DEFAULT_KILL_GRACE)
     except (ZooError, OSError) as exc:

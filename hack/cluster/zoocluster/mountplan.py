@@ -10,6 +10,7 @@ volume's contents at the mountPath and its image where the image is, as on a rea
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath
 from typing import Any
@@ -62,7 +63,7 @@ def plan(
     """
     targets = [m["target"] for m in (*kubelet_mounts, *volume_mounts)]
     reexposed = [
-        {"source": str(d), "target": str(d), "readOnly": False, "file": False}
+        {"source": str(d), "target": str(d), "readOnly": False, "file": False, "image": True}
         for d in shadowed(image_dirs, targets)
     ]
     ranked = [(_REEXPOSE, m) for m in reexposed]
@@ -82,3 +83,36 @@ def host_location(path: str, mounted: Sequence[tuple[str, str]]) -> str:
         if is_under(p, t):
             return str(PurePosixPath(source) / p.relative_to(t))
     return str(p)
+
+
+# What a container runtime mounts apart from the image's root file system, which readOnlyRootFilesystem leaves
+# writable: the OCI runtime's default mounts (/proc, /dev with /dev/shm and /dev/pts, /sys; runc's libcontainer
+# mounts them after the rootfs and remounts only the rootfs read-only, OCI runtime spec `root.readonly`).
+RUNTIME_MOUNTS = ("/proc", "/dev", "/sys")
+
+
+def unescape_mount_point(field: str) -> str:
+    """A mountinfo mount point with its octal escapes (\\040 for a space, \\011, \\012, \\134) decoded."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def read_only_points(mount_points: Iterable[str], mounts: Sequence[dict[str, Any]]) -> list[str]:
+    """The mount points to remount read-only for readOnlyRootFilesystem: every mount of the namespace that
+    stands for the image's root file system (the host's, here). A point keeps its mode when the innermost of the
+    container's mounts that holds it is a writable volume or kubelet file; the image directories a volume would
+    hide (plan's "image" mounts) are the image, so they and what lies in them turn read-only too; so does all
+    that no mount of the container holds, except the runtime's own (RUNTIME_MOUNTS). Sorted parents first.
+    """
+    own = sorted(mounts, key=lambda m: len(normalize(m["target"]).parts))
+    keep = [normalize(p) for p in RUNTIME_MOUNTS]
+    out: list[PurePosixPath] = []
+    for raw in mount_points:
+        p = normalize(raw)
+        if p in out or any(is_under(p, k) for k in keep):
+            continue
+        holders = [m for m in own if is_under(p, normalize(m["target"]))]
+        innermost = holders[-1] if holders else None
+        if innermost is not None and not innermost.get("readOnly") and not innermost.get("image"):
+            continue
+        out.append(p)
+    return [str(p) for p in sorted(out, key=lambda q: len(q.parts))]

@@ -421,6 +421,7 @@ class PodWorker(threading.Thread):
             "mounts": mounts,
             "hostname": hosts.pod_hostname(pod),
             "workingDir": spec.get("workingDir") or "/",
+            "readOnlyRootFilesystem": bool((spec.get("securityContext") or {}).get("readOnlyRootFilesystem")),
             "argv": argv,
             "env": env,
             "createdLog": str(self.ctx.state_dir / "created-paths"),

@@ -2,9 +2,9 @@
 working directory, then execs the container's command (so the process the kubelet started becomes it).
 
 Usage: unshare --mount --uts --propagation private -- python -m zoocluster.shim SPEC.json
-SPEC: {"mounts": [{"source", "target", "readOnly", "file"}] (in mounting order, see mountplan.py), "hostname",
-"workingDir", "argv", "env", "createdLog"} where createdLog lists the mount points this shim had to create on
-the host file system, so that cluster-down can remove them again.
+SPEC: {"mounts": [{"source", "target", "readOnly", "file"}] (in mounting order, see mountplan.py),
+"hostname", "workingDir", "readOnlyRootFilesystem", "argv", "env", "createdLog"} where createdLog lists the mount
+points this shim had to create on the host file system, so that cluster-down can remove them again.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 from zoocluster import mountplan
 
 MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC = 1, 32, 4096, 16384
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 2, 4, 8, 1024, 2048, 1 << 21
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -72,6 +73,35 @@ def mount_all(mounts: list[dict[str, Any]], created_log: Path) -> None:
             os.close(fd)
 
 
+# statvfs f_flag bits kept on a read-only remount (a bind remount replaces the per-mount flags; in a user
+# namespace clearing a locked one is refused) and their mount(2) flags.
+_KEEP_FLAGS = (
+    (os.ST_NOSUID, MS_NOSUID),
+    (os.ST_NODEV, MS_NODEV),
+    (os.ST_NOEXEC, MS_NOEXEC),
+    (os.ST_NOATIME, MS_NOATIME),
+    (os.ST_NODIRATIME, MS_NODIRATIME),
+    (os.ST_RELATIME, MS_RELATIME),
+)
+
+
+def make_root_read_only(mounts: list[dict[str, Any]], mountinfo: Path = Path("/proc/self/mountinfo")) -> None:
+    """readOnlyRootFilesystem: remount read-only every mount of this namespace that stands for the image's root
+    file system (mountplan.read_only_points), so a write outside the container's volumes fails with EROFS, as in
+    a real container (runc remounts the rootfs read-only when the OCI spec's root.readonly is set, which
+    containerd sets from the field). Only this namespace's copies change: propagation is private."""
+    points = [mountplan.unescape_mount_point(line.split()[4]) for line in mountinfo.read_text().splitlines()]
+    for point in mountplan.read_only_points(points, mounts):
+        try:
+            flags = os.statvfs(point).f_flag
+        except OSError:
+            continue  # a mount point hidden or gone (e.g. under a volume's own submounts): nothing to remount
+        if flags & os.ST_RDONLY:
+            continue
+        keep = sum(ms for st, ms in _KEEP_FLAGS if flags & st)
+        _mount("none", point, MS_REMOUNT | MS_BIND | MS_RDONLY | keep)
+
+
 def main(argv: list[str]) -> None:
     """Set up the namespace from the spec file named in argv[1] and exec the container command."""
     spec = json.loads(Path(argv[1]).read_text())
@@ -79,7 +109,9 @@ def main(argv: list[str]) -> None:
         mount_all(spec["mounts"], Path(spec["createdLog"]))
         socket.sethostname(spec["hostname"])
         workdir = Path(spec.get("workingDir") or "/")
-        workdir.mkdir(parents=True, exist_ok=True)
+        workdir.mkdir(parents=True, exist_ok=True)  # before the root turns read-only, as runc makes the cwd
+        if spec.get("readOnlyRootFilesystem"):
+            make_root_read_only(spec["mounts"])
         os.chdir(workdir)
     except OSError as exc:
         print(f"zoo-kubelet: container setup failed: {exc}", file=sys.stderr, flush=True)

@@ -88,8 +88,15 @@ def plan(
         # at once rather than start processes that wait for /etc/zoo/ranktable until the timeout.
         problem = (
             f"spec.launch: local mode runs the dynamic launch only (got {spec.launch!r}, device "
-            f"{spec.device_type}); a rank-table launch (Ascend910, spec.device.podsPer server) needs a "
+            f"{spec.device_type}); a rank-table launch needs a "
             "cluster's NPUs and rank table: submit it to a cluster, or try it here with spec.device.type CPU"
+        )
+        raise InvalidSpec([problem])
+    if spec.pods_per != contract.PODS_PER_DEVICE:
+        # A server pod starts one process per NPU its container was given: a local machine gives it none.
+        problem = (
+            f"spec.device.podsPer: local mode runs one process per rank (podsPer {contract.PODS_PER_DEVICE!r}, "
+            f"got {spec.pods_per!r}); a server pod needs a node's NPUs: submit it to a cluster"
         )
         raise InvalidSpec([problem])
     data, out = Path(data_dir).resolve(), Path(output_dir).resolve()

@@ -18,7 +18,7 @@ import numpy as np
 from mindspore import nn
 from mindspore.train import Callback, FixedLossScaleManager, Model
 
-from zoo_workloads import config, contract
+from zoo_workloads import config, contract, lastwords
 from zoo_workloads.data import pipeline
 from zoo_workloads.errors import ConfigError, Stopped
 from zoo_workloads.events import EventLog, format_result_line, format_step_line
@@ -231,6 +231,8 @@ class Run:
         # monotonic time of the last checkpoint of any kind, from which the next one is due.
         self.writer: stepsave.AsyncWriter | None = None
         self.saved_global_step, self.saved_time = 0, time.monotonic()
+        # Last words (lastwords.py): under a supervisor that asks for them, a host copy of every completed step.
+        self.last_words: lastwords.Watcher | None = None
 
     def build_data(self) -> None:
         """Train and eval pipelines (first, so a missing dataset fails before the model is built)."""
@@ -417,13 +419,45 @@ class Run:
             every_seconds=every_seconds,
         )
         if not due:
+            self.hold_last_words(epoch, step, train_net, None)
             return
         self.saved_global_step, self.saved_time = position.global_step, now
         path = checkpoints.step_path(self.ckpt_dir, self.args.model, epoch, step)
         job = stepsave.Job(checkpoints.snapshot(train_net), path, position, self.best_top1)
+        self.hold_last_words(epoch, step, train_net, job)
         if self.writer is None:
             self.writer = stepsave.AsyncWriter(self._write_step, self._prune_after_step)
         self.writer.submit(job)
+
+    def hold_last_words(
+        self, epoch: int, step: int, train_net: nn.Cell, periodic: stepsave.Job | None
+    ) -> None:
+        """Keep the host copy of the step just completed for last words (the periodic job's own copy when one
+        was taken at this step). Not at an epoch's end: the epoch's checkpoint (written by this thread when due)
+        has that position; otherwise the previous step's copy stays held, one step older."""
+        if self.last_words is None or step >= self.train.steps:
+            return
+        position = self.position(epoch, step)
+        job = periodic or stepsave.Job(
+            checkpoints.snapshot(train_net),
+            checkpoints.step_path(self.ckpt_dir, self.args.model, epoch, step),
+            position,
+            self.best_top1,
+        )
+        covered = periodic is not None or position.global_step <= self.saved_global_step
+        self.last_words.hold(lastwords.Held(job, position.global_step, covered))
+
+    def start_last_words(self) -> None:
+        """A watcher for the supervisor's request (lastwords.ENV_DIR set by zoo-launch), on the ranks that write
+        the run's checkpoints."""
+        directory = os.environ.get(lastwords.ENV_DIR, "")
+        if not directory or not self.writes or not Path(directory).is_dir():
+            return
+
+        def wait(timeout: float) -> bool:
+            return self.writer is None or self.writer.drain(timeout)
+
+        self.last_words = lastwords.Watcher(Path(directory), self._write_step, wait)
 
     def _write_step(self, job: stepsave.Job) -> dict[str, Any]:
         return checkpoints.save_snapshot(job.arrays, job.path, job.position, job.best_top1)
@@ -544,6 +578,7 @@ class Run:
         # spec.checkpoint.resumeFrom; it must exist) only starts a run that has none yet, so a restart of a job
         # that began from it continues from its own newest checkpoint instead of going back.
         start, skip = self.auto_resume()
+        self.start_last_words()
         resume = self.args.resume or self.p.get("resume")
         if resume and self.last_ckpt is None:
             start, self.best_top1 = checkpoints.restore(self.model.train_network, resume, self.args.model)
