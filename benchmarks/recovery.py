@@ -203,6 +203,9 @@ def _job(name: str, data: Path, storage: Path, ranks: int = 2, every: int = EVER
         spec["runPolicy"]["processRestarts"] = 0
     if name in HARDWARE:
         # Dynamic launch: a rank can be moved alone (a rank-table gang restarts whole: policy.fault_restart).
+        # sink_size 1: a step event per step, as on CPU (the automatic Ascend data sink would report once an epoch
+        # here, and the fault would land at an epoch's end).
+        hyper["sink_size"] = 1
         spec.update(
             image=ASCEND_IMAGE,
             device={"type": "Ascend910", "perNode": 1},

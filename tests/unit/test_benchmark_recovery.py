@@ -102,6 +102,7 @@ def test_hardware_jobs_are_dynamic_ascend_jobs_on_their_own_pool(bench: ModuleTy
     for name in bench.HARDWARE:
         spec = bench._job(name, tmp_path, tmp_path, ranks=2)["spec"]
         assert spec["launch"] == "dynamic" and spec["device"] == {"type": "Ascend910", "perNode": 1}
+        assert spec["hyperparameters"]["sink_size"] == 1  # a step event per step, not per epoch
         assert spec["podTemplate"]["nodeSelector"] == {bench.POOL_LABEL: name}
         assert spec["runPolicy"]["processRestarts"] > 0  # a rank moves alone only with in-place restarts on
     assert "launch" not in bench._job("gang", tmp_path, tmp_path)["spec"]
