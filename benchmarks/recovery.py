@@ -1,7 +1,8 @@
 """Recovery after a fault, per fault and recovery level, on the local cluster (issue 23).
 
-Three copies of one 2-rank CPU job (reduced resnet50_bam on digits, 3 epochs of 8 steps, a step checkpoint every
-2 steps) run side by side in one namespace; each gets one fault at a seeded random step of epoch 2:
+Copies of one 2-rank job (reduced resnet50_bam on digits, 3 epochs of 8 steps, a step checkpoint every 2 steps; CPU,
+or the twin's fake Ascend NPUs for the hardware faults) run side by side in one namespace; each gets one fault at a
+seeded random step of epoch 2:
 - `inplace`: rank 1's training process SIGKILLed (the pod stays): zoo-launch restarts the gang's processes in place;
 - `podloss`: rank 1's pod deleted: the operator recreates that pod alone (policy.replace_lost_pod), the others
   restart in place when the gang channel hears it fall silent, all resume from the step checkpoint;
