@@ -1,10 +1,17 @@
 """Recovery after a fault, per fault and recovery level, on the local cluster (issue 23).
 
-Three copies of one 2-rank CPU job (reduced resnet50_bam on digits, 3 epochs of 8 steps, a step checkpoint every
-2 steps) run side by side in one namespace; each gets one fault at a seeded random step of epoch 2:
+Copies of one 2-rank job (reduced resnet50_bam on digits, 3 epochs of 8 steps, a step checkpoint every 2 steps; CPU,
+or the twin's fake Ascend NPUs for the hardware faults) run side by side in one namespace; each gets one fault at a
+seeded random step of epoch 2:
 - `inplace`: rank 1's training process SIGKILLed (the pod stays): zoo-launch restarts the gang's processes in place;
 - `podloss`: rank 1's pod deleted: the operator recreates that pod alone (policy.replace_lost_pod), the others
   restart in place when the gang channel hears it fall silent, all resume from the step checkpoint;
+- `nodeloss` (an Ascend job on the twin's fake NPUs, dynamic launch, perNode 1): the node of one rank lost
+  (`zoo-cluster node-down`, the rank whose node holds no other pod of the job): once the node is NotReady the
+  operator deletes that rank's pod alone and recreates it away from the node (policy.replace_faulty_ranks), the
+  others restart in place; the fault's time is the node-down, so the row includes the node-lifecycle grace period;
+- `npufault` (the same Ascend job): rank 1's NPU marked unhealthy (`zoo-cluster npu-fault NODE DEV`, the device
+  plugin's ConfigMap mindx-dl-deviceinfo-<node>): rank 1's pod moved alone to a healthy NPU;
 - `gang`: as before issue 23, for comparison: no in-place restart (spec.runPolicy.processRestarts 0) and no step
   checkpoints (save_checkpoint_seconds=0), rank 1's process SIGKILLed: whole-gang restart from the epoch checkpoint.
 It prints per job: the fault, the level that recovered it, seconds from the fault to the first resumed training
@@ -14,8 +21,11 @@ N` (default 2), `--every N` (the step-checkpoint interval of inplace and podloss
 and `--logs DIR` (every pod's log, for a breakdown).
 
 Usage: `.venv/bin/python benchmarks/recovery.py [--seed N] [--json OUT]` with KUBECONFIG pointing at the local
-cluster (default: hack/cluster/zoo-cluster up, with its own ZOO_CLUSTER_* state dir and ports). Pure helpers
-(`first_resumed_step`, `pods_recreated`, `fault_steps`, `table`) are unit-tested.
+cluster (default: hack/cluster/zoo-cluster up, with its own ZOO_CLUSTER_* state dir and ports, and the node list
+benchmarks/recovery-nodes.yaml unless ZOO_CLUSTER_NODES says otherwise: nodeloss and npufault need spare fake
+Ascend nodes in their own pools, label zoo.local/recovery-pool). The operator is pinned to cpu-node-1, which no fault
+takes down. Pure helpers (`first_resumed_step`, `pods_recreated`, `fault_steps`, `table`, `node_victim`,
+`pool_nodes_needed`) are unit-tested.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import random
 import secrets
 import subprocess
@@ -35,13 +46,29 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 EPOCHS, STEPS, EVERY = 3, 8, 2
-JOBS = ("inplace", "podloss", "gang")
+JOBS = ("inplace", "podloss", "nodeloss", "npufault", "gang")
 LEVEL = {
     "inplace": "process restart in place",
     "podloss": "lost pod recreated alone",
+    "nodeloss": "lost rank moved alone",
+    "npufault": "faulty rank moved alone",
     "gang": "whole gang (epoch ckpt)",
 }
-FAULT = {"inplace": "process killed", "podloss": "pod deleted", "gang": "process killed"}
+FAULT = {
+    "inplace": "process killed",
+    "podloss": "pod deleted",
+    "nodeloss": "node lost",
+    "npufault": "NPU unhealthy",
+    "gang": "process killed",
+}
+# The Ascend jobs: each runs on its own pool of fake Ascend nodes (benchmarks/recovery-nodes.yaml), so a lost node
+# holds no other job's pod.
+HARDWARE = ("nodeloss", "npufault")
+POOL_LABEL = "zoo.local/recovery-pool"
+NODES_FILE = REPO / "benchmarks" / "recovery-nodes.yaml"
+OPERATOR_NODE = "cpu-node-1"
+ASCEND_IMAGE = "zoo-operator/workload-ascend:0.1.0"
+DEVICE_ANNOTATION = "ascend.kubectl.kubernetes.io/ascend-910-configuration"
 
 
 def _load(name: str, path: Path) -> ModuleType:
@@ -108,6 +135,28 @@ def fault_steps(seed: int, jobs: Iterable[str], low: int = 2, high: int = STEPS 
     return {job: rng.randint(low, high) for job in jobs}
 
 
+def node_victim(pods: dict[str, str | None]) -> tuple[str, str] | None:
+    """(pod, node) for the node-loss fault: the highest-index worker whose node runs no other pod of the job (not
+    the scheduler's, not another rank's), so that losing the node loses that rank alone; None if there is none.
+    `pods` maps the job's pod names to their nodes."""
+    workers = sorted(
+        (int(name.rsplit("-", 1)[1]), name)
+        for name in pods
+        if "-worker-" in name and name.rsplit("-", 1)[1].isdigit()
+    )
+    for _, name in reversed(workers):
+        node = pods[name]
+        if node and sum(1 for other in pods.values() if other == node) == 1:
+            return name, node
+    return None
+
+
+def pool_nodes_needed(job: str, ranks: int) -> int:
+    """Fake Ascend nodes a hardware-fault job needs in its pool (perNode 1: one rank per node): the ranks, and for
+    nodeloss one spare for the replacement (it may land neither on the lost node nor beside another rank)."""
+    return ranks + 1 if job == "nodeloss" else ranks
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     """The results as a Markdown table."""
     head = (
@@ -153,12 +202,38 @@ def _job(name: str, data: Path, storage: Path, ranks: int = 2, every: int = EVER
     if name == "gang":
         hyper["save_checkpoint_steps"] = 0
         spec["runPolicy"]["processRestarts"] = 0
+    if name in HARDWARE:
+        # Dynamic launch: a rank can be moved alone (a rank-table gang restarts whole: policy.fault_restart).
+        # sink_size 1: a step event per step, as on CPU (the automatic Ascend data sink would report once an epoch
+        # here, and the fault would land at an epoch's end).
+        hyper["sink_size"] = 1
+        spec.update(
+            image=ASCEND_IMAGE,
+            device={"type": "Ascend910", "perNode": 1},
+            launch="dynamic",
+            podTemplate={"nodeSelector": {POOL_LABEL: name}},
+        )
     return {
         "apiVersion": "modelzoo.io/v1alpha1",
         "kind": "ZooTrainingJob",
         "metadata": {"name": name},
         "spec": spec,
     }
+
+
+def zoo_cluster(*args: str) -> str:
+    """The local cluster's CLI (a fault injection) against the cluster the ZOO_CLUSTER_* environment names."""
+    proc = subprocess.run(
+        [str(REPO / "hack" / "cluster" / "zoo-cluster"), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ZOO_PYTHON": sys.executable},
+        timeout=120,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"zoo-cluster {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc.stdout.strip()
 
 
 def run(
@@ -173,9 +248,14 @@ def run(
     ranks: int = 2,
     keep_logs: Path | None = None,
     every: int = EVERY,
+    undo: list[tuple[str, ...]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Apply the jobs, disrupt each at its step, wait for all; one row per job."""
-    at = {job: step for job, step in fault_steps(seed, JOBS).items() if job in jobs}
+    """Apply the jobs, disrupt each at its step, wait for all; one row per job. The zoo-cluster commands that heal
+    an injected hardware fault are appended to `undo` as soon as it is injected."""
+    undo = [] if undo is None else undo
+    # The first three in their order before the hardware rows: a seed still gives them the steps it gave.
+    seeded = ("inplace", "podloss", "gang", *HARDWARE)
+    at = {job: step for job, step in fault_steps(seed, seeded).items() if job in jobs}
 
     def k(*args: str, check: bool = True) -> str:
         return str(kube.run("kubectl", "-n", namespace, *args, check=check))
@@ -221,6 +301,25 @@ def run(
                         logs[job].append(k("logs", name, "--tail=-1", check=False))
                     if job == "podloss":
                         k("delete", "pod", f"{job}-worker-1", "--wait=false")
+                    elif job in HARDWARE:
+                        items = json.loads(
+                            k("get", "pods", "-l", f"modelzoo.io/job-name={job}", "-o", "json")
+                        )["items"]
+                        where = {p["metadata"]["name"]: p["spec"].get("nodeName") for p in items}
+                        if job == "nodeloss":
+                            picked = node_victim(where)
+                            if picked is None:
+                                raise SystemExit(f"nodeloss: no rank alone on its node: {where}")
+                            node = picked[1]
+                            undo.append(("node-up", node))
+                            zoo_cluster("node-down", node)
+                        else:
+                            pod = next(p for p in items if p["metadata"]["name"] == f"{job}-worker-1")
+                            node = pod["spec"]["nodeName"]
+                            config = json.loads(pod["metadata"]["annotations"][DEVICE_ANNOTATION])
+                            device = str(config["devices"][0]["device_id"])
+                            undo.append(("npu-fault", node, device, "--heal"))
+                            zoo_cluster("npu-fault", node, device)
                     elif job == "inplace":
                         helpers.kill_trainer_only(namespace, f"{job}-worker-1")
                     else:
@@ -279,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", default=",".join(JOBS), help=f"which of {','.join(JOBS)} to run")
     parser.add_argument("--logs", help="keep every pod's log of the run in this directory")
     args = parser.parse_args(argv)
+    jobs = tuple(j for j in JOBS if j in args.jobs.split(","))
+    if not os.environ.get("KUBECONFIG"):
+        os.environ.setdefault("ZOO_CLUSTER_NODES", str(NODES_FILE))  # the cluster zoo-cluster up starts
     bench = _load("bench_e2e", REPO / "benchmarks" / "e2e.py")
     sys.path.insert(0, str(REPO / "tests" / "e2e"))
     helpers = _load("e2e_helpers", REPO / "tests" / "e2e" / "e2e_helpers.py")
@@ -296,13 +398,22 @@ def main(argv: list[str] | None = None) -> int:
         "helm", "install", release, str(REPO / "charts" / "zoo-operator"), "-n", namespace,
         "--set", f"fullnameOverride={release}", "--set", f"watchNamespaces={{{namespace}}}",
         "--set", f"health.port={bench._free_port()}", "--set", f"crds.enabled={str(not has_crd).lower()}",
+        "--set", f"nodeSelector.kubernetes\\.io/hostname={OPERATOR_NODE}",
         "--wait", "--timeout", "5m",
     )  # fmt: skip
+    undo: list[tuple[str, ...]] = []
     try:
+        for job in (j for j in jobs if j in HARDWARE):
+            got = kube.run("kubectl", "get", "nodes", "-l", f"{POOL_LABEL}={job}", "-o", "name", check=False)
+            have, need = len(str(got).split()), pool_nodes_needed(job, args.ranks)
+            if have < need:
+                raise SystemExit(
+                    f"{job}: {need} fake Ascend nodes labelled {POOL_LABEL}={job} needed for --ranks {args.ranks}, "
+                    f"the cluster has {have} (start it with ZOO_CLUSTER_NODES={NODES_FILE})"
+                )
         kube.run("kubectl", "-n", namespace, "rollout", "status", f"deployment/{release}", "--timeout=180s")
         while kube.run("kubectl", "-n", namespace, "get", "serviceaccount", "default", check=False) == "":
             time.sleep(0.2)
-        jobs = tuple(j for j in JOBS if j in args.jobs.split(","))
         logs = Path(args.logs) if args.logs else None
         rows = run(
             kube,
@@ -316,8 +427,14 @@ def main(argv: list[str] | None = None) -> int:
             args.ranks,
             logs,
             args.every,
+            undo,
         )
     finally:
+        for command in undo:
+            try:
+                zoo_cluster(*command)
+            except SystemExit as exc:
+                print(exc, file=sys.stderr)
         for job in JOBS:
             kube.run(
                 "kubectl", "-n", namespace, "delete", "ztj", job, "--wait=true", "--timeout=120s", check=False

@@ -86,3 +86,36 @@ def test_periodic_loss_counts_the_steps_since_the_newest_checkpoint_before_the_f
     assert bench.periodic_loss([rank0], 2.5) == 0
     assert bench.periodic_loss(["no events"], 5.0) is None
     assert bench.periodic_loss([step(1, 3, 1.0)], 5.0) == 3  # nothing saved yet: from the start
+
+
+def test_node_victim_is_a_rank_alone_on_its_node(bench: ModuleType) -> None:
+    # the scheduler beside worker 1: losing that node would take the scheduler too, so worker 0's node goes
+    pods = {"j-sched": "n2", "j-worker-0": "n1", "j-worker-1": "n2"}
+    assert bench.node_victim(pods) == ("j-worker-0", "n1")
+    # the highest index wins when several are alone; worker-10 sorts after worker-9 as a number
+    pods = {"j-sched": "n0", **{f"j-worker-{i}": f"n{i + 1}" for i in range(11)}}
+    assert bench.node_victim(pods) == ("j-worker-10", "n11")
+    assert bench.node_victim({"j-sched": "n1", "j-worker-0": "n1", "j-worker-1": None}) is None
+
+
+def test_hardware_jobs_are_dynamic_ascend_jobs_on_their_own_pool(bench: ModuleType, tmp_path: Path) -> None:
+    for name in bench.HARDWARE:
+        spec = bench._job(name, tmp_path, tmp_path, ranks=2)["spec"]
+        assert spec["launch"] == "dynamic" and spec["device"] == {"type": "Ascend910", "perNode": 1}
+        assert spec["hyperparameters"]["sink_size"] == 1  # a step event per step, not per epoch
+        assert spec["podTemplate"]["nodeSelector"] == {bench.POOL_LABEL: name}
+        assert spec["runPolicy"]["processRestarts"] > 0  # a rank moves alone only with in-place restarts on
+    assert "launch" not in bench._job("gang", tmp_path, tmp_path)["spec"]
+    assert bench.pool_nodes_needed("nodeloss", 2) == 3 and bench.pool_nodes_needed("npufault", 2) == 2
+
+
+def test_the_benchmark_node_list_has_the_pools_the_4_rank_run_needs(bench: ModuleType) -> None:
+    import yaml
+
+    nodes = yaml.safe_load(bench.NODES_FILE.read_text())["nodes"]
+    for job in bench.HARDWARE:
+        pool = [n for n in nodes if n["labels"].get(bench.POOL_LABEL) == job]
+        assert len(pool) >= bench.pool_nodes_needed(job, 4), job
+        # v7 plugin (server_id = node IP) and tainted, so CPU jobs and the operator stay off the pools
+        assert all(n["devicePlugin"]["generation"] == "v7" and n.get("taints") for n in pool), pool
+    assert [n["name"] for n in nodes if not n.get("taints")] == [bench.OPERATOR_NODE]
