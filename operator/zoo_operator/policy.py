@@ -285,6 +285,14 @@ def process_restarts(job: JobSpec) -> int:
     return contract.DEFAULT_PROCESS_RESTARTS if job.process_restarts is None else job.process_restarts
 
 
+def gang_finishing(current: Sequence[PodView]) -> bool:
+    """A pod of the current attempt ended well (a rank done, or the scheduler gone because every rank finished):
+    the gang is at its end, and a replacement rank would wait for peers and a scheduler that left (found in
+    benchmarks/recovery.py: an NPU fault after rank 0 had finished kept the job Running for ever). Pod-level
+    recovery is off then; the whole gang restarts from its checkpoint instead."""
+    return any(p.terminated and not p.failed for p in current)
+
+
 def replace_lost_pod(
     job: JobSpec,
     state: JobState,
@@ -304,6 +312,8 @@ def replace_lost_pod(
     no re-join of one rank); in-place restarts off (nobody would restart the survivors' processes).
     """
     if job.launch != "dynamic" or state.phase != c.RUNNING or not current or process_restarts(job) == 0:
+        return None
+    if gang_finishing(current):
         return None
     if job.pods_per == contract.PODS_PER_SERVER:
         return None  # zoo-server-launch restarts no process in place and is on no gang channel: the gang restarts
@@ -341,6 +351,8 @@ def replace_faulty_ranks(
     survivors resolved its IP once), a rank-table launch (the new pod's IP or device changes hccl.json under
     ranks that HCCL cannot re-join one by one)."""
     if job.launch != "dynamic" or state.phase != c.RUNNING or process_restarts(job) == 0 or not found:
+        return None
+    if gang_finishing(current):
         return None
     names = {f.pod for f in found}
     faulty = [p for p in current if p.name in names]

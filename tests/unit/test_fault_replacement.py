@@ -3,6 +3,7 @@ on plain data: the decision, then two planner passes (delete the faulty pod alon
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from operator_jobs import ascend_job, job
@@ -145,3 +146,30 @@ def test_planner_deletes_the_rank_warns_then_recreates_it_off_the_lost_node() ->
     rule = {"key": faults.HOSTNAME_LABEL, "operator": "NotIn", "values": ["b"]}
     assert all(rule in t["matchExpressions"] for t in terms["nodeSelectorTerms"])
     assert again.status is None or again.status["faults"] == out.status["faults"]
+
+
+def test_a_fault_after_a_rank_finished_moves_the_whole_gang_not_one_rank() -> None:
+    # benchmarks/recovery.py found it: the faulty NPU kept working, rank 0 finished, the scheduler left, and a
+    # lone replacement of rank 1 waited for them for ever (the job stayed Running).
+    parsed = spec.parse(_body(device={"type": "Ascend910"}, launch="dynamic"), Settings())
+    pods = _gang(parsed, {None: "n1", 0: "n1", 1: "n1", 2: "n1"}, npus=True)
+    done = dataclasses.replace(pods[2], running=False, phase="Succeeded", exit_code=0)  # worker 1
+    pods = [pods[0], pods[1], done, pods[3]]
+    pods = faults.fold(pods, {"n1": (True, "")}, {"n1": faults.unhealthy_npus(DOC_DEVICE_INFO, RESOURCE)})
+    assert policy.gang_finishing(pods)
+    d = policy.decide(parsed, JobState(c.RUNNING), pods, NOW)
+    assert (d.phase, d.reason) == (c.RESTARTING, c.REASON_NPU_UNHEALTHY), d.message
+    assert "recreating only pod" not in d.message
+    assert d.restart and set(d.delete) == {p.name for p in pods}  # a new attempt of every rank
+
+
+def test_a_lost_pod_after_the_scheduler_left_is_not_recreated_alone() -> None:
+    parsed = spec.parse(_body(), Settings())
+    pods = _gang(parsed, {None: "a", 0: "a", 1: "a", 2: "a"})
+    sched = dataclasses.replace(pods[0], running=False, phase="Succeeded", exit_code=0)
+    without_1 = [sched, pods[1], pods[3]]  # worker 1's pod is gone
+    d = policy.decide(parsed, JobState(c.RUNNING), without_1, NOW)
+    assert d.reason != c.REASON_POD_REPLACED, d.message
+    running = [p for p in _gang(parsed, {None: "a", 0: "a", 1: "a", 2: "a"}) if p.index != 1]
+    alone = policy.decide(parsed, JobState(c.RUNNING), running, NOW)
+    assert alone.reason == c.REASON_POD_REPLACED  # the same loss while the gang runs: recreated alone
