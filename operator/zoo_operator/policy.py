@@ -293,6 +293,16 @@ def gang_finishing(current: Sequence[PodView]) -> bool:
     return any(p.terminated and not p.failed for p in current)
 
 
+def alone_possible(job: JobSpec, state: JobState, current: Sequence[PodView]) -> bool:
+    """Whether one rank's pod can be recreated while the rest of the gang stays (replace_lost_pod,
+    replace_faulty_ranks): a running dynamic launch whose zoo-launch supervisors restart processes in place
+    (processRestarts > 0) on the gang channel, one process per pod (zoo-server-launch restarts nothing in place
+    and is on no channel), the gang not finishing."""
+    if job.launch != "dynamic" or state.phase != c.RUNNING or not current or process_restarts(job) == 0:
+        return False
+    return job.pods_per != contract.PODS_PER_SERVER and not gang_finishing(current)
+
+
 def replace_lost_pod(
     job: JobSpec,
     state: JobState,
@@ -311,12 +321,8 @@ def replace_lost_pod(
     changes hccl.json, which the survivors would read 60-90 s late through the ConfigMap volume, and HCCL has
     no re-join of one rank); in-place restarts off (nobody would restart the survivors' processes).
     """
-    if job.launch != "dynamic" or state.phase != c.RUNNING or not current or process_restarts(job) == 0:
+    if not alone_possible(job, state, current):
         return None
-    if gang_finishing(current):
-        return None
-    if job.pods_per == contract.PODS_PER_SERVER:
-        return None  # zoo-server-launch restarts no process in place and is on no gang channel: the gang restarts
     present = {p.index if p.role == c.ROLE_WORKER else None for p in current}
     missing = [i for i in wanted if i not in present]
     lost = [i for i in missing if i is not None]
@@ -346,13 +352,10 @@ def replace_faulty_ranks(
     one). The other ranks keep their pods and restart their processes in place from the newest step
     checkpoint, as for any lost pod. Not counted against backoffLimit: the fault is the hardware's.
 
-    Only where replace_lost_pod would recreate the pod alone (a dynamic launch with in-place restarts, the
-    gang running); otherwise None and fault_restart moves the whole gang: a faulty scheduler pod (the
-    survivors resolved its IP once), a rank-table launch (the new pod's IP or device changes hccl.json under
-    ranks that HCCL cannot re-join one by one)."""
-    if job.launch != "dynamic" or state.phase != c.RUNNING or process_restarts(job) == 0 or not found:
-        return None
-    if gang_finishing(current):
+    Only where replace_lost_pod would recreate the pod alone (alone_possible); otherwise None and fault_restart
+    moves the whole gang: a faulty scheduler pod (the survivors resolved its IP once), a rank-table launch (the
+    new pod's IP or device changes hccl.json under ranks that HCCL cannot re-join one by one), server pods."""
+    if not found or not alone_possible(job, state, current):
         return None
     names = {f.pod for f in found}
     faulty = [p for p in current if p.name in names]
@@ -393,9 +396,9 @@ def _evicted(pods: Sequence[PodView], attempt: int, live: Sequence[PodView]) -> 
 def fault_restart(found: Sequence[faults.Fault], live: Sequence[PodView]) -> Decision:
     """Issue 23: ranks on a lost node or a faulty NPU restart away from it, not counted against backoffLimit
     (the fault is the hardware's, not the job's). The whole gang, where replace_faulty_ranks cannot move only
-    `found`'s pods (a rank-table launch, the scheduler pod, in-place restarts off). The pods on a node that is not Ready go without a grace period
-    (faults.to_force); the new pods keep off a faulty node (faults.avoided_nodes) and the device plugin no longer
-    offers a faulty NPU."""
+    `found`'s pods (a rank-table launch, the scheduler pod, server pods, in-place restarts off). The pods on a
+    node that is not Ready go without a grace period (faults.to_force); the new pods keep off a faulty node
+    (faults.avoided_nodes) and the device plugin no longer offers a faulty NPU."""
     return Decision(
         c.RESTARTING,
         found[0].reason,

@@ -8,6 +8,7 @@ from typing import Any
 
 from operator_jobs import ascend_job, job
 from test_hardware_faults import DOC_DEVICE_INFO, LOST, NOW, RESOURCE, annotation
+from test_server_mode import dynamic_server_job
 
 from zoo_operator import conditions as c
 from zoo_operator import faults, planner, policy, render, spec
@@ -173,3 +174,16 @@ def test_a_lost_pod_after_the_scheduler_left_is_not_recreated_alone() -> None:
     running = [p for p in _gang(parsed, {None: "a", 0: "a", 1: "a", 2: "a"}) if p.index != 1]
     alone = policy.decide(parsed, JobState(c.RUNNING), running, NOW)
     assert alone.reason == c.REASON_POD_REPLACED  # the same loss while the gang runs: recreated alone
+
+
+def test_a_server_pod_on_a_lost_node_moves_the_whole_gang() -> None:
+    # Like a lost server pod (replace_lost_pod): zoo-server-launch restarts no process in place, so deleting the
+    # one server pod alone would leave its peers waiting; the whole gang moves at once, not counted.
+    body = dynamic_server_job(replicas=4, per_node=2, runPolicy={"processRestarts": 3, "backoffLimit": 0})
+    body["status"] = dict(RUNNING_STATUS)
+    parsed = spec.parse(body, Settings())
+    pods = _lost(_gang(parsed, {None: "a", 0: "a", 1: "b"}), "b")
+    d = policy.decide(parsed, JobState(c.RUNNING), pods, NOW)
+    assert (d.phase, d.reason) == (c.RESTARTING, c.REASON_NODE_NOT_READY), d.message
+    assert d.restart and set(d.delete) == {p.name for p in pods}
+    assert "recreating only pod" not in d.message
