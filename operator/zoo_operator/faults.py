@@ -45,6 +45,12 @@ def device_info_name(node: str) -> str:
     return DEVICE_INFO_PREFIX + node
 
 
+def device_info_node(config_map: str) -> str | None:
+    """The node whose device-info ConfigMap is named `config_map` (device_info_name's inverse); None for any
+    other ConfigMap."""
+    return config_map[len(DEVICE_INFO_PREFIX) :] if config_map.startswith(DEVICE_INFO_PREFIX) else None
+
+
 def _ids(names: Any, chip: str) -> set[int]:
     out: set[int] = set()
     if not isinstance(names, str):

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import aiohttp
@@ -368,17 +368,7 @@ async def serves(api_version: str, plural: str) -> bool:
     discovery, which every authenticated user may read (system:discovery)."""
     api = await _client()
     try:
-        found = await call(
-            lambda: api.call_api(
-                f"/apis/{api_version}",
-                "GET",
-                auth_settings=["BearerToken"],
-                response_types_map={200: "object"},
-                _return_http_data_only=True,
-                _request_timeout=REQUEST_TIMEOUT_SECONDS,
-            ),
-            f"discover {api_version}",
-        )
+        found = await call(lambda: _get_json(api, f"/apis/{api_version}"), f"discover {api_version}")
     except ApiException as err:
         if err.status == 404:
             return False
@@ -719,17 +709,7 @@ async def _get_raw(path: str, what: str) -> Obj | None:
     """GET an object by its path as a plain dict; None when it does not exist (404)."""
     api = await _client()
     try:
-        found = await call(
-            lambda: api.call_api(
-                path,
-                "GET",
-                auth_settings=["BearerToken"],
-                response_types_map={200: "object"},
-                _return_http_data_only=True,
-                _request_timeout=REQUEST_TIMEOUT_SECONDS,
-            ),
-            what,
-        )
+        found = await call(lambda: _get_json(api, path), what)
     except ApiException as err:
         if err.status == 404:
             return None
@@ -762,7 +742,7 @@ async def list_pages(path: str, limit: int) -> AsyncIterator[tuple[list[Obj], st
     while True:
         query: list[tuple[str, Any]] = [("limit", limit)] + ([("continue", token)] if token else [])
         try:
-            page = await call(functools.partial(_list_page, api, path, query), f"list {path}")
+            page = await call(functools.partial(_get_json, api, path, query), f"list {path}")
         except ApiException as err:
             if err.status == 410:
                 raise Expired(path) from err
@@ -775,11 +755,12 @@ async def list_pages(path: str, limit: int) -> AsyncIterator[tuple[list[Obj], st
             return
 
 
-def _list_page(api: client.ApiClient, path: str, query: list[tuple[str, Any]]) -> Awaitable[Any]:
+def _get_json(api: client.ApiClient, path: str, query: Sequence[tuple[str, Any]] = ()) -> Awaitable[Any]:
+    """GET `path` (with `query`) as plain JSON: a raw object, list page or discovery document."""
     return api.call_api(
         path,
         "GET",
-        query_params=query,
+        query_params=list(query),
         header_params={"Accept": "application/json"},
         auth_settings=["BearerToken"],
         response_types_map={200: "object"},

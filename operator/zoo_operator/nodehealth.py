@@ -122,10 +122,9 @@ class HealthIndex:
 
     def config_map_event(self, kind: str, obj: Mapping[str, Any]) -> None:
         """One watch event of a kube-system ConfigMap; only `mindx-dl-deviceinfo-<node>` ones count."""
-        name = _name(obj)
-        if not name.startswith(faults.DEVICE_INFO_PREFIX):
+        node = faults.device_info_node(_name(obj))
+        if node is None:
             return
-        node = name[len(faults.DEVICE_INFO_PREFIX) :]
         found = faults.unhealthy_by_resource(obj.get("data")) if kind != "DELETED" else {}
         if found:
             self.npus[node] = found

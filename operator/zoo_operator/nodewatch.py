@@ -101,7 +101,7 @@ def _ready_only(obj: kube.Obj) -> dict[str, object]:
 
 
 def _device_info(obj: kube.Obj) -> bool:
-    return str((obj.get("metadata") or {}).get("name") or "").startswith(faults.DEVICE_INFO_PREFIX)
+    return faults.device_info_node(str((obj.get("metadata") or {}).get("name") or "")) is not None
 
 
 async def run(index: nodehealth.HealthIndex = nodehealth.INDEX) -> None:

@@ -436,10 +436,10 @@ DRA_NO_RANKTABLE = (
     "spec.device.podsPer device or server"
 )
 """Why the rank-table launch is refused where NPUs come through DRA (server mode runs the dynamic launch there): a
-table that can never
-complete would hold every pod for ZOO_RANKTABLE_TIMEOUT and then fail it, attempt after attempt. Sources in
-docs/contracts.md "NPUs through DRA" (Ascend/mind-cluster component/ascend-dynamic-resource-allocation
-internal/device/generation_910.go DeviceAttributes; component/ascend-common/cdi/spec.go)."""
+table that can never complete would hold every pod for ZOO_RANKTABLE_TIMEOUT and then fail it, attempt after
+attempt. Sources in docs/contracts.md "NPUs through DRA" (Ascend/mind-cluster
+component/ascend-dynamic-resource-allocation internal/device/generation_910.go DeviceAttributes;
+component/ascend-common/cdi/spec.go)."""
 
 
 def _pods_per(
